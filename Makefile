@@ -1,0 +1,42 @@
+# Everything installs into .venv; nothing goes outside this folder.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench data model clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,data]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job on the bundled default: int8 build for the host CPU, with accuracy and latency.
+demo: setup
+	$(BIN)/edgeq build --target cpu
+
+## The tests (no hardware, no network).
+test: setup
+	$(BIN)/ruff check edgeq tests benchmarks models representative_data
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check edgeq tests benchmarks models representative_data
+	$(BIN)/ruff format --check edgeq tests
+	$(BIN)/mypy
+
+## Performance table (not tests); README quotes its latest output.
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+## Regenerate the bundled data and retrain the bundled model.
+data: setup
+	$(BIN)/python representative_data/make_data.py
+model: setup
+	$(BIN)/python models/train_mnist_cnn.py
+
+clean:
+	rm -rf $(VENV) edgeq-out .pytest_cache

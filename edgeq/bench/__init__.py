@@ -1,0 +1,1 @@
+"""Measurement: latency statistics and output fidelity / accuracy."""

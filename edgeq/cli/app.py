@@ -1,0 +1,170 @@
+"""The CLI's shared state and output: stdout is data, stderr is people.
+
+A command body builds a config, calls one API function and hands the result to
+:meth:`App.done`. :func:`run` renders it (human text or exactly one JSON document) and maps
+errors to exit codes; nothing else in the CLI prints results or exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from edgeq import SCHEMA_VERSION
+from edgeq.errors import INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
+
+
+@dataclass
+class App:
+    json_mode: bool = False
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+    command: str = ""
+    result: Any = None
+    artifacts: list[str] = field(default_factory=list)
+    human: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def done(self, result: Any, human: str = "", artifacts: list[str] | None = None, warnings: list[str] | None = None) -> None:
+        self.result = result
+        self.human = human
+        self.artifacts = list(artifacts or [])
+        self.warnings = list(warnings or [])
+
+    def say(self, text: str) -> None:
+        """Progress for people, on stderr, unless quiet or JSON."""
+        if self.verbosity >= 0 and not self.json_mode:
+            click.echo(text, err=True)
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no Infinity/NaN: write them as strings ("inf")."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def document(command: str, ok: bool, result: Any, artifacts: list[str], error: dict | None) -> str:
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "ok": ok,
+        "result": result,
+        "artifacts": artifacts,
+        "error": error,
+    }
+    return json.dumps(_finite(doc), indent=2, default=str)
+
+
+def _command_name(args: list[str]) -> str:
+    from edgeq.cli.main import cli
+
+    for a in args:
+        if not a.startswith("-") and a in cli.commands:
+            return a
+    return ""
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool) -> Iterator[None]:
+    """Send what C++ libraries write to file descriptor 2 to /dev/null, keep Python's stderr.
+
+    TensorFlow and LiteRT log at import and first use (oneDNN, CUDA probing, XNNPACK);
+    people should see edgeq's messages, not that. ``-v`` lets it through.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    kept = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    saved_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(kept), "wb", buffering=0), write_through=True)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = saved_stderr
+        os.dup2(kept, 2)
+        os.close(kept)
+
+
+def run(cli: click.Group, args: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if args is None else args)
+    verbose = "-v" in args or "--verbose" in args or "-vv" in args
+    with native_stderr_silenced(not verbose):
+        return _run(cli, args, verbose)
+
+
+def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
+    app = App(json_mode="--json" in args, verbosity=1 if verbose else 0)
+    app.command = _command_name(args)
+    code, error = OK, None
+    try:
+        cli.main(args=args, prog_name="edgeq", standalone_mode=False, obj=app)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except click.exceptions.Abort:
+        code, error = INTERRUPTED, {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED}
+    except click.ClickException as exc:
+        code = USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        error = {"type": "usage", "message": exc.format_message(), "hint": "see --help", "exit_code": code}
+        if not app.json_mode:
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                click.echo(ctx.get_usage(), err=True)
+            click.echo(f"error: {exc.format_message()}", err=True)
+    except EdgeqError as exc:
+        code, error = exc.exit_code, exc.to_dict()
+        if app.verbosity > 0:
+            traceback.print_exc()
+        if not app.json_mode:
+            click.echo(f"error: {exc.one_line()}", err=True)
+    except KeyboardInterrupt:
+        code, error = INTERRUPTED, {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED}
+        if not app.json_mode:
+            click.echo("interrupted", err=True)
+    except Exception as exc:  # a bug: say so plainly, traceback only with -v
+        code = INTERNAL
+        error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}", "hint": "rerun with -v for the traceback", "exit_code": INTERNAL}
+        if app.verbosity > 0:
+            traceback.print_exc()
+        if not app.json_mode:
+            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", err=True)
+    if app.json_mode:
+        click.echo(document(app.command, code == OK, app.result, app.artifacts, error))
+    elif code == OK:
+        for w in app.warnings:
+            click.secho(f"WARNING: {w}", err=True, fg="yellow", bold=True)
+        if app.human and app.verbosity >= 0:
+            click.echo(app.human)
+    return code
+
+
+def table(rows: list[list[Any]], header: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+

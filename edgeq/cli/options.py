@@ -1,0 +1,94 @@
+"""Option groups shared by several commands, and turning them into configs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from edgeq.config import DataConfig, LoadConfig, Preprocess
+from edgeq.errors import UsageError
+
+
+def _floats(value: str | None, name: str) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(","))
+    except ValueError as exc:
+        raise UsageError(f"{name} takes numbers separated by commas, got {value!r}", f"e.g. {name} 0.5,0.5,0.5") from exc
+
+
+def _resize(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        h, w = value.lower().split("x")
+        return int(h), int(w)
+    except ValueError as exc:
+        raise UsageError(f"--resize takes HxW, got {value!r}", "e.g. --resize 28x28") from exc
+
+
+def _scale(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        if "/" in value:
+            num, den = value.split("/")
+            return float(num) / float(den)
+        return float(value)
+    except (ValueError, ZeroDivisionError) as exc:
+        raise UsageError(f"--scale takes a number, got {value!r}", "e.g. --scale 1/255") from exc
+
+
+def preprocess_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(
+        [
+            click.option("--samples", type=int, default=None, help="Use N samples, drawn reproducibly with --seed."),
+            click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling."),
+            click.option("--resize", default=None, metavar="HxW", help="Resize images (image folders)."),
+            click.option("--color-mode", type=click.Choice(["grayscale", "rgb"]), default=None, help="Image color mode (default: the model's channels)."),
+            click.option("--scale", default=None, metavar="F", help="Multiply values by F (e.g. 1/255). Image folders default to 1/255."),
+            click.option("--mean", default=None, metavar="M[,M..]", help="Subtract per-channel mean after --scale."),
+            click.option("--std", default=None, metavar="S[,S..]", help="Divide by per-channel std after --mean."),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def data_config(path: str | None, kw: dict) -> DataConfig | None:
+    """Pop the preprocessing options from ``kw`` and build a DataConfig for ``path``."""
+    spec = Preprocess(
+        resize=_resize(kw.pop("resize")),
+        color_mode=kw.pop("color_mode"),
+        scale=_scale(kw.pop("scale")),
+        mean=_floats(kw.pop("mean"), "--mean"),
+        std=_floats(kw.pop("std"), "--std"),
+    )
+    samples, seed = kw.pop("samples"), kw.pop("seed")
+    if path is None:
+        return None
+    return DataConfig(path=path, samples=samples, seed=seed, preprocess=spec)
+
+
+def load_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--trust-model", is_flag=True, help="Run Python code stored in the model (Lambda layers). Only for models you trust."
+    )(fn)
+    fn = click.option(
+        "--custom-objects",
+        multiple=True,
+        metavar="MODULE:ATTR",
+        help="Import custom layers/objects (a dict or a class); implies trusting the model.",
+    )(fn)
+    return fn
+
+
+def load_config(kw: dict) -> LoadConfig:
+    return LoadConfig(custom_objects=tuple(kw.pop("custom_objects")), trust_model=kw.pop("trust_model"))
+
+
+model_argument = click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+force_option = click.option("--force", is_flag=True, help="Overwrite existing output.")

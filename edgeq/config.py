@@ -1,0 +1,176 @@
+"""Frozen, self-validating configs, one per stage.
+
+Configs say what is wrong in the user's terms ("dynamic-range quantization cannot have int8
+I/O; use --mode int8 with --data") and carry ``to_dict`` for provenance sidecars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeq.errors import UsageError
+
+
+class Mode(str, enum.Enum):
+    """TFLite conversion modes."""
+
+    FLOAT = "float"
+    DYNAMIC = "dynamic"
+    FP16 = "fp16"
+    INT8 = "int8"
+    INT16X8 = "int16x8"
+
+    @property
+    def needs_data(self) -> bool:
+        return self in (Mode.INT8, Mode.INT16X8)
+
+
+class IOType(str, enum.Enum):
+    """Type of the converted model's inputs and outputs."""
+
+    FLOAT = "float"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    INT16 = "int16"
+
+
+# Which I/O types each mode can produce. Dynamic range and fp16 keep float activations,
+# so their I/O can only be float.
+ALLOWED_IO = {
+    Mode.FLOAT: (IOType.FLOAT,),
+    Mode.DYNAMIC: (IOType.FLOAT,),
+    Mode.FP16: (IOType.FLOAT,),
+    Mode.INT8: (IOType.INT8, IOType.UINT8, IOType.FLOAT),
+    Mode.INT16X8: (IOType.INT16, IOType.FLOAT),
+}
+DEFAULT_IO = {
+    Mode.FLOAT: IOType.FLOAT,
+    Mode.DYNAMIC: IOType.FLOAT,
+    Mode.FP16: IOType.FLOAT,
+    Mode.INT8: IOType.INT8,
+    Mode.INT16X8: IOType.FLOAT,
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+class _Dict:
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+
+@dataclass(frozen=True)
+class Preprocess(_Dict):
+    """How raw data becomes model input: ``x = (resize(color(img)) * scale - mean) / std``.
+
+    Image folders default to ``scale = 1/255``; arrays from .npz/.npy are used as stored
+    unless a scale or mean/std is given.
+    """
+
+    resize: tuple[int, int] | None = None
+    color_mode: str | None = None  # "grayscale" | "rgb" | None (follow the model's channels)
+    scale: float | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.color_mode not in (None, "grayscale", "rgb"):
+            raise UsageError(
+                f"unknown color mode {self.color_mode!r}", "use --color-mode grayscale or rgb"
+            )
+        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
+            raise UsageError(f"bad resize {self.resize!r}", "use --resize HxW, e.g. 28x28")
+        if (self.mean is None) != (self.std is None):
+            raise UsageError("--mean and --std go together", "pass both, or neither")
+        if self.std is not None and any(s == 0 for s in self.std):
+            raise UsageError("--std has a zero", "every std must be non-zero")
+        if self.scale is not None and self.scale <= 0:
+            raise UsageError(f"--scale must be positive, got {self.scale}", "e.g. --scale 0.00392157")
+
+
+@dataclass(frozen=True)
+class DataConfig(_Dict):
+    """A data set on disk and how to sample and preprocess it."""
+
+    path: str
+    samples: int | None = None
+    seed: int = 0
+    preprocess: Preprocess = field(default_factory=Preprocess)
+
+    def __post_init__(self) -> None:
+        if self.samples is not None and self.samples < 1:
+            raise UsageError(f"--samples must be at least 1, got {self.samples}", "e.g. --samples 200")
+
+
+@dataclass(frozen=True)
+class QuantizeConfig(_Dict):
+    """What ``quantize`` converts to."""
+
+    mode: Mode = Mode.INT8
+    io: IOType | None = None  # None: the mode's default (int8 for int8, float otherwise)
+    batch: int = 1
+    allow_float_ops: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))
+        io = DEFAULT_IO[self.mode] if self.io is None else IOType(self.io)
+        object.__setattr__(self, "io", io)
+        if io not in ALLOWED_IO[self.mode]:
+            allowed = ", ".join(t.value for t in ALLOWED_IO[self.mode])
+            if self.mode in (Mode.DYNAMIC, Mode.FP16, Mode.FLOAT):
+                hint = "use --mode int8 with --data for integer I/O"
+            else:
+                hint = f"--mode {self.mode.value} allows --io {allowed}"
+            raise UsageError(
+                f"{self.mode.value} quantization cannot have {io.value} I/O", hint
+            )
+        if self.batch < 1:
+            raise UsageError(f"--batch must be at least 1, got {self.batch}", "edge targets want --batch 1")
+
+    @property
+    def io_type(self) -> IOType:
+        assert isinstance(self.io, IOType)
+        return self.io
+
+
+@dataclass(frozen=True)
+class BenchConfig(_Dict):
+    """How the benchmark harness measures: warm-up runs are excluded from the statistics."""
+
+    num_runs: int = 100
+    warmup_runs: int = 10
+    num_threads: int = 1
+    batch: int | None = None  # None: the model's static batch; required for a dynamic batch
+
+    def __post_init__(self) -> None:
+        if self.num_runs < 1:
+            raise UsageError(f"--runs must be at least 1, got {self.num_runs}", "e.g. --runs 100")
+        if self.warmup_runs < 0:
+            raise UsageError(f"--warmup must be 0 or more, got {self.warmup_runs}", "e.g. --warmup 10")
+        if self.num_threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {self.num_threads}", "e.g. --threads 1")
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"--batch must be at least 1, got {self.batch}", "e.g. --batch 1")
+
+
+@dataclass(frozen=True)
+class LoadConfig(_Dict):
+    """How models are deserialized. Safe mode refuses Python code stored in a model file."""
+
+    custom_objects: tuple[str, ...] = ()  # "module:attr" specs; giving any implies trust
+    trust_model: bool = False
+
+    @property
+    def safe_mode(self) -> bool:
+        return not (self.trust_model or self.custom_objects)

@@ -1,0 +1,294 @@
+"""Loading models: Keras 3 ``.keras``, tf_keras ``.keras``/``.h5``, SavedModel, ``.tflite``.
+
+Formats are recognised from the file's content, not its name. Keras files are checked for
+layers that carry Python code (Lambda) before anything is deserialized: that code runs only
+when the user says they trust the model (``--custom-objects`` or ``--trust-model``).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeq.artifacts import read_sidecar, sha256_file
+from edgeq.config import LoadConfig
+from edgeq.errors import BadInput, UsageError
+
+CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+
+
+class Format(str, enum.Enum):
+    KERAS3 = "keras3"
+    TF_KERAS = "tf_keras"
+    H5 = "h5"
+    SAVED_MODEL = "saved_model"
+    TFLITE = "tflite"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class LoadedModel:
+    """A float reference model ready to predict and convert."""
+
+    path: str
+    format: Format
+    sha256: str
+    obj: Any  # keras.Model, tf_keras.Model or a loaded SavedModel
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    value_range: tuple[float, float] | None  # the input range the model was trained on, if known
+
+    @property
+    def is_keras(self) -> bool:
+        return self.format in (Format.KERAS3, Format.TF_KERAS, Format.H5)
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Float outputs of the first output for ``x`` (no training-mode layers)."""
+        outs = []
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            if self.is_keras:
+                y = self.obj(chunk, training=False)
+            else:
+                fn = self.obj.signatures["serving_default"]
+                y = fn(**{self.inputs[0].name: chunk})
+            if isinstance(y, dict):
+                y = y[self.outputs[0].name]
+            elif isinstance(y, (list, tuple)):
+                y = y[0]
+            outs.append(np.asarray(y))
+        return np.concatenate(outs, axis=0)
+
+
+def detect_format(path: str | os.PathLike) -> Format:
+    """Tell the model format from the content at ``path``.
+
+    Raises:
+        BadInput: missing path, a directory that is not a SavedModel, or unknown content.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise BadInput(f"model file not found: {p}", "check the path")
+    if p.is_dir():
+        if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
+            return Format.SAVED_MODEL
+        raise BadInput(
+            f"{p} is a directory but not a SavedModel (no saved_model.pb)",
+            "pass a SavedModel directory, a .keras, .h5 or .tflite file",
+        )
+    with open(p, "rb") as fh:
+        head = fh.read(8)
+    if head[4:8] == b"TFL3":
+        return Format.TFLITE
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.H5
+    if head.startswith(b"PK"):
+        return _keras_zip_format(p)
+    suffix = p.suffix.lower()
+    if suffix in (".keras", ".h5", ".hdf5", ".tflite"):
+        raise BadInput(f"{p} is truncated or corrupt (not a valid {suffix} file)", f"re-save the model as {suffix}")
+    raise BadInput(
+        f"{p} is not a model edgeq can read", "pass a .keras, .h5 or .tflite file or a SavedModel directory"
+    )
+
+
+def _keras_zip_format(p: Path) -> Format:
+    try:
+        with zipfile.ZipFile(p) as zf:
+            meta = json.loads(zf.read("metadata.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise BadInput(f"{p} is truncated or corrupt (not a valid .keras archive)", "re-save the model") from exc
+    version = str(meta.get("keras_version", ""))
+    return Format.KERAS3 if version.startswith("3") else Format.TF_KERAS
+
+
+def _keras_config(p: Path, fmt: Format) -> dict:
+    try:
+        if fmt == Format.H5:
+            import h5py
+
+            with h5py.File(p, "r") as fh:
+                raw = fh.attrs.get("model_config")
+            if raw is None:
+                raise BadInput(f"{p} holds weights only, not a model", "save the whole model (model.save)")
+            return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        with zipfile.ZipFile(p) as zf:
+            return json.loads(zf.read("config.json"))
+    except BadInput:
+        raise
+    except Exception as exc:
+        raise BadInput(f"{p} is truncated or corrupt ({type(exc).__name__})", "re-save the model") from exc
+
+
+def code_layers(config: Any) -> list[str]:
+    """Names of layers whose config carries Python code (Lambda and friends)."""
+    found: list[str] = []
+    if isinstance(config, dict):
+        if config.get("class_name") in CODE_LAYERS:
+            cfg = config.get("config", {})
+            found.append(str(cfg.get("name", config.get("class_name"))))
+        for value in config.values():
+            found.extend(code_layers(value))
+    elif isinstance(config, list):
+        for value in config:
+            found.extend(code_layers(value))
+    return found
+
+
+def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
+    """Import ``module:attr`` specs. A dict attr is merged; anything else is keyed by its name.
+
+    Raises:
+        UsageError: a spec without a colon.
+        BadInput: the module or attribute cannot be imported.
+    """
+    objects: dict[str, Any] = {}
+    for spec in specs:
+        module_name, sep, attr = spec.partition(":")
+        if not sep or not module_name or not attr:
+            raise UsageError(f"bad --custom-objects {spec!r}", "use module:attr, e.g. mylayers:CUSTOM_OBJECTS")
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise BadInput(f"cannot import custom objects {spec!r} ({exc})", "check the module is on PYTHONPATH") from exc
+        if isinstance(obj, dict):
+            objects.update(obj)
+        else:
+            objects[getattr(obj, "__name__", attr)] = obj
+    return objects
+
+
+def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> LoadedModel:
+    """Load a Keras or SavedModel model as a float reference.
+
+    Args:
+        path: a ``.keras`` (Keras 3 or tf_keras), ``.h5`` file or SavedModel directory.
+        cfg: safe-mode and custom-object settings.
+
+    Returns:
+        The loaded model with its input/output specs and, when its sidecar records one,
+        the value range of its training data.
+
+    Raises:
+        BadInput: missing, corrupt, a .tflite where a Keras model is needed, or a Lambda
+            layer in safe mode.
+    """
+    p = Path(path)
+    fmt = detect_format(p)
+    if fmt == Format.TFLITE:
+        raise BadInput(f"{p} is already a .tflite model", "pass the Keras or SavedModel model it came from")
+    custom = resolve_custom_objects(cfg.custom_objects)
+    if fmt != Format.SAVED_MODEL:
+        lambdas = code_layers(_keras_config(p, fmt))
+        if lambdas and cfg.safe_mode:
+            raise BadInput(
+                f"model has Lambda layer {lambdas[0]!r} with Python code that safe mode will not run",
+                "if you trust the model, pass --custom-objects module:attr or --trust-model",
+            )
+
+    from edgeq.tfimport import tensorflow
+
+    tf = tensorflow()
+    try:
+        if fmt == Format.KERAS3:
+            import keras
+
+            obj = keras.saving.load_model(p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
+        elif fmt == Format.TF_KERAS:
+            import tf_keras
+
+            obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
+        elif fmt == Format.H5:
+            import tf_keras
+
+            obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False)
+        else:
+            obj = tf.saved_model.load(str(p))
+    except BadInput:
+        raise
+    except Exception as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"cannot load {p}: {msg[:300]}", "check the file, or pass --custom-objects for custom layers") from exc
+
+    if fmt == Format.SAVED_MODEL:
+        inputs, outputs = _saved_model_specs(obj, p)
+    else:
+        inputs, outputs = _keras_specs(obj)
+    side = read_sidecar(p) or {}
+    vr = (side.get("data") or {}).get("value_range")
+    return LoadedModel(
+        path=str(p),
+        format=fmt,
+        sha256=sha256_file(p),
+        obj=obj,
+        inputs=inputs,
+        outputs=outputs,
+        value_range=(float(vr[0]), float(vr[1])) if vr else None,
+    )
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "name", str(dtype)).replace("tf.", "")
+
+
+def _keras_specs(model: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    def specs(tensors: Any, names: list[str]) -> tuple[TensorSpec, ...]:
+        return tuple(
+            TensorSpec(name=n, shape=tuple(t.shape), dtype=_dtype_name(t.dtype)) for n, t in zip(names, tensors)
+        )
+
+    try:
+        ins, outs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError) as exc:
+        raise BadInput("model has no defined inputs (a subclassed model that was never built)", "save a Functional or Sequential model") from exc
+    in_names = list(getattr(model, "input_names", None) or [getattr(t, "name", f"input_{i}") for i, t in enumerate(ins)])
+    out_names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(outs))])
+    return specs(ins, in_names), specs(outs, out_names)
+
+
+def _saved_model_specs(obj: Any, p: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    sig = getattr(obj, "signatures", {}).get("serving_default")
+    if sig is None:
+        raise BadInput(f"SavedModel {p} has no serving_default signature", "export it with a serving signature")
+    _, kwargs = sig.structured_input_signature
+    inputs = tuple(
+        TensorSpec(name=name, shape=tuple(spec.shape.as_list()), dtype=_dtype_name(spec.dtype))
+        for name, spec in sorted(kwargs.items())
+    )
+    outputs = tuple(
+        TensorSpec(name=name, shape=tuple(spec.shape.as_list()), dtype=_dtype_name(spec.dtype))
+        for name, spec in sorted(sig.structured_outputs.items())
+    )
+    return inputs, outputs
+
+
+def keras_summary(model: LoadedModel) -> dict:
+    """Layers and parameter counts of a Keras model (for ``inspect``)."""
+    if not model.is_keras:
+        return {}
+    layers = [
+        {"name": layer.name, "type": type(layer).__name__, "parameters": int(layer.count_params())}
+        for layer in model.obj.layers
+    ]
+    return {
+        "layers": layers,
+        "num_parameters": int(model.obj.count_params()),
+        "num_layers": len(layers),
+    }

@@ -1,0 +1,1 @@
+"""Quantization stages: post-training quantization and read-back verification."""

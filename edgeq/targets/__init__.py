@@ -1,0 +1,1 @@
+"""Deployment targets. Each is one module implementing :class:`edgeq.targets.base.Target`."""

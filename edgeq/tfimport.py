@@ -1,0 +1,51 @@
+"""The one place TensorFlow is imported.
+
+TF-MOT needs tf_keras, so ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is first
+imported; Keras 3 files are still loaded through the separate ``keras`` package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+
+def tensorflow():
+    """Import TensorFlow with tf_keras as ``tf.keras`` and its C++ logging quiet."""
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+class Captured:
+    text: str = ""
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[Captured]:
+    """Capture what C++ code (converter, interpreter) writes to file descriptor 2.
+
+    Python's ``sys.stderr`` redirection does not see it, so the descriptor itself is
+    swapped for a temp file; the text ends up in ``Captured.text`` for the result and
+    the provenance sidecar instead of on the user's terminal.
+    """
+    captured = Captured()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.text = tmp.read().decode(errors="replace")

@@ -1,0 +1,1 @@
+"""Small reference models bundled with edgeq (for tests, demos and docs)."""
