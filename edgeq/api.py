@@ -6,14 +6,12 @@ prints or exits. Heavy imports (TensorFlow, LiteRT) happen inside the functions.
 
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq import SCHEMA_VERSION, bundled
-from edgeq.artifacts import check_output, provenance, read_sidecar, sha256_file, write_artifact, write_json_atomic
-from edgeq.config import BenchConfig, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig
+from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact, write_json_atomic
+from edgeq.config import BenchConfig, DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, OutputExists, Unavailable, UsageError
 from edgeq.modelio import Format, LoadedModel, detect_format, keras_summary
 from edgeq.modelio import load_model as _load_keras
@@ -118,12 +116,18 @@ def quantize(
     if data_cfg is not None and cfg.mode.needs_data:
         calib, warnings = _load_data(data_cfg, shape[1:], expected_input_range(model), "calibration data")
         if calib.num_samples < cfg.batch:
-            raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than --batch {cfg.batch}", "give more samples")
+            raise BadInput(
+                f"calibration data has {calib.num_samples} samples, fewer than --batch {cfg.batch}", "give more samples"
+            )
     data, log = ptq.convert(model, cfg, calib)
     info = flatbuffer.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
-    reference_size = len(data) if cfg.mode == Mode.FLOAT else len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    reference_size = (
+        len(data)
+        if cfg.mode == Mode.FLOAT
+        else len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    )
     warnings += [p for p in check.problems]
     extra = {
         "calibration": calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
@@ -215,14 +219,19 @@ def evaluate(model_path: str, reference_path: str, data_cfg: DataConfig, load_cf
     from edgeq.runtime import open_session
 
     if detect_format(model_path) != Format.TFLITE:
-        raise BadInput(f"{model_path} is not a .tflite model", "pass the converted .tflite first and --reference the float model")
+        raise BadInput(
+            f"{model_path} is not a .tflite model", "pass the converted .tflite first and --reference the float model"
+        )
     session = open_session(model_path, batch=1, origin=model_path)
     shape = tuple(int(d) for d in session.input["shape"][1:])
     ds, warnings = _load_data(data_cfg, shape, session.input_range(), "evaluation data")
     test = session.predict(ds.x)
     ref = _reference_outputs(reference_path, ds.x, load_cfg)
     if ref.shape != test.shape:
-        raise BadInput(f"reference outputs {ref.shape[1:]} and model outputs {test.shape[1:]} differ", "compare a model with its own float reference")
+        raise BadInput(
+            f"reference outputs {ref.shape[1:]} and model outputs {test.shape[1:]} differ",
+            "compare a model with its own float reference",
+        )
     if ds.y is not None:
         fidelity.check_labels(ref, ds.y, ds.source)
     result = fidelity.compare(ref, test, ds.y)
@@ -241,11 +250,15 @@ def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = N
     from edgeq.targets import registry
 
     if detect_format(model_path) != Format.TFLITE:
-        raise BadInput(f"{model_path} is not a .tflite model", "quantize it first: edgeq quantize MODEL -o model.tflite")
+        raise BadInput(
+            f"{model_path} is not a .tflite model", "quantize it first: edgeq quantize MODEL -o model.tflite"
+        )
     runner = registry.get(target).runner(device)
     available = runner.availability()
     if not available.available:
-        raise Unavailable(f"target {target} is not available: {available.reason}", "attach the device or choose another --target")
+        raise Unavailable(
+            f"target {target} is not available: {available.reason}", "attach the device or choose another --target"
+        )
     return runner.benchmark(model_path, cfg)
 
 
@@ -298,11 +311,16 @@ def build(
     tgt = registry.get(target)
     model_path = model_path or bundled.require(bundled.MODEL)
     data_path = data_path or bundled.require(bundled.CALIB)
-    eval_data_path = eval_data_path or (bundled.require(bundled.EVAL) if model_path == str(bundled.MODEL) else data_path)
+    eval_data_path = eval_data_path or (
+        bundled.require(bundled.EVAL) if model_path == str(bundled.MODEL) else data_path
+    )
     root = Path(out_dir) / target
     _prepare_build_dir(root, force)
     stem = Path(model_path).stem
-    variants = [("float", QuantizeConfig(mode=Mode.FLOAT)), (tgt.build_mode.value, QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io))]
+    variants = [
+        ("float", QuantizeConfig(mode=Mode.FLOAT)),
+        (tgt.build_mode.value, QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io)),
+    ]
     rows, artifacts, warnings = [], [], []
     for label, qcfg in variants:
         out = root / f"{stem}_{label}.tflite"

@@ -74,7 +74,9 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BadInput(f"output folder is not writable: {folder} ({exc.strerror})", "choose another -o location") from exc
+        raise BadInput(
+            f"output folder is not writable: {folder} ({exc.strerror})", "choose another -o location"
+        ) from exc
     return out
 
 

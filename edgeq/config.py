@@ -14,7 +14,7 @@ from typing import Any
 from edgeq.errors import UsageError
 
 
-class Mode(str, enum.Enum):
+class Mode(enum.StrEnum):
     """TFLite conversion modes."""
 
     FLOAT = "float"
@@ -28,7 +28,7 @@ class Mode(str, enum.Enum):
         return self in (Mode.INT8, Mode.INT16X8)
 
 
-class IOType(str, enum.Enum):
+class IOType(enum.StrEnum):
     """Type of the converted model's inputs and outputs."""
 
     FLOAT = "float"
@@ -86,9 +86,7 @@ class Preprocess(_Dict):
 
     def __post_init__(self) -> None:
         if self.color_mode not in (None, "grayscale", "rgb"):
-            raise UsageError(
-                f"unknown color mode {self.color_mode!r}", "use --color-mode grayscale or rgb"
-            )
+            raise UsageError(f"unknown color mode {self.color_mode!r}", "use --color-mode grayscale or rgb")
         if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
             raise UsageError(f"bad resize {self.resize!r}", "use --resize HxW, e.g. 28x28")
         if (self.mean is None) != (self.std is None):
@@ -132,9 +130,7 @@ class QuantizeConfig(_Dict):
                 hint = "use --mode int8 with --data for integer I/O"
             else:
                 hint = f"--mode {self.mode.value} allows --io {allowed}"
-            raise UsageError(
-                f"{self.mode.value} quantization cannot have {io.value} I/O", hint
-            )
+            raise UsageError(f"{self.mode.value} quantization cannot have {io.value} I/O", hint)
         if self.batch < 1:
             raise UsageError(f"--batch must be at least 1, got {self.batch}", "edge targets want --batch 1")
 

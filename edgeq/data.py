@@ -106,13 +106,17 @@ def _read_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         with np.load(path, allow_pickle=False) as npz:
             keys = list(npz.keys())
             if "x" not in keys:
-                raise BadInput(f"{path} has arrays {keys} but no 'x'", "save inputs as x (and labels as y): np.savez(f, x=x, y=y)")
+                raise BadInput(
+                    f"{path} has arrays {keys} but no 'x'", "save inputs as x (and labels as y): np.savez(f, x=x, y=y)"
+                )
             x = npz["x"]
             y = npz["y"] if "y" in keys else None
     except BadInput:
         raise
     except Exception as exc:
-        raise BadInput(f"cannot read {path} ({type(exc).__name__}: {exc})", "check it is a numpy .npz/.npy file") from exc
+        raise BadInput(
+            f"cannot read {path} ({type(exc).__name__}: {exc})", "check it is a numpy .npz/.npy file"
+        ) from exc
     if not np.issubdtype(x.dtype, np.number):
         raise BadInput(f"{path}: x has dtype {x.dtype}, not numbers", "store x as a numeric array")
     if y is not None:
@@ -158,7 +162,9 @@ def _read_image_folder(
             images.append(arr[..., None] if arr.ndim == 2 else arr)
             labels.append(label)
     if not images:
-        raise BadInput(f"image folder {path} has no images", f"add {', '.join(IMAGE_SUFFIXES)} files under DIR/<class>/")
+        raise BadInput(
+            f"image folder {path} has no images", f"add {', '.join(IMAGE_SUFFIXES)} files under DIR/<class>/"
+        )
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise BadInput(f"images in {path} have different sizes {sorted(shapes)[:3]}", "pass --resize HxW")
@@ -192,8 +198,12 @@ def validate(
     """
     got = tuple(ds.x.shape[1:])
     want = tuple(input_shape)
-    if len(got) != len(want) or any(w is not None and w != g for g, w in zip(got, want)):
-        hint = "add a channel axis (x[..., None])" if got + (1,) == want else "preprocess the data to the model's input shape (see --resize)"
+    if len(got) != len(want) or any(w is not None and w != g for g, w in zip(got, want, strict=False)):
+        hint = (
+            "add a channel axis (x[..., None])"
+            if got + (1,) == want
+            else "preprocess the data to the model's input shape (see --resize)"
+        )
         raise BadInput(f"{what} {ds.source} has sample shape {got} but the model expects {want}", hint)
     finite = np.isfinite(ds.x)
     if not finite.all():

@@ -196,8 +196,10 @@ def read_bytes(data: bytes, origin: str = "model") -> ModelInfo:
         code = model.operatorCodes[op.opcodeIndex]
         builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
         is_custom = builtin == schema.BuiltinOperator.CUSTOM
-        name = (code.customCode or b"?").decode(errors="replace") if is_custom else op_names.get(builtin, f"OP{builtin}")
-        ins = tuple(int(x) for x in (op.inputs if op.inputs is not None else ()) )
+        name = (
+            (code.customCode or b"?").decode(errors="replace") if is_custom else op_names.get(builtin, f"OP{builtin}")
+        )
+        ins = tuple(int(x) for x in (op.inputs if op.inputs is not None else ()))
         outs = tuple(int(x) for x in (op.outputs if op.outputs is not None else ()))
         ops.append(
             OpInfo(

@@ -25,7 +25,7 @@ from edgeq.errors import BadInput, UsageError
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     KERAS3 = "keras3"
     TF_KERAS = "tf_keras"
     H5 = "h5"
@@ -104,9 +104,7 @@ def detect_format(path: str | os.PathLike) -> Format:
     suffix = p.suffix.lower()
     if suffix in (".keras", ".h5", ".hdf5", ".tflite"):
         raise BadInput(f"{p} is truncated or corrupt (not a valid {suffix} file)", f"re-save the model as {suffix}")
-    raise BadInput(
-        f"{p} is not a model edgeq can read", "pass a .keras, .h5 or .tflite file or a SavedModel directory"
-    )
+    raise BadInput(f"{p} is not a model edgeq can read", "pass a .keras, .h5 or .tflite file or a SavedModel directory")
 
 
 def _keras_zip_format(p: Path) -> Format:
@@ -167,7 +165,9 @@ def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
-            raise BadInput(f"cannot import custom objects {spec!r} ({exc})", "check the module is on PYTHONPATH") from exc
+            raise BadInput(
+                f"cannot import custom objects {spec!r} ({exc})", "check the module is on PYTHONPATH"
+            ) from exc
         if isinstance(obj, dict):
             objects.update(obj)
         else:
@@ -225,7 +225,9 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
         raise
     except Exception as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInput(f"cannot load {p}: {msg[:300]}", "check the file, or pass --custom-objects for custom layers") from exc
+        raise BadInput(
+            f"cannot load {p}: {msg[:300]}", "check the file, or pass --custom-objects for custom layers"
+        ) from exc
 
     if fmt == Format.SAVED_MODEL:
         inputs, outputs = _saved_model_specs(obj, p)
@@ -251,14 +253,20 @@ def _dtype_name(dtype: Any) -> str:
 def _keras_specs(model: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     def specs(tensors: Any, names: list[str]) -> tuple[TensorSpec, ...]:
         return tuple(
-            TensorSpec(name=n, shape=tuple(t.shape), dtype=_dtype_name(t.dtype)) for n, t in zip(names, tensors)
+            TensorSpec(name=n, shape=tuple(t.shape), dtype=_dtype_name(t.dtype))
+            for n, t in zip(names, tensors, strict=False)
         )
 
     try:
         ins, outs = list(model.inputs), list(model.outputs)
     except (AttributeError, ValueError) as exc:
-        raise BadInput("model has no defined inputs (a subclassed model that was never built)", "save a Functional or Sequential model") from exc
-    in_names = list(getattr(model, "input_names", None) or [getattr(t, "name", f"input_{i}") for i, t in enumerate(ins)])
+        raise BadInput(
+            "model has no defined inputs (a subclassed model that was never built)",
+            "save a Functional or Sequential model",
+        ) from exc
+    in_names = list(
+        getattr(model, "input_names", None) or [getattr(t, "name", f"input_{i}") for i, t in enumerate(ins)]
+    )
     out_names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(outs))])
     return specs(ins, in_names), specs(outs, out_names)
 

@@ -101,7 +101,9 @@ def open_session(model: bytes | str, num_threads: int = 1, batch: int | None = N
                 )
             if sig and sig[0] < 0:
                 if batch is None:
-                    raise BadInput(f"{origin} has a dynamic batch (input {inp['name']!r} shape {sig})", "pass --batch 1")
+                    raise BadInput(
+                        f"{origin} has a dynamic batch (input {inp['name']!r} shape {sig})", "pass --batch 1"
+                    )
                 interp.resize_tensor_input(inp["index"], [batch, *sig[1:]], strict=True)
             interp.allocate_tensors()
         except (BadInput, UnsupportedOp):
@@ -119,7 +121,9 @@ def open_session(model: bytes | str, num_threads: int = 1, batch: int | None = N
 
 def _runtime_error(exc: Exception, origin: str) -> Exception:
     text = str(exc)
-    m = re.search(r"unresolved custom op: ([\w.\-/]+)", text) or re.search(r"Didn't find op for builtin opcode '(\w+)'", text)
+    m = re.search(r"unresolved custom op: ([\w.\-/]+)", text) or re.search(
+        r"Didn't find op for builtin opcode '(\w+)'", text
+    )
     if m:
         return UnsupportedOp(
             f"{origin} uses op {m.group(1).rstrip('.')!r} that the LiteRT interpreter cannot resolve",

@@ -18,9 +18,9 @@ determinism); takes well under a minute on 2 CPU cores.
 from __future__ import annotations
 
 import json
-import zipfile
 import os
 import sys
+import zipfile
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 

@@ -48,10 +48,10 @@ def _tiny_layers(keras):
     """Conv -> BN -> ReLU on 8x8x1 digits: the shape of model edgeq is built for."""
     inputs = keras.Input((8, 8, 1), name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(momentum=0.8)(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(momentum=0.8)(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     outputs = keras.layers.Dense(10, activation="softmax")(x)
@@ -63,13 +63,13 @@ def _fit(model, keras_utils):
     with np.load(DATA / "digits_calib.npz") as d:
         x, y = d["x"], d["y"]
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
     return model
 
 
 @pytest.fixture(scope="session")
 def tf_keras_model(tmp_path_factory) -> Path:
-    """A tf_keras .keras model, trained 3 epochs on the digits calibration split."""
+    """A tf_keras .keras model, trained 30 epochs on the digits calibration split."""
     from edgeq.tfimport import tensorflow
 
     tensorflow()

@@ -70,5 +70,7 @@ def compare(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) 
     if labels is not None:
         result["reference"] = {"accuracy": top1_accuracy(reference, labels)}
         result["quantized"] = {"accuracy": top1_accuracy(test, labels)}
-        result["accuracy_drop_points"] = round(100 * (result["reference"]["accuracy"] - result["quantized"]["accuracy"]), 3)
+        result["accuracy_drop_points"] = round(
+            100 * (result["reference"]["accuracy"] - result["quantized"]["accuracy"]), 3
+        )
     return result

@@ -34,7 +34,9 @@ class App:
     human: str = ""
     warnings: list[str] = field(default_factory=list)
 
-    def done(self, result: Any, human: str = "", artifacts: list[str] | None = None, warnings: list[str] | None = None) -> None:
+    def done(
+        self, result: Any, human: str = "", artifacts: list[str] | None = None, warnings: list[str] | None = None
+    ) -> None:
         self.result = result
         self.human = human
         self.artifacts = list(artifacts or [])
@@ -124,7 +126,10 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except click.exceptions.Abort:
-        code, error = INTERRUPTED, {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED}
+        code, error = (
+            INTERRUPTED,
+            {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED},
+        )
     except click.ClickException as exc:
         code = USAGE if isinstance(exc, click.UsageError) else exc.exit_code
         error = {"type": "usage", "message": exc.format_message(), "hint": "see --help", "exit_code": code}
@@ -140,12 +145,20 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if not app.json_mode:
             click.echo(f"error: {exc.one_line()}", err=True)
     except KeyboardInterrupt:
-        code, error = INTERRUPTED, {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED}
+        code, error = (
+            INTERRUPTED,
+            {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED},
+        )
         if not app.json_mode:
             click.echo("interrupted", err=True)
     except Exception as exc:  # a bug: say so plainly, traceback only with -v
         code = INTERNAL
-        error = {"type": "internal", "message": f"{type(exc).__name__}: {exc}", "hint": "rerun with -v for the traceback", "exit_code": INTERNAL}
+        error = {
+            "type": "internal",
+            "message": f"{type(exc).__name__}: {exc}",
+            "hint": "rerun with -v for the traceback",
+            "exit_code": INTERNAL,
+        }
         if app.verbosity > 0:
             traceback.print_exc()
         if not app.json_mode:
@@ -164,7 +177,6 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
-

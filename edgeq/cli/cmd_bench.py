@@ -13,7 +13,9 @@ from edgeq.targets.registry import names
 @click.argument("model", type=click.Path(path_type=str))
 @click.option("--target", default="cpu", show_default=True, help=f"One of: {', '.join(names())}.")
 @click.option("--runs", type=int, default=100, show_default=True, help="Timed runs.")
-@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed warm-up runs (after the first invoke).")
+@click.option(
+    "--warmup", type=int, default=10, show_default=True, help="Untimed warm-up runs (after the first invoke)."
+)
 @click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads.")
 @click.option("--batch", type=int, default=None, help="Batch size for a model with a dynamic batch.")
 @pass_app

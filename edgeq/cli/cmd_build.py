@@ -16,15 +16,45 @@ def _pct(v: float | None) -> str:
 @click.command("build")
 @click.argument("model", required=False, type=click.Path(path_type=str))
 @click.option("--target", required=True, help=f"One of: {', '.join(names())}.")
-@click.option("--data", "data_path", type=click.Path(path_type=str), default=None, help="Calibration data (default: the bundled MNIST calibration set).")
-@click.option("--eval-data", "eval_data_path", type=click.Path(path_type=str), default=None, help="Labeled evaluation data (default: the bundled held-out set).")
-@click.option("-o", "--out-dir", default="edgeq-out", show_default=True, type=click.Path(file_okay=False, path_type=str), help="Build folder; TARGET gets a subfolder.")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Calibration data (default: the bundled MNIST calibration set).",
+)
+@click.option(
+    "--eval-data",
+    "eval_data_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Labeled evaluation data (default: the bundled held-out set).",
+)
+@click.option(
+    "-o",
+    "--out-dir",
+    default="edgeq-out",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Build folder; TARGET gets a subfolder.",
+)
 @click.option("--runs", type=int, default=100, show_default=True, help="Timed benchmark runs.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed warm-up runs.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads.")
 @click.option("--force", is_flag=True, help="Write into an -o folder that is not an earlier edgeq build.")
 @pass_app
-def command(app: App, model: str | None, target: str, data_path: str | None, eval_data_path: str | None, out_dir: str, runs: int, warmup: int, threads: int, force: bool) -> None:
+def command(
+    app: App,
+    model: str | None,
+    target: str,
+    data_path: str | None,
+    eval_data_path: str | None,
+    out_dir: str,
+    runs: int,
+    warmup: int,
+    threads: int,
+    force: bool,
+) -> None:
     """Build MODEL (default: the bundled MNIST CNN) for TARGET: quantize, verify, evaluate, benchmark."""
     from edgeq import api
 

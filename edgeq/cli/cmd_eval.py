@@ -14,8 +14,15 @@ def _pct(v: float | None) -> str:
 
 @click.command("eval")
 @click.argument("model", type=click.Path(path_type=str))
-@click.option("--reference", required=True, type=click.Path(path_type=str), help="The float model (Keras, SavedModel or float .tflite).")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=str), help="Evaluation data; labels (y) optional.")
+@click.option(
+    "--reference",
+    required=True,
+    type=click.Path(path_type=str),
+    help="The float model (Keras, SavedModel or float .tflite).",
+)
+@click.option(
+    "--data", "data_path", required=True, type=click.Path(path_type=str), help="Evaluation data; labels (y) optional."
+)
 @preprocess_options
 @load_options
 @pass_app

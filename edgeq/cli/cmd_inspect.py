@@ -21,10 +21,16 @@ def command(app: App, model: str, **kw) -> None:
 
     r = api.inspect(model, load_config(kw))
     lines = [f"{r['path']}  ({r['format']}, {r['size_bytes']:,} bytes)"]
-    io_rows = [[kind, t["name"], t["dtype"], t["shape"], t.get("scale"), t.get("zero_point")] for kind in ("input", "output") for t in r[kind + "s"]]
+    io_rows = [
+        [kind, t["name"], t["dtype"], t["shape"], t.get("scale"), t.get("zero_point")]
+        for kind in ("input", "output")
+        for t in r[kind + "s"]
+    ]
     lines.append(table(io_rows, ["", "name", "dtype", "shape", "scale", "zero_point"]))
     if r["format"] == "tflite":
-        lines.append(f"ops: {r['num_ops']}  parameters: {r['num_parameters']:,}  MACs: {r['macs']:,}  weights: {r['weight_dtypes']}")
+        lines.append(
+            f"ops: {r['num_ops']}  parameters: {r['num_parameters']:,}  MACs: {r['macs']:,}  weights: {r['weight_dtypes']}"
+        )
         lines.append(f"compute: {r['compute']}")
         lines.append(table([[op, n] for op, n in r["ops"].items()], ["op", "count"]))
         lines.append("float ops: " + (", ".join(r["float_ops"]) if r["float_ops"] else "none"))
@@ -32,5 +38,7 @@ def command(app: App, model: str, **kw) -> None:
             lines.append("custom ops: " + ", ".join(r["custom_ops"]))
     else:
         lines.append(f"layers: {r['num_layers']}  parameters: {r['num_parameters']:,}")
-        lines.append(table([[x["name"], x["type"], x["parameters"]] for x in r["layers"]], ["layer", "type", "parameters"]))
+        lines.append(
+            table([[x["name"], x["type"], x["parameters"]] for x in r["layers"]], ["layer", "type", "parameters"])
+        )
     app.done(r, "\n".join(lines))

@@ -11,17 +11,48 @@ from edgeq.config import IOType, Mode, QuantizeConfig
 
 @click.command("quantize")
 @model_argument
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.INT8.value, show_default=True, help="Conversion mode.")
-@click.option("--io", "io", type=click.Choice([t.value for t in IOType]), default=None, help="Input/output type (int8 mode defaults to int8, others to float).")
-@click.option("--data", "data_path", type=click.Path(path_type=str), default=None, help="Representative data (.npz/.npy or image folder); needed for int8 and int16x8.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), required=True, help="The .tflite to write.")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in Mode]),
+    default=Mode.INT8.value,
+    show_default=True,
+    help="Conversion mode.",
+)
+@click.option(
+    "--io",
+    "io",
+    type=click.Choice([t.value for t in IOType]),
+    default=None,
+    help="Input/output type (int8 mode defaults to int8, others to float).",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Representative data (.npz/.npy or image folder); needed for int8 and int16x8.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=str), required=True, help="The .tflite to write."
+)
 @click.option("--batch", type=int, default=1, show_default=True, help="Static batch size of the converted model.")
 @click.option("--allow-float-ops", is_flag=True, help="Keep ops without integer kernels in float instead of failing.")
 @preprocess_options
 @load_options
 @force_option
 @pass_app
-def command(app: App, model: str, mode: str, io: str | None, data_path: str | None, output: str, batch: int, allow_float_ops: bool, force: bool, **kw) -> None:
+def command(
+    app: App,
+    model: str,
+    mode: str,
+    io: str | None,
+    data_path: str | None,
+    output: str,
+    batch: int,
+    allow_float_ops: bool,
+    force: bool,
+    **kw,
+) -> None:
     """Quantize MODEL (.keras, .h5 or SavedModel) to OUTPUT and verify the result.
 
     The converted model is read back: every op still computing in float is listed and the

@@ -17,7 +17,9 @@ def _floats(value: str | None, name: str) -> tuple[float, ...] | None:
     try:
         return tuple(float(v) for v in value.split(","))
     except ValueError as exc:
-        raise UsageError(f"{name} takes numbers separated by commas, got {value!r}", f"e.g. {name} 0.5,0.5,0.5") from exc
+        raise UsageError(
+            f"{name} takes numbers separated by commas, got {value!r}", f"e.g. {name} 0.5,0.5,0.5"
+        ) from exc
 
 
 def _resize(value: str | None) -> tuple[int, int] | None:
@@ -48,8 +50,18 @@ def preprocess_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option("--samples", type=int, default=None, help="Use N samples, drawn reproducibly with --seed."),
             click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling."),
             click.option("--resize", default=None, metavar="HxW", help="Resize images (image folders)."),
-            click.option("--color-mode", type=click.Choice(["grayscale", "rgb"]), default=None, help="Image color mode (default: the model's channels)."),
-            click.option("--scale", default=None, metavar="F", help="Multiply values by F (e.g. 1/255). Image folders default to 1/255."),
+            click.option(
+                "--color-mode",
+                type=click.Choice(["grayscale", "rgb"]),
+                default=None,
+                help="Image color mode (default: the model's channels).",
+            ),
+            click.option(
+                "--scale",
+                default=None,
+                metavar="F",
+                help="Multiply values by F (e.g. 1/255). Image folders default to 1/255.",
+            ),
             click.option("--mean", default=None, metavar="M[,M..]", help="Subtract per-channel mean after --scale."),
             click.option("--std", default=None, metavar="S[,S..]", help="Divide by per-channel std after --mean."),
         ]
@@ -75,7 +87,9 @@ def data_config(path: str | None, kw: dict) -> DataConfig | None:
 
 def load_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
-        "--trust-model", is_flag=True, help="Run Python code stored in the model (Lambda layers). Only for models you trust."
+        "--trust-model",
+        is_flag=True,
+        help="Run Python code stored in the model (Lambda layers). Only for models you trust.",
     )(fn)
     fn = click.option(
         "--custom-objects",

@@ -50,7 +50,9 @@ def make_converter(model: LoadedModel, batch: int):
         keras_model = model.obj
         holder.model = keras_model
         # Keras 3 variables wrap tf.Variables; the converter must see the tf ones to freeze them.
-        holder.variables_ = [getattr(v, "value", v) if model.format == Format.KERAS3 else v for v in keras_model.variables]
+        holder.variables_ = [
+            getattr(v, "value", v) if model.format == Format.KERAS3 else v for v in keras_model.variables
+        ]
         holder.serve = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
     concrete = holder.serve.get_concrete_function()
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
@@ -78,7 +80,11 @@ def configure(converter, cfg: QuantizeConfig, calib: Dataset | None) -> None:
     assert calib is not None
     x, batch = calib.x, cfg.batch
     converter.representative_dataset = lambda: _representative(x, batch)
-    integer_ops = ops.TFLITE_BUILTINS_INT8 if mode == Mode.INT8 else ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+    integer_ops = (
+        ops.TFLITE_BUILTINS_INT8
+        if mode == Mode.INT8
+        else ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+    )
     converter.target_spec.supported_ops = [integer_ops, ops.TFLITE_BUILTINS] if cfg.allow_float_ops else [integer_ops]
     if cfg.io_type != IOType.FLOAT:
         converter.inference_input_type = io_dtypes[cfg.io_type]
@@ -108,7 +114,15 @@ def convert(model: LoadedModel, cfg: QuantizeConfig, calib: Dataset | None) -> t
 def _conversion_error(exc: Exception, log: str, cfg: QuantizeConfig) -> ConversionFailed:
     text = f"{exc}\n{log}"
     ops = sorted(set(re.findall(r"'tfl\.(\w+)' op", text)) | set(re.findall(r"op '(\w+)' is neither", text)))
-    lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()] or [str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__]
+    lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()] or [
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    ]
     what = f"ops {', '.join(ops)}: " if ops else ""
-    hint = "pass --allow-float-ops to keep unsupported ops in float" if cfg.mode.needs_data and not cfg.allow_float_ops else "run with -v for the converter log"
-    return ConversionFailed(f"TFLite converter failed ({what}{lines[0][:300]})", hint, details={"ops": ops, "log": log[-4000:]})
+    hint = (
+        "pass --allow-float-ops to keep unsupported ops in float"
+        if cfg.mode.needs_data and not cfg.allow_float_ops
+        else "run with -v for the converter log"
+    )
+    return ConversionFailed(
+        f"TFLite converter failed ({what}{lines[0][:300]})", hint, details={"ops": ops, "log": log[-4000:]}
+    )

@@ -51,6 +51,8 @@ def require(v: Verification, cfg: QuantizeConfig) -> None:
     if problems:
         raise ConversionFailed(
             "converted model is not what was asked: " + "; ".join(problems),
-            "pass --allow-float-ops to keep float ops" if v.float_ops and not cfg.allow_float_ops else "check the model's ops with edgeq inspect",
+            "pass --allow-float-ops to keep float ops"
+            if v.float_ops and not cfg.allow_float_ops
+            else "check the model's ops with edgeq inspect",
             details={"float_ops": list(v.float_ops), "problems": problems},
         )

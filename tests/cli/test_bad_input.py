@@ -37,7 +37,11 @@ def test_missing_model_file(run_cli, out_dir, digits_calib):
 def test_truncated_tflite(run_cli, tmp_path, tiny_int8):
     bad = tmp_path / "trunc.tflite"
     bad.write_bytes(tiny_int8.read_bytes()[: tiny_int8.stat().st_size // 2])
-    for cmd in (["inspect", bad], ["bench", bad], ["eval", bad, "--reference", bad, "--data", DATA / "digits_eval.npz"]):
+    for cmd in (
+        ["inspect", bad],
+        ["bench", bad],
+        ["eval", bad, "--reference", bad, "--data", DATA / "digits_eval.npz"],
+    ):
         assert_clean_failure(run_cli(*cmd), 3, "truncated or corrupt")
 
 
@@ -214,4 +218,3 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         artifacts.write_bytes_atomic(target, b"x" * 1000)
     assert listing(tmp_path) == []
-

@@ -1,0 +1,414 @@
+"""edgeq performance table: measured side by side in one run, reported as ratios.
+
+    .venv/bin/python benchmarks/run.py [--repeats N] [--stages]     (or: make bench)
+
+Prints a markdown report and writes benchmarks/results/latest.json and latest.md.
+Numbers from different machines or runs are not comparable; the ratios within one run are
+the result. See benchmarks/README.md for what each row measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before anything imports TensorFlow, here or in a child
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # children inherit it: both sides log the same
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = ROOT / "benchmarks"
+RESULTS_DIR = BENCH_DIR / "results"
+MODEL = ROOT / "models" / "mnist_cnn.keras"
+CALIB = ROOT / "representative_data" / "mnist_calib.npz"
+EVAL = ROOT / "representative_data" / "mnist_eval.npz"
+EDGEQ = Path(sys.executable).parent / "edgeq"
+BARE = BENCH_DIR / "bare_converter.py"
+
+sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison
+
+# What `edgeq quantize --mode int8` does that the bare converter script does not, so the
+# overhead ratio can be read (the bare script is load, convert, write; nothing else):
+#   - validates the calibration data (shape, NaN/Inf, value range against the model's);
+#   - converts through a tf.function with a static batch-1 input signature
+#     (from_concrete_functions) rather than from_keras_model, so the model has no dynamic batch;
+#   - reads the flatbuffer back and verifies it (I/O dtypes, no float ops left): cheap;
+#   - converts the model a second time, to float, only to report the reference size
+#     (size_ratio): a full extra converter run, the largest part of the overhead;
+#   - provenance: sha256 of the model (twice: on load and for the sidecar) and of the data,
+#     tool versions, calibration indices, written as a .edgeq.json sidecar;
+#   - writes both files atomically (temp file, fsync, rename).
+# The CLI additionally pays for click and rendering, which is negligible.
+
+MOBILENET_CALIB_SAMPLES = 20
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- environment
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(pkg: str) -> str | None:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def environment() -> dict:
+    return {
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "tensorflow": version("tensorflow") or version("tensorflow-cpu"),
+        "tf_keras": version("tf-keras"),
+        "ai_edge_litert": version("ai-edge-litert"),
+        "edgeq": version("edgeq"),
+        "git_commit": git_commit(),
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+# ---------------------------------------------------------------- 1. quantize overhead
+
+
+def summary_s(samples: list[float]) -> dict:
+    return {
+        "median_s": round(statistics.median(samples), 3),
+        "min_s": round(min(samples), 3),
+        "max_s": round(max(samples), 3),
+        "samples_s": [round(s, 3) for s in samples],
+    }
+
+
+def run_timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def interleaved(a, b, repeats: int) -> tuple[list[float], list[float]]:
+    """One untimed warm-up of each, then A,B,A,B,... so drift hits both sides alike."""
+    a()
+    b()
+    ta, tb = [], []
+    for i in range(repeats):
+        ta.append(a())
+        tb.append(b())
+        log(f"  {i + 1}/{repeats}: edgeq {ta[-1]:.2f} s, bare {tb[-1]:.2f} s")
+    return ta, tb
+
+
+def overhead_subprocess(tmp: Path, repeats: int) -> dict:
+    edgeq_out, bare_out = tmp / "cli_edgeq.tflite", tmp / "cli_bare.tflite"
+    edgeq_cmd = [str(EDGEQ), "quantize", str(MODEL), "--mode", "int8", "--data", str(CALIB), "-o", str(edgeq_out), "--force"]
+    bare_cmd = [sys.executable, str(BARE), str(MODEL), str(CALIB), str(bare_out)]
+    ta, tb = interleaved(lambda: run_timed(edgeq_cmd), lambda: run_timed(bare_cmd), repeats)
+    return {
+        "edgeq": {"command": " ".join(edgeq_cmd), **summary_s(ta), "size_bytes": edgeq_out.stat().st_size},
+        "bare": {"command": " ".join(bare_cmd), **summary_s(tb), "size_bytes": bare_out.stat().st_size},
+        "ratio_median": round(statistics.median(ta) / statistics.median(tb), 3),
+        "repeats": repeats,
+    }
+
+
+def overhead_in_process(tmp: Path, repeats: int) -> dict:
+    import bare_converter
+
+    from edgeq import api
+    from edgeq.config import DataConfig, QuantizeConfig
+
+    edgeq_out, bare_out = tmp / "lib_edgeq.tflite", tmp / "lib_bare.tflite"
+
+    def edgeq_once() -> float:
+        t0 = time.perf_counter()
+        api.quantize(str(MODEL), str(edgeq_out), QuantizeConfig(), DataConfig(path=str(CALIB)), force=True)
+        return time.perf_counter() - t0
+
+    def bare_once() -> float:
+        t0 = time.perf_counter()
+        bare_converter.convert(str(MODEL), str(CALIB), str(bare_out))
+        return time.perf_counter() - t0
+
+    ta, tb = interleaved(edgeq_once, bare_once, repeats)
+    return {
+        "edgeq": summary_s(ta),
+        "bare": summary_s(tb),
+        "ratio_median": round(statistics.median(ta) / statistics.median(tb), 3),
+        "repeats": repeats,
+    }
+
+
+def edgeq_stages(tmp: Path, repeats: int) -> dict:
+    """Where api.quantize's time goes, stage by stage (uses edgeq internals; --stages only)."""
+    from edgeq import api, flatbuffer
+    from edgeq.artifacts import provenance, write_artifact
+    from edgeq.config import DataConfig, Mode, QuantizeConfig
+    from edgeq.data import load as load_data
+    from edgeq.data import validate
+    from edgeq.quantize import ptq, verify
+
+    cfg = QuantizeConfig()
+    runs: list[dict[str, float]] = []
+    for _ in range(repeats):
+        t: dict[str, float] = {}
+        clock = time.perf_counter
+        t0 = clock()
+        model = api.load_model(str(MODEL))
+        t["load model (incl. sha256)"] = clock() - t0
+        t0 = clock()
+        shape = ptq.static_input_shape(model, cfg.batch)
+        calib = load_data(DataConfig(path=str(CALIB)), shape[1:])
+        validate(calib, shape[1:], api.expected_input_range(model), "calibration data")
+        t["load + validate data"] = clock() - t0
+        t0 = clock()
+        data, _ = ptq.convert(model, cfg, calib)
+        t["int8 conversion"] = clock() - t0
+        t0 = clock()
+        verify.verify(flatbuffer.read_bytes(data, origin="converted model"), cfg)
+        t["read back + verify"] = clock() - t0
+        t0 = clock()
+        ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)
+        t["float reference conversion"] = clock() - t0
+        t0 = clock()
+        doc = provenance("quantize", cfg.to_dict(), {"model": str(MODEL)}, calibration=calib.provenance(0))
+        write_artifact(tmp / "stages.tflite", data, doc)
+        t["provenance + atomic writes"] = clock() - t0
+        runs.append(t)
+    return {name: round(statistics.median(r[name] for r in runs), 3) for name in runs[0]}
+
+
+# ---------------------------------------------------------------- 2. latency and size, 3. accuracy
+
+
+def mobilenet_inputs(tmp: Path) -> tuple[Path, Path]:
+    """MobileNetV2 with seeded random weights and seeded random-normal calibration data."""
+    import numpy as np
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), alpha=1.0)
+    model_path = tmp / "mobilenet_v2.keras"
+    model.save(model_path)
+    x = np.random.default_rng(0).standard_normal((MOBILENET_CALIB_SAMPLES, 224, 224, 3)).astype(np.float32)
+    calib_path = tmp / "mobilenet_v2_calib.npz"
+    np.savez(calib_path, x=x)
+    return model_path, calib_path
+
+
+def latency_and_size(name: str, model_path: Path, calib_path: Path, tmp: Path, num_runs: int, warmup_runs: int, note: str) -> dict:
+    from edgeq import api
+    from edgeq.config import BenchConfig, DataConfig, Mode, QuantizeConfig
+
+    variants = {}
+    for label, cfg in (("float", QuantizeConfig(mode=Mode.FLOAT)), ("int8", QuantizeConfig(mode=Mode.INT8))):
+        out = tmp / f"{name}_{label}.tflite"
+        t0 = time.perf_counter()
+        q = api.quantize(str(model_path), str(out), cfg, DataConfig(path=str(calib_path)), force=True)
+        convert_s = time.perf_counter() - t0
+        b = api.bench(q.output, "cpu", BenchConfig(num_runs=num_runs, warmup_runs=warmup_runs, num_threads=1))
+        s = b.stats
+        variants[label] = {
+            "path": q.output,
+            "io": [t["dtype"] for t in q.inputs],
+            "size_bytes": q.size_bytes,
+            "quantize_s": round(convert_s, 3),
+            "num_threads": b.num_threads,
+            "num_runs": s.num_runs,
+            "warmup_runs": s.warmup_runs,
+            "first_invoke_ms": s.first_invoke_ms,
+            "latency_ms": {"p50": s.p50, "p90": s.p90, "p99": s.p99, "mean": s.mean, "min": s.min, "max": s.max},
+        }
+        log(f"  {name} {label}: {q.size_bytes:,} bytes, p50 {s.p50:.3f} ms, p99 {s.p99:.3f} ms")
+    f, i = variants["float"], variants["int8"]
+    return {
+        "model": name,
+        "note": note,
+        "variants": variants,
+        "size_ratio_int8_over_float": round(i["size_bytes"] / f["size_bytes"], 3),
+        "p50_ratio_float_over_int8": round(f["latency_ms"]["p50"] / i["latency_ms"]["p50"], 3),
+        "p99_ratio_float_over_int8": round(f["latency_ms"]["p99"] / i["latency_ms"]["p99"], 3),
+    }
+
+
+def accuracy(int8_path: str) -> dict:
+    from edgeq import api
+    from edgeq.config import DataConfig
+
+    r = api.evaluate(int8_path, str(MODEL), DataConfig(path=str(EVAL)))
+    return {
+        "data": str(EVAL.relative_to(ROOT)),
+        "num_samples": r["num_samples"],
+        "float_top1": r["reference"]["accuracy"],
+        "int8_top1": r["quantized"]["accuracy"],
+        "agreement": r["agreement"],
+        "sqnr_db": r["sqnr_db"],
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def render(doc: dict) -> str:
+    env, ov, lat, acc = doc["environment"], doc["quantize_overhead"], doc["latency_and_size"], doc["accuracy"]
+    lines = [
+        "## edgeq benchmarks",
+        "",
+        f"{env['date_utc']} · {env['cpu']} · {env['logical_cpus']} logical CPUs · Python {env['python']} · "
+        f"TensorFlow {env['tensorflow']} · ai-edge-litert {env['ai_edge_litert']} · commit {env['git_commit']}",
+        "",
+        "Ratios measured side by side in this one run; absolute times depend on the machine.",
+        "",
+        "### Quantize overhead: bundled MNIST CNN to int8 (int8 I/O), edgeq vs the bare TFLite converter",
+        "",
+        "| measurement | edgeq median s | edgeq min s | bare median s | bare min s | edgeq/bare (median) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key, label in (("subprocess", "CLI subprocess, incl. Python + TF import"), ("in_process", "library in-process, after warm-up")):
+        r = ov[key]
+        lines.append(
+            f"| {label} ({r['repeats']} interleaved runs) | {r['edgeq']['median_s']:.2f} | {r['edgeq']['min_s']:.2f} | "
+            f"{r['bare']['median_s']:.2f} | {r['bare']['min_s']:.2f} | {r['ratio_median']:.2f}x |"
+        )
+    lines += [
+        "",
+        "edgeq also validates the data, reads back and verifies the model, converts a float reference for the size "
+        "ratio, and writes a provenance sidecar with sha256 hashes; the bare script only converts and writes.",
+    ]
+    if "stages" in ov:
+        lines += ["", "| edgeq in-process stage | median s |", "|---|---:|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in ov["stages"].items()]
+    threads = {v["num_threads"] for r in lat for v in r["variants"].values()}
+    lines += [
+        "",
+        f"### Host CPU latency and size (LiteRT interpreter, {', '.join(map(str, sorted(threads)))} thread, warm-up excluded)",
+        "",
+        "| model | variant | size_bytes | p50 ms | p99 ms | first invoke ms | runs |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in lat:
+        for label, v in r["variants"].items():
+            lines.append(
+                f"| {r['model']} | {label} ({'/'.join(v['io'])} I/O) | {v['size_bytes']:,} | {v['latency_ms']['p50']:.3f} | "
+                f"{v['latency_ms']['p99']:.3f} | {v['first_invoke_ms']:.2f} | {v['num_runs']} (+{v['warmup_runs']}) |"
+            )
+    lines += ["", "| model | size int8/float | p50 float/int8 | p99 float/int8 | note |", "|---|---:|---:|---:|---|"]
+    for r in lat:
+        lines.append(
+            f"| {r['model']} | {r['size_ratio_int8_over_float']:.3f} | {r['p50_ratio_float_over_int8']:.2f}x | "
+            f"{r['p99_ratio_float_over_int8']:.2f}x | {r['note']} |"
+        )
+    lines += [
+        "",
+        f"### Accuracy: bundled MNIST CNN on {acc['data']} ({acc['num_samples']} samples)",
+        "",
+        "| float top-1 | int8 top-1 | drop (points) | agreement | SQNR dB |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {acc['float_top1']:.4f} | {acc['int8_top1']:.4f} | {100 * (acc['float_top1'] - acc['int8_top1']):.2f} | "
+        f"{acc['agreement']:.4f} | {acc['sqnr_db']:.2f} |",
+        "",
+        f"Total run time {doc['total_run_s']:.0f} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved runs per side for the quantize overhead (default 5)")
+    p.add_argument("--mnist-runs", type=int, default=1000, help="timed invokes per MNIST model (default 1000)")
+    p.add_argument("--mobilenet-runs", type=int, default=100, help="timed invokes per MobileNetV2 model (default 100)")
+    p.add_argument("--stages", action="store_true", help="also time edgeq's quantize stages in-process")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json and latest.md")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1")
+
+    start = time.perf_counter()
+    doc: dict = {"environment": environment()}
+    with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        # Subprocesses first, while this process has not loaded TensorFlow yet.
+        log(f"1/4 quantize overhead, subprocesses ({args.repeats} interleaved runs + 1 warm-up each)")
+        overhead = {"subprocess": overhead_subprocess(tmp, args.repeats)}
+        log(f"2/4 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
+        overhead["in_process"] = overhead_in_process(tmp, args.repeats)
+        if args.stages:
+            overhead["stages"] = edgeq_stages(tmp, args.repeats)
+        doc["quantize_overhead"] = overhead
+
+        log("3/4 latency and size, float vs int8")
+        mnist = latency_and_size("mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model")
+        mobilenet_model, mobilenet_calib = mobilenet_inputs(tmp)
+        mobilenet = latency_and_size(
+            "mobilenet_v2 (random weights)",
+            mobilenet_model,
+            mobilenet_calib,
+            tmp,
+            args.mobilenet_runs,
+            max(args.mobilenet_runs // 10, 1),
+            f"224x224x3, alpha 1.0; calibrated on {MOBILENET_CALIB_SAMPLES} seeded random-normal samples; accuracy not measured",
+        )
+        doc["latency_and_size"] = [mnist, mobilenet]
+
+        log("4/4 accuracy, float vs int8")
+        doc["accuracy"] = accuracy(mnist["variants"]["int8"]["path"])
+        for r in doc["latency_and_size"]:
+            for v in r["variants"].values():
+                v["path"] = Path(v["path"]).name  # the temp folder is gone after the run
+
+    doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    doc["total_run_s"] = round(time.perf_counter() - start, 1)
+    text = render(doc)
+    print(text, end="")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out / "latest.json", json.dumps(doc, indent=2) + "\n")
+    write_text_atomic(args.out / "latest.md", text)
+    log(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
