@@ -10,6 +10,7 @@ the result. See benchmarks/README.md for what each row measures.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before anything imports TensorFlow, here or in a child
@@ -56,6 +59,25 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up and converter chatter.
+
+    Used around both sides alike, so it costs each the same (a dup2).
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 # ---------------------------------------------------------------- environment
 
 
@@ -79,8 +101,12 @@ def version(pkg: str) -> str | None:
 
 def git_commit() -> str | None:
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -138,7 +164,18 @@ def interleaved(a, b, repeats: int) -> tuple[list[float], list[float]]:
 
 def overhead_subprocess(tmp: Path, repeats: int) -> dict:
     edgeq_out, bare_out = tmp / "cli_edgeq.tflite", tmp / "cli_bare.tflite"
-    edgeq_cmd = [str(EDGEQ), "quantize", str(MODEL), "--mode", "int8", "--data", str(CALIB), "-o", str(edgeq_out), "--force"]
+    edgeq_cmd = [
+        str(EDGEQ),
+        "quantize",
+        str(MODEL),
+        "--mode",
+        "int8",
+        "--data",
+        str(CALIB),
+        "-o",
+        str(edgeq_out),
+        "--force",
+    ]
     bare_cmd = [sys.executable, str(BARE), str(MODEL), str(CALIB), str(bare_out)]
     ta, tb = interleaved(lambda: run_timed(edgeq_cmd), lambda: run_timed(bare_cmd), repeats)
     return {
@@ -158,14 +195,16 @@ def overhead_in_process(tmp: Path, repeats: int) -> dict:
     edgeq_out, bare_out = tmp / "lib_edgeq.tflite", tmp / "lib_bare.tflite"
 
     def edgeq_once() -> float:
-        t0 = time.perf_counter()
-        api.quantize(str(MODEL), str(edgeq_out), QuantizeConfig(), DataConfig(path=str(CALIB)), force=True)
-        return time.perf_counter() - t0
+        with native_stderr_silenced():
+            t0 = time.perf_counter()
+            api.quantize(str(MODEL), str(edgeq_out), QuantizeConfig(), DataConfig(path=str(CALIB)), force=True)
+            return time.perf_counter() - t0
 
     def bare_once() -> float:
-        t0 = time.perf_counter()
-        bare_converter.convert(str(MODEL), str(CALIB), str(bare_out))
-        return time.perf_counter() - t0
+        with native_stderr_silenced():
+            t0 = time.perf_counter()
+            bare_converter.convert(str(MODEL), str(CALIB), str(bare_out))
+            return time.perf_counter() - t0
 
     ta, tb = interleaved(edgeq_once, bare_once, repeats)
     return {
@@ -233,7 +272,9 @@ def mobilenet_inputs(tmp: Path) -> tuple[Path, Path]:
     return model_path, calib_path
 
 
-def latency_and_size(name: str, model_path: Path, calib_path: Path, tmp: Path, num_runs: int, warmup_runs: int, note: str) -> dict:
+def latency_and_size(
+    name: str, model_path: Path, calib_path: Path, tmp: Path, num_runs: int, warmup_runs: int, note: str
+) -> dict:
     from edgeq import api
     from edgeq.config import BenchConfig, DataConfig, Mode, QuantizeConfig
 
@@ -292,7 +333,8 @@ def render(doc: dict) -> str:
         "## edgeq benchmarks",
         "",
         f"{env['date_utc']} · {env['cpu']} · {env['logical_cpus']} logical CPUs · Python {env['python']} · "
-        f"TensorFlow {env['tensorflow']} · ai-edge-litert {env['ai_edge_litert']} · commit {env['git_commit']}",
+        f"TensorFlow {env['tensorflow']} · ai-edge-litert {env['ai_edge_litert']} · commit {env['git_commit']} · "
+        f"load average {env['load_average_at_start'][0]} at start, {env['load_average_at_end'][0]} at end",
         "",
         "Ratios measured side by side in this one run; absolute times depend on the machine.",
         "",
@@ -301,7 +343,10 @@ def render(doc: dict) -> str:
         "| measurement | edgeq median s | edgeq min s | bare median s | bare min s | edgeq/bare (median) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for key, label in (("subprocess", "CLI subprocess, incl. Python + TF import"), ("in_process", "library in-process, after warm-up")):
+    for key, label in (
+        ("subprocess", "CLI subprocess, incl. Python + TF import"),
+        ("in_process", "library in-process, after warm-up"),
+    ):
         r = ov[key]
         lines.append(
             f"| {label} ({r['repeats']} interleaved runs) | {r['edgeq']['median_s']:.2f} | {r['edgeq']['min_s']:.2f} | "
@@ -357,9 +402,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=5, help="interleaved runs per side for the quantize overhead (default 5)")
+    p.add_argument(
+        "--repeats", type=int, default=5, help="interleaved runs per side for the quantize overhead (default 5)"
+    )
     p.add_argument("--mnist-runs", type=int, default=1000, help="timed invokes per MNIST model (default 1000)")
-    p.add_argument("--mobilenet-runs", type=int, default=100, help="timed invokes per MobileNetV2 model (default 100)")
+    p.add_argument("--mobilenet-runs", type=int, default=300, help="timed invokes per MobileNetV2 model (default 300)")
     p.add_argument("--stages", action="store_true", help="also time edgeq's quantize stages in-process")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json and latest.md")
     args = p.parse_args(argv)
@@ -367,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--repeats must be at least 1")
 
     start = time.perf_counter()
+    # The converter warns that int8 inputs have no statistics (they come from the calibration).
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     doc: dict = {"environment": environment()}
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -376,11 +425,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"2/4 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
         overhead["in_process"] = overhead_in_process(tmp, args.repeats)
         if args.stages:
-            overhead["stages"] = edgeq_stages(tmp, args.repeats)
+            with native_stderr_silenced():
+                overhead["stages"] = edgeq_stages(tmp, args.repeats)
         doc["quantize_overhead"] = overhead
 
         log("3/4 latency and size, float vs int8")
-        mnist = latency_and_size("mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model")
+        mnist = latency_and_size(
+            "mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model"
+        )
         mobilenet_model, mobilenet_calib = mobilenet_inputs(tmp)
         mobilenet = latency_and_size(
             "mobilenet_v2 (random weights)",

@@ -82,6 +82,7 @@ def quantize(
     data_cfg: DataConfig | None = None,
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
+    reference_size_bytes: int | None = None,
 ) -> QuantizeResult:
     """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
 
@@ -91,6 +92,8 @@ def quantize(
         cfg: mode, I/O type, batch, whether float ops are allowed.
         data_cfg: calibration data, required for int8 and int16x8.
         force: overwrite an existing output.
+        reference_size_bytes: the float .tflite's size when the caller already has it;
+            otherwise a float conversion is made to measure it.
 
     Returns:
         Sizes, the ops still computing in float, and the I/O tensors with their quantization.
@@ -100,43 +103,72 @@ def quantize(
         BadInput: model or data problems; the output already exists.
         ConversionFailed: the converter failed, or its output is not what was asked.
     """
-    from edgeq import flatbuffer
-    from edgeq.quantize import ptq, verify
-
     out = check_output(output, force)
+    _require_data(cfg, data_cfg)
+    model = load_model(model_path, load_cfg)
+    calib, warnings = _calibration(model, cfg, data_cfg)
+    return _convert_and_write(model, out, cfg, calib, data_cfg, warnings, reference_size_bytes, "quantize", {})
+
+
+def _require_data(cfg: QuantizeConfig, data_cfg: DataConfig | None) -> None:
     if cfg.mode.needs_data and data_cfg is None:
         raise UsageError(
             f"{cfg.mode.value} quantization needs calibration data",
             "pass --data PATH (e.g. representative_data/mnist_calib.npz)",
         )
-    model = load_model(model_path, load_cfg)
+
+
+def _calibration(model: LoadedModel, cfg: QuantizeConfig, data_cfg: DataConfig | None):
+    from edgeq.quantize import ptq
+
     shape = ptq.static_input_shape(model, cfg.batch)
-    warnings: list[str] = []
-    calib = None
-    if data_cfg is not None and cfg.mode.needs_data:
-        calib, warnings = _load_data(data_cfg, shape[1:], expected_input_range(model), "calibration data")
-        if calib.num_samples < cfg.batch:
-            raise BadInput(
-                f"calibration data has {calib.num_samples} samples, fewer than --batch {cfg.batch}", "give more samples"
-            )
+    if data_cfg is None or not cfg.mode.needs_data:
+        return None, []
+    calib, warnings = _load_data(data_cfg, shape[1:], expected_input_range(model), "calibration data")
+    if calib.num_samples < cfg.batch:
+        raise BadInput(
+            f"calibration data has {calib.num_samples} samples, fewer than --batch {cfg.batch}", "give more samples"
+        )
+    return calib, warnings
+
+
+def _convert_and_write(
+    model: LoadedModel,
+    out: Path,
+    cfg: QuantizeConfig,
+    calib,
+    data_cfg: DataConfig | None,
+    warnings: list[str],
+    reference_size_bytes: int | None,
+    command: str,
+    extra: dict,
+) -> QuantizeResult:
+    """Convert, read back and verify, then write the .tflite and its sidecar."""
+    from edgeq import flatbuffer
+    from edgeq.quantize import ptq, verify
+
     data, log = ptq.convert(model, cfg, calib)
     info = flatbuffer.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
-    reference_size = (
-        len(data)
-        if cfg.mode == Mode.FLOAT
-        else len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    if cfg.mode == Mode.FLOAT:
+        reference_size = len(data)
+    elif reference_size_bytes is not None:
+        reference_size = reference_size_bytes
+    else:
+        reference_size = len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    warnings = warnings + list(check.problems)
+    doc = provenance(
+        command,
+        cfg.to_dict(),
+        {"model": model.path},
+        calibration=calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        converter_log=log[-8000:],
+        warnings=warnings,
+        model_format=model.format.value,
+        **extra,
     )
-    warnings += [p for p in check.problems]
-    extra = {
-        "calibration": calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
-        "verification": {"float_ops": list(check.float_ops), "problems": list(check.problems)},
-        "converter_log": log[-8000:],
-        "warnings": warnings,
-        "model_format": model.format.value,
-    }
-    doc = provenance("quantize", cfg.to_dict(), {"model": model_path}, **extra)
     written, side = write_artifact(out, data, doc)
     return QuantizeResult(
         output=str(written),
@@ -322,9 +354,13 @@ def build(
         (tgt.build_mode.value, QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io)),
     ]
     rows, artifacts, warnings = [], [], []
+    float_size = None
     for label, qcfg in variants:
         out = root / f"{stem}_{label}.tflite"
-        q = quantize(model_path, str(out), qcfg, DataConfig(path=data_path), force=True)
+        q = quantize(
+            model_path, str(out), qcfg, DataConfig(path=data_path), force=True, reference_size_bytes=float_size
+        )
+        float_size = float_size or q.reference_size_bytes
         warnings += q.warnings
         ev = evaluate(q.output, model_path, DataConfig(path=eval_data_path))
         report = tgt.check(q.output)
@@ -365,3 +401,274 @@ def build(
     write_json_atomic(root / BUILD_MANIFEST, manifest)
     artifacts.append(str(root / BUILD_MANIFEST))
     return BuildResult(target=target, out_dir=str(root), variants=rows, artifacts=artifacts, warnings=warnings)
+
+
+def _trainable_model(model_ref: str, data_shape: tuple, num_labels: int | None, load_cfg: LoadConfig):
+    """A tf_keras model to train: a zoo name built for the data, or a model file (Keras 3
+    files are moved to tf_keras). Returns the model, a description, and migration notes."""
+    from edgeq import zoo
+
+    if model_ref in zoo.names():
+        card = zoo.card(model_ref)
+        kwargs: dict = {"input_shape": data_shape}
+        if card.get("kind") == "autoencoder":
+            kwargs = {"input_dim": int(data_shape[0])} if len(data_shape) == 1 else kwargs
+        elif num_labels is not None:
+            kwargs["num_classes"] = num_labels
+        return zoo.build(model_ref, **kwargs), f"zoo:{model_ref}", []
+    loaded = load_model(model_ref, load_cfg)
+    if not loaded.is_keras:
+        raise BadInput(f"{model_ref} is a SavedModel; training needs a Keras model", "pass the .keras or .h5 file")
+    if loaded.format == Format.KERAS3:
+        from edgeq.keras_migrate import to_tf_keras
+
+        obj, dropped = to_tf_keras(loaded.obj)
+        return (
+            obj,
+            model_ref,
+            [f"moved from Keras 3 to tf_keras; dropped Keras 3-only settings: {', '.join(dropped)}"]
+            if dropped
+            else ["moved from Keras 3 to tf_keras"],
+        )
+    return loaded.obj, model_ref, []
+
+
+def _train_data(data_cfg: DataConfig, val_cfg: DataConfig | None, cfg, input_shape):
+    from edgeq import data
+    from edgeq import train as training
+
+    train_ds = data.load(data_cfg, input_shape)
+    warnings = data.validate(train_ds, input_shape, None, "training data")
+    if val_cfg is not None:
+        val_ds = data.load(val_cfg, input_shape)
+        warnings += data.validate(val_ds, input_shape, None, "validation data")
+    else:
+        train_ds, val_ds = training.split(train_ds, cfg.val_split, cfg.seed)
+    return train_ds, val_ds, warnings
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    output: str
+    sidecar: str
+    model: str
+    checkpoint_dir: str
+    training: dict
+    qat_layers: list[dict]
+    notes: list[str]
+    warnings: list[str]
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["history"] = self.training["history"]
+        d["best_val_accuracy"] = self.training["best_val_accuracy"]
+        return d
+
+
+def train(
+    model_ref: str,
+    data_cfg: DataConfig,
+    output: str,
+    cfg,
+    val_cfg: DataConfig | None = None,
+    qat: bool = False,
+    weights: str | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+    progress=None,
+) -> TrainSummary:
+    """Train a zoo model or fine-tune a model file; with ``qat``, quantization-aware.
+
+    Args:
+        model_ref: a zoo name (``edgeq.zoo.names()``) or a .keras/.h5 file.
+        data_cfg: labeled training data (x only for autoencoders with ``cfg.loss``).
+        output: the .keras to write; checkpoints go to ``checkpoint_dir`` (default OUTPUT.ckpt).
+        cfg: a :class:`edgeq.config.TrainConfig`.
+        val_cfg: validation data; default: ``cfg.val_split`` of the training data.
+        qat: wrap the model for quantization-aware training (TF-MOT) first.
+        weights: initial weights to load (a .weights.h5 or .h5 file).
+        resume: continue an interrupted run from its checkpoints.
+
+    Returns:
+        The output path, the history and best validation accuracy, QAT's per-layer plan.
+
+    Raises:
+        UsageError: output not a .keras file.
+        BadInput: bad model, data, labels or weights; nothing to resume.
+    """
+    from edgeq import data
+    from edgeq import train as training
+    from edgeq.quantize import qat as qat_mod
+
+    suffix = Path(output).suffix
+    if qat and suffix != ".h5":
+        raise UsageError(
+            f"a QAT model must be saved as .h5, got {output}",
+            "use -o model_qat.h5 (TF-MOT's wrappers do not reload from the .keras format)",
+        )
+    if suffix not in (".keras", ".h5"):
+        raise UsageError(f"training output must be a .keras or .h5 file, got {output}", "e.g. -o model.keras")
+    out = check_output(output, force or resume)
+    probe = data.load(data_cfg)
+    num_labels = int(probe.y.max()) + 1 if probe.y is not None else None
+    model, described, notes = _trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg)
+    if weights:
+        try:
+            model.load_weights(weights)
+        except Exception as exc:
+            raise BadInput(
+                f"cannot load weights {weights} into {described} ({str(exc).splitlines()[0][:200]})",
+                "pass weights saved from the same architecture",
+            ) from exc
+    input_shape = tuple(model.inputs[0].shape[1:])
+    train_ds, val_ds, warnings = _train_data(data_cfg, val_cfg, cfg, input_shape)
+    task = training.resolve_task(model, train_ds, cfg.loss)
+    plans = qat_mod.plan(model) if qat else []
+    base_weights = model.get_weights()
+
+    def build():
+        import tf_keras
+
+        fresh = tf_keras.models.clone_model(model)
+        fresh.set_weights(base_weights)
+        return qat_mod.apply(fresh, plans) if qat else fresh
+
+    ckpt = Path(checkpoint_dir or f"{out}.ckpt")
+    scope = qat_mod.scope if qat else None
+    trained, result = training.fit(
+        build, train_ds, val_ds, task, cfg, ckpt, resume, progress, **({"scope": scope} if scope else {})
+    )
+    training.save_model_atomic(trained, out)
+    lo, hi = train_ds.value_range()
+    doc = provenance(
+        "train",
+        cfg.to_dict(),
+        {"data": data_cfg.path} | ({"model": model_ref} if Path(model_ref).exists() else {}),
+        model=described,
+        qat=qat,
+        qat_layers=[p.to_dict() for p in plans],
+        data={"train": train_ds.provenance(data_cfg.seed) | {"indices": None}, "value_range": [lo, hi]},
+        training=result.to_dict(),
+        notes=notes,
+    )
+    from edgeq.artifacts import sha256_bytes, sidecar_path
+
+    doc["output"] = {"path": str(out), "sha256": sha256_bytes(out.read_bytes()), "size_bytes": out.stat().st_size}
+    write_json_atomic(sidecar_path(out), doc)
+    notes = notes + (qat_mod.target_impact(plans) if qat else [])
+    return TrainSummary(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
+        model=described,
+        checkpoint_dir=str(ckpt),
+        training=result.to_dict(),
+        qat_layers=[p.to_dict() for p in plans],
+        notes=notes,
+        warnings=warnings,
+    )
+
+
+def _accuracy_of(tflite: bytes, ds) -> float:
+    from edgeq.bench import fidelity
+    from edgeq.runtime import open_session
+
+    return fidelity.top1_accuracy(open_session(tflite, batch=1).predict(ds.x), ds.y)
+
+
+def quantize_aware(
+    model_path: str,
+    output: str,
+    cfg: QuantizeConfig,
+    train_data_cfg: DataConfig,
+    train_cfg,
+    data_cfg: DataConfig | None = None,
+    eval_cfg: DataConfig | None = None,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+    progress=None,
+) -> dict:
+    """QAT fine-tuning with TF-MOT, then full-integer conversion, verified like every output.
+
+    Args:
+        model_path: the float Keras model (Keras 3 files are moved to tf_keras).
+        output: the .tflite to write.
+        cfg: the conversion (int8; I/O type).
+        train_data_cfg: labeled data for fine-tuning.
+        train_cfg: epochs, learning rate, ... (a :class:`edgeq.config.TrainConfig`).
+        data_cfg: calibration data for layers trained without fake quantization;
+            default: 200 seeded samples of the training data.
+        eval_cfg: labeled data to report float, PTQ and QAT accuracy side by side.
+
+    Returns:
+        The quantize result fields plus ``qat`` (per-layer plan, training summary) and,
+        with ``eval_cfg``, ``accuracy`` {float, ptq, qat}.
+
+    Raises:
+        UsageError: a mode other than int8.
+        BadInput, ConversionFailed: as the stages raise.
+    """
+    import tempfile
+
+    from edgeq import data
+    from edgeq import train as training
+    from edgeq.modelio import from_keras
+    from edgeq.quantize import ptq
+    from edgeq.quantize import qat as qat_mod
+
+    if cfg.mode != Mode.INT8:
+        raise UsageError(f"--qat makes int8 models, not {cfg.mode.value}", "use --mode int8 with --qat")
+    out = check_output(output, force)
+    float_model = load_model(model_path, load_cfg)
+    model, _, notes = _trainable_model(model_path, (), None, load_cfg)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    train_ds, val_ds, warnings = _train_data(train_data_cfg, None, train_cfg, input_shape)
+    task = training.resolve_task(model, train_ds, train_cfg.loss)
+    plans = qat_mod.plan(model)
+    weights = model.get_weights()
+
+    def build():
+        import tf_keras
+
+        fresh = tf_keras.models.clone_model(model)
+        fresh.set_weights(weights)
+        return qat_mod.apply(fresh, plans)
+
+    with tempfile.TemporaryDirectory(prefix="edgeq-qat-") as ckpt:
+        qat_model, result = training.fit(
+            build, train_ds, val_ds, task, train_cfg, Path(ckpt), progress=progress, scope=qat_mod.scope
+        )
+    calib_cfg = data_cfg or DataConfig(
+        path=train_data_cfg.path, samples=200, seed=train_data_cfg.seed, preprocess=train_data_cfg.preprocess
+    )
+    calib, cal_warnings = _calibration(float_model, cfg, calib_cfg)
+    qat_loaded = from_keras(qat_model, model_path, Format.TF_KERAS, float_model.value_range)
+    float_size = len(ptq.convert(float_model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    qat_info = {
+        "layers": [p.to_dict() for p in plans],
+        "training": result.to_dict(),
+        "target_impact": qat_mod.target_impact(plans),
+        "notes": notes,
+    }
+    res = _convert_and_write(
+        qat_loaded, out, cfg, calib, calib_cfg, warnings + cal_warnings, float_size, "quantize --qat", {"qat": qat_info}
+    )
+    doc = res.to_dict() | {"qat": qat_info, "accuracy": None}
+    if eval_cfg is not None:
+        ev = data.load(eval_cfg, input_shape)
+        doc["warnings"] = doc["warnings"] + data.validate(
+            ev, input_shape, expected_input_range(float_model), "evaluation data"
+        )
+        if ev.y is None:
+            raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
+        from edgeq.bench import fidelity
+
+        ptq_bytes, _ = ptq.convert(float_model, cfg, calib)
+        doc["accuracy"] = {
+            "num_samples": ev.num_samples,
+            "float": fidelity.top1_accuracy(float_model.predict(ev.x), ev.y),
+            "ptq": _accuracy_of(ptq_bytes, ev),
+            "qat": _accuracy_of(out.read_bytes(), ev),
+        }
+    return doc

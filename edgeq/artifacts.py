@@ -85,6 +85,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     out = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -95,6 +96,12 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json_atomic(path: str | os.PathLike, doc: Any) -> Path:

@@ -170,3 +170,46 @@ class LoadConfig(_Dict):
     @property
     def safe_mode(self) -> bool:
         return not (self.trust_model or self.custom_objects)
+
+
+class Strategy(enum.StrEnum):
+    """tf.distribute strategies: one device, the devices of one machine, several machines."""
+
+    DEFAULT = "default"
+    MIRRORED = "mirrored"
+    MULTI_WORKER = "multi-worker"
+
+
+class LrSchedule(enum.StrEnum):
+    CONSTANT = "constant"
+    COSINE = "cosine"
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Dict):
+    """How ``train`` (and the fine-tuning inside QAT) fits a model."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    lr_schedule: LrSchedule = LrSchedule.COSINE
+    val_split: float = 0.1  # used when no validation data is given
+    patience: int | None = None  # early stopping on val_loss after this many epochs without gain
+    augment: bool = False
+    loss: str | None = None  # None: sparse categorical cross-entropy for classifiers
+    seed: int = 0
+    strategy: Strategy = Strategy.DEFAULT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr_schedule", LrSchedule(self.lr_schedule))
+        object.__setattr__(self, "strategy", Strategy(self.strategy))
+        if self.epochs < 1:
+            raise UsageError(f"--epochs must be at least 1, got {self.epochs}", "e.g. --epochs 10")
+        if self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}", "e.g. --batch-size 64")
+        if not self.learning_rate > 0:
+            raise UsageError(f"--lr must be positive, got {self.learning_rate}", "e.g. --lr 0.001")
+        if not 0 <= self.val_split < 1:
+            raise UsageError(f"--val-split must be in [0, 1), got {self.val_split}", "e.g. --val-split 0.1")
+        if self.patience is not None and self.patience < 1:
+            raise UsageError(f"--patience must be at least 1, got {self.patience}", "e.g. --patience 3")

@@ -211,14 +211,12 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
             import keras
 
             obj = keras.saving.load_model(p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
-        elif fmt == Format.TF_KERAS:
+        elif fmt in (Format.TF_KERAS, Format.H5):
             import tf_keras
 
-            obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
-        elif fmt == Format.H5:
-            import tf_keras
-
-            obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False)
+            kwargs = {"safe_mode": cfg.safe_mode} if fmt == Format.TF_KERAS else {}
+            with _qat_scope(p, fmt):
+                obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False, **kwargs)
         else:
             obj = tf.saved_model.load(str(p))
     except BadInput:
@@ -244,6 +242,37 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
         outputs=outputs,
         value_range=(float(vr[0]), float(vr[1])) if vr else None,
     )
+
+
+def _qat_scope(p: Path, fmt: Format):
+    """TF-MOT's deserialization scope when the file holds a QAT model, else nothing."""
+    import contextlib
+
+    if "QuantizeWrapper" not in json.dumps(_keras_config(p, fmt)):
+        return contextlib.nullcontext()
+    from edgeq.quantize import qat
+
+    return qat.scope()
+
+
+def from_keras(
+    obj: Any, path: str, fmt: Format = Format.TF_KERAS, value_range: tuple[float, float] | None = None
+) -> LoadedModel:
+    """Wrap an in-memory Keras model (a freshly trained or QAT model) as a LoadedModel."""
+    inputs, outputs = _keras_specs(obj)
+    return LoadedModel(
+        path=path,
+        format=fmt,
+        sha256=sha256_file(path) if Path(path).exists() else "",
+        obj=obj,
+        inputs=inputs,
+        outputs=outputs,
+        value_range=value_range,
+    )
+
+
+def is_qat_model(model: LoadedModel) -> bool:
+    return model.is_keras and any(type(layer).__name__.startswith("Quantize") for layer in model.obj.layers)
 
 
 def _dtype_name(dtype: Any) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import zipfile
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -28,10 +27,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from edgeq.zoo.mnist_cnn import MODEL_CARD, build_mnist_cnn, count_macs  # noqa: E402
 
-from models.mnist_cnn import MODEL_CARD, build_mnist_cnn, count_macs  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SEED = 0
 EPOCHS = 15
@@ -118,7 +116,7 @@ def main() -> None:
     params = int(export.count_params())
     macs = count_macs(export)
     if (params, macs) != (MODEL_CARD["parameters"], MODEL_CARD["macs"]):
-        print(f"NOTE: update MODEL_CARD in models/mnist_cnn.py: parameters={params}, macs={macs}")
+        print(f"NOTE: update MODEL_CARD in edgeq/zoo/mnist_cnn.py: parameters={params}, macs={macs}")
 
     sidecar = {
         "schema_version": 1,

@@ -5,8 +5,32 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.cmd_train import qat_table
 from edgeq.cli.options import data_config, force_option, load_config, load_options, model_argument, preprocess_options
+from edgeq.cli.progress import reporter
+from edgeq.cli.train_options import train_config, train_options
 from edgeq.config import IOType, Mode, QuantizeConfig
+from edgeq.errors import UsageError
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def _qat_human(doc: dict) -> str:
+    lines = [
+        f"wrote {doc['output']} ({doc['size_bytes']:,} bytes, {doc['size_ratio']:.2f}x the float .tflite)",
+        f"float ops: {', '.join(sorted(set(doc['float_ops']))) if doc['float_ops'] else 'none (every op is integer)'}",
+        qat_table(doc["qat"]["layers"]),
+        *doc["qat"]["target_impact"],
+    ]
+    acc = doc.get("accuracy")
+    if acc:
+        lines.append(f"top-1 on {acc['num_samples']} samples:")
+        lines.append(
+            table([[_pct(acc["float"]), _pct(acc["ptq"]), _pct(acc["qat"])]], ["float", "int8 PTQ", "int8 QAT"])
+        )
+    return "\n".join(lines)
 
 
 @click.command("quantize")
@@ -37,6 +61,20 @@ from edgeq.config import IOType, Mode, QuantizeConfig
 )
 @click.option("--batch", type=int, default=1, show_default=True, help="Static batch size of the converted model.")
 @click.option("--allow-float-ops", is_flag=True, help="Keep ops without integer kernels in float instead of failing.")
+@click.option(
+    "--qat", is_flag=True, help="Quantization-aware training with TF-MOT before converting (needs --train-data)."
+)
+@click.option(
+    "--train-data", "train_path", type=click.Path(path_type=str), default=None, help="Labeled data for QAT fine-tuning."
+)
+@click.option(
+    "--eval-data",
+    "eval_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="With --qat: labeled data to report float, PTQ and QAT accuracy side by side.",
+)
+@train_options(default_epochs=2, default_lr=1e-4)
 @preprocess_options
 @load_options
 @force_option
@@ -50,6 +88,9 @@ def command(
     output: str,
     batch: int,
     allow_float_ops: bool,
+    qat: bool,
+    train_path: str | None,
+    eval_path: str | None,
     force: bool,
     **kw,
 ) -> None:
@@ -60,9 +101,26 @@ def command(
     """
     from edgeq import api
 
+    train_cfg = train_config(kw)
+    train_cfg_given = train_path is not None or eval_path is not None
+    if train_cfg_given and not qat:
+        raise UsageError("--train-data and --eval-data go with --qat", "add --qat, or drop them for PTQ")
+    if qat and train_path is None:
+        raise UsageError("--qat needs labeled training data", "pass --train-data PATH")
+    cfg = QuantizeConfig(mode=Mode(mode), io=IOType(io) if io else None, batch=batch, allow_float_ops=allow_float_ops)
+    preprocess = dict(kw)
     data_cfg = data_config(data_path, kw)
     load_cfg = load_config(kw)
-    cfg = QuantizeConfig(mode=Mode(mode), io=IOType(io) if io else None, batch=batch, allow_float_ops=allow_float_ops)
+    if qat:
+        assert train_path is not None
+        train_data = data_config(train_path, dict(preprocess))
+        eval_data = data_config(eval_path, dict(preprocess)) if eval_path else None
+        app.say(f"quantization-aware training of {model} ({train_cfg.epochs} epochs) ...")
+        doc = api.quantize_aware(
+            model, output, cfg, train_data, train_cfg, data_cfg, eval_data, load_cfg, force, reporter(app)
+        )
+        app.done(doc, _qat_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
+        return
     app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
     r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force)
     rows = [[t["name"], t["dtype"], t["shape"], t["scale"], t["zero_point"]] for t in r.inputs + r.outputs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -169,6 +170,9 @@ def test_force_overwrites_atomically(tmp_path, tf_keras_model, digits_calib):
     api.quantize(str(tf_keras_model), str(out), QuantizeConfig(), DataConfig(path=str(digits_calib)), force=True)
     assert out.read_bytes()[4:8] == b"TFL3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "m.tflite.edgeq.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_range_warning_for_unscaled_data(tmp_path, digits_calib):

