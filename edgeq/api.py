@@ -32,7 +32,7 @@ def expected_input_range(model: LoadedModel) -> tuple[float, float] | None:
     """The value range the model was trained on, as far as it can be known.
 
     From the model's sidecar (edgeq records the training data range), or a leading
-    Rescaling layer, which means the model takes raw 0..255 pixels.
+    Rescaling(1/255) or Rescaling(1/127.5) layer, which means the model takes raw 0..255 pixels.
     """
     if model.value_range is not None:
         return model.value_range
@@ -41,8 +41,8 @@ def expected_input_range(model: LoadedModel) -> tuple[float, float] | None:
             name = type(layer).__name__
             if name == "InputLayer":
                 continue
-            if name == "Rescaling":
-                return (0.0, 255.0)
+            if name == "Rescaling" and any(abs(layer.scale * d - 1) < 0.01 for d in (255.0, 127.5)):
+                return (0.0, 255.0)  # Rescaling(1/255) or (1/127.5): the model takes raw pixels
             break
     return None
 
@@ -403,7 +403,9 @@ def build(
     return BuildResult(target=target, out_dir=str(root), variants=rows, artifacts=artifacts, warnings=warnings)
 
 
-def _trainable_model(model_ref: str, data_shape: tuple, num_labels: int | None, load_cfg: LoadConfig):
+def _trainable_model(
+    model_ref: str, data_shape: tuple, num_labels: int | None, load_cfg: LoadConfig, zoo_args: dict | None = None
+):
     """A tf_keras model to train: a zoo name built for the data, or a model file (Keras 3
     files are moved to tf_keras). Returns the model, a description, and migration notes."""
     from edgeq import zoo
@@ -415,7 +417,10 @@ def _trainable_model(model_ref: str, data_shape: tuple, num_labels: int | None, 
             kwargs = {"input_dim": int(data_shape[0])} if len(data_shape) == 1 else kwargs
         elif num_labels is not None:
             kwargs["num_classes"] = num_labels
+        kwargs.update(zoo_args or {})
         return zoo.build(model_ref, **kwargs), f"zoo:{model_ref}", []
+    if zoo_args:
+        raise UsageError("--zoo-arg is for zoo models", f"{model_ref} is a model file")
     loaded = load_model(model_ref, load_cfg)
     if not loaded.is_keras:
         raise BadInput(f"{model_ref} is a SavedModel; training needs a Keras model", "pass the .keras or .h5 file")
@@ -478,6 +483,7 @@ def train(
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
     progress=None,
+    zoo_args: dict | None = None,
 ) -> TrainSummary:
     """Train a zoo model or fine-tune a model file; with ``qat``, quantization-aware.
 
@@ -490,6 +496,7 @@ def train(
         qat: wrap the model for quantization-aware training (TF-MOT) first.
         weights: initial weights to load (a .weights.h5 or .h5 file).
         resume: continue an interrupted run from its checkpoints.
+        zoo_args: factory options for a zoo model (e.g. ``{"alpha": 0.35}``).
 
     Returns:
         The output path, the history and best validation accuracy, QAT's per-layer plan.
@@ -513,7 +520,7 @@ def train(
     out = check_output(output, force or resume)
     probe = data.load(data_cfg)
     num_labels = int(probe.y.max()) + 1 if probe.y is not None else None
-    model, described, notes = _trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg)
+    model, described, notes = _trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg, zoo_args)
     if weights:
         try:
             model.load_weights(weights)
@@ -525,6 +532,9 @@ def train(
     input_shape = tuple(model.inputs[0].shape[1:])
     train_ds, val_ds, warnings = _train_data(data_cfg, val_cfg, cfg, input_shape)
     task = training.resolve_task(model, train_ds, cfg.loss)
+    if qat:
+        model, fold_notes = qat_mod.prepare(model)
+        notes = notes + fold_notes
     plans = qat_mod.plan(model) if qat else []
     base_weights = model.get_weights()
 
@@ -625,6 +635,8 @@ def quantize_aware(
     input_shape = tuple(model.inputs[0].shape[1:])
     train_ds, val_ds, warnings = _train_data(train_data_cfg, None, train_cfg, input_shape)
     task = training.resolve_task(model, train_ds, train_cfg.loss)
+    model, fold_notes = qat_mod.prepare(model)
+    notes = notes + fold_notes
     plans = qat_mod.plan(model)
     weights = model.get_weights()
 

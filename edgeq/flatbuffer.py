@@ -249,11 +249,12 @@ def _compute_kind(name: str, ins: tuple[int, ...], outs: tuple[int, ...], tensor
     An op whose activations are float computes in float even when its weights are int8
     ("hybrid", as in dynamic-range models).
     """
-    if name in CONVERSION_OPS:
-        return "conversion"
     used = [tensors[i] for i in ins + outs if i >= 0]
     activations = {t.dtype for t in used if not t.is_constant}
     weights = {t.dtype for t in used if t.is_constant}
+    if name in CONVERSION_OPS and {t.dtype for t in used} & set(FLOAT_TYPES):
+        return "conversion"  # float <-> integer at the model's edges (or fp16 weights)
+    # an integer-to-integer QUANTIZE is a requantization, integer arithmetic like any other op
     if activations & set(FLOAT_TYPES):
         return "hybrid" if weights & {"int8", "uint8", "int4"} else "float"
     if "int16" in activations:

@@ -28,11 +28,27 @@ def _plain(value: Any) -> Any:
         if value.get("class_name") == "DTypePolicy":
             return value["config"]["name"]
         if "module" in value and "class_name" in value:
-            return {"class_name": value["class_name"], "config": _plain(value.get("config"))}
+            return {"class_name": value["class_name"], "config": _object_config(value)}
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _object_config(value: dict) -> Any:
+    """The config of a serialized initializer/regularizer/constraint, keeping only the
+    arguments the tf_keras class takes (Keras 3 added some, e.g. input_axes)."""
+    import tf_keras
+
+    config = _plain(value.get("config"))
+    family = str(value.get("module", "")).rsplit(".", 1)[-1]
+    cls = getattr(getattr(tf_keras, family, None), value["class_name"], None)
+    if cls is None or not isinstance(config, dict):
+        return config
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    if any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()):
+        return config
+    return {k: v for k, v in config.items() if k in accepted}
 
 
 def _layer_config(layer_cfg: dict, dropped: list[str]) -> dict:

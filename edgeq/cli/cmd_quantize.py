@@ -23,6 +23,7 @@ def _qat_human(doc: dict) -> str:
         f"float ops: {', '.join(sorted(set(doc['float_ops']))) if doc['float_ops'] else 'none (every op is integer)'}",
         qat_table(doc["qat"]["layers"]),
         *doc["qat"]["target_impact"],
+        *doc["qat"]["notes"],
     ]
     acc = doc.get("accuracy")
     if acc:

@@ -8,7 +8,24 @@ from edgeq.cli.app import App, pass_app, table
 from edgeq.cli.options import data_config, force_option, load_config, load_options, preprocess_options
 from edgeq.cli.progress import reporter
 from edgeq.cli.train_options import train_config, train_options
+from edgeq.errors import UsageError
 from edgeq.zoo import names as zoo_names
+
+
+def _zoo_args(pairs: tuple[str, ...]) -> dict:
+    """KEY=VALUE pairs; values are Python literals when they parse as one (0.35, (32, 32, 3))."""
+    import ast
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad --zoo-arg {pair!r}", "use KEY=VALUE, e.g. --zoo-arg alpha=0.35")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def qat_table(layers: list[dict]) -> str:
@@ -46,6 +63,7 @@ def qat_table(layers: list[dict]) -> str:
     help="Checkpoints (default: OUTPUT.ckpt).",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its checkpoints.")
+@click.option("--zoo-arg", "zoo_args", multiple=True, metavar="KEY=VALUE", help="Zoo factory option, e.g. alpha=0.35.")
 @train_options(default_epochs=10, default_lr=1e-3)
 @preprocess_options
 @load_options
@@ -61,6 +79,7 @@ def command(
     weights: str | None,
     checkpoint_dir: str | None,
     resume: bool,
+    zoo_args: tuple[str, ...],
     force: bool,
     **kw,
 ) -> None:
@@ -87,6 +106,7 @@ def command(
         load_config(kw),
         force,
         reporter(app),
+        zoo_args=_zoo_args(zoo_args),
     )
     t = r.training
     lines = [

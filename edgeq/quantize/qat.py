@@ -20,7 +20,7 @@ from edgeq.errors import BadInput
 # Layers without weights whose output can simply be fake-quantized: the converter gives them
 # int8 kernels (MUL/ADD/SUB/MAXIMUM/MINIMUM/ELU), so simulating an int8 output is exact.
 OUTPUT_ONLY = ("Rescaling", "Multiply", "Subtract", "Maximum", "Minimum", "Average", "ELU")
-FOLDABLE_BEFORE_BN = ("Conv2D", "DepthwiseConv2D", "Dense")
+FOLDABLE_BEFORE_BN = ("Conv2D", "DepthwiseConv2D")  # TF-MOT's own Conv -> BN transforms
 
 
 class Status(enum.StrEnum):
@@ -100,6 +100,91 @@ def _inbound_layers(layer: Any) -> list[Any]:
     return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
 
 
+def _consumers(config: dict, name: str) -> list[str]:
+    return [
+        layer["name"]
+        for layer in config["layers"]
+        if any(h[0] == name for node in layer.get("inbound_nodes", []) for h in node)
+    ]
+
+
+def _last_axis(axis: Any, rank: int) -> bool:
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    return len(axes) == 1 and axes[0] in (-1, rank - 1)
+
+
+def fold_dense_batchnorm(model: Any) -> tuple[Any, list[tuple[str, str]]]:
+    """Fold each BatchNormalization that follows a linear Dense into that Dense.
+
+    TF-MOT folds BatchNormalization only into convolutions; after a Dense it stays a separate
+    op and the converted FULLY_CONNECTED ops come out float. The fold is exact at inference:
+    ``W' = W * g``, ``b' = (b - mean) * g + beta`` with ``g = gamma / sqrt(var + eps)``.
+
+    Returns:
+        A functional tf_keras model without those BatchNormalization layers, and the
+        (dense, batchnorm) pairs that were folded.
+    """
+    import numpy as np
+    import tf_keras
+
+    if type(model).__name__ == "Sequential":
+        model = tf_keras.Model(model.inputs, model.outputs, name=model.name)
+    config = model.get_config()
+    by_name = {layer["name"]: layer for layer in config["layers"]}
+    pairs = []
+    for layer in config["layers"]:
+        if layer["class_name"] != "BatchNormalization" or len(layer["inbound_nodes"]) != 1:
+            continue
+        inbound = layer["inbound_nodes"][0]
+        prev = by_name.get(inbound[0][0]) if len(inbound) == 1 else None
+        if (
+            prev is not None
+            and prev["class_name"] == "Dense"
+            and prev["config"].get("activation") == "linear"
+            and _consumers(config, prev["name"]) == [layer["name"]]
+            and _last_axis(layer["config"].get("axis"), len(model.get_layer(prev["name"]).output_shape))
+        ):
+            pairs.append((prev["name"], layer["name"]))
+    if not pairs:
+        return model, []
+    dropped = {bn: dense for dense, bn in pairs}
+
+    def rewire(history: list) -> list:
+        return [[dropped.get(h[0], h[0]), *h[1:]] for h in history]
+
+    layers = []
+    for layer in config["layers"]:
+        if layer["name"] in dropped:
+            continue
+        if any(layer["name"] == dense for dense, _ in pairs):
+            layer = {**layer, "config": {**layer["config"], "use_bias": True}}
+        layers.append({**layer, "inbound_nodes": [rewire(node) for node in layer.get("inbound_nodes", [])]})
+    new_config = {**config, "layers": layers, "output_layers": rewire(config["output_layers"])}
+    folded = tf_keras.Model.from_config(new_config)
+    for layer in folded.layers:
+        old = model.get_layer(layer.name)
+        if layer.name not in [d for d, _ in pairs]:
+            layer.set_weights(old.get_weights())
+            continue
+        bn = model.get_layer(next(b for d, b in pairs if d == layer.name))
+        kernel = old.kernel.numpy()
+        bias = old.bias.numpy() if old.use_bias else np.zeros(kernel.shape[-1], kernel.dtype)
+        gamma = bn.gamma.numpy() if bn.scale else np.ones_like(bias)
+        beta = bn.beta.numpy() if bn.center else np.zeros_like(bias)
+        g = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        layer.set_weights([kernel * g, (bias - bn.moving_mean.numpy()) * g + beta])
+    return folded, pairs
+
+
+def prepare(model: Any) -> tuple[Any, list[str]]:
+    """Rewrite what QAT cannot handle as given but can exactly: Dense -> BN becomes one Dense."""
+    folded, pairs = fold_dense_batchnorm(model)
+    return folded, [
+        f"folded {bn} into {dense} before QAT (TF-MOT folds BatchNormalization only into convolutions)"
+        for dense, bn in pairs
+    ]
+
+
 def plan(model: Any) -> list[LayerPlan]:
     """Decide, per layer, how QAT treats it (see the module docstring)."""
     from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
@@ -134,7 +219,7 @@ def plan(model: Any) -> list[LayerPlan]:
                         layer.name,
                         kind,
                         Status.FLOAT,
-                        "BatchNormalization not after a Conv/Dense: TF-MOT cannot fold it",
+                        "BatchNormalization not after a convolution: TF-MOT cannot fold it",
                     )
                 )
         elif kind == "Activation" and not registry.supports(layer):

@@ -115,6 +115,24 @@ def test_trains_a_few_steps(small_model):
     assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.slow
+def test_fc_autoencoder_with_batch_norm_stays_int8_through_qat():
+    """TF-MOT leaves Dense -> BatchNorm as float FULLY_CONNECTED ops after conversion; edgeq's
+    QAT folds each such BatchNorm into its Dense first, so every op stays integer."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    from edgeq.flatbuffer import read_bytes
+    from edgeq.quantize import qat
+
+    model, notes = qat.prepare(zoo.build("fc_autoencoder", input_dim=64))
+    assert len(notes) == 9 and not any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
+    converter = tf.lite.TFLiteConverter.from_keras_model(tfmot.quantization.keras.quantize_model(model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    info = read_bytes(converter.convert())
+    assert info.float_ops == [] and info.op_histogram()["FULLY_CONNECTED"] == 10
+
+
 def test_bundled_mnist_weights_fit_the_factory():
     import tf_keras
 

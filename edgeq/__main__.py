@@ -1,0 +1,5 @@
+"""``python -m edgeq`` runs the CLI."""
+
+from edgeq.cli import main
+
+main()
