@@ -1,8 +1,11 @@
 """edgeq performance table: measured side by side in one run, reported as ratios.
 
     .venv/bin/python benchmarks/run.py [--repeats N] [--stages]     (or: make bench)
+    .venv/bin/python benchmarks/run.py --only qat                   (one section, merged in)
 
-Prints a markdown report and writes benchmarks/results/latest.json and latest.md.
+Prints a markdown report and writes benchmarks/results/latest.json and latest.md. With
+``--only SECTION`` only that section is measured; it replaces its part of latest.json (with its
+own environment) and the other sections' latest results are kept.
 Numbers from different machines or runs are not comparable; the ratios within one run are
 the result. See benchmarks/README.md for what each row measures.
 """
@@ -37,7 +40,9 @@ EVAL = ROOT / "representative_data" / "mnist_eval.npz"
 EDGEQ = Path(sys.executable).parent / "edgeq"
 BARE = BENCH_DIR / "bare_converter.py"
 
-sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison
+sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison; qat
+
+import qat  # noqa: E402  (imports no TensorFlow at module level)
 
 # What `edgeq quantize --mode int8` does that the bare converter script does not, so the
 # overhead ratio can be read (the bare script is load, convert, write; nothing else):
@@ -327,17 +332,16 @@ def accuracy(int8_path: str) -> dict:
 # ---------------------------------------------------------------- report
 
 
-def render(doc: dict) -> str:
-    env, ov, lat, acc = doc["environment"], doc["quantize_overhead"], doc["latency_and_size"], doc["accuracy"]
-    lines = [
-        "## edgeq benchmarks",
-        "",
+def env_line(env: dict) -> str:
+    return (
         f"{env['date_utc']} · {env['cpu']} · {env['logical_cpus']} logical CPUs · Python {env['python']} · "
         f"TensorFlow {env['tensorflow']} · ai-edge-litert {env['ai_edge_litert']} · commit {env['git_commit']} · "
-        f"load average {env['load_average_at_start'][0]} at start, {env['load_average_at_end'][0]} at end",
-        "",
-        "Ratios measured side by side in this one run; absolute times depend on the machine.",
-        "",
+        f"load average {env['load_average_at_start'][0]} at start, {env['load_average_at_end'][0]} at end"
+    )
+
+
+def render_overhead(ov: dict) -> list[str]:
+    lines = [
         "### Quantize overhead: bundled MNIST CNN to int8 (int8 I/O), edgeq vs the bare TFLite converter",
         "",
         "| measurement | edgeq median s | edgeq min s | bare median s | bare min s | edgeq/bare (median) |",
@@ -360,9 +364,12 @@ def render(doc: dict) -> str:
     if "stages" in ov:
         lines += ["", "| edgeq in-process stage | median s |", "|---|---:|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in ov["stages"].items()]
+    return lines
+
+
+def render_latency(lat: list[dict]) -> list[str]:
     threads = {v["num_threads"] for r in lat for v in r["variants"].values()}
-    lines += [
-        "",
+    lines = [
         f"### Host CPU latency and size (LiteRT interpreter, {', '.join(map(str, sorted(threads)))} thread, warm-up excluded)",
         "",
         "| model | variant | size_bytes | p50 ms | p99 ms | first invoke ms | runs |",
@@ -380,17 +387,80 @@ def render(doc: dict) -> str:
             f"| {r['model']} | {r['size_ratio_int8_over_float']:.3f} | {r['p50_ratio_float_over_int8']:.2f}x | "
             f"{r['p99_ratio_float_over_int8']:.2f}x | {r['note']} |"
         )
-    lines += [
-        "",
+    return lines
+
+
+def render_accuracy(acc: dict) -> list[str]:
+    return [
         f"### Accuracy: bundled MNIST CNN on {acc['data']} ({acc['num_samples']} samples)",
         "",
         "| float top-1 | int8 top-1 | drop (points) | agreement | SQNR dB |",
         "|---:|---:|---:|---:|---:|",
         f"| {acc['float_top1']:.4f} | {acc['int8_top1']:.4f} | {100 * (acc['float_top1'] - acc['int8_top1']):.2f} | "
         f"{acc['agreement']:.4f} | {acc['sqnr_db']:.2f} |",
-        "",
-        f"Total run time {doc['total_run_s']:.0f} s.",
     ]
+
+
+def render_qat(q: dict) -> list[str]:
+    a, b = q["edgeq"], q["tfmot"]
+    n = len(a["epoch_ms"]["samples_ms"])
+    saves = ", ".join(f"{k} in {v} epochs" for k, v in a["h5_saves_per_epoch"].items())
+    lines = [
+        f"### QAT time per epoch: {q['model']}, edgeq.train.fit vs TF-MOT written directly",
+        "",
+    ]
+    if "environment" in q:  # measured alone (--only qat), not in the run the header describes
+        lines += [f"Measured separately in {q['run_s']:.0f} s: {env_line(q['environment'])}", ""]
+    lines += [
+        f"{q['num_train_samples']} training + {q['num_val_samples']} validation samples, batch {q['batch_size']} "
+        f"({q['steps_per_epoch']} steps), Adam {q['learning_rate']:g} {q['lr_schedule']}; {q['repeats']} runs per "
+        f"side of {q['epochs']} epochs, interleaved A,B,B,A,..., after one 1-epoch warm-up each; epoch 1 "
+        f"(tracing) apart, the other {n} epochs pooled.",
+        "",
+        "| per epoch (epochs 2+) | edgeq median ms | edgeq min ms | tf-mot median ms | tf-mot min ms | edgeq/tf-mot (median) |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| wall time | {a['epoch_ms']['median_ms']:.0f} | {a['epoch_ms']['min_ms']:.0f} | "
+        f"{b['epoch_ms']['median_ms']:.0f} | {b['epoch_ms']['min_ms']:.0f} | **{q['ratio_median']:.2f}x** |",
+        f"| process CPU time (all threads) | {a['epoch_cpu_ms']['median_ms']:.0f} | {a['epoch_cpu_ms']['min_ms']:.0f} | "
+        f"{b['epoch_cpu_ms']['median_ms']:.0f} | {b['epoch_cpu_ms']['min_ms']:.0f} | {q['ratio_cpu_median']:.2f}x |",
+        f"| wall time, edgeq without its checkpoint writes | {a['epoch_without_checkpoint_ms']['median_ms']:.0f} | "
+        f"{a['epoch_without_checkpoint_ms']['min_ms']:.0f} | {b['epoch_ms']['median_ms']:.0f} | "
+        f"{b['epoch_ms']['min_ms']:.0f} | {q['ratio_median_without_checkpoint']:.2f}x |",
+        f"| epoch 1 (incl. compile and tracing) | {a['first_epoch_ms']['median_ms']:.0f} | "
+        f"{a['first_epoch_ms']['min_ms']:.0f} | {b['first_epoch_ms']['median_ms']:.0f} | "
+        f"{b['first_epoch_ms']['min_ms']:.0f} | {q['ratio_first_epoch']:.2f}x |",
+        "",
+        f"edgeq's checkpoint writes take {a['checkpoint_ms']['median_ms']:.0f} ms per epoch (median), "
+        f"**{100 * q['checkpoint_share_of_edgeq_epoch']:.1f}%** of its epoch: full-model HDF5 saves of "
+        f"{a['h5_save_ms']['median_ms']:.0f} ms each (saves per epoch: {saves}; last.h5, plus best.h5 when "
+        f"val_loss improves) and state.json ({a['state_json_ms']['median_ms']:.1f} ms, fsynced). "
+        f"Same QAT model on both sides ({a['num_params']:,} vs {b['num_params']:,} parameters); "
+        f"final val accuracy edgeq {', '.join(map(str, a['final_val_accuracy']))}, "
+        f"tf-mot {', '.join(map(str, b['final_val_accuracy']))}.",
+    ]
+    return lines
+
+
+SECTIONS = {  # json key -> renderer, in report order
+    "quantize_overhead": render_overhead,
+    "latency_and_size": render_latency,
+    "accuracy": render_accuracy,
+    "qat_epoch_time": render_qat,
+}
+
+
+def render(doc: dict) -> str:
+    lines = [
+        "## edgeq benchmarks",
+        "",
+        env_line(doc["environment"]),
+        "",
+        "Ratios measured side by side in this one run; absolute times depend on the machine.",
+    ]
+    for key, section in SECTIONS.items():
+        if key in doc:
+            lines += ["", *section(doc[key])]
+    lines += ["", f"Total run time {doc['total_run_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -408,51 +478,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist-runs", type=int, default=1000, help="timed invokes per MNIST model (default 1000)")
     p.add_argument("--mobilenet-runs", type=int, default=300, help="timed invokes per MobileNetV2 model (default 300)")
     p.add_argument("--stages", action="store_true", help="also time edgeq's quantize stages in-process")
+    p.add_argument("--qat-epochs", type=int, default=6, help="epochs per QAT run, the first reported apart (default 6)")
+    p.add_argument("--qat-repeats", type=int, default=4, help="interleaved QAT runs per side (default 4)")
+    p.add_argument(
+        "--only",
+        choices=["qat"],
+        help="measure only this section and merge it into the existing latest.json/latest.md "
+        "(the other sections run together: accuracy reuses the latency section's int8 model)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json and latest.md")
     args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be at least 1")
+    if args.repeats < 1 or args.qat_repeats < 1:
+        p.error("--repeats and --qat-repeats must be at least 1")
+    if args.qat_epochs < 2:
+        p.error("--qat-epochs must be at least 2 (epoch 1 is reported apart)")
 
     start = time.perf_counter()
     # The converter warns that int8 inputs have no statistics (they come from the calibration).
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     doc: dict = {"environment": environment()}
+    step = "" if args.only else "5/5 "
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        # Subprocesses first, while this process has not loaded TensorFlow yet.
-        log(f"1/4 quantize overhead, subprocesses ({args.repeats} interleaved runs + 1 warm-up each)")
-        overhead = {"subprocess": overhead_subprocess(tmp, args.repeats)}
-        log(f"2/4 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
-        overhead["in_process"] = overhead_in_process(tmp, args.repeats)
-        if args.stages:
-            with native_stderr_silenced():
-                overhead["stages"] = edgeq_stages(tmp, args.repeats)
-        doc["quantize_overhead"] = overhead
-
-        log("3/4 latency and size, float vs int8")
-        mnist = latency_and_size(
-            "mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model"
+        if args.only is None:
+            measure_all_but_qat(doc, tmp, args)
+        log(
+            f"{step}QAT time per epoch, edgeq vs TF-MOT ({args.qat_repeats} interleaved runs of "
+            f"{args.qat_epochs} epochs + one 1-epoch warm-up each)"
         )
-        mobilenet_model, mobilenet_calib = mobilenet_inputs(tmp)
-        mobilenet = latency_and_size(
-            "mobilenet_v2 (random weights)",
-            mobilenet_model,
-            mobilenet_calib,
-            tmp,
-            args.mobilenet_runs,
-            max(args.mobilenet_runs // 10, 1),
-            f"224x224x3, alpha 1.0; calibrated on {MOBILENET_CALIB_SAMPLES} seeded random-normal samples; accuracy not measured",
+        qat_start = time.perf_counter()
+        doc["qat_epoch_time"] = qat.qat_epoch_time(
+            ROOT, tmp, args.qat_epochs, args.qat_repeats, log, quiet=native_stderr_silenced
         )
-        doc["latency_and_size"] = [mnist, mobilenet]
-
-        log("4/4 accuracy, float vs int8")
-        doc["accuracy"] = accuracy(mnist["variants"]["int8"]["path"])
-        for r in doc["latency_and_size"]:
-            for v in r["variants"].values():
-                v["path"] = Path(v["path"]).name  # the temp folder is gone after the run
+        doc["qat_epoch_time"]["run_s"] = round(time.perf_counter() - qat_start, 1)
 
     doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc["total_run_s"] = round(time.perf_counter() - start, 1)
+    previous = args.out / "latest.json"
+    if args.only and previous.exists():
+        # Keep the other sections' latest results; this section carries its own environment.
+        section = doc[SECTION_KEYS[args.only]]
+        section["environment"] = doc["environment"]
+        doc = json.loads(previous.read_text())
+        doc[SECTION_KEYS[args.only]] = section
     text = render(doc)
     print(text, end="")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -460,6 +528,44 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(args.out / "latest.md", text)
     log(f"wrote {args.out / 'latest.json'} and {args.out / 'latest.md'}")
     return 0
+
+
+SECTION_KEYS = {"qat": "qat_epoch_time"}  # --only name -> latest.json key
+
+
+def measure_all_but_qat(doc: dict, tmp: Path, args: argparse.Namespace) -> None:
+    """Sections 1 to 4: they run together (accuracy reuses the latency section's int8 model)."""
+    # Subprocesses first, while this process has not loaded TensorFlow yet.
+    log(f"1/5 quantize overhead, subprocesses ({args.repeats} interleaved runs + 1 warm-up each)")
+    overhead = {"subprocess": overhead_subprocess(tmp, args.repeats)}
+    log(f"2/5 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
+    overhead["in_process"] = overhead_in_process(tmp, args.repeats)
+    if args.stages:
+        with native_stderr_silenced():
+            overhead["stages"] = edgeq_stages(tmp, args.repeats)
+    doc["quantize_overhead"] = overhead
+
+    log("3/5 latency and size, float vs int8")
+    mnist = latency_and_size(
+        "mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model"
+    )
+    mobilenet_model, mobilenet_calib = mobilenet_inputs(tmp)
+    mobilenet = latency_and_size(
+        "mobilenet_v2 (random weights)",
+        mobilenet_model,
+        mobilenet_calib,
+        tmp,
+        args.mobilenet_runs,
+        max(args.mobilenet_runs // 10, 1),
+        f"224x224x3, alpha 1.0; calibrated on {MOBILENET_CALIB_SAMPLES} seeded random-normal samples; accuracy not measured",
+    )
+    doc["latency_and_size"] = [mnist, mobilenet]
+
+    log("4/5 accuracy, float vs int8")
+    doc["accuracy"] = accuracy(mnist["variants"]["int8"]["path"])
+    for r in doc["latency_and_size"]:
+        for v in r["variants"].values():
+            v["path"] = Path(v["path"]).name  # the temp folder is gone after the run
 
 
 if __name__ == "__main__":

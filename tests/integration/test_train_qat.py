@@ -301,3 +301,47 @@ def test_qat_output_must_be_h5_and_qat_needs_train_data(run_cli, tmp_path, mnist
     assert r.exit_code == 2 and "--train-data" in r.stderr
     r = run_cli("quantize", MNIST, "--eval-data", mnist_small, "--data", mnist_small, "-o", tmp_path / "m.tflite")
     assert r.exit_code == 2 and "go with --qat" in r.stderr
+
+
+def test_layers_tfmot_cannot_quantize_are_reported_not_fatal(tmp_path, digits_calib):
+    import tf_keras
+
+    from edgeq.config import LoadConfig
+
+    inp = tf_keras.Input((8, 8, 1))
+    x = tf_keras.layers.Reshape((64, 1))(inp)
+    x = tf_keras.layers.Conv1D(4, 3, padding="same")(x)
+    x = tf_keras.layers.Reshape((8, 8, 4))(x)
+    x = tf_keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same")(x)
+    x = tf_keras.layers.ELU()(x)
+    y = tf_keras.layers.Lambda(lambda t: t * 0.5, name="halve")(x)
+    x = tf_keras.layers.Multiply()([x, y])
+    x = tf_keras.layers.GlobalAveragePooling2D()(x)
+    tf_keras.Model(inp, tf_keras.layers.Dense(10, activation="softmax")(x)).save(tmp_path / "odd.keras")
+    res = api.quantize_aware(
+        str(tmp_path / "odd.keras"),
+        str(tmp_path / "odd.tflite"),
+        QuantizeConfig(),
+        DataConfig(path=str(digits_calib)),
+        TrainConfig(epochs=1, batch_size=32),
+        load_cfg=LoadConfig(trust_model=True),
+    )
+    plan = {x["type"]: x for x in res["qat"]["layers"]}
+    assert plan["Conv1D"]["status"] == "float during training" and "Conv1D" in plan["Conv1D"]["reason"]
+    assert plan["Conv2DTranspose"]["status"] == "float during training"
+    assert plan["Lambda"]["status"] == "float during training" and "Python code" in plan["Lambda"]["reason"]
+    assert plan["ELU"]["status"] == plan["Multiply"]["status"] == "quantized (output only)"
+    assert plan["Conv2D" if "Conv2D" in plan else "Dense"]["status"] == "quantized"
+    assert res["float_ops"] == []  # the converter calibrates what trained in float
+
+
+def test_weights_option_starts_from_trained_weights(run_cli, tmp_path, mnist_small):
+    import tf_keras
+
+    tf_keras.models.load_model(MNIST).save_weights(tmp_path / "w.weights.h5")
+    r = run_cli("--json", "train", "mnist_cnn", "--data", mnist_small, "--weights", tmp_path / "w.weights.h5",
+                "--epochs", "1", "--lr", "1e-5", "-o", tmp_path / "m.keras")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert r.json["result"]["history"]["val_accuracy"][0] > 0.95  # an untrained model is near 0.1
+    r = run_cli("train", "resnet8", "--data", mnist_small, "--weights", tmp_path / "w.weights.h5", "-o", tmp_path / "r.keras")
+    assert r.exit_code == 3 and "cannot load weights" in r.stderr
