@@ -420,7 +420,8 @@ def render_qat(q: dict) -> list[str]:
         "| per epoch (epochs 2+) | edgeq median ms | edgeq min ms | tf-mot median ms | tf-mot min ms | edgeq/tf-mot (median) |",
         "|---|---:|---:|---:|---:|---:|",
         f"| wall time | {a['epoch_ms']['median_ms']:.0f} | {a['epoch_ms']['min_ms']:.0f} | "
-        f"{b['epoch_ms']['median_ms']:.0f} | {b['epoch_ms']['min_ms']:.0f} | **{q['ratio_median']:.2f}x** |",
+        f"{b['epoch_ms']['median_ms']:.0f} | {b['epoch_ms']['min_ms']:.0f} | **{q['ratio_median']:.2f}x** "
+        f"(of the minimums: {q['ratio_min']:.2f}x) |",
         f"| process CPU time (all threads) | {a['epoch_cpu_ms']['median_ms']:.0f} | {a['epoch_cpu_ms']['min_ms']:.0f} | "
         f"{b['epoch_cpu_ms']['median_ms']:.0f} | {b['epoch_cpu_ms']['min_ms']:.0f} | {q['ratio_cpu_median']:.2f}x |",
         f"| wall time, edgeq without its checkpoint writes | {a['epoch_without_checkpoint_ms']['median_ms']:.0f} | "
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mobilenet-runs", type=int, default=300, help="timed invokes per MobileNetV2 model (default 300)")
     p.add_argument("--stages", action="store_true", help="also time edgeq's quantize stages in-process")
     p.add_argument("--qat-epochs", type=int, default=6, help="epochs per QAT run, the first reported apart (default 6)")
-    p.add_argument("--qat-repeats", type=int, default=4, help="interleaved QAT runs per side (default 4)")
+    p.add_argument("--qat-repeats", type=int, default=6, help="interleaved QAT runs per side (default 6)")
     p.add_argument(
         "--only",
         choices=["qat"],

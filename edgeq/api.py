@@ -144,10 +144,53 @@ def _convert_and_write(
     extra: dict,
 ) -> QuantizeResult:
     """Convert, read back and verify, then write the .tflite and its sidecar."""
+    from edgeq.quantize import ptq
+
+    if cfg.selective:
+        data, log, extra = _selective(model, cfg, calib, extra)
+    else:
+        data, log = ptq.convert(model, cfg, calib)
+    return _verify_and_write(
+        model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, command, extra
+    )
+
+
+def _selective(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
+    """int8 with the denylisted tensors and op types kept in float (via the quantization debugger)."""
+    from edgeq.debug import debugger
+
+    session = debugger.calibrate(model, calib)
+    nodes = session.resolve(list(cfg.denylist))
+    data = session.quantized_model(nodes, list(cfg.denylist_ops), cfg.io_type)
+    return (
+        data,
+        session.log,
+        extra | {"selective": {"denylisted_nodes": nodes, "denylisted_ops": list(cfg.denylist_ops)}},
+    )
+
+
+def _chosen_float(cfg: QuantizeConfig, extra: dict) -> bool:
+    """Whether float ops were chosen on purpose (selective quantization, directly or by the planner)."""
+    return cfg.selective or "selective" in extra or (extra.get("plan") or {}).get("chosen", "").startswith("selective")
+
+
+def _verify_and_write(
+    model: LoadedModel,
+    out: Path,
+    cfg: QuantizeConfig,
+    data: bytes,
+    log: str,
+    calib,
+    data_cfg: DataConfig | None,
+    warnings: list[str],
+    reference_size_bytes: int | None,
+    command: str,
+    extra: dict,
+) -> QuantizeResult:
+    """Read back and verify converted bytes, then write the .tflite and its sidecar."""
     from edgeq import flatbuffer
     from edgeq.quantize import ptq, verify
 
-    data, log = ptq.convert(model, cfg, calib)
     info = flatbuffer.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
@@ -157,7 +200,8 @@ def _convert_and_write(
         reference_size = reference_size_bytes
     else:
         reference_size = len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
-    warnings = warnings + list(check.problems)
+    # float ops that selective quantization asked for are the point, not a warning
+    warnings = warnings + [p for p in check.problems if not _chosen_float(cfg, extra) or "compute in float" not in p]
     doc = provenance(
         command,
         cfg.to_dict(),
@@ -619,7 +663,6 @@ def quantize_aware(
         UsageError: a mode other than int8.
         BadInput, ConversionFailed: as the stages raise.
     """
-    import tempfile
 
     from edgeq import data
     from edgeq import train as training
@@ -647,10 +690,10 @@ def quantize_aware(
         fresh.set_weights(weights)
         return qat_mod.apply(fresh, plans)
 
-    with tempfile.TemporaryDirectory(prefix="edgeq-qat-") as ckpt:
-        qat_model, result = training.fit(
-            build, train_ds, val_ds, task, train_cfg, Path(ckpt), progress=progress, scope=qat_mod.scope
-        )
+    # no checkpoint files: quantize --qat has no --resume, so the best weights stay in memory
+    qat_model, result = training.fit(
+        build, train_ds, val_ds, task, train_cfg, None, progress=progress, scope=qat_mod.scope
+    )
     calib_cfg = data_cfg or DataConfig(
         path=train_data_cfg.path, samples=200, seed=train_data_cfg.seed, preprocess=train_data_cfg.preprocess
     )
@@ -684,3 +727,207 @@ def quantize_aware(
             "qat": _accuracy_of(out.read_bytes(), ev),
         }
     return doc
+
+
+DEBUG_FILES = ("layers.csv", "layers.json", "rmse_over_scale.png")
+
+
+def debug(
+    model_path: str,
+    data_cfg: DataConfig,
+    out_dir: str,
+    eval_cfg: DataConfig | None = None,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+) -> dict:
+    """Run TFLite's Quantization Debugger and write the per-layer table (CSV, JSON) and chart.
+
+    Args:
+        model_path: the float Keras or SavedModel model.
+        data_cfg: calibration data (also the debug samples when no ``eval_cfg``).
+        out_dir: gets layers.csv, layers.json and rmse_over_scale.png.
+        eval_cfg: data for the model-level metrics (and per-class accuracy when labeled).
+
+    Returns:
+        Layers, the worst ones, model-level metrics (SQNR, agreement, accuracies, per class).
+
+    Raises:
+        OutputExists: earlier debug files in ``out_dir`` without ``force``.
+    """
+    import csv
+    import io
+
+    from edgeq.bench import fidelity
+    from edgeq.debug import debugger, metrics, plot
+    from edgeq.runtime import open_session
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out} is a file", "give a folder with -o")
+    existing = [f for f in DEBUG_FILES if (out / f).exists()]
+    if existing and not force:
+        raise OutputExists(f"{out} already holds {', '.join(existing)}", "pass --force or choose another -o")
+    model = load_model(model_path, load_cfg)
+    calib, warnings = _calibration(model, QuantizeConfig(), data_cfg)
+    session = debugger.calibrate(model, calib)
+    ev = calib
+    if eval_cfg is not None:
+        ev, more = _load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")
+        warnings += more
+    quantized = open_session(session.quantized_model(), batch=1).predict(ev.x)
+    reference = model.predict(ev.x)
+    if ev.y is not None:
+        fidelity.check_labels(reference, ev.y, ev.source)
+    model_metrics = fidelity.compare(reference, quantized, ev.y)
+    layers = [s.to_dict() for s in session.layers]
+    worst = [s.to_dict() for s in metrics.worst(session.layers)]
+    doc = {
+        "model": model_path,
+        "num_layers": len(layers),
+        "layers": layers,
+        "worst_layers": worst,
+        "healthy_rmse_over_scale": metrics.HEALTHY_RMSE_OVER_SCALE,
+        "suspect_layers": [s["tensor_name"] for s in layers if s["rmse_over_scale"] > metrics.SUSPECT_RMSE_OVER_SCALE],
+        "model_metrics": model_metrics,
+        "classes_that_lost_most": (model_metrics.get("per_class") or [])[:5],
+        "calibration": calib.provenance(data_cfg.seed),
+        "eval_data": ev.source,
+        "warnings": warnings,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    fields = list(layers[0]) if layers else ["index"]
+    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(layers)
+    from edgeq.artifacts import write_bytes_atomic
+
+    write_bytes_atomic(out / "layers.csv", buf.getvalue().encode())
+    write_json_atomic(out / "layers.json", provenance("debug", {}, {"model": model_path}, **doc))
+    plot.write(out / "rmse_over_scale.png", session.layers, f"{Path(model_path).name}: int8 error per layer")
+    doc["artifacts"] = [str(out / f) for f in DEBUG_FILES]
+    return doc
+
+
+def plan(
+    model_path: str,
+    output: str,
+    target: str,
+    budget,
+    data_cfg: DataConfig,
+    eval_cfg: DataConfig | None,
+    io=None,
+    train_data_cfg: DataConfig | None = None,
+    train_cfg=None,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+    progress=None,
+) -> dict:
+    """Find the cheapest quantization of ``model_path`` that meets ``budget`` on ``target``.
+
+    Args:
+        budget: an :class:`edgeq.quantize.planner.Budget` (max drop in points, min SQNR,
+            max per-class drop).
+        data_cfg: calibration data. eval_cfg: evaluation data (labeled for --max-drop).
+        io: I/O type of the result (int8 by default; float leaves the I/O in float).
+        train_data_cfg, train_cfg: enable the QAT candidate.
+
+    Returns:
+        The chosen plan and its output, and every step tried with accuracy, size, float-op
+        count and ops that leave the accelerator.
+
+    Raises:
+        UsageError: --max-drop without evaluation data.
+        BadInput: unlabeled evaluation data without --min-sqnr.
+        QualityGateFailed: no candidate meets the budget (details carry every step).
+    """
+    import tempfile
+
+    from edgeq.config import IOType, TrainConfig
+    from edgeq.debug import debugger
+    from edgeq.errors import QualityGateFailed
+    from edgeq.quantize import planner, ptq
+    from edgeq.targets import registry
+
+    io = IOType(io) if io else IOType.INT8
+    if eval_cfg is None:
+        raise UsageError("the planner needs evaluation data", "pass --eval-data PATH (labeled for --max-drop)")
+    tgt = registry.get(target)
+    out = check_output(output, force)
+    model = load_model(model_path, load_cfg)
+    calib, warnings = _calibration(model, QuantizeConfig(), data_cfg)
+    ev, more = _load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")
+    warnings += more
+    if ev.y is None and budget.max_drop is not None:
+        raise BadInput(
+            f"evaluation data {ev.source} has no labels, so --max-drop cannot be measured",
+            "give labels (y), or use --min-sqnr DB",
+        )
+    if ev.y is None and budget.max_class_drop is not None:
+        raise BadInput(f"evaluation data {ev.source} has no labels for --max-class-drop", "give labels (y)")
+    reference = model.predict(ev.x)
+    if ev.y is not None:
+        from edgeq.bench import fidelity
+
+        fidelity.check_labels(reference, ev.y, ev.source)
+    p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt))
+    session_holder: dict = {}
+
+    def session():
+        if "s" not in session_holder:
+            session_holder["s"] = debugger.calibrate(model, calib)
+        return session_holder["s"]
+
+    def build_qat() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="edgeq-plan-") as tmp:
+            doc = quantize_aware(
+                model_path,
+                f"{tmp}/qat.tflite",
+                QuantizeConfig(io=io),
+                train_data_cfg,
+                train_cfg or TrainConfig(epochs=2, learning_rate=1e-4),
+                data_cfg,
+                None,
+                load_cfg,
+                progress=progress,
+            )
+            session_holder["qat"] = doc["qat"]
+            return Path(doc["output"]).read_bytes()
+
+    result = planner.run(
+        p,
+        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io), calib)[0],
+        selective=lambda nodes: session().quantized_model(nodes, [], io),
+        sensitivity=lambda: debugger.sensitivity_groups(session()),
+        int16=lambda: ptq.convert(
+            model, QuantizeConfig(mode=Mode.INT16X8, io=IOType.FLOAT if io != IOType.FLOAT else io), calib
+        )[0],
+        qat=build_qat if train_data_cfg is not None else None,
+    )
+    summary = result.to_dict() | {
+        "target": target,
+        "budget": budget.to_dict(),
+        "profile": planner.Profile.of(tgt).__dict__,
+    }
+    if result.chosen is None:
+        best = result.best
+        raise QualityGateFailed(
+            f"no quantization of {model_path} meets the budget on {target}"
+            + (f"; best: {best.name} ({'; '.join(best.misses)})" if best else ""),
+            "raise the budget, give --train-data for QAT, or see the steps with --json",
+            details=summary,
+        )
+    chosen = result.chosen
+    cfg = QuantizeConfig(
+        mode=Mode.INT16X8 if chosen.method == "int16x8" else Mode.INT8,
+        io=IOType.FLOAT if chosen.method == "int16x8" and io != IOType.FLOAT else io,
+        allow_float_ops=chosen.method == "selective",
+    )
+    extra = {"plan": summary}
+    if "qat" in session_holder and chosen.method == "qat":
+        extra["qat"] = session_holder["qat"]
+    assert chosen.data is not None
+    res = _verify_and_write(
+        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, None, "quantize --max-drop", extra
+    )
+    return res.to_dict() | {"plan": summary}

@@ -119,9 +119,21 @@ class QuantizeConfig(_Dict):
     io: IOType | None = None  # None: the mode's default (int8 for int8, float otherwise)
     batch: int = 1
     allow_float_ops: bool = False
+    # Selective quantization: tensors (debugger names or Keras layer names) and op types kept float.
+    denylist: tuple[str, ...] = ()
+    denylist_ops: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        object.__setattr__(self, "denylist", tuple(self.denylist))
+        object.__setattr__(self, "denylist_ops", tuple(op.upper() for op in self.denylist_ops))
+        if self.selective and self.mode != Mode.INT8:
+            raise UsageError(f"--denylist is for int8 selective quantization, not {self.mode.value}", "use --mode int8")
+        if self.selective and self.io not in (None, IOType.INT8, IOType.FLOAT):
+            raise UsageError(
+                f"selective quantization makes int8 or float I/O, not {IOType(self.io).value}",
+                "use --io int8 or --io float",
+            )
         io = DEFAULT_IO[self.mode] if self.io is None else IOType(self.io)
         object.__setattr__(self, "io", io)
         if io not in ALLOWED_IO[self.mode]:
@@ -133,6 +145,10 @@ class QuantizeConfig(_Dict):
             raise UsageError(f"{self.mode.value} quantization cannot have {io.value} I/O", hint)
         if self.batch < 1:
             raise UsageError(f"--batch must be at least 1, got {self.batch}", "edge targets want --batch 1")
+
+    @property
+    def selective(self) -> bool:
+        return bool(self.denylist or self.denylist_ops)
 
     @property
     def io_type(self) -> IOType:

@@ -30,22 +30,26 @@ class Captured:
 
 @contextlib.contextmanager
 def captured_stderr() -> Iterator[Captured]:
-    """Capture what C++ code (converter, interpreter) writes to file descriptor 2.
+    """Capture what C++ code (converter, interpreter, debugger) writes to file descriptors 1 and 2.
 
-    Python's ``sys.stderr`` redirection does not see it, so the descriptor itself is
-    swapped for a temp file; the text ends up in ``Captured.text`` for the result and
-    the provenance sidecar instead of on the user's terminal.
+    Python's ``sys.stderr`` redirection does not see it, so the descriptors themselves are
+    swapped for a temp file; the text ends up in ``Captured.text`` for the result and the
+    provenance sidecar, and stdout stays clean for ``--json``.
     """
     captured = Captured()
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
+        for fd in (1, 2):
+            os.dup2(tmp.fileno(), fd)
         try:
             yield captured
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, keep in saved.items():
+                os.dup2(keep, fd)
+                os.close(keep)
             tmp.seek(0)
             captured.text = tmp.read().decode(errors="replace")

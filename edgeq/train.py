@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -229,6 +230,17 @@ def save_model_atomic(model: Any, path: Path) -> None:
         raise
 
 
+def _link_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    if tmp.exists():
+        tmp.unlink()
+    try:
+        os.link(src, tmp)
+    except OSError:  # file systems without hard links
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def read_state(checkpoint_dir: Path) -> dict | None:
     try:
         return json.loads((checkpoint_dir / STATE).read_text())
@@ -242,7 +254,7 @@ def fit(
     val: Dataset | None,
     task: Task,
     cfg: TrainConfig,
-    checkpoint_dir: Path,
+    checkpoint_dir: Path | None,
     resume: bool = False,
     progress: Progress | None = None,
     scope: Callable[[], AbstractContextManager] = nullcontext,
@@ -254,7 +266,8 @@ def fit(
         train, val: data; ``val`` may be None (no early stopping, no best model).
         task: loss and targets from :func:`resolve_task`.
         cfg: epochs, batch size, learning rate and schedule, patience, augmentation, strategy.
-        checkpoint_dir: where ``last.h5``, ``best.h5`` and ``state.json`` go.
+        checkpoint_dir: where ``last.h5``, ``best.h5`` and ``state.json`` go; None keeps the
+            best weights in memory and writes nothing (no resume).
         resume: continue from ``checkpoint_dir`` instead of starting over.
         progress: called with a dict per batch and per epoch (the CLI draws a bar).
         scope: a context needed to deserialize the model (TF-MOT's quantize_scope for QAT).
@@ -270,15 +283,18 @@ def fit(
     tf = tensorflow()
     strategy = make_strategy(cfg.strategy)
     chief = _is_chief(strategy)
-    ckpt = checkpoint_dir if chief else Path(tempfile.mkdtemp(prefix="edgeq-worker-ckpt-"))
-    ckpt.mkdir(parents=True, exist_ok=True)
+    ckpt = checkpoint_dir if chief or checkpoint_dir is None else Path(tempfile.mkdtemp(prefix="edgeq-worker-ckpt-"))
+    if ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+    if resume and ckpt is None:
+        raise UsageError("--resume needs a checkpoint folder", "pass --checkpoint-dir")
     tf_keras.utils.set_random_seed(cfg.seed)
     steps = math.ceil(len(train.x) / cfg.batch_size)
-    state = read_state(ckpt) if resume else None
-    if resume and (state is None or not (ckpt / LAST).exists()):
+    state = read_state(ckpt) if resume and ckpt is not None else None
+    if resume and ckpt is not None and (state is None or not (ckpt / LAST).exists()):
         raise BadInput(f"nothing to resume in {ckpt} (no {STATE} and {LAST})", "run once without --resume")
     with strategy.scope(), scope():
-        if state is not None:
+        if state is not None and ckpt is not None:
             model = tf_keras.models.load_model(ckpt / LAST, compile=True)
         else:
             model = build()
@@ -289,6 +305,7 @@ def fit(
     wait = (state or {}).get("wait", 0)
     initial_epoch = (state or {}).get("epoch", 0)
     stopped_early = bool((state or {}).get("stopped_early", False))
+    best_weights: list | None = None  # in memory when there is no checkpoint folder
 
     class _Epochs(tf_keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -308,20 +325,34 @@ def fit(
             self._epoch = epoch
 
         def on_epoch_end(self, epoch, logs=None):
-            nonlocal best_loss, best_epoch, wait, stopped_early
+            nonlocal best_loss, best_epoch, wait, stopped_early, best_weights
             logs = {k: float(v) for k, v in (logs or {}).items()}
             for k, v in logs.items():
                 history.setdefault(k, []).append(v)
             val_loss = logs.get("val_loss")
-            if val_loss is not None and (best_loss is None or val_loss < best_loss):
+            improved = val_loss is not None and (best_loss is None or val_loss < best_loss)
+            if improved:
                 best_loss, best_epoch, wait = val_loss, epoch + 1, 0
-                save_model_atomic(self.model, ckpt / BEST)
             elif val_loss is not None:
                 wait += 1
                 if cfg.patience is not None and wait >= cfg.patience:
                     self.model.stop_training = True
                     stopped_early = True
-            save_model_atomic(self.model, ckpt / LAST)
+            if ckpt is None:
+                if improved:
+                    best_weights = self.model.get_weights()
+            else:
+                # one save per epoch; the best model is the same file, linked (a rename later
+                # replaces last.h5 and leaves the link pointing at this epoch's file)
+                save_model_atomic(self.model, ckpt / LAST)
+                if improved:
+                    _link_atomic(ckpt / LAST, ckpt / BEST)
+                self._write_state(epoch)
+            if progress:
+                progress({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "logs": logs})
+
+        def _write_state(self, epoch: int) -> None:
+            assert ckpt is not None
             write_json_atomic(
                 ckpt / STATE,
                 {
@@ -335,8 +366,6 @@ def fit(
                     "config": cfg.to_dict(),
                 },
             )
-            if progress:
-                progress({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "logs": logs})
 
     train_pipe = input_pipeline(train, task, cfg.batch_size, True, cfg.seed, cfg.augment)
     val_pipe = input_pipeline(val, task, cfg.batch_size, False, cfg.seed, False) if val is not None else None
@@ -349,7 +378,9 @@ def fit(
             verbose=0,
             callbacks=[_Epochs()],
         )
-    if val is not None and best_epoch is not None and (ckpt / BEST).exists():
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    elif val is not None and best_epoch is not None and ckpt is not None and (ckpt / BEST).exists():
         with strategy.scope(), scope():
             best = tf_keras.models.load_model(ckpt / BEST, compile=False)
         model.set_weights(best.get_weights())

@@ -73,4 +73,24 @@ def compare(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) 
         result["accuracy_drop_points"] = round(
             100 * (result["reference"]["accuracy"] - result["quantized"]["accuracy"]), 3
         )
+        result["per_class"] = per_class_drops(per_class_accuracy(reference, labels), per_class_accuracy(test, labels))
+        result["worst_class_drop_points"] = result["per_class"][0]["drop_points"] if result["per_class"] else 0.0
     return result
+
+
+def per_class_drops(reference: dict[int, float], quantized: dict[int, float]) -> list[dict]:
+    """Per-class accuracy of reference and quantized model, worst drop (in points) first.
+
+    Quantization does not hurt every class alike: a small average drop can hide a large drop
+    for one class, usually one the model learned less well.
+    """
+    rows = [
+        {
+            "class": c,
+            "reference_accuracy": reference[c],
+            "quantized_accuracy": quantized.get(c, 0.0),
+            "drop_points": round(100 * (reference[c] - quantized.get(c, 0.0)), 3),
+        }
+        for c in reference
+    ]
+    return sorted(rows, key=lambda r: -r["drop_points"])

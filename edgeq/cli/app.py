@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,8 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
 
 
 def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
+    if not verbose:  # TensorFlow's deprecation notices are not for edgeq's users
+        warnings.simplefilter("ignore")
     app = App(json_mode="--json" in args, verbosity=1 if verbose else 0)
     app.command = _command_name(args)
     code, error = OK, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app
+from edgeq.cli.app import App, pass_app, table
 from edgeq.cli.options import data_config, load_config, load_options, preprocess_options
 
 
@@ -43,4 +43,11 @@ def command(app: App, model: str, reference: str, data_path: str, **kw) -> None:
         f"top-1 agreement: {_pct(r['agreement'])}",
         f"SQNR: {r['sqnr_db']} dB  cosine: {r['cosine_similarity']}  mean abs err: {r['mean_abs_error']:.4g}  max abs err: {r['max_abs_error']:.4g}",
     ]
+    if r.get("per_class"):
+        worst = r["per_class"][:5]
+        lines.append(f"classes that lost most (worst-class drop {r['worst_class_drop_points']} points):")
+        rows = [
+            [w["class"], _pct(w["reference_accuracy"]), _pct(w["quantized_accuracy"]), w["drop_points"]] for w in worst
+        ]
+        lines.append(table(rows, ["class", "reference", "quantized", "drop_points"]))
     app.done(r, "\n".join(lines), warnings=r["warnings"])

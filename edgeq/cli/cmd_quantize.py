@@ -34,6 +34,40 @@ def _qat_human(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _plan_human(doc: dict) -> str:
+    plan = doc["plan"]
+    rows = []
+    for st in plan["steps"]:
+        if st["skipped"]:
+            rows.append([st["name"], "skipped", "", "", "", "", st["skipped"]])
+            continue
+        acc = "-" if st["accuracy"] is None else _pct(st["accuracy"])
+        off = st["ops_off_accelerator"] if plan["profile"]["integer_only"] else "-"
+        verdict = "meets" if st["meets"] else "; ".join(st["misses"])
+        rows.append(
+            [
+                st["name"],
+                acc,
+                st["sqnr_db"],
+                f"{st['size_bytes']:,}",
+                f"{st['num_float_ops']}/{st['num_ops']}",
+                off,
+                verdict,
+            ]
+        )
+    return "\n".join(
+        [
+            f"plan for {plan['target']}: {plan['chosen']} ({plan['stopped_because']})",
+            table(rows, ["step", "accuracy", "sqnr_db", "size_bytes", "float_ops", "ops_off_accel", "budget"]),
+            f"wrote {doc['output']} ({doc['size_bytes']:,} bytes)",
+        ]
+    )
+
+
 @click.command("quantize")
 @model_argument
 @click.option(
@@ -66,14 +100,54 @@ def _qat_human(doc: dict) -> str:
     "--qat", is_flag=True, help="Quantization-aware training with TF-MOT before converting (needs --train-data)."
 )
 @click.option(
-    "--train-data", "train_path", type=click.Path(path_type=str), default=None, help="Labeled data for QAT fine-tuning."
+    "--train-data",
+    "train_path",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Labeled data for QAT fine-tuning (with --qat, or to let the planner try QAT).",
 )
 @click.option(
     "--eval-data",
     "eval_path",
     type=click.Path(path_type=str),
     default=None,
-    help="With --qat: labeled data to report float, PTQ and QAT accuracy side by side.",
+    help="Labeled data: with --qat, float/PTQ/QAT accuracy side by side; the planner's evaluation set.",
+)
+@click.option(
+    "--denylist",
+    default=None,
+    metavar="NODE,...",
+    help="Selective quantization: keep these tensors (debugger names or Keras layer names) in float.",
+)
+@click.option(
+    "--denylist-ops",
+    default=None,
+    metavar="OP,...",
+    help="Selective quantization: keep these op types (e.g. MEAN) in float.",
+)
+@click.option(
+    "--max-drop",
+    type=float,
+    default=None,
+    metavar="POINTS",
+    help="Planner: accuracy budget in points on labeled --eval-data.",
+)
+@click.option(
+    "--min-sqnr",
+    type=float,
+    default=None,
+    metavar="DB",
+    help="Planner: output SQNR bound when --eval-data has no labels.",
+)
+@click.option(
+    "--max-class-drop",
+    type=float,
+    default=None,
+    metavar="POINTS",
+    help="Planner: budget for the worst class's accuracy drop.",
+)
+@click.option(
+    "--target", default="cpu", show_default=True, help="Planner: the target whose profile prices float layers."
 )
 @train_options(default_epochs=2, default_lr=1e-4)
 @preprocess_options
@@ -92,6 +166,12 @@ def command(
     qat: bool,
     train_path: str | None,
     eval_path: str | None,
+    denylist: str | None,
+    denylist_ops: str | None,
+    max_drop: float | None,
+    min_sqnr: float | None,
+    max_class_drop: float | None,
+    target: str,
     force: bool,
     **kw,
 ) -> None:
@@ -99,23 +179,68 @@ def command(
 
     The converted model is read back: every op still computing in float is listed and the
     I/O types are checked. Integer modes with float ops exit 4 unless --allow-float-ops.
+
+    With --max-drop (or --min-sqnr), a planner finds the cheapest quantization that meets the
+    budget on --target: int8 PTQ, then selective quantization, int16 activations, QAT.
     """
     from edgeq import api
 
     train_cfg = train_config(kw)
-    train_cfg_given = train_path is not None or eval_path is not None
-    if train_cfg_given and not qat:
-        raise UsageError("--train-data and --eval-data go with --qat", "add --qat, or drop them for PTQ")
+    planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
+    if (train_path or eval_path) and not (qat or planning):
+        raise UsageError(
+            "--train-data and --eval-data go with --qat or a planner budget", "add --qat or --max-drop, or drop them"
+        )
+    if qat and planning:
+        raise UsageError(
+            "--qat and --max-drop conflict: the planner decides when to use QAT", "drop --qat and pass --train-data"
+        )
     if qat and train_path is None:
         raise UsageError("--qat needs labeled training data", "pass --train-data PATH")
-    cfg = QuantizeConfig(mode=Mode(mode), io=IOType(io) if io else None, batch=batch, allow_float_ops=allow_float_ops)
+    if planning and (denylist or denylist_ops):
+        raise UsageError(
+            "--denylist and --max-drop conflict: the planner picks the float layers", "use one or the other"
+        )
+    if planning and eval_path is None:
+        raise UsageError("--max-drop needs evaluation data", "pass --eval-data PATH (labeled)")
+    cfg = QuantizeConfig(
+        mode=Mode(mode),
+        io=IOType(io) if io else None,
+        batch=batch,
+        allow_float_ops=allow_float_ops,
+        denylist=_split(denylist),
+        denylist_ops=_split(denylist_ops),
+    )
     preprocess = dict(kw)
     data_cfg = data_config(data_path, kw)
     load_cfg = load_config(kw)
+    train_data = data_config(train_path, dict(preprocess)) if train_path else None
+    eval_data = data_config(eval_path, dict(preprocess)) if eval_path else None
+    if planning:
+        from edgeq.quantize.planner import Budget
+
+        budget = Budget(max_drop=max_drop, min_sqnr=min_sqnr, max_class_drop=max_class_drop)
+        if data_cfg is None:
+            raise UsageError("the planner needs calibration data", "pass --data PATH")
+        app.say(f"planning the quantization of {model} for {target} ...")
+        doc = api.plan(
+            model,
+            output,
+            target,
+            budget,
+            data_cfg,
+            eval_data,
+            io,
+            train_data,
+            train_cfg,
+            load_cfg,
+            force,
+            reporter(app),
+        )
+        app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
+        return
     if qat:
-        assert train_path is not None
-        train_data = data_config(train_path, dict(preprocess))
-        eval_data = data_config(eval_path, dict(preprocess)) if eval_path else None
+        assert train_data is not None
         app.say(f"quantization-aware training of {model} ({train_cfg.epochs} epochs) ...")
         doc = api.quantize_aware(
             model, output, cfg, train_data, train_cfg, data_cfg, eval_data, load_cfg, force, reporter(app)

@@ -7,7 +7,18 @@ import sys
 import click
 
 from edgeq import __version__
-from edgeq.cli import cmd_bench, cmd_build, cmd_eval, cmd_inspect, cmd_quantize, cmd_targets, cmd_train
+from edgeq.cli import (
+    cmd_bench,
+    cmd_build,
+    cmd_check,
+    cmd_compile,
+    cmd_debug,
+    cmd_eval,
+    cmd_inspect,
+    cmd_quantize,
+    cmd_targets,
+    cmd_train,
+)
 from edgeq.cli.app import App, run
 from edgeq.errors import EXIT_CODES
 
@@ -28,7 +39,18 @@ def cli(ctx: click.Context, json_mode: bool, verbose: int, quiet: bool) -> None:
     app.command = ctx.invoked_subcommand or ""
 
 
-for module in (cmd_quantize, cmd_train, cmd_inspect, cmd_eval, cmd_bench, cmd_build, cmd_targets):
+for module in (
+    cmd_quantize,
+    cmd_train,
+    cmd_debug,
+    cmd_inspect,
+    cmd_eval,
+    cmd_bench,
+    cmd_build,
+    cmd_targets,
+    cmd_check,
+    cmd_compile,
+):
     cli.add_command(module.command)
 
 

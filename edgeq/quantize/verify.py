@@ -47,7 +47,8 @@ def require(v: Verification, cfg: QuantizeConfig) -> None:
     Raises:
         ConversionFailed: I/O dtypes differ from what was asked, or float islands remain.
     """
-    problems = [p for p in v.problems if not (cfg.allow_float_ops and "compute in float" in p)]
+    float_ok = cfg.allow_float_ops or cfg.selective  # selective quantization asks for float ops
+    problems = [p for p in v.problems if not (float_ok and "compute in float" in p)]
     if problems:
         raise ConversionFailed(
             "converted model is not what was asked: " + "; ".join(problems),

@@ -25,9 +25,21 @@ class CompatReport:
     ok: bool
     ops: tuple[dict, ...] = ()
     messages: tuple[str, ...] = ()
+    # Targets that split a model between an accelerator and the CPU fill these:
+    counts: dict = field(default_factory=dict)  # {"tpu": n, "cpu": n}
+    first_unmapped: dict | None = None  # the op that leaves the accelerator first, and why
+    details: dict = field(default_factory=dict)  # target-specific (memory estimate, per-op verdicts, ...)
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "ok": self.ok, "ops": list(self.ops), "messages": list(self.messages)}
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "ops": list(self.ops),
+            "messages": list(self.messages),
+            "counts": dict(self.counts),
+            "first_unmapped": self.first_unmapped,
+            "details": dict(self.details),
+        }
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,9 @@ class Target(Protocol):
     # What `build` makes for this target: the quantization it runs best and its I/O type.
     build_mode: Mode
     build_io: IOType
+    # The hardware as data for the quantization planner: integer_only, int16_activations,
+    # cpu_fallback_splits_graph (an op off the accelerator drags what follows it onto the CPU).
+    profile: dict
 
     def check(self, model_path: str) -> CompatReport: ...
 

@@ -52,6 +52,7 @@ class CpuTarget:
     description = "host CPU with the LiteRT interpreter (XNNPACK)"
     build_mode = Mode.INT8
     build_io = IOType.INT8
+    profile = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
 
     def check(self, model_path: str) -> CompatReport:
         info = read_file(model_path)

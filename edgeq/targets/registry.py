@@ -10,6 +10,7 @@ from edgeq.targets.base import Target
 # name -> (module, one-line description). Later targets register here.
 TARGETS: dict[str, tuple[str, str]] = {
     "cpu": ("edgeq.targets.cpu", "host CPU with the LiteRT interpreter (XNNPACK)"),
+    "coral": ("edgeq.targets.coral", "Google Coral Edge TPU (edgetpu_compiler; pre-flight without it)"),
 }
 
 

@@ -1,0 +1,345 @@
+"""Google Coral Edge TPU: a pre-flight that predicts edgetpu_compiler, and a wrapper that runs it.
+
+- ``TARGET.check(model)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
+- ``TARGET.compile(models, out_dir, options)`` runs the pre-flight, then edgetpu_compiler when it is
+  installed (skipped, with the reason, when it is not), parses its console and .log, and compares them
+  with the prediction.
+- ``TARGET.profile`` is the hardware as data for the quantization planner; ``TARGET.cpu_ops(model)``
+  says how many ops would leave the accelerator.
+
+Modules: rules (supported ops and limits as data), preflight, compiler (subprocess), logparse.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+
+from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
+from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets.coral import compiler, logparse, preflight, rules
+from edgeq.targets.coral.compiler import CompileConfig
+
+__all__ = ["TARGET", "CoralTarget", "CompileConfig", "PROFILE"]
+
+PROFILE = rules.PROFILE
+EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
+
+
+class CoralRunner:
+    """On-device benchmarks over libedgetpu are not written yet; says so instead of pretending."""
+
+    REASON = "on-device Edge TPU benchmarks are not implemented yet (issue 5, item 4)"
+
+    def availability(self) -> Availability:
+        return Availability(False, self.REASON)
+
+    def load(self, model_path: str, cfg: BenchConfig) -> None:
+        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
+
+    def invoke(self) -> None:
+        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
+
+    def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult:
+        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
+
+
+def _check_options(options: Mapping | None) -> int:
+    options = dict(options or {})
+    runtime = options.pop("runtime_version", None)
+    if options:
+        raise UsageError(f"unknown check option(s) for coral: {', '.join(options)}", "see edgeq check --help")
+    return rules.DEFAULT_RUNTIME_VERSION if runtime is None else int(runtime)
+
+
+def _compile_config(options: Mapping | CompileConfig | None, default_overwrite: bool) -> CompileConfig:
+    if isinstance(options, CompileConfig):
+        return options
+    options = dict(options or {})
+    known = {f.name for f in fields(CompileConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UsageError(f"unknown compile option(s) for coral: {', '.join(unknown)}", "see edgeq compile --help")
+    if isinstance(options.get("intermediate_tensors"), str):
+        options["intermediate_tensors"] = tuple(t for t in options["intermediate_tensors"].split(",") if t)
+    options.setdefault("overwrite", default_overwrite)
+    return CompileConfig(**options)
+
+
+def _summary(pred: preflight.Prediction) -> dict:
+    return {
+        "runtime_version": pred.runtime_version,
+        "ops": pred.table(),
+        "counts": pred.counts,
+        "first_unmapped": pred.first_unmapped,
+        "memory": pred.memory,
+    }
+
+
+def _count_custom_ops(path: Path) -> int | None:
+    """How many edgetpu-custom-op ops the compiled model holds (read back; never trust a tool's word)."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+
+        model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+        codes = model.operatorCodes or []
+        return sum(
+            1
+            for g in model.subgraphs or []
+            for op in g.operators or []
+            if (codes[op.opcodeIndex].customCode or b"") == EDGETPU_CUSTOM_OP.encode()
+        )
+    except Exception:  # the reader raises anything on bytes that are not a model
+        return None
+
+
+class CoralTarget:
+    name = "coral"
+    description = "Google Coral Edge TPU (edgetpu_compiler; pre-flight without it)"
+    build_mode = Mode.INT8
+    build_io = IOType.INT8  # int8 I/O: no QUANTIZE/DEQUANTIZE left on the CPU
+    profile = PROFILE
+    check_options = ("runtime_version",)
+    compile_options = tuple(f.name for f in fields(CompileConfig))
+    co_compiles = True
+
+    # --- check ---------------------------------------------------------------------------------------
+
+    def predict(self, model_path: str, runtime_version: int = rules.DEFAULT_RUNTIME_VERSION) -> preflight.Prediction:
+        return preflight.predict(model_path, runtime_version)
+
+    def check(self, model_path: str, options: Mapping | None = None) -> CompatReport:
+        """Predict the compiler's verdict for ``model_path`` (options: ``runtime_version``).
+
+        Raises:
+            BadInput: not a TFLite model, or one the compiler rejects whole (dynamic shapes, batch > 1,
+                float or dynamic-range ops, 16-bit activations), with the fix.
+        """
+        pred = preflight.predict(model_path, _check_options(options))
+        return self.report(pred)
+
+    def report(self, pred: preflight.Prediction) -> CompatReport:
+        counts, first = pred.counts, pred.first_unmapped
+        messages = []
+        if first is not None:
+            tail = (
+                f"; {first['ops_stranded_after']} op(s) after it stranded on the CPU" if first["splits_graph"] else ""
+            )
+            messages.append(f"first unmapped: #{first['index']} {first['op']}: {first['reason']}{tail}")
+        mem = pred.memory
+        if mem["streaming_predicted"]:
+            messages.append(
+                f"parameters on the Edge TPU ({mem['parameter_bytes_on_tpu']:,} bytes) exceed the ~8 MiB on-chip "
+                f"memory: about {mem['streamed_bytes_estimate']:,} bytes would be streamed from the host on every "
+                "inference"
+            )
+        messages += pred.notes
+        details = pred.to_dict()
+        for key in ("ops", "counts", "first_unmapped"):
+            details.pop(key)
+        return CompatReport(
+            target=self.name,
+            ok=counts["cpu"] == 0,
+            ops=tuple(pred.table()),
+            messages=tuple(messages),
+            counts=counts,
+            first_unmapped=first,
+            details=details,
+        )
+
+    def cpu_ops(self, model_path: str, runtime_version: int = rules.DEFAULT_RUNTIME_VERSION) -> int:
+        """How many ops of ``model_path`` would leave the accelerator (for the quantization planner)."""
+        return preflight.predict(model_path, runtime_version).counts["cpu"]
+
+    def supported_ops(self, runtime_version: int | None = None) -> list[dict]:
+        return rules.table(runtime_version)
+
+    def requirements(self) -> list[dict]:
+        return [{"id": r.id, "text": r.text, "fix": r.fix, "source": r.source} for r in rules.REQUIREMENTS]
+
+    # --- compile -------------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        model_path: str | Sequence[str],
+        out_dir: str,
+        options: Mapping | CompileConfig | None = None,
+    ) -> CompileResult:
+        """Pre-flight, then edgetpu_compiler on one or several models (co-compiled in one call).
+
+        A build pipeline calls ``compile(model, out_dir)``: outputs in ``out_dir`` are replaced, and a
+        missing compiler gives ``skipped=True`` with the reason. ``options`` are :class:`CompileConfig`
+        fields (``overwrite`` defaults to False when options are given).
+
+        Returns:
+            CompileResult: ``output`` is the first compiled model (the input when skipped); ``details``
+            has per model the pre-flight, the compiler's parsed report and their differences.
+
+        Raises:
+            UsageError: contradictory options.
+            BadInput: a model breaks a requirement (the pre-flight runs first); outputs exist.
+            Unavailable: the compiler is missing and required, or cannot be run.
+            ConversionFailed: the compiler failed, timed out, or mapped nothing to the Edge TPU.
+        """
+        cfg = _compile_config(options, default_overwrite=options is None)
+        models = [str(model_path)] if isinstance(model_path, (str, os.PathLike)) else [str(m) for m in model_path]
+        if not models:
+            raise UsageError("no model to compile", "pass one or more .tflite files")
+        stems = [Path(m).stem for m in models]
+        dup = sorted({s for s in stems if stems.count(s) > 1})
+        if dup:
+            raise UsageError(
+                f"two models named {dup[0]}.tflite would write the same {dup[0]}_edgetpu.tflite",
+                "rename one of them",
+            )
+        out = self._out_dir(out_dir)
+        predictions = [preflight.predict(m, cfg.runtime_version) for m in models]
+        if not cfg.overwrite:
+            for stem in stems:
+                for name in (f"{stem}_edgetpu.tflite", f"{stem}_edgetpu.log", f"{stem}.coral-check.json"):
+                    if (out / name).exists():
+                        raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
+        from edgeq.artifacts import write_json_atomic
+
+        entries = []
+        for model, stem, pred in zip(models, stems, predictions, strict=True):
+            report_path = out / f"{stem}.coral-check.json"
+            write_json_atomic(report_path, {"model": model, "target": self.name, "preflight": pred.to_dict()})
+            entries.append({"input": model, "preflight_report": str(report_path), "preflight": _summary(pred)})
+        details: dict = {"target": self.name, "config": cfg.to_dict(), "models": entries, "warnings": []}
+
+        path = compiler.find(cfg.compiler)
+        if path is None:
+            reason = f"edgetpu_compiler is not installed (not on PATH); {compiler.INSTALL_HINT}"
+            if cfg.require_compiler:
+                raise Unavailable("edgetpu_compiler is not installed (not on PATH)", compiler.INSTALL_HINT)
+            details.update(compiler={"path": None, "version": None, "available": False}, command=None)
+            details["steps"] = {"preflight": "done", "compile": "skipped"}
+            return CompileResult(self.name, output=models[0], skipped=True, reason=reason, details=details)
+
+        details["compiler"] = {"path": path, "version": compiler.version(path, cfg.timeout_s), "available": True}
+        details["steps"] = {"preflight": "done", "compile": "failed"}
+        tmp = Path(tempfile.mkdtemp(prefix=".edgeq-compile.", dir=out))
+        try:
+            args = [path, *cfg.flags(), "-o", str(tmp), *[str(Path(m).resolve()) for m in models]]
+            details["command"] = args
+            run = compiler.run(args, cfg.timeout_s)
+            console = logparse.parse_console(run.output)
+            failure = compiler.failure_of(run, console)
+            produced = {stem: sorted(p.name for p in tmp.glob(f"{stem}*_edgetpu.tflite")) for stem in stems}
+            if failure is None:
+                missing = [stem for stem in stems if not produced[stem]]
+                if missing:
+                    failure = f"edgetpu_compiler reported success but wrote no {missing[0]}_edgetpu.tflite"
+            if failure is not None:
+                raise ConversionFailed(
+                    f"edgetpu_compiler failed: {failure}",
+                    compiler.failure_hint(failure, cfg),
+                    details={
+                        "command": args,
+                        "returncode": run.returncode,
+                        "output": compiler.tail(run.output),
+                        "preflight": [e["preflight"] for e in entries],
+                    },
+                )
+            self._collect(entries, stems, predictions, console, tmp, out, produced, cfg, details)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        details["steps"]["compile"] = "done"
+        details["console"] = {k: v for k, v in console.to_dict().items() if k != "models"}
+        self._write_provenance(entries, cfg, details)
+        first = entries[0]["outputs"][0]
+        return CompileResult(self.name, output=first, skipped=False, reason="", details=details)
+
+    @staticmethod
+    def _out_dir(out_dir: str) -> Path:
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
+        return out
+
+    def _collect(self, entries, stems, predictions, console, tmp: Path, out: Path, produced, cfg, details) -> None:
+        """Match the compiler's blocks and logs to the models, compare with the prediction, move outputs."""
+        blocks = list(console.models)
+        for i, (entry, stem, pred) in enumerate(zip(entries, stems, predictions, strict=True)):
+            mine = [b for b in blocks if Path(b.input_model).stem == stem]
+            block = mine[-1] if mine else (blocks[i] if i < len(blocks) else None)
+            logs = sorted(tmp.glob(f"{stem}*_edgetpu.log"))
+            log_rows: list[logparse.OpRow] = []
+            for log in logs:
+                for rep in logparse.parse_log(log.read_text(errors="replace")):
+                    log_rows.extend(rep.ops)
+            table = log_rows or (list(block.ops) if block else [])
+            complete = bool(log_rows) or bool(block and block.table_complete)
+            diffs = logparse.compare(pred.table(), table) if complete else []
+            compiled = block.to_dict() if block else {}
+            compiled["ops"] = [r.to_dict() for r in table]
+            compiled["table_source"] = "log" if log_rows else ("console" if table else None)
+            if log_rows:  # the .log is the full record; its table gives the counts
+                tpu = sum(r.count for r in log_rows if r.on_tpu)
+                compiled["counts"] = {"tpu": tpu, "cpu": sum(r.count for r in log_rows) - tpu}
+            entry["compiler"] = compiled
+            entry["differences"] = diffs
+            entry["matches_prediction"] = (not diffs) if complete else None
+            if diffs and cfg.changes_partitioning:
+                entry["note"] = "-a, -d or -i change the partitioning; the pre-flight predicts the default"
+            if diffs:
+                details["warnings"].append(
+                    f"{stem}: the compiler's table differs from the pre-flight in {len(diffs)} row(s): "
+                    + "; ".join(
+                        f"{d['op']} '{d['status']}' predicted {d['predicted']}, got {d['compiler']}" for d in diffs
+                    )
+                )
+            outputs = []
+            for name in produced[stem]:
+                os.replace(tmp / name, out / name)
+                outputs.append(str(out / name))
+            entry["outputs"] = outputs
+            entry["output"] = outputs[0]
+            entry["logs"] = []
+            for log in logs:
+                os.replace(log, out / log.name)
+                entry["logs"].append(str(out / log.name))
+            n_custom = _count_custom_ops(Path(outputs[0]))
+            entry["edgetpu_custom_ops"] = n_custom
+            if n_custom == 0 and (block is None or block.num_subgraphs):
+                details["warnings"].append(
+                    f"{stem}: {Path(outputs[0]).name} holds no {EDGETPU_CUSTOM_OP} although the compiler reported "
+                    "success: nothing of it runs on the Edge TPU"
+                )
+
+    def _write_provenance(self, entries, cfg: CompileConfig, details: dict) -> None:
+        from edgeq.artifacts import provenance, sha256_file, sidecar_path, write_json_atomic
+
+        for entry in entries:
+            for output in entry["outputs"]:
+                doc = provenance(
+                    "compile",
+                    cfg.to_dict(),
+                    {"model": entry["input"]},
+                    target=self.name,
+                    compiler={k: details["compiler"][k] for k in ("path", "version")},
+                    command=details["command"],
+                    preflight=entry["preflight"],
+                    compiler_report=entry["compiler"],
+                    differences=entry["differences"],
+                )
+                doc["output"] = {"path": output, "sha256": sha256_file(output), "size_bytes": os.path.getsize(output)}
+                side = sidecar_path(output)
+                write_json_atomic(side, doc)
+                entry.setdefault("sidecars", []).append(str(side))
+
+    def runner(self, device: str | None = None) -> CoralRunner:
+        return CoralRunner()
+
+
+TARGET = CoralTarget()
