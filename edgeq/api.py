@@ -399,7 +399,9 @@ def build(
     ]
     rows, artifacts, warnings = [], [], []
     float_size = None
+    host = registry.get("cpu").runner()
     for label, qcfg in variants:
+        is_target_variant = label != "float"
         out = root / f"{stem}_{label}.tflite"
         q = quantize(
             model_path, str(out), qcfg, DataConfig(path=data_path), force=True, reference_size_bytes=float_size
@@ -407,8 +409,6 @@ def build(
         float_size = float_size or q.reference_size_bytes
         warnings += q.warnings
         ev = evaluate(q.output, model_path, DataConfig(path=eval_data_path))
-        report = tgt.check(q.output)
-        compiled = tgt.compile(q.output, str(root))
         row = {
             "variant": label,
             "output": q.output,
@@ -420,16 +420,36 @@ def build(
             "num_eval_samples": ev["num_samples"],
             "float_ops": len(q.float_ops),
             "inputs": q.inputs,
-            "check": report.to_dict(),
-            "compile": {"output": compiled.output, "skipped": compiled.skipped, "reason": compiled.reason},
+            "check": None,
+            "compile": None,
             "latency_ms": None,
+            "latency_on": None,
         }
-        runner = tgt.runner()
-        if runner.availability().available:
-            b = runner.benchmark(compiled.output, bench_cfg)
-            row["latency_ms"] = b.stats.to_dict()["latency_ms"]
-            row["first_invoke_ms"] = b.stats.first_invoke_ms
-            row["bench_environment"] = b.environment
+        bench_path, runner = q.output, host
+        if is_target_variant:
+            # the float model is the reference; only the target's variant is checked and compiled
+            report = tgt.check(q.output)
+            compiled = tgt.compile(q.output, str(root))
+            row["check"] = report.to_dict()
+            row["compile"] = {
+                "output": compiled.output,
+                "skipped": compiled.skipped,
+                "reason": compiled.reason,
+                "details": compiled.details,
+            }
+            warnings += list(report.messages)
+            runner = tgt.runner()
+            if compiled.output.endswith(".tflite"):
+                bench_path = compiled.output
+        available = runner.availability()
+        if not available.available:  # say why, and measure on the host instead
+            row["bench_skipped"] = available.reason
+            runner, bench_path = host, q.output
+        b = runner.benchmark(bench_path, bench_cfg)
+        row["latency_ms"] = b.stats.to_dict()["latency_ms"]
+        row["first_invoke_ms"] = b.stats.first_invoke_ms
+        row["latency_on"] = f"{b.target} ({b.device})"
+        row["bench_environment"] = b.environment
         rows.append(row)
         artifacts += [q.output, q.sidecar]
     manifest = {

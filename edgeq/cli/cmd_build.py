@@ -62,6 +62,7 @@ def command(
     app.say(f"building {model or 'the bundled MNIST CNN'} for {target} ...")
     r = api.build(target, model, data_path, eval_data_path, out_dir, cfg, force=force)
     rows = []
+    notes = []
     for v in r.variants:
         lat = v["latency_ms"] or {}
         rows.append(
@@ -72,13 +73,25 @@ def command(
                 "-" if not lat else f"{lat['p50']:.3f}",
                 "-" if not lat else f"{lat['p99']:.3f}",
                 v["float_ops"],
+                v["latency_on"] or "-",
             ]
         )
+        if v["check"] is not None:
+            counts = v["check"].get("counts") or {}
+            verdict = "ok" if v["check"]["ok"] else "problems"
+            notes.append(f"check ({target}): {verdict}" + (f", {counts}" if counts else ""))
+        if v["compile"] is not None and v["compile"]["skipped"]:
+            notes.append(f"compile ({target}): skipped: {v['compile']['reason']}")
+        elif v["compile"] is not None:
+            notes.append(f"compile ({target}): {v['compile']['output']}")
+        if v.get("bench_skipped"):
+            notes.append(f"bench on {target} skipped ({v['bench_skipped']}); measured on the host instead")
     n = r.variants[0]["num_eval_samples"] if r.variants else 0
     human = "\n".join(
         [
-            f"{target} build in {r.out_dir} (accuracy on {n} held-out samples; latency on the host, {threads} thread(s))",
-            table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops"]),
+            f"{target} build in {r.out_dir} (accuracy on {n} held-out samples; {threads} thread(s))",
+            table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops", "latency_on"]),
+            *notes,
         ]
     )
     app.done(r.to_dict(), human, r.artifacts, r.warnings)

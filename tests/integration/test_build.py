@@ -61,7 +61,7 @@ def test_build_prints_a_table(run_cli, tmp_path):
     r = run_cli("build", "--target", "cpu", "-o", tmp_path / "b", "--runs", "5", "--warmup", "0")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[1].split() == ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops"]
+    assert lines[1].split() == ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops", "latency_on"]
     assert lines[3].startswith("float") and lines[4].startswith("int8")
 
 
