@@ -84,6 +84,16 @@ def _command_name(args: list[str]) -> str:
     return ""
 
 
+GLOBAL_FLAGS = ("--json", "-v", "-vv", "--verbose", "-q", "--quiet")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Accept the global flags anywhere (``edgeq quantize ... --json``), as people type them."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in GLOBAL_FLAGS]
+    return flags + [a for a in args[:end] if a not in GLOBAL_FLAGS] + args[end:]
+
+
 @contextlib.contextmanager
 def native_stderr_silenced(enabled: bool) -> Iterator[None]:
     """Send what C++ libraries write to file descriptor 2 to /dev/null, keep Python's stderr.
@@ -112,7 +122,7 @@ def native_stderr_silenced(enabled: bool) -> Iterator[None]:
 
 def run(cli: click.Group, args: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    args = list(sys.argv[1:] if args is None else args)
+    args = hoist_global_flags(list(sys.argv[1:] if args is None else args))
     verbose = "-v" in args or "--verbose" in args or "-vv" in args
     with native_stderr_silenced(not verbose):
         return _run(cli, args, verbose)

@@ -30,3 +30,8 @@ def test_json_document_on_usage_error(run_cli, tmp_path):
     assert r.exit_code == 2
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["command"] == "quantize" and doc["error"]["exit_code"] == 2
+
+
+def test_global_flags_after_the_command(run_cli, tiny_int8):
+    r = run_cli("inspect", tiny_int8, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["command"] == "inspect"
