@@ -21,42 +21,9 @@ EVAL = DATA / "mnist_eval.npz"
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory) -> Path:
-    """A CNN trained here on real MNIST whose first conv has two output channels scaled up 1000x
-    (and the next conv's matching inputs scaled down 1000x): the float function is unchanged,
-    but one per-tensor int8 scale must now cover both the huge and the normal channels."""
-    from edgeq.tfimport import tensorflow
+    from tests.hostile import make_hostile_model
 
-    tensorflow()
-    import tf_keras
-
-    tf_keras.utils.set_random_seed(0)
-    layers = tf_keras.layers
-    inp = tf_keras.Input((28, 28, 1))
-    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inp)
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
-    for i in range(4):  # residual blocks: enough ops that two float layers are under 10%
-        y = layers.Conv2D(16, 3, padding="same", activation="relu", name=f"block{i}a")(x)
-        y = layers.Conv2D(16, 3, padding="same", name=f"block{i}b")(y)
-        x = layers.ReLU()(layers.Add()([x, y]))
-    x = layers.MaxPooling2D(name="pool")(x)
-    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv3")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dense(32, activation="relu", name="fc1")(x)
-    model = tf_keras.Model(inp, layers.Dense(10, activation="softmax", name="fc2")(x))
-    with np.load(DATA / "mnist_train.npz") as d:
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit(d["x"], d["y"], epochs=4, batch_size=64, verbose=0)
-    k1, b1 = model.get_layer("conv1").get_weights()
-    k2, b2 = model.get_layer("conv2").get_weights()
-    for c in (0, 1):  # ReLU is positively homogeneous, so this leaves the function unchanged
-        k1[..., c] *= 1000.0
-        b1[c] *= 1000.0
-        k2[:, :, c, :] /= 1000.0
-    model.get_layer("conv1").set_weights([k1, b1])
-    model.get_layer("conv2").set_weights([k2, b2])
-    path = tmp_path_factory.mktemp("hostile") / "hostile.keras"
-    model.save(path)
-    return path
+    return make_hostile_model(tmp_path_factory.mktemp("hostile") / "hostile.keras")
 
 
 def test_debug_table_and_chart_for_the_bundled_model(run_cli, tmp_path):
@@ -67,7 +34,17 @@ def test_debug_table_and_chart_for_the_bundled_model(run_cli, tmp_path):
     assert listing(out) == ["layers.csv", "layers.json", "rmse_over_scale.png"]
     rows = list(csv.DictReader((out / "layers.csv").open()))
     assert [row["op"] for row in rows] == ["CONV_2D", "MAX_POOL_2D"] * 3 + ["RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
-    for key in ("tensor_name", "num_elements", "mean_error", "max_abs_error", "rmse", "scale", "rmse_over_scale", "range_min", "range_max"):
+    for key in (
+        "tensor_name",
+        "num_elements",
+        "mean_error",
+        "max_abs_error",
+        "rmse",
+        "scale",
+        "rmse_over_scale",
+        "range_min",
+        "range_max",
+    ):
         assert key in rows[0]
     conv1 = rows[0]
     assert float(conv1["rmse_over_scale"]) == pytest.approx(float(conv1["rmse"]) / float(conv1["scale"]), rel=1e-4)
@@ -101,7 +78,19 @@ def test_selective_quantization_keeps_named_layers_float(run_cli, tmp_path):
     assert "conv2" in info.tensors[float_conv.outputs[0]].name
     side = json.loads((tmp_path / "s.tflite.edgeq.json").read_text())
     assert "conv2" in side["selective"]["denylisted_nodes"][0]
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "--denylist-ops", "fully_connected", "--io", "float", "-o", tmp_path / "o.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        MNIST,
+        "--data",
+        CALIB,
+        "--denylist-ops",
+        "fully_connected",
+        "--io",
+        "float",
+        "-o",
+        tmp_path / "o.tflite",
+    )
     assert r.exit_code == 0, r.stderr
     assert r.json["result"]["float_ops"] == ["FULLY_CONNECTED"] and r.json["result"]["inputs"][0]["dtype"] == "float32"
 
@@ -113,7 +102,19 @@ def test_unknown_denylist_node(run_cli, tmp_path):
 
 
 def test_planner_ptq_path_on_the_bundled_model(run_cli, tmp_path):
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--max-drop", "1", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        MNIST,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--max-drop",
+        "1",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     assert r.exit_code == 0, r.stderr
     plan = r.json["result"]["plan"]
     assert plan["chosen"] == "int8 PTQ" and len(plan["steps"]) == 1
@@ -128,7 +129,21 @@ def test_plain_ptq_loses_more_than_3_points_on_the_hostile_model(hostile, tmp_pa
 
 
 def test_planner_meets_1_point_on_cpu_with_at_most_10pct_float(run_cli, hostile, tmp_path):
-    r = run_cli("--json", "quantize", hostile, "--data", CALIB, "--eval-data", EVAL, "--max-drop", "1", "--target", "cpu", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        hostile,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--max-drop",
+        "1",
+        "--target",
+        "cpu",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     assert r.exit_code == 0, r.stderr
     plan = r.json["result"]["plan"]
     steps = plan["steps"]
@@ -193,7 +208,19 @@ def test_planner_prefers_qat_where_float_layers_split_the_graph(builders):
 
 
 def test_planner_fails_with_exit_6_and_the_best_plan(run_cli, hostile, tmp_path):
-    r = run_cli("--json", "quantize", hostile, "--data", CALIB, "--eval-data", EVAL, "--min-sqnr", "200", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        hostile,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--min-sqnr",
+        "200",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     assert r.exit_code == 6
     err = r.json["error"]
     assert "best:" in err["message"] and len(err["details"]["steps"]) >= 3
@@ -207,7 +234,21 @@ def test_per_class_deltas_and_max_class_drop(run_cli, tmp_path):
     res = r.json["result"]
     assert len(res["per_class"]) == 10 and res["per_class"][0]["drop_points"] == res["worst_class_drop_points"]
     assert {"class", "reference_accuracy", "quantized_accuracy", "drop_points"} <= set(res["per_class"][0])
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--max-drop", "5", "--max-class-drop", "0.1", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        MNIST,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--max-drop",
+        "5",
+        "--max-class-drop",
+        "0.1",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     plan = (r.json["result"] or r.json["error"]["details"])["plan"] if r.exit_code == 0 else r.json["error"]["details"]
     first = plan["steps"][0]
     assert first["worst_class_drop_points"] is not None
@@ -219,7 +260,30 @@ def test_planner_bad_input(run_cli, tmp_path):
     r = run_cli("quantize", MNIST, "--data", CALIB, "--max-drop", "1", "-o", tmp_path / "p.tflite")
     assert r.exit_code == 2 and "--eval-data" in r.stderr
     np.savez(tmp_path / "x.npz", x=np.load(EVAL)["x"][:50])
-    r = run_cli("quantize", MNIST, "--data", CALIB, "--eval-data", tmp_path / "x.npz", "--max-drop", "1", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "quantize",
+        MNIST,
+        "--data",
+        CALIB,
+        "--eval-data",
+        tmp_path / "x.npz",
+        "--max-drop",
+        "1",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     assert r.exit_code == 3 and "no labels" in r.stderr and "--min-sqnr" in r.stderr
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "--eval-data", tmp_path / "x.npz", "--min-sqnr", "20", "-o", tmp_path / "p.tflite")
+    r = run_cli(
+        "--json",
+        "quantize",
+        MNIST,
+        "--data",
+        CALIB,
+        "--eval-data",
+        tmp_path / "x.npz",
+        "--min-sqnr",
+        "20",
+        "-o",
+        tmp_path / "p.tflite",
+    )
     assert r.exit_code == 0 and r.json["result"]["plan"]["steps"][0]["accuracy"] is None
