@@ -343,5 +343,7 @@ def test_weights_option_starts_from_trained_weights(run_cli, tmp_path, mnist_sma
                 "--epochs", "1", "--lr", "1e-5", "-o", tmp_path / "m.keras")  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert r.json["result"]["history"]["val_accuracy"][0] > 0.95  # an untrained model is near 0.1
-    r = run_cli("train", "resnet8", "--data", mnist_small, "--weights", tmp_path / "w.weights.h5", "-o", tmp_path / "r.keras")
+    r = run_cli(
+        "train", "resnet8", "--data", mnist_small, "--weights", tmp_path / "w.weights.h5", "-o", tmp_path / "r.keras"
+    )
     assert r.exit_code == 3 and "cannot load weights" in r.stderr
