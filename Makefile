@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench data model clean
+# Debian packages the tests use as real tools (an OpenSSH server on 127.0.0.1, adb with no device).
+SYS_PACKAGES := openssh-server openssh-client adb
+
+.PHONY: setup sysdeps demo test lint bench data model clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -14,12 +17,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+sysdeps:
+	@missing=""; for p in $(SYS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing); the tests that use them will skip"; fi; \
+	fi
+
 ## The main job on the bundled default: int8 build for the host CPU, with accuracy and latency.
 demo: setup
 	$(BIN)/edgeq build --target cpu
 
 ## The tests (no hardware, no network).
-test: setup
+test: setup sysdeps
 	$(BIN)/ruff check edgeq tests benchmarks models representative_data
 	$(BIN)/pytest -q
 

@@ -1,0 +1,135 @@
+"""Benchmarking on a remote board over SSH: copy the model and a small runner, run, bring back JSON.
+
+Works with any board reachable by ``ssh USER@HOST`` with key authentication (a Coral Dev
+Board, a Raspberry Pi with a USB Accelerator). Every ssh/scp call has a timeout, runs with
+``BatchMode=yes`` (never prompts), and the remote temp folder is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.bench.timing import summarize
+from edgeq.config import BenchConfig
+from edgeq.errors import BadInput, Unavailable
+from edgeq.targets.base import Availability, BenchResult
+
+RUNNER_SCRIPT = Path(__file__).with_name("runner_script.py")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "no message"
+
+
+@dataclass
+class SshRunner:
+    """Runs ``runner_script.py`` on ``host`` (``user@board``)."""
+
+    host: str
+    target: str = "cpu"
+    port: int | None = None
+    identity: str | None = None
+    python: str = "python3"
+    delegate: str | None = None  # e.g. libedgetpu.so.1
+    device: str | None = None  # e.g. usb:0
+    timeout_s: float = 120.0
+    ssh_options: list[str] = field(default_factory=list)
+
+    def _ssh_base(self, scp: bool = False) -> list[str]:
+        cmd = ["scp" if scp else "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_options]
+        if self.port:
+            cmd += ["-P" if scp else "-p", str(self.port)]
+        if self.identity:
+            cmd += ["-i", self.identity]
+        return cmd
+
+    def _run(self, cmd: list[str], what: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s or self.timeout_s, check=False)
+        except FileNotFoundError as exc:
+            raise Unavailable(
+                f"{cmd[0]} is not installed", "install OpenSSH (Debian: apt-get install openssh-client)"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise Unavailable(
+                f"{what} on {self.host} timed out after {timeout_s or self.timeout_s:.0f} s",
+                "check the board and the network, or raise --timeout-s",
+            ) from exc
+
+    def ssh(self, remote_command: str, what: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
+        return self._run([*self._ssh_base(), self.host, remote_command], what, timeout_s)
+
+    def availability(self) -> Availability:
+        try:
+            p = self.ssh("true", "connecting", timeout_s=20)
+        except Unavailable as exc:
+            return Availability(False, exc.message)
+        if p.returncode != 0:
+            reason = (p.stderr.strip().splitlines() or ["ssh failed"])[-1]
+            return Availability(False, f"cannot reach {self.host} over ssh: {reason}")
+        return Availability(True)
+
+    def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult:
+        """Copy, run, fetch. Raises Unavailable when the board cannot be reached or the
+        delegate does not load there; BadInput when the model does not run there."""
+        model = Path(model_path)
+        if not model.is_file():
+            raise BadInput(f"model file not found: {model}", "check the path")
+        available = self.availability()
+        if not available.available:
+            raise Unavailable(available.reason, "check `ssh USER@BOARD` works with a key, without a password prompt")
+        p = self.ssh("mktemp -d /tmp/edgeq-bench.XXXXXX", "making a temp folder")
+        remote_dir = p.stdout.strip()
+        if p.returncode != 0 or not remote_dir.startswith("/tmp/edgeq-bench."):
+            raise Unavailable(
+                f"cannot make a temp folder on {self.host}: {p.stderr.strip()[:200]}", "check the board's /tmp"
+            )
+        try:
+            dest = f"{self.host}:{remote_dir}/"
+            p = self._run([*self._ssh_base(scp=True), str(model), str(RUNNER_SCRIPT), dest], "copying the model")
+            if p.returncode != 0:
+                raise Unavailable(
+                    f"cannot copy to {self.host}: {p.stderr.strip()[:200]}",
+                    "check disk space and permissions on the board",
+                )
+            args = [
+                self.python,
+                f"{remote_dir}/{RUNNER_SCRIPT.name}",
+                "--model", f"{remote_dir}/{model.name}",
+                "--runs", str(cfg.num_runs),
+                "--warmup", str(cfg.warmup_runs),
+                "--threads", str(cfg.num_threads),
+            ]  # fmt: skip
+            if self.delegate:
+                args += ["--delegate", self.delegate]
+            if self.device:
+                args += ["--device", self.device]
+            p = self.ssh(shlex.join(args), "the benchmark")
+        finally:
+            self.ssh(f"rm -rf {shlex.quote(remote_dir)}", "cleaning up", timeout_s=30)
+        try:
+            doc = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            last = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BadInput(
+                f"the benchmark failed on {self.host}: {last[:300]}", "run it there by hand to see why"
+            ) from None
+        if "error" in doc:
+            raise Unavailable(
+                f"on {self.host}: {doc['error']}", "install libedgetpu (the Edge TPU runtime) on the board"
+            )
+        stats = summarize(doc["first_invoke_ms"], doc["samples_ms"], doc["warmup_runs"])
+        env = {k: doc.get(k) for k in ("machine", "node", "python", "runtime", "delegate", "device")}
+        env["host"] = self.host
+        return BenchResult(
+            target=self.target,
+            device=f"{self.host}" + (f" {self.device}" if self.device else ""),
+            stats=stats,
+            num_threads=cfg.num_threads,
+            environment=env,
+        )
