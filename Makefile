@@ -30,11 +30,11 @@ demo: setup
 
 ## The tests (no hardware, no network).
 test: setup sysdeps
-	$(BIN)/ruff check edgeq tests benchmarks models representative_data
+	$(BIN)/ruff check edgeq tests benchmarks models representative_data device_tests
 	$(BIN)/pytest -q
 
 lint: setup
-	$(BIN)/ruff check edgeq tests benchmarks models representative_data
+	$(BIN)/ruff check edgeq tests benchmarks models representative_data device_tests
 	$(BIN)/ruff format --check edgeq tests
 	$(BIN)/mypy
 

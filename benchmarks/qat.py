@@ -1,20 +1,24 @@
-"""QAT time per epoch: edgeq's fine-tuning loop vs the same fit written directly with TF-MOT.
+"""QAT time per epoch: edgeq's fine-tuning loop, two ways, vs the same fit written directly with TF-MOT.
 
 A section of run.py (``run.py --only qat`` runs it alone); see benchmarks/README.md.
 
-A (edgeq): ``edgeq.train.fit`` called the way ``edgeq.api.quantize_aware`` calls it (the same
-helpers up to that call, the same build function), epoch ends taken from its ``progress``
-events. Every epoch fit also writes last.h5 (and best.h5 when val_loss improves) and
-state.json; shims on ``edgeq.train.save_model_atomic`` and ``edgeq.train.write_json_atomic``
-time those writes.
+A (edgeq quantize --qat): ``edgeq.train.fit`` called the way ``edgeq.api.quantize_aware`` calls
+it (the same helpers up to that call, the same build function, ``checkpoint_dir=None``: no
+files, the best weights kept in memory), epoch ends taken from its ``progress`` events.
+
+C (edgeq train): the same call with a checkpoint folder, as ``edgeq train`` makes it: every epoch
+fit saves last.h5, hard-links best.h5 to it when val_loss improves, and writes state.json.
+Shims on ``edgeq.train.save_model_atomic``, ``_link_atomic`` and ``write_json_atomic`` time
+those writes (on A they count that there are none).
 
 B (TF-MOT direct): ``tfmot.quantization.keras.quantize_model`` on the same tf_keras model, the
 same Adam with cosine decay, batch size, seed, train/validation arrays and tf.data pipeline
 (shuffle, batch, prefetch), ``model.fit`` with one epoch-end timing callback, no checkpoints.
 
 An epoch's time is the wall time between consecutive epoch ends: its training steps, its
-validation pass and, for A, its checkpoint writes. Epoch 1 also traces the tf.functions and is
-reported apart, timed from "QAT model built" (so it includes compile()) to its end.
+validation pass and, for C, its checkpoint writes (for A, its in-memory copy of the best
+weights). Epoch 1 also traces the tf.functions and is reported apart, timed from "QAT model
+built" (so it includes compile()) to its end.
 """
 
 from __future__ import annotations
@@ -33,7 +37,18 @@ from typing import Any
 MODEL = "models/mnist_cnn.keras"
 TRAIN = "representative_data/mnist_train.npz"
 LEARNING_RATE = 1e-4  # the fine-tuning rate of the QAT example in the README
-WRITERS = ("save_model_atomic", "write_json_atomic")  # edgeq.train's per-epoch checkpoint writers
+# edgeq.train's per-epoch checkpoint writers (last.h5; the best.h5 link; state.json)
+WRITERS = ("save_model_atomic", "_link_atomic", "write_json_atomic")
+SIDES = ("edgeq", "edgeq_train", "tfmot")  # A: quantize --qat, C: edgeq train, B: TF-MOT direct
+# Run orders, cycled: every order once in 6 runs, so each side is first, middle and last alike.
+ORDERS = (
+    ("edgeq", "edgeq_train", "tfmot"),
+    ("tfmot", "edgeq_train", "edgeq"),
+    ("edgeq_train", "tfmot", "edgeq"),
+    ("edgeq", "tfmot", "edgeq_train"),
+    ("tfmot", "edgeq", "edgeq_train"),
+    ("edgeq_train", "edgeq", "tfmot"),
+)
 
 
 def _ms(seconds: float) -> float:
@@ -95,7 +110,7 @@ class Setup:
 
 
 def _new_epoch() -> dict:
-    return {key: 0 for name in WRITERS for key in (f"{name}_s", f"{name}_calls")}
+    return {key: 0 for name in (*WRITERS, "get_weights") for key in (f"{name}_s", f"{name}_calls")}
 
 
 @contextlib.contextmanager
@@ -129,8 +144,10 @@ def timed_checkpoints(epochs: list[dict]) -> Iterator[None]:
             setattr(training, name, fn)
 
 
-def run_edgeq(s: Setup, epochs: int) -> dict:
-    """A: edgeq.train.fit as api.quantize_aware calls it; epoch ends from its progress events."""
+def run_edgeq(s: Setup, epochs: int, checkpoints: bool = False) -> dict:
+    """A (``checkpoints=False``): edgeq.train.fit as api.quantize_aware calls it, no checkpoint
+    folder. C (``checkpoints=True``): the same with a checkpoint folder, as ``edgeq train`` calls it.
+    Epoch ends come from fit's progress events."""
     import tf_keras
 
     from edgeq import train as training
@@ -143,6 +160,20 @@ def run_edgeq(s: Setup, epochs: int) -> dict:
         fresh = tf_keras.models.clone_model(s.model)
         fresh.set_weights(s.weights)
         qat = qat_mod.apply(fresh, s.plans)
+        if not checkpoints:
+            # Without a folder fit keeps the best weights with model.get_weights() in the epochs
+            # where val_loss improves: time that copy, A's counterpart of C's checkpoint writes.
+            get_weights = qat.get_weights
+
+            def timed_get_weights() -> list:
+                t0 = time.perf_counter()
+                try:
+                    return get_weights()
+                finally:
+                    writes[-1]["get_weights_s"] += time.perf_counter() - t0
+                    writes[-1]["get_weights_calls"] += 1
+
+            qat.get_weights = timed_get_weights
         marks.append(_clock())  # "QAT model built": epoch 1 starts here
         return qat
 
@@ -151,14 +182,18 @@ def run_edgeq(s: Setup, epochs: int) -> dict:
             marks.append(_clock())
             writes.append(_new_epoch())
 
-    with tempfile.TemporaryDirectory(prefix="edgeq-qat-bench-") as ckpt, timed_checkpoints(writes):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(timed_checkpoints(writes))  # on A they count that nothing is written
+        ckpt = None  # api.quantize_aware passes None
+        if checkpoints:  # edgeq train passes its --checkpoint-dir
+            ckpt = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgeq-qat-bench-")))
         model, result = training.fit(
             build,
             s.train,
             s.val,
             s.task,
             replace(s.cfg, epochs=epochs),
-            Path(ckpt),
+            ckpt,
             progress=progress,
             scope=qat_mod.scope,
         )
@@ -170,6 +205,10 @@ def run_edgeq(s: Setup, epochs: int) -> dict:
         "val_accuracy": result.history.get("val_accuracy", []),
         "num_params": model.count_params(),
     }
+
+
+def run_edgeq_train(s: Setup, epochs: int) -> dict:
+    return run_edgeq(s, epochs, checkpoints=True)
 
 
 def run_tfmot(s: Setup, epochs: int) -> dict:
@@ -226,14 +265,18 @@ def qat_epoch_time(
     log: Callable[[str], None],
     quiet: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> dict:
-    """Set up, warm up each side with one 1-epoch run, then ``repeats`` pairs of runs in
-    A,B / B,A order; medians over epochs 2..N of every run.
+    """Set up, warm up each side with one 1-epoch run, then ``repeats`` rounds of one run per
+    side in the rotating ORDERS; medians over epochs 2..N of every run.
 
     ``quiet`` wraps the set-up and warm-ups (TensorFlow's start-up chatter).
     """
     if epochs < 2:
         raise ValueError("the QAT section needs at least 2 epochs (epoch 1 is reported apart)")
-    sides: dict[str, Callable[[Setup, int], dict]] = {"edgeq": run_edgeq, "tfmot": run_tfmot}
+    sides: dict[str, Callable[[Setup, int], dict]] = {
+        "edgeq": run_edgeq,
+        "edgeq_train": run_edgeq_train,
+        "tfmot": run_tfmot,
+    }
     with quiet():
         s = Setup(root, tmp, epochs)
         for run in sides.values():  # first TF-MOT build and tf.function tracing in this process
@@ -241,29 +284,67 @@ def qat_epoch_time(
             run(s, 1)
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for i in range(repeats):
-        # A,B then B,A: a drift in background load cancels out instead of favouring one side.
-        for name in ("edgeq", "tfmot") if i % 2 == 0 else ("tfmot", "edgeq"):
+        # Rotating orders: a drift in background load spreads over the sides instead of favouring one.
+        for name in ORDERS[i % len(ORDERS)]:
             _fresh()
             runs[name].append(sides[name](s, epochs))
-        a, b = runs["edgeq"][-1]["epoch_s"][1:], runs["tfmot"][-1]["epoch_s"][1:]
         log(
-            f"  {i + 1}/{repeats}: epochs 2..{epochs} edgeq {' '.join(f'{t:.2f}' for t in a)} s, "
-            f"tf-mot {' '.join(f'{t:.2f}' for t in b)} s"
+            f"  {i + 1}/{repeats}: epochs 2..{epochs} "
+            + ", ".join(f"{name} {' '.join(f'{t:.2f}' for t in runs[name][-1]['epoch_s'][1:])} s" for name in SIDES)
         )
 
     def steady(name: str, key: str) -> list:  # epochs 2..N of every run, pooled
         return [v for r in runs[name] for v in r[key][1:]]
 
-    a_wall, b_wall = steady("edgeq", "epoch_s"), steady("tfmot", "epoch_s")
-    a_cpu, b_cpu = steady("edgeq", "epoch_cpu_s"), steady("tfmot", "epoch_cpu_s")
-    writes = steady("edgeq", "writes")
-    ckpt = [sum(w[f"{name}_s"] for name in WRITERS) for w in writes]
-    h5_calls = [w["save_model_atomic_calls"] for w in writes]
-    # Each A epoch minus its own checkpoint time (paired, not a difference of two medians).
-    a_no_ckpt = [t - c for t, c in zip(a_wall, ckpt, strict=True)]
-    a_first = [r["epoch_s"][0] for r in runs["edgeq"]]
-    b_first = [r["epoch_s"][0] for r in runs["tfmot"]]
     med = statistics.median
+    wall = {name: steady(name, "epoch_s") for name in SIDES}
+    cpu = {name: steady(name, "epoch_cpu_s") for name in SIDES}
+    first = {name: [r["epoch_s"][0] for r in runs[name]] for name in SIDES}
+    b_wall, b_cpu, b_first = wall["tfmot"], cpu["tfmot"], first["tfmot"]
+
+    def side(name: str) -> dict:
+        return {
+            "epoch_ms": summary_ms(wall[name]),
+            "epoch_cpu_ms": summary_ms(cpu[name]),
+            "first_epoch_ms": summary_ms(first[name]),
+            "num_params": runs[name][0]["num_params"],
+            "final_val_accuracy": [round(r["val_accuracy"][-1], 4) for r in runs[name]],
+            "ratio_median": round(med(wall[name]) / med(b_wall), 3),
+            "ratio_min": round(min(wall[name]) / min(b_wall), 3),
+            "ratio_cpu_median": round(med(cpu[name]) / med(b_cpu), 3),
+            "ratio_first_epoch": round(med(first[name]) / med(b_first), 3),
+        }
+
+    # A: no checkpoint folder. It must write nothing; its in-memory copy of the best weights is timed.
+    a_writes = steady("edgeq", "writes")
+    a_calls = sum(w[f"{name}_calls"] for w in a_writes for name in WRITERS)
+    copies = [w for w in a_writes if w["get_weights_calls"]]
+    a = side("edgeq") | {
+        "checkpoint_writes": a_calls,
+        "best_weights_copies": f"{len(copies)} of {len(a_writes)} epochs",
+        "best_weights_copy_ms": summary_ms([w["get_weights_s"] for w in copies]) if copies else None,
+    }
+    # C: a checkpoint folder. Each epoch minus its own writes (paired, not a difference of two medians).
+    c_writes = steady("edgeq_train", "writes")
+    ckpt = [sum(w[f"{name}_s"] for name in WRITERS) for w in c_writes]
+    c_no_ckpt = [t - c for t, c in zip(wall["edgeq_train"], ckpt, strict=True)]
+    h5_calls = [w["save_model_atomic_calls"] for w in c_writes]
+    links = [w for w in c_writes if w["_link_atomic_calls"]]
+    c = side("edgeq_train") | {
+        "checkpoint_ms": summary_ms(ckpt),
+        "h5_save_ms": summary_ms([w["save_model_atomic_s"] / max(1, w["save_model_atomic_calls"]) for w in c_writes]),
+        "h5_saves_per_epoch": {str(n): h5_calls.count(n) for n in sorted(set(h5_calls))},
+        "best_links": f"{len(links)} of {len(c_writes)} epochs",
+        "best_link_ms": summary_ms([w["_link_atomic_s"] for w in links]) if links else None,
+        "state_json_ms": summary_ms([w["write_json_atomic_s"] for w in c_writes]),
+        "epoch_without_checkpoint_ms": summary_ms(c_no_ckpt),
+        "ratio_median_without_checkpoint": round(med(c_no_ckpt) / med(b_wall), 3),
+        "checkpoint_share_of_epoch": round(med(ckpt) / med(wall["edgeq_train"]), 3),
+        "ratio_median_over_edgeq": round(med(wall["edgeq_train"]) / med(wall["edgeq"]), 3),
+    }
+    b = side("tfmot")
+    for key in ("ratio_median", "ratio_min", "ratio_cpu_median", "ratio_first_epoch"):
+        del b[key]  # 1 by definition
     return {
         "model": MODEL,
         "train_data": TRAIN,
@@ -276,29 +357,10 @@ def qat_epoch_time(
         "epochs": epochs,
         "repeats": repeats,
         "qat_layers": s.layer_statuses(),
-        "edgeq": {
-            "epoch_ms": summary_ms(a_wall),
-            "epoch_cpu_ms": summary_ms(a_cpu),
-            "first_epoch_ms": summary_ms(a_first),
-            "checkpoint_ms": summary_ms(ckpt),
-            "h5_save_ms": summary_ms([w["save_model_atomic_s"] / max(1, w["save_model_atomic_calls"]) for w in writes]),
-            "h5_saves_per_epoch": {str(n): h5_calls.count(n) for n in sorted(set(h5_calls))},
-            "state_json_ms": summary_ms([w["write_json_atomic_s"] for w in writes]),
-            "epoch_without_checkpoint_ms": summary_ms(a_no_ckpt),
-            "num_params": runs["edgeq"][0]["num_params"],
-            "final_val_accuracy": [round(r["val_accuracy"][-1], 4) for r in runs["edgeq"]],
-        },
-        "tfmot": {
-            "epoch_ms": summary_ms(b_wall),
-            "epoch_cpu_ms": summary_ms(b_cpu),
-            "first_epoch_ms": summary_ms(b_first),
-            "num_params": runs["tfmot"][0]["num_params"],
-            "final_val_accuracy": [round(r["val_accuracy"][-1], 4) for r in runs["tfmot"]],
-        },
-        "ratio_median": round(med(a_wall) / med(b_wall), 3),
-        "ratio_min": round(min(a_wall) / min(b_wall), 3),
-        "ratio_cpu_median": round(med(a_cpu) / med(b_cpu), 3),
-        "ratio_median_without_checkpoint": round(med(a_no_ckpt) / med(b_wall), 3),
-        "checkpoint_share_of_edgeq_epoch": round(med(ckpt) / med(a_wall), 3),
-        "ratio_first_epoch": round(med(a_first) / med(b_first), 3),
+        "edgeq": a,
+        "edgeq_train": c,
+        "tfmot": b,
+        # the headline: quantize --qat's loop against TF-MOT written directly (goal: at most 1.1)
+        "ratio_median": a["ratio_median"],
+        "ratio_min": a["ratio_min"],
     }

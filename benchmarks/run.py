@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py [--repeats N] [--stages]     (or: make bench)
     .venv/bin/python benchmarks/run.py --only qat                   (one section, merged in)
+    .venv/bin/python benchmarks/run.py --only planner
 
 Prints a markdown report and writes benchmarks/results/latest.json and latest.md. With
 ``--only SECTION`` only that section is measured; it replaces its part of latest.json (with its
@@ -40,9 +41,11 @@ EVAL = ROOT / "representative_data" / "mnist_eval.npz"
 EDGEQ = Path(sys.executable).parent / "edgeq"
 BARE = BENCH_DIR / "bare_converter.py"
 
-sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison; qat
+sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison; qat, planner, build_cache
 
-import qat  # noqa: E402  (imports no TensorFlow at module level)
+import build_cache  # noqa: E402
+import planner  # noqa: E402  (none of these imports TensorFlow at module level)
+import qat  # noqa: E402
 
 # What `edgeq quantize --mode int8` does that the bare converter script does not, so the
 # overhead ratio can be read (the bare script is load, convert, write; nothing else):
@@ -401,43 +404,134 @@ def render_accuracy(acc: dict) -> list[str]:
     ]
 
 
+def measured_separately(section: dict) -> list[str]:
+    """The environment line of a section measured alone (--only), not in the run the header describes."""
+    if "environment" not in section:
+        return []
+    return [f"Measured separately in {section['run_s']:.0f} s: {env_line(section['environment'])}", ""]
+
+
 def render_qat(q: dict) -> list[str]:
-    a, b = q["edgeq"], q["tfmot"]
+    a, c, b = q["edgeq"], q["edgeq_train"], q["tfmot"]
     n = len(a["epoch_ms"]["samples_ms"])
-    saves = ", ".join(f"{k} in {v} epochs" for k, v in a["h5_saves_per_epoch"].items())
+    saves = ", ".join(f"{k} in {v} epochs" for k, v in c["h5_saves_per_epoch"].items())
+
+    def row(label: str, side: dict, bold: bool = False) -> str:
+        w, u, f = side["epoch_ms"], side["epoch_cpu_ms"], side["first_epoch_ms"]
+        ratio = f"**{side['ratio_median']:.2f}x**" if bold else f"{side['ratio_median']:.2f}x"
+        return (
+            f"| {label} | {w['median_ms']:.0f} | {w['min_ms']:.0f} | {u['median_ms']:.0f} | {ratio} | "
+            f"{side['ratio_min']:.2f}x | {side['ratio_cpu_median']:.2f}x | {f['median_ms']:.0f} | "
+            f"{side['ratio_first_epoch']:.2f}x |"
+        )
+
+    no_ckpt = c["epoch_without_checkpoint_ms"]
+    copies = (
+        f"{a['best_weights_copies']}, {a['best_weights_copy_ms']['median_ms']:.1f} ms each (median)"
+        if a["best_weights_copy_ms"]
+        else "in no epoch"
+    )
+    links = f"{c['best_links']}, {c['best_link_ms']['median_ms']:.1f} ms" if c["best_link_ms"] else "in no epoch"
     lines = [
         f"### QAT time per epoch: {q['model']}, edgeq.train.fit vs TF-MOT written directly",
         "",
-    ]
-    if "environment" in q:  # measured alone (--only qat), not in the run the header describes
-        lines += [f"Measured separately in {q['run_s']:.0f} s: {env_line(q['environment'])}", ""]
-    lines += [
+        *measured_separately(q),
         f"{q['num_train_samples']} training + {q['num_val_samples']} validation samples, batch {q['batch_size']} "
         f"({q['steps_per_epoch']} steps), Adam {q['learning_rate']:g} {q['lr_schedule']}; {q['repeats']} runs per "
-        f"side of {q['epochs']} epochs, interleaved A,B,B,A,..., after one 1-epoch warm-up each; epoch 1 "
-        f"(tracing) apart, the other {n} epochs pooled.",
+        f"side of {q['epochs']} epochs, in rotating order (all 6 orders of the 3 sides over 6 runs), after one "
+        f"1-epoch warm-up each; epoch 1 (tracing) apart, the other {n} epochs per side pooled.",
         "",
-        "| per epoch (epochs 2+) | edgeq median ms | edgeq min ms | tf-mot median ms | tf-mot min ms | edgeq/tf-mot (median) |",
+        "| per epoch, epochs 2+ | wall median ms | wall min ms | CPU median ms | ÷ tf-mot wall (median) | "
+        "÷ tf-mot wall (min) | ÷ tf-mot CPU | epoch 1 median ms | epoch 1 ÷ tf-mot |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        row("edgeq quantize --qat: fit(checkpoint_dir=None)", a, bold=True),
+        row("edgeq train: fit(checkpoint folder)", c),
+        f"| edgeq train minus its checkpoint writes | {no_ckpt['median_ms']:.0f} | {no_ckpt['min_ms']:.0f} | | "
+        f"{c['ratio_median_without_checkpoint']:.2f}x | | | | |",
+        f"| tf-mot, model.fit written directly | {b['epoch_ms']['median_ms']:.0f} | {b['epoch_ms']['min_ms']:.0f} | "
+        f"{b['epoch_cpu_ms']['median_ms']:.0f} | 1 | 1 | 1 | {b['first_epoch_ms']['median_ms']:.0f} | 1 |",
+        "",
+        f"quantize --qat writes no checkpoint ({a['checkpoint_writes']} writes counted) and copies the best "
+        f"weights in memory: {copies}. edgeq train's checkpoint writes take {c['checkpoint_ms']['median_ms']:.0f} ms "
+        f"per epoch (median), **{100 * c['checkpoint_share_of_epoch']:.1f}%** of its epoch "
+        f"({c['ratio_median_over_edgeq']:.2f}x the epoch of quantize --qat): a full-model HDF5 save of last.h5, "
+        f"{c['h5_save_ms']['median_ms']:.0f} ms (saves per epoch: {saves}), best.h5 hard-linked to it when val_loss "
+        f"improves ({links}), and state.json ({c['state_json_ms']['median_ms']:.1f} ms, fsynced). "
+        f"Same QAT model on all sides ({a['num_params']:,}, {c['num_params']:,} and {b['num_params']:,} parameters); "
+        f"final val accuracy edgeq {', '.join(map(str, a['final_val_accuracy']))}; edgeq train "
+        f"{', '.join(map(str, c['final_val_accuracy']))}; tf-mot {', '.join(map(str, b['final_val_accuracy']))}.",
+    ]
+    return lines
+
+
+def render_planner(p: dict) -> list[str]:
+    c = p["cpu"]
+    lines = [
+        f"### Accuracy-budget planner: quantization-hostile CNN, budget at most {p['budget']['max_drop']:g} point "
+        "of top-1 drop",
+        "",
+        *measured_separately(p),
+        f"{p['model']} (built in {p['model_build_s']:.0f} s, untimed): float top-1 {p['float_top1']:.4f} on "
+        f"{p['eval_data']}; calibration {p['calibration_data']}. The planner (`edgeq.api.plan`) against one plain "
+        f"int8 conversion of the same model (`edgeq.api.quantize`, int8 I/O), {c['repeats']} interleaved runs each "
+        "after one warm-up.",
+        "",
+        "| measurement | planner median s | planner min s | one PTQ median s | one PTQ min s | planner/PTQ (median) |",
         "|---|---:|---:|---:|---:|---:|",
-        f"| wall time | {a['epoch_ms']['median_ms']:.0f} | {a['epoch_ms']['min_ms']:.0f} | "
-        f"{b['epoch_ms']['median_ms']:.0f} | {b['epoch_ms']['min_ms']:.0f} | **{q['ratio_median']:.2f}x** "
-        f"(of the minimums: {q['ratio_min']:.2f}x) |",
-        f"| process CPU time (all threads) | {a['epoch_cpu_ms']['median_ms']:.0f} | {a['epoch_cpu_ms']['min_ms']:.0f} | "
-        f"{b['epoch_cpu_ms']['median_ms']:.0f} | {b['epoch_cpu_ms']['min_ms']:.0f} | {q['ratio_cpu_median']:.2f}x |",
-        f"| wall time, edgeq without its checkpoint writes | {a['epoch_without_checkpoint_ms']['median_ms']:.0f} | "
-        f"{a['epoch_without_checkpoint_ms']['min_ms']:.0f} | {b['epoch_ms']['median_ms']:.0f} | "
-        f"{b['epoch_ms']['min_ms']:.0f} | {q['ratio_median_without_checkpoint']:.2f}x |",
-        f"| epoch 1 (incl. compile and tracing) | {a['first_epoch_ms']['median_ms']:.0f} | "
-        f"{a['first_epoch_ms']['min_ms']:.0f} | {b['first_epoch_ms']['median_ms']:.0f} | "
-        f"{b['first_epoch_ms']['min_ms']:.0f} | {q['ratio_first_epoch']:.2f}x |",
+        f"| target cpu ({c['repeats']} interleaved runs) | {c['planner']['median_s']:.2f} | {c['planner']['min_s']:.2f} | "
+        f"{c['ptq']['median_s']:.2f} | {c['ptq']['min_s']:.2f} | **{c['ratio_median']:.2f}x** "
+        f"(of the minimums {c['ratio_min']:.2f}x, CPU time {c['ratio_cpu_median']:.2f}x) |",
+    ]
+    coral = p.get("coral") or {"skipped": "not in this result"}
+    if "skipped" not in coral:
+        lines.append(
+            f"| target coral, QAT allowed ({coral['train']['epochs']} epochs on {coral['train_data']}), "
+            f"{coral['runs']} run | {coral['wall_s']:.2f} | | {c['ptq']['median_s']:.2f} | {c['ptq']['min_s']:.2f} | "
+            f"{coral['ratio_to_ptq_median']:.2f}x |"
+        )
+    lines += [
         "",
-        f"edgeq's checkpoint writes take {a['checkpoint_ms']['median_ms']:.0f} ms per epoch (median), "
-        f"**{100 * q['checkpoint_share_of_edgeq_epoch']:.1f}%** of its epoch: full-model HDF5 saves of "
-        f"{a['h5_save_ms']['median_ms']:.0f} ms each (saves per epoch: {saves}; last.h5, plus best.h5 when "
-        f"val_loss improves) and state.json ({a['state_json_ms']['median_ms']:.1f} ms, fsynced). "
-        f"Same QAT model on both sides ({a['num_params']:,} vs {b['num_params']:,} parameters); "
-        f"final val accuracy edgeq {', '.join(map(str, a['final_val_accuracy']))}, "
-        f"tf-mot {', '.join(map(str, b['final_val_accuracy']))}.",
+        "| target | step | top-1 | drop (points) | SQNR dB | float ops / ops | ops off accelerator | size_bytes | "
+        "meets | build s | evaluate s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    runs = [("cpu", c)] + ([("coral", coral)] if "skipped" not in coral else [])
+    for name, r in runs:
+        for st in r["steps"]:
+            if st["skipped"]:
+                lines.append(f"| {name} | {st['name']} | | | | | | | skipped: {st['skipped']} | | |")
+                continue
+            meets = "yes" if st["meets"] else "no: " + "; ".join(st["misses"])
+            lines.append(
+                f"| {name} | {st['name']} | {st['accuracy']:.4f} | {st['drop_points']:.2f} | {st['sqnr_db']:.2f} | "
+                f"{st['num_float_ops']} / {st['num_ops']} | {st['ops_off_accelerator']} | {st['size_bytes']:,} | "
+                f"{meets} | {st['build_s']:.2f} | {st['evaluate_s']:.2f} |"
+            )
+    lines.append("")
+    for name, r in runs:
+        floats = sorted({t.split(";")[0] for st in r["steps"] for t in st.get("denylist", [])})
+        lines.append(
+            f"{name}: "
+            + (f"chose **{r['chosen']}**" if r["met_budget"] else "**no candidate met the budget**")
+            + f" ({r['stopped_because']}); set-up {r['setup_s']:.2f} s (model, data, "
+            f"float reference on the eval set), final verified write {r['write_s']:.2f} s"
+            + (f"; tensors left in float: {', '.join(floats)}" if floats else "")
+            + (
+                ""
+                if r.get("steps_identical_across_runs", True)
+                else "; **the steps differed between runs** (table: the last run)"
+            )
+            + "."
+        )
+    if c["steps_identical_across_runs"]:
+        lines.append(f"cpu steps identical in all {c['repeats']} runs; step times are medians over them.")
+    if "skipped" in coral:
+        lines.append(f"coral: not measured: {coral['skipped']}")
+    lines += [
+        "",
+        "build s: from the previous step's end (the first: from the end of the set-up) to this candidate's "
+        "evaluation, i.e. converting it (for QAT: fine-tuning, then converting). evaluate s: running it on "
+        "the eval set and comparing with the float outputs.",
     ]
     return lines
 
@@ -447,6 +541,8 @@ SECTIONS = {  # json key -> renderer, in report order
     "latency_and_size": render_latency,
     "accuracy": render_accuracy,
     "qat_epoch_time": render_qat,
+    "planner": render_planner,
+    "build_cache": lambda section: build_cache.render(section) + measured_separately(section),
 }
 
 
@@ -481,16 +577,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", action="store_true", help="also time edgeq's quantize stages in-process")
     p.add_argument("--qat-epochs", type=int, default=6, help="epochs per QAT run, the first reported apart (default 6)")
     p.add_argument("--qat-repeats", type=int, default=6, help="interleaved QAT runs per side (default 6)")
+    p.add_argument("--planner-repeats", type=int, default=3, help="interleaved planner and PTQ runs on cpu (default 3)")
     p.add_argument(
         "--only",
-        choices=["qat"],
+        choices=sorted(SECTION_KEYS),
         help="measure only this section and merge it into the existing latest.json/latest.md "
         "(the other sections run together: accuracy reuses the latency section's int8 model)",
     )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for latest.json and latest.md")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.qat_repeats < 1:
-        p.error("--repeats and --qat-repeats must be at least 1")
+    if min(args.repeats, args.qat_repeats, args.planner_repeats) < 1:
+        p.error("--repeats, --qat-repeats and --planner-repeats must be at least 1")
     if args.qat_epochs < 2:
         p.error("--qat-epochs must be at least 2 (epoch 1 is reported apart)")
 
@@ -498,20 +595,34 @@ def main(argv: list[str] | None = None) -> int:
     # The converter warns that int8 inputs have no statistics (they come from the calibration).
     warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
     doc: dict = {"environment": environment()}
-    step = "" if args.only else "5/5 "
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-") as tmp_name:
         tmp = Path(tmp_name)
         if args.only is None:
             measure_all_but_qat(doc, tmp, args)
-        log(
-            f"{step}QAT time per epoch, edgeq vs TF-MOT ({args.qat_repeats} interleaved runs of "
-            f"{args.qat_epochs} epochs + one 1-epoch warm-up each)"
-        )
-        qat_start = time.perf_counter()
-        doc["qat_epoch_time"] = qat.qat_epoch_time(
-            ROOT, tmp, args.qat_epochs, args.qat_repeats, log, quiet=native_stderr_silenced
-        )
-        doc["qat_epoch_time"]["run_s"] = round(time.perf_counter() - qat_start, 1)
+        if args.only in (None, "qat"):
+            log(
+                f"{'' if args.only else '5/6 '}QAT time per epoch, edgeq (quantize --qat; train) vs TF-MOT "
+                f"({args.qat_repeats} interleaved runs of {args.qat_epochs} epochs + one 1-epoch warm-up each)"
+            )
+            section_start = time.perf_counter()
+            doc["qat_epoch_time"] = qat.qat_epoch_time(
+                ROOT, tmp, args.qat_epochs, args.qat_repeats, log, quiet=native_stderr_silenced
+            )
+            doc["qat_epoch_time"]["run_s"] = round(time.perf_counter() - section_start, 1)
+        if args.only in (None, "planner"):
+            log(
+                f"{'' if args.only else '6/6 '}accuracy-budget planner on the hostile model vs one PTQ conversion "
+                f"({args.planner_repeats} interleaved runs + one warm-up each; coral once)"
+            )
+            section_start = time.perf_counter()
+            doc["planner"] = planner.planner_time(ROOT, tmp, args.planner_repeats, log, quiet=native_stderr_silenced)
+            doc["planner"]["run_s"] = round(time.perf_counter() - section_start, 1)
+
+        if args.only in (None, "build"):
+            log("build: cold, cached and changed runs of edgeq build --target cpu")
+            section_start = time.perf_counter()
+            doc["build_cache"] = build_cache.build_time(ROOT, tmp, log)
+            doc["build_cache"]["run_s"] = round(time.perf_counter() - section_start, 1)
 
     doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc["total_run_s"] = round(time.perf_counter() - start, 1)
@@ -531,22 +642,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SECTION_KEYS = {"qat": "qat_epoch_time"}  # --only name -> latest.json key
+SECTION_KEYS = {"qat": "qat_epoch_time", "planner": "planner", "build": "build_cache"}  # --only name -> latest.json key
 
 
 def measure_all_but_qat(doc: dict, tmp: Path, args: argparse.Namespace) -> None:
     """Sections 1 to 4: they run together (accuracy reuses the latency section's int8 model)."""
     # Subprocesses first, while this process has not loaded TensorFlow yet.
-    log(f"1/5 quantize overhead, subprocesses ({args.repeats} interleaved runs + 1 warm-up each)")
+    log(f"1/6 quantize overhead, subprocesses ({args.repeats} interleaved runs + 1 warm-up each)")
     overhead = {"subprocess": overhead_subprocess(tmp, args.repeats)}
-    log(f"2/5 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
+    log(f"2/6 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
     overhead["in_process"] = overhead_in_process(tmp, args.repeats)
     if args.stages:
         with native_stderr_silenced():
             overhead["stages"] = edgeq_stages(tmp, args.repeats)
     doc["quantize_overhead"] = overhead
 
-    log("3/5 latency and size, float vs int8")
+    log("3/6 latency and size, float vs int8")
     mnist = latency_and_size(
         "mnist_cnn", MODEL, CALIB, tmp, args.mnist_runs, args.mnist_runs // 10, "bundled trained model"
     )
@@ -562,7 +673,7 @@ def measure_all_but_qat(doc: dict, tmp: Path, args: argparse.Namespace) -> None:
     )
     doc["latency_and_size"] = [mnist, mobilenet]
 
-    log("4/5 accuracy, float vs int8")
+    log("4/6 accuracy, float vs int8")
     doc["accuracy"] = accuracy(mnist["variants"]["int8"]["path"])
     for r in doc["latency_and_size"]:
         for v in r["variants"].values():

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq import SCHEMA_VERSION, bundled
-from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact, write_json_atomic
+from edgeq.artifacts import check_output, provenance, write_artifact, write_json_atomic
 from edgeq.config import BenchConfig, DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, OutputExists, Unavailable, UsageError
 from edgeq.modelio import Format, LoadedModel, detect_format, keras_summary
@@ -315,8 +314,12 @@ def evaluate(model_path: str, reference_path: str, data_cfg: DataConfig, load_cf
     return result
 
 
-def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = None):
+def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = None, options: dict | None = None):
     """Benchmark a .tflite on ``target`` (warm-up excluded, p50/p90/p99).
+
+    ``device`` is the target's device string (``usb:0`` for a Coral USB Accelerator);
+    ``options`` are runner options the target declares in ``runner_options`` (``host`` to run
+    on a board over SSH, ...). An option the target does not take is a usage error.
 
     Raises:
         UsageError: unknown target.
@@ -329,7 +332,13 @@ def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = N
         raise BadInput(
             f"{model_path} is not a .tflite model", "quantize it first: edgeq quantize MODEL -o model.tflite"
         )
-    runner = registry.get(target).runner(device)
+    tgt = registry.get(target)
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = [k for k in options if k not in getattr(tgt, "runner_options", ())]
+    if unknown:
+        flag = "--" + unknown[0].replace("_", "-")
+        raise UsageError(f"{flag} does not apply to target {target}", f"drop {flag}")
+    runner = tgt.runner(device, options) if options else tgt.runner(device)
     available = runner.availability()
     if not available.available:
         raise Unavailable(
@@ -338,133 +347,36 @@ def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = N
     return runner.benchmark(model_path, cfg)
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    target: str
-    out_dir: str
-    variants: list[dict]
-    artifacts: list[str]
-    warnings: list[str]
+def build(cfg, force: bool = False, say=None, progress=None):
+    """Keras model to deployable models for every target in ``cfg.targets``, with a report.
 
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+    Quantize (per ``cfg.method``: PTQ, QAT or the accuracy-budget planner), debug, check,
+    compile, benchmark and report, each stage cached by the content hash of its inputs (see
+    :mod:`edgeq.pipeline`). With no model and data, builds the bundled MNIST CNN.
 
+    Args:
+        cfg: an :class:`edgeq.config.BuildConfig`.
+        force: write into an -o folder that is not an earlier edgeq build.
+        say: called with a line per stage (progress for people).
 
-BUILD_MANIFEST = "build.json"
-
-
-def _prepare_build_dir(out_dir: Path, force: bool) -> None:
-    """A build owns its folder: an earlier build's folder is reused, anything else is refused."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BadInput(f"build output {out_dir} is a file", "choose a folder with -o")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / BUILD_MANIFEST).exists() and not force:
-        raise OutputExists(f"{out_dir} exists and is not an edgeq build folder", "choose another -o or pass --force")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create build folder {out_dir} ({exc.strerror})", "choose another -o location") from exc
-
-
-def build(
-    target: str,
-    model_path: str | None = None,
-    data_path: str | None = None,
-    eval_data_path: str | None = None,
-    out_dir: str = "edgeq-out",
-    bench_cfg: BenchConfig = BenchConfig(),
-    force: bool = False,
-) -> BuildResult:
-    """Keras model to a deployable model for ``target``: quantize, verify, evaluate, benchmark.
-
-    With no model and data, builds the bundled MNIST CNN on the bundled data.
+    Returns:
+        A :class:`edgeq.pipeline.BuildResult`.
 
     Raises:
-        UsageError: unknown target.
+        UsageError: unknown target or conflicting options.
         BadInput, ConversionFailed: as the stages raise.
+        QualityGateFailed: the budget is missed (the report is written first).
     """
-    from edgeq.targets import registry
+    from edgeq import pipeline
 
-    tgt = registry.get(target)
-    model_path = model_path or bundled.require(bundled.MODEL)
-    data_path = data_path or bundled.require(bundled.CALIB)
-    eval_data_path = eval_data_path or (
-        bundled.require(bundled.EVAL) if model_path == str(bundled.MODEL) else data_path
-    )
-    root = Path(out_dir) / target
-    _prepare_build_dir(root, force)
-    stem = Path(model_path).stem
-    variants = [
-        ("float", QuantizeConfig(mode=Mode.FLOAT)),
-        (tgt.build_mode.value, QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io)),
-    ]
-    rows, artifacts, warnings = [], [], []
-    float_size = None
-    host = registry.get("cpu").runner()
-    for label, qcfg in variants:
-        is_target_variant = label != "float"
-        out = root / f"{stem}_{label}.tflite"
-        q = quantize(
-            model_path, str(out), qcfg, DataConfig(path=data_path), force=True, reference_size_bytes=float_size
-        )
-        float_size = float_size or q.reference_size_bytes
-        warnings += q.warnings
-        ev = evaluate(q.output, model_path, DataConfig(path=eval_data_path))
-        row = {
-            "variant": label,
-            "output": q.output,
-            "size_bytes": q.size_bytes,
-            "accuracy": ev["quantized"]["accuracy"],
-            "reference_accuracy": ev["reference"]["accuracy"],
-            "agreement": ev["agreement"],
-            "sqnr_db": ev["sqnr_db"],
-            "num_eval_samples": ev["num_samples"],
-            "float_ops": len(q.float_ops),
-            "inputs": q.inputs,
-            "check": None,
-            "compile": None,
-            "latency_ms": None,
-            "latency_on": None,
-        }
-        bench_path, runner = q.output, host
-        if is_target_variant:
-            # the float model is the reference; only the target's variant is checked and compiled
-            report = tgt.check(q.output)
-            compiled = tgt.compile(q.output, str(root))
-            row["check"] = report.to_dict()
-            row["compile"] = {
-                "output": compiled.output,
-                "skipped": compiled.skipped,
-                "reason": compiled.reason,
-                "details": compiled.details,
-            }
-            warnings += list(report.messages)
-            runner = tgt.runner()
-            if compiled.output.endswith(".tflite"):
-                bench_path = compiled.output
-        available = runner.availability()
-        if not available.available:  # say why, and measure on the host instead
-            row["bench_skipped"] = available.reason
-            runner, bench_path = host, q.output
-        b = runner.benchmark(bench_path, bench_cfg)
-        row["latency_ms"] = b.stats.to_dict()["latency_ms"]
-        row["first_invoke_ms"] = b.stats.first_invoke_ms
-        row["latency_on"] = f"{b.target} ({b.device})"
-        row["bench_environment"] = b.environment
-        rows.append(row)
-        artifacts += [q.output, q.sidecar]
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "target": target,
-        "model": {"path": model_path, "sha256": sha256_file(model_path)},
-        "data": data_path,
-        "eval_data": eval_data_path,
-        "bench": bench_cfg.to_dict(),
-        "variants": rows,
-        "warnings": warnings,
-    }
-    write_json_atomic(root / BUILD_MANIFEST, manifest)
-    artifacts.append(str(root / BUILD_MANIFEST))
-    return BuildResult(target=target, out_dir=str(root), variants=rows, artifacts=artifacts, warnings=warnings)
+    return pipeline.run(cfg, force=force, say=say, progress=progress)
+
+
+def report(run_dir: str) -> list[str]:
+    """Re-render report.html and report.md of a build folder from its manifests."""
+    from edgeq.report import render
+
+    return [str(p) for p in render.write(Path(run_dir))]
 
 
 def _trainable_model(
@@ -605,7 +517,7 @@ def train(
     def build():
         import tf_keras
 
-        fresh = tf_keras.models.clone_model(model)
+        fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)
         fresh.set_weights(base_weights)
         return qat_mod.apply(fresh, plans) if qat else fresh
 
@@ -706,7 +618,7 @@ def quantize_aware(
     def build():
         import tf_keras
 
-        fresh = tf_keras.models.clone_model(model)
+        fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)
         fresh.set_weights(weights)
         return qat_mod.apply(fresh, plans)
 

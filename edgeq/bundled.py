@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "mnist_cnn.keras"
 CALIB = ROOT / "representative_data" / "mnist_calib.npz"
 EVAL = ROOT / "representative_data" / "mnist_eval.npz"
+TRAIN = ROOT / "representative_data" / "mnist_train.npz"
 
 
 def require(path: Path) -> str:

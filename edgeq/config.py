@@ -229,3 +229,86 @@ class TrainConfig(_Dict):
             raise UsageError(f"--val-split must be in [0, 1), got {self.val_split}", "e.g. --val-split 0.1")
         if self.patience is not None and self.patience < 1:
             raise UsageError(f"--patience must be at least 1, got {self.patience}", "e.g. --patience 3")
+
+
+class Method(enum.StrEnum):
+    PTQ = "ptq"
+    QAT = "qat"
+    AUTO = "auto"  # the accuracy-budget planner
+
+
+@dataclass(frozen=True)
+class BuildConfig(_Dict):
+    """``edgeq build``: the same keys as its options, and as ``edgeq.toml``."""
+
+    targets: tuple[str, ...] = ("cpu",)
+    model: str | None = None
+    data: str | None = None
+    eval_data: str | None = None
+    train_data: str | None = None
+    method: Method = Method.AUTO
+    max_drop: float | None = None  # auto: defaults to 1 point
+    out_dir: str = "edgeq-out"
+    runs: int = 100
+    warmup: int = 10
+    threads: int = 1
+    cache: bool = True
+
+    def __post_init__(self) -> None:
+        targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        targets = tuple(t.strip() for part in targets for t in str(part).split(",") if t.strip())
+        object.__setattr__(self, "targets", targets)
+        if not targets:
+            raise UsageError("no target given", "pass --target cpu (or several: --target coral,mcu)")
+        try:
+            object.__setattr__(self, "method", Method(self.method))
+        except ValueError as exc:
+            raise UsageError(f"unknown method {self.method!r}", "use ptq, qat or auto") from exc
+        if self.method == Method.PTQ and self.max_drop is not None:
+            raise UsageError(
+                "--max-drop goes with --method auto (the planner), not ptq", "drop --max-drop or use --method auto"
+            )
+        if self.max_drop is not None and self.max_drop < 0:
+            raise UsageError(f"--max-drop must be 0 or more, got {self.max_drop}", "e.g. --max-drop 1")
+        BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)  # validates
+
+    @property
+    def bench(self) -> BenchConfig:
+        return BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)
+
+
+def load_toml(path: str) -> dict:
+    """Read ``edgeq.toml`` (a ``[build]`` table or top-level keys) with the keys of BuildConfig.
+
+    Raises:
+        BadInput: unreadable TOML, or a key edgeq does not know (named, with the known ones).
+    """
+    import tomllib
+
+    from edgeq.errors import BadInput
+
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise BadInput(f"config file not found: {path}", "check the --config path") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path} is not valid TOML ({exc})", "fix the syntax") from exc
+    doc = doc.get("build", doc)
+    aliases = {
+        "target": "targets",
+        "eval-data": "eval_data",
+        "train-data": "train_data",
+        "max-drop": "max_drop",
+        "out-dir": "out_dir",
+    }
+    known = {f.name for f in dataclasses.fields(BuildConfig)}
+    out = {}
+    for key, value in doc.items():
+        name = aliases.get(key, key.replace("-", "_"))
+        if name not in known:
+            raise BadInput(
+                f"unknown key {key!r} in {path}", f"known keys: {', '.join(sorted(known - {'targets'}) + ['target'])}"
+            )
+        out[name] = value
+    return out

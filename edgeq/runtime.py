@@ -74,7 +74,13 @@ class Session:
         return (lo - zp) * scale, (hi - zp) * scale
 
 
-def open_session(model: bytes | str, num_threads: int = 1, batch: int | None = None, origin: str = "model") -> Session:
+def open_session(
+    model: bytes | str,
+    num_threads: int = 1,
+    batch: int | None = None,
+    origin: str = "model",
+    delegates: list | None = None,
+) -> Session:
     """Create, resize (dynamic batch) and allocate a LiteRT interpreter.
 
     Raises:
@@ -91,7 +97,7 @@ def open_session(model: bytes | str, num_threads: int = 1, batch: int | None = N
     verify_bytes(data, origin)
     with captured_stderr() as log:
         try:
-            interp = Interpreter(model_content=data, num_threads=num_threads)
+            interp = Interpreter(model_content=data, num_threads=num_threads, experimental_delegates=delegates or None)
             inp = interp.get_input_details()[0]
             sig = [int(d) for d in inp.get("shape_signature", inp["shape"])]
             if any(d < 0 for d in sig[1:]):

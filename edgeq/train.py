@@ -307,20 +307,27 @@ def fit(
     stopped_early = bool((state or {}).get("stopped_early", False))
     best_weights: list | None = None  # in memory when there is no checkpoint folder
 
-    class _Epochs(tf_keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            if progress:
-                progress(
-                    {
-                        "event": "batch",
-                        "epoch": self._epoch + 1,
-                        "epochs": cfg.epochs,
-                        "step": batch + 1,
-                        "steps": steps,
-                        "logs": logs or {},
-                    }
-                )
+    class _Batches(tf_keras.callbacks.Callback):
+        """Per-step progress; only installed when someone shows it (Keras converts every
+        step's logs to numpy for a callback that defines this hook)."""
 
+        _epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            assert progress is not None
+            event = {
+                "event": "batch",
+                "epoch": self._epoch + 1,
+                "epochs": cfg.epochs,
+                "step": batch + 1,
+                "steps": steps,
+            }
+            progress(event | {"logs": logs or {}})
+
+    class _Epochs(tf_keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             self._epoch = epoch
 
@@ -376,7 +383,7 @@ def fit(
             epochs=cfg.epochs,
             initial_epoch=initial_epoch,
             verbose=0,
-            callbacks=[_Epochs()],
+            callbacks=[_Epochs(), _Batches()] if progress else [_Epochs()],
         )
     if best_weights is not None:
         model.set_weights(best_weights)

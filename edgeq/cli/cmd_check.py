@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from edgeq.cli.app import App, pass_app, table
@@ -30,6 +32,7 @@ def render_check(model: str, report: dict) -> str:
             f"(on-chip memory ~{mem['on_chip_bytes'] / 2**20:.0f} MiB)"
         )
     lines += list(report.get("messages") or [])
+    lines += [f"note: {n}" for n in details.get("notes") or []]
     return "\n".join(lines)
 
 
@@ -37,7 +40,7 @@ def call_check(target: str, model: str, options: dict):
     """``registry.get(target).check`` with options only for targets that declare them."""
     from edgeq.targets import registry
 
-    tgt = registry.get(target)
+    tgt: Any = registry.get(target)  # options go only to targets that declare them
     if not options:
         return tgt.check(model)
     accepted = getattr(tgt, "check_options", ())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from edgeq.cli.app import App, pass_app, table
@@ -20,18 +22,22 @@ FLAGS = {
     "compiler_timeout_sec": "--compiler-timeout-sec",
     "timeout_s": "--timeout-s",
     "require_compiler": "--require-compiler",
-    "overwrite": "--force",
 }
 
 
-def call_compile(target: str, models: list[str], out_dir: str, options: dict):
-    """``registry.get(target).compile``, passing options and several models only to targets that take them."""
+def call_compile(target: str, models: list[str], out_dir: str, options: dict, force: bool = False):
+    """``registry.get(target).compile``, passing options and several models only to targets that take them.
+
+    The CLI refuses to overwrite without ``--force`` for targets that write outputs (``overwrite``).
+    """
     from edgeq.targets import registry
 
-    tgt = registry.get(target)
+    tgt: Any = registry.get(target)  # several models and options go only to targets that declare them
     if len(models) > 1 and not getattr(tgt, "co_compiles", False):
         raise UsageError(f"target {target} compiles one model at a time", "pass a single model")
     accepted = getattr(tgt, "compile_options", ())
+    if "overwrite" in accepted:
+        options = {**options, "overwrite": force}
     unknown = [k for k in options if k not in accepted]
     if unknown:
         flag = FLAGS.get(unknown[0], unknown[0])
@@ -43,6 +49,29 @@ def call_compile(target: str, models: list[str], out_dir: str, options: dict):
 
 def _mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:.2f} MiB"
+
+
+def render_flavours(doc: dict) -> str:
+    """Phone flavours (android): one row per model, verified."""
+    rows = []
+    for f in doc.get("flavours") or []:
+        io = f.get("inputs") or [{}]
+        rows.append(
+            [
+                f.get("flavour"),
+                f.get("path"),
+                f"{f.get('size_bytes', 0):,}",
+                io[0].get("dtype"),
+                ", ".join(f.get("delegates") or []),
+                "ok" if f.get("verified") else "; ".join(f.get("problems") or []),
+            ]
+        )
+    return "\n".join(
+        [
+            table(rows, ["flavour", "file", "size_bytes", "input dtype", "for delegates", "verified"]),
+            f"report: {doc.get('report') or doc.get('output')}",
+        ]
+    )
 
 
 def render_compile(doc: dict) -> str:
@@ -117,6 +146,26 @@ def render_compile(doc: dict) -> str:
 )
 @click.option("--timeout-s", type=float, default=None, help="Kill the compiler after this many seconds (600).")
 @click.option("--require-compiler", is_flag=True, help="A missing compiler is an error (exit 5), not a skipped step.")
+@click.option(
+    "--data",
+    "data_path",
+    default=None,
+    type=click.Path(path_type=str),
+    help="(android) Calibration data for the int8 flavour of a Keras MODEL.",
+)
+@click.option(
+    "--samples", "data_samples", type=int, default=None, help="(android) Calibration samples to use (default all)."
+)
+@click.option(
+    "--flavours", default=None, metavar="LIST", help="(android) Flavours to make: float32,fp16,int8 (default all)."
+)
+@click.option(
+    "--int8-io",
+    type=click.Choice(["int8", "uint8", "float"]),
+    default=None,
+    help="(android) I/O type of the int8 flavour.",
+)
+@click.option("--allow-float-ops", is_flag=True, help="(android) Accept float ops left in the int8 flavour.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @pass_app
 def command(app: App, models: tuple[str, ...], target: str, out_dir: str, force: bool, **kw) -> None:
@@ -128,9 +177,7 @@ def command(app: App, models: tuple[str, ...], target: str, out_dir: str, force:
     compile, a timeout, or a model with no Edge TPU subgraph exits 4.
     """
     options = {k: v for k, v in kw.items() if v not in (None, False)}
-    if force:
-        options["overwrite"] = True
-    r = call_compile(target, list(models), out_dir, options)
+    r = call_compile(target, list(models), out_dir, options, force)
     doc = {"target": r.target, "output": r.output, "skipped": r.skipped, "reason": r.reason, **r.details}
     artifacts = []
     for m in doc.get("models") or []:
@@ -138,4 +185,6 @@ def command(app: App, models: tuple[str, ...], target: str, out_dir: str, force:
     warnings = list(doc.get("warnings") or [])
     if r.skipped:
         warnings.insert(0, f"compile step skipped: {r.reason}")
-    app.done(doc, render_compile(doc), artifacts, warnings)
+    for f in doc.get("flavours") or []:
+        artifacts += [x for x in (f.get("path"), f.get("sidecar")) if x]
+    app.done(doc, render_flavours(doc) if "flavours" in doc else render_compile(doc), artifacts, warnings)

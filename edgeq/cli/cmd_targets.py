@@ -17,7 +17,7 @@ def _supported_ops(name: str, runtime_version: int | None) -> tuple[dict, str]:
     if listing is None:
         raise UsageError(f"target {name} has no supported-ops table", "it runs every op its runtime resolves")
     rows = listing(runtime_version)
-    requirements = getattr(tgt, "requirements", list)()
+    requirements: list[dict] = getattr(tgt, "requirements", list)()
     lines = [f"{name}: model requirements (a model that breaks one is refused with the fix)"]
     lines += [f"  - {r['text']}" for r in requirements]
     scope = f"runtime {runtime_version}" if runtime_version is not None else "all runtime versions"

@@ -16,6 +16,7 @@ from edgeq.cli import (
     cmd_eval,
     cmd_inspect,
     cmd_quantize,
+    cmd_report,
     cmd_targets,
     cmd_train,
 )
@@ -47,6 +48,7 @@ for module in (
     cmd_eval,
     cmd_bench,
     cmd_build,
+    cmd_report,
     cmd_targets,
     cmd_check,
     cmd_compile,

@@ -18,8 +18,9 @@ from typing import Any
 from edgeq.errors import BadInput
 
 # Layers without weights whose output can simply be fake-quantized: the converter gives them
-# int8 kernels (MUL/ADD/SUB/MAXIMUM/MINIMUM/ELU), so simulating an int8 output is exact.
-OUTPUT_ONLY = ("Rescaling", "Multiply", "Subtract", "Maximum", "Minimum", "Average", "ELU")
+# int8 kernels (MUL/ADD/SUB/MAXIMUM/MINIMUM), so simulating an int8 output is exact. (Not ELU:
+# TF 2.21's converter keeps ELU in float even in plain PTQ.)
+OUTPUT_ONLY = ("Rescaling", "Multiply", "Subtract", "Maximum", "Minimum", "Average")
 FOLDABLE_BEFORE_BN = ("Conv2D", "DepthwiseConv2D")  # TF-MOT's own Conv -> BN transforms
 
 
@@ -85,6 +86,18 @@ def output_config_class():
     if _OUTPUT_CONFIG is None:
         _OUTPUT_CONFIG = _output_config_class()
     return _OUTPUT_CONFIG
+
+
+def clone_layer(layer: Any) -> Any:
+    """A fresh copy of ``layer`` (for ``clone_model``). A Lambda keeps its live Python function:
+    going through its serialized config would need unsafe deserialization, and the user already
+    trusted this model when it was loaded."""
+    if type(layer).__name__ == "Lambda":
+        import tf_keras
+
+        config = layer.get_config()
+        return tf_keras.layers.Lambda(layer.function, output_shape=layer._output_shape, arguments=config.get("arguments"), name=layer.name)
+    return layer.__class__.from_config(layer.get_config())
 
 
 def scope() -> AbstractContextManager:
@@ -269,7 +282,7 @@ def apply(model: Any, plans: list[LayerPlan]) -> Any:
     config_cls = output_config_class()
 
     def clone(layer):
-        new = layer.__class__.from_config(layer.get_config())
+        new = clone_layer(layer)
         p = by_name.get(layer.name)
         if p is None or p.status == Status.FLOAT:
             return new
@@ -279,8 +292,13 @@ def apply(model: Any, plans: list[LayerPlan]) -> Any:
 
     annotated = tf_keras.models.clone_model(model, clone_function=clone)
     annotated.set_weights(model.get_weights())
+    # quantize_apply clones the model through its config; a Lambda's code was already trusted
+    # when the model was loaded (--trust-model / --custom-objects), so let it through here
+    has_code = any(type(layer).__name__ == "Lambda" for layer in model.layers)
+    from tf_keras.src.saving.serialization_lib import SafeModeScope
+
     try:
-        with scope():
+        with scope(), SafeModeScope(safe_mode=not has_code):
             return qk.quantize_apply(annotated)
     except (RuntimeError, ValueError, TypeError) as exc:
         text = str(exc)

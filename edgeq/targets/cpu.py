@@ -2,29 +2,64 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
+import sys
 
 import numpy as np
 
 from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.errors import Unavailable, UsageError
 from edgeq.flatbuffer import read_file
 from edgeq.runtime import Session, open_session
 from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
 
 
 class LocalRunner:
-    """Runs a .tflite in this process. Input data is seeded random in the model's dtype."""
+    """Runs a .tflite in this process, optionally through a delegate library (libedgetpu for
+    the Edge TPU). Input data is seeded random in the model's dtype."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: str = "cpu", delegate: str | None = None, device: str | None = None) -> None:
+        self.target = target
+        self.delegate = delegate
+        self.device = device
         self.session: Session | None = None
         self._x: np.ndarray | None = None
 
+    def _load_delegate(self):
+        from ai_edge_litert.interpreter import load_delegate
+
+        assert self.delegate is not None
+        return load_delegate(self.delegate, {"device": self.device} if self.device else {})
+
     def availability(self) -> Availability:
+        if self.delegate is None:
+            return Availability(True)
+        # LiteRT's Delegate.__del__ raises on a delegate that failed to load; that noise is not news
+        hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
+        try:
+            self._load_delegate()
+        except (ValueError, OSError, RuntimeError) as exc:
+            where = f" on {self.device}" if self.device else ""
+            return Availability(False, f"cannot load {self.delegate}{where}: {str(exc).strip().splitlines()[0][:160]}")
+        finally:
+            gc.collect()
+            sys.unraisablehook = hook
         return Availability(True)
 
     def load(self, model_path: str, cfg: BenchConfig) -> None:
-        self.session = open_session(model_path, num_threads=cfg.num_threads, batch=cfg.batch, origin=model_path)
+        delegates = None
+        if self.delegate is not None:
+            available = self.availability()
+            if not available.available:
+                raise Unavailable(
+                    available.reason, "attach the device and install its runtime, or benchmark with --target cpu"
+                )
+            delegates = [self._load_delegate()]
+        self.session = open_session(
+            model_path, num_threads=cfg.num_threads, batch=cfg.batch, origin=model_path, delegates=delegates
+        )
         inp = self.session.input
         rng = np.random.default_rng(0)
         dtype = np.dtype(inp["dtype"])
@@ -44,7 +79,10 @@ class LocalRunner:
         stats = measure(self.invoke, cfg.num_runs, cfg.warmup_runs)
         env = host_environment()
         env["runtime"] = f"ai-edge-litert {importlib.metadata.version('ai-edge-litert')}"
-        return BenchResult(target="cpu", device="host", stats=stats, num_threads=cfg.num_threads, environment=env)
+        if self.delegate:
+            env["delegate"] = self.delegate
+        device = "host" if self.delegate is None else (self.device or "default device")
+        return BenchResult(target=self.target, device=device, stats=stats, num_threads=cfg.num_threads, environment=env)
 
 
 class CpuTarget:
@@ -63,7 +101,19 @@ class CpuTarget:
     def compile(self, model_path: str, out_dir: str) -> CompileResult:
         return CompileResult(target=self.name, output=model_path, skipped=True, reason="the CPU runs the .tflite as is")
 
-    def runner(self, device: str | None = None) -> LocalRunner:
+    runner_options = ("host", "port", "identity", "python", "timeout_s")
+
+    def runner(self, device: str | None = None, options: dict | None = None):
+        """This machine's CPU, or a board's CPU over SSH with ``options["host"]``."""
+        options = dict(options or {})
+        if options.get("host"):
+            from edgeq.targets.remote import SshRunner
+
+            return SshRunner(target="cpu", **options)
+        if options:
+            raise UsageError(
+                f"{', '.join('--' + k.replace('_', '-') for k in options)} needs --host", "add --host USER@BOARD"
+            )
         return LocalRunner()
 
 

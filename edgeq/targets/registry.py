@@ -11,6 +11,9 @@ from edgeq.targets.base import Target
 TARGETS: dict[str, tuple[str, str]] = {
     "cpu": ("edgeq.targets.cpu", "host CPU with the LiteRT interpreter (XNNPACK)"),
     "coral": ("edgeq.targets.coral", "Google Coral Edge TPU (edgetpu_compiler; pre-flight without it)"),
+    "android": ("edgeq.targets.android", "Android phones: float32/fp16/int8 flavours, benchmark_model over adb"),
+    "mcu": ("edgeq.targets.mcu", "microcontrollers with TensorFlow Lite Micro (op check, arena/flash fit, C export)"),
+    "ethos-u": ("edgeq.targets.ethos_u", "Arm Ethos-U NPU (Vela: NPU/CPU split, SRAM/flash, cycle estimate)"),
 }
 
 

@@ -1,13 +1,15 @@
 """Benchmarking on a remote board over SSH: copy the model and a small runner, run, bring back JSON.
 
 Works with any board reachable by ``ssh USER@HOST`` with key authentication (a Coral Dev
-Board, a Raspberry Pi with a USB Accelerator). Every ssh/scp call has a timeout, runs with
+Board, a Raspberry Pi with a USB Accelerator); extra ssh options can be given in the
+``EDGEQ_SSH_OPTIONS`` environment variable. Every ssh/scp call has a timeout, runs with
 ``BatchMode=yes`` (never prompts), and the remote temp folder is removed afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 from dataclasses import dataclass, field
@@ -41,7 +43,8 @@ class SshRunner:
     ssh_options: list[str] = field(default_factory=list)
 
     def _ssh_base(self, scp: bool = False) -> list[str]:
-        cmd = ["scp" if scp else "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_options]
+        extra = shlex.split(os.environ.get("EDGEQ_SSH_OPTIONS", ""))  # e.g. "-o StrictHostKeyChecking=accept-new"
+        cmd = ["scp" if scp else "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_options, *extra]
         if self.port:
             cmd += ["-P" if scp else "-p", str(self.port)]
         if self.identity:

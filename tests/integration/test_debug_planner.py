@@ -287,3 +287,29 @@ def test_planner_bad_input(run_cli, tmp_path):
         tmp_path / "p.tflite",
     )
     assert r.exit_code == 0 and r.json["result"]["plan"]["steps"][0]["accuracy"] is None
+
+
+def test_planner_on_coral_reports_ops_leaving_the_accelerator(run_cli, hostile, tmp_path):
+    r = run_cli(
+        "--json",
+        "quantize",
+        hostile,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--max-drop",
+        "1",
+        "--target",
+        "coral",
+        "-o",
+        tmp_path / "c.tflite",
+    )
+    assert r.exit_code == 0, r.stderr
+    plan = r.json["result"]["plan"]
+    assert plan["profile"]["cpu_fallback_splits_graph"] is True
+    skipped = {s["method"]: s["skipped"] for s in plan["steps"] if s["skipped"]}
+    assert skipped["qat"] == "no --train-data given" and "int16" in skipped["int16x8"]
+    chosen = next(s for s in plan["steps"] if s["name"] == plan["chosen"])
+    assert chosen["method"] == "selective" and chosen["ops_off_accelerator"] > chosen["num_float_ops"]
+    assert f"{chosen['ops_off_accelerator']} ops leave the accelerator" in plan["stopped_because"]

@@ -88,7 +88,12 @@ def test_remote_delegate_missing_is_unavailable(sshd, tiny_int8):
 
 
 def test_unreachable_board(tiny_int8):
-    r = SshRunner(host="nobody@127.0.0.1", port=_free_port(), timeout_s=20, ssh_options=["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+    r = SshRunner(
+        host="nobody@127.0.0.1",
+        port=_free_port(),
+        timeout_s=20,
+        ssh_options=["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"],
+    )
     avail = r.availability()
     assert not avail.available and "cannot reach" in avail.reason
     with pytest.raises(Unavailable):
@@ -100,3 +105,26 @@ def test_remote_model_that_does_not_run(sshd, tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(BadInput, match="failed on"):
         _runner(sshd).benchmark(str(bad), BenchConfig(num_runs=2))
+
+
+def test_cli_bench_on_a_board_over_ssh(run_cli, sshd, tiny_int8, monkeypatch):
+    ssh = [
+        "--host",
+        f"{sshd['user']}@127.0.0.1",
+        "--port",
+        sshd["port"],
+        "--identity",
+        sshd["key"],
+        "--remote-python",
+        sys.executable,
+    ]
+    monkeypatch.setenv(
+        "EDGEQ_SSH_OPTIONS", "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    )
+    r = run_cli("--json", "bench", tiny_int8, "--target", "cpu", "--runs", "10", "--warmup", "2", *ssh)
+    assert r.exit_code == 0, r.stderr
+    res = r.json["result"]
+    assert res["target"] == "cpu" and res["device"] == f"{sshd['user']}@127.0.0.1" and res["num_runs"] == 10
+    # the same board as a Coral host: no Edge TPU runtime there, so a clear exit 5
+    r = run_cli("bench", tiny_int8, "--target", "coral", "--device", "usb:0", "--runs", "2", *ssh)
+    assert r.exit_code == 5 and "libedgetpu.so.1" in r.stderr

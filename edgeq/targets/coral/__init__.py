@@ -13,15 +13,17 @@ Modules: rules (supported ops and limits as data), preflight, compiler (subproce
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.config import IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
-from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets.base import CompatReport, CompileResult
 from edgeq.targets.coral import compiler, logparse, preflight, rules
 from edgeq.targets.coral.compiler import CompileConfig
 
@@ -31,22 +33,30 @@ PROFILE = rules.PROFILE
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
 
 
-class CoralRunner:
-    """On-device benchmarks over libedgetpu are not written yet; says so instead of pretending."""
+EDGETPU_LIBRARY = "libedgetpu.so.1"  # the Edge TPU runtime's delegate (Coral's libedgetpu1-std/-max)
+DEVICE_PATTERN = re.compile(r"^(usb|pci)(:\d+)?$")
 
-    REASON = "on-device Edge TPU benchmarks are not implemented yet (issue 5, item 4)"
 
-    def availability(self) -> Availability:
-        return Availability(False, self.REASON)
+def edgetpu_runner(device: str | None = None, options: Mapping | None = None):
+    """Benchmark through libedgetpu: in this process, or on a board over SSH (``host``).
 
-    def load(self, model_path: str, cfg: BenchConfig) -> None:
-        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
+    ``device`` is a Coral device string (``usb``, ``usb:0``, ``pci:0``); the first invoke, which
+    loads the parameters onto the TPU, is reported apart by the harness.
+    """
+    from edgeq.targets.cpu import LocalRunner
+    from edgeq.targets.remote import SshRunner
 
-    def invoke(self) -> None:
-        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
-
-    def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult:
-        raise Unavailable(self.REASON, "benchmark on the host CPU with --target cpu")
+    if device is not None and not DEVICE_PATTERN.match(device):
+        raise UsageError(f"bad Edge TPU device {device!r}", "use usb, usb:0, pci or pci:0")
+    options = dict(options or {})
+    host = options.pop("host", None)
+    if host:
+        return SshRunner(host=host, target="coral", delegate=EDGETPU_LIBRARY, device=device, **options)
+    if options:
+        raise UsageError(
+            f"{', '.join('--' + k.replace('_', '-') for k in options)} needs --host", "add --host USER@BOARD"
+        )
+    return LocalRunner(target="coral", delegate=EDGETPU_LIBRARY, device=device)
 
 
 def _check_options(options: Mapping | None) -> int:
@@ -138,8 +148,7 @@ class CoralTarget:
                 f"memory: about {mem['streamed_bytes_estimate']:,} bytes would be streamed from the host on every "
                 "inference"
             )
-        messages += pred.notes
-        details = pred.to_dict()
+        details = pred.to_dict()  # notes (documented limits that cannot be predicted) stay in details
         for key in ("ops", "counts", "first_unmapped"):
             details.pop(key)
         return CompatReport(
@@ -206,12 +215,12 @@ class CoralTarget:
                         raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
         from edgeq.artifacts import write_json_atomic
 
-        entries = []
+        entries: list[dict[str, Any]] = []
         for model, stem, pred in zip(models, stems, predictions, strict=True):
             report_path = out / f"{stem}.coral-check.json"
             write_json_atomic(report_path, {"model": model, "target": self.name, "preflight": pred.to_dict()})
             entries.append({"input": model, "preflight_report": str(report_path), "preflight": _summary(pred)})
-        details: dict = {"target": self.name, "config": cfg.to_dict(), "models": entries, "warnings": []}
+        details: dict[str, Any] = {"target": self.name, "config": cfg.to_dict(), "models": entries, "warnings": []}
 
         path = compiler.find(cfg.compiler)
         if path is None:
@@ -328,7 +337,7 @@ class CoralTarget:
                     {"model": entry["input"]},
                     target=self.name,
                     compiler={k: details["compiler"][k] for k in ("path", "version")},
-                    command=details["command"],
+                    compiler_command=details["command"],
                     preflight=entry["preflight"],
                     compiler_report=entry["compiler"],
                     differences=entry["differences"],
@@ -338,8 +347,10 @@ class CoralTarget:
                 write_json_atomic(side, doc)
                 entry.setdefault("sidecars", []).append(str(side))
 
-    def runner(self, device: str | None = None) -> CoralRunner:
-        return CoralRunner()
+    runner_options = ("host", "port", "identity", "python", "timeout_s")
+
+    def runner(self, device: str | None = None, options: Mapping | None = None):
+        return edgetpu_runner(device, options)
 
 
 TARGET = CoralTarget()

@@ -202,7 +202,8 @@ def version(compiler: str, timeout_s: float = VERSION_TIMEOUT_S) -> str:
 def failure_of(run_: Run, report: logparse.ConsoleReport) -> str | None:
     """Why a finished run is a failure, in the compiler's words where it gave some; None when it succeeded."""
     if report.failure:
-        return report.failure
+        errors = [e for e in report.errors if "Registration failed" not in e]
+        return report.failure + (f" [{'; '.join(errors)}]" if errors else "")
     if report.succeeded is False:
         return "Compilation failed!" + (f" ({report.errors[-1]})" if report.errors else "")
     if run_.returncode != 0:

@@ -266,11 +266,11 @@ def _log_report(d: dict) -> LogReport:
 def compare(predicted: list[dict], actual: list[OpRow] | tuple[OpRow, ...]) -> list[dict]:
     """Differences between a predicted table and the compiler's, per (op, status) count."""
     want: dict[tuple[str, str], int] = {}
-    for r in predicted:
-        want[(r["op"], r["status"])] = want.get((r["op"], r["status"]), 0) + r["count"]
+    for p in predicted:
+        want[(p["op"], p["status"])] = want.get((p["op"], p["status"]), 0) + p["count"]
     got: dict[tuple[str, str], int] = {}
-    for r in actual:
-        got[(r.op, r.status)] = got.get((r.op, r.status), 0) + r.count
+    for a in actual:
+        got[(a.op, a.status)] = got.get((a.op, a.status), 0) + a.count
     diffs = []
     for key in list(dict.fromkeys([*want, *got])):
         if want.get(key, 0) != got.get(key, 0):

@@ -80,9 +80,9 @@ class Prediction:
         """The op that splits the graph (edges excepted), or the first CPU op when only edges are on the CPU."""
         cpu = [v for v in self.ops if not v.on_tpu]
         splitting = [v for v in cpu if v.rule not in EDGE_RULES]
-        first = (splitting or cpu or [None])[0]
-        if first is None:
+        if not cpu:
             return None
+        first = (splitting or cpu)[0]
         stranded = sum(1 for v in self.ops if v.rule == "subgraph")
         return {
             "index": first.index,
@@ -383,13 +383,13 @@ def require_compilable(info: ModelInfo, origin: str) -> None:
             )
     hybrid = [op.name for op in info.ops if op.compute == "hybrid"]
     floating = [op.name for op in info.ops if op.compute == "float"]
-    if hybrid and not floating:
+    if hybrid:
         raise BadInput(
-            f"model is dynamic-range quantized (float activations: {_histogram(hybrid)}); the Edge TPU needs a "
-            "fully integer model",
+            f"model is dynamic-range quantized: int8 weights but float activations (float ops: "
+            f"{_histogram(hybrid + floating)}); the Edge TPU needs a fully integer model",
             req["fully-integer"].fix,
         )
-    if hybrid or floating:
+    if floating:
         raise BadInput(
             f"model is not fully integer (float ops: {_histogram(hybrid + floating)})", req["fully-integer"].fix
         )

@@ -1,0 +1,1 @@
+"""Build reports: a self-contained report.html (opens offline) and report.md."""

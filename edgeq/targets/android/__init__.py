@@ -1,0 +1,222 @@
+"""Android phones: the model flavours their accelerators want, and numbers measured on the phone.
+
+- ``TARGET.compile(keras_model, out_dir, data_path=...)`` makes the flavours phones use: full int8
+  for NNAPI and NPU/DSP delegates, fp16 for the GPU delegate, float32 as the baseline; each read
+  back and verified, its sidecar carrying the I/O names, shapes and quantization parameters.
+  Given a .tflite (what ``edgeq build`` passes), it verifies it and writes the same report.
+- ``TARGET.runner(serial=..., delegates=("cpu", "gpu", "nnapi"), ...)`` runs TFLite's own
+  ``benchmark_model`` on the phone over adb, once per delegate, and returns the delegates side
+  by side with the phone's model, SoC, ABI, Android version and NNAPI accelerators.
+- ``TARGET.check(model)`` says which flavour a .tflite is and which delegates it suits.
+
+Modules: flavours (convert, classify, verify), adb (device selection, timeouts, adb's errors),
+bench (benchmark_model command lines, runs, results), benchparse (its output), elf (binary ABI).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from edgeq.config import IOType, Mode
+from edgeq.errors import UsageError
+from edgeq.targets.android import flavours as fl
+from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
+from edgeq.targets.base import CompatReport, CompileResult
+
+__all__ = ["TARGET", "AndroidTarget", "AndroidRunner", "AndroidBenchResult", "BenchOptions", "DELEGATES", "PROFILE"]
+
+# The hardware as data for the quantization planner. Phones run float and integer models; NNAPI and
+# the GPU delegate hand the ops they cannot run back to the CPU without stranding the rest.
+PROFILE = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
+
+
+class AndroidTarget:
+    name = "android"
+    description = "Android phones: float32/fp16/int8 flavours, benchmark_model over adb"
+    build_mode = Mode.INT8
+    build_io = IOType.INT8
+    profile = PROFILE
+    # option names as the CLI's compile and bench commands pass them (--force arrives as "overwrite")
+    compile_options = ("data_path", "data_samples", "flavours", "int8_io", "allow_float_ops", "overwrite")
+    runner_options = (
+        "serial",
+        "delegates",
+        "nnapi_accelerator",
+        "threads",
+        "runs",
+        "warmup",
+        "op_profiling",
+        "cpu_mask",
+        "extra_args",
+        "benchmark_binary",
+        "adb",
+        "timeout_s",
+        "adb_timeout_s",
+        "log_dir",
+    )
+
+    def check(self, model_path: str) -> CompatReport:
+        """Which flavour ``model_path`` is, which delegates suit it, and what would fall back to the CPU.
+
+        Raises:
+            BadInput: not a valid .tflite file, or an op LiteRT cannot resolve.
+        """
+        from edgeq import flatbuffer
+        from edgeq.runtime import open_session
+
+        info = flatbuffer.read_file(model_path)
+        open_session(model_path, batch=1, origin=model_path)  # the phone's CPU path is this interpreter
+        art = fl.describe(model_path)
+        messages = [f"flavour {art.flavour}: {fl.PURPOSE.get(art.flavour, '')}"]
+        messages += [f"for the {art.flavour} flavour: {p}" for p in art.problems if p != fl.PURPOSE.get(art.flavour)]
+        for op in info.custom_ops:
+            messages.append(f"custom op {op}: no delegate takes it, it runs on the CPU (and needs the op registered)")
+        if any(t.is_dynamic for t in info.inputs):
+            messages.append("dynamic input shape: the GPU delegate and NNAPI need static shapes; fix the batch to 1")
+        if art.flavour == "mixed":
+            messages.append(
+                f"{len(info.float_ops)} op(s) compute in float ({', '.join(sorted(set(info.float_ops)))}): "
+                "under NNAPI or an NPU delegate they run on the CPU"
+            )
+        ops = tuple({"op": name, "count": n} for name, n in info.op_histogram().items())
+        return CompatReport(
+            target=self.name,
+            ok=True,
+            ops=ops,
+            messages=tuple(messages),
+            counts={"ops": len(info.ops), "float_ops": len(info.float_ops)},
+            details={
+                "flavour": art.flavour,
+                "delegates": list(fl.DELEGATES_FOR.get(art.flavour, ())),
+                **art.io,
+            },
+        )
+
+    def compile(
+        self,
+        model_path: str,
+        out_dir: str,
+        options: Mapping | None = None,
+        *,
+        data_path: str | None = None,
+        data_samples: int | None = None,
+        flavours: str | tuple[str, ...] | None = None,
+        int8_io: str | IOType = IOType.INT8,
+        allow_float_ops: bool = False,
+        overwrite: bool = False,
+        force: bool = False,
+    ) -> CompileResult:
+        """The flavours a phone needs, verified, with a report ``<stem>.android.json`` in ``out_dir``.
+
+        Options come as keywords or as an ``options`` mapping with the names in ``compile_options``
+        (``overwrite`` and ``force`` are the same). A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
+        ``<stem>_int8.tflite`` (``flavours`` picks some; int8 needs ``data_path``). A .tflite (what the
+        build pipeline passes) is not converted: it is read back, classified and verified, and the
+        report is written (replacing an earlier one; it is derived from the model).
+
+        Returns:
+            CompileResult: ``output`` is the int8 model when made (else the last flavour; the input for a
+            .tflite); ``details`` has ``flavours`` (path, sizes, delegates, I/O with scales and zero
+            points, float ops) and ``report``.
+
+        Raises:
+            UsageError: int8 without data; flavour or I/O options given with a .tflite.
+            OutputExists: an output exists and ``force`` is false.
+            BadInput, ConversionFailed: as the conversion raises; a flavour that does not read back right.
+        """
+        from edgeq import SCHEMA_VERSION
+        from edgeq.artifacts import sha256_file, write_json_atomic
+        from edgeq.modelio import Format, detect_format
+
+        if options:
+            opts = dict(options)
+            unknown = sorted(set(opts) - set(self.compile_options) - {"force"})
+            if unknown:
+                raise UsageError(
+                    f"unknown compile option(s) for android: {', '.join(unknown)}", "see edgeq compile --help"
+                )
+            data_path = opts.get("data_path", data_path)
+            data_samples = opts.get("data_samples", data_samples)
+            flavours = opts.get("flavours", flavours)
+            int8_io = opts.get("int8_io") or int8_io
+            allow_float_ops = bool(opts.get("allow_float_ops", allow_float_ops))
+            overwrite = bool(opts.get("overwrite", overwrite) or opts.get("force", False))
+        force = force or overwrite
+        fmt = detect_format(model_path)
+        out = fl.require_folder(out_dir)
+        stem = Path(model_path).stem
+        report = out / f"{stem}{fl.REPORT_SUFFIX}"
+        io = IOType(int8_io)
+        if fmt == Format.TFLITE:
+            if flavours is not None or data_path is not None:
+                raise UsageError(
+                    f"{model_path} is already a .tflite: --flavours and --data apply to a Keras model",
+                    "pass the Keras model to make the flavours, or drop those options",
+                )
+            arts = [fl.describe(model_path)]
+            output, kind = model_path, "verified"
+        else:
+            wanted = fl.parse_flavours(flavours)
+            fl.refuse_existing(report, force)
+            arts = fl.build(model_path, out, wanted, data_path, data_samples, io, force, allow_float_ops)
+            output = next((a.path for a in arts if a.flavour == "int8"), arts[-1].path)
+            kind = "converted"
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "target": self.name,
+            "model": {"path": model_path, "format": fmt.value, "sha256": sha256_file(model_path)},
+            "kind": kind,
+            "flavours": [a.to_dict() for a in arts],
+        }
+        write_json_atomic(report, doc)
+        warnings = [f"{a.flavour}: {p}" for a in arts for p in a.problems]
+        return CompileResult(
+            target=self.name,
+            output=output,
+            skipped=False,
+            reason="" if kind == "converted" else "a .tflite runs on the phone as is; verified and reported",
+            details={"report": str(report), "kind": kind, "flavours": doc["flavours"], "warnings": warnings},
+        )
+
+    def runner(self, device: str | None = None, options: Mapping | None = None, **kwargs) -> AndroidRunner:
+        """A runner for ``edgeq bench``: options as in :class:`AndroidRunner` (serial, delegates, ...),
+        as keywords or as an ``options`` mapping with the names in ``runner_options``."""
+        options = {**dict(options or {}), **kwargs}
+        unknown = sorted(set(options) - set(self.runner_options))
+        if unknown:
+            raise UsageError(
+                f"unknown option(s) for the android runner: {', '.join(unknown)}", "see edgeq bench --help"
+            )
+        return AndroidRunner(device, **options)
+
+    def supported_delegates(self) -> list[dict]:
+        return [
+            {
+                "delegate": "cpu",
+                "flag": "--use_xnnpack=false",
+                "flavours": ["float32", "int8"],
+                "note": "TFLite's own kernels",
+            },
+            {
+                "delegate": "xnnpack",
+                "flag": "--use_xnnpack=true",
+                "flavours": ["float32", "fp16", "int8"],
+                "note": "CPU, the default",
+            },
+            {
+                "delegate": "gpu",
+                "flag": "--use_gpu=true",
+                "flavours": ["fp16", "float32"],
+                "note": "OpenCL or OpenGL ES",
+            },
+            {
+                "delegate": "nnapi",
+                "flag": "--use_nnapi=true [--nnapi_accelerator_name=NAME]",
+                "flavours": ["int8"],
+                "note": "Android 8.1+, deprecated from Android 15",
+            },
+        ]
+
+
+TARGET = AndroidTarget()

@@ -1,0 +1,530 @@
+"""Microcontrollers with TensorFlow Lite Micro: will it run, will it fit, and the firmware files.
+
+- ``TARGET.check(model, board=...)`` runs the model in TFLM's Python interpreter (in a child process):
+  ops TFLM lacks are named (exit 3), the tensor arena is the size TFLM allocated (its
+  RecordingMicroAllocator report, confirmed by allocating exactly that much), flash is the model plus
+  a documented runtime estimate, the fit is judged against a board profile (a misfit exits 6 with the
+  numbers), and TFLM's outputs are compared with LiteRT's on the same inputs.
+- ``TARGET.compile(model, out_dir, board=...)`` writes model_data.cc/.h, op_resolver.h and main.cc.
+- ``TARGET.runner(board=...)`` times TFLM on the host (labelled host timing) and adds the board's
+  latency estimate (labelled estimate, with its calibration error).
+
+Modules: boards (profiles as data), ops (resolver table, flash/arena constants, pre-flight rules),
+tflm (the child-process interpreter), tflm_worker (its entry point), parity, export, estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq import __version__
+from edgeq.artifacts import sha256_bytes, tool_versions
+from edgeq.bench.timing import LatencyStats, host_environment
+from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
+from edgeq.flatbuffer import read_bytes, read_model_bytes
+from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
+
+__all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuBenchResult", "boards", "estimate"]
+
+PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
+TOP_LEVEL_KEYS = ("arena_bytes", "flash_bytes", "unsupported_ops", "fits")
+
+
+class McuCompatReport(CompatReport):
+    """A CompatReport whose JSON also carries the four figures of the issue at the top level."""
+
+    def to_dict(self) -> dict:
+        doc = super().to_dict()
+        for key in TOP_LEVEL_KEYS:
+            doc[key] = self.details.get(key)
+        return doc
+
+
+@dataclass(frozen=True)
+class McuBenchResult(BenchResult):
+    estimate: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        doc = super().to_dict()
+        doc["timing_kind"] = "host"
+        doc["estimate"] = self.estimate
+        return doc
+
+
+def _options(options: Mapping | None, known: tuple[str, ...], what: str, given: dict) -> dict:
+    """Options as keywords (``given``, None meaning unset) or as an ``options`` mapping (the CLI's style);
+    a keyword wins over the mapping.
+
+    Raises:
+        UsageError: a mapping key the target does not take (named as its flag).
+    """
+    merged = dict(options or {})
+    unknown = sorted(set(merged) - set(known))
+    if unknown:
+        flag = "--" + unknown[0].replace("_", "-")
+        raise UsageError(f"{flag} does not apply to {what} for target mcu", f"drop {flag}")
+    merged.update({k: v for k, v in given.items() if v is not None})
+    return merged
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def _load(model_path: str):
+    data = read_model_bytes(model_path)
+    return data, read_bytes(data, origin=str(model_path))
+
+
+def _require_integer(info, board: boards.Board, origin: str) -> list[str]:
+    """Refuse float compute on an integer-only board; return notes for float I/O conversions."""
+    float_ops = [op for op in info.ops if op.compute in ("float", "hybrid")]
+    conversions = [op for op in info.ops if op.compute == "conversion"]
+    if board.integer_only and float_ops:
+        names = sorted({op.name for op in float_ops})
+        raise BadInput(
+            f"{origin} computes in float ({len(float_ops)} op(s): {', '.join(names)}) and board {board.name} is "
+            f"integer-only: {board.integer_only_reason}",
+            "quantize to int8 first: edgeq quantize MODEL --mode int8 --data CALIBRATION.npz",
+            details={"board": board.name, "float_ops": [op.to_dict() for op in float_ops]},
+        )
+    notes = []
+    if float_ops:
+        notes.append(
+            f"{len(float_ops)} op(s) compute in float: TFLM runs them with float reference kernels (no CMSIS-NN); "
+            "quantize to int8 for the optimized kernels"
+        )
+    if conversions:
+        notes.append(
+            "the model has float I/O: its QUANTIZE/DEQUANTIZE ops convert on the microcontroller; quantize with "
+            "--io int8 to feed int8 directly"
+        )
+    return notes
+
+
+def _preflight(info, origin: str) -> None:
+    found = ops.preflight(info)
+    if found:
+        first = found[0]
+        raise BadInput(
+            f"{origin}: {first['text']}",
+            first["fix"],
+            details={"preflight": found},
+        )
+    if any(t.is_dynamic for t in info.inputs):
+        raise BadInput(f"{origin} has a dynamic input shape; TFLM needs static shapes", "quantize with --batch 1")
+
+
+def _op_rows(info) -> list[dict]:
+    rows = []
+    for name, count in info.op_histogram().items():
+        rows.append(
+            {
+                "op": name,
+                "count": count,
+                "status": "supported",
+                "resolver": ops.resolver_method(name),
+                "cmsis_nn": name in ops.CMSIS_NN_OPS,
+            }
+        )
+    return rows
+
+
+def _unsupported_error(origin: str, missing: list[dict], info, board: boards.Board) -> UnsupportedOp:
+    names = [m["op"] for m in missing]
+    counts = ", ".join(f"{m['op']} (x{m['count']}, op #{', #'.join(str(i) for i in m['indices'])})" for m in missing)
+    hints = [f"{op}: {ops.ALTERNATIVES[op]}" for op in names if op in ops.ALTERNATIVES]
+    hint = "; ".join(hints) if hints else "rebuild the model without it, or register a custom kernel in TFLM"
+    unsupported = set(names)
+    table = [dict(r, status="unsupported" if r["op"] in unsupported else "supported") for r in _op_rows(info)]
+    return UnsupportedOp(
+        f"TFLM has no kernel for {len(names)} op(s) of {origin}: {counts}",
+        hint,
+        details={
+            "unsupported_ops": missing,
+            "ops": table,
+            "board": board.name,
+            "fits": None,
+            "tflm_version": tflm.version(),
+        },
+    )
+
+
+class McuRunner:
+    """Times the model in TFLM's Python interpreter on this host and adds the board's latency estimate.
+
+    The host timing measures TFLM's reference kernels on this machine's CPU; it is not the board's
+    latency. The estimate is.
+    """
+
+    def __init__(self, board: boards.Board, timeout_s: float = tflm.DEFAULT_TIMEOUT_S) -> None:
+        self.board = board
+        self.timeout_s = timeout_s
+        self._interp = None
+        self._info = None
+
+    def availability(self) -> Availability:
+        if not tflm.available():
+            return Availability(False, f"the TFLM Python interpreter is not installed ({tflm.INSTALL_HINT})")
+        return Availability(True)
+
+    def load(self, model_path: str, cfg: BenchConfig) -> None:
+        """Run the model once in a child process (TFLM may abort), then keep an interpreter here."""
+        data, info = _load(model_path)
+        _preflight(info, model_path)
+        inputs = parity.make_inputs(info, 1)
+        probe = tflm.probe(model_path, info, inputs, timeout_s=self.timeout_s)
+        if probe.unsupported_ops:
+            raise _unsupported_error(model_path, probe.unsupported_ops, info, self.board)
+        tflm.require_ok(probe, model_path)
+        from tflite_micro import runtime
+
+        self._interp = runtime.Interpreter.from_bytes(data, arena_size=tflm.initial_arena(len(data)))
+        for i, x in enumerate(inputs):
+            self._interp.set_input(x[0], i)
+        self._info = info
+
+    def invoke(self) -> None:
+        if self._interp is None:
+            raise Unavailable("the model is not loaded", "call load() first")
+        self._interp.invoke()
+
+    def benchmark(self, model_path: str, cfg: BenchConfig) -> McuBenchResult:
+        """Host timing (warm-up excluded, first invoke apart) in a child process, plus the board estimate.
+
+        Raises:
+            UnsupportedOp: TFLM lacks an op of the model.
+            BadInput: TFLM cannot run the model.
+        """
+        data, info = _load(model_path)
+        _preflight(info, model_path)
+        inputs = parity.make_inputs(info, 1)
+        bench = {"num_runs": cfg.num_runs, "warmup_runs": cfg.warmup_runs}
+        probe = tflm.probe(model_path, info, inputs, bench=bench, timeout_s=self.timeout_s)
+        if probe.unsupported_ops:
+            raise _unsupported_error(model_path, probe.unsupported_ops, info, self.board)
+        tflm.require_ok(probe, model_path)
+        t = probe.timing or {}
+        stats = LatencyStats(
+            first_invoke_ms=t["first_invoke_ms"],
+            num_runs=t["num_runs"],
+            warmup_runs=t["warmup_runs"],
+            **t["latency_ms"],
+        )
+        est = estimate.estimate(info, self.board)
+        env = host_environment()
+        env["runtime"] = f"tflite-micro {tflm.version()} (Python interpreter, reference kernels)"
+        notes = [
+            "host timing: TFLM's reference kernels on this machine's CPU, not the microcontroller",
+        ]
+        if est.get("latency_ms") is not None:
+            err = est["calibration_error"]
+            notes.append(
+                f"estimate for {self.board.name} ({self.board.core} @ {self.board.clock_hz / 1e6:.0f} MHz): "
+                f"{est['latency_ms']:.2f} ms per inference (leave-one-out calibration error: mean "
+                f"{err['mean_abs_error_pct']}%, max {err['max_abs_error_pct']}%)"
+            )
+        else:
+            notes.append(f"no latency estimate for {self.board.name}: {est['reason']}")
+        if cfg.num_threads != 1:
+            notes.append(f"TFLM is single-threaded: --threads {cfg.num_threads} does not apply")
+        return McuBenchResult(
+            target="mcu",
+            device=f"host ({env.get('cpu') or env.get('machine')}) via TFLM",
+            stats=stats,
+            num_threads=1,
+            environment=env,
+            notes=tuple(notes),
+            estimate=est,
+        )
+
+
+class McuTarget:
+    name = "mcu"
+    description = "microcontrollers with TensorFlow Lite Micro (TFLM check, arena/flash fit, C export)"
+    build_mode = Mode.INT8
+    build_io = IOType.INT8
+    profile = PROFILE
+    default_board = boards.DEFAULT_BOARD
+    check_options = ("board", "parity_samples", "timeout_s")
+    compile_options = ("board", "overwrite", "timeout_s")
+    runner_options = ("board",)
+
+    # --- check ---------------------------------------------------------------------------------------
+
+    def check(
+        self,
+        model_path: str,
+        options: Mapping | None = None,
+        *,
+        board: str | None = None,
+        parity_samples: int | None = None,
+        timeout_s: float | None = None,
+    ) -> McuCompatReport:
+        """Run ``model_path`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
+
+        Options (``check_options``) come as keywords or as an ``options`` mapping: ``board``,
+        ``parity_samples`` (default 8 seeded inputs), ``timeout_s`` (per TFLM child process, 300).
+
+        Returns:
+            McuCompatReport: ``details`` has arena_bytes (what TFLM allocated), arena (head/tail and
+            breakdown, exactness check), arena_bytes_with_margin, flash_bytes (model + runtime estimate)
+            and flash, fits and fit, unsupported_ops ([]), board, parity, latency_estimate, tflm_version.
+
+        Raises:
+            UsageError: unknown board.
+            BadInput: not a TFLite model; float compute on an integer-only board; a model TFLM would
+                abort on or cannot prepare.
+            UnsupportedOp: TFLM has no kernel for an op (all such ops are named).
+            QualityGateFailed: the arena or the flash does not fit the board (the numbers in details).
+            Unavailable: tflite-micro is not installed.
+        """
+        opts = _options(
+            options,
+            self.check_options,
+            "check",
+            {"board": board, "parity_samples": parity_samples, "timeout_s": timeout_s},
+        )
+        parity_samples = int(opts.get("parity_samples", parity.DEFAULT_SAMPLES))
+        timeout_s = float(opts.get("timeout_s", tflm.DEFAULT_TIMEOUT_S))
+        brd = boards.get(opts.get("board"))
+        data, info = _load(model_path)
+        notes = _require_integer(info, brd, model_path)
+        _preflight(info, model_path)
+        if parity_samples < 1:
+            raise BadInput(f"parity needs at least one sample, got {parity_samples}", "e.g. --parity-samples 8")
+        inputs = parity.make_inputs(info, parity_samples, parity.DEFAULT_SEED)
+        probe = tflm.probe(model_path, info, inputs, timeout_s=timeout_s)
+        if probe.unsupported_ops:
+            raise _unsupported_error(model_path, probe.unsupported_ops, info, brd)
+        tflm.require_ok(probe, model_path)
+        details = self._details(model_path, data, info, brd, probe, inputs)
+        messages = self._messages(details) + notes
+        if not details["fits"]:
+            fit = details["fit"]
+            parts = []
+            if not fit["ram"]["fits"]:
+                parts.append(
+                    f"tensor arena {details['arena_bytes']:,} bytes > {fit['ram']['available_bytes']:,} bytes of RAM "
+                    f"for the arena (over by {-fit['ram']['headroom_bytes']:,})"
+                )
+            if not fit["flash"]["fits"]:
+                parts.append(
+                    f"flash {details['flash_bytes']:,} bytes (model {details['flash']['model_bytes']:,} + runtime "
+                    f"estimate {details['flash']['runtime_estimate_bytes']:,}) > {fit['flash']['available_bytes']:,} "
+                    f"bytes (over by {-fit['flash']['headroom_bytes']:,})"
+                )
+            bigger = [
+                b.name
+                for b in boards.BOARDS.values()
+                if b.arena_ram_bytes >= details["arena_bytes"] and b.flash_bytes >= details["flash_bytes"]
+            ]
+            hint = (
+                f"boards it fits: {', '.join(bigger)} (--board NAME); or shrink the model"
+                if bigger
+                else "no profiled board fits it: shrink the model (fewer channels, smaller input)"
+            )
+            raise QualityGateFailed(f"{model_path} does not fit {brd.name}: " + "; ".join(parts), hint, details=details)
+        return McuCompatReport(
+            target=self.name,
+            ok=True,
+            ops=tuple(_op_rows(info)),
+            messages=tuple(messages),
+            details=details,
+        )
+
+    def _details(self, model_path: str, data: bytes, info, brd: boards.Board, probe: tflm.Probe, inputs) -> dict:
+        arena_bytes = int(probe.arena_bytes or 0)
+        distinct = len(info.op_histogram())
+        runtime_bytes = ops.runtime_flash_bytes(distinct)
+        flash_bytes = len(data) + runtime_bytes
+        ram_fits = arena_bytes <= brd.arena_ram_bytes
+        flash_fits = flash_bytes <= brd.flash_bytes
+        par = parity.parity(model_path, info, inputs, probe.outputs or [], parity.DEFAULT_SEED)
+        return {
+            "board": brd.to_dict(),
+            "arena_bytes": arena_bytes,
+            "arena": {
+                "source": "TFLM RecordingMicroAllocator report ('Arena allocation total'), checked by allocating "
+                "exactly that arena; the smallest arena TFLM accepts when the total falls short. tflite-micro "
+                f"{tflm.version()} Python interpreter (reference kernels, 64-bit host)",
+                **probe.arena,
+            },
+            "arena_bytes_with_margin": ops.arena_with_margin(arena_bytes),
+            "arena_margin_basis": ops.ARENA_MARGIN_BASIS,
+            "flash_bytes": flash_bytes,
+            "flash": {
+                "model_bytes": len(data),
+                "runtime_estimate_bytes": runtime_bytes,
+                "distinct_ops": distinct,
+                "basis": ops.RUNTIME_FLASH_BASIS,
+            },
+            "fits": ram_fits and flash_fits,
+            "fit": {
+                "ram": {
+                    "fits": ram_fits,
+                    "needed_bytes": arena_bytes,
+                    "available_bytes": brd.arena_ram_bytes,
+                    "headroom_bytes": brd.arena_ram_bytes - arena_bytes,
+                    "margin_fits": ops.arena_with_margin(arena_bytes) <= brd.arena_ram_bytes,
+                },
+                "flash": {
+                    "fits": flash_fits,
+                    "needed_bytes": flash_bytes,
+                    "available_bytes": brd.flash_bytes,
+                    "headroom_bytes": brd.flash_bytes - flash_bytes,
+                },
+            },
+            "unsupported_ops": [],
+            "parity": par,
+            "latency_estimate": estimate.estimate(info, brd),
+            "io": probe.io,
+            "tflm_version": tflm.version(),
+        }
+
+    @staticmethod
+    def _messages(d: dict) -> list[str]:
+        b = d["board"]
+        arena = d["arena"]
+        if arena.get("allocates_at_report_total", True):
+            arena_line = (
+                f"tensor arena: TFLM allocated {d['arena_bytes']:,} bytes (head {arena.get('head_bytes') or 0:,} + "
+                f"tail {arena.get('tail_bytes') or 0:,}; an arena of exactly that size allocates)"
+            )
+        else:
+            arena_line = (
+                f"tensor arena: {d['arena_bytes']:,} bytes, the smallest TFLM accepts; its allocation report says "
+                f"{arena.get('report_total_bytes'):,}, but the kernels' temporary allocations while they prepare "
+                "need more"
+            )
+        msgs = [
+            arena_line + f"; firmware constant with margin {d['arena_bytes_with_margin']:,}",
+            f"flash: model {d['flash']['model_bytes']:,} + TFLM runtime ~{d['flash']['runtime_estimate_bytes']:,} "
+            f"(estimate, {d['flash']['distinct_ops']} kernels) = {d['flash_bytes']:,} bytes",
+            f"{b['name']}: arena {_kib(d['arena_bytes'])} of {_kib(b['arena_ram_bytes'])} RAM, flash "
+            f"{_kib(d['flash_bytes'])} of {_kib(b['flash_bytes'])}: fits",
+            "parity: " + parity.summary(d["parity"]),
+        ]
+        if not d["fit"]["ram"]["margin_fits"]:
+            msgs.append(
+                f"the arena fits but not with the export's margin ({d['arena_bytes_with_margin']:,} bytes): "
+                "trim kTensorArenaSize to arena_used_bytes() on the device"
+            )
+        est = d["latency_estimate"]
+        if est.get("latency_ms") is not None:
+            err = est["calibration_error"]
+            msgs.append(
+                f"latency estimate on {b['name']}: {est['latency_ms']:.2f} ms (estimate; calibration error mean "
+                f"{err['mean_abs_error_pct']}%, max {err['max_abs_error_pct']}% leave-one-out)"
+            )
+        if arena.get("allocates_at_arena_bytes") is False:
+            msgs.append(f"warning: an arena of exactly {d['arena_bytes']:,} bytes did not allocate on a re-check")
+        return msgs
+
+    # --- compile -------------------------------------------------------------------------------------
+
+    def compile(
+        self,
+        model_path: str,
+        out_dir: str,
+        options: Mapping | None = None,
+        *,
+        board: str | None = None,
+        overwrite: bool | None = None,
+        timeout_s: float | None = None,
+    ) -> CompileResult:
+        """Check ``model_path`` (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
+
+        Options (``compile_options``) come as keywords or as an ``options`` mapping.
+
+        ``overwrite``: True replaces an existing export folder, False refuses (the CLI passes ``--force``);
+        None, a pipeline's call, replaces an earlier edgeq export and refuses anything else.
+
+        Returns:
+            CompileResult: ``output`` is the exported copy of the .tflite; ``details`` lists the files,
+            the arena figures, the resolver calls and the check.
+
+        Raises:
+            as :meth:`check`; OutputExists when the folder may not be replaced.
+        """
+        opts = _options(
+            options, self.compile_options, "compile", {"board": board, "overwrite": overwrite, "timeout_s": timeout_s}
+        )
+        overwrite = opts.get("overwrite")
+        report = self.check(model_path, board=opts.get("board"), timeout_s=opts.get("timeout_s"))
+        data, info = _load(model_path)
+        d = report.details
+        provenance = {
+            "edgeq": __version__,
+            "model_name": Path(model_path).name,
+            "model_sha256": sha256_bytes(data),
+            "model_bytes": len(data),
+        }
+        files = export.render(Path(model_path), data, info, d["arena_bytes"], provenance)
+        op_names = list(dict.fromkeys(op.name for op in info.ops))
+        manifest = {
+            "target": self.name,
+            "model": {"path": str(model_path), "sha256": provenance["model_sha256"], "size_bytes": len(data)},
+            "board": d["board"]["name"],
+            "arena_bytes": d["arena_bytes"],
+            "tensor_arena_size_constant": d["arena_bytes_with_margin"],
+            "arena_margin_basis": ops.ARENA_MARGIN_BASIS,
+            "ops": op_names,
+            "resolver_calls": export.resolver_calls(op_names),
+            "flash_bytes": d["flash_bytes"],
+            "parity_bit_exact": d["parity"]["bit_exact"],
+            "tool_versions": {**tool_versions(), "tflite-micro": tflm.version()},
+        }
+        final = export.write(out_dir, model_path, files, manifest, overwrite)
+        stem = Path(model_path).stem
+        details = {
+            "target": self.name,
+            "export_dir": str(final),
+            "files": [str(final / name) for name in files] + [str(final / export.MANIFEST)],
+            "board": d["board"]["name"],
+            "arena_bytes": d["arena_bytes"],
+            "tensor_arena_size_constant": d["arena_bytes_with_margin"],
+            "num_ops": len(op_names),
+            "resolver_calls": manifest["resolver_calls"],
+            "flash_bytes": d["flash_bytes"],
+            "check": report.to_dict(),
+        }
+        return CompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
+
+    # --- bench ---------------------------------------------------------------------------------------
+
+    def runner(
+        self, device: str | None = None, options: Mapping | None = None, *, board: str | None = None
+    ) -> McuRunner:
+        """Host TFLM timing plus the ``board``'s latency estimate (``board`` as a keyword or in ``options``).
+        ``device`` is not used: no board is attached, and on-device runs are not implemented."""
+        opts = _options(options, self.runner_options, "bench", {"board": board})
+        return McuRunner(boards.get(opts.get("board")))
+
+    # --- tables --------------------------------------------------------------------------------------
+
+    def supported_ops(self, runtime_version: int | None = None) -> list[dict]:
+        return ops.table()
+
+    def requirements(self) -> list[dict]:
+        rows = [{"id": r.id, "text": r.text, "fix": r.fix, "source": r.source} for r in ops.RULES]
+        rows.append(
+            {
+                "id": "static-shapes",
+                "text": "Tensor shapes are static (TFLM does not resize tensors).",
+                "fix": "quantize with --batch 1",
+                "source": "TFLM",
+            }
+        )
+        return rows
+
+    def board_table(self) -> list[dict]:
+        """The board profiles (``--board`` takes their names)."""
+        return boards.table()
+
+
+TARGET = McuTarget()

@@ -1,0 +1,119 @@
+"""TFLM outputs against LiteRT outputs on the same seeded inputs.
+
+Two LiteRT references: its reference kernels (``BUILTIN_REF``, the same arithmetic TFLM's reference
+kernels implement, so int8 is expected bit-exact) and its default optimized kernels (what ``edgeq eval``
+and ``edgeq bench --target cpu`` run; these may round differently by one step). Differences are reported
+in output steps (quantized units) and in real units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+DEFAULT_SAMPLES = 8
+DEFAULT_SEED = 0
+
+
+def make_inputs(info, num_samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED) -> list[np.ndarray]:
+    """One array per model input, shaped (num_samples, *input shape): uniform over the integer range for
+    integer inputs, standard normal for float inputs."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for t in info.inputs:
+        shape = (num_samples, *[max(d, 1) for d in t.shape])
+        if t.dtype in _INT_RANGES:
+            lo, hi = _INT_RANGES[t.dtype]
+            arrays.append(rng.integers(lo, hi, size=shape, endpoint=True).astype(t.dtype))
+        elif t.dtype in ("float32", "float16"):
+            arrays.append(rng.standard_normal(shape).astype(t.dtype))
+        elif t.dtype == "bool":
+            arrays.append(rng.integers(0, 1, size=shape, endpoint=True).astype(bool))
+        else:
+            arrays.append(rng.integers(0, 8, size=shape).astype(t.dtype))
+    return arrays
+
+
+def inputs_description(info, num_samples: int, seed: int) -> str:
+    kinds = sorted({t.dtype for t in info.inputs})
+    return (
+        f"{num_samples} seeded random samples (seed {seed}; integer inputs uniform over their range, "
+        f"float inputs standard normal; input dtypes {', '.join(kinds)})"
+    )
+
+
+def litert_outputs(model_path: str, inputs: list[np.ndarray], reference_kernels: bool) -> list[np.ndarray]:
+    """LiteRT's outputs for ``inputs`` (one invoke per sample)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeq.tfimport import captured_stderr
+
+    kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
+    with captured_stderr():
+        interp = Interpreter(model_path=str(model_path), experimental_op_resolver_type=kind)
+        interp.allocate_tensors()
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    collected: list[list[np.ndarray]] = [[] for _ in outs]
+    for s in range(len(inputs[0])):
+        for d, x in zip(ins, inputs, strict=True):
+            interp.set_tensor(d["index"], x[s])
+        interp.invoke()
+        for o, d in enumerate(outs):
+            collected[o].append(np.array(interp.get_tensor(d["index"]), copy=True))
+    return [np.stack(c) for c in collected]
+
+
+def compare(tflm: list[np.ndarray], litert: list[np.ndarray], info) -> dict:
+    """Bit-exactness and the size of any difference, over every output."""
+    per_output = []
+    for o, (a, b) in enumerate(zip(tflm, litert, strict=True)):
+        t = info.outputs[o]
+        a64 = a.astype(np.float64).reshape(b.shape)
+        diff = np.abs(a64 - b.astype(np.float64))
+        scale = t.scales[0] if t.scales else None
+        row = {
+            "output": t.name,
+            "dtype": t.dtype,
+            "num_elements": int(diff.size),
+            "num_different": int(np.count_nonzero(diff)),
+            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        }
+        if t.dtype in _INT_RANGES:
+            row["max_abs_diff_steps"] = int(diff.max()) if diff.size else 0
+            if scale:
+                row["max_abs_diff_real"] = float(diff.max() * scale) if diff.size else 0.0
+        per_output.append(row)
+    return {
+        "bit_exact": all(r["num_different"] == 0 for r in per_output),
+        "max_abs_diff": max((r["max_abs_diff"] for r in per_output), default=0.0),
+        "num_different": sum(r["num_different"] for r in per_output),
+        "num_elements": sum(r["num_elements"] for r in per_output),
+        "outputs": per_output,
+    }
+
+
+def parity(model_path: str, info, inputs: list[np.ndarray], tflm_outputs: list[np.ndarray], seed: int) -> dict:
+    """Compare TFLM's outputs with LiteRT's reference and optimized kernels on the same inputs."""
+    doc = {
+        "num_samples": int(len(inputs[0])) if inputs else 0,
+        "inputs": inputs_description(info, int(len(inputs[0])) if inputs else 0, seed),
+        "against": {},
+    }
+    for label, ref in (("litert_reference_kernels", True), ("litert_optimized_kernels", False)):
+        doc["against"][label] = compare(tflm_outputs, litert_outputs(model_path, inputs, ref), info)
+    doc["bit_exact"] = doc["against"]["litert_reference_kernels"]["bit_exact"]
+    return doc
+
+
+def summary(doc: dict) -> str:
+    """One line per reference, e.g. 'bit-exact' or '12 of 80 elements differ, at most 1 step'."""
+    parts = []
+    for label, cmp in doc["against"].items():
+        who = label.replace("litert_", "LiteRT ").replace("_", " ")
+        if cmp["bit_exact"]:
+            parts.append(f"bit-exact with {who}")
+        else:
+            steps = [r.get("max_abs_diff_steps") for r in cmp["outputs"] if r.get("max_abs_diff_steps") is not None]
+            size = f"at most {max(steps)} step(s)" if steps else f"max |diff| {cmp['max_abs_diff']:.3g}"
+            parts.append(f"{cmp['num_different']} of {cmp['num_elements']} output elements differ from {who} ({size})")
+    return "; ".join(parts)

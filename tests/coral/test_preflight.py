@@ -1,0 +1,147 @@
+"""The pre-flight on real converted models: what the compiler would map, checked against real logs."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeq.errors import BadInput, UsageError
+from edgeq.targets.coral import TARGET, logparse, preflight, rules
+from tests.coral.conftest import recorded
+
+pytestmark = pytest.mark.slow
+
+
+def statuses(pred) -> dict[tuple[str, str], int]:
+    return {(r["op"], r["status"]): r["count"] for r in pred.table()}
+
+
+def test_bundled_int8_maps_every_op(coral_models):
+    pred = preflight.predict(coral_models["bundled_int8"])
+    assert pred.counts == {"tpu": 9, "cpu": 0}
+    assert pred.first_unmapped is None
+    assert all(v.status == rules.MAPPED for v in pred.ops)
+    assert {r["op"] for r in pred.table()} == {"CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"}
+    assert pred.memory["streaming_predicted"] is False
+    assert 20_000 < pred.memory["parameter_bytes_on_tpu"] < 30_000
+
+
+def test_int8_io_model_matches_the_real_mnist7_log(coral_models):
+    """Same op histogram as nrf20's mnist7 (int8 I/O): the real compiler mapped all of it."""
+    (real,) = logparse.parse_log(recorded("nrf20_mnist7.log").read_text())
+    pred = preflight.predict(coral_models["mnist7_like"])
+    assert logparse.compare(pred.table(), real.ops) == []
+
+
+def test_float_io_model_matches_the_real_mnist4_log(coral_models):
+    """Float I/O: the real compiler left the input QUANTIZE and the output DEQUANTIZE on the CPU, in its words."""
+    (real,) = logparse.parse_log(recorded("nrf20_mnist4.log").read_text())
+    pred = preflight.predict(coral_models["mnist4_like"])
+    assert logparse.compare(pred.table(), real.ops) == []
+    assert pred.counts == {"tpu": 8, "cpu": 2}
+
+
+def test_bundled_float_io_puts_quantize_and_dequantize_on_the_cpu(coral_models):
+    pred = preflight.predict(coral_models["bundled_float_io"])
+    table = statuses(pred)
+    assert table[("QUANTIZE", rules.UNSPECIFIED)] == 1
+    assert table[("DEQUANTIZE", rules.DATA_TYPE)] == 1
+    assert pred.counts == {"tpu": 9, "cpu": 2}
+    # the edges do not split the graph: nothing is stranded
+    assert not any(v.status == rules.STRANDED for v in pred.ops)
+    first = pred.first_unmapped
+    assert first["op"] == "QUANTIZE" and first["splits_graph"] is False
+    assert "--io int8" in first["reason"]
+
+
+def test_leaky_relu_in_the_middle_strands_the_tail(coral_models):
+    pred = preflight.predict(coral_models["leaky"])
+    first = pred.first_unmapped
+    assert first["op"] == "LEAKY_RELU" and first["status"] == rules.NOT_SUPPORTED
+    assert "PReLU" in first["reason"]
+    before = [v for v in pred.ops if v.index < first["index"]]
+    after = [v for v in pred.ops if v.index > first["index"]]
+    assert before and all(v.on_tpu for v in before)
+    assert after and all(v.status == rules.STRANDED for v in after)
+    assert first["ops_stranded_after"] == len(after)
+    assert pred.counts == {"tpu": len(before), "cpu": 1 + len(after)}
+    assert {v.op for v in after} >= {"CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+
+
+def test_transpose_needs_runtime_14(coral_models):
+    assert preflight.predict(coral_models["permute"], 14).counts["cpu"] == 0
+    pred = preflight.predict(coral_models["permute"], 13)
+    first = pred.first_unmapped
+    assert first["op"] == "TRANSPOSE" and first["status"] == rules.NOT_SUPPORTED
+    assert "runtime 14" in first["reason"]
+    assert all(v.status == rules.STRANDED for v in pred.ops if v.index > first["index"])
+
+
+def test_big_dense_layer_predicts_streaming(coral_models):
+    pred = preflight.predict(coral_models["big_dense"])
+    mem = pred.memory
+    assert pred.counts["cpu"] == 0
+    assert mem["parameter_bytes_on_tpu"] > rules.ON_CHIP_PARAMETER_BYTES
+    assert mem["streaming_predicted"] is True
+    assert mem["cached_bytes_estimate"] == rules.ON_CHIP_PARAMETER_BYTES
+    assert mem["streamed_bytes_estimate"] == mem["parameter_bytes_on_tpu"] - rules.ON_CHIP_PARAMETER_BYTES
+    report = TARGET.check(str(coral_models["big_dense"]))
+    assert any("streamed from the host" in m for m in report.messages)
+
+
+@pytest.mark.parametrize(
+    ("name", "words", "fix"),
+    [
+        ("dynamic_batch", "dynamic batch", "--batch 1"),
+        ("bundled_batch2", "batch 2", "--batch 1"),
+        ("bundled_dynamic", "dynamic-range quantized", "--mode int8 --data"),
+        ("bundled_float", "not fully integer (float ops: CONV_2D x3", "--mode int8 --data"),
+    ],
+)
+def test_hard_errors_name_the_fix(coral_models, name, words, fix):
+    with pytest.raises(BadInput) as exc:
+        preflight.predict(coral_models[name])
+    assert words in exc.value.message
+    assert fix in exc.value.hint
+    assert exc.value.exit_code == 3
+
+
+def test_unknown_runtime_version_is_a_usage_error(coral_models):
+    with pytest.raises(UsageError, match="runtime version 9"):
+        preflight.predict(coral_models["bundled_int8"], 9)
+
+
+def test_check_report_shape(coral_models):
+    report = TARGET.check(str(coral_models["leaky"])).to_dict()
+    assert set(report["counts"]) == {"tpu", "cpu"}
+    assert all(set(r) == {"op", "count", "status", "on_tpu"} for r in report["ops"])
+    assert report["first_unmapped"]["op"] == "LEAKY_RELU"
+    assert report["ok"] is False
+    assert len(report["details"]["op_details"]) == sum(report["counts"].values())
+    assert TARGET.cpu_ops(str(coral_models["leaky"])) == report["counts"]["cpu"]
+    assert TARGET.cpu_ops(str(coral_models["bundled_int8"])) == 0
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v2_float_io(tmp_path_factory):
+    """Keras MobileNetV2 (alpha 0.35, 96x96, random weights) quantized with float I/O, as in Case 5."""
+    import numpy as np
+
+    from tests.coral.conftest import _keras, _quantize
+
+    k = _keras()
+    model = k.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None, classes=10)
+    x = np.random.default_rng(0).random((8, 96, 96, 3))
+    from edgeq.config import IOType
+
+    return _quantize(tmp_path_factory.mktemp("mnv2"), "mobilenet_v2", model, x, io=IOType.FLOAT)
+
+
+def test_mobilenet_v2_float_io_matches_the_real_case_5_table(mobilenet_v2_float_io):
+    """The real compiler's verdict on a Keras MobileNetV2 with float I/O (f0cal/google-coral#20): every row
+    matches except the 5 PADs, which today's converter folds into the convolutions (the 2019 one did not)."""
+    real = logparse.parse_console(recorded("f0cal20_mobilenetv2_float_io.console.txt").read_text())
+    pred = preflight.predict(mobilenet_v2_float_io)
+    assert logparse.compare(pred.table(), real.models[0].ops) == [
+        {"op": "PAD", "status": rules.MAPPED, "predicted": 0, "compiler": 5}
+    ]
+    assert pred.counts == {"tpu": 65, "cpu": 2}
