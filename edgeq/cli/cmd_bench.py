@@ -35,6 +35,7 @@ def _f(v) -> str:
     default=None,
     help="Timeout of each remote call (--host) or of one benchmark run (android).",
 )
+@click.option("--board", default=None, help="(mcu) Board profile for the latency estimate (stm32h7a3).")
 @click.option("--serial", default=None, help="(android) adb serial of the phone; needed when several are attached.")
 @click.option(
     "--delegate",
@@ -123,4 +124,5 @@ def command(
         f"{model} on {r.target} ({r.device}, {r.num_threads} thread(s), {s.num_runs} runs after {s.warmup_runs} warm-up)\n"
         f"first invoke {s.first_invoke_ms:.3f} ms; latency ms p50 {s.p50:.3f}  p90 {s.p90:.3f}  p99 {s.p99:.3f}  mean {s.mean:.3f}  std {s.std:.3f}"
     )
-    app.done(r.to_dict(), human)
+    notes = list(getattr(r, "notes", ()) or ())
+    app.done(r.to_dict(), "\n".join([human, *notes]))

@@ -61,8 +61,28 @@ def call_check(target: str, model: str, options: dict):
     help="(coral) Edge TPU runtime version the model must run on, as the compiler's -m; default 14 "
     "(what edgetpu_compiler 16 targets).",
 )
+@click.option(
+    "--board",
+    default=None,
+    help="(mcu) Board profile: stm32h7a3 (default), stm32l4r5, nrf52840, esp32s3, rp2040, corstone-300.",
+)
+@click.option(
+    "--parity-samples", type=int, default=None, help="(mcu) Seeded inputs compared between TFLM and LiteRT (8)."
+)
+@click.option(
+    "--accelerator", default=None, help="(ethos-u) Vela accelerator config, e.g. ethos-u55-128, ethos-u65-256."
+)
+@click.option("--system-config", default=None, help="(ethos-u) System config from Vela's vela.ini.")
+@click.option("--memory-mode", default=None, help="(ethos-u) Sram_Only, Shared_Sram, Dedicated_Sram.")
+@click.option(
+    "--optimise",
+    type=click.Choice(["Performance", "Size"]),
+    default=None,
+    help="(ethos-u) Vela's optimisation strategy.",
+)
+@click.option("--timeout-s", type=float, default=None, help="(mcu, ethos-u) Kill TFLM / Vela after this many seconds.")
 @pass_app
-def command(app: App, model: str, target: str, runtime_version: int | None) -> None:
+def command(app: App, model: str, target: str, runtime_version: int | None, **more) -> None:
     """Predict which ops of MODEL.tflite run on TARGET's accelerator and which fall back to the CPU.
 
     For coral: the edgetpu_compiler's per-op table (its own status words), the counts on TPU and
@@ -70,6 +90,6 @@ def command(app: App, model: str, target: str, runtime_version: int | None) -> N
     compiler. Models the compiler rejects whole (dynamic shapes, batch > 1, float or dynamic-range
     ops) are errors with the fix (exit 3).
     """
-    options = {} if runtime_version is None else {"runtime_version": runtime_version}
+    options = {k: v for k, v in ({"runtime_version": runtime_version} | more).items() if v is not None}
     report = call_check(target, model, options).to_dict()
     app.done(report, render_check(model, report))

@@ -51,6 +51,24 @@ def _mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:.2f} MiB"
 
 
+def render_generic(doc: dict) -> str:
+    """Any target's compile result: the output, the files, and the numbers it reports."""
+    if doc.get("skipped"):
+        return f"compile for {doc['target']}: skipped ({doc.get('reason')})"
+    lines = [f"compiled for {doc['target']}: {doc.get('output')}"]
+    files = doc.get("files") or []
+    for f in files.values() if isinstance(files, dict) else files:
+        lines.append(f"  {f}")
+    summary = doc.get("summary") or {}
+    numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if numbers:
+        lines.append(table([[k, v] for k, v in numbers.items()], ["", "value"]))
+    for key in ("arena_bytes", "tensor_arena_size_constant"):
+        if key in doc:
+            lines.append(f"{key}: {doc[key]:,}")
+    return "\n".join(lines)
+
+
 def render_flavours(doc: dict) -> str:
     """Phone flavours (android): one row per model, verified."""
     rows = []
@@ -146,6 +164,18 @@ def render_compile(doc: dict) -> str:
 )
 @click.option("--timeout-s", type=float, default=None, help="Kill the compiler after this many seconds (600).")
 @click.option("--require-compiler", is_flag=True, help="A missing compiler is an error (exit 5), not a skipped step.")
+@click.option("--board", default=None, help="(mcu) Board profile whose RAM and flash the export must fit (stm32h7a3).")
+@click.option(
+    "--accelerator", default=None, help="(ethos-u) Vela accelerator config, e.g. ethos-u55-128, ethos-u65-256."
+)
+@click.option("--system-config", default=None, help="(ethos-u) System config from Vela's vela.ini.")
+@click.option("--memory-mode", default=None, help="(ethos-u) Sram_Only, Shared_Sram, Dedicated_Sram.")
+@click.option(
+    "--optimise",
+    type=click.Choice(["Performance", "Size"]),
+    default=None,
+    help="(ethos-u) Vela's optimisation strategy.",
+)
 @click.option(
     "--data",
     "data_path",
@@ -187,4 +217,12 @@ def command(app: App, models: tuple[str, ...], target: str, out_dir: str, force:
         warnings.insert(0, f"compile step skipped: {r.reason}")
     for f in doc.get("flavours") or []:
         artifacts += [x for x in (f.get("path"), f.get("sidecar")) if x]
-    app.done(doc, render_flavours(doc) if "flavours" in doc else render_compile(doc), artifacts, warnings)
+    files = doc.get("files") or []
+    artifacts += [str(f) for f in (files.values() if isinstance(files, dict) else files) if isinstance(f, str)]
+    if "flavours" in doc:
+        human = render_flavours(doc)
+    elif "models" in doc:
+        human = render_compile(doc)
+    else:
+        human = render_generic(doc)
+    app.done(doc, human, artifacts, warnings)

@@ -105,6 +105,15 @@ def mcu_models(tmp_path_factory) -> dict[str, Path]:
     models["three_missing"] = convert_int8(
         folder, "three_missing", lambda t: tf.math.top_k(tf.sign(tf.tile(t + 1.0, [1, 2]) - 1.5), 3)[0], (8,), x8
     )
+
+    # control flow: the loop body's ops live in a second subgraph (float; TFLM runs it on boards with an FPU)
+    def loop(t):
+        _, y = tf.while_loop(lambda i, y: i < 3, lambda i, y: (i + 1, tf.nn.relu(y * 0.5 + 1.0)), [tf.constant(0), t])
+        return y
+
+    conc = tf.function(loop, input_signature=[tf.TensorSpec([1, 4], tf.float32)]).get_concrete_function()
+    models["while_loop"] = folder / "while_loop.tflite"
+    models["while_loop"].write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([conc]).convert())
     return models
 
 

@@ -115,3 +115,12 @@ def test_bad_options_and_inputs(ethos, mcu_models, tmp_path):
 def test_no_runner_here(ethos):
     a = ethos.runner().availability()
     assert not a.available and "Ethos-U" in a.reason
+
+
+def test_relative_model_and_output_paths(ethos, mcu_models, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copy(mcu_models["bundled_int8"], tmp_path / "m.tflite")
+    monkeypatch.chdir(tmp_path)
+    r = ethos.compile("m.tflite", "out")
+    assert (tmp_path / "out" / "m_vela.tflite").exists() and r.details["counts"]["cpu"] == 0

@@ -168,3 +168,21 @@ def test_compile_on_a_named_board(mcu, mcu_models, tmp_path):
     r = mcu.compile(str(mcu_models["ds_cnn"]), str(tmp_path), board="nrf52840")
     assert r.details["board"] == "nrf52840"
     assert json.loads((Path(r.details["export_dir"]) / export.MANIFEST).read_text())["board"] == "nrf52840"
+
+
+def test_relative_model_and_output_paths(mcu, mcu_models, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copy(mcu_models["bundled_int8"], tmp_path / "m.tflite")
+    monkeypatch.chdir(tmp_path)
+    r = mcu.compile("m.tflite", "out")
+    assert (tmp_path / "out" / "m_tflm" / "model_data.cc").exists() and Path(r.output).exists()
+
+
+def test_resolver_covers_ops_in_every_subgraph(mcu, mcu_models, tmp_path):
+    """A WHILE loop's body is a second subgraph: its ops must be registered too."""
+    assert set(read_file(mcu_models["while_loop"]).op_histogram()) == {"WHILE"}  # the main subgraph alone
+    r = mcu.compile(str(mcu_models["while_loop"]), str(tmp_path))
+    assert r.details["resolver_calls"][0] == "AddWhile"
+    assert {"AddLess", "AddAdd", "AddMul"} <= set(r.details["resolver_calls"])
+    assert r.details["check"]["details"]["parity"]["bit_exact"]

@@ -172,6 +172,7 @@ def run(model_path: str | Path, out_dir: Path, cfg: VelaConfig) -> VelaRun:
         Unavailable: Vela is not installed.
         ConversionFailed: Vela failed or timed out (its last lines in the message and details).
     """
+    out_dir = Path(out_dir).resolve()
     args = [*command(), str(Path(model_path).resolve()), "--output-dir", str(out_dir), *cfg.flags()]
     try:
         proc = subprocess.run(

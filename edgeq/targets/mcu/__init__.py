@@ -2,7 +2,8 @@
 
 - ``TARGET.check(model, board=...)`` runs the model in TFLM's Python interpreter (in a child process):
   ops TFLM lacks are named (exit 3), the tensor arena is the size TFLM allocated (its
-  RecordingMicroAllocator report, confirmed by allocating exactly that much), flash is the model plus
+  RecordingMicroAllocator report, confirmed by allocating exactly that much; when that is not enough,
+  the smallest arena TFLM accepts, found by bisection), flash is the model plus
   a documented runtime estimate, the fit is judged against a board profile (a misfit exits 6 with the
   numbers), and TFLM's outputs are compared with LiteRT's on the same inputs.
 - ``TARGET.compile(model, out_dir, board=...)`` writes model_data.cc/.h, op_resolver.h and main.cc.
@@ -318,10 +319,13 @@ class McuTarget:
                     f"estimate {details['flash']['runtime_estimate_bytes']:,}) > {fit['flash']['available_bytes']:,} "
                     f"bytes (over by {-fit['flash']['headroom_bytes']:,})"
                 )
+            computes_float = any(op.compute in ("float", "hybrid") for op in info.ops)
             bigger = [
                 b.name
                 for b in boards.BOARDS.values()
-                if b.arena_ram_bytes >= details["arena_bytes"] and b.flash_bytes >= details["flash_bytes"]
+                if b.arena_ram_bytes >= details["arena_bytes"]
+                and b.flash_bytes >= details["flash_bytes"]
+                and not (b.integer_only and computes_float)
             ]
             hint = (
                 f"boards it fits: {', '.join(bigger)} (--board NAME); or shrink the model"
@@ -339,7 +343,7 @@ class McuTarget:
 
     def _details(self, model_path: str, data: bytes, info, brd: boards.Board, probe: tflm.Probe, inputs) -> dict:
         arena_bytes = int(probe.arena_bytes or 0)
-        distinct = len(info.op_histogram())
+        distinct = len(tflm.op_names(data))
         runtime_bytes = ops.runtime_flash_bytes(distinct)
         flash_bytes = len(data) + runtime_bytes
         ram_fits = arena_bytes <= brd.arena_ram_bytes
@@ -465,7 +469,7 @@ class McuTarget:
             "model_bytes": len(data),
         }
         files = export.render(Path(model_path), data, info, d["arena_bytes"], provenance)
-        op_names = list(dict.fromkeys(op.name for op in info.ops))
+        op_names = tflm.op_names(data)
         manifest = {
             "target": self.name,
             "model": {"path": str(model_path), "sha256": provenance["model_sha256"], "size_bytes": len(data)},

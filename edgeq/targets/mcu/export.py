@@ -199,8 +199,10 @@ def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict) -> str:
 
 def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: dict) -> dict[str, str | bytes]:
     """The exported files by name: the C++ sources, and the .tflite itself (the same bytes as the array)."""
+    from edgeq.targets.mcu.tflm import op_names as all_op_names
+
     stem = Path(model_path).stem
-    op_names = list(dict.fromkeys(op.name for op in info.ops))
+    op_names = all_op_names(data)
     arena_constant = tflm_ops.arena_with_margin(arena_bytes)
     return {
         "model_data.h": model_data_h(stem, arena_bytes, arena_constant, provenance),

@@ -192,6 +192,21 @@ def _op_name(code, schema, names: dict[int, str]) -> str:
     return names.get(builtin, f"OP{builtin}")
 
 
+def op_names(data: bytes) -> list[str]:
+    """Every op the model uses, in first-use order over all subgraphs (control flow bodies included)."""
+    from edgeq.flatbuffer import _enum_names
+
+    schema = _schema()
+    names = _enum_names("BuiltinOperator")
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    codes = model.operatorCodes or []
+    seen: dict[str, None] = {}
+    for g in model.subgraphs or []:
+        for op in g.operators or []:
+            seen.setdefault(_op_name(codes[op.opcodeIndex], schema, names))
+    return list(seen)
+
+
 def without_ops(data: bytes, drop: set[str]) -> bytes:
     """A copy of the model with every operator named in ``drop`` removed from every subgraph."""
     import flatbuffers
