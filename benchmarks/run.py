@@ -44,6 +44,7 @@ BARE = BENCH_DIR / "bare_converter.py"
 sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process comparison; qat, planner, build_cache
 
 import build_cache  # noqa: E402
+import mcu_section  # noqa: E402
 import planner  # noqa: E402  (none of these imports TensorFlow at module level)
 import qat  # noqa: E402
 
@@ -543,6 +544,7 @@ SECTIONS = {  # json key -> renderer, in report order
     "qat_epoch_time": render_qat,
     "planner": render_planner,
     "build_cache": lambda section: build_cache.render(section) + measured_separately(section),
+    "mcu": lambda section: mcu_section.render(section) + measured_separately(section),
 }
 
 
@@ -624,6 +626,13 @@ def main(argv: list[str] | None = None) -> int:
             doc["build_cache"] = build_cache.build_time(ROOT, tmp, log)
             doc["build_cache"]["run_s"] = round(time.perf_counter() - section_start, 1)
 
+        if args.only in (None, "mcu"):
+            log("mcu: TFLM arena and flash per board, Vela estimates")
+            section_start = time.perf_counter()
+            with native_stderr_silenced():
+                doc["mcu"] = mcu_section.mcu_figures(ROOT, tmp, log)
+            doc["mcu"]["run_s"] = round(time.perf_counter() - section_start, 1)
+
     doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc["total_run_s"] = round(time.perf_counter() - start, 1)
     previous = args.out / "latest.json"
@@ -642,7 +651,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SECTION_KEYS = {"qat": "qat_epoch_time", "planner": "planner", "build": "build_cache"}  # --only name -> latest.json key
+SECTION_KEYS = {
+    "qat": "qat_epoch_time",
+    "planner": "planner",
+    "build": "build_cache",
+    "mcu": "mcu",
+}  # --only name -> latest.json key
 
 
 def measure_all_but_qat(doc: dict, tmp: Path, args: argparse.Namespace) -> None:
