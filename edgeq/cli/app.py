@@ -186,6 +186,11 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
     return code
 
 
+def pct(v: float | None, none: str = "-") -> str:
+    """An accuracy as a percentage for people (``none`` when there is no number)."""
+    return none if v is None else f"{100 * v:.2f}%"
+
+
 def table(rows: list[list[Any]], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]

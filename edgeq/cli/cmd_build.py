@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.app import App, pass_app, pct, table
 from edgeq.config import BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
 
 
 def render(r: dict, threads: int) -> str:
@@ -23,7 +19,7 @@ def render(r: dict, threads: int) -> str:
                 [
                     v["variant"],
                     f"{v['size_bytes']:,}",
-                    _pct(v["accuracy"]),
+                    pct(v["accuracy"]),
                     "-" if not lat else f"{lat['p50']:.3f}",
                     "-" if not lat else f"{lat['p99']:.3f}",
                     v["float_ops"],

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.app import App, pass_app, pct, table
 from edgeq.cli.options import data_config, load_config, load_options, preprocess_options
 
-
-def _pct(v: float | None) -> str:
-    return "n/a (no labels)" if v is None else f"{100 * v:.2f}%"
+NO_LABELS = "n/a (no labels)"
 
 
 @click.command("eval")
@@ -38,16 +36,16 @@ def command(app: App, model: str, reference: str, data_path: str, **kw) -> None:
     r = api.evaluate(model, reference, data_cfg, load_config(kw))
     lines = [
         f"samples: {r['num_samples']}",
-        f"reference accuracy: {_pct(r['reference']['accuracy'])}",
-        f"quantized accuracy: {_pct(r['quantized']['accuracy'])}",
-        f"top-1 agreement: {_pct(r['agreement'])}",
+        f"reference accuracy: {pct(r['reference']['accuracy'], NO_LABELS)}",
+        f"quantized accuracy: {pct(r['quantized']['accuracy'], NO_LABELS)}",
+        f"top-1 agreement: {pct(r['agreement'], NO_LABELS)}",
         f"SQNR: {r['sqnr_db']} dB  cosine: {r['cosine_similarity']}  mean abs err: {r['mean_abs_error']:.4g}  max abs err: {r['max_abs_error']:.4g}",
     ]
     if r.get("per_class"):
         worst = r["per_class"][:5]
         lines.append(f"classes that lost most (worst-class drop {r['worst_class_drop_points']} points):")
         rows = [
-            [w["class"], _pct(w["reference_accuracy"]), _pct(w["quantized_accuracy"]), w["drop_points"]] for w in worst
+            [w["class"], pct(w["reference_accuracy"]), pct(w["quantized_accuracy"]), w["drop_points"]] for w in worst
         ]
         lines.append(table(rows, ["class", "reference", "quantized", "drop_points"]))
     app.done(r, "\n".join(lines), warnings=r["warnings"])

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.app import App, pass_app, pct, table
 from edgeq.cli.cmd_train import qat_table
 from edgeq.cli.options import data_config, force_option, load_config, load_options, model_argument, preprocess_options
 from edgeq.cli.progress import reporter
 from edgeq.cli.train_options import train_config, train_options
 from edgeq.config import IOType, Mode, QuantizeConfig
 from edgeq.errors import UsageError
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
 
 
 def _qat_human(doc: dict) -> str:
@@ -28,9 +24,7 @@ def _qat_human(doc: dict) -> str:
     acc = doc.get("accuracy")
     if acc:
         lines.append(f"top-1 on {acc['num_samples']} samples:")
-        lines.append(
-            table([[_pct(acc["float"]), _pct(acc["ptq"]), _pct(acc["qat"])]], ["float", "int8 PTQ", "int8 QAT"])
-        )
+        lines.append(table([[pct(acc["float"]), pct(acc["ptq"]), pct(acc["qat"])]], ["float", "int8 PTQ", "int8 QAT"]))
     return "\n".join(lines)
 
 
@@ -45,7 +39,7 @@ def _plan_human(doc: dict) -> str:
         if st["skipped"]:
             rows.append([st["name"], "skipped", "", "", "", "", st["skipped"]])
             continue
-        acc = "-" if st["accuracy"] is None else _pct(st["accuracy"])
+        acc = "-" if st["accuracy"] is None else pct(st["accuracy"])
         off = st["ops_off_accelerator"] if plan["profile"]["integer_only"] else "-"
         verdict = "meets" if st["meets"] else "; ".join(st["misses"])
         rows.append(

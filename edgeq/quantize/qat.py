@@ -96,7 +96,9 @@ def clone_layer(layer: Any) -> Any:
         import tf_keras
 
         config = layer.get_config()
-        return tf_keras.layers.Lambda(layer.function, output_shape=layer._output_shape, arguments=config.get("arguments"), name=layer.name)
+        return tf_keras.layers.Lambda(
+            layer.function, output_shape=layer._output_shape, arguments=config.get("arguments"), name=layer.name
+        )
     return layer.__class__.from_config(layer.get_config())
 
 
