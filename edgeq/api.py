@@ -106,7 +106,10 @@ def quantize(
     _require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)
     calib, warnings = _calibration(model, cfg, data_cfg)
-    return _convert_and_write(model, out, cfg, calib, data_cfg, warnings, reference_size_bytes, "quantize", {})
+    data, log, extra = _convert(model, cfg, calib, {})
+    return _verify_and_write(
+        model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, "quantize", extra
+    )
 
 
 def _require_data(cfg: QuantizeConfig, data_cfg: DataConfig | None) -> None:
@@ -131,27 +134,14 @@ def _calibration(model: LoadedModel, cfg: QuantizeConfig, data_cfg: DataConfig |
     return calib, warnings
 
 
-def _convert_and_write(
-    model: LoadedModel,
-    out: Path,
-    cfg: QuantizeConfig,
-    calib,
-    data_cfg: DataConfig | None,
-    warnings: list[str],
-    reference_size_bytes: int | None,
-    command: str,
-    extra: dict,
-) -> QuantizeResult:
-    """Convert, read back and verify, then write the .tflite and its sidecar."""
+def _convert(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
+    """The converted bytes, the converter's log, and provenance extras (selective adds its denylist)."""
     from edgeq.quantize import ptq
 
     if cfg.selective:
-        data, log, extra = _selective(model, cfg, calib, extra)
-    else:
-        data, log = ptq.convert(model, cfg, calib)
-    return _verify_and_write(
-        model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, command, extra
-    )
+        return _selective(model, cfg, calib, extra)
+    data, log = ptq.convert(model, cfg, calib)
+    return data, log, extra
 
 
 def _selective(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
@@ -638,8 +628,19 @@ def quantize_aware(
         "target_impact": qat_mod.target_impact(plans),
         "notes": notes,
     }
-    res = _convert_and_write(
-        qat_loaded, out, cfg, calib, calib_cfg, warnings + cal_warnings, float_size, "quantize --qat", {"qat": qat_info}
+    tflite, log, extra = _convert(qat_loaded, cfg, calib, {"qat": qat_info})
+    res = _verify_and_write(
+        qat_loaded,
+        out,
+        cfg,
+        tflite,
+        log,
+        calib,
+        calib_cfg,
+        warnings + cal_warnings,
+        float_size,
+        "quantize --qat",
+        extra,
     )
     doc = res.to_dict() | {"qat": qat_info, "accuracy": None}
     if eval_cfg is not None:
