@@ -105,8 +105,10 @@ class CpuTarget:
 
     def runner(self, device: str | None = None, options: dict | None = None):
         """This machine's CPU, or a board's CPU over SSH with ``options["host"]``."""
+        if device is not None:
+            raise UsageError("--device does not apply to target cpu", "drop --device (or choose --target coral)")
         options = dict(options or {})
-        if options.get("host"):
+        if "host" in options:
             from edgeq.targets.remote import SshRunner
 
             return SshRunner(target="cpu", **options)

@@ -18,6 +18,7 @@ from pathlib import Path
 from edgeq.bench.timing import summarize
 from edgeq.config import BenchConfig
 from edgeq.errors import BadInput, Unavailable
+from edgeq.targets.addresses import SshDestination, ssh_destination
 from edgeq.targets.base import Availability, BenchResult
 
 RUNNER_SCRIPT = Path(__file__).with_name("runner_script.py")
@@ -30,7 +31,11 @@ def _last_line(text: str) -> str:
 
 @dataclass
 class SshRunner:
-    """Runs ``runner_script.py`` on ``host`` (``user@board``)."""
+    """Runs ``runner_script.py`` on ``host`` (``[user@]board[:port]``, validated on construction).
+
+    Every ssh and scp argv ends its options with ``--`` before the destination, so nothing from
+    the command line is ever read as an ssh option.
+    """
 
     host: str
     target: str = "cpu"
@@ -41,12 +46,16 @@ class SshRunner:
     device: str | None = None  # e.g. usb:0
     timeout_s: float = 120.0
     ssh_options: list[str] = field(default_factory=list)
+    destination: SshDestination = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.destination = ssh_destination(self.host, self.port)  # raises UsageError on a bad host
 
     def _ssh_base(self, scp: bool = False) -> list[str]:
         extra = shlex.split(os.environ.get("EDGEQ_SSH_OPTIONS", ""))  # e.g. "-o StrictHostKeyChecking=accept-new"
         cmd = ["scp" if scp else "ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", *self.ssh_options, *extra]
-        if self.port:
-            cmd += ["-P" if scp else "-p", str(self.port)]
+        if self.destination.port:
+            cmd += ["-P" if scp else "-p", str(self.destination.port)]
         if self.identity:
             cmd += ["-i", self.identity]
         return cmd
@@ -65,7 +74,7 @@ class SshRunner:
             ) from exc
 
     def ssh(self, remote_command: str, what: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
-        return self._run([*self._ssh_base(), self.host, remote_command], what, timeout_s)
+        return self._run([*self._ssh_base(), "--", self.destination.login(), remote_command], what, timeout_s)
 
     def availability(self) -> Availability:
         try:
@@ -93,8 +102,10 @@ class SshRunner:
                 f"cannot make a temp folder on {self.host}: {p.stderr.strip()[:200]}", "check the board's /tmp"
             )
         try:
-            dest = f"{self.host}:{remote_dir}/"
-            p = self._run([*self._ssh_base(scp=True), str(model), str(RUNNER_SCRIPT), dest], "copying the model")
+            dest = f"{self.destination.scp_prefix()}:{remote_dir}/"
+            # absolute local paths: scp would read a relative name with a ':' in it as host:path
+            local = [os.path.abspath(model), os.path.abspath(RUNNER_SCRIPT)]
+            p = self._run([*self._ssh_base(scp=True), "--", *local, dest], "copying the model")
             if p.returncode != 0:
                 raise Unavailable(
                     f"cannot copy to {self.host}: {p.stderr.strip()[:200]}",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq.errors import Unavailable, UsageError
+from edgeq.targets.addresses import adb_serial
 
 INSTALL_HINT = (
     "install adb (Debian/Ubuntu: apt-get install adb; elsewhere: Android SDK platform-tools) or pass --adb PATH"
@@ -273,7 +274,7 @@ class Adb:
 
     def __init__(self, path: str, serial: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.path = path
-        self.serial = serial
+        self.serial = adb_serial(serial)  # never a "-..." that adb would read as an option
         self.timeout_s = timeout_s
 
     def with_serial(self, serial: str) -> Adb:

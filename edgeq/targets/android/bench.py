@@ -26,6 +26,7 @@ from pathlib import Path
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig
 from edgeq.errors import ConversionFailed, Unavailable, UsageError
+from edgeq.targets.addresses import adb_serial
 from edgeq.targets.android import adb as adb_mod
 from edgeq.targets.android import benchparse, elf
 from edgeq.targets.base import Availability
@@ -584,8 +585,10 @@ class AndroidRunner:
         adb_timeout_s: float = adb_mod.DEFAULT_TIMEOUT_S,
         log_dir: str | None = None,
     ) -> None:
-        if device and device.startswith("adb:"):
+        if device is not None and device.startswith("adb:"):
             device = device[4:]
+        adb_serial(device, "--device")
+        adb_serial(serial)
         if device and serial and device != serial:
             raise UsageError(f"device {device!r} and --serial {serial!r} disagree", "give one of them")
         self.serial = serial or device or None

@@ -50,7 +50,7 @@ def edgetpu_runner(device: str | None = None, options: Mapping | None = None):
         raise UsageError(f"bad Edge TPU device {device!r}", "use usb, usb:0, pci or pci:0")
     options = dict(options or {})
     host = options.pop("host", None)
-    if host:
+    if host is not None:
         return SshRunner(host=host, target="coral", delegate=EDGETPU_LIBRARY, device=device, **options)
     if options:
         raise UsageError(

@@ -125,7 +125,7 @@ def find(explicit: str | None = None) -> str | None:
         raise Unavailable(f"compiler not found: {explicit}", INSTALL_HINT)
     if not os.access(p, os.X_OK):
         raise Unavailable(f"compiler is not executable: {explicit}", f"chmod +x {explicit}")
-    return str(p)
+    return str(p.resolve())  # "./edgetpu_compiler": run that file, not a search of PATH, from any cwd
 
 
 @dataclass(frozen=True)

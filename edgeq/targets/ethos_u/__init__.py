@@ -363,6 +363,8 @@ class EthosUTarget:
         return CompileResult(self.name, output=str(files["model"]), details=details)
 
     def runner(self, device: str | None = None, options: Mapping | None = None) -> EthosURunner:
+        if device is not None:
+            raise UsageError("--device does not apply to target ethos-u", "drop --device")
         return EthosURunner()
 
 

@@ -505,7 +505,9 @@ class McuTarget:
         self, device: str | None = None, options: Mapping | None = None, *, board: str | None = None
     ) -> McuRunner:
         """Host TFLM timing plus the ``board``'s latency estimate (``board`` as a keyword or in ``options``).
-        ``device`` is not used: no board is attached, and on-device runs are not implemented."""
+        ``device`` is refused: on-device runs are not implemented, so it would be silently ignored."""
+        if device is not None:
+            raise UsageError("--device does not apply to target mcu", "drop --device; --board picks the profile")
         opts = _options(options, self.runner_options, "bench", {"board": board})
         return McuRunner(boards.get(opts.get("board")))
 
