@@ -150,6 +150,24 @@ def code_layers(config: Any) -> list[str]:
     return found
 
 
+_KERAS_MODULES = ("keras", "tf_keras", "tensorflow", "tensorflow_model_optimization")
+
+
+def custom_classes(config: Any) -> list[tuple[str, str]]:
+    """(module, class name) of every object in a saved Keras config that Keras itself does not define."""
+    found: list[tuple[str, str]] = []
+    if isinstance(config, dict):
+        module, name = config.get("module"), config.get("class_name")
+        if isinstance(module, str) and isinstance(name, str) and module.split(".")[0] not in _KERAS_MODULES:
+            found.append((module, name))
+        for v in config.values():
+            found += [c for c in custom_classes(v) if c not in found]
+    elif isinstance(config, list):
+        for v in config:
+            found += [c for c in custom_classes(v) if c not in found]
+    return found
+
+
 def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
     """Import ``module:attr`` specs. A dict attr is merged; anything else is keyed by its name.
 
@@ -222,6 +240,17 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
     except BadInput:
         raise
     except Exception as exc:
+        missing = (
+            [c for c in custom_classes(_keras_config(p, fmt)) if c[1] not in custom]
+            if fmt != Format.SAVED_MODEL
+            else []
+        )
+        if missing:
+            module, name = missing[0]
+            raise BadInput(
+                f"cannot load {p}: it uses the custom class {name!r} from {module}, which was not given",
+                f"pass --custom-objects {module}:{name} (or module:attr naming a dict of custom objects)",
+            ) from exc
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(
             f"cannot load {p}: {msg[:300]}", "check the file, or pass --custom-objects for custom layers"

@@ -102,6 +102,14 @@ def ops_off_accelerator(info: ModelInfo, profile: Profile) -> int:
     return len(info.ops) - cpu[0] if profile.cpu_fallback_splits_graph else len(cpu)
 
 
+def profile_misses(info: ModelInfo, profile: Profile) -> list[str]:
+    """Why a candidate cannot run as built on the target, whatever its accuracy."""
+    int16 = [op for op in info.ops if op.compute == "int16"]
+    if int16 and not profile.int16_activations:
+        return [f"{len(int16)} op(s) compute with int16 activations, which the target does not run"]
+    return []
+
+
 @dataclass
 class Planner:
     """Evaluates candidates against the float reference outputs on the evaluation set."""
@@ -127,7 +135,7 @@ class Planner:
         step.num_ops = len(info.ops)
         step.num_float_ops = len(info.float_ops)
         step.ops_off_accelerator = ops_off_accelerator(info, self.profile)
-        step.misses = self.budget.misses(ev)
+        step.misses = profile_misses(info, self.profile) + self.budget.misses(ev)
         step.meets = not step.misses
         step.data = data
         self.steps.append(step)

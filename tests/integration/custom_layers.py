@@ -5,7 +5,8 @@ from __future__ import annotations
 import tf_keras
 
 
-@tf_keras.utils.register_keras_serializable(package="edgeq_tests")
+# Deliberately not registered with register_keras_serializable: a registered class loads
+# without --custom-objects, and the test of that flag could not fail.
 class Scale(tf_keras.layers.Layer):
     def __init__(self, factor: float = 2.0, **kwargs):
         super().__init__(**kwargs)

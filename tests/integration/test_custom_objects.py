@@ -27,6 +27,8 @@ def _save_custom_model(path):
 def test_custom_objects_module_attr(run_cli, tmp_path, digits_calib):
     path = tmp_path / "custom.keras"
     _save_custom_model(path)
+    r = run_cli("--json", "quantize", path, "--data", digits_calib, "-o", tmp_path / "m.tflite")
+    assert r.exit_code == 3 and "Scale" in r.json["error"]["message"], "loaded without --custom-objects"
     r = run_cli(
         "--json",
         "quantize",

@@ -191,13 +191,39 @@ def test_planner_int16_path_when_selective_is_not_offered(builders):
     assert [s.name for s in r.steps] == ["int8 PTQ", "int16x8"]
 
 
-def test_planner_prefers_qat_where_float_layers_split_the_graph(builders):
+def _balanced_int8(hostile: Path, tmp: Path) -> bytes:
+    """An all-int8 model that recovers the float accuracy, as a QAT result would: PTQ of the
+    hostile model with its 1000x channel scaling undone (the same float function)."""
+    from edgeq import data
+    from edgeq.quantize import ptq
+
+    keras = api.load_model(str(hostile)).obj
+    k1, b1 = keras.get_layer("conv1").get_weights()
+    k2, b2 = keras.get_layer("conv2").get_weights()
+    for c in (0, 1):
+        k1[..., c] /= 1000.0
+        b1[c] /= 1000.0
+        k2[:, :, c, :] *= 1000.0
+    keras.get_layer("conv1").set_weights([k1, b1])
+    keras.get_layer("conv2").set_weights([k2, b2])
+    keras.save(tmp / "balanced.keras")
+    balanced = api.load_model(str(tmp / "balanced.keras"))
+    return ptq.convert(balanced, QuantizeConfig(), data.load(DataConfig(path=str(CALIB))))[0]
+
+
+def test_planner_prefers_qat_where_float_layers_split_the_graph(builders, hostile, tmp_path):
     """Edge-TPU-like profile: QAT is tried before selective quantization, int16 is skipped."""
     b = builders
     coral_like = planner.Profile(integer_only=True, int16_activations=False, cpu_fallback_splits_graph=True)
-    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], qat=b["int16"])
-    assert r.chosen is not None and r.chosen.method == "qat"
+    qat = _balanced_int8(hostile, tmp_path)
+    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], qat=lambda: qat)
+    assert r.chosen is not None and r.chosen.method == "qat" and r.chosen.num_float_ops == 0
     assert [s.method for s in r.steps] == ["ptq", "qat"]
+    # a "QAT" result the target cannot run (int16 activations on an int8-only target) never meets a budget
+    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], qat=b["int16"])
+    qat_step = next(s for s in r.steps if s.method == "qat")
+    assert not qat_step.meets and "int16 activations" in qat_step.misses[0]
+    assert r.chosen is None or r.chosen.method != "qat"
     # without training data, selective is the last resort and its cost is shown
     r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], None)
     chosen = r.chosen

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeq.config import BenchConfig
@@ -55,6 +56,9 @@ def test_runner_load_and_invoke(mcu, mcu_models):
     runner = mcu.runner()
     runner.load(str(mcu_models["bundled_int8"]), FAST)
     runner.invoke()
+    out = runner._interp.get_output(0)
+    assert out.shape == (1, 10) and out.dtype == np.int8
+    assert len(np.unique(out)) > 1  # class scores, not the untouched (constant) output buffer
 
 
 def test_runner_names_a_missing_op(mcu, mcu_models):
