@@ -18,16 +18,22 @@ import numpy as np
 
 @dataclass(frozen=True)
 class LatencyStats:
-    first_invoke_ms: float
-    num_runs: int
-    warmup_runs: int
-    p50: float
-    p90: float
-    p99: float
+    """Latency of one model on one runner, in milliseconds.
+
+    edgeq's own harness fills every field. A figure the measuring tool does not report is None,
+    never made up: TFLite's benchmark_model prints no p90/p99 and sometimes no warm-up count.
+    """
+
+    first_invoke_ms: float | None
+    num_runs: int | None
+    warmup_runs: int | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
     mean: float
-    std: float
-    min: float
-    max: float
+    std: float | None
+    min: float | None
+    max: float | None
 
     def to_dict(self) -> dict:
         return {

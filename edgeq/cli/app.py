@@ -191,6 +191,11 @@ def pct(v: float | None, none: str = "-") -> str:
     return none if v is None else f"{100 * v:.2f}%"
 
 
+def ms(v: float | None, none: str = "-") -> str:
+    """A latency in milliseconds for people (``none`` when the tool reported no such figure)."""
+    return none if v is None else f"{v:.3f}"
+
+
 def table(rows: list[list[Any]], header: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.app import App, ms, pass_app, table
 from edgeq.config import BenchConfig
 from edgeq.targets.registry import names
 
 
-def _f(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
+def _count(n: int | None) -> str:
+    return "?" if n is None else str(n)  # a count the measuring tool did not print
 
 
 @click.command("bench")
@@ -99,10 +99,10 @@ def command(
                 x["delegate"],
                 x["status"],
                 x["ran_on"],
-                _f(x["mean_ms"]),
-                _f(x["std_ms"]),
-                _f(x["init_ms"]),
-                _f(x["first_ms"]),
+                ms(x["mean_ms"]),
+                ms(x["std_ms"]),
+                ms(x["init_ms"]),
+                ms(x["first_ms"]),
                 x["speedup_vs_cpu"] or "-",
                 x["note"],
             ]
@@ -121,8 +121,8 @@ def command(
         return
     s = r.stats
     human = (
-        f"{model} on {r.target} ({r.device}, {r.num_threads} thread(s), {s.num_runs} runs after {s.warmup_runs} warm-up)\n"
-        f"first invoke {s.first_invoke_ms:.3f} ms; latency ms p50 {s.p50:.3f}  p90 {s.p90:.3f}  p99 {s.p99:.3f}  mean {s.mean:.3f}  std {s.std:.3f}"
+        f"{model} on {r.target} ({r.device}, {r.num_threads} thread(s), {_count(s.num_runs)} runs after {_count(s.warmup_runs)} warm-up)\n"
+        f"first invoke {ms(s.first_invoke_ms)} ms; latency ms p50 {ms(s.p50)}  p90 {ms(s.p90)}  p99 {ms(s.p99)}  mean {ms(s.mean)}  std {ms(s.std)}"
     )
     notes = list(getattr(r, "notes", ()) or ())
     app.done(r.to_dict(), "\n".join([human, *notes]))

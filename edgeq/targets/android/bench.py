@@ -324,16 +324,16 @@ class DelegateRun:
         if first is None and p.warmup is not None:
             first = p.warmup.first_us if p.warmup.first_us is not None else p.warmup.curr_us
         return LatencyStats(
-            first_invoke_ms=_ms(first),  # type: ignore[arg-type]
-            num_runs=p.inference.count if p.inference else None,  # type: ignore[arg-type]
-            warmup_runs=p.warmup.count if p.warmup else None,  # type: ignore[arg-type]  # not printed: unknown
-            p50=lat["p50"],  # type: ignore[arg-type]
-            p90=None,  # type: ignore[arg-type]
-            p99=None,  # type: ignore[arg-type]
+            first_invoke_ms=_ms(first),
+            num_runs=p.inference.count if p.inference else None,
+            warmup_runs=p.warmup.count if p.warmup else None,  # not printed: unknown
+            p50=lat["p50"],
+            p90=None,
+            p99=None,
             mean=lat["mean"],
-            std=lat["std"],  # type: ignore[arg-type]
-            min=lat["min"],  # type: ignore[arg-type]
-            max=lat["max"],  # type: ignore[arg-type]
+            std=lat["std"],
+            min=lat["min"],
+            max=lat["max"],
         )
 
     def cpu_ops(self) -> list[dict]:
