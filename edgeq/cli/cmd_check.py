@@ -22,7 +22,7 @@ def render_check(model: str, report: dict) -> str:
     lines = [head]
     rows = report.get("ops") or []
     if rows:
-        cols = [c for c in ("op", "count", "status", "on_tpu") if any(c in r for r in rows)]
+        cols = [c for c in ("op", "count", "status", "on_tpu", "basis") if any(c in r for r in rows)]
         lines.append(table([[r.get(c) for c in cols] for r in rows], cols))
     mem = details.get("memory")
     if mem:

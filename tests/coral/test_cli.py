@@ -14,7 +14,7 @@ def test_check_json(run_cli, coral_models):
     assert r.exit_code == 0
     res = r.json["result"]
     assert res["counts"] == {"tpu": 9, "cpu": 0} and res["first_unmapped"] is None
-    assert all(set(row) == {"op", "count", "status", "on_tpu"} for row in res["ops"])
+    assert all(set(row) == {"op", "count", "status", "on_tpu", "basis"} for row in res["ops"])
     assert r.json["command"] == "check"
 
 

@@ -113,7 +113,7 @@ def test_unknown_runtime_version_is_a_usage_error(coral_models):
 def test_check_report_shape(coral_models):
     report = TARGET.check(str(coral_models["leaky"])).to_dict()
     assert set(report["counts"]) == {"tpu", "cpu"}
-    assert all(set(r) == {"op", "count", "status", "on_tpu"} for r in report["ops"])
+    assert all(set(r) == {"op", "count", "status", "on_tpu", "basis"} for r in report["ops"])
     assert report["first_unmapped"]["op"] == "LEAKY_RELU"
     assert report["ok"] is False
     assert len(report["details"]["op_details"]) == sum(report["counts"].values())
@@ -145,3 +145,21 @@ def test_mobilenet_v2_float_io_matches_the_real_case_5_table(mobilenet_v2_float_
         {"op": "PAD", "status": rules.MAPPED, "predicted": 0, "compiler": 5}
     ]
     assert pred.counts == {"tpu": 65, "cpu": 2}
+
+
+def test_a_verdict_from_an_unconfirmed_rule_is_labelled_a_guess(tmp_path):
+    """RSQRT's runtime-14 support is from memory, not a source: its row must not read as the compiler's word."""
+    from edgeq.targets.coral import rules
+    from tests.coral.tflite_builder import chain
+
+    assert not rules.RULES_BY_OP["RSQRT"].confirmed and rules.RULES_BY_OP["CONV_2D"].confirmed
+    model = chain(tmp_path / "rsqrt.tflite", "RSQRT")
+    report = TARGET.check(model, {"runtime_version": 14}).to_dict()
+    basis = {r["op"]: r["basis"] for r in report["ops"]}
+    assert basis == {"CONV_2D": "predicted", "RSQRT": "guess (unconfirmed rule)"}
+    assert report["details"]["unconfirmed_ops"] == 1
+    assert any("1 op verdict(s) rest on unconfirmed rules" in m for m in report["messages"])
+    # below runtime 14 it is off the TPU, and the first-unmapped line says the reason is a guess too
+    report = TARGET.check(model, {"runtime_version": 13}).to_dict()
+    assert report["first_unmapped"]["op"] == "RSQRT" and report["first_unmapped"]["confirmed"] is False
+    assert any("a guess" in m for m in report["messages"])

@@ -140,7 +140,13 @@ class CoralTarget:
             tail = (
                 f"; {first['ops_stranded_after']} op(s) after it stranded on the CPU" if first["splits_graph"] else ""
             )
-            messages.append(f"first unmapped: #{first['index']} {first['op']}: {first['reason']}{tail}")
+            guess = "" if first["confirmed"] else " (a guess: the rule behind it is unconfirmed)"
+            messages.append(f"first unmapped: #{first['index']} {first['op']}: {first['reason']}{tail}{guess}")
+        if pred.unconfirmed:
+            messages.append(
+                f"{pred.unconfirmed} op verdict(s) rest on unconfirmed rules (basis 'guess'); the compiler may decide "
+                "otherwise: compile with edgetpu_compiler to know"
+            )
         mem = pred.memory
         if mem["streaming_predicted"]:
             messages.append(

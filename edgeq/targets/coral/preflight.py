@@ -46,6 +46,9 @@ class OpVerdict:
     on_tpu: bool
     reason: str = ""  # why it is on the CPU: a rule's text, with the model's own numbers
     rule: str = ""  # the rule behind the verdict (an op name, "rank", "data-type", "subgraph", ...)
+    # False when the rule behind the verdict was not read in a source (rules.py says which): the
+    # status words are then edgeq's guess at what the compiler would print, not its known answer
+    confirmed: bool = True
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -63,12 +66,30 @@ class Prediction:
     op_versions: dict = field(default_factory=dict)
 
     def table(self) -> list[dict]:
-        """Rows like the compiler's: one per (op, status), in order of first appearance."""
-        rows: dict[tuple[str, str], dict] = {}
+        """Rows like the compiler's: one per (op, status, basis), in order of first appearance.
+
+        ``basis`` says what the row is: "predicted" from a confirmed rule, or "guess" where the
+        rule is unconfirmed (the compiler's wording is then edgeq's expectation, not a known answer).
+        """
+        rows: dict[tuple[str, str, bool], dict] = {}
         for v in self.ops:
-            row = rows.setdefault((v.op, v.status), {"op": v.op, "count": 0, "status": v.status, "on_tpu": v.on_tpu})
+            row = rows.setdefault(
+                (v.op, v.status, v.confirmed),
+                {
+                    "op": v.op,
+                    "count": 0,
+                    "status": v.status,
+                    "on_tpu": v.on_tpu,
+                    "basis": "predicted" if v.confirmed else "guess (unconfirmed rule)",
+                },
+            )
             row["count"] += 1
         return list(rows.values())
+
+    @property
+    def unconfirmed(self) -> int:
+        """Ops whose verdict rests on an unconfirmed rule."""
+        return sum(not v.confirmed for v in self.ops)
 
     @property
     def counts(self) -> dict:
@@ -91,6 +112,7 @@ class Prediction:
             "reason": first.reason,
             "splits_graph": first.rule not in EDGE_RULES,
             "ops_stranded_after": stranded,
+            "confirmed": first.confirmed,
         }
 
     def to_dict(self) -> dict:
@@ -100,6 +122,7 @@ class Prediction:
             "ops": self.table(),
             "counts": self.counts,
             "first_unmapped": self.first_unmapped,
+            "unconfirmed_ops": self.unconfirmed,
             "memory": self.memory,
             "notes": list(self.notes),
             "op_details": [v.to_dict() for v in self.ops],
@@ -448,7 +471,7 @@ def _intrinsic(g: Graph, op: OpInfo, runtime: int) -> OpVerdict | None:
             f"use --runtime-version {rule.since_runtime} (compile with -m {rule.since_runtime}) if your devices "
             "have that runtime"
         )
-        return OpVerdict(op.index, op.name, rules.NOT_SUPPORTED, False, reason, op.name)
+        return OpVerdict(op.index, op.name, rules.NOT_SUPPORTED, False, reason, op.name, rule.confirmed)
     for t in tensors:
         if not t.is_constant and any(d > 1 for d in t.shape[:-3]):
             return OpVerdict(
@@ -466,7 +489,13 @@ def _intrinsic(g: Graph, op: OpInfo, runtime: int) -> OpVerdict | None:
         broken = CHECKS[limit.check](g, op, limit.params)
         if broken:
             return OpVerdict(
-                op.index, op.name, limit.status, False, f"{rule.name}: {limit.text} (here: {broken})", op.name
+                op.index,
+                op.name,
+                limit.status,
+                False,
+                f"{rule.name}: {limit.text} (here: {broken})",
+                op.name,
+                rule.confirmed and limit.confirmed,
             )
     return None
 
@@ -514,7 +543,10 @@ def predict_info(info: ModelInfo, data: bytes, origin: str, runtime_version: int
                 "subgraph",
             )
         if verdict is None:
-            verdict = OpVerdict(op.index, op.name, rules.MAPPED, True)
+            rule = rules.RULES_BY_OP.get(op.name)
+            verdict = OpVerdict(
+                op.index, op.name, rules.MAPPED, True, rule=op.name, confirmed=rule is None or rule.confirmed
+            )
         elif verdict.rule not in EDGE_RULES:
             cpu_tensors.update(i for i in op.outputs if i >= 0)
         verdicts.append(verdict)
