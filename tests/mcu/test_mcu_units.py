@@ -128,7 +128,12 @@ def test_estimate_for_an_uncalibrated_core_says_so():
     doc = estimate.estimate(info, boards.get("nrf52840"))  # same core as the calibrated L4R5, slower clock
     l4 = estimate.estimate(info, boards.get("stm32l4r5"))
     assert doc["latency_ms"] == pytest.approx(l4["latency_ms"] * 120 / 64, rel=1e-3)
-    assert doc["kind"] == "estimate" and doc["calibration_error"]["num_points"] == 4
+    assert doc["kind"] == "estimate" and l4["calibration_error"]["num_points"] == 4 and l4["board_calibrated"]
+    # the L4R5 fit's error is the L4R5's: on the nRF52840 it is an extrapolation with an unknown error
+    assert doc["board_calibrated"] is False and doc["calibration_error"] is None
+    assert doc["calibrated_boards"] == ["stm32l4r5"] and "64 MHz" in doc["extrapolation"]
+    assert estimate.basis(doc).endswith("error on this board unknown")
+    assert "calibrated on this board" in estimate.basis(l4)
 
 
 def test_estimate_refuses_float_models():

@@ -223,11 +223,9 @@ class McuRunner:
             "host timing: TFLM's reference kernels on this machine's CPU, not the microcontroller",
         ]
         if est.get("latency_ms") is not None:
-            err = est["calibration_error"]
             notes.append(
                 f"estimate for {self.board.name} ({self.board.core} @ {self.board.clock_hz / 1e6:.0f} MHz): "
-                f"{est['latency_ms']:.2f} ms per inference (leave-one-out calibration error: mean "
-                f"{err['mean_abs_error_pct']}%, max {err['max_abs_error_pct']}%)"
+                f"{est['latency_ms']:.2f} ms per inference ({estimate.basis(est)})"
             )
         else:
             notes.append(f"no latency estimate for {self.board.name}: {est['reason']}")
@@ -420,11 +418,7 @@ class McuTarget:
             )
         est = d["latency_estimate"]
         if est.get("latency_ms") is not None:
-            err = est["calibration_error"]
-            msgs.append(
-                f"latency estimate on {b['name']}: {est['latency_ms']:.2f} ms (estimate; calibration error mean "
-                f"{err['mean_abs_error_pct']}%, max {err['max_abs_error_pct']}% leave-one-out)"
-            )
+            msgs.append(f"latency estimate on {b['name']}: {est['latency_ms']:.2f} ms ({estimate.basis(est)})")
         if arena.get("allocates_at_arena_bytes") is False:
             msgs.append(f"warning: an arena of exactly {d['arena_bytes']:,} bytes did not allocate on a re-check")
         return msgs

@@ -253,12 +253,40 @@ def estimate(info, board) -> dict:
             reason=f"no published MLPerf Tiny result calibrates {board.core} (calibrated cores: {calibrated})",
         )
         return doc
+    fitted_boards = sorted({r["board"] for r in PUBLISHED if r["fitted"] and r["core"] == board.core})
+    calibrated = board.name in fitted_boards
+    error = calibration_error(board.core)
     doc.update(
         latency_ms=round(ms, 3),
         factors=f.to_dict(),
-        calibration_error=calibration_error(board.core),
+        board_calibrated=calibrated,
+        calibrated_boards=fitted_boards,
+        # The leave-one-out error was measured on the fitted boards only: on another board of the same
+        # core (other clock, flash wait states, memory) it is not this board's error, so it is not given as one.
+        calibration_error=error if calibrated else None,
+        extrapolation=None
+        if calibrated
+        else (
+            f"{board.core} cycles per MAC fitted on {', '.join(fitted_boards)}, scaled to this board's "
+            f"{board.clock_hz / 1e6:g} MHz clock; no published result on {board.name} checks it, so its error is "
+            f"unknown (on the fitted board(s): mean {error['mean_abs_error_pct']}%, max {error['max_abs_error_pct']}%)"
+            if error
+            else f"{board.core} fitted on other boards; error on {board.name} unknown"
+        ),
         note="an estimate for a vendor-optimized int8 stack (X-CUBE-AI class); TFLM with CMSIS-NN is "
         "typically slower: the published microTVM + CMSIS-NN results on NUCLEO-L4R5ZI are 1.1-1.8x "
         "the X-CUBE-AI ones",
     )
     return doc
+
+
+def basis(est: dict) -> str:
+    """How an estimate was made, for people: calibrated on this board (with its error) or extrapolated."""
+    err = est.get("calibration_error")
+    if est.get("board_calibrated") and err:
+        return (
+            f"estimate; calibrated on this board, leave-one-out error mean {err['mean_abs_error_pct']}%, "
+            f"max {err['max_abs_error_pct']}%"
+        )
+    fitted = ", ".join(est.get("calibrated_boards") or []) or "other boards"
+    return f"estimate; scaled by clock from the {est['core']} fit on {fitted}, error on this board unknown"
