@@ -23,6 +23,7 @@ import click
 
 from edgeq import SCHEMA_VERSION
 from edgeq.errors import INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
+from edgeq.report.fmt import ms, pct  # noqa: F401  (re-exported for the commands)
 
 
 @dataclass
@@ -184,16 +185,6 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if app.human and app.verbosity >= 0:
             click.echo(app.human)
     return code
-
-
-def pct(v: float | None, none: str = "-") -> str:
-    """An accuracy as a percentage for people (``none`` when there is no number)."""
-    return none if v is None else f"{100 * v:.2f}%"
-
-
-def ms(v: float | None, none: str = "-") -> str:
-    """A latency in milliseconds for people (``none`` when the tool reported no such figure)."""
-    return none if v is None else f"{v:.3f}"
 
 
 def table(rows: list[list[Any]], header: list[str]) -> str:

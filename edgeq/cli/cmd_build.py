@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from edgeq.cli.app import App, pass_app, pct, table
+from edgeq.cli.app import App, ms, pass_app, pct, table
 from edgeq.config import BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
 
@@ -20,8 +20,8 @@ def render(r: dict, threads: int) -> str:
                     v["variant"],
                     f"{v['size_bytes']:,}",
                     pct(v["accuracy"]),
-                    "-" if not lat else f"{lat['p50']:.3f}",
-                    "-" if not lat else f"{lat['p99']:.3f}",
+                    ms(lat.get("p50")),
+                    ms(lat.get("p99")),
                     v["float_ops"],
                     v["latency_on"] or "-",
                 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgeq.artifacts import write_bytes_atomic
 from edgeq.errors import BadInput
+from edgeq.report.fmt import ms, pct
 
 
 def load(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -37,14 +38,6 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
     return top, targets
 
 
-def _pct(v) -> str:
-    return "-" if v is None else f"{100 * v:.2f}%"
-
-
-def _ms(lat) -> str:
-    return "-" if not lat else f"{lat['p50']:.3f}"
-
-
 def variant_rows(t: dict) -> list[list[str]]:
     rows = []
     for v in t["variants"]:
@@ -53,10 +46,10 @@ def variant_rows(t: dict) -> list[list[str]]:
             [
                 v["variant"],
                 f"{v['size_bytes']:,}",
-                _pct(v["accuracy"]),
+                pct(v["accuracy"]),
                 "-" if v.get("worst_class_drop_points") is None else f"{v['worst_class_drop_points']:.1f}",
-                _ms(lat),
-                "-" if not lat else f"{lat['p99']:.3f}",
+                ms(lat.get("p50")),
+                ms(lat.get("p99")),
                 str(v["float_ops"]),
                 v.get("latency_on") or "-",
             ]
@@ -151,7 +144,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
                 [
                     s["name"],
                     "skipped: " + s["skipped"] if s["skipped"] else ("meets" if s["meets"] else "; ".join(s["misses"])),
-                    _pct(s["accuracy"]),
+                    pct(s["accuracy"]),
                     s["size_bytes"] or "-",
                     f"{s['num_float_ops']}/{s['num_ops']}" if s["num_ops"] else "-",
                     s["ops_off_accelerator"] if s["ops_off_accelerator"] is not None else "-",
@@ -179,7 +172,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         ]
         blocks.append(("table", worst, ["#", "op", "tensor", "rmse/scale"]))
         lost = [
-            [c["class"], _pct(c["reference_accuracy"]), _pct(c["quantized_accuracy"]), c["drop_points"]]
+            [c["class"], pct(c["reference_accuracy"]), pct(c["quantized_accuracy"]), c["drop_points"]]
             for c in debug.get("classes_that_lost_most", [])
         ]
         if lost:

@@ -1,0 +1,32 @@
+"""`edgeq build --target android` with a phone attached (the stand-in adb replaying a real
+benchmark_model output): the build table and the report render the phone's figures, and the
+figures benchmark_model does not print (p90/p99) show as "-", never as a crash or a made-up number."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.android.conftest import recorded
+
+
+@pytest.mark.slow
+def test_android_build_with_a_phone_renders(run_cli, standin, fake_binary, tmp_path, monkeypatch):
+    adb_path, log = standin(benchmark={"cpu": str(recorded("lp6m_mi11_cpu_int8.txt"))})
+    monkeypatch.setenv("PATH", os.path.dirname(adb_path) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("EDGEQ_BENCHMARK_MODEL", str(fake_binary))
+    out = tmp_path / "b"
+    r = run_cli("build", "--target", "android", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    manifest = json.loads((out / "android" / "build.json").read_text())
+    int8 = manifest["variants"][-1]
+    assert "R5CR1234567" in int8["latency_on"]  # measured on the phone, not the host
+    lat = int8["latency_ms"]
+    assert lat["mean"] == pytest.approx(95.788, abs=1e-3) and lat["std"] == pytest.approx(1.284)  # as recorded
+    assert lat["p50"] is None and lat["p99"] is None  # this benchmark_model printed no percentiles
+    assert "R5CR1234567" in r.stdout
+    html = (out / "report.html").read_text()
+    assert "R5CR1234567" in html and "None" not in (out / "report.md").read_text()
+    assert any("benchmark_model" in " ".join(c) for c in map(json.loads, log.read_text().splitlines()))
