@@ -275,11 +275,12 @@ def test_per_class_deltas_and_max_class_drop(run_cli, tmp_path):
         "-o",
         tmp_path / "p.tflite",
     )
-    plan = (r.json["result"] or r.json["error"]["details"])["plan"] if r.exit_code == 0 else r.json["error"]["details"]
+    plan = r.json["result"]["plan"] if r.exit_code == 0 else r.json["error"]["details"]
     first = plan["steps"][0]
-    assert first["worst_class_drop_points"] is not None
-    if first["worst_class_drop_points"] > 0.1:  # the class budget, not the average, decides
-        assert not first["meets"] and any("class" in m for m in first["misses"])
+    # plain PTQ drops 0.05 points on average (inside the 5-point budget) but 0.5 on its worst class
+    # (the eval above, same data): the class budget, not the average, must decide
+    assert first["drop_points"] <= 5 and first["worst_class_drop_points"] == res["worst_class_drop_points"] > 0.1
+    assert not first["meets"] and any("class" in m for m in first["misses"])
 
 
 def test_planner_bad_input(run_cli, tmp_path):
