@@ -89,7 +89,9 @@ class Step:
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "data"}
-        d["float_op_fraction"] = round(self.num_float_ops / self.num_ops, 4) if self.num_ops else None
+        d["float_op_fraction"] = (
+            round(self.num_float_ops / self.num_ops, 4) if self.num_ops and self.num_float_ops is not None else None
+        )
         return d
 
 
@@ -211,7 +213,7 @@ def run(
             s = planner.evaluate(
                 Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)), selective(denied)
             )
-            if s.num_ops and s.num_float_ops / s.num_ops > max_float_fraction:
+            if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:
                 s.misses.append(f"{s.num_float_ops} of {s.num_ops} ops in float is more than {max_float_fraction:.0%}")
                 s.meets = False
                 break

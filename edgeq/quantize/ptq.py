@@ -32,7 +32,7 @@ def static_input_shape(model: LoadedModel, batch: int) -> tuple[int, ...]:
             f"model input {spec.name!r} has dynamic dimensions {list(spec.shape)}",
             "build or re-export the model with a fixed input size (e.g. Input((224, 224, 3)))",
         )
-    return (batch, *[int(d) for d in rest])  # type: ignore[misc]
+    return (batch, *[int(d) for d in rest if d is not None])
 
 
 def make_converter(model: LoadedModel, batch: int):
@@ -100,12 +100,11 @@ def convert(model: LoadedModel, cfg: QuantizeConfig, calib: Dataset | None) -> t
     converter = make_converter(model, cfg.batch)
     configure(converter, cfg, calib)
     with captured_stderr() as log:
+        error: Exception | None = None
         try:
             data = converter.convert()
         except Exception as exc:
             error = exc
-        else:
-            error = None
     if error is not None:
         raise _conversion_error(error, log.text, cfg) from error
     return bytes(data), log.text

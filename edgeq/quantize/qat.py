@@ -217,9 +217,9 @@ def plan(model: Any) -> list[LayerPlan]:
             prev = before[0] if len(before) == 1 else None
             prev_kind = type(prev).__name__ if prev is not None else ""
             act = getattr(getattr(prev, "activation", None), "__name__", "linear")
-            if prev_kind in FOLDABLE_BEFORE_BN and act == "linear":
+            if prev is not None and prev_kind in FOLDABLE_BEFORE_BN and act == "linear":
                 plans.append(LayerPlan(layer.name, kind, Status.TFMOT, f"folded into {prev.name}"))
-            elif prev_kind in FOLDABLE_BEFORE_BN:
+            elif prev is not None and prev_kind in FOLDABLE_BEFORE_BN:
                 plans.append(
                     LayerPlan(
                         layer.name,

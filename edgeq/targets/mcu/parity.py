@@ -94,15 +94,16 @@ def compare(tflm: list[np.ndarray], litert: list[np.ndarray], info) -> dict:
 
 def parity(model_path: str, info, inputs: list[np.ndarray], tflm_outputs: list[np.ndarray], seed: int) -> dict:
     """Compare TFLM's outputs with LiteRT's reference and optimized kernels on the same inputs."""
-    doc = {
+    against = {
+        label: compare(tflm_outputs, litert_outputs(model_path, inputs, ref), info)
+        for label, ref in (("litert_reference_kernels", True), ("litert_optimized_kernels", False))
+    }
+    return {
         "num_samples": int(len(inputs[0])) if inputs else 0,
         "inputs": inputs_description(info, int(len(inputs[0])) if inputs else 0, seed),
-        "against": {},
+        "against": against,
+        "bit_exact": against["litert_reference_kernels"]["bit_exact"],
     }
-    for label, ref in (("litert_reference_kernels", True), ("litert_optimized_kernels", False)):
-        doc["against"][label] = compare(tflm_outputs, litert_outputs(model_path, inputs, ref), info)
-    doc["bit_exact"] = doc["against"]["litert_reference_kernels"]["bit_exact"]
-    return doc
 
 
 def summary(doc: dict) -> str:
