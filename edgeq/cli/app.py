@@ -76,9 +76,7 @@ def document(command: str, ok: bool, result: Any, artifacts: list[str], error: d
     return json.dumps(_finite(doc), indent=2, default=str)
 
 
-def _command_name(args: list[str]) -> str:
-    from edgeq.cli.main import cli
-
+def _command_name(cli: click.Group, args: list[str]) -> str:
     for a in args:
         if not a.startswith("-") and a in cli.commands:
             return a
@@ -133,7 +131,7 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
     if not verbose:  # TensorFlow's deprecation notices are not for edgeq's users
         warnings.simplefilter("ignore")
     app = App(json_mode="--json" in args, verbosity=1 if verbose else 0)
-    app.command = _command_name(args)
+    app.command = _command_name(cli, args)
     code, error = OK, None
     try:
         cli.main(args=args, prog_name="edgeq", standalone_mode=False, obj=app)
