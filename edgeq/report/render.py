@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 
 from edgeq.artifacts import write_bytes_atomic
+from edgeq.paths import printable
 from edgeq.report.manifest import load
 
 
@@ -250,6 +251,7 @@ def write(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     top, targets = load(run_dir)
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
-    write_bytes_atomic(html_path, to_html(top, targets).encode())
-    write_bytes_atomic(md_path, to_markdown(top, targets, run_dir).encode())
+    # Manifests keep file names as they are; names that are not UTF-8 are shown escaped.
+    write_bytes_atomic(html_path, printable(to_html(top, targets)).encode())
+    write_bytes_atomic(md_path, printable(to_markdown(top, targets, run_dir)).encode())
     return [html_path, md_path]

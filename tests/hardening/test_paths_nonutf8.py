@@ -101,3 +101,21 @@ def test_a_model_with_a_non_utf8_name_quantizes(run_cli, bad_dir):
     assert "wrote " + shown(out) in r.stdout
     r = run_cli("inspect", out)
     assert r.exit_code == 0 and r.stdout.startswith(shown(out))
+
+
+def test_report_of_a_build_whose_model_name_is_not_utf8(run_cli, tmp_path):
+    from tests.hardening.test_report_manifests import TARGET, TOP, _write
+
+    top = json.loads(json.dumps(TOP))
+    top["inputs"]["model"] = f"models/{BAD}.keras"
+    _write(tmp_path, json.dumps(top), TARGET)  # json writes the byte as "\udcff", as a build does
+    r = run_cli("report", tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert "Model: models/bad\\xffname.keras;" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "models/bad\\xffname.keras" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+def test_debug_chart_title_with_a_non_utf8_model_name():
+    from edgeq.debug.plot import rmse_over_scale_png
+
+    assert rmse_over_scale_png([], f"{BAD}.keras: int8 error per layer").startswith(b"\x89PNG")
