@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -75,6 +75,7 @@ def load(cfg: DataConfig, input_shape: tuple[int | None, ...] | None = None) -> 
     path = Path(cfg.path)
     if not path.exists():
         raise BadInput(f"data not found: {shown(path)}", "check the --data path")
+    y: np.ndarray | None
     if path.is_dir():
         x, y, class_names, spec = _read_image_folder(path, cfg.preprocess, input_shape)
     elif path.suffix.lower() in (".npz", ".npy"):
@@ -155,7 +156,7 @@ def _read_npz(path: Path, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     return x, y
 
 
-def _load_array(fh: BinaryIO, name: str, key: str) -> np.ndarray:
+def _load_array(fh: IO[bytes], name: str, key: str) -> np.ndarray:
     """One stored .npy array from a seekable stream.
 
     Object arrays are pickles, which run code when read: they are refused from the header,
@@ -227,10 +228,10 @@ def _read_image_folder(
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
             try:
-                with Image.open(f) as im:
-                    im = im.convert("L" if spec.color_mode == "grayscale" else "RGB")
+                with Image.open(f) as opened:
+                    im = opened.convert("L" if spec.color_mode == "grayscale" else "RGB")
                     if spec.resize is not None:
-                        im = im.resize((spec.resize[1], spec.resize[0]), Image.BILINEAR)
+                        im = im.resize((spec.resize[1], spec.resize[0]), Image.Resampling.BILINEAR)
                     arr = np.asarray(im, dtype=np.float32)
             except Exception as exc:
                 raise BadInput(f"cannot read image {shown(f)} ({exc})", "remove or replace the file") from exc
