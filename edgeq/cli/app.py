@@ -61,7 +61,7 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, str):
         return printable(obj)
     if isinstance(obj, dict):
-        return {printable(str(k)): _finite(v) for k, v in obj.items()}
+        return {printable(k) if isinstance(k, str) else k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
