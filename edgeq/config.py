@@ -156,6 +156,10 @@ class QuantizeConfig(_Dict):
         return self.io
 
 
+# More interpreter threads than any edge CPU has cores; far larger counts crash LiteRT's thread pool.
+MAX_THREADS = 64
+
+
 @dataclass(frozen=True)
 class BenchConfig(_Dict):
     """How the benchmark harness measures: warm-up runs are excluded from the statistics."""
@@ -170,8 +174,11 @@ class BenchConfig(_Dict):
             raise UsageError(f"--runs must be at least 1, got {self.num_runs}", "e.g. --runs 100")
         if self.warmup_runs < 0:
             raise UsageError(f"--warmup must be 0 or more, got {self.warmup_runs}", "e.g. --warmup 10")
-        if self.num_threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {self.num_threads}", "e.g. --threads 1")
+        if not 1 <= self.num_threads <= MAX_THREADS:
+            raise UsageError(
+                f"--threads must be between 1 and {MAX_THREADS}, got {self.num_threads}",
+                "use about as many threads as the device has cores, e.g. --threads 4",
+            )
         if self.batch is not None and self.batch < 1:
             raise UsageError(f"--batch must be at least 1, got {self.batch}", "e.g. --batch 1")
 
@@ -277,38 +284,154 @@ class BuildConfig(_Dict):
         return BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)
 
 
+# Every edgeq.toml key: the BuildConfig field it sets, its type, and an example for the hint.
+# Types: "int", "float", "str", "bool", "path" (a non-empty string), "strs" (a string or an array of strings).
+TOML_KEYS: dict[str, tuple[str, str, str]] = {
+    "target": ("targets", "strs", 'target = ["cpu", "coral"]'),
+    "model": ("model", "path", 'model = "model.keras"'),
+    "data": ("data", "path", 'data = "calib.npz"'),
+    "eval-data": ("eval_data", "path", 'eval-data = "eval.npz"'),
+    "train-data": ("train_data", "path", 'train-data = "train.npz"'),
+    "method": ("method", "str", 'method = "auto"'),
+    "max-drop": ("max_drop", "float", "max-drop = 1.0"),
+    "out-dir": ("out_dir", "path", 'out-dir = "edgeq-out"'),
+    "runs": ("runs", "int", "runs = 100"),
+    "warmup": ("warmup", "int", "warmup = 10"),
+    "threads": ("threads", "int", "threads = 1"),
+    "cache": ("cache", "bool", "cache = true"),
+}
+
+_TYPE_NAMES = {
+    "int": "an integer",
+    "float": "a finite number",
+    "str": "a string",
+    "bool": "true or false",
+    "path": "a path (a non-empty string)",
+    "strs": "a string or an array of strings",
+}
+
+
+def _toml_kind(value: Any) -> str:
+    """What a parsed TOML value is, in TOML's words."""
+    import datetime
+
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "a date/time"
+    return type(value).__name__
+
+
+def _toml_literal(value: Any) -> str:
+    """A short TOML-like rendering of a value for a message."""
+    import json
+    import math
+
+    from edgeq.paths import printable
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, (int, float, str, list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    text = printable(text)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    import math
+
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "path":
+        return isinstance(value, str) and value.strip() != "" and "\0" not in value
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "strs":
+        items = value if isinstance(value, list) else [value]
+        return bool(items) and all(isinstance(v, str) and v.strip() for v in items)
+    raise AssertionError(f"unknown TOML key type {kind}")
+
+
+def _unknown_key_hint(key: str) -> str:
+    import difflib
+
+    known = ", ".join(TOML_KEYS)
+    close = difflib.get_close_matches(key.replace("_", "-"), TOML_KEYS, n=1)
+    if not close:
+        return f"known keys: {known}"
+    # Suggest in the user's own spelling: both max-drop and max_drop are accepted.
+    suggestion = close[0].replace("-", "_") if "_" in key else close[0]
+    return f"did you mean {suggestion}? known keys: {known}"
+
+
 def load_toml(path: str) -> dict:
     """Read ``edgeq.toml`` (a ``[build]`` table or top-level keys) with the keys of BuildConfig.
 
+    Every key is checked against :data:`TOML_KEYS` (its name and its type) before any work.
+
     Raises:
-        BadInput: unreadable TOML, or a key edgeq does not know (named, with the known ones).
+        BadInput: missing or unreadable file, invalid TOML, ``build`` that is not a table, a key
+            edgeq does not know, or a value of the wrong type (each named, with an example).
     """
     import tomllib
 
     from edgeq.errors import BadInput
+    from edgeq.paths import shown
 
+    name = shown(path)
     try:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
     except FileNotFoundError as exc:
-        raise BadInput(f"config file not found: {path}", "check the --config path") from exc
+        raise BadInput(f"config file not found: {name}", "check the --config path") from exc
+    except IsADirectoryError as exc:
+        raise BadInput(f"config path is a folder: {name}", "pass the edgeq.toml file") from exc
+    except OSError as exc:
+        raise BadInput(f"cannot read {name} ({exc.strerror})", "check the file and its permissions") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{name} is not UTF-8 text", "save edgeq.toml as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path} is not valid TOML ({exc})", "fix the syntax") from exc
-    doc = doc.get("build", doc)
-    aliases = {
-        "target": "targets",
-        "eval-data": "eval_data",
-        "train-data": "train_data",
-        "max-drop": "max_drop",
-        "out-dir": "out_dir",
-    }
-    known = {f.name for f in dataclasses.fields(BuildConfig)}
+        raise BadInput(f"{name} is not valid TOML ({exc})", "fix the syntax") from exc
+    if "build" in doc:
+        if not isinstance(doc["build"], dict):
+            raise BadInput(
+                f"{name}: `build` must be a table, got {_toml_literal(doc['build'])} ({_toml_kind(doc['build'])})",
+                "write the keys under a [build] header, or at the top level without one",
+            )
+        outside = [k for k in doc if k != "build"]
+        if outside:
+            raise BadInput(
+                f"{name}: key `{outside[0]}` is outside the [build] table", "put every key under [build], or drop it"
+            )
+        doc = doc["build"]
     out = {}
     for key, value in doc.items():
-        name = aliases.get(key, key.replace("-", "_"))
-        if name not in known:
+        spec = TOML_KEYS.get("target" if key == "targets" else key.replace("_", "-"))
+        if spec is None:
+            raise BadInput(f"unknown key {key!r} in {name}", _unknown_key_hint(key))
+        field_name, kind, example = spec
+        if not _type_ok(kind, value):
             raise BadInput(
-                f"unknown key {key!r} in {path}", f"known keys: {', '.join(sorted(known - {'targets'}) + ['target'])}"
+                f"{name}: `{key}` must be {_TYPE_NAMES[kind]}, got {_toml_literal(value)} ({_toml_kind(value)})",
+                f"e.g. {example}",
             )
-        out[name] = value
+        out[field_name] = tuple(value) if kind == "strs" and isinstance(value, list) else value
     return out

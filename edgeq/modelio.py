@@ -21,6 +21,7 @@ import numpy as np
 from edgeq.artifacts import read_sidecar, sha256_file
 from edgeq.config import LoadConfig
 from edgeq.errors import BadInput, UsageError
+from edgeq.paths import native_path
 
 CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
 
@@ -225,18 +226,20 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
 
     tf = tensorflow()
     try:
-        if fmt == Format.KERAS3:
-            import keras
+        # TensorFlow's file system takes UTF-8 names only: reach other names through a UTF-8 alias.
+        with native_path(p) as tf_p:
+            if fmt == Format.KERAS3:
+                import keras
 
-            obj = keras.saving.load_model(p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
-        elif fmt in (Format.TF_KERAS, Format.H5):
-            import tf_keras
+                obj = keras.saving.load_model(tf_p, custom_objects=custom, compile=False, safe_mode=cfg.safe_mode)
+            elif fmt in (Format.TF_KERAS, Format.H5):
+                import tf_keras
 
-            kwargs = {"safe_mode": cfg.safe_mode} if fmt == Format.TF_KERAS else {}
-            with _qat_scope(p, fmt):
-                obj = tf_keras.models.load_model(p, custom_objects=custom, compile=False, **kwargs)
-        else:
-            obj = tf.saved_model.load(str(p))
+                kwargs = {"safe_mode": cfg.safe_mode} if fmt == Format.TF_KERAS else {}
+                with _qat_scope(p, fmt):
+                    obj = tf_keras.models.load_model(tf_p, custom_objects=custom, compile=False, **kwargs)
+            else:
+                obj = tf.saved_model.load(str(tf_p))
     except BadInput:
         raise
     except Exception as exc:

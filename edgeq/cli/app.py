@@ -23,6 +23,7 @@ import click
 
 from edgeq import SCHEMA_VERSION
 from edgeq.errors import INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
+from edgeq.paths import printable
 from edgeq.report.fmt import ms, pct  # noqa: F401  (re-exported for the commands)
 
 
@@ -47,18 +48,21 @@ class App:
     def say(self, text: str) -> None:
         """Progress for people, on stderr, unless quiet or JSON."""
         if self.verbosity >= 0 and not self.json_mode:
-            click.echo(text, err=True)
+            click.echo(printable(text), err=True)
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
 
 
 def _finite(obj: Any) -> Any:
-    """JSON has no Infinity/NaN: write them as strings ("inf")."""
+    """JSON has no Infinity/NaN: write them as strings ("inf"). Nor lone surrogates, which stand
+    for file-name bytes that are not UTF-8: write those as ``\\xff`` (see edgeq.paths)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return str(obj)
+    if isinstance(obj, str):
+        return printable(obj)
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {printable(k) if isinstance(k, str) else k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
@@ -109,7 +113,10 @@ def native_stderr_silenced(enabled: bool) -> Iterator[None]:
     os.dup2(devnull, 2)
     os.close(devnull)
     saved_stderr = sys.stderr
-    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(kept), "wb", buffering=0), write_through=True)
+    # backslashreplace: a message that still holds a lone surrogate must not crash the report of an error.
+    sys.stderr = io.TextIOWrapper(
+        os.fdopen(os.dup(kept), "wb", buffering=0), write_through=True, errors="backslashreplace"
+    )
     try:
         yield
     finally:
@@ -149,13 +156,13 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 click.echo(ctx.get_usage(), err=True)
-            click.echo(f"error: {exc.format_message()}", err=True)
+            click.echo(printable(f"error: {exc.format_message()}"), err=True)
     except EdgeqError as exc:
         code, error = exc.exit_code, exc.to_dict()
         if app.verbosity > 0:
             traceback.print_exc()
         if not app.json_mode:
-            click.echo(f"error: {exc.one_line()}", err=True)
+            click.echo(printable(f"error: {exc.one_line()}"), err=True)
     except KeyboardInterrupt:
         code, error = (
             INTERRUPTED,
@@ -174,14 +181,16 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if app.verbosity > 0:
             traceback.print_exc()
         if not app.json_mode:
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", err=True)
+            click.echo(
+                printable(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)"), err=True
+            )
     if app.json_mode:
         click.echo(document(app.command, code == OK, app.result, app.artifacts, error))
     elif code == OK:
         for w in app.warnings:
-            click.secho(f"WARNING: {w}", err=True, fg="yellow", bold=True)
+            click.secho(printable(f"WARNING: {w}"), err=True, fg="yellow", bold=True)
         if app.human and app.verbosity >= 0:
-            click.echo(app.human)
+            click.echo(printable(app.human))
     return code
 
 

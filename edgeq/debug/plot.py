@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeq.debug.metrics import HEALTHY_RMSE_OVER_SCALE, SUSPECT_RMSE_OVER_SCALE, LayerStat
+from edgeq.paths import printable
 
 
 def rmse_over_scale_png(stats: list[LayerStat], title: str) -> bytes:
@@ -28,7 +29,7 @@ def rmse_over_scale_png(stats: list[LayerStat], title: str) -> bytes:
     ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=7)
     ax.set_ylabel("rmse / scale")
     ax.set_xlabel("quantized tensor, in graph order")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(printable(title), fontsize=10)  # a model name need not be UTF-8
     ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()

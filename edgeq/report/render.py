@@ -9,33 +9,12 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 from edgeq.artifacts import write_bytes_atomic
-from edgeq.errors import BadInput
+from edgeq.paths import printable
 from edgeq.report.fmt import ms, pct
-
-
-def load(run_dir: Path) -> tuple[dict, list[dict]]:
-    top_path = run_dir / "build.json"
-    try:
-        top = json.loads(top_path.read_text())
-    except FileNotFoundError as exc:
-        raise BadInput(f"{run_dir} has no build.json", "pass the -o folder of an edgeq build") from exc
-    except ValueError as exc:
-        raise BadInput(f"{top_path} is not valid JSON", "re-run the build") from exc
-    if top.get("status") == "running":
-        raise BadInput(
-            f"the build in {run_dir} has not finished", "re-run the same edgeq build: it resumes from the cache"
-        )
-    targets = []
-    for name in top.get("targets", []):
-        try:
-            targets.append(json.loads((run_dir / name / "build.json").read_text()))
-        except (OSError, ValueError) as exc:
-            raise BadInput(f"{run_dir / name / 'build.json'} is missing or corrupt", "re-run the build") from exc
-    return top, targets
+from edgeq.report.manifest import load
 
 
 def variant_rows(t: dict) -> list[list[str]]:
@@ -260,11 +239,12 @@ def write(run_dir: Path) -> list[Path]:
     """(Re-)render report.html and report.md in ``run_dir``.
 
     Raises:
-        BadInput: not a build folder.
+        BadInput: not a build folder, or a manifest that is missing, damaged or of another shape.
     """
     run_dir = Path(run_dir)
     top, targets = load(run_dir)
     html_path, md_path = run_dir / "report.html", run_dir / "report.md"
-    write_bytes_atomic(html_path, to_html(top, targets).encode())
-    write_bytes_atomic(md_path, to_markdown(top, targets, run_dir).encode())
+    # Manifests keep file names as they are; names that are not UTF-8 are shown escaped.
+    write_bytes_atomic(html_path, printable(to_html(top, targets)).encode())
+    write_bytes_atomic(md_path, printable(to_markdown(top, targets, run_dir)).encode())
     return [html_path, md_path]
