@@ -127,15 +127,16 @@ SECTIONS
     . = ALIGN(8);
     _ebss = .;
   }} > RAM
+  /* newlib's _sbrk grows the heap from `end` and refuses to pass the stack pointer: heap below stack */
+  end = .;
+  _end = .;
+  __end__ = .;
+  .heap (NOLOAD) : {{ . = . + 0x10000; }} > RAM
   .stack (NOLOAD) : {{
     . = ALIGN(8);
     _sstack = .;
     . = . + _stack_size;
     _estack = .;
   }} > RAM
-  end = .;
-  _end = .;
-  __end__ = .;
-  .heap (NOLOAD) : {{ . = . + 0x10000; }} > RAM
 }}
 """

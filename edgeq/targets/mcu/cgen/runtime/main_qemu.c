@@ -40,6 +40,7 @@ int main(void) {
   SYST_RVR = 0xFFFFFFu;
   SYST_CVR = 0;
   SYST_CSR = 7u; /* enable, interrupt on wrap, processor clock */
+  spin(1000u);    /* let the counter load its reload value before the first reading */
   uint64_t t0 = ticks();
   spin(1000000u);
   printf("EQ cal %llu\n", (unsigned long long)(ticks() - t0));
