@@ -56,6 +56,7 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
         BadInput: not one int8 input and one int8 output, or an op variant the runtime lacks.
     """
     g = graph.read(data, origin)
+    lowered = lower.lower(g, origin)  # names every op without a kernel before any other complaint
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise BadInput(
             f"{origin} has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); the generated C runtime "
@@ -70,7 +71,6 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
                 "generated C runtime takes int8 I/O",
                 "quantize with --io int8, or compile with --runtime tflm",
             )
-    lowered = lower.lower(g, origin)
     p = plan.make(g, lowered)
     prov = provenance or {}
     files = {name: emit.runtime_text(name) for name in emit.RUNTIME_FILES}

@@ -13,7 +13,15 @@ import numpy as np
 from edgeq.errors import BadInput
 from edgeq.flatbuffer import _enum_names, _schema, verify_bytes
 
-_NUMPY = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float32": np.float32}
+_NUMPY = {
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "float32": np.float32,
+    "float16": np.float16,
+}
 
 
 @dataclass(frozen=True)
@@ -64,16 +72,14 @@ def read(data: bytes, origin: str = "model") -> Graph:
     """Parse the main subgraph of a verified .tflite into a :class:`Graph`.
 
     Raises:
-        BadInput: not a TFLite model, or more than one subgraph (control flow).
+        BadInput: not a TFLite model.
     """
     verify_bytes(data, origin)
     schema = _schema()
     model = schema.ModelT.InitFromPackedBuf(data, 0)
-    if len(model.subgraphs or []) != 1:
-        raise BadInput(
-            f"{origin} has {len(model.subgraphs or [])} subgraphs; the generated C runtime runs one",
-            "use --runtime tflm for models with control flow",
-        )
+    if not model.subgraphs:
+        raise BadInput(f"{origin} has no subgraph", "re-export the .tflite file")
+    # other subgraphs are reached only through ops (WHILE, IF, CALL_ONCE), which lowering refuses by name
     type_names = _enum_names("TensorType")
     op_names = _enum_names("BuiltinOperator")
     graph = model.subgraphs[0]
@@ -92,9 +98,10 @@ def read(data: bytes, origin: str = "model") -> Graph:
         else:
             raw = None
         if raw is not None:
-            if dtype not in _NUMPY:
-                raise BadInput(f"{origin}: constant tensor {i} has type {dtype}", "use --runtime tflm")
-            arr = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(shape if shape else ())
+            # an exotic constant type (int4, string...) stays raw bytes: no kernel here reads it
+            arr = np.frombuffer(raw, dtype=_NUMPY.get(dtype, np.uint8))
+            if dtype in _NUMPY:
+                arr = arr.reshape(shape if shape else ())
         tensors.append(
             Tensor(
                 index=i,

@@ -264,14 +264,27 @@ def lower(g: Graph, origin: str = "model") -> list[Lowered]:
         BadInput: a supported op with a variant the runtime does not implement.
     """
     missing: dict[str, list[int]] = {}
+    floats: dict[str, list[int]] = {}
     for op in g.ops:
         if op.name not in LOWERINGS:
             missing.setdefault(op.name, []).append(op.index)
+        activations = [g.tensors[i] for i in op.inputs + op.outputs if i >= 0 and g.tensors[i].data is None]
+        if any(t.dtype.startswith("float") for t in activations):
+            floats.setdefault(op.name, []).append(op.index)
     if missing:
-        listed = ", ".join(f"{name} (op #{', #'.join(map(str, idx))})" for name, idx in missing.items())
+        listed = ", ".join(f"{name} (x{len(idx)}, first op #{idx[0]})" for name, idx in missing.items())
         raise UnsupportedOp(
             f"the generated C runtime has no kernel for {len(missing)} op(s) of {origin}: {listed}",
             f"compile with --runtime tflm (the C runtime implements {', '.join(SUPPORTED_OPS)})",
-            details={"unsupported_ops": [{"op": k, "indices": v} for k, v in missing.items()]},
+            details={
+                "unsupported_ops": [{"op": k, "indices": v} for k, v in missing.items()],
+                "float_ops": [{"op": k, "indices": v} for k, v in floats.items()],
+            },
+        )
+    if floats:
+        listed = ", ".join(f"{name} (x{len(idx)})" for name, idx in floats.items())
+        raise BadInput(
+            f"{origin} computes in float ({listed}); the generated C runtime runs int8 models",
+            "quantize first (edgeq quantize MODEL --mode int8 --io int8), or compile with --runtime tflm",
         )
     return [LOWERINGS[op.name](g, op) for op in g.ops]

@@ -70,7 +70,15 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     build.mkdir(parents=True, exist_ok=True)
     mcpu = emit.BOARDS[core][1]
     (build / "link.ld").write_text(emit.linker_script(core))
-    flags = ["-mcpu=" + mcpu, "-mthumb", "-mfloat-abi=soft", "-O2", "-std=c99", "-ffunction-sections", "-fdata-sections"]
+    flags = [
+        "-mcpu=" + mcpu,
+        "-mthumb",
+        "-mfloat-abi=soft",
+        "-O2",
+        "-std=c99",
+        "-ffunction-sections",
+        "-fdata-sections",
+    ]
     objs = []
     for src in ARM_SOURCES:
         obj = build / (Path(src).stem + ".o")
