@@ -37,6 +37,7 @@ class Project:
     output_size: int
     ops: tuple[str, ...]
     macs: int = 0
+    constant_bytes: int = 0  # weights, biases, multipliers and scales as emitted
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def write(self, folder: Path) -> list[Path]:
@@ -86,6 +87,7 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
         output_size=g.tensors[g.outputs[0]].size,
         ops=tuple(op.name for op in g.ops),
         macs=sum(int(low.notes.get("macs", 0)) for low in lowered),
+        constant_bytes=sum(c.values.nbytes for c in {c.name: c for low in lowered for c in low.consts}.values()),
     )
 
 

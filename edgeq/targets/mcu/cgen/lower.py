@@ -108,7 +108,10 @@ def _conv(g: Graph, op: Op, depthwise: bool) -> Lowered:
     act_min, act_max = quant.activation_range(_act(op), out.scale, out.zero_point)
     mults, shifts = _channel_multipliers(inp, w, out, oc)
     name = f"op{op.index}"
-    consts = [Const(f"{name}_mult", "int32_t", np.array(mults)), Const(f"{name}_shift", "int32_t", np.array(shifts))]
+    consts = [
+        Const(f"{name}_mult", "int32_t", np.array(mults, dtype=np.int32)),
+        Const(f"{name}_shift", "int32_t", np.array(shifts, dtype=np.int32)),
+    ]
     wc = _weights(g, op, w_i, "int8_t")
     bc = _weights(g, op, b_i, "int32_t")
     consts += [c for c in (wc, bc) if c is not None]
