@@ -81,6 +81,23 @@ def _cases(k, tf):
             lambda t, a=cout: k.layers.Multiply()([k.layers.Conv2D(a, 1)(t), k.layers.Conv2D(a, 1)(t)]),
             "MUL",
         )
+        axes = ([1, 2], [1], [3], [1, 2])[i]
+        cases[f"mean{i}_axes{''.join(map(str, axes))}_keep{i % 2}"] = (
+            (h, w, cin),
+            lambda t, a=(axes, bool(i % 2)): tf.reduce_mean(k.layers.Conv2D(3, 1)(t), axis=a[0], keepdims=a[1]),
+            "MEAN",
+        )
+        cases[f"concat{i}"] = (
+            (h, w, cin),
+            lambda t, a=(cout, (-1, 1, 2, -1)[i]): (
+                tf.concat([k.layers.Conv2D(a[0], 1)(t), t], axis=a[1])
+                if a[1] == -1
+                else tf.concat([t, t * 1.0], axis=a[1])
+            ),
+            "CONCATENATION",
+        )
+        pads = [[0, 0], [int(v) for v in rng.integers(0, 3, 2)], [int(v) for v in rng.integers(0, 3, 2)], [0, i % 2]]
+        cases[f"pad{i}"] = ((h, w, cin), lambda t, a=pads: tf.pad(t, a), "PAD")
         cases[f"reshape{i}"] = (
             (h, w, cin),
             lambda t, a=units: k.layers.Dense(a)(k.layers.Flatten()(t)),

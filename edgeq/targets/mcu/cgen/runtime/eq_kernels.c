@@ -317,6 +317,65 @@ void eq_mul(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* 
         }
 }
 
+/* ---- MEAN, CONCATENATION, PAD, QUANTIZE ----------------------------------------------------------- */
+
+void eq_mean(const eq_mean_t* p, const int8_t* in, int8_t* out) {
+  const int32_t* d = p->dims;
+  int32_t n[4], r[4];
+  for (int a = 0; a < 4; ++a) {
+    n[a] = p->reduce[a] ? 1 : d[a];
+    r[a] = p->reduce[a] ? d[a] : 1;
+  }
+  int64_t o = 0;
+  for (int32_t i0 = 0; i0 < n[0]; ++i0)
+    for (int32_t i1 = 0; i1 < n[1]; ++i1)
+      for (int32_t i2 = 0; i2 < n[2]; ++i2)
+        for (int32_t i3 = 0; i3 < n[3]; ++i3, ++o) {
+          int32_t sum = 0;
+          for (int32_t j0 = 0; j0 < r[0]; ++j0)
+            for (int32_t j1 = 0; j1 < r[1]; ++j1)
+              for (int32_t j2 = 0; j2 < r[2]; ++j2)
+                for (int32_t j3 = 0; j3 < r[3]; ++j3)
+                  sum += in[(((int64_t)(i0 + j0) * d[1] + (i1 + j1)) * d[2] + (i2 + j2)) * d[3] + (i3 + j3)];
+          int32_t v;
+          if (p->mode == 1) {
+            v = sum / p->count;
+          } else {
+            v = clamp_i32(eq_mbqm(sum - p->in_zp * p->count, p->mult, p->shift) + p->out_zp, -128, 127);
+          }
+          out[o] = (int8_t)v;
+        }
+}
+
+void eq_concat(int32_t outer, int32_t n, const int8_t* const* ins, const int32_t* inner, int8_t* out) {
+  for (int32_t o = 0; o < outer; ++o)
+    for (int32_t k = 0; k < n; ++k) {
+      const int8_t* src = ins[k] + (int64_t)o * inner[k];
+      for (int32_t i = 0; i < inner[k]; ++i) *out++ = src[i];
+    }
+}
+
+void eq_pad(const eq_pad_t* p, const int8_t* in, int8_t* out) {
+  const int32_t* od = p->out_dims;
+  const int32_t* id = p->in_dims;
+  const int32_t* b = p->before;
+  int64_t o = 0;
+  for (int32_t i0 = 0; i0 < od[0]; ++i0)
+    for (int32_t i1 = 0; i1 < od[1]; ++i1)
+      for (int32_t i2 = 0; i2 < od[2]; ++i2)
+        for (int32_t i3 = 0; i3 < od[3]; ++i3, ++o) {
+          const int32_t j0 = i0 - b[0], j1 = i1 - b[1], j2 = i2 - b[2], j3 = i3 - b[3];
+          const int inside = j0 >= 0 && j0 < id[0] && j1 >= 0 && j1 < id[1] && j2 >= 0 && j2 < id[2] && j3 >= 0 &&
+                             j3 < id[3];
+          out[o] = inside ? in[(((int64_t)j0 * id[1] + j1) * id[2] + j2) * id[3] + j3] : (int8_t)p->value;
+        }
+}
+
+void eq_requantize(const eq_requant_t* p, const int8_t* in, int8_t* out) {
+  for (int32_t i = 0; i < p->size; ++i)
+    out[i] = (int8_t)clamp_i32(eq_mbqm((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp, -128, 127);
+}
+
 void eq_copy(const int8_t* in, int8_t* out, int32_t size) {
   if (in == out) return;
   for (int32_t i = 0; i < size; ++i) out[i] = in[i];

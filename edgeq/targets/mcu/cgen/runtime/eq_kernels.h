@@ -59,6 +59,32 @@ typedef struct {
 void eq_add(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 void eq_mul(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
+/* MEAN over any of 4 axes (reduce[a] != 0), output in row-major order of the kept axes. mode selects
+ * LiteRT's reference path: 1 = same input and output quantization (sum, then C division); 2 = the sum
+ * rescaled by a multiplier that folds in 1/count. */
+typedef struct {
+  int32_t dims[4], reduce[4], count, in_zp, out_zp, mult, shift, mode;
+} eq_mean_t;
+
+void eq_mean(const eq_mean_t* p, const int8_t* in, int8_t* out);
+
+/* CONCATENATION of inputs with equal quantization along one axis: outer x (inner sizes of each input). */
+void eq_concat(int32_t outer, int32_t n, const int8_t* const* ins, const int32_t* inner, int8_t* out);
+
+/* PAD of a 4-D tensor with a constant (the zero point). */
+typedef struct {
+  int32_t in_dims[4], out_dims[4], before[4], value;
+} eq_pad_t;
+
+void eq_pad(const eq_pad_t* p, const int8_t* in, int8_t* out);
+
+/* QUANTIZE int8 -> int8 (a requantization). */
+typedef struct {
+  int32_t size, in_zp, out_zp, mult, shift;
+} eq_requant_t;
+
+void eq_requantize(const eq_requant_t* p, const int8_t* in, int8_t* out);
+
 /* Copy (RESHAPE when the planner cannot alias the buffers). */
 void eq_copy(const int8_t* in, int8_t* out, int32_t size);
 
