@@ -103,6 +103,17 @@ def _cases(k, tf):
             lambda t, a=units: k.layers.Dense(a)(k.layers.Flatten()(t)),
             "RESHAPE",
         )
+    # element-wise ops, tabulated by running LiteRT on the op alone (lut.py)
+    unary = {
+        "LOGISTIC": tf.nn.sigmoid,
+        "TANH": tf.nn.tanh,
+        "HARD_SWISH": lambda y: y * tf.nn.relu6(y + 3.0) * (1.0 / 6.0),  # the pattern the converter fuses
+        "LEAKY_RELU": lambda y: tf.nn.leaky_relu(y, 0.1),
+        "GELU": tf.nn.gelu,
+    }
+    for op_name, fn in unary.items():
+        cases[op_name.lower()] = ((5, 6, 3), lambda t, f=fn: f(k.layers.Conv2D(4, 1)(t)), op_name)
+    cases["relu_alone"] = ((7,), tf.nn.relu, "RELU")
     return cases
 
 

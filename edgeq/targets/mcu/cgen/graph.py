@@ -66,6 +66,7 @@ class Graph:
     ops: tuple[Op, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    source: bytes = b""  # the .tflite itself, for ops tabulated by running LiteRT (lut.py)
 
 
 def read(data: bytes, origin: str = "model") -> Graph:
@@ -135,4 +136,5 @@ def read(data: bytes, origin: str = "model") -> Graph:
         ops=tuple(ops),
         inputs=tuple(int(x) for x in graph.inputs),
         outputs=tuple(int(x) for x in graph.outputs),
+        source=data,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgeq.errors import BadInput, UnsupportedOp
-from edgeq.targets.mcu.cgen import quant
+from edgeq.targets.mcu.cgen import lut, quant
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
 
 
@@ -333,16 +333,14 @@ def _pad(g: Graph, op: Op) -> Lowered:
     return Lowered(op, f"eq_pad(&{name}_p, {{t{x}}}, {{t{out_i}}});", (), params)
 
 
-def _quantize(g: Graph, op: Op) -> Lowered:
+def _unary(g: Graph, op: Op) -> Lowered:
     x, out_i = op.inputs[0], op.outputs[0]
     _int8(g, op, x, out_i)  # float <-> int8 conversions live at the model's edges, which are int8 here
-    inp, out = g.tensors[x], g.tensors[out_i]
-    mult, shift = quant.quantize_multiplier(float(inp.scale) / float(out.scale))
     name = f"op{op.index}"
-    params = (
-        f"static const eq_requant_t {name}_p = {{{inp.size}, {inp.zero_point}, {out.zero_point}, {mult}, {shift}}};"
-    )
-    return Lowered(op, f"eq_requantize(&{name}_p, {{t{x}}}, {{t{out_i}}});", (), params)
+    # a table of 256 entries, indexed by the input's bits (uint8), in the order -128..127 rotated to 0..255
+    table = np.roll(lut.unary_table(g.source, op.index), -128)
+    stmt = f"eq_lut({name}_lut, {{t{x}}}, {{t{out_i}}}, {g.tensors[x].size});"
+    return Lowered(op, stmt, (Const(f"{name}_lut", "int8_t", table),))
 
 
 LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
@@ -359,7 +357,7 @@ LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
     "CONCATENATION": _concat,
     "PAD": _pad,
     "PADV2": _pad,
-    "QUANTIZE": _quantize,
+    **{name: _unary for name in lut.UNARY_OPS},
 }
 SUPPORTED_OPS = tuple(LOWERINGS)
 

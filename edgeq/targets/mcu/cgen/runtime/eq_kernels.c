@@ -317,7 +317,7 @@ void eq_mul(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* 
         }
 }
 
-/* ---- MEAN, CONCATENATION, PAD, QUANTIZE ----------------------------------------------------------- */
+/* ---- MEAN, CONCATENATION, PAD, tables ------------------------------------------------------------ */
 
 void eq_mean(const eq_mean_t* p, const int8_t* in, int8_t* out) {
   const int32_t* d = p->dims;
@@ -371,9 +371,8 @@ void eq_pad(const eq_pad_t* p, const int8_t* in, int8_t* out) {
         }
 }
 
-void eq_requantize(const eq_requant_t* p, const int8_t* in, int8_t* out) {
-  for (int32_t i = 0; i < p->size; ++i)
-    out[i] = (int8_t)clamp_i32(eq_mbqm((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp, -128, 127);
+void eq_lut(const int8_t* table, const int8_t* in, int8_t* out, int32_t size) {
+  for (int32_t i = 0; i < size; ++i) out[i] = table[(uint8_t)in[i]];
 }
 
 void eq_copy(const int8_t* in, int8_t* out, int32_t size) {

@@ -78,12 +78,8 @@ typedef struct {
 
 void eq_pad(const eq_pad_t* p, const int8_t* in, int8_t* out);
 
-/* QUANTIZE int8 -> int8 (a requantization). */
-typedef struct {
-  int32_t size, in_zp, out_zp, mult, shift;
-} eq_requant_t;
-
-void eq_requantize(const eq_requant_t* p, const int8_t* in, int8_t* out);
+/* An element-wise int8 op as a 256-entry table indexed by (uint8_t)x. */
+void eq_lut(const int8_t* table, const int8_t* in, int8_t* out, int32_t size);
 
 /* Copy (RESHAPE when the planner cannot alias the buffers). */
 void eq_copy(const int8_t* in, int8_t* out, int32_t size);
