@@ -115,10 +115,14 @@ def _conv(g: Graph, op: Op, depthwise: bool) -> Lowered:
     wc = _weights(g, op, w_i, "int8_t")
     bc = _weights(g, op, b_i, "int32_t")
     consts += [c for c in (wc, bc) if c is not None]
+    wsum = "0"
+    if not depthwise:
+        wsum = f"{name}_wsum"
+        consts.append(Const(wsum, "int32_t", w.data.reshape(oc, -1).astype(np.int32).sum(axis=1, dtype=np.int32)))
     params = (
         f"static const eq_conv_t {name}_p = {{{n}, {ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {sh}, {sw}, "
         f"{dh}, {dw}, {ph}, {pw}, {dm}, {-inp.zero_point}, {out.zero_point}, {act_min}, {act_max}, "
-        f"{name}_mult, {name}_shift}};"
+        f"{name}_mult, {name}_shift, {wsum}}};"
     )
     fn = "eq_dwconv2d" if depthwise else "eq_conv2d"
     bias = bc.name if bc is not None else "0"

@@ -105,29 +105,53 @@ static int count_leading_zeros(uint32_t x) {
 /* ---- CONV_2D / DEPTHWISE_CONV_2D -------------------------------------------------------------------- */
 
 void eq_conv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
-  const int32_t in_c = p->in_c, out_c = p->out_c;
+  /* parameters in locals: int8_t stores may alias anything, so fields read through p would be reloaded */
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_h = p->out_h, out_w = p->out_w;
+  const int32_t out_c = p->out_c, k_h = p->k_h, k_w = p->k_w, stride_h = p->stride_h, stride_w = p->stride_w;
+  const int32_t dil_h = p->dil_h, dil_w = p->dil_w, in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32_t act_min = p->act_min, act_max = p->act_max;
   for (int32_t b = 0; b < p->batches; ++b) {
-    const int8_t* in_b = in + (int64_t)b * p->in_h * p->in_w * in_c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t y0 = oy * p->stride_h - p->pad_h;
-      for (int32_t ox = 0; ox < p->out_w; ++ox) {
-        const int32_t x0 = ox * p->stride_w - p->pad_w;
+    const int8_t* in_b = in + (int64_t)b * in_h * in_w * in_c;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      const int32_t y0 = oy * stride_h - p->pad_h;
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        const int32_t x0 = ox * stride_w - p->pad_w;
+        int8_t* o = out + (((int64_t)b * out_h + oy) * out_w + ox) * out_c;
+        /* a window inside the image: sum(w * (x + off)) = sum(w * x) + off * sum(w), the same int32 */
+        const int inside = y0 >= 0 && y0 + dil_h * (k_h - 1) < in_h && x0 >= 0 && x0 + dil_w * (k_w - 1) < in_w;
         for (int32_t oc = 0; oc < out_c; ++oc) {
+          const int8_t* w_oc = w + (int64_t)oc * k_h * k_w * in_c;
           int32_t acc = 0;
-          for (int32_t ky = 0; ky < p->k_h; ++ky) {
-            const int32_t iy = y0 + p->dil_h * ky;
-            if (iy < 0 || iy >= p->in_h) continue;
-            for (int32_t kx = 0; kx < p->k_w; ++kx) {
-              const int32_t ix = x0 + p->dil_w * kx;
-              if (ix < 0 || ix >= p->in_w) continue;
-              const int8_t* px = in_b + ((int64_t)iy * p->in_w + ix) * in_c;
-              const int8_t* pw = w + (((int64_t)oc * p->k_h + ky) * p->k_w + kx) * in_c;
-              for (int32_t ic = 0; ic < in_c; ++ic) acc += (int32_t)pw[ic] * ((int32_t)px[ic] + p->in_offset);
+          if (inside) {
+            acc = p->wsum[oc] * in_offset;
+            for (int32_t ky = 0; ky < k_h; ++ky) {
+              for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int8_t* px = in_b + ((int64_t)(y0 + dil_h * ky) * in_w + x0 + dil_w * kx) * in_c;
+                const int8_t* pw = w_oc + ((int64_t)ky * k_w + kx) * in_c;
+                int32_t ic = 0;
+                for (; ic + 4 <= in_c; ic += 4) {
+                  acc += (int32_t)pw[ic] * px[ic] + (int32_t)pw[ic + 1] * px[ic + 1] + (int32_t)pw[ic + 2] * px[ic + 2] +
+                         (int32_t)pw[ic + 3] * px[ic + 3];
+                }
+                for (; ic < in_c; ++ic) acc += (int32_t)pw[ic] * px[ic];
+              }
+            }
+          } else {
+            for (int32_t ky = 0; ky < k_h; ++ky) {
+              const int32_t iy = y0 + dil_h * ky;
+              if (iy < 0 || iy >= in_h) continue;
+              for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t ix = x0 + dil_w * kx;
+                if (ix < 0 || ix >= in_w) continue;
+                const int8_t* px = in_b + ((int64_t)iy * in_w + ix) * in_c;
+                const int8_t* pw = w_oc + ((int64_t)ky * k_w + kx) * in_c;
+                for (int32_t ic = 0; ic < in_c; ++ic) acc += (int32_t)pw[ic] * ((int32_t)px[ic] + in_offset);
+              }
             }
           }
           if (bias) acc += bias[oc];
-          acc = eq_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
-          out[(((int64_t)b * p->out_h + oy) * p->out_w + ox) * out_c + oc] = (int8_t)clamp_i32(acc, p->act_min, p->act_max);
+          acc = eq_mbqm(acc, p->mult[oc], p->shift[oc]) + out_offset;
+          o[oc] = (int8_t)clamp_i32(acc, act_min, act_max);
         }
       }
     }
@@ -135,32 +159,35 @@ void eq_conv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int3
 }
 
 void eq_dwconv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
-  const int32_t in_c = p->in_c, out_c = p->out_c;
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_h = p->out_h, out_w = p->out_w;
+  const int32_t out_c = p->out_c, k_h = p->k_h, k_w = p->k_w, stride_h = p->stride_h, stride_w = p->stride_w;
+  const int32_t dil_h = p->dil_h, dil_w = p->dil_w, in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32_t act_min = p->act_min, act_max = p->act_max, depth_mult = p->depth_mult;
   for (int32_t b = 0; b < p->batches; ++b) {
-    const int8_t* in_b = in + (int64_t)b * p->in_h * p->in_w * in_c;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-      const int32_t y0 = oy * p->stride_h - p->pad_h;
-      for (int32_t ox = 0; ox < p->out_w; ++ox) {
-        const int32_t x0 = ox * p->stride_w - p->pad_w;
+    const int8_t* in_b = in + (int64_t)b * in_h * in_w * in_c;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+      const int32_t y0 = oy * stride_h - p->pad_h;
+      for (int32_t ox = 0; ox < out_w; ++ox) {
+        const int32_t x0 = ox * stride_w - p->pad_w;
+        int8_t* o = out + (((int64_t)b * out_h + oy) * out_w + ox) * out_c;
         for (int32_t ic = 0; ic < in_c; ++ic) {
-          for (int32_t m = 0; m < p->depth_mult; ++m) {
-            const int32_t oc = m + ic * p->depth_mult;
+          for (int32_t m = 0; m < depth_mult; ++m) {
+            const int32_t oc = m + ic * depth_mult;
             int32_t acc = 0;
-            for (int32_t ky = 0; ky < p->k_h; ++ky) {
-              const int32_t iy = y0 + p->dil_h * ky;
-              if (iy < 0 || iy >= p->in_h) continue;
-              for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                const int32_t ix = x0 + p->dil_w * kx;
-                if (ix < 0 || ix >= p->in_w) continue;
-                const int32_t xv = in_b[((int64_t)iy * p->in_w + ix) * in_c + ic];
-                const int32_t wv = w[((int64_t)ky * p->k_w + kx) * out_c + oc];
-                acc += wv * (xv + p->in_offset);
+            for (int32_t ky = 0; ky < k_h; ++ky) {
+              const int32_t iy = y0 + dil_h * ky;
+              if (iy < 0 || iy >= in_h) continue;
+              for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t ix = x0 + dil_w * kx;
+                if (ix < 0 || ix >= in_w) continue;
+                const int32_t xv = in_b[((int64_t)iy * in_w + ix) * in_c + ic];
+                const int32_t wv = w[((int64_t)ky * k_w + kx) * out_c + oc];
+                acc += wv * (xv + in_offset);
               }
             }
             if (bias) acc += bias[oc];
-            acc = eq_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
-            out[(((int64_t)b * p->out_h + oy) * p->out_w + ox) * out_c + oc] =
-                (int8_t)clamp_i32(acc, p->act_min, p->act_max);
+            acc = eq_mbqm(acc, p->mult[oc], p->shift[oc]) + out_offset;
+            o[oc] = (int8_t)clamp_i32(acc, act_min, act_max);
           }
         }
       }
@@ -180,12 +207,13 @@ static int32_t round_half_away(double v) {
 /* ---- FULLY_CONNECTED -------------------------------------------------------------------------------- */
 
 void eq_fully_connected(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
+  const int32_t in_depth = p->in_depth, w_offset = p->w_offset, in_offset = p->in_offset;
   for (int32_t b = 0; b < p->batches; ++b) {
-    const int8_t* x = in + (int64_t)b * p->in_depth;
+    const int8_t* x = in + (int64_t)b * in_depth;
     for (int32_t o = 0; o < p->out_depth; ++o) {
-      const int8_t* row = w + (int64_t)o * p->in_depth;
+      const int8_t* row = w + (int64_t)o * in_depth;
       int32_t acc = 0;
-      for (int32_t d = 0; d < p->in_depth; ++d) acc += ((int32_t)row[d] + p->w_offset) * ((int32_t)x[d] + p->in_offset);
+      for (int32_t d = 0; d < in_depth; ++d) acc += ((int32_t)row[d] + w_offset) * ((int32_t)x[d] + in_offset);
       if (bias) acc += bias[o];
       acc = round_half_away((double)acc * p->scale[p->per_channel ? o : 0]) + p->out_offset;
       out[(int64_t)b * p->out_depth + o] = (int8_t)clamp_i32(acc, p->act_min, p->act_max);

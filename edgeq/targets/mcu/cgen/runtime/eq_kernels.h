@@ -16,6 +16,7 @@ typedef struct {
   int32_t in_offset, out_offset, act_min, act_max;
   const int32_t* mult; /* per output channel */
   const int32_t* shift;
+  const int32_t* wsum; /* conv: the sum of each output channel's filter, for windows with no padding */
 } eq_conv_t;
 
 void eq_conv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
