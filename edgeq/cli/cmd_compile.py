@@ -173,7 +173,12 @@ def render_compile(doc: dict) -> str:
     default=None,
     help="(mcu) tflm: TFLM firmware files (default); c: edgeq's generated C engine, proven under QEMU.",
 )
-@click.option("--proof-samples", type=int, default=None, help="(mcu, --runtime c) Samples compared bit for bit (20).")
+@click.option(
+    "--proof-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="(mcu, --runtime c) Samples compared bit for bit (20).",
+)
 @click.option(
     "--accelerator", default=None, help="(ethos-u) Vela accelerator config, e.g. ethos-u55-128, ethos-u65-256."
 )

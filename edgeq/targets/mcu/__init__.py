@@ -529,14 +529,15 @@ class McuTarget:
 
         brd = boards.get(opts.get("board"))
         timeout_s = float(opts.get("timeout_s") or tflm.DEFAULT_TIMEOUT_S)
-        data, info = _load(model_path)
+        _, info = _load(model_path)
+        samples = opts.get("proof_samples")
         details = cgen_compile.compile_c(
             model_path,
             out_dir,
             brd,
             overwrite=opts.get("overwrite"),
             timeout_s=timeout_s,
-            proof_samples=int(opts.get("proof_samples") or cgen_compile.DEFAULT_PROOF_SAMPLES),
+            proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
             tflm_check=lambda: self.check(model_path, board=brd.name, timeout_s=timeout_s),
             inputs_fn=lambda n: parity.make_inputs(info, n, parity.DEFAULT_SEED)[0],
         )

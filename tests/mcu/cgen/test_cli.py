@@ -89,6 +89,14 @@ def test_unsupported_ops_are_named_with_the_tflm_hint(run_cli, mcu_models, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_zero_proof_samples_is_refused(run_cli, mcu_models, tmp_path):
+    r = run_cli("compile", mcu_models["ds_cnn"], "--target", "mcu", "--runtime", "c", "--proof-samples", "0",
+                "-o", tmp_path)  # fmt: skip
+    assert r.exit_code == 2
+    assert "--proof-samples" in r.stderr and "0 is not in the range x>=1" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_proof_samples_needs_the_c_runtime(run_cli, tmp_path):
     r = run_cli("compile", tmp_path / "missing.tflite", "--target", "mcu", "--proof-samples", "3", "-o", tmp_path)
     assert r.exit_code == 2

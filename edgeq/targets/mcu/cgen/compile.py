@@ -148,6 +148,8 @@ def compile_c(
             "arena_bytes": project.arena_bytes,
             "memory_plan": project.plan,
             "ram_bytes": ram,
+            # TFLM's arena holds the input and output tensors; here they are the caller's arrays
+            "io_bytes": project.input_size + project.output_size,
             "flash_bytes": flash,
             "fit": fit,
             "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
@@ -218,7 +220,8 @@ def render(doc: dict) -> str:
         )
         lines.append(
             f"  {core} ELF: flash {_kib(r['flash_bytes'])} (model + kernels), RAM {_kib(r['ram_bytes'])} "
-            f"(static {r['static_ram_bytes']:,} + stack {r['stack_bytes']:,} bytes)"
+            f"(static {r['static_ram_bytes']:,} + stack {r['stack_bytes']:,} bytes; the caller's input and output "
+            f"arrays add {doc.get('io_bytes', 0):,})"
         )
     lines.append(
         f"  TFLM for comparison: arena {_kib(tflm.get('arena_bytes'))}, flash estimate "
