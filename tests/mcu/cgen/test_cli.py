@@ -28,9 +28,10 @@ def test_runtime_c_writes_a_proven_project(run_cli, mcu_models, tmp_path):
     assert r.exit_code == 0, r.stdout + r.stderr
     doc = r.json["result"]
     folder = tmp_path / "mnist_int8_c"
-    for name in ("model.h", "model.c", "eq_kernels.c", "main_qemu.c", "startup.c", "memory_plan.txt"):
+    for name in ("model.h", "model.c", "eq_kernels.c", "main_qemu.c", "startup.c", "memory_plan.txt", "Makefile"):
         assert (folder / name).is_file()
     assert "int model_invoke(const int8_t* in, int8_t* out);" in (folder / "model.h").read_text()
+    assert {p.name for p in folder.glob("link_*.ld")} == {f"link_{c}.ld" for c in cgen.CORES}
     assert doc["proof"]["host"]["bit_exact"] == 4
     assert doc["tflm"]["arena_bytes"] > 0 and doc["tflm"]["flash_bytes_estimate"] > 0
     m4 = doc["proof"]["qemu"]["cortex-m4"]  # nrf52840 is a Cortex-M4

@@ -78,6 +78,8 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
     files["model.h"] = emit.model_h(g, p, prov)
     files["model.c"] = emit.model_c(g, lowered, p, prov)
     files["memory_plan.txt"] = p.describe(g) + "\n"
+    files["Makefile"] = emit.makefile()
+    files.update({f"link_{core}.ld": emit.linker_script(core) for core in emit.BOARDS})
     return Project(
         files=files,
         plan=p.to_dict(g),

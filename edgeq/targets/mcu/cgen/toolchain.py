@@ -69,7 +69,6 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     """
     build.mkdir(parents=True, exist_ok=True)
     mcpu = emit.BOARDS[core][1]
-    (build / "link.ld").write_text(emit.linker_script(core))
     flags = [
         "-mcpu=" + mcpu,
         "-mthumb",
@@ -90,7 +89,14 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
         )
         objs.append(str(obj))
     elf = build / "model.elf"
-    link = ["arm-none-eabi-gcc", *flags, "--specs=rdimon.specs", "-nostartfiles", "-T", str(build / "link.ld")]
+    link = [
+        "arm-none-eabi-gcc",
+        *flags,
+        "--specs=rdimon.specs",
+        "-nostartfiles",
+        "-T",
+        str(project / f"link_{core}.ld"),
+    ]
     link += ["-Wl,--gc-sections", "-Wl,-Map=" + str(build / "model.map"), *objs, "-o", str(elf)]
     _run(link, build, f"arm link ({core})", timeout_s)
     elf_size = _berkeley(_run(["arm-none-eabi-size", str(elf)], build, "arm-none-eabi-size", 60))
