@@ -114,6 +114,8 @@ def _cases(k, tf):
     for op_name, fn in unary.items():
         cases[op_name.lower()] = ((5, 6, 3), lambda t, f=fn: f(k.layers.Conv2D(4, 1)(t)), op_name)
     cases["relu_alone"] = ((7,), tf.nn.relu, "RELU")
+    # a RESHAPE writing the model's output cannot alias its input: it copies into the caller's array
+    cases["reshape_to_output"] = ((4, 5, 3), lambda t: k.layers.Flatten()(k.layers.Conv2D(2, 3)(t)), "RESHAPE")
     return cases
 
 
