@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use as real tools (an OpenSSH server on 127.0.0.1, adb with no device).
-SYS_PACKAGES := openssh-server openssh-client adb
+SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
 .PHONY: setup sysdeps demo test lint bench data model clean
 

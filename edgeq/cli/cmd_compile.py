@@ -22,6 +22,8 @@ FLAGS = {
     "compiler_timeout_sec": "--compiler-timeout-sec",
     "timeout_s": "--timeout-s",
     "require_compiler": "--require-compiler",
+    "runtime": "--runtime",
+    "proof_samples": "--proof-samples",
 }
 
 
@@ -166,6 +168,18 @@ def render_compile(doc: dict) -> str:
 @click.option("--require-compiler", is_flag=True, help="A missing compiler is an error (exit 5), not a skipped step.")
 @click.option("--board", default=None, help="(mcu) Board profile whose RAM and flash the export must fit (stm32h7a3).")
 @click.option(
+    "--runtime",
+    type=click.Choice(["tflm", "c"]),
+    default=None,
+    help="(mcu) tflm: TFLM firmware files (default); c: edgeq's generated C engine, proven under QEMU.",
+)
+@click.option(
+    "--proof-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="(mcu, --runtime c) Samples compared bit for bit (20).",
+)
+@click.option(
     "--accelerator", default=None, help="(ethos-u) Vela accelerator config, e.g. ethos-u55-128, ethos-u65-256."
 )
 @click.option("--system-config", default=None, help="(ethos-u) System config from Vela's vela.ini.")
@@ -221,6 +235,10 @@ def command(app: App, models: tuple[str, ...], target: str, out_dir: str, force:
     artifacts += [str(f) for f in (files.values() if isinstance(files, dict) else files) if isinstance(f, str)]
     if "flavours" in doc:
         human = render_flavours(doc)
+    elif "proof" in doc:
+        from edgeq.targets.mcu.cgen.compile import render
+
+        human = render(doc)
     elif "models" in doc:
         human = render_compile(doc)
     else:

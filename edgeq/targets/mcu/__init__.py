@@ -250,7 +250,8 @@ class McuTarget:
     profile = PROFILE
     default_board = boards.DEFAULT_BOARD
     check_options = ("board", "parity_samples", "timeout_s")
-    compile_options = ("board", "overwrite", "timeout_s")
+    compile_options = ("board", "overwrite", "timeout_s", "runtime", "proof_samples")
+    runtimes = ("tflm", "c")
     runner_options = ("board",)
 
     # --- check ---------------------------------------------------------------------------------------
@@ -434,10 +435,16 @@ class McuTarget:
         board: str | None = None,
         overwrite: bool | None = None,
         timeout_s: float | None = None,
+        runtime: str | None = None,
+        proof_samples: int | None = None,
     ) -> CompileResult:
         """Check ``model_path`` (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
         Options (``compile_options``) come as keywords or as an ``options`` mapping.
+
+        ``runtime="c"`` generates edgeq's own C engine instead (``out_dir/<stem>_c``, see
+        :mod:`edgeq.targets.mcu.cgen`), proven bit-exact against LiteRT's reference kernels on the host and,
+        with arm-none-eabi-gcc and QEMU, on the board's core (``proof_samples`` seeded samples, default 20).
 
         ``overwrite``: True replaces an existing export folder, False refuses (the CLI passes ``--force``);
         None, a pipeline's call, replaces an earlier edgeq export and refuses anything else.
@@ -450,9 +457,27 @@ class McuTarget:
             as :meth:`check`; OutputExists when the folder may not be replaced.
         """
         opts = _options(
-            options, self.compile_options, "compile", {"board": board, "overwrite": overwrite, "timeout_s": timeout_s}
+            options,
+            self.compile_options,
+            "compile",
+            {
+                "board": board,
+                "overwrite": overwrite,
+                "timeout_s": timeout_s,
+                "runtime": runtime,
+                "proof_samples": proof_samples,
+            },
         )
         overwrite = opts.get("overwrite")
+        runtime = opts.get("runtime") or "tflm"
+        if runtime not in self.runtimes:
+            raise UsageError(
+                f"unknown runtime {runtime!r} for target mcu", f"choose one of: {', '.join(self.runtimes)}"
+            )
+        if runtime == "c":
+            return self._compile_c(model_path, out_dir, opts)
+        if opts.get("proof_samples") is not None:
+            raise UsageError("--proof-samples applies to --runtime c", "drop --proof-samples or add --runtime c")
         report = self.check(model_path, board=opts.get("board"), timeout_s=opts.get("timeout_s"))
         data, info = _load(model_path)
         d = report.details
@@ -492,6 +517,25 @@ class McuTarget:
             "check": report.to_dict(),
         }
         return CompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
+
+    def _compile_c(self, model_path: str, out_dir: str, opts: dict) -> CompileResult:
+        from edgeq.targets.mcu.cgen import compile as cgen_compile
+
+        brd = boards.get(opts.get("board"))
+        timeout_s = float(opts.get("timeout_s") or tflm.DEFAULT_TIMEOUT_S)
+        _, info = _load(model_path)
+        samples = opts.get("proof_samples")
+        details = cgen_compile.compile_c(
+            model_path,
+            out_dir,
+            brd,
+            overwrite=opts.get("overwrite"),
+            timeout_s=timeout_s,
+            proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
+            tflm_check=lambda: self.check(model_path, board=brd.name, timeout_s=timeout_s),
+            inputs_fn=lambda n: parity.make_inputs(info, n, parity.DEFAULT_SEED)[0],
+        )
+        return CompileResult(self.name, output=details["export_dir"], details=details)
 
     # --- bench ---------------------------------------------------------------------------------------
 

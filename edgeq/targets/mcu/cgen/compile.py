@@ -1,0 +1,235 @@
+"""``edgeq compile --target mcu --runtime c``: generate the project, prove it, judge the fit, write it atomically.
+
+The project is staged in a temp folder beside the output and renamed to ``<stem>_c`` only once the proof
+passed and the measured RAM and flash fit the board, so an interrupted or failed compile leaves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeq import __version__
+from edgeq.artifacts import sha256_bytes, tool_versions, write_json_atomic
+from edgeq.errors import BadInput, ConversionFailed, EdgeqError, OutputExists, QualityGateFailed
+from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
+
+MANIFEST = "edgeq_cgen.json"
+DEFAULT_PROOF_SAMPLES = 20
+OLD_FLASH_ESTIMATE = "TFLM runtime estimate: 36 KiB + 4 KiB per distinct op, plus the model bytes"
+
+
+def folder_name(model_path: str | Path) -> str:
+    return f"{Path(model_path).stem}_c"
+
+
+def _tflm_figures(check: Callable[[], object]) -> dict:
+    """TFLM's arena and flash estimate for the same model and board, or why there are none."""
+    try:
+        d = check().details  # type: ignore[attr-defined]
+    except EdgeqError as exc:  # a TFLM misfit or abort must not stop the C runtime; keep its numbers if any
+        d = dict(exc.details or {})
+        d.setdefault("error", exc.one_line())
+    return {
+        "arena_bytes": d.get("arena_bytes"),
+        "flash_bytes_estimate": d.get("flash_bytes"),
+        "flash_estimate_basis": OLD_FLASH_ESTIMATE,
+        **({"error": d["error"]} if "error" in d else {}),
+    }
+
+
+def _final_folder(out_dir: str | Path, model_path: str | Path, overwrite: bool | None) -> tuple[Path, Path]:
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
+    final = out / folder_name(model_path)
+    if final.exists():
+        ours = (final / MANIFEST).exists()
+        if overwrite is False or (overwrite is None and not ours):
+            raise OutputExists(f"output already exists: {final}", "pass --force to overwrite it")
+        if not final.is_dir():
+            raise BadInput(f"{final} is a file", "remove it or choose another -o")
+    return out, final
+
+
+def _relocate(doc, staged: str, final: str):
+    if isinstance(doc, dict):
+        return {k: _relocate(v, staged, final) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_relocate(v, staged, final) for v in doc]
+    return doc.replace(staged, final) if isinstance(doc, str) else doc
+
+
+def compile_c(
+    model_path: str,
+    out_dir: str,
+    board,
+    *,
+    overwrite: bool | None,
+    timeout_s: float,
+    proof_samples: int,
+    tflm_check: Callable[[], object],
+    inputs_fn: Callable[[int], object],
+) -> dict:
+    """Generate, prove and write the C project for ``model_path`` on ``board`` (a boards.Board).
+
+    Args:
+        tflm_check: returns TFLM's check report for the same model and board (for the comparison).
+        inputs_fn: ``n -> N x input array`` of int8 samples for the proof.
+
+    Returns:
+        The compile details: files, memory plan, proof (host and QEMU), RAM/flash next to TFLM's.
+
+    Raises:
+        UnsupportedOp, BadInput: the model cannot be generated (all unsupported ops named).
+        ConversionFailed: a build failed, or the generated C differs from LiteRT's reference kernels.
+        QualityGateFailed: the measured RAM or flash does not fit the board.
+        OutputExists: the folder exists and may not be replaced.
+    """
+    from edgeq.flatbuffer import read_model_bytes
+
+    if proof_samples < 1:
+        raise BadInput(f"the proof needs at least one sample, got {proof_samples}", "e.g. --proof-samples 20")
+    data = read_model_bytes(model_path)
+    provenance = {"edgeq": __version__, "model_name": Path(model_path).name, "model_sha256": sha256_bytes(data)}
+    project = generate(data, str(model_path), provenance)
+    out, final = _final_folder(out_dir, model_path, overwrite)
+    core = board.core if board.core in toolchain.emit.BOARDS else None
+    staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
+    old: Path | None = None
+    try:
+        project.write(staged)
+        samples = inputs_fn(proof_samples)
+        proof = prove(project, data, samples, staged, cores=(core,) if core else (), timeout_s=timeout_s)
+        if core is None:
+            reason = f"QEMU emulates no {board.core} board (it has Cortex-M4, M7, M33 and M55)"
+            proof["not_proven"].append(f"{board.core} under QEMU: {reason}")
+        runs = {"host": proof["host"], **{f"qemu {c}": r for c, r in proof["qemu"].items()}}
+        wrong = [
+            f"{where}: {r['bit_exact']}/{r['num_samples']}"
+            for where, r in runs.items()
+            if "bit_exact" in r and r["bit_exact"] != r["num_samples"]
+        ]
+        if wrong:
+            raise ConversionFailed(
+                f"the generated C for {model_path} differs from LiteRT's reference kernels ({'; '.join(wrong)} bit-exact)",
+                "report this with the model attached; compile with --runtime tflm meanwhile",
+                details={"proof": proof},
+            )
+        measured = proof["qemu"].get(core, {}) if core else {}
+        ram = measured.get("ram_bytes")
+        flash = measured.get("flash_bytes")
+        fit = {
+            "ram": {
+                "needed_bytes": ram if ram is not None else project.arena_bytes,
+                "measured": ram is not None,
+                "available_bytes": board.arena_ram_bytes,
+            },
+            "flash": {"needed_bytes": flash, "measured": flash is not None, "available_bytes": board.flash_bytes},
+        }
+        fit["ram"]["fits"] = fit["ram"]["needed_bytes"] <= board.arena_ram_bytes
+        fit["flash"]["fits"] = flash is None or flash <= board.flash_bytes
+        details = {
+            "target": "mcu",
+            "runtime": "c",
+            "export_dir": str(final),
+            "board": board.name,
+            "core": board.core,
+            "ops": sorted(set(project.ops)),
+            "num_ops": len(project.ops),
+            "macs": project.macs,
+            "arena_bytes": project.arena_bytes,
+            "memory_plan": project.plan,
+            "ram_bytes": ram,
+            # TFLM's arena holds the input and output tensors; here they are the caller's arrays
+            "io_bytes": project.input_size + project.output_size,
+            "flash_bytes": flash,
+            "fit": fit,
+            "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
+            "tflm": _tflm_figures(tflm_check),
+            "proof": proof,
+            "proof_inputs": f"{proof_samples} seeded random int8 samples",
+            "instructions_provenance": INSTRUCTION_PROVENANCE,
+        }
+        if not details["fits"]:
+            raise QualityGateFailed(
+                f"{model_path} with the generated C runtime does not fit {board.name}: RAM "
+                f"{fit['ram']['needed_bytes']:,} of {board.arena_ram_bytes:,} bytes, flash "
+                f"{flash if flash is not None else '?'} of {board.flash_bytes:,} bytes",
+                "choose a bigger board (--board) or shrink the model",
+                details=details,
+            )
+        files = sorted(p.name for p in staged.iterdir() if p.is_file())
+        manifest = {
+            "target": "mcu",
+            "runtime": "c",
+            "model": {"path": str(model_path), "sha256": provenance["model_sha256"], "size_bytes": len(data)},
+            "board": board.name,
+            "files": files,
+            "arena_bytes": project.arena_bytes,
+            "proof": {k: v for k, v in proof.items() if k in ("host", "qemu", "not_proven", "num_samples")},
+            "tool_versions": tool_versions(),
+        }
+        write_json_atomic(staged / MANIFEST, _relocate(manifest, str(staged), str(final)))
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=out))
+            os.rmdir(old)
+            os.replace(final, old)
+        os.replace(staged, final)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        if old is not None and old.exists() and not final.exists():
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    details = _relocate(details, str(staged), str(final))
+    details["files"] = [str(final / f) for f in [*files, MANIFEST]]
+    return details
+
+
+def _kib(n) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KiB"
+
+
+def render(doc: dict) -> str:
+    """The human summary of a ``--runtime c`` compile result (the CLI prints it)."""
+    proof = doc.get("proof") or {}
+    host = proof.get("host") or {}
+    tflm = doc.get("tflm") or {}
+    lines = [
+        f"generated C for {doc.get('board')} ({doc.get('core')}): {doc.get('export_dir')}",
+        f"  {doc.get('num_ops')} ops ({', '.join(doc.get('ops') or [])}), {doc.get('macs', 0):,} MACs",
+        f"  memory plan: one arena of {doc.get('arena_bytes', 0):,} bytes (memory_plan.txt)",
+    ]
+    if "bit_exact" in host:
+        lines.append(f"  host (gcc): bit-exact {host['bit_exact']}/{host['num_samples']} with LiteRT BUILTIN_REF")
+    for core, r in (proof.get("qemu") or {}).items():
+        if "bit_exact" not in r:
+            continue
+        lines.append(
+            f"  {core} on QEMU {r['machine']}: bit-exact {r['bit_exact']}/{r['num_samples']}; "
+            f"{r['instructions_per_inference']:,} instructions per inference ({r['instructions_provenance']})"
+        )
+        lines.append(
+            f"  {core} ELF: flash {_kib(r['flash_bytes'])} (model + kernels), RAM {_kib(r['ram_bytes'])} "
+            f"(static {r['static_ram_bytes']:,} + stack {r['stack_bytes']:,} bytes; the caller's input and output "
+            f"arrays add {doc.get('io_bytes', 0):,})"
+        )
+    lines.append(
+        f"  TFLM for comparison: arena {_kib(tflm.get('arena_bytes'))}, flash estimate "
+        f"{_kib(tflm.get('flash_bytes_estimate'))} ({tflm.get('flash_estimate_basis')})"
+        + (f"; TFLM: {tflm['error']}" if tflm.get("error") else "")
+    )
+    for reason in proof.get("not_proven") or []:
+        lines.append(f"  not proven: {reason}")
+    if proof.get("wall_time_s") is not None:
+        lines.append(f"  proof took {proof['wall_time_s']:.1f} s")
+    return "\n".join(lines)

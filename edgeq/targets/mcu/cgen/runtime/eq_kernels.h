@@ -1,0 +1,93 @@
+/* edgeq generated-C runtime: int8 kernels with TFLite's reference arithmetic (bit-exact with BUILTIN_REF).
+ *
+ * Every parameter that TFLite computes in Prepare (multipliers, shifts, padding, activation bounds) is
+ * computed by edgeq in Python and passed in as constants; these kernels only do the integer work.
+ * C99, no allocation, no floating point.
+ */
+#ifndef EQ_KERNELS_H
+#define EQ_KERNELS_H
+
+#include <stdint.h>
+
+/* CONV_2D and DEPTHWISE_CONV_2D (NHWC input and output; OHWI filter for conv, 1HWO for depthwise). */
+typedef struct {
+  int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
+  int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, depth_mult;
+  int32_t in_offset, out_offset, act_min, act_max;
+  const int32_t* mult; /* per output channel */
+  const int32_t* shift;
+  const int32_t* wsum; /* conv: the sum of each output channel's filter, for windows with no padding */
+} eq_conv_t;
+
+void eq_conv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+void eq_dwconv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* FULLY_CONNECTED: weights [out_depth, in_depth]; per_channel selects scale[o] or scale[0].
+ * LiteRT's reference FULLY_CONNECTED rescales in double (acc * in_scale * w_scale / out_scale, rounded half
+ * away from zero), not with a fixed-point multiplier, so this kernel does too. */
+typedef struct {
+  int32_t batches, in_depth, out_depth;
+  int32_t in_offset, w_offset, out_offset, act_min, act_max, per_channel;
+  const double* scale;
+} eq_fc_t;
+
+void eq_fully_connected(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D. */
+typedef struct {
+  int32_t batches, in_h, in_w, c, out_h, out_w;
+  int32_t k_h, k_w, stride_h, stride_w, pad_h, pad_w, act_min, act_max;
+} eq_pool_t;
+
+void eq_max_pool(const eq_pool_t* p, const int8_t* in, int8_t* out);
+void eq_avg_pool(const eq_pool_t* p, const int8_t* in, int8_t* out);
+
+/* SOFTMAX over the last axis, int8 in, int8 out (zero point -128, scale 1/256). */
+typedef struct {
+  int32_t outer, depth, in_mult, in_left_shift, diff_min;
+} eq_softmax_t;
+
+void eq_softmax(const eq_softmax_t* p, const int8_t* in, int8_t* out);
+
+/* ADD and MUL, element-wise, with optional broadcast given as per-input strides over a 4-D output. */
+typedef struct {
+  int32_t dims[4];
+  int32_t strides1[4], strides2[4];
+  int32_t in1_offset, in2_offset, out_offset, act_min, act_max;
+  int32_t left_shift, in1_mult, in1_shift, in2_mult, in2_shift, out_mult, out_shift;
+} eq_binary_t;
+
+void eq_add(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+void eq_mul(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* MEAN over any of 4 axes (reduce[a] != 0), output in row-major order of the kept axes. mode selects
+ * LiteRT's reference path: 1 = same input and output quantization (sum, then C division); 2 = the sum
+ * rescaled by a multiplier that folds in 1/count. */
+typedef struct {
+  int32_t dims[4], reduce[4], count, in_zp, out_zp, mult, shift, mode;
+} eq_mean_t;
+
+void eq_mean(const eq_mean_t* p, const int8_t* in, int8_t* out);
+
+/* CONCATENATION of inputs with equal quantization along one axis: outer x (inner sizes of each input). */
+void eq_concat(int32_t outer, int32_t n, const int8_t* const* ins, const int32_t* inner, int8_t* out);
+
+/* PAD of a 4-D tensor with a constant (the zero point). */
+typedef struct {
+  int32_t in_dims[4], out_dims[4], before[4], value;
+} eq_pad_t;
+
+void eq_pad(const eq_pad_t* p, const int8_t* in, int8_t* out);
+
+/* An element-wise int8 op as a 256-entry table indexed by (uint8_t)x. */
+void eq_lut(const int8_t* table, const int8_t* in, int8_t* out, int32_t size);
+
+/* Copy (RESHAPE when the planner cannot alias the buffers). */
+void eq_copy(const int8_t* in, int8_t* out, int32_t size);
+
+/* TFLite's fixed-point primitives, exposed for the unit tests. */
+int32_t eq_srdhm(int32_t a, int32_t b);
+int32_t eq_rdbpot(int32_t x, int32_t exponent);
+int32_t eq_mbqm(int32_t x, int32_t mult, int32_t shift);
+
+#endif

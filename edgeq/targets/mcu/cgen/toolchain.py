@@ -1,0 +1,151 @@
+"""Building and running the generated project: the host's gcc, arm-none-eabi-gcc, and QEMU's Cortex-M boards.
+
+Every function returns what it measured or raises a typed error naming the failed command; finding a
+missing tool is :func:`missing`'s job, so callers can say what was not proven and why.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeq.errors import ConversionFailed, Unavailable
+from edgeq.targets.mcu.cgen import emit
+
+HOST_SOURCES = ("model.c", "eq_kernels.c", "main_host.c")
+ARM_SOURCES = ("model.c", "eq_kernels.c", "main_qemu.c", "startup.c")
+MODEL_OBJECTS = ("model.o", "eq_kernels.o")  # the firmware's own code and data, without the test driver
+INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def missing(tools: tuple[str, ...]) -> list[str]:
+    return [t for t in tools if shutil.which(t) is None]
+
+
+def _run(cmd: list[str], cwd: Path, what: str, timeout_s: float, stdin: bytes | None = None) -> bytes:
+    try:
+        p = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+    except FileNotFoundError as exc:
+        raise Unavailable(f"{cmd[0]} is not installed", INSTALL) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionFailed(f"{what} timed out after {timeout_s:.0f} s", "raise --timeout-s") from exc
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).decode(errors="replace").strip().splitlines()[-8:]
+        raise ConversionFailed(
+            f"{what} failed (exit {p.returncode}): {' | '.join(tail)}",
+            "report this with the generated project attached",
+            details={"command": cmd, "stderr": (p.stderr or b"").decode(errors="replace")[-4000:]},
+        )
+    return p.stdout
+
+
+def host_build(project: Path, build: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
+    """Compile the project with the host's gcc (-O2, C99); returns the executable."""
+    build.mkdir(parents=True, exist_ok=True)
+    exe = build / "model_host"
+    cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-I", str(project), *[str(project / s) for s in HOST_SOURCES]]
+    _run([*cmd, "-o", str(exe)], build, "host gcc build", timeout_s)
+    return exe
+
+
+def host_run(exe: Path, inputs: np.ndarray, out_size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> np.ndarray:
+    """Run the host build on ``inputs`` (N x input size int8); returns N x ``out_size`` int8."""
+    raw = _run([str(exe)], exe.parent, "host run", timeout_s, stdin=inputs.astype(np.int8).tobytes())
+    return np.frombuffer(raw, dtype=np.int8).reshape(len(inputs), out_size)
+
+
+def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Compile and link for ``core`` (a key of :data:`emit.BOARDS`); returns the ELF, map and sizes.
+
+    Sizes come from the linked ELF (``arm-none-eabi-size``) and from the objects of the model and
+    kernels alone (text + data is flash; data + bss is static RAM), so the test driver and newlib's
+    semihosting I/O are reported apart.
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    mcpu = emit.BOARDS[core][1]
+    flags = [
+        "-mcpu=" + mcpu,
+        "-mthumb",
+        "-mfloat-abi=soft",
+        "-O2",
+        "-std=c99",
+        "-ffunction-sections",
+        "-fdata-sections",
+    ]
+    objs = []
+    for src in ARM_SOURCES:
+        obj = build / (Path(src).stem + ".o")
+        _run(
+            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
+            build,
+            f"arm-none-eabi-gcc {src} ({core})",
+            timeout_s,
+        )
+        objs.append(str(obj))
+    elf = build / "model.elf"
+    link = [
+        "arm-none-eabi-gcc",
+        *flags,
+        "--specs=rdimon.specs",
+        "-nostartfiles",
+        "-T",
+        str(project / f"link_{core}.ld"),
+    ]
+    link += ["-Wl,--gc-sections", "-Wl,-Map=" + str(build / "model.map"), *objs, "-o", str(elf)]
+    _run(link, build, f"arm link ({core})", timeout_s)
+    elf_size = _berkeley(_run(["arm-none-eabi-size", str(elf)], build, "arm-none-eabi-size", 60))
+    model = {"text": 0, "data": 0, "bss": 0}
+    out = _run(["arm-none-eabi-size", *[str(build / o) for o in MODEL_OBJECTS]], build, "arm-none-eabi-size", 60)
+    for line in out.decode().splitlines()[1:]:
+        text, data, bss = (int(x) for x in line.split()[:3])
+        model["text"] += text
+        model["data"] += data
+        model["bss"] += bss
+    return {
+        "elf": str(elf),
+        "map": str(build / "model.map"),
+        "core": core,
+        "elf_sections": elf_size,
+        "model_flash_bytes": model["text"] + model["data"],
+        "model_static_ram_bytes": model["data"] + model["bss"],
+    }
+
+
+def _berkeley(out: bytes) -> dict:
+    line = out.decode().splitlines()[1].split()
+    return {"text": int(line[0]), "data": int(line[1]), "bss": int(line[2])}
+
+
+def qemu_run(elf: Path, core: str, inputs: np.ndarray, out_size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Run the ELF on ``core``'s QEMU board with ``-icount shift=0``; returns outputs and instruction counts."""
+    machine = emit.BOARDS[core][0]
+    with tempfile.TemporaryDirectory(prefix="edgeq_qemu_") as tmp:
+        work = Path(tmp)
+        (work / "inputs.bin").write_bytes(inputs.astype(np.int8).tobytes())
+        cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-semihosting", "-icount", "shift=0"]
+        cmd += ["-monitor", "none", "-serial", "none", "-kernel", str(Path(elf).resolve())]
+        log = _run(cmd, work, f"QEMU {machine}", timeout_s).decode(errors="replace")
+        raw = (work / "outputs.bin").read_bytes() if (work / "outputs.bin").exists() else b""
+    ticks = [int(m.group(2)) for m in re.finditer(r"^EQ ticks (\d+) (\d+)$", log, re.M)]
+    cal = re.search(r"^EQ cal (\d+)$", log, re.M)
+    stack = re.search(r"^EQ stack_used_max (\d+)$", log, re.M)
+    if cal is None or len(ticks) != len(inputs) or len(raw) != len(inputs) * out_size:
+        raise ConversionFailed(
+            f"QEMU {machine} ran {len(ticks)} of {len(inputs)} inferences",
+            "report this with the generated project attached",
+            details={"log": log[-4000:]},
+        )
+    insns_per_tick = 2_000_000 / int(cal.group(1))
+    return {
+        "machine": machine,
+        "outputs": np.frombuffer(raw, dtype=np.int8).reshape(len(inputs), out_size),
+        "instructions": [round(t * insns_per_tick) for t in ticks],
+        "instructions_per_tick": round(insns_per_tick, 3),
+        "stack_bytes": int(stack.group(1)) if stack else None,
+    }
