@@ -14,6 +14,7 @@ from edgeq.artifacts import (
     check_name_length,
     check_output,
     check_writable,
+    clean_stale,
     provenance,
     refuse_overwriting_inputs,
     sidecar_path,
@@ -766,6 +767,7 @@ def debug(
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out} is a file", "give a folder with -o")
     check_name_length(out / DEBUG_FILES[0])
+    clean_stale(out)  # a killed run's half commit is undone, not refused
     existing = [f for f in DEBUG_FILES if (out / f).exists()]
     if existing and not force:
         raise OutputExists(f"{out} already holds {', '.join(existing)}", "pass --force or choose another -o")

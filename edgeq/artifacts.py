@@ -101,7 +101,7 @@ def check_writable(folder: str | os.PathLike, what: str = "output folder") -> No
     """
     probe_dir = _existing_ancestor(Path(folder))
     try:
-        fd, probe = tempfile.mkstemp(prefix=".edgeq-probe.", dir=probe_dir)
+        fd, probe = tempfile.mkstemp(prefix=f".edgeq-probe.tmp{os.getpid()}-", dir=probe_dir)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -153,6 +153,7 @@ def check_output(
     """
     out = Path(path)
     check_name_length(out, SIDECAR_SUFFIX if sidecar else "")
+    clean_stale(out.parent if str(out.parent) else ".")  # a killed run's half commit is undone, not refused
     if out.is_dir():
         raise BadInput(f"output {out} is a directory", "give a file name, e.g. -o model_int8.tflite")
     refuse_overwriting_inputs(out, inputs)
@@ -216,6 +217,8 @@ def clean_stale(folder: str | os.PathLike) -> list[str]:
         if not m or _alive(int(m.group(1) or m.group(2))):
             continue
         try:
+            if m.group(1):
+                _roll_back(Path(entry.path), Path(folder))
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
             else:
@@ -224,6 +227,21 @@ def clean_stale(folder: str | os.PathLike) -> list[str]:
         except OSError:
             continue
     return removed
+
+
+def _roll_back(stage: Path, folder: Path) -> None:
+    """Undo the moves of a commit that a killed process left half done (see :class:`Outputs`)."""
+    try:
+        names = json.loads((stage / _JOURNAL).read_text())
+    except (OSError, ValueError):
+        return  # the process died before its commit began: nothing in ``folder`` changed
+    for name in names:
+        old, dest = stage / _REPLACED / name, folder / name
+        if old.exists() or old.is_symlink():
+            os.replace(old, dest)
+        elif not (stage / name).exists():  # moved into place, with nothing replaced: take it out again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
 
 
 _FICLONE = 0x40049409  # linux/fs.h: share the blocks copy-on-write (btrfs, xfs); a new file all the same
@@ -261,6 +279,9 @@ def _sigint_deferred() -> Iterator[None]:
             signal.raise_signal(signal.SIGINT)
 
 
+_JOURNAL, _REPLACED = ".commit.json", ".replaced"
+
+
 class Outputs:
     """A command's output files, which appear together or not at all.
 
@@ -270,7 +291,9 @@ class Outputs:
     were first asked for, so put a sidecar before its artifact: an artifact is never visible
     without its sidecar. Files replaced by the moves are kept until every move succeeded, and put
     back if one fails. Files in the staging folder nobody asked for by name (images a renderer
-    adds) move first. Leftovers of a killed run are removed by the next run (:func:`clean_stale`).
+    adds) move first. A journal of the moves is written before the first one, so when a process is
+    killed in the middle (Ctrl-C is held off, SIGKILL cannot be), the next edgeq run in that folder
+    undoes the moves that happened (:func:`clean_stale`) and sees the folder as it was before.
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
@@ -331,8 +354,9 @@ class Outputs:
             dest = self.folder / name
             if dest.is_dir() and not dest.is_symlink():
                 raise BadInput(f"{dest} is a folder where edgeq writes a file", "move it away or choose another -o")
-        replaced = self.stage / ".replaced"
+        replaced = self.stage / _REPLACED
         replaced.mkdir()
+        write_json_atomic(self.stage / _JOURNAL, names)
         done: list[tuple[Path, Path | None]] = []
         with _sigint_deferred():
             try:

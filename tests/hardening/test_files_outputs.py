@@ -278,3 +278,46 @@ def test_ctrl_c_says_how_to_resume(run_cli, monkeypatch, tmp_path):
     assert r.exit_code == 130
     assert r.stderr.strip() == "interrupted; rerun the same command to resume"
     assert r.stderr.splitlines()[0] != ""
+
+
+# -- a commit killed half way -------------------------------------------------------------------
+
+_KILLED_COMMIT = """
+import os, sys
+from edgeq import artifacts
+real = os.replace
+moved = []
+
+folder = os.path.dirname(sys.argv[1])
+
+def replace(src, dst):
+    real(src, dst)
+    if folder in (os.path.dirname(src), os.path.dirname(dst)):  # a move of the commit, not a staged write
+        moved.append(dst)
+    if len(moved) == int(sys.argv[2]):
+        os._exit(9)  # as SIGKILL would: no cleanup runs
+
+artifacts.os.replace = replace
+artifacts.write_artifact(sys.argv[1], b"new model", {"command": "test"})
+"""
+
+
+@pytest.mark.parametrize(("earlier", "killed_after"), [(False, 1), (True, 1), (True, 2), (True, 3)])
+def test_a_commit_killed_half_way_is_undone_by_the_next_run(tmp_path, earlier, killed_after):
+    """The commit's moves: [old sidecar aside,] new sidecar in, [old model aside,] new model in."""
+    import sys
+
+    from edgeq import artifacts
+
+    out = tmp_path / "o.tflite"
+    if earlier:  # --force over an earlier result
+        out.write_bytes(b"old model")
+        artifacts.sidecar_path(out).write_text("old sidecar")
+    p = subprocess.run(
+        [sys.executable, "-c", _KILLED_COMMIT, str(out), str(killed_after)],
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+    )
+    assert p.returncode == 9
+    before = {"o.tflite": b"old model", "o.tflite.edgeq.json": b"old sidecar"} if earlier else {}
+    artifacts.check_output(out, force=earlier)  # the next run: neither refused nor confused
+    assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
