@@ -764,9 +764,9 @@ def debug(
     from edgeq.runtime import open_session
 
     out = Path(out_dir)
+    check_name_length(out / DEBUG_FILES[0])
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out} is a file", "give a folder with -o")
-    check_name_length(out / DEBUG_FILES[0])
     clean_stale(out)  # a killed run's half commit is undone, not refused
     existing = [f for f in DEBUG_FILES if (out / f).exists()]
     if existing and not force:

@@ -86,7 +86,12 @@ def check_name_length(path: Path, extra_suffix: str = "") -> None:
 
 def _existing_ancestor(folder: Path) -> Path:
     folder = Path(os.path.abspath(folder))
-    while not folder.exists() and folder != folder.parent:
+    while folder != folder.parent:
+        try:
+            if folder.exists():
+                break
+        except OSError:  # a name too long for the file system: check_name_length says so
+            pass
         folder = folder.parent
     return folder
 

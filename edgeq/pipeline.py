@@ -84,9 +84,9 @@ def claim_dir(out_dir: Path, force: bool) -> Iterator[None]:
     """
     import fcntl
 
+    check_name_length(out_dir / MARKER)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"build output {out_dir} is a file", "choose a folder with -o")
-    check_name_length(out_dir / MARKER)
     _refuse_foreign(out_dir, force)
     check_writable(out_dir, "build folder")
     created_dir = not out_dir.exists()
@@ -114,6 +114,10 @@ def claim_dir(out_dir: Path, force: bool) -> Iterator[None]:
         clean_stale(out_dir)
         if not is_build_dir(out_dir):  # marked now, so an interrupted run can resume
             write_json_atomic(out_dir / MARKER, {"schema_version": SCHEMA_VERSION, "kind": MARKER_KIND})
+        if not (out_dir / MANIFEST).exists():  # `edgeq report` then says the build has not finished
+            write_json_atomic(
+                out_dir / MANIFEST, {"schema_version": SCHEMA_VERSION, "status": "running", "targets": []}
+            )
         claimed = True
         yield
     finally:

@@ -156,3 +156,27 @@ def test_force_into_a_foreign_folder_keeps_the_users_other_files(run_cli, tmp_pa
     assert (mine / "notes.txt").read_text() == "keep" and (mine / "cpu" / "notes.txt").read_text() == "keep too"
     assert (mine / ".edgeq-build.json").is_file()
     shutil.rmtree(mine)
+
+
+def test_an_interrupted_build_is_ours_to_resume(run_cli, tmp_path, tf_keras_model, digits_calib, monkeypatch):
+    from edgeq import pipeline
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_run", interrupted)
+    out = tmp_path / "out"
+    r = _build(run_cli, tf_keras_model, digits_calib, digits_calib, out)
+    assert r.exit_code == 130 and r.stderr.strip().endswith("interrupted; rerun the same command to resume")
+    assert pipeline.is_build_dir(out)
+    r = run_cli("report", out)
+    assert r.exit_code == 3 and "has not finished" in r.stderr
+    monkeypatch.undo()
+    with open(out / ".edgeq-build.lock") as fh:  # released: the rerun could take it
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_build_folder_name_too_long(run_cli, tmp_path, tf_keras_model, digits_calib):
+    r = _build(run_cli, tf_keras_model, digits_calib, digits_calib, tmp_path / ("d" * 300))
+    assert r.exit_code == 3 and "file name too long (300 bytes" in r.stderr
+    assert listing(tmp_path) == []

@@ -321,3 +321,12 @@ def test_a_commit_killed_half_way_is_undone_by_the_next_run(tmp_path, earlier, k
     before = {"o.tflite": b"old model", "o.tflite.edgeq.json": b"old sidecar"} if earlier else {}
     artifacts.check_output(out, force=earlier)  # the next run: neither refused nor confused
     assert {f.name: f.read_bytes() for f in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("command", ["debug", "train"])
+def test_names_too_long_are_refused_up_front(run_cli, tmp_path, tf_keras_model, digits_calib, command):
+    long = tmp_path / ("d" * 300)
+    args = ["-o", long] if command == "debug" else ["-o", str(long) + ".keras", "--epochs", "1"]
+    r = run_cli(command, tf_keras_model, "--data", digits_calib, *args)
+    assert r.exit_code == 3, r.stderr
+    assert "file name too long (30" in _one_error_line(r.stderr)
