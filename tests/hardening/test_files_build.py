@@ -180,3 +180,29 @@ def test_build_folder_name_too_long(run_cli, tmp_path, tf_keras_model, digits_ca
     r = _build(run_cli, tf_keras_model, digits_calib, digits_calib, tmp_path / ("d" * 300))
     assert r.exit_code == 3 and "file name too long (300 bytes" in r.stderr
     assert listing(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_two_builds_into_one_new_folder(run_cli, tmp_path, tf_keras_model, digits_calib):
+    """A real second process: the first build holds the lock, the second refuses naming its pid."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "new"
+    args = ["build", str(tf_keras_model), "--data", str(digits_calib), *FAST, "--runs", "3000", "-o", str(out)]
+    root = Path(__file__).resolve().parents[2]
+    first = subprocess.Popen([sys.executable, "-m", "edgeq", *args], cwd=root, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (out / ".edgeq-build.json").exists():
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.05)
+        r = run_cli(*args)
+        assert first.poll() is None, "the first build ended before the second started; the test proves nothing"
+    finally:
+        first.wait(timeout=120)
+    assert r.exit_code == 3, r.stderr
+    assert f"another edgeq build is running in {out} (pid {first.pid})" in r.stderr
+    assert first.returncode == 0
