@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.artifacts import check_output, provenance, write_artifact, write_json_atomic
+from edgeq.artifacts import (
+    Outputs,
+    check_name_length,
+    check_output,
+    check_writable,
+    clean_stale,
+    provenance,
+    refuse_overwriting_inputs,
+    sidecar_path,
+    write_artifact,
+)
 from edgeq.config import BenchConfig, DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, OutputExists, Unavailable, UsageError
 from edgeq.modelio import Format, LoadedModel, detect_format, keras_summary
@@ -102,7 +112,7 @@ def quantize(
         BadInput: model or data problems; the output already exists.
         ConversionFailed: the converter failed, or its output is not what was asked.
     """
-    out = check_output(output, force)
+    out = check_output(output, force, _input_paths(model_path, data_cfg))
     _require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)
     calib, warnings = _calibration(model, cfg, data_cfg)
@@ -110,6 +120,11 @@ def quantize(
     return _verify_and_write(
         model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, "quantize", extra
     )
+
+
+def _input_paths(*inputs: str | DataConfig | None) -> list[str]:
+    """The files a command reads, which its outputs must never replace."""
+    return [i.path if isinstance(i, DataConfig) else i for i in inputs if i is not None]
 
 
 def _require_data(cfg: QuantizeConfig, data_cfg: DataConfig | None) -> None:
@@ -177,6 +192,25 @@ def _verify_and_write(
     extra: dict,
 ) -> QuantizeResult:
     """Read back and verify converted bytes, then write the .tflite and its sidecar."""
+    result, doc = _verified(model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, command, extra)
+    write_artifact(out, data, doc)
+    return result
+
+
+def _verified(
+    model: LoadedModel,
+    out: Path,
+    cfg: QuantizeConfig,
+    data: bytes,
+    log: str,
+    calib,
+    data_cfg: DataConfig | None,
+    warnings: list[str],
+    reference_size_bytes: int | None,
+    command: str,
+    extra: dict,
+) -> tuple[QuantizeResult, dict]:
+    """The result and the sidecar document of verified converted bytes; nothing is written yet."""
     from edgeq import flatbuffer
     from edgeq.quantize import ptq, verify
 
@@ -202,10 +236,9 @@ def _verify_and_write(
         model_format=model.format.value,
         **extra,
     )
-    written, side = write_artifact(out, data, doc)
-    return QuantizeResult(
-        output=str(written),
-        sidecar=str(side),
+    result = QuantizeResult(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
         mode=cfg.mode.value,
         size_bytes=len(data),
         reference_size_bytes=reference_size,
@@ -216,6 +249,7 @@ def _verify_and_write(
         num_calibration_samples=calib.num_samples if calib is not None else 0,
         warnings=warnings,
     )
+    return result, doc
 
 
 def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
@@ -483,7 +517,16 @@ def train(
         )
     if suffix not in (".keras", ".h5"):
         raise UsageError(f"training output must be a .keras or .h5 file, got {output}", "e.g. -o model.keras")
-    out = check_output(output, force or resume)
+    ckpt = Path(checkpoint_dir or f"{output}.ckpt")
+    inputs = _input_paths(model_ref if Path(model_ref).exists() else None, weights, data_cfg, val_cfg)
+    if resume and not force and not _own_output(Path(output), ckpt):
+        raise OutputExists(
+            f"{output} exists and is not the output of the run checkpointed in {ckpt}",
+            "--resume replaces only its own run's output; choose another -o, or pass --force to replace it",
+        )
+    out = check_output(output, force or resume, inputs)
+    for src in inputs:
+        refuse_overwriting_inputs(ckpt / training.LAST, [src])
     probe = data.load(data_cfg)
     num_labels = int(probe.y.max()) + 1 if probe.y is not None else None
     model, described, notes = _trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg, zoo_args)
@@ -511,12 +554,10 @@ def train(
         fresh.set_weights(base_weights)
         return qat_mod.apply(fresh, plans) if qat else fresh
 
-    ckpt = Path(checkpoint_dir or f"{out}.ckpt")
     scope = qat_mod.scope if qat else None
     trained, result = training.fit(
         build, train_ds, val_ds, task, cfg, ckpt, resume, progress, **({"scope": scope} if scope else {})
     )
-    training.save_model_atomic(trained, out)
     lo, hi = train_ds.value_range()
     doc = provenance(
         "train",
@@ -528,11 +569,17 @@ def train(
         data={"train": train_ds.provenance(data_cfg.seed) | {"indices": None}, "value_range": [lo, hi]},
         training=result.to_dict(),
         notes=notes,
+        checkpoint_dir=str(ckpt.resolve()),
     )
-    from edgeq.artifacts import sha256_bytes, sidecar_path
+    from edgeq.artifacts import sha256_file
 
-    doc["output"] = {"path": str(out), "sha256": sha256_bytes(out.read_bytes()), "size_bytes": out.stat().st_size}
-    write_json_atomic(sidecar_path(out), doc)
+    with Outputs(out.parent) as staged:  # the model and its sidecar together, or neither
+        side = staged.path(sidecar_path(out).name)
+        staged_model = staged.path(out.name)
+        training.save_model_atomic(trained, staged_model)
+        size = staged_model.stat().st_size
+        doc["output"] = {"path": str(out), "sha256": sha256_file(staged_model), "size_bytes": size}
+        staged.write_json(side.name, doc)
     notes = notes + (qat_mod.target_impact(plans) if qat else [])
     return TrainSummary(
         output=str(out),
@@ -544,6 +591,25 @@ def train(
         notes=notes,
         warnings=warnings,
     )
+
+
+def _own_output(out: Path, ckpt: Path) -> bool:
+    """Whether ``out`` is what an earlier run with checkpoints in ``ckpt`` wrote (so --resume may replace it):
+    its sidecar names that checkpoint folder and the file is still the one the sidecar describes."""
+    from edgeq.artifacts import read_sidecar, sha256_file
+
+    if not out.exists() and not sidecar_path(out).exists():
+        return True
+    doc = read_sidecar(out) or {}
+    try:
+        return (
+            doc.get("command") == "train"
+            and doc.get("checkpoint_dir") == str(ckpt.resolve())
+            and out.is_file()
+            and doc["output"]["sha256"] == sha256_file(out)
+        )
+    except (KeyError, TypeError, OSError):
+        return False
 
 
 def _accuracy_of(tflite: bytes, ds) -> float:
@@ -594,10 +660,15 @@ def quantize_aware(
 
     if cfg.mode != Mode.INT8:
         raise UsageError(f"--qat makes int8 models, not {cfg.mode.value}", "use --mode int8 with --qat")
-    out = check_output(output, force)
+    out = check_output(output, force, _input_paths(model_path, train_data_cfg, data_cfg, eval_cfg))
     float_model = load_model(model_path, load_cfg)
     model, _, notes = _trainable_model(model_path, (), None, load_cfg)
     input_shape = tuple(model.inputs[0].shape[1:])
+    ev = None
+    if eval_cfg is not None:  # before the training: an unusable evaluation set must not cost an epoch
+        ev = data.load(eval_cfg, input_shape)
+        if ev.y is None:
+            raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
     train_ds, val_ds, warnings = _train_data(train_data_cfg, None, train_cfg, input_shape)
     task = training.resolve_task(model, train_ds, train_cfg.loss)
     model, fold_notes = qat_mod.prepare(model)
@@ -629,7 +700,7 @@ def quantize_aware(
         "notes": notes,
     }
     tflite, log, extra = _convert(qat_loaded, cfg, calib, {"qat": qat_info})
-    res = _verify_and_write(
+    res, sidecar = _verified(
         qat_loaded,
         out,
         cfg,
@@ -643,13 +714,10 @@ def quantize_aware(
         extra,
     )
     doc = res.to_dict() | {"qat": qat_info, "accuracy": None}
-    if eval_cfg is not None:
-        ev = data.load(eval_cfg, input_shape)
+    if ev is not None:
         doc["warnings"] = doc["warnings"] + data.validate(
             ev, input_shape, expected_input_range(float_model), "evaluation data"
         )
-        if ev.y is None:
-            raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
         from edgeq.bench import fidelity
 
         ptq_bytes, _ = ptq.convert(float_model, cfg, calib)
@@ -657,8 +725,9 @@ def quantize_aware(
             "num_samples": ev.num_samples,
             "float": fidelity.top1_accuracy(float_model.predict(ev.x), ev.y),
             "ptq": _accuracy_of(ptq_bytes, ev),
-            "qat": _accuracy_of(out.read_bytes(), ev),
+            "qat": _accuracy_of(tflite, ev),
         }
+    write_artifact(out, tflite, sidecar)  # last: whatever failed above left no file behind
     return doc
 
 
@@ -695,11 +764,17 @@ def debug(
     from edgeq.runtime import open_session
 
     out = Path(out_dir)
+    check_name_length(out / DEBUG_FILES[0])
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out} is a file", "give a folder with -o")
+    clean_stale(out)  # a killed run's half commit is undone, not refused
     existing = [f for f in DEBUG_FILES if (out / f).exists()]
     if existing and not force:
         raise OutputExists(f"{out} already holds {', '.join(existing)}", "pass --force or choose another -o")
+    check_writable(out)  # now, not after the work
+    for src in _input_paths(model_path, data_cfg, eval_cfg):
+        for name in DEBUG_FILES:
+            refuse_overwriting_inputs(out / name, [src])
     model = load_model(model_path, load_cfg)
     calib, warnings = _calibration(model, QuantizeConfig(), data_cfg)
     session = debugger.calibrate(model, calib)
@@ -727,17 +802,15 @@ def debug(
         "eval_data": ev.source,
         "warnings": warnings,
     }
-    out.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
     fields = list(layers[0]) if layers else ["index"]
     writer = csv.DictWriter(buf, fieldnames=fields)
     writer.writeheader()
     writer.writerows(layers)
-    from edgeq.artifacts import write_bytes_atomic
-
-    write_bytes_atomic(out / "layers.csv", buf.getvalue().encode())
-    write_json_atomic(out / "layers.json", provenance("debug", {}, {"model": model_path}, **doc))
-    plot.write(out / "rmse_over_scale.png", session.layers, f"{Path(model_path).name}: int8 error per layer")
+    with Outputs(out) as staged:  # the table and the chart appear together or not at all
+        staged.write_bytes("layers.csv", buf.getvalue().encode())
+        staged.write_json("layers.json", provenance("debug", {}, {"model": model_path}, **doc))
+        plot.write(staged.path("rmse_over_scale.png"), session.layers, f"{Path(model_path).name}: int8 error per layer")
     doc["artifacts"] = [str(out / f) for f in DEBUG_FILES]
     return doc
 
@@ -786,7 +859,7 @@ def plan(
     if eval_cfg is None:
         raise UsageError("the planner needs evaluation data", "pass --eval-data PATH (labeled for --max-drop)")
     tgt = registry.get(target)
-    out = check_output(output, force)
+    out = check_output(output, force, _input_paths(model_path, data_cfg, eval_cfg, train_data_cfg))
     model = load_model(model_path, load_cfg)
     calib, warnings = _calibration(model, QuantizeConfig(), data_cfg)
     ev, more = _load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")

@@ -7,13 +7,19 @@ place, so an interrupted run never leaves half a file. Each artifact gets a side
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
 import platform
+import re
+import shutil
+import signal
 import tempfile
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,36 +60,125 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Fail early, before any work, if ``path`` cannot be written.
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def check_name_length(path: Path, extra_suffix: str = "") -> None:
+    """Refuse a file name the file system cannot hold, before any work (not as ENAMETOOLONG at the end)."""
+    folder = _existing_ancestor(path.parent if str(path.parent) else Path("."))
+    limit = _name_max(folder)
+    for part in path.parts:
+        if len(os.fsencode(part)) > limit:
+            raise BadInput(
+                f"file name too long ({len(os.fsencode(part))} bytes, the limit is {limit}): {part[:40]}...",
+                "choose a shorter -o name",
+            )
+    if len(os.fsencode(path.name + extra_suffix)) > limit:
+        raise BadInput(
+            f"file name too long for its sidecar {path.name[:40]}...{extra_suffix} (limit {limit} bytes)",
+            "choose a shorter -o name",
+        )
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    folder = Path(os.path.abspath(folder))
+    while folder != folder.parent:
+        try:
+            if folder.exists():
+                break
+        except OSError:  # a name too long for the file system: check_name_length says so
+            pass
+        folder = folder.parent
+    return folder
+
+
+def check_writable(folder: str | os.PathLike, what: str = "output folder") -> None:
+    """Fail early if files cannot be created in ``folder`` (or, when it does not exist yet, in
+    the nearest folder above it that does). Permission bits do not tell (root, read-only
+    mounts), so a probe file is created and removed.
 
     Raises:
-        OutputExists: the file exists and ``force`` is false.
-        BadInput: the folder does not exist or is not writable.
+        BadInput: not writable (read-only file system, permissions, disk full).
     """
-    out = Path(path)
-    if out.is_dir():
-        raise BadInput(f"output {out} is a directory", "give a file name, e.g. -o model_int8.tflite")
-    if out.exists() and not force:
-        raise OutputExists(f"output already exists: {out}", "pass --force to overwrite it")
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise BadInput(f"output folder does not exist: {folder}", f"create it first: mkdir -p {folder}")
-    try:  # permission bits do not tell (root, read-only mounts): try it
-        fd, probe = tempfile.mkstemp(prefix=".edgeq-probe.", dir=folder)
+    probe_dir = _existing_ancestor(Path(folder))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".edgeq-probe.tmp{os.getpid()}-", dir=probe_dir)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BadInput(
-            f"output folder is not writable: {folder} ({exc.strerror})", "choose another -o location"
-        ) from exc
+        raise BadInput(f"{what} is not writable: {probe_dir} ({exc.strerror})", "choose another -o location") from exc
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are one file (also through symlinks and hard links), or ``a`` lies inside folder ``b``."""
+    try:
+        if os.path.samefile(a, b):
+            return True
+    except OSError:
+        pass
+    if Path(b).is_dir():
+        ra, rb = Path(os.path.realpath(a)), Path(os.path.realpath(b))
+        return rb in ra.parents
+    return False
+
+
+def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None]) -> None:
+    """An output must never replace one of the command's inputs, whatever --force says.
+
+    Raises:
+        BadInput: ``out`` (or its sidecar) is an input.
+    """
+    for src in inputs:
+        if not src:
+            continue
+        for target in (Path(out), sidecar_path(out)):
+            if target.exists() and same_file(target, src):
+                raise BadInput(
+                    f"output {out} is the input {src}; edgeq never overwrites its input, not even with --force",
+                    "choose another -o",
+                )
+
+
+def check_output(
+    path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike | None] = (), sidecar: bool = True
+) -> Path:
+    """Fail early, before any work, if ``path`` (and its sidecar) cannot or must not be written.
+
+    Args:
+        inputs: the command's inputs; an output that is one of them is refused even with ``force``.
+        sidecar: the artifact gets a ``.edgeq.json`` sidecar, so a stray one is refused too.
+
+    Raises:
+        OutputExists: the file or its sidecar exists and ``force`` is false.
+        BadInput: the output is an input, the folder does not exist or is not writable, the name is too long.
+    """
+    out = Path(path)
+    check_name_length(out, SIDECAR_SUFFIX if sidecar else "")
+    clean_stale(out.parent if str(out.parent) else ".")  # a killed run's half commit is undone, not refused
+    if out.is_dir():
+        raise BadInput(f"output {out} is a directory", "give a file name, e.g. -o model_int8.tflite")
+    refuse_overwriting_inputs(out, inputs)
+    if not force:
+        if out.exists():
+            raise OutputExists(f"output already exists: {out}", "pass --force to overwrite it")
+        side = sidecar_path(out)
+        if sidecar and side.exists():
+            raise OutputExists(f"{side} already exists (a sidecar without its model)", "pass --force to overwrite it")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise BadInput(f"output folder does not exist: {folder}", f"create it first: mkdir -p {folder}")
+    check_writable(folder)
     return out
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
     out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name[:80]}.tmp{os.getpid()}-", dir=out.parent or ".")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
         with os.fdopen(fd, "wb") as fh:
@@ -96,6 +191,196 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             os.unlink(tmp)
         raise
     return out
+
+
+# temp names carry the writer's pid (".NAME.tmpPID", ".edgeq-stage-PID-..."), so the leftovers of a
+# killed process can be told from the files of one that is still running
+_STALE = re.compile(r"^\.(?:edgeq-stage-(\d+)-.*|.*\.tmp(\d+)(?:-.*)?)$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(folder: str | os.PathLike) -> list[str]:
+    """Remove temp files and staging folders that dead edgeq processes left in ``folder``."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STALE.match(entry.name)
+        if not m or _alive(int(m.group(1) or m.group(2))):
+            continue
+        try:
+            if m.group(1):
+                _roll_back(Path(entry.path), Path(folder))
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(entry.name)
+        except OSError:
+            continue
+    return removed
+
+
+def _roll_back(stage: Path, folder: Path) -> None:
+    """Undo the moves of a commit that a killed process left half done (see :class:`Outputs`)."""
+    try:
+        names = json.loads((stage / _JOURNAL).read_text())
+    except (OSError, ValueError):
+        return  # the process died before its commit began: nothing in ``folder`` changed
+    for name in names:
+        old, dest = stage / _REPLACED / name, folder / name
+        if old.exists() or old.is_symlink():
+            os.replace(old, dest)
+        elif not (stage / name).exists():  # moved into place, with nothing replaced: take it out again
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+
+
+_FICLONE = 0x40049409  # linux/fs.h: share the blocks copy-on-write (btrfs, xfs); a new file all the same
+
+
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy ``src`` to a new file ``dst``: a reflink where the file system has them, else a copy.
+
+    Never a hard link: editing the copy must not change the source (a cache entry, an input).
+    """
+    dst = Path(dst)
+    try:
+        import fcntl
+
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+    except (OSError, ImportError):
+        shutil.copyfile(src, dst)
+    return dst
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the renames are done: they are quick, and half of them is the one state to avoid."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)
+
+
+_JOURNAL, _REPLACED = ".commit.json", ".replaced"
+
+
+class Outputs:
+    """A command's output files, which appear together or not at all.
+
+    Files are written into a staging folder beside their destination (``folder/.edgeq-stage-PID-*``)
+    and moved into ``folder`` on a clean exit from the ``with`` block; on any error, nothing in
+    ``folder`` changes and the staging folder is removed. The moves happen in the order the names
+    were first asked for, so put a sidecar before its artifact: an artifact is never visible
+    without its sidecar. Files replaced by the moves are kept until every move succeeded, and put
+    back if one fails. Files in the staging folder nobody asked for by name (images a renderer
+    adds) move first. A journal of the moves is written before the first one, so when a process is
+    killed in the middle (Ctrl-C is held off, SIGKILL cannot be), the next edgeq run in that folder
+    undoes the moves that happened (:func:`clean_stale`) and sees the folder as it was before.
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder) if str(folder) else Path(".")
+        self.stage = Path()
+        self._names: list[str] = []
+        self._created = False
+
+    def __enter__(self) -> Outputs:
+        if not self.folder.exists():
+            self.folder.mkdir(parents=True)
+            self._created = True
+        elif not self.folder.is_dir():
+            raise BadInput(f"{self.folder} is a file, not a folder", "choose another -o")
+        clean_stale(self.folder)
+        self.stage = Path(tempfile.mkdtemp(prefix=f".edgeq-stage-{os.getpid()}-", dir=self.folder))
+        return self
+
+    def path(self, name: str) -> Path:
+        """Where to write the output ``name`` (a plain file name) until the block ends."""
+        if Path(name).name != name:
+            raise ValueError(f"output name {name!r} is not a plain file name")
+        if name not in self._names:
+            self._names.append(name)
+        return self.stage / name
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        return write_bytes_atomic(self.path(name), data)
+
+    def write_json(self, name: str, doc: Any) -> Path:
+        return write_json_atomic(self.path(name), doc)
+
+    def copy(self, name: str, src: str | os.PathLike) -> Path:
+        return copy_file(src, self.path(name))
+
+    def final(self, name: str) -> Path:
+        return self.folder / name
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._commit()
+        except BaseException:
+            self._discard()
+            raise
+        self._discard()
+
+    def _discard(self) -> None:
+        shutil.rmtree(self.stage, ignore_errors=True)
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only if nothing was committed into it
+
+    def _commit(self) -> None:
+        written = sorted(p.name for p in self.stage.iterdir() if p.name not in self._names)
+        names = written + [n for n in self._names if (self.stage / n).exists()]
+        for name in names:
+            dest = self.folder / name
+            if dest.is_dir() and not dest.is_symlink():
+                raise BadInput(f"{dest} is a folder where edgeq writes a file", "move it away or choose another -o")
+        replaced = self.stage / _REPLACED
+        replaced.mkdir()
+        write_json_atomic(self.stage / _JOURNAL, names)
+        done: list[tuple[Path, Path | None]] = []
+        with _sigint_deferred():
+            try:
+                for name in names:
+                    dest, old = self.folder / name, None
+                    if dest.exists() or dest.is_symlink():
+                        old = replaced / name
+                        os.replace(dest, old)
+                    done.append((dest, old))
+                    os.replace(self.stage / name, dest)
+            except BaseException:
+                for dest, old in reversed(done):  # put back what was there
+                    with contextlib.suppress(OSError):
+                        if old is not None:
+                            os.replace(old, dest)
+                        else:
+                            os.unlink(dest)
+                raise
+        self._created = False
 
 
 def _umask() -> int:
@@ -137,8 +422,9 @@ def write_artifact(path: str | os.PathLike, data: bytes, sidecar: dict) -> tuple
     out = Path(path)
     side = sidecar_path(out)
     sidecar = dict(sidecar, output={"path": str(out), "sha256": sha256_bytes(data), "size_bytes": len(data)})
-    write_bytes_atomic(out, data)
-    write_json_atomic(side, sidecar)
+    with Outputs(out.parent) as staged:
+        staged.write_json(side.name, sidecar)  # sidecar first: the artifact never appears without it
+        staged.write_bytes(out.name, data)
     return out, side
 
 

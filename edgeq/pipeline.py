@@ -9,19 +9,31 @@ interrupted with Ctrl-C resumes from its last completed stage.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq import SCHEMA_VERSION, bundled
-from edgeq.artifacts import sha256_file, write_json_atomic
+from edgeq.artifacts import (
+    Outputs,
+    check_name_length,
+    check_writable,
+    clean_stale,
+    sha256_file,
+    sidecar_path,
+    write_json_atomic,
+)
 from edgeq.cache import Cache
 from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig
 from edgeq.errors import BadInput, OutputExists, QualityGateFailed
 
 MANIFEST = "build.json"
+MARKER = ".edgeq-build.json"  # edgeq's own mark on its build folders: "build.json" is too common a name to tell
+MARKER_KIND = "edgeq-build"
+LOCK = ".edgeq-build.lock"
 Say = Callable[[str], None]
 
 
@@ -38,18 +50,83 @@ class BuildResult:
         return dict(self.__dict__)
 
 
-def prepare_dir(out_dir: Path, force: bool) -> None:
-    """A build owns its folder: an earlier build's folder is reused, anything else is refused."""
+def is_build_dir(out_dir: Path) -> bool:
+    """Whether ``out_dir`` carries edgeq's own marker (a common name like build.json proves nothing)."""
+    try:
+        doc = json.loads((out_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == MARKER_KIND and isinstance(doc.get("schema_version"), int)
+
+
+def _refuse_foreign(out_dir: Path, force: bool) -> None:
+    if force or not out_dir.is_dir() or is_build_dir(out_dir):
+        return
+    if [e for e in os.listdir(out_dir) if e != LOCK]:
+        raise OutputExists(
+            f"{out_dir} exists and is not an edgeq build folder (it has no {MARKER})",
+            "choose another -o, or pass --force to add edgeq's files to it (the other files are left alone)",
+        )
+
+
+@contextlib.contextmanager
+def claim_dir(out_dir: Path, force: bool) -> Iterator[None]:
+    """Hold the build folder for the duration of a build.
+
+    A folder with edgeq's marker is reused (a re-run resumes from its cache); a new or empty one
+    gets the marker; anything else is refused unless ``force``, and then only edgeq's own files
+    are written into it. A lock (``flock`` on ``.edgeq-build.lock``) makes a second build into the
+    same folder refuse at once instead of interleaving its writes.
+
+    Raises:
+        OutputExists: a folder that is not an edgeq build, without ``force``.
+        BadInput: a file, not a folder; not writable; another build holds the lock.
+    """
+    import fcntl
+
+    check_name_length(out_dir / MARKER)
     if out_dir.exists() and not out_dir.is_dir():
         raise BadInput(f"build output {out_dir} is a file", "choose a folder with -o")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists() and not force:
-        raise OutputExists(f"{out_dir} exists and is not an edgeq build folder", "choose another -o or pass --force")
+    _refuse_foreign(out_dir, force)
+    check_writable(out_dir, "build folder")
+    created_dir = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        created_lock = not (out_dir / LOCK).exists()
+        lock = open(out_dir / LOCK, "a+")  # noqa: SIM115 -- held open for the whole build
     except OSError as exc:
         raise BadInput(f"cannot create build folder {out_dir} ({exc.strerror})", "choose another -o location") from exc
-    if not (out_dir / MANIFEST).exists():  # mark the folder as a build's now, so an interrupted run can resume
-        write_json_atomic(out_dir / MANIFEST, {"schema_version": SCHEMA_VERSION, "status": "running", "targets": []})
+    claimed = False
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            pid = lock.read().strip() or "unknown"
+            raise BadInput(
+                f"another edgeq build is running in {out_dir} (pid {pid})", "wait for it or choose another -o"
+            ) from None
+        _refuse_foreign(out_dir, force)  # again, now that no other build can be starting
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        clean_stale(out_dir)
+        if not is_build_dir(out_dir):  # marked now, so an interrupted run can resume
+            write_json_atomic(out_dir / MARKER, {"schema_version": SCHEMA_VERSION, "kind": MARKER_KIND})
+        if not (out_dir / MANIFEST).exists():  # `edgeq report` then says the build has not finished
+            write_json_atomic(
+                out_dir / MANIFEST, {"schema_version": SCHEMA_VERSION, "status": "running", "targets": []}
+            )
+        claimed = True
+        yield
+    finally:
+        lock.close()
+        if not claimed and created_lock:
+            with contextlib.suppress(OSError):
+                (out_dir / LOCK).unlink()
+                if created_dir:
+                    out_dir.rmdir()
 
 
 def _inputs(cfg: BuildConfig) -> dict[str, str | None]:
@@ -62,22 +139,34 @@ def _inputs(cfg: BuildConfig) -> dict[str, str | None]:
     train = cfg.train_data or (bundled.require(bundled.TRAIN) if bundled_model and cfg.method == Method.QAT else None)
     if cfg.method == Method.QAT and train is None:
         raise BadInput("--method qat needs training data", "pass --train-data PATH")
-    return {"model": model, "data": data, "eval_data": eval_data, "train_data": train}
+    io = {"model": model, "data": data, "eval_data": eval_data, "train_data": train}
+    _check_inputs(io)
+    return io
+
+
+def _check_inputs(io: dict[str, str | None]) -> None:
+    """Every input exists and is readable, before any folder is made."""
+    from edgeq.modelio import detect_format
+
+    for what, path in io.items():
+        if path is None:
+            continue
+        label = "model file" if what == "model" else "data file"
+        if not Path(path).exists():
+            raise BadInput(f"{label} not found: {path}", "check the path")
+        try:
+            if Path(path).is_file():
+                with open(path, "rb") as fh:
+                    fh.read(1)
+            else:
+                os.listdir(path)
+        except OSError as exc:
+            raise BadInput(f"cannot read {label} {path} ({exc.strerror})", "check its permissions") from exc
+    detect_format(io["model"])  # a corrupt or unknown model fails here too, not inside a stage
 
 
 def _sha(path: str | None) -> str | None:
     return sha256_file(path) if path else None
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=None) -> BuildResult:
@@ -88,16 +177,22 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
         BadInput, ConversionFailed: as the stages raise.
         QualityGateFailed: the budget is missed (after everything else, report included, is written).
     """
-    from edgeq import api
-    from edgeq.quantize.planner import Budget, Profile
-    from edgeq.report import render
     from edgeq.targets import registry
 
     say = say or (lambda _msg: None)
     targets = {name: registry.get(name) for name in cfg.targets}  # unknown target: fails before any work
     io = _inputs(cfg)
     out = Path(cfg.out_dir)
-    prepare_dir(out, force)
+    with claim_dir(out, force):
+        return _run(cfg, targets, io, out, say, progress)
+
+
+def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progress) -> BuildResult:
+    from edgeq import api
+    from edgeq.quantize.planner import Budget, Profile
+    from edgeq.report import render
+    from edgeq.targets import registry
+
     cache = Cache(out / ".cache", cfg.cache)
     shas = {k: _sha(v) for k, v in io.items()}
     stem = Path(io["model"]).stem
@@ -258,15 +353,6 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
 
         # the target's folder: the artifacts people deploy, and its manifest
         tfolder = out / name
-        tfolder.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(float_tflite, tfolder / float_tflite.name)
-        _link_or_copy(qfile, tfolder / qfile.name)
-        for side in (float_tflite, qfile):
-            sidecar = side.with_name(side.name + ".edgeq.json")
-            if sidecar.exists():
-                _link_or_copy(sidecar, tfolder / sidecar.name)
-        if bench_file != qfile:
-            _link_or_copy(bench_file, tfolder / bench_file.name)
         variants = [
             _row("float", float_res, float_eval, float_bench, tfolder / float_tflite.name, None, None),
             _row(qcfg.mode.value, qres, qeval, qbench, tfolder / qfile.name, tres["check"], tres["compile"]),
@@ -284,10 +370,18 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
             "qat": qres.get("qat"),
             "bench": cfg.bench.to_dict(),
             "variants": variants,
-            "warnings": warnings,
+            "warnings": cache.notes + warnings,
             "gate_failed": qres.get("gate_failed"),
         }
-        write_json_atomic(tfolder / MANIFEST, manifest)
+        # copies, never hard links into the cache: editing a deployed model must not damage a later build;
+        # sidecars first and the manifest last, all moved into place together
+        with Outputs(tfolder) as staged:
+            for src in (float_tflite, qfile):
+                if sidecar_path(src).exists():
+                    staged.copy(sidecar_path(src).name, sidecar_path(src))
+            for src in (float_tflite, qfile) + ((bench_file,) if bench_file != qfile else ()):
+                staged.copy(src.name, src)
+            staged.write_json(MANIFEST, manifest)
         results[name] = manifest
 
     top = {
@@ -298,11 +392,14 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
         "stages": cache.to_list(),
         "debug": debug_doc,
         "gate_failures": gate_failures,
+        "notes": cache.notes,
     }
     write_json_atomic(out / MANIFEST, top)
     step("report")
     report_files = render.write(out)
-    result = BuildResult(str(out), results, cache.to_list(), [str(p) for p in report_files], warnings, gate_failures)
+    result = BuildResult(
+        str(out), results, cache.to_list(), [str(p) for p in report_files], cache.notes + warnings, gate_failures
+    )
     if gate_failures:
         raise QualityGateFailed(
             "the accuracy budget is missed: " + "; ".join(gate_failures),

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeq.artifacts import write_json_atomic
+from edgeq.artifacts import clean_stale, write_json_atomic
 from edgeq.config import LrSchedule, Strategy, TrainConfig
 from edgeq.data import Dataset
 from edgeq.errors import BadInput, UsageError
@@ -217,7 +217,7 @@ class TrainResult:
 
 def save_model_atomic(model: Any, path: Path) -> None:
     """Save a Keras model (format by suffix: .keras or .h5) through a temp file and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:80]}.tmp{os.getpid()}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         with warnings.catch_warnings():  # HDF5 is chosen on purpose (see LAST)
@@ -231,7 +231,7 @@ def save_model_atomic(model: Any, path: Path) -> None:
 
 
 def _link_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
     if tmp.exists():
         tmp.unlink()
     try:
@@ -286,6 +286,7 @@ def fit(
     ckpt = checkpoint_dir if chief or checkpoint_dir is None else Path(tempfile.mkdtemp(prefix="edgeq-worker-ckpt-"))
     if ckpt is not None:
         ckpt.mkdir(parents=True, exist_ok=True)
+        clean_stale(ckpt)  # temp files of a run that was killed
     if resume and ckpt is None:
         raise UsageError("--resume needs a checkpoint folder", "pass --checkpoint-dir")
     tf_keras.utils.set_random_seed(cfg.seed)

@@ -8,6 +8,7 @@ errors to exit codes; nothing else in the CLI prints results or exits.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -22,9 +23,39 @@ from typing import Any
 import click
 
 from edgeq import SCHEMA_VERSION
-from edgeq.errors import INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
+from edgeq.errors import BAD_INPUT, INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
 from edgeq.paths import printable
 from edgeq.report.fmt import ms, pct  # noqa: F401  (re-exported for the commands)
+
+# where the output cannot go (full or read-only disk, no permission, a name too long): the
+# environment, not a bug in edgeq, so exit 3 with the fix instead of exit 1
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "free some disk space or choose another location with -o",
+    errno.EDQUOT: "free some disk space or choose another location with -o",
+    errno.EROFS: "choose a writable location with -o",
+    errno.EACCES: "check the permissions of that path, or choose another location with -o",
+    errno.EPERM: "check the permissions of that path, or choose another location with -o",
+    errno.ENAMETOOLONG: "choose a shorter name",
+}
+# commands a rerun continues: build from its stage cache, train from its checkpoints
+_RESUMABLE = {"build": "rerun the same command to resume", "train": "rerun the same command with --resume to continue"}
+
+
+def _environment_error(exc: OSError) -> dict:
+    where = f": {exc.filename}" if exc.filename else ""
+    return {
+        "type": "environment",
+        "message": f"{exc.strerror or os.strerror(exc.errno or 0)}{where}",
+        "hint": _ENVIRONMENT_ERRNOS[exc.errno],
+        "exit_code": BAD_INPUT,
+    }
+
+
+def _interrupted(command: str, args: list[str]) -> dict:
+    hint = _RESUMABLE.get(command, "")
+    if command == "train" and "--resume" in args:
+        hint = "rerun the same command to resume"
+    return {"type": "interrupted", "message": "interrupted", "hint": hint, "exit_code": INTERRUPTED}
 
 
 @dataclass
@@ -141,14 +172,15 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
     app.command = _command_name(cli, args)
     code, error = OK, None
     try:
-        cli.main(args=args, prog_name="edgeq", standalone_mode=False, obj=app)
+        # not cli.main(): it turns Ctrl-C into Abort after printing an empty line
+        with cli.make_context("edgeq", list(args), obj=app) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
-    except click.exceptions.Abort:
-        code, error = (
-            INTERRUPTED,
-            {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED},
-        )
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        code, error = INTERRUPTED, _interrupted(app.command, args)
+        if not app.json_mode:
+            click.echo(error["message"] + (f"; {error['hint']}" if error["hint"] else ""), err=True)
     except click.ClickException as exc:
         code = USAGE if isinstance(exc, click.UsageError) else exc.exit_code
         error = {"type": "usage", "message": exc.format_message(), "hint": "see --help", "exit_code": code}
@@ -163,27 +195,17 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
             traceback.print_exc()
         if not app.json_mode:
             click.echo(printable(f"error: {exc.one_line()}"), err=True)
-    except KeyboardInterrupt:
-        code, error = (
-            INTERRUPTED,
-            {"type": "interrupted", "message": "interrupted", "hint": "", "exit_code": INTERRUPTED},
-        )
-        if not app.json_mode:
-            click.echo("interrupted", err=True)
+    except OSError as exc:
+        if exc.errno in _ENVIRONMENT_ERRNOS:
+            code, error = BAD_INPUT, _environment_error(exc)
+            if app.verbosity > 0:
+                traceback.print_exc()
+            if not app.json_mode:
+                click.echo(printable(f"error: {error['message']}; {error['hint']}"), err=True)
+        else:
+            code, error = _internal(exc, app)
     except Exception as exc:  # a bug: say so plainly, traceback only with -v
-        code = INTERNAL
-        error = {
-            "type": "internal",
-            "message": f"{type(exc).__name__}: {exc}",
-            "hint": "rerun with -v for the traceback",
-            "exit_code": INTERNAL,
-        }
-        if app.verbosity > 0:
-            traceback.print_exc()
-        if not app.json_mode:
-            click.echo(
-                printable(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)"), err=True
-            )
+        code, error = _internal(exc, app)
     if app.json_mode:
         click.echo(document(app.command, code == OK, app.result, app.artifacts, error))
     elif code == OK:
@@ -192,6 +214,23 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if app.human and app.verbosity >= 0:
             click.echo(printable(app.human))
     return code
+
+
+def _internal(exc: Exception, app: App) -> tuple[int, dict]:
+    """A bug: say so plainly, traceback only with -v."""
+    error = {
+        "type": "internal",
+        "message": f"{type(exc).__name__}: {exc}",
+        "hint": "rerun with -v for the traceback",
+        "exit_code": INTERNAL,
+    }
+    if app.verbosity > 0:
+        traceback.print_exc()
+    if not app.json_mode:
+        click.echo(
+            printable(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)"), err=True
+        )
+    return INTERNAL, error
 
 
 def table(rows: list[list[Any]], header: list[str]) -> str:

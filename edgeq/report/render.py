@@ -11,7 +11,7 @@ import base64
 import html
 from pathlib import Path
 
-from edgeq.artifacts import write_bytes_atomic
+from edgeq.artifacts import Outputs, check_writable, write_bytes_atomic
 from edgeq.paths import printable
 from edgeq.report.fmt import ms, pct
 from edgeq.report.manifest import load
@@ -243,8 +243,8 @@ def write(run_dir: Path) -> list[Path]:
     """
     run_dir = Path(run_dir)
     top, targets = load(run_dir)
-    html_path, md_path = run_dir / "report.html", run_dir / "report.md"
-    # Manifests keep file names as they are; names that are not UTF-8 are shown escaped.
-    write_bytes_atomic(html_path, printable(to_html(top, targets)).encode())
-    write_bytes_atomic(md_path, printable(to_markdown(top, targets, run_dir)).encode())
-    return [html_path, md_path]
+    check_writable(run_dir, "the build folder")
+    with Outputs(run_dir) as staged:  # report.html, report.md and its images together, or none
+        staged.write_bytes("report.html", printable(to_html(top, targets)).encode())
+        staged.write_bytes("report.md", printable(to_markdown(top, targets, staged.stage)).encode())
+    return [run_dir / "report.html", run_dir / "report.md"]
