@@ -79,17 +79,17 @@ class Setup:
     """What both sides share, prepared once and untimed: the tf_keras model, the data split, the config."""
 
     def __init__(self, root: Path, tmp: Path, epochs: int) -> None:
-        from edgeq import api
         from edgeq import train as training
         from edgeq.config import DataConfig, LoadConfig, TrainConfig
         from edgeq.quantize import qat as qat_mod
+        from edgeq.stages.train import train_data, trainable_model
 
         self.cfg = TrainConfig(epochs=epochs, learning_rate=LEARNING_RATE)
-        # The steps of api.quantize_aware up to its call of training.fit (private helpers: a
-        # benchmark may follow the implementation it measures).
-        model, _, _ = api._trainable_model(str(root / MODEL), (), None, LoadConfig())
+        # The steps of edgeq.stages.quantize_aware up to its call of training.fit (the stage's own
+        # helpers: a benchmark may follow the implementation it measures).
+        model, _, _ = trainable_model(str(root / MODEL), (), None, LoadConfig())
         input_shape = tuple(model.inputs[0].shape[1:])
-        self.train, self.val, _ = api._train_data(DataConfig(path=str(root / TRAIN)), None, self.cfg, input_shape)
+        self.train, self.val, _ = train_data(DataConfig(path=str(root / TRAIN)), None, self.cfg, input_shape)
         self.task = training.resolve_task(model, self.train, self.cfg.loss)
         self.model, _ = qat_mod.prepare(model)
         self.plans = qat_mod.plan(self.model)

@@ -188,9 +188,13 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
 
 
 def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progress) -> BuildResult:
-    from edgeq import api
     from edgeq.quantize.planner import Budget, Profile
     from edgeq.report import render
+    from edgeq.stages.debug import debug
+    from edgeq.stages.evaluate import evaluate
+    from edgeq.stages.plan import plan
+    from edgeq.stages.quantize import quantize
+    from edgeq.stages.quantize_aware import quantize_aware
     from edgeq.targets import registry
 
     cache = Cache(out / ".cache", cfg.cache)
@@ -205,11 +209,11 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
     def step(name: str) -> None:
         say(f"[{name}] ...")
 
-    def evaluate(tflite: Path, label: str) -> dict | None:
+    def evaluate_cached(tflite: Path, label: str) -> dict | None:
         if eval_cfg is None:
             return None
         ev, _ = cache.run("eval", {"tflite": sha256_file(tflite), "model": shas["model"], "eval": shas["eval_data"]},
-                          lambda _d: api.evaluate(str(tflite), io["model"], eval_cfg), f"eval [{label}]")  # fmt: skip
+                          lambda _d: evaluate(str(tflite), io["model"], eval_cfg), f"eval [{label}]")  # fmt: skip
         return ev
 
     def bench(tflite: Path, runner, label: str) -> dict:
@@ -234,10 +238,10 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
     step("float reference")
     float_res, float_dir = cache.run(
         "float", {"model": shas["model"]},
-        lambda d: api.quantize(io["model"], str(d / f"{stem}_float.tflite"), QuantizeConfig(mode=Mode.FLOAT)).to_dict() | {"file": f"{stem}_float.tflite"},
+        lambda d: quantize(io["model"], str(d / f"{stem}_float.tflite"), QuantizeConfig(mode=Mode.FLOAT)).to_dict() | {"file": f"{stem}_float.tflite"},
     )  # fmt: skip
     float_tflite = float_dir / float_res["file"]
-    float_eval = evaluate(float_tflite, "float")
+    float_eval = evaluate_cached(float_tflite, "float")
     step("float reference: host benchmark")
     float_bench = bench(float_tflite, host, "cpu")
 
@@ -247,7 +251,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
         step("quantization debugger")
         debug_doc, debug_dir = cache.run(
             "debug", {"model": shas["model"], "data": shas["data"], "eval": shas["eval_data"]},
-            lambda d: _relative(api.debug(io["model"], data_cfg, str(d), eval_cfg, force=True), d),
+            lambda d: _relative(debug(io["model"], data_cfg, str(d), eval_cfg, force=True), d),
         )  # fmt: skip
         debug_doc = debug_doc | {"dir": str(debug_dir)}
 
@@ -276,7 +280,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
         def quantize_fn(d: Path, qcfg=qcfg, name=name) -> dict:
             out_file = d / f"{stem}_{qcfg.mode.value}.tflite"
             if cfg.method == Method.QAT:
-                doc = api.quantize_aware(
+                doc = quantize_aware(
                     io["model"],
                     str(out_file),
                     qcfg,
@@ -290,7 +294,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
                 budget = Budget(max_drop=1.0 if cfg.max_drop is None else cfg.max_drop)
                 train = DataConfig(path=io["train_data"]) if io["train_data"] else None
                 try:
-                    doc = api.plan(
+                    doc = plan(
                         io["model"],
                         str(out_file),
                         name,
@@ -303,12 +307,12 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
                         progress=progress,
                     )
                 except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
-                    doc = api.quantize(io["model"], str(out_file), qcfg, data_cfg).to_dict() | {
+                    doc = quantize(io["model"], str(out_file), qcfg, data_cfg).to_dict() | {
                         "gate_failed": exc.one_line(),
                         "plan": exc.details,
                     }
             else:
-                doc = api.quantize(
+                doc = quantize(
                     io["model"], str(out_file), qcfg, data_cfg, reference_size_bytes=float_res["size_bytes"]
                 ).to_dict()
             return _relative(doc, d) | {"file": out_file.name}
@@ -317,7 +321,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
         if qres.get("gate_failed"):
             gate_failures.append(f"{name}: {qres['gate_failed']}")
         qfile = qdir / qres["file"]
-        qeval = evaluate(qfile, name)
+        qeval = evaluate_cached(qfile, name)
         step(f"{name}: check and compile")
 
         def target_fn(d: Path, tgt=tgt, qfile=qfile) -> dict:

@@ -6,7 +6,7 @@
 - ``int8``: full integer, no float op left; the flavour for NNAPI and the NPU/DSP delegates
   (Qualcomm, MediaTek, Google Tensor), and fast on the CPU with XNNPACK.
 
-Each flavour is converted by :func:`edgeq.api.quantize` (which verifies I/O dtypes and float ops)
+Each flavour is converted by :func:`edgeq.stages.quantize.quantize` (which verifies I/O dtypes and float ops)
 and then read back again here against what the flavour promises; its sidecar gets an ``android``
 section with the flavour, the delegates it is for, and its inputs and outputs (names, shapes,
 dtypes, scales and zero points).
@@ -164,7 +164,7 @@ def android_section(flavour: str, info: ModelInfo, problems: list[str]) -> dict:
 
 
 def _add_to_sidecar(artifact: Path, section: dict) -> str:
-    """Add the ``android`` section to the sidecar edgeq.api.quantize wrote for ``artifact``."""
+    """Add the ``android`` section to the sidecar edgeq.stages.quantize.quantize wrote for ``artifact``."""
     from edgeq.artifacts import read_sidecar, sidecar_path, write_json_atomic
 
     doc = read_sidecar(artifact) or {}
@@ -189,10 +189,11 @@ def build(
     Raises:
         UsageError: int8 without calibration data.
         OutputExists: an output exists and ``force`` is false (checked before converting anything).
-        BadInput, ConversionFailed: as :func:`edgeq.api.quantize` raises; a flavour that reads back wrong.
+        BadInput, ConversionFailed: as :func:`edgeq.stages.quantize.quantize` raises; a flavour that reads back wrong.
     """
-    from edgeq import api, flatbuffer
+    from edgeq import flatbuffer
     from edgeq.artifacts import check_output
+    from edgeq.stages.quantize import quantize
 
     if "int8" in flavours and not data_path:
         raise UsageError(
@@ -212,7 +213,7 @@ def build(
             allow_float_ops=allow_float_ops if f == "int8" else False,
         )
         data_cfg = DataConfig(path=data_path, samples=data_samples) if f == "int8" and data_path else None
-        q = api.quantize(model_path, str(outs[f]), cfg, data_cfg, force=force, reference_size_bytes=float_size)
+        q = quantize(model_path, str(outs[f]), cfg, data_cfg, force=force, reference_size_bytes=float_size)
         if f == "float32":
             float_size = q.size_bytes
         info = flatbuffer.read_file(outs[f])

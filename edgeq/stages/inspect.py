@@ -1,0 +1,53 @@
+"""``inspect``: what a model is (I/O, ops, float vs integer compute, size, parameters, MACs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeq.config import LoadConfig
+from edgeq.modelio import Format, detect_format, keras_summary
+from edgeq.stages.common import expected_input_range, load_model
+
+
+def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
+    """Describe a model: I/O, op histogram, float vs integer ops, size, parameters, MACs.
+
+    Raises:
+        BadInput: missing, corrupt or unreadable model.
+    """
+    fmt = detect_format(model_path)
+    if fmt == Format.TFLITE:
+        from edgeq import flatbuffer
+
+        info = flatbuffer.read_file(model_path)
+        return {
+            "path": model_path,
+            "format": fmt.value,
+            "size_bytes": info.size_bytes,
+            "num_subgraphs": info.num_subgraphs,
+            "inputs": [t.to_dict() for t in info.inputs],
+            "outputs": [t.to_dict() for t in info.outputs],
+            "num_ops": len(info.ops),
+            "ops": info.op_histogram(),
+            "compute": info.compute_histogram(),
+            "float_ops": sorted(set(info.float_ops)),
+            "num_float_ops": len(info.float_ops),
+            "custom_ops": info.custom_ops,
+            "num_parameters": info.num_parameters,
+            "weight_dtypes": info.weight_dtypes,
+            "macs": info.macs,
+            "description": info.description,
+        }
+    model = load_model(model_path, load_cfg)
+    summary = keras_summary(model)
+    return {
+        "path": model_path,
+        "format": fmt.value,
+        "size_bytes": int(sum(f.stat().st_size for f in Path(model_path).rglob("*") if f.is_file()))
+        if Path(model_path).is_dir()
+        else Path(model_path).stat().st_size,
+        "inputs": [s.to_dict() for s in model.inputs],
+        "outputs": [s.to_dict() for s in model.outputs],
+        "expected_input_range": expected_input_range(model),
+        **summary,
+    }

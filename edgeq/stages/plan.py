@@ -1,0 +1,136 @@
+"""``plan``: the cheapest quantization that meets an accuracy budget on a target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeq.artifacts import check_output
+from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
+from edgeq.errors import BadInput, UsageError
+from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
+from edgeq.stages.quantize import verify_and_write
+from edgeq.stages.quantize_aware import quantize_aware
+
+
+def plan(
+    model_path: str,
+    output: str,
+    target: str,
+    budget,
+    data_cfg: DataConfig,
+    eval_cfg: DataConfig | None,
+    io=None,
+    train_data_cfg: DataConfig | None = None,
+    train_cfg=None,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+    progress=None,
+) -> dict:
+    """Find the cheapest quantization of ``model_path`` that meets ``budget`` on ``target``.
+
+    Args:
+        budget: an :class:`edgeq.quantize.planner.Budget` (max drop in points, min SQNR,
+            max per-class drop).
+        data_cfg: calibration data. eval_cfg: evaluation data (labeled for --max-drop).
+        io: I/O type of the result (int8 by default; float leaves the I/O in float).
+        train_data_cfg, train_cfg: enable the QAT candidate.
+
+    Returns:
+        The chosen plan and its output, and every step tried with accuracy, size, float-op
+        count and ops that leave the accelerator.
+
+    Raises:
+        UsageError: --max-drop without evaluation data.
+        BadInput: unlabeled evaluation data without --min-sqnr.
+        QualityGateFailed: no candidate meets the budget (details carry every step).
+    """
+    import tempfile
+
+    from edgeq.config import IOType, TrainConfig
+    from edgeq.debug import debugger
+    from edgeq.errors import QualityGateFailed
+    from edgeq.quantize import planner, ptq
+    from edgeq.targets import registry
+
+    io = IOType(io) if io else IOType.INT8
+    if eval_cfg is None:
+        raise UsageError("the planner needs evaluation data", "pass --eval-data PATH (labeled for --max-drop)")
+    tgt = registry.get(target)
+    out = check_output(output, force, input_paths(model_path, data_cfg, eval_cfg, train_data_cfg))
+    model = load_model(model_path, load_cfg)
+    calib, warnings = calibration(model, QuantizeConfig(), data_cfg)
+    ev, more = load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")
+    warnings += more
+    if ev.y is None and budget.max_drop is not None:
+        raise BadInput(
+            f"evaluation data {ev.source} has no labels, so --max-drop cannot be measured",
+            "give labels (y), or use --min-sqnr DB",
+        )
+    if ev.y is None and budget.max_class_drop is not None:
+        raise BadInput(f"evaluation data {ev.source} has no labels for --max-class-drop", "give labels (y)")
+    reference = model.predict(ev.x)
+    if ev.y is not None:
+        from edgeq.bench import fidelity
+
+        fidelity.check_labels(reference, ev.y, ev.source)
+    p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt))
+    session_holder: dict = {}
+
+    def session():
+        if "s" not in session_holder:
+            session_holder["s"] = debugger.calibrate(model, calib)
+        return session_holder["s"]
+
+    def build_qat() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="edgeq-plan-") as tmp:
+            doc = quantize_aware(
+                model_path,
+                f"{tmp}/qat.tflite",
+                QuantizeConfig(io=io),
+                train_data_cfg,
+                train_cfg or TrainConfig(epochs=2, learning_rate=1e-4),
+                data_cfg,
+                None,
+                load_cfg,
+                progress=progress,
+            )
+            session_holder["qat"] = doc["qat"]
+            return Path(doc["output"]).read_bytes()
+
+    result = planner.run(
+        p,
+        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io), calib)[0],
+        selective=lambda nodes: session().quantized_model(nodes, [], io),
+        sensitivity=lambda: debugger.sensitivity_groups(session()),
+        int16=lambda: ptq.convert(
+            model, QuantizeConfig(mode=Mode.INT16X8, io=IOType.FLOAT if io != IOType.FLOAT else io), calib
+        )[0],
+        qat=build_qat if train_data_cfg is not None else None,
+    )
+    summary = result.to_dict() | {
+        "target": target,
+        "budget": budget.to_dict(),
+        "profile": planner.Profile.of(tgt).__dict__,
+    }
+    if result.chosen is None:
+        best = result.best
+        raise QualityGateFailed(
+            f"no quantization of {model_path} meets the budget on {target}"
+            + (f"; best: {best.name} ({'; '.join(best.misses)})" if best else ""),
+            "raise the budget, give --train-data for QAT, or see the steps with --json",
+            details=summary,
+        )
+    chosen = result.chosen
+    cfg = QuantizeConfig(
+        mode=Mode.INT16X8 if chosen.method == "int16x8" else Mode.INT8,
+        io=IOType.FLOAT if chosen.method == "int16x8" and io != IOType.FLOAT else io,
+        allow_float_ops=chosen.method == "selective",
+    )
+    extra = {"plan": summary}
+    if "qat" in session_holder and chosen.method == "qat":
+        extra["qat"] = session_holder["qat"]
+    assert chosen.data is not None
+    res = verify_and_write(
+        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, None, "quantize --max-drop", extra
+    )
+    return res.to_dict() | {"plan": summary}

@@ -1,0 +1,172 @@
+"""``quantize``: a Keras/SavedModel model to a verified .tflite (PTQ, selective), with its sidecar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.artifacts import check_output, provenance, sidecar_path, write_artifact
+from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
+from edgeq.modelio import LoadedModel
+from edgeq.stages.common import calibration, input_paths, load_model, require_data
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    output: str
+    sidecar: str
+    mode: str
+    size_bytes: int
+    reference_size_bytes: int
+    float_ops: list[str]
+    inputs: list[dict]
+    outputs: list[dict]
+    ops: dict[str, int]
+    num_calibration_samples: int
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["size_ratio"] = round(self.size_bytes / self.reference_size_bytes, 4) if self.reference_size_bytes else None
+        return d
+
+
+def quantize(
+    model_path: str,
+    output: str,
+    cfg: QuantizeConfig,
+    data_cfg: DataConfig | None = None,
+    load_cfg: LoadConfig = LoadConfig(),
+    force: bool = False,
+    reference_size_bytes: int | None = None,
+) -> QuantizeResult:
+    """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
+
+    Args:
+        model_path: the float model.
+        output: the .tflite to write (a ``.edgeq.json`` sidecar goes beside it).
+        cfg: mode, I/O type, batch, whether float ops are allowed.
+        data_cfg: calibration data, required for int8 and int16x8.
+        force: overwrite an existing output.
+        reference_size_bytes: the float .tflite's size when the caller already has it;
+            otherwise a float conversion is made to measure it.
+
+    Returns:
+        Sizes, the ops still computing in float, and the I/O tensors with their quantization.
+
+    Raises:
+        UsageError: int8/int16x8 without data.
+        BadInput: model or data problems; the output already exists.
+        ConversionFailed: the converter failed, or its output is not what was asked.
+    """
+    out = check_output(output, force, input_paths(model_path, data_cfg))
+    require_data(cfg, data_cfg)
+    model = load_model(model_path, load_cfg)
+    calib, warnings = calibration(model, cfg, data_cfg)
+    data, log, extra = convert(model, cfg, calib, {})
+    return verify_and_write(
+        model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, "quantize", extra
+    )
+
+
+def convert(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
+    """The converted bytes, the converter's log, and provenance extras (selective adds its denylist)."""
+    from edgeq.quantize import ptq
+
+    if cfg.selective:
+        return selective(model, cfg, calib, extra)
+    data, log = ptq.convert(model, cfg, calib)
+    return data, log, extra
+
+
+def selective(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
+    """int8 with the denylisted tensors and op types kept in float (via the quantization debugger)."""
+    from edgeq.debug import debugger
+
+    session = debugger.calibrate(model, calib)
+    nodes = session.resolve(list(cfg.denylist))
+    data = session.quantized_model(nodes, list(cfg.denylist_ops), cfg.io_type)
+    return (
+        data,
+        session.log,
+        extra | {"selective": {"denylisted_nodes": nodes, "denylisted_ops": list(cfg.denylist_ops)}},
+    )
+
+
+def chosen_float(cfg: QuantizeConfig, extra: dict) -> bool:
+    """Whether float ops were chosen on purpose (selective quantization, directly or by the planner)."""
+    return cfg.selective or "selective" in extra or (extra.get("plan") or {}).get("chosen", "").startswith("selective")
+
+
+def verify_and_write(
+    model: LoadedModel,
+    out: Path,
+    cfg: QuantizeConfig,
+    data: bytes,
+    log: str,
+    calib,
+    data_cfg: DataConfig | None,
+    warnings: list[str],
+    reference_size_bytes: int | None,
+    command: str,
+    extra: dict,
+) -> QuantizeResult:
+    """Read back and verify converted bytes, then write the .tflite and its sidecar."""
+    result, doc = verified(model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, command, extra)
+    write_artifact(out, data, doc)
+    return result
+
+
+def verified(
+    model: LoadedModel,
+    out: Path,
+    cfg: QuantizeConfig,
+    data: bytes,
+    log: str,
+    calib,
+    data_cfg: DataConfig | None,
+    warnings: list[str],
+    reference_size_bytes: int | None,
+    command: str,
+    extra: dict,
+) -> tuple[QuantizeResult, dict]:
+    """The result and the sidecar document of verified converted bytes; nothing is written yet."""
+    from edgeq import flatbuffer
+    from edgeq.quantize import ptq, verify
+
+    info = flatbuffer.read_bytes(data, origin="converted model")
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    if cfg.mode == Mode.FLOAT:
+        reference_size = len(data)
+    elif reference_size_bytes is not None:
+        reference_size = reference_size_bytes
+    else:
+        reference_size = len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    # float ops that selective quantization asked for are the point, not a warning
+    warnings = warnings + [p for p in check.problems if not chosen_float(cfg, extra) or "compute in float" not in p]
+    doc = provenance(
+        command,
+        cfg.to_dict(),
+        {"model": model.path},
+        calibration=calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        converter_log=log[-8000:],
+        warnings=warnings,
+        model_format=model.format.value,
+        **extra,
+    )
+    result = QuantizeResult(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
+        mode=cfg.mode.value,
+        size_bytes=len(data),
+        reference_size_bytes=reference_size,
+        float_ops=list(check.float_ops),
+        inputs=[t.to_dict() for t in info.inputs],
+        outputs=[t.to_dict() for t in info.outputs],
+        ops=info.op_histogram(),
+        num_calibration_samples=calib.num_samples if calib is not None else 0,
+        warnings=warnings,
+    )
+    return result, doc
