@@ -1,0 +1,149 @@
+"""The layers run one way: no import cycle between edgeq's modules, and every module imports alone.
+
+Imports inside functions count: they keep TensorFlow out of ``--help``, but they must still point
+down the layers (cli -> api -> stages -> targets/modelio -> core), never back up.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "edgeq"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")  # __main__ runs the CLI
+
+
+def imports_of(path: Path, modules: set[str]) -> set[str]:
+    """edgeq modules ``path`` imports, at module level or inside functions."""
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        for n in names:
+            # the longest edgeq module the name refers to ("edgeq.targets.registry.get" -> edgeq.targets.registry)
+            while n and n not in modules:
+                n = n.rpartition(".")[0]
+            if n and n != me and n != "edgeq":
+                found.add(n)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = set(MODULES)
+    return {module_name(p): imports_of(p, modules) for p in PACKAGE.rglob("*.py")}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected component with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(g.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(10_000)
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def _package_parent_edges(g: dict[str, set[str]]) -> dict[str, set[str]]:
+    """A package's ``__init__`` re-exporting its submodules is not a cycle with them: drop child -> parent."""
+    return {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in g.items()}
+
+
+def test_no_import_cycles():
+    found = cycles(_package_parent_edges(graph()))
+    assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_module_imports_alone():
+    """Each module with no other edgeq module loaded before it (one process; third-party modules such as
+    numpy cannot be loaded twice in a process, so they stay loaded)."""
+    script = (
+        "import importlib, sys\n"
+        "bad = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    for m in [m for m in sys.modules if m == 'edgeq' or m.startswith('edgeq.')]:\n"
+        "        del sys.modules[m]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        bad.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "print('\\n'.join(bad))\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *MODULES], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("module", ["edgeq", "edgeq.cli", "edgeq.cli.main", "edgeq.api", "edgeq.config"])
+def test_light_modules_do_not_import_tensorflow(module):
+    code = f"import sys, {module}; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
+
+
+# Upper layers: the CLI, the API facade and the build. Nothing below them may import them.
+UPPER = ("edgeq.cli", "edgeq.api", "edgeq.pipeline", "edgeq.build", "edgeq.__main__")
+
+
+def test_lower_layers_do_not_import_upper_ones():
+    bad = [
+        f"{m} imports {d}"
+        for m, deps in graph().items()
+        if not m.startswith(UPPER)
+        for d in sorted(deps)
+        if d.startswith(UPPER)
+    ]
+    assert not bad, "; ".join(bad)
