@@ -124,16 +124,15 @@ class ModelInfo:
 
 
 def verify_bytes(data: bytes, origin: str) -> None:
-    """Check the identifier and run LiteRT's flatbuffer verifier.
+    """Validate the model's tables in Python (:mod:`edgeq.tflite_check`), then run LiteRT's flatbuffer
+    verifier; the C++ side reads the bytes only after the Python checks pass.
 
     Raises:
-        BadInput: not a TFLite model, or truncated or corrupt.
+        BadInput: not a TFLite model, truncated, or internally inconsistent (names the first problem).
     """
-    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
-        raise BadInput(
-            f"{origin} is not a TFLite model (no TFL3 identifier)",
-            "pass a .tflite file produced by the TFLite converter",
-        )
+    from edgeq.tflite_check import validate
+
+    validate(data, origin)
     from ai_edge_litert.interpreter import Interpreter
 
     try:
