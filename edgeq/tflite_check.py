@@ -10,8 +10,8 @@ reads the model in Python, where every read is bounds-checked, and checks what t
 - tensor types are known, shapes non-negative and of a sane size, constant buffers exactly as large as
   shape x dtype, external buffers inside the file;
 - quantization parameters: as many zero points as scales, a per-channel axis that exists and matches;
-- every op reads tensors that exist when it runs (constants, graph inputs, variables or earlier outputs),
-  and writes each tensor at most once and never a constant;
+- no op reads a tensor that only it or a later op writes, and each tensor is written at most once and
+  never when it is a constant;
 - subgraph inputs and outputs, signature tensors and control-flow subgraph references are in range.
 
 :func:`validate` raises :class:`~edgeq.errors.BadInput` naming the model and the first problem found.
@@ -58,8 +58,11 @@ def _enum_values(enum_name: str) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def validate(data: bytes, origin: str = "model") -> None:
+def validate(data: bytes, origin: str = "model"):
     """Check that ``data`` is a .tflite model whose tables are consistent, before native code reads it.
+
+    Returns:
+        The parsed model (LiteRT's generated ``ModelT``), so callers need not read it twice.
 
     Raises:
         BadInput: not a TFLite model, or the first inconsistency found, e.g. "corrupt model m.tflite:
@@ -76,6 +79,7 @@ def validate(data: bytes, origin: str = "model") -> None:
             raise Corrupt(problem)
     except Corrupt as exc:
         raise BadInput(f"corrupt model {origin}: {exc}", HINT, details={"problem": str(exc)}) from None
+    return model
 
 
 def parse(data: bytes):
@@ -92,7 +96,7 @@ def parse(data: bytes):
     except Corrupt:
         raise
     except Exception:  # the generated reader raises struct.error, IndexError, ValueError... on garbage
-        raise Corrupt("the flatbuffer is truncated or its offsets point outside the file") from None
+        raise Corrupt("the flatbuffer is truncated or corrupt (its offsets point outside the file)") from None
 
 
 def _check_budget(root, size: int) -> None:
@@ -142,13 +146,14 @@ def problems(model, size: int) -> Iterator[str]:
     if main.inputs is None or len(main.inputs) == 0:
         yield "subgraph 0 has no inputs"
     for sig in model.signatureDefs or []:
+        key = (sig.signatureKey or b"").decode(errors="replace")
         if not 0 <= int(sig.subgraphIndex or 0) < n_sub:
-            yield f"signature {sig.signatureKey!r} names subgraph {sig.subgraphIndex} (the model has {n_sub})"
+            yield f"signature {key!r} names subgraph {sig.subgraphIndex} (the model has {n_sub})"
             continue
         n_t = len(model.subgraphs[int(sig.subgraphIndex or 0)].tensors or [])
         for m in list(sig.inputs or []) + list(sig.outputs or []):
             if not 0 <= int(m.tensorIndex) < n_t:
-                yield f"signature {sig.signatureKey!r} names tensor {m.tensorIndex} (its subgraph has {n_t})"
+                yield f"signature {key!r} names tensor {m.tensorIndex} (its subgraph has {n_t})"
 
 
 def _where(g_index: int) -> str:
@@ -193,6 +198,10 @@ def _subgraph_problems(model, g_index: int, graph, buffers, codes, n_sub: int) -
     available |= {int(i) for i in (graph.inputs if graph.inputs is not None else ()) if 0 <= int(i) < n_t}
     available |= {i for i, t in enumerate(tensors) if t.isVariable}
     written: set[int] = set()
+    first_writer: dict[int, int] = {}
+    for o_index, op in enumerate(graph.operators or []):
+        for i in op.outputs if op.outputs is not None else ():
+            first_writer.setdefault(int(i), o_index)
     for o_index, op in enumerate(graph.operators or []):
         name = f"op {o_index} {where}"
         if not 0 <= int(op.opcodeIndex) < len(codes):
@@ -205,8 +214,9 @@ def _subgraph_problems(model, g_index: int, graph, buffers, codes, n_sub: int) -
                 continue  # an optional input left out
             if not 0 <= i < n_t:
                 yield f"{name} reads tensor {i} (the subgraph has {n_t})"
-            elif i not in available and math.prod(tensors[i].shape if tensors[i].shape is not None else ()) > 0:
-                yield f"{name} reads tensor {i} before any op writes it"
+            elif i not in available and first_writer.get(i, -1) >= o_index:
+                # a tensor nobody writes is scratch (Vela's, say); one written at or after this op is not ready
+                yield f"{name} reads tensor {i} before op {first_writer[i]} writes it"
         for i in [int(x) for x in (op.intermediates if op.intermediates is not None else ())]:
             if not 0 <= i < n_t:
                 yield f"{name} has intermediate tensor {i} (the subgraph has {n_t})"
