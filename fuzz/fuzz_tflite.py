@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# edgeq imports these lazily: import them here so that they are instrumented too
 with atheris.instrument_imports(include=["edgeq", "flatbuffers", "ai_edge_litert.schema_py_generated"]):
-    from edgeq import flatbuffer
+    import ai_edge_litert.schema_py_generated  # noqa: F401
+
+    from edgeq import flatbuffer, tflite_check  # noqa: F401
 
 from common import main  # noqa: E402
 
