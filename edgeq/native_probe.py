@@ -7,7 +7,7 @@ on the same seeded input ``bench`` uses, and reports back. A child killed by a s
 for :mod:`edgeq.runtime` to type. Probes are remembered per model content, so a command that opens
 the same model twice pays for one child.
 
-    python -m edgeq.native_probe MODEL.tflite BATCH     (prints one JSON line)
+    python -m edgeq.native_probe MODEL.tflite BATCH auto|ref     (prints one JSON line)
 """
 
 from __future__ import annotations
@@ -24,11 +24,18 @@ from pathlib import Path
 from edgeq.errors import BadInput
 
 DEFAULT_TIMEOUT_S = 120.0
-_PASSED: set[tuple[str, int | None]] = set()
+_PASSED: set[tuple[str, int | None, bool]] = set()
 
 
-def probe(data: bytes, origin: str, batch: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> str | None:
-    """Load, allocate and invoke ``data`` once in a child process.
+def probe(
+    data: bytes,
+    origin: str,
+    batch: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    reference_kernels: bool = False,
+) -> str | None:
+    """Load, allocate and invoke ``data`` once in a child process (with LiteRT's reference kernels
+    when ``reference_kernels``, as MCU parity runs them).
 
     Returns:
         None when the model ran, else LiteRT's error text (the caller types it).
@@ -36,7 +43,7 @@ def probe(data: bytes, origin: str, batch: int | None = None, timeout_s: float =
     Raises:
         BadInput: the child was killed by a signal (a native crash) or did not finish in ``timeout_s``.
     """
-    key = (hashlib.sha256(data).hexdigest(), batch)
+    key = (hashlib.sha256(data).hexdigest(), batch, reference_kernels)
     if key in _PASSED:
         return None
     with tempfile.TemporaryDirectory(prefix="edgeq-probe-") as tmp:
@@ -45,7 +52,14 @@ def probe(data: bytes, origin: str, batch: int | None = None, timeout_s: float =
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), *sys.path]))
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "edgeq.native_probe", str(path), "" if batch is None else str(batch)],
+                [
+                    sys.executable,
+                    "-m",
+                    "edgeq.native_probe",
+                    str(path),
+                    "" if batch is None else str(batch),
+                    "ref" if reference_kernels else "auto",
+                ],
                 capture_output=True,
                 timeout=timeout_s,
                 env=env,
@@ -86,15 +100,16 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _child(path: str, batch: int | None) -> dict:
+def _child(path: str, batch: int | None, reference_kernels: bool = False) -> dict:
     """What the child does: the same steps as :func:`edgeq.runtime.open_session`, then one invoke."""
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgeq.runtime import seeded_input
 
     try:
-        interp = Interpreter(model_path=path, num_threads=1)
+        kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
+        interp = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=kind)
         details = interp.get_input_details()
         for d in details:
             sig = [int(x) for x in d.get("shape_signature", d["shape"])]
@@ -114,5 +129,6 @@ def _child(path: str, batch: int | None) -> dict:
 
 
 if __name__ == "__main__":
-    result = _child(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else None)
+    batch_arg = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else None
+    result = _child(sys.argv[1], batch_arg, reference_kernels=len(sys.argv) > 3 and sys.argv[3] == "ref")
     sys.stdout.write(json.dumps(result) + "\n")

@@ -36,3 +36,17 @@ def test_npz_labels_of_bytes(tmp_path):
     np.savez(path, x=np.zeros((2, 3), np.float32), y=np.array([b"", b""]))
     with pytest.raises(BadInput):
         data.load(DataConfig(path=str(path)))
+
+
+@OPEN_IN_DATA_PY
+def test_npz_member_that_is_not_an_array(tmp_path):
+    """An npz member without the .npy suffix comes back from numpy as raw bytes."""
+    import zipfile
+
+    from edgeq import data
+
+    path = tmp_path / "d.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("x", b"not an array")
+    with pytest.raises(BadInput):
+        data.load(DataConfig(path=str(path)))

@@ -55,7 +55,7 @@ def litert_outputs(model_path: str, inputs: list[np.ndarray], reference_kernels:
 
     # LiteRT runs here in this process: let a child run the model first, so a file that would crash
     # LiteRT is a BadInput naming it (TFLM accepting a model says nothing about LiteRT's kernels)
-    failure = probe(Path(model_path).read_bytes(), str(model_path), batch=1)
+    failure = probe(Path(model_path).read_bytes(), str(model_path), batch=1, reference_kernels=reference_kernels)
     kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
     try:
         if failure is not None:
