@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use as real tools (an OpenSSH server on 127.0.0.1, adb with no device).
 SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: setup sysdeps demo test lint bench data model clean
+.PHONY: setup sysdeps demo test lint bench data model clean fuzz adversarial
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,17 @@ lint: setup
 	$(BIN)/ruff check edgeq tests benchmarks models representative_data device_tests
 	$(BIN)/ruff format --check edgeq tests
 	$(BIN)/mypy
+
+## Coverage-guided fuzzing (atheris) of the .tflite and data readers, FUZZ_SECONDS each (not in CI).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	$(BIN)/pip install -q -c constraints.txt -e ".[fuzz]"
+	$(BIN)/python fuzz/run.py $(FUZZ_SECONDS)
+
+## The adversarial suite at a larger size than CI runs (ADV_ROUNDS random variants of each mutation).
+ADV_ROUNDS ?= 3
+adversarial: setup
+	$(BIN)/python -m tests.adversarial.harness --rounds $(ADV_ROUNDS)
 
 ## Performance table (not tests); README quotes its latest output.
 bench: setup

@@ -123,17 +123,19 @@ class ModelInfo:
         return dict(collections.Counter(op.compute for op in self.ops).most_common())
 
 
-def verify_bytes(data: bytes, origin: str) -> None:
-    """Check the identifier and run LiteRT's flatbuffer verifier.
+def verify_bytes(data: bytes, origin: str):
+    """Validate the model's tables in Python (:mod:`edgeq.tflite_check`), then run LiteRT's flatbuffer
+    verifier; the C++ side reads the bytes only after the Python checks pass.
+
+    Returns:
+        The parsed model (LiteRT's generated ``ModelT``).
 
     Raises:
-        BadInput: not a TFLite model, or truncated or corrupt.
+        BadInput: not a TFLite model, truncated, or internally inconsistent (names the first problem).
     """
-    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
-        raise BadInput(
-            f"{origin} is not a TFLite model (no TFL3 identifier)",
-            "pass a .tflite file produced by the TFLite converter",
-        )
+    from edgeq.tflite_check import validate
+
+    model = validate(data, origin)
     from ai_edge_litert.interpreter import Interpreter
 
     try:
@@ -142,6 +144,7 @@ def verify_bytes(data: bytes, origin: str) -> None:
         raise BadInput(
             f"{origin} is truncated or corrupt ({exc})", "re-export or re-download the .tflite file"
         ) from exc
+    return model
 
 
 def read_bytes(data: bytes, origin: str = "model") -> ModelInfo:
@@ -150,12 +153,8 @@ def read_bytes(data: bytes, origin: str = "model") -> ModelInfo:
     Raises:
         BadInput: the bytes are not a valid TFLite model.
     """
-    verify_bytes(data, origin)
+    model = verify_bytes(data, origin)
     schema = _schema()
-    try:
-        model = schema.ModelT.InitFromPackedBuf(data, 0)
-    except Exception as exc:  # the generated reader raises anything on garbage
-        raise BadInput(f"{origin} could not be parsed ({exc})", "re-export the .tflite file") from exc
     if not model.subgraphs:
         raise BadInput(f"{origin} has no subgraph", "re-export the .tflite file")
     type_names = _enum_names("TensorType")

@@ -12,11 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from edgeq.errors import BadInput, UnsupportedOp
+from edgeq.errors import BadInput, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_model_bytes, verify_bytes
 from edgeq.tfimport import captured_stderr
 
 _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
+# LiteRT sizes its thread pool from num_threads unchecked; 100000 threads ends in SIGSEGV.
+MAX_THREADS = 64
+
+
+def seeded_input(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The input ``bench`` feeds a model: seeded, spanning an integer dtype's range, standard normal for floats."""
+    rng = np.random.default_rng(0)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 1, size=shape, endpoint=True).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 @dataclass
@@ -83,18 +96,31 @@ def open_session(
 ) -> Session:
     """Create, resize (dynamic batch) and allocate a LiteRT interpreter.
 
+    A model read from a file is validated (:mod:`edgeq.tflite_check`) and first run once in a child
+    process (:mod:`edgeq.native_probe`), so a file that would crash LiteRT is an error naming it, not a
+    dead process. Bytes edgeq's own converter just produced skip the child.
+
     Raises:
+        UsageError: ``num_threads`` outside 1..MAX_THREADS.
         UnsupportedOp: the model uses an op LiteRT cannot resolve (for example a custom op).
         BadInput: the model has a dynamic batch and no ``batch`` was given, or does not load.
     """
     from ai_edge_litert.interpreter import Interpreter
 
+    if not 1 <= num_threads <= MAX_THREADS:
+        raise UsageError(f"{num_threads} interpreter threads is out of range", f"use 1 to {MAX_THREADS} threads")
     if isinstance(model, bytes):
         data = model
+        verify_bytes(data, origin)
     else:
         data = read_model_bytes(model)
         origin = str(model) if origin == "model" else origin
-    verify_bytes(data, origin)
+        verify_bytes(data, origin)
+        from edgeq.native_probe import probe
+
+        failure = probe(data, origin, batch=batch)
+        if failure is not None:
+            raise _runtime_error(RuntimeError(failure), origin)
     with captured_stderr() as log:
         try:
             interp = Interpreter(model_content=data, num_threads=num_threads, experimental_delegates=delegates or None)

@@ -12,7 +12,7 @@ from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import Unavailable, UsageError
 from edgeq.flatbuffer import read_file
-from edgeq.runtime import Session, open_session
+from edgeq.runtime import Session, open_session, seeded_input
 from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
 
 
@@ -61,13 +61,7 @@ class LocalRunner:
             model_path, num_threads=cfg.num_threads, batch=cfg.batch, origin=model_path, delegates=delegates
         )
         inp = self.session.input
-        rng = np.random.default_rng(0)
-        dtype = np.dtype(inp["dtype"])
-        if np.issubdtype(dtype, np.integer):
-            info = np.iinfo(dtype)
-            self._x = rng.integers(info.min, info.max, size=inp["shape"], endpoint=True).astype(dtype)
-        else:
-            self._x = rng.standard_normal(inp["shape"]).astype(dtype)
+        self._x = seeded_input(np.dtype(inp["dtype"]), tuple(inp["shape"]))  # what the native probe ran
 
     def invoke(self) -> None:
         assert self.session is not None and self._x is not None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from edgeq.errors import ConversionFailed, Unavailable, UsageError
+from edgeq.errors import BadInput, ConversionFailed, Unavailable, UsageError
 
 INSTALL_HINT = "pip install ethos-u-vela"
 CONFIG_FILE = "Arm/vela.ini"
@@ -186,6 +186,14 @@ def run(model_path: str | Path, out_dir: Path, cfg: VelaConfig) -> VelaRun:
     if proc.returncode != 0:
         last = [ln for ln in console.strip().splitlines() if ln.strip()]
         reason = last[-1].strip() if last else f"exit status {proc.returncode}"
+        # the model passed edgeq's structural checks, so a parse failure or a crash is about what its
+        # tables say (shapes or options that do not fit the ops): the model is at fault, not the options
+        if proc.returncode < 0 or "failed to parse tflite" in console.lower():
+            raise BadInput(
+                f"Vela cannot read {model_path} ({reason[:200]}): its shapes or op options do not fit its ops",
+                "re-export the model with the TFLite converter; edgeq check --target cpu shows what LiteRT makes of it",
+                details={"command": args, "returncode": proc.returncode, "output": "\n".join(last[-30:])},
+            )
         raise ConversionFailed(
             f"Vela failed: {reason[:400]}",
             "check the options against `vela --help`, and that the model is a TFLite int8/int16 model",

@@ -8,7 +8,11 @@ in output steps (quantized units) and in real units.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from edgeq.errors import BadInput
 
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 DEFAULT_SAMPLES = 8
@@ -46,20 +50,33 @@ def litert_outputs(model_path: str, inputs: list[np.ndarray], reference_kernels:
     """LiteRT's outputs for ``inputs`` (one invoke per sample)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from edgeq.native_probe import probe
     from edgeq.tfimport import captured_stderr
 
+    # LiteRT runs here in this process: let a child run the model first, so a file that would crash
+    # LiteRT is a BadInput naming it (TFLM accepting a model says nothing about LiteRT's kernels)
+    failure = probe(Path(model_path).read_bytes(), str(model_path), batch=1, reference_kernels=reference_kernels)
     kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
-    with captured_stderr():
-        interp = Interpreter(model_path=str(model_path), experimental_op_resolver_type=kind)
-        interp.allocate_tensors()
-    ins, outs = interp.get_input_details(), interp.get_output_details()
-    collected: list[list[np.ndarray]] = [[] for _ in outs]
-    for s in range(len(inputs[0])):
-        for d, x in zip(ins, inputs, strict=True):
-            interp.set_tensor(d["index"], x[s])
-        interp.invoke()
-        for o, d in enumerate(outs):
-            collected[o].append(np.array(interp.get_tensor(d["index"]), copy=True))
+    try:
+        if failure is not None:
+            raise RuntimeError(failure)
+        with captured_stderr():
+            interp = Interpreter(model_path=str(model_path), experimental_op_resolver_type=kind)
+            interp.allocate_tensors()
+        ins, outs = interp.get_input_details(), interp.get_output_details()
+        collected: list[list[np.ndarray]] = [[] for _ in outs]
+        for s in range(len(inputs[0])):
+            for d, x in zip(ins, inputs, strict=True):
+                interp.set_tensor(d["index"], x[s])
+            interp.invoke()
+            for o, d in enumerate(outs):
+                collected[o].append(np.array(interp.get_tensor(d["index"]), copy=True))
+    except (RuntimeError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BadInput(
+            f"TFLM runs {model_path} but LiteRT, the parity reference, cannot: {first[:300]}",
+            "the model's shapes or options do not fit its ops; re-export it with the TFLite converter",
+        ) from exc
     return [np.stack(c) for c in collected]
 
 
