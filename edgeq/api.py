@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq.artifacts import check_output, provenance, write_artifact, write_json_atomic
-from edgeq.config import BenchConfig, DataConfig, LoadConfig, Mode, QuantizeConfig
-from edgeq.errors import BadInput, OutputExists, Unavailable, UsageError
+from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
+from edgeq.errors import BadInput, OutputExists, UsageError
 from edgeq.modelio import Format, LoadedModel, detect_format, keras_summary
 from edgeq.modelio import load_model as _load_keras
 
@@ -304,37 +304,10 @@ def evaluate(model_path: str, reference_path: str, data_cfg: DataConfig, load_cf
     return result
 
 
-def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = None, options: dict | None = None):
-    """Benchmark a .tflite on ``target`` (warm-up excluded, p50/p90/p99).
-
-    ``device`` is the target's device string (``usb:0`` for a Coral USB Accelerator);
-    ``options`` are runner options the target declares in ``runner_options`` (``host`` to run
-    on a board over SSH, ...). An option the target does not take is a usage error.
-
-    Raises:
-        UsageError: unknown target.
-        Unavailable: the target's runner is not available here.
-        BadInput: the model cannot run (custom op, dynamic batch without ``cfg.batch``).
-    """
-    from edgeq.targets import registry
-
-    if detect_format(model_path) != Format.TFLITE:
-        raise BadInput(
-            f"{model_path} is not a .tflite model", "quantize it first: edgeq quantize MODEL -o model.tflite"
-        )
-    tgt = registry.get(target)
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    unknown = [k for k in options if k not in getattr(tgt, "runner_options", ())]
-    if unknown:
-        flag = "--" + unknown[0].replace("_", "-")
-        raise UsageError(f"{flag} does not apply to target {target}", f"drop {flag}")
-    runner = tgt.runner(device, options) if options else tgt.runner(device)
-    available = runner.availability()
-    if not available.available:
-        raise Unavailable(
-            f"target {target} is not available: {available.reason}", "attach the device or choose another --target"
-        )
-    return runner.benchmark(model_path, cfg)
+# check, compile and bench are the deployment stages (docstrings there); the API re-exports them.
+from edgeq.stages.deploy import bench as bench  # noqa: E402
+from edgeq.stages.deploy import check as check  # noqa: E402
+from edgeq.stages.deploy import compile as compile  # noqa: E402
 
 
 def build(cfg, force: bool = False, say=None, progress=None):

@@ -227,7 +227,7 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
 
         def target_fn(d: Path, tgt=tgt, qfile=qfile) -> dict:
             report = tgt.check(str(qfile))
-            compiled = tgt.compile(str(qfile), str(d))
+            compiled = tgt.compile([str(qfile)], str(d))
             return {
                 "check": report.to_dict(),
                 "compile": {

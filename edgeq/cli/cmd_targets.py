@@ -53,5 +53,5 @@ def command(app: App, supported_ops: str | None, runtime_version: int | None) ->
         raise UsageError(
             "--runtime-version goes with --supported-ops", "e.g. --supported-ops coral --runtime-version 13"
         )
-    rows = [[name, desc] for name, (_, desc) in sorted(TARGETS.items())]
+    rows = [[name, entry.description] for name, entry in sorted(TARGETS.items())]
     app.done({"targets": [{"name": n, "description": d} for n, d in rows]}, table(rows, ["target", "description"]))

@@ -6,11 +6,90 @@ Pipeline code talks to targets only through these; no ``if target == ...`` outsi
 
 from __future__ import annotations
 
+import enum
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.errors import UsageError
+
+NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+
+class Stage(enum.StrEnum):
+    """The stages a target option can apply to (the CLI commands ``check``, ``compile``, ``bench``)."""
+
+    CHECK = "check"
+    COMPILE = "compile"
+    BENCH = "bench"
+
+
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """One option a target takes, as data: the CLI builds its flags and its "does not apply" error from it.
+
+    Args:
+        key: the name in the ``options`` mapping a target method receives (snake_case).
+        flag: the command-line flag (``--runtime-version``).
+        stages: the stages that use it.
+        help: one line for ``--help`` (the CLI prefixes the targets that take it).
+        type: the value's Python type (str, int, float; bool with ``is_flag``).
+        choices: the allowed values, when a fixed list.
+        is_flag: a switch without a value.
+        multiple: may be repeated; the value is a tuple.
+        metavar: the placeholder ``--help`` shows.
+        short: a one-letter alias (``-m``), as the wrapped tool spells it.
+        path: "file", "dir" or "any" (either) when the value is a path.
+        cli_default: what the CLI passes when the flag is absent (``--force`` absent means
+            overwrite=False, unlike a library caller that leaves it unset); None: nothing.
+    """
+
+    key: str
+    flag: str
+    stages: frozenset[Stage]
+    help: str
+    type: type = str
+    choices: tuple[str, ...] = ()
+    is_flag: bool = False
+    multiple: bool = False
+    metavar: str | None = None
+    short: str | None = None
+    path: str | None = None
+    cli_default: Any = None
+
+    def __post_init__(self) -> None:
+        if not _KEY.fullmatch(self.key):
+            raise ValueError(f"option key {self.key!r} is not snake_case")
+        if not _FLAG.fullmatch(self.flag):
+            raise ValueError(f"option flag {self.flag!r} is not --kebab-case")
+        if not self.stages or not all(isinstance(s, Stage) for s in self.stages):
+            raise ValueError(f"option {self.flag} needs one or more Stage values")
+        if self.short is not None and not re.fullmatch(r"-[A-Za-z]", self.short):
+            raise ValueError(f"short alias {self.short!r} of {self.flag} is not -X")
+        if self.path not in (None, "file", "dir", "any"):
+            raise ValueError(f"path of {self.flag} must be 'file', 'dir' or 'any'")
+        if self.is_flag and (self.type is not bool or self.multiple or self.choices):
+            raise ValueError(f"{self.flag} is a switch: type bool, no choices, not multiple")
+
+    def applies_to(self, stage: Stage) -> bool:
+        return stage in self.stages
+
+    def shape(self) -> tuple:
+        """What must agree between targets declaring the same key: one flag, one type."""
+        return (self.flag, self.type, self.choices, self.is_flag, self.multiple, self.short, self.path)
+
+
+def option(key: str, flag: str, stages: str, help: str, **kw: Any) -> TargetOption:
+    """A :class:`TargetOption`; ``stages`` is space-separated stage names ("check compile")."""
+    return TargetOption(key, flag, frozenset(Stage(s) for s in stages.split()), help, **kw)
 
 
 @dataclass(frozen=True)
@@ -44,11 +123,31 @@ class CompatReport:
 
 @dataclass(frozen=True)
 class CompileResult:
+    """What a compile made. Targets return a subclass naming their result's shape (the CLI renders
+    each type its own way); ``details`` holds the target's figures."""
+
     target: str
     output: str
     skipped: bool = False
     reason: str = ""
     details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "output": self.output,
+            "skipped": self.skipped,
+            "reason": self.reason,
+            **self.details,
+        }
+
+    def artifacts(self) -> list[str]:
+        """The files this compile wrote (none for a skipped compile)."""
+        return []
+
+    def warnings(self) -> list[str]:
+        notes = [str(w) for w in self.details.get("warnings") or []]
+        return [f"compile step skipped: {self.reason}", *notes] if self.skipped else notes
 
 
 @dataclass(frozen=True)
@@ -79,6 +178,9 @@ class Runner(Protocol):
 
 
 class Target(Protocol):
+    """What every target implements. Options arrive as one mapping, keyed by :attr:`TargetOption.key`;
+    a target accepts exactly the options it declares for that stage (see :func:`resolve`)."""
+
     name: str
     description: str
     # What `build` makes for this target: the quantization it runs best and its I/O type.
@@ -87,9 +189,72 @@ class Target(Protocol):
     # The hardware as data for the quantization planner: integer_only, int16_activations,
     # cpu_fallback_splits_graph (an op off the accelerator drags what follows it onto the CPU).
     profile: dict
+    options: tuple[TargetOption, ...]
+    # How many models one compile takes: 1, or None for any number (co-compiled in one call).
+    max_models: int | None
+    # What ``runner(device=...)`` takes ("usb, usb:0, pci:0"); None: the target takes no device.
+    device_help: str | None
 
-    def check(self, model_path: str) -> CompatReport: ...
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport: ...
 
-    def compile(self, model_path: str, out_dir: str) -> CompileResult: ...
+    def compile(
+        self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
+    ) -> CompileResult: ...
 
-    def runner(self, device: str | None = None) -> Runner: ...
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> Runner: ...
+
+
+def not_applicable(flag: str, target: str, stage: Stage) -> UsageError:
+    """The one "does not apply" error; ``flag`` is a real flag of the command."""
+    return UsageError(f"{flag} does not apply to target {target} for {stage.value}", f"drop {flag}")
+
+
+def resolve(
+    target: Target, stage: Stage, options: Mapping[str, Any] | None, device: str | None = None
+) -> dict[str, Any]:
+    """The options ``target`` receives for ``stage``: those given (None values dropped), checked.
+
+    Raises:
+        UsageError: an option (or ``device``) the target does not take at this stage, named by its
+            flag; an option no target declares, named by its key.
+    """
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    mine = {o.key: o for o in target.options if stage in o.stages}
+    for key in given:
+        if key in mine:
+            continue
+        flag = _flag_of(key, target)
+        if flag is None:
+            known = ", ".join(sorted(mine)) or "none"
+            raise UsageError(f"unknown option {key!r} for target {target.name}", f"{stage.value} options: {known}")
+        raise not_applicable(flag, target.name, stage)
+    if device is not None and target.device_help is None:
+        raise not_applicable("--device", target.name, stage)
+    return given
+
+
+def _flag_of(key: str, target: Target) -> str | None:
+    for o in target.options:
+        if o.key == key:
+            return o.flag
+    from edgeq.targets import registry  # every target's declarations, for a key this one lacks
+
+    for decls in registry.all_options().values():
+        for o in decls:
+            if o.key == key:
+                return o.flag
+    return None
+
+
+def check_models(target: Target, models: Sequence[str]) -> list[str]:
+    """``models`` as a list of paths, refused when empty or more than the target compiles at once."""
+    if isinstance(models, str):
+        raise TypeError("compile takes a sequence of model paths, not one string")
+    paths = [str(m) for m in models]
+    if not paths:
+        raise UsageError("no model to compile", "pass one or more .tflite files")
+    if target.max_models is not None and len(paths) > target.max_models:
+        n = target.max_models
+        many = "one model" if n == 1 else f"at most {n} models"
+        raise UsageError(f"target {target.name} compiles {many} at a time", f"pass {many}")
+    return paths

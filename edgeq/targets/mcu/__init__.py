@@ -16,20 +16,31 @@ tflm (the child-process interpreter), tflm_worker (its entry point), parity, exp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions
 from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
-from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
+from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp
 from edgeq.flatbuffer import read_bytes, read_model_bytes
-from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets.base import (
+    NO_OPTIONS,
+    Availability,
+    BenchResult,
+    CompatReport,
+    CompileResult,
+    Stage,
+    check_models,
+    resolve,
+)
 from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
+from edgeq.targets.mcu import options as mcu_options
 
-__all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuBenchResult", "boards", "estimate"]
+__all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuCompileResult", "McuBenchResult", "boards", "estimate"]
 
 PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
 TOP_LEVEL_KEYS = ("arena_bytes", "flash_bytes", "unsupported_ops", "fits")
@@ -45,8 +56,17 @@ class McuCompatReport(CompatReport):
         return doc
 
 
+class McuCompileResult(CompileResult):
+    """The firmware export: ``details`` has export_dir, files, board, arena and flash figures, the check."""
+
+    def artifacts(self) -> list[str]:
+        return [str(f) for f in self.details.get("files") or []]
+
+
 @dataclass(frozen=True)
 class McuBenchResult(BenchResult):
+    """Host TFLM timing (``stats``) and the board's latency ``estimate``, kept apart."""
+
     estimate: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -54,22 +74,6 @@ class McuBenchResult(BenchResult):
         doc["timing_kind"] = "host"
         doc["estimate"] = self.estimate
         return doc
-
-
-def _options(options: Mapping | None, known: tuple[str, ...], what: str, given: dict) -> dict:
-    """Options as keywords (``given``, None meaning unset) or as an ``options`` mapping (the CLI's style);
-    a keyword wins over the mapping.
-
-    Raises:
-        UsageError: a mapping key the target does not take (named as its flag).
-    """
-    merged = dict(options or {})
-    unknown = sorted(set(merged) - set(known))
-    if unknown:
-        flag = "--" + unknown[0].replace("_", "-")
-        raise UsageError(f"{flag} does not apply to {what} for target mcu", f"drop {flag}")
-    merged.update({k: v for k, v in given.items() if v is not None})
-    return merged
 
 
 def _kib(n: int) -> str:
@@ -249,25 +253,17 @@ class McuTarget:
     build_io = IOType.INT8
     profile = PROFILE
     default_board = boards.DEFAULT_BOARD
-    check_options = ("board", "parity_samples", "timeout_s")
-    compile_options = ("board", "overwrite", "timeout_s")
-    runner_options = ("board",)
+    options = mcu_options.OPTIONS
+    max_models = 1
+    device_help = mcu_options.DEVICE_HELP
 
     # --- check ---------------------------------------------------------------------------------------
 
-    def check(
-        self,
-        model_path: str,
-        options: Mapping | None = None,
-        *,
-        board: str | None = None,
-        parity_samples: int | None = None,
-        timeout_s: float | None = None,
-    ) -> McuCompatReport:
-        """Run ``model_path`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompatReport:
+        """Run ``model`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
 
-        Options (``check_options``) come as keywords or as an ``options`` mapping: ``board``,
-        ``parity_samples`` (default 8 seeded inputs), ``timeout_s`` (per TFLM child process, 300).
+        Options (:mod:`edgeq.targets.mcu.options`): ``board``, ``parity_samples`` (default 8 seeded
+        inputs), ``timeout_s`` (per TFLM child process, 300).
 
         Returns:
             McuCompatReport: ``details`` has arena_bytes (what TFLM allocated), arena (head/tail and
@@ -275,19 +271,15 @@ class McuTarget:
             and flash, fits and fit, unsupported_ops ([]), board, parity, latency_estimate, tflm_version.
 
         Raises:
-            UsageError: unknown board.
+            UsageError: unknown board; an option mcu does not take at check.
             BadInput: not a TFLite model; float compute on an integer-only board; a model TFLM would
                 abort on or cannot prepare.
             UnsupportedOp: TFLM has no kernel for an op (all such ops are named).
             QualityGateFailed: the arena or the flash does not fit the board (the numbers in details).
             Unavailable: tflite-micro is not installed.
         """
-        opts = _options(
-            options,
-            self.check_options,
-            "check",
-            {"board": board, "parity_samples": parity_samples, "timeout_s": timeout_s},
-        )
+        model_path = model
+        opts = resolve(self, Stage.CHECK, options)
         parity_samples = int(opts.get("parity_samples", parity.DEFAULT_SAMPLES))
         timeout_s = float(opts.get("timeout_s", tflm.DEFAULT_TIMEOUT_S))
         brd = boards.get(opts.get("board"))
@@ -425,19 +417,11 @@ class McuTarget:
 
     # --- compile -------------------------------------------------------------------------------------
 
-    def compile(
-        self,
-        model_path: str,
-        out_dir: str,
-        options: Mapping | None = None,
-        *,
-        board: str | None = None,
-        overwrite: bool | None = None,
-        timeout_s: float | None = None,
-    ) -> CompileResult:
-        """Check ``model_path`` (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompileResult:
+        """Check the model (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
-        Options (``compile_options``) come as keywords or as an ``options`` mapping.
+        One model at a time. Options (:mod:`edgeq.targets.mcu.options`): ``board``, ``timeout_s``,
+        ``overwrite``.
 
         ``overwrite``: True replaces an existing export folder, False refuses (the CLI passes ``--force``);
         None, a pipeline's call, replaces an earlier edgeq export and refuses anything else.
@@ -449,11 +433,10 @@ class McuTarget:
         Raises:
             as :meth:`check`; OutputExists when the folder may not be replaced.
         """
-        opts = _options(
-            options, self.compile_options, "compile", {"board": board, "overwrite": overwrite, "timeout_s": timeout_s}
-        )
+        (model_path,) = check_models(self, models)
+        opts = resolve(self, Stage.COMPILE, options)
         overwrite = opts.get("overwrite")
-        report = self.check(model_path, board=opts.get("board"), timeout_s=opts.get("timeout_s"))
+        report = self.check(model_path, {k: opts.get(k) for k in ("board", "timeout_s")})
         data, info = _load(model_path)
         d = report.details
         provenance = {
@@ -491,18 +474,14 @@ class McuTarget:
             "flash_bytes": d["flash_bytes"],
             "check": report.to_dict(),
         }
-        return CompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
+        return McuCompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
 
     # --- bench ---------------------------------------------------------------------------------------
 
-    def runner(
-        self, device: str | None = None, options: Mapping | None = None, *, board: str | None = None
-    ) -> McuRunner:
-        """Host TFLM timing plus the ``board``'s latency estimate (``board`` as a keyword or in ``options``).
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> McuRunner:
+        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``).
         ``device`` is refused: on-device runs are not implemented, so it would be silently ignored."""
-        if device is not None:
-            raise UsageError("--device does not apply to target mcu", "drop --device; --board picks the profile")
-        opts = _options(options, self.runner_options, "bench", {"board": board})
+        opts = resolve(self, Stage.BENCH, options, device)
         return McuRunner(boards.get(opts.get("board")))
 
     # --- tables --------------------------------------------------------------------------------------

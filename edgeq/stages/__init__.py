@@ -1,0 +1,1 @@
+"""The pipeline's stages, one module each; :mod:`edgeq.api` re-exports their entry points."""
