@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import singledispatch
 
 from edgeq.cli.app import ms, table
-from edgeq.targets.android import AndroidBenchResult, AndroidCompileResult
+from edgeq.targets.android import AndroidBenchResult, AndroidCompatReport, AndroidCompileResult
 from edgeq.targets.base import BenchResult, CompatReport, CompileResult
 from edgeq.targets.coral import CoralCompatReport, CoralCompileResult
 from edgeq.targets.ethos_u import EthosUCompileResult
@@ -17,9 +17,9 @@ from edgeq.targets.mcu import McuCompileResult
 # --- check ---------------------------------------------------------------------------------------
 
 
-def _check_lines(model: str, report: CompatReport, where: str = "") -> list[str]:
+def _check_lines(model: str, report: CompatReport, where: str = "", split: bool = True) -> list[str]:
     head = f"{model} on {report.target}{where}"
-    if report.counts:
+    if report.counts and split:
         head += ": " + ", ".join(f"{n} op(s) on the {k.upper()}" for k, n in report.counts.items())
     lines = [head]
     rows = list(report.ops)
@@ -50,6 +50,14 @@ def _(report: CoralCompatReport, model: str) -> str:
     )
     lines += list(report.messages)
     lines += [f"note: {n}" for n in d.get("notes") or []]
+    return "\n".join(lines)
+
+
+@check.register
+def _(report: AndroidCompatReport, model: str) -> str:
+    c = report.counts
+    lines = _check_lines(model, report, f": {c['ops']} op(s), {c['float_ops']} computing in float", split=False)
+    lines += [*report.messages, f"delegates it suits, best first: {', '.join(report.details['delegates'])}"]
     return "\n".join(lines)
 
 
@@ -163,8 +171,10 @@ def _count(n: int | None) -> str:
 
 
 @singledispatch
-def bench(r: BenchResult, model: str) -> str:
+def bench(r: object, model: str) -> str:
     """A benchmark: first invoke apart, the latency distribution, and the runner's notes."""
+    if not isinstance(r, BenchResult):
+        raise TypeError(f"no rendering for {type(r).__name__}")
     s = r.stats
     return "\n".join(
         [

@@ -177,6 +177,22 @@ class Runner(Protocol):
     def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult: ...
 
 
+class Declares(Protocol):
+    """What option checking needs of a target: its name and its declarations."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def options(self) -> tuple[TargetOption, ...]: ...
+
+    @property
+    def max_models(self) -> int | None: ...
+
+    @property
+    def device_help(self) -> str | None: ...
+
+
 class Target(Protocol):
     """What every target implements. Options arrive as one mapping, keyed by :attr:`TargetOption.key`;
     a target accepts exactly the options it declares for that stage (see :func:`resolve`)."""
@@ -189,11 +205,21 @@ class Target(Protocol):
     # The hardware as data for the quantization planner: integer_only, int16_activations,
     # cpu_fallback_splits_graph (an op off the accelerator drags what follows it onto the CPU).
     profile: dict
-    options: tuple[TargetOption, ...]
-    # How many models one compile takes: 1, or None for any number (co-compiled in one call).
-    max_models: int | None
-    # What ``runner(device=...)`` takes ("usb, usb:0, pci:0"); None: the target takes no device.
-    device_help: str | None
+
+    @property
+    def options(self) -> tuple[TargetOption, ...]:
+        """The options the target takes, as data (declared in a light module beside it)."""
+        ...
+
+    @property
+    def max_models(self) -> int | None:
+        """How many models one compile takes: 1, or None for any number (co-compiled in one call)."""
+        ...
+
+    @property
+    def device_help(self) -> str | None:
+        """What ``runner(device=...)`` takes ("usb, usb:0, pci:0"); None: the target takes no device."""
+        ...
 
     def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport: ...
 
@@ -210,7 +236,7 @@ def not_applicable(flag: str, target: str, stage: Stage) -> UsageError:
 
 
 def resolve(
-    target: Target, stage: Stage, options: Mapping[str, Any] | None, device: str | None = None
+    target: Declares, stage: Stage, options: Mapping[str, Any] | None, device: str | None = None
 ) -> dict[str, Any]:
     """The options ``target`` receives for ``stage``: those given (None values dropped), checked.
 
@@ -233,7 +259,7 @@ def resolve(
     return given
 
 
-def _flag_of(key: str, target: Target) -> str | None:
+def _flag_of(key: str, target: Declares) -> str | None:
     for o in target.options:
         if o.key == key:
             return o.flag
@@ -246,7 +272,7 @@ def _flag_of(key: str, target: Target) -> str | None:
     return None
 
 
-def check_models(target: Target, models: Sequence[str]) -> list[str]:
+def check_models(target: Declares, models: Sequence[str]) -> list[str]:
     """``models`` as a list of paths, refused when empty or more than the target compiles at once."""
     if isinstance(models, str):
         raise TypeError("compile takes a sequence of model paths, not one string")
@@ -258,3 +284,41 @@ def check_models(target: Target, models: Sequence[str]) -> list[str]:
         many = "one model" if n == 1 else f"at most {n} models"
         raise UsageError(f"target {target.name} compiles {many} at a time", f"pass {many}")
     return paths
+
+
+# The protocol's methods and their parameters, in order: every target takes exactly these.
+PROTOCOL: dict[str, tuple[str, ...]] = {
+    "check": ("model", "options"),
+    "compile": ("models", "out_dir", "options"),
+    "runner": ("device", "options"),
+}
+
+
+def protocol_problems(target: object) -> list[str]:
+    """How ``target`` departs from :class:`Target` (empty when it conforms): a missing method or
+    attribute, other parameters than the protocol's, or option declarations that are not TargetOptions."""
+    import inspect
+
+    problems = []
+    for attr in ("name", "description", "build_mode", "build_io", "profile", "options", "max_models", "device_help"):
+        if not hasattr(target, attr):
+            problems.append(f"no attribute {attr}")
+    for method, params in PROTOCOL.items():
+        fn = getattr(target, method, None)
+        if not callable(fn):
+            problems.append(f"no method {method}")
+            continue
+        got = tuple(inspect.signature(fn).parameters)
+        if got != params:
+            problems.append(f"{method}{got} is not {method}{params}")
+    opts = getattr(target, "options", ())
+    if not all(isinstance(o, TargetOption) for o in opts):
+        problems.append("options must be TargetOption declarations")
+    for stage in Stage:
+        keys = [o.key for o in opts if stage in o.stages]
+        if len(keys) != len(set(keys)):
+            problems.append(f"an option key is declared twice for {stage.value}")
+    max_models = getattr(target, "max_models", None)
+    if max_models is not None and (not isinstance(max_models, int) or max_models < 1):
+        problems.append("max_models must be None or a positive int")
+    return problems

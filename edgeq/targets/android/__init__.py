@@ -1,10 +1,10 @@
 """Android phones: the model flavours their accelerators want, and numbers measured on the phone.
 
-- ``TARGET.compile(keras_model, out_dir, data_path=...)`` makes the flavours phones use: full int8
+- ``TARGET.compile([keras_model], out_dir, {"data_path": ...})`` makes the flavours phones use: full int8
   for NNAPI and NPU/DSP delegates, fp16 for the GPU delegate, float32 as the baseline; each read
   back and verified, its sidecar carrying the I/O names, shapes and quantization parameters.
   Given a .tflite (what ``edgeq build`` passes), it verifies it and writes the same report.
-- ``TARGET.runner(serial=..., delegates=("cpu", "gpu", "nnapi"), ...)`` runs TFLite's own
+- ``TARGET.runner(serial, {"delegates": "cpu,gpu,nnapi", ...})`` runs TFLite's own
   ``benchmark_model`` on the phone over adb, once per delegate, and returns the delegates side
   by side with the phone's model, SoC, ABI, Android version and NNAPI accelerators.
 - ``TARGET.check(model)`` says which flavour a .tflite is and which delegates it suits.
@@ -42,6 +42,11 @@ __all__ = [
 PROFILE = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
 
 
+class AndroidCompatReport(CompatReport):
+    """Which flavour a .tflite is: ``counts`` are ops and float_ops (not an accelerator split);
+    ``details`` has the flavour, the delegates it suits, and its inputs and outputs."""
+
+
 class AndroidCompileResult(CompileResult):
     """The phone flavours: ``details`` has ``flavours`` (path, size, delegates, I/O, verified), ``kind``
     (converted or verified) and ``report``."""
@@ -61,7 +66,7 @@ class AndroidTarget:
     max_models = 1
     device_help = android_options.DEVICE_HELP
 
-    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport:
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> AndroidCompatReport:
         """Which flavour ``model`` is, which delegates suit it, and what would fall back to the CPU. No options.
 
         Raises:
@@ -88,7 +93,7 @@ class AndroidTarget:
                 "under NNAPI or an NPU delegate they run on the CPU"
             )
         ops = tuple({"op": name, "count": n} for name, n in info.op_histogram().items())
-        return CompatReport(
+        return AndroidCompatReport(
             target=self.name,
             ok=True,
             ops=ops,

@@ -1,6 +1,6 @@
 """Google Coral Edge TPU: a pre-flight that predicts edgetpu_compiler, and a wrapper that runs it.
 
-- ``TARGET.check(model)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
+- ``TARGET.check(model, options)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
 - ``TARGET.compile(models, out_dir, options)`` runs the pre-flight, then edgetpu_compiler when it is
   installed (skipped, with the reason, when it is not), parses its console and .log, and compares them
   with the prediction.
@@ -354,8 +354,6 @@ class CoralTarget:
                 side = sidecar_path(output)
                 write_json_atomic(side, doc)
                 entry.setdefault("sidecars", []).append(str(side))
-
-    runner_options = ("host", "port", "identity", "python", "timeout_s")
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
         """The Edge TPU through libedgetpu, here or on a board over SSH (``host``): see :func:`edgetpu_runner`."""

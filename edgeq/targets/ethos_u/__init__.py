@@ -1,8 +1,8 @@
 """Arm Ethos-U NPUs through Vela: what runs on the NPU, the memory it needs, and Vela's cycle estimate.
 
-- ``TARGET.check(model, accelerator=...)`` runs Vela in a temporary folder and reports which of the
+- ``TARGET.check(model, {"accelerator": ...})`` runs Vela in a temporary folder and reports which of the
   model's ops stay on the CPU (and Vela's reason), SRAM and flash used, and the performance estimate.
-- ``TARGET.compile(model, out_dir, accelerator=..., system_config=..., memory_mode=...)`` keeps Vela's
+- ``TARGET.compile([model], out_dir, {"accelerator": ..., "system_config": ...})`` keeps Vela's
   optimised ``<model>_vela.tflite``, its summary CSV and console log, and a parsed report.
 - There is no runner: no Ethos-U NPU or FVP is attached here; Vela's numbers are estimates.
 

@@ -1,13 +1,13 @@
 """Microcontrollers with TensorFlow Lite Micro: will it run, will it fit, and the firmware files.
 
-- ``TARGET.check(model, board=...)`` runs the model in TFLM's Python interpreter (in a child process):
+- ``TARGET.check(model, {"board": ...})`` runs the model in TFLM's Python interpreter (in a child process):
   ops TFLM lacks are named (exit 3), the tensor arena is the size TFLM allocated (its
   RecordingMicroAllocator report, confirmed by allocating exactly that much; when that is not enough,
   the smallest arena TFLM accepts, found by bisection), flash is the model plus
   a documented runtime estimate, the fit is judged against a board profile (a misfit exits 6 with the
   numbers), and TFLM's outputs are compared with LiteRT's on the same inputs.
-- ``TARGET.compile(model, out_dir, board=...)`` writes model_data.cc/.h, op_resolver.h and main.cc.
-- ``TARGET.runner(board=...)`` times TFLM on the host (labelled host timing) and adds the board's
+- ``TARGET.compile([model], out_dir, {"board": ...})`` writes model_data.cc/.h, op_resolver.h and main.cc.
+- ``TARGET.runner(None, {"board": ...})`` times TFLM on the host (labelled host timing) and adds the board's
   latency estimate (labelled estimate, with its calibration error).
 
 Modules: boards (profiles as data), ops (resolver table, flash/arena constants, pre-flight rules),
