@@ -24,22 +24,22 @@ TARGETS: dict[str, Entry] = {
     "cpu": Entry("edgeq.targets.cpu", "edgeq.targets.remote_options", "host CPU with the LiteRT interpreter (XNNPACK)"),
     "coral": Entry(
         "edgeq.targets.coral",
-        "edgeq.targets.coral.options",
+        "edgeq.targets.coral_options",
         "Google Coral Edge TPU (edgetpu_compiler; pre-flight without it)",
     ),
     "android": Entry(
         "edgeq.targets.android",
-        "edgeq.targets.android.options",
+        "edgeq.targets.android_options",
         "Android phones: float32/fp16/int8 flavours, benchmark_model over adb",
     ),
     "mcu": Entry(
         "edgeq.targets.mcu",
-        "edgeq.targets.mcu.options",
+        "edgeq.targets.mcu_options",
         "microcontrollers with TensorFlow Lite Micro (op check, arena/flash fit, C export)",
     ),
     "ethos-u": Entry(
         "edgeq.targets.ethos_u",
-        "edgeq.targets.ethos_u.options",
+        "edgeq.targets.ethos_u_options",
         "Arm Ethos-U NPU (Vela: NPU/CPU split, SRAM/flash, cycle estimate)",
     ),
 }

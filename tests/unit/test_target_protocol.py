@@ -176,3 +176,25 @@ def test_android_check_counts_are_not_read_as_an_accelerator_split():
     text = render.check(r, "m.tflite")
     assert text.startswith("m.tflite on android: 2 op(s), 0 computing in float\n")
     assert "on the OPS" not in text and text.endswith("delegates it suits, best first: nnapi, cpu")
+
+
+def test_the_board_names_in_the_help_are_the_profiles():
+    from edgeq.targets import mcu_options
+    from edgeq.targets.mcu import boards
+
+    assert set(mcu_options.BOARD_NAMES) == set(boards.BOARDS) and mcu_options.BOARD_NAMES[0] == boards.DEFAULT_BOARD
+
+
+def test_the_cli_builds_its_options_without_importing_a_target():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from edgeq.cli.main import cli\n"
+        "mods = ('edgeq.targets.cpu', 'edgeq.targets.coral', 'edgeq.targets.mcu', 'edgeq.targets.ethos_u',"
+        " 'edgeq.targets.android')\n"
+        "print(','.join(m for m in mods if m in sys.modules))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr

@@ -21,8 +21,8 @@ from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
+from edgeq.targets import android_options
 from edgeq.targets.android import flavours as fl
-from edgeq.targets.android import options as android_options
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models, resolve
 
@@ -109,7 +109,7 @@ class AndroidTarget:
     def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
         """The flavours a phone needs, verified, with a report ``<stem>.android.json`` in ``out_dir``.
 
-        One model at a time. Options (:mod:`edgeq.targets.android.options`): ``data_path``,
+        One model at a time. Options (:mod:`edgeq.targets.android_options`): ``data_path``,
         ``data_samples``, ``flavours``, ``int8_io``, ``allow_float_ops``, ``overwrite``. A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
         ``<stem>_int8.tflite`` (``flavours`` picks some; int8 needs ``data_path``). A .tflite (what the
         build pipeline passes) is not converted: it is read back, classified and verified, and the
@@ -175,7 +175,7 @@ class AndroidTarget:
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> AndroidRunner:
         """A runner for ``edgeq bench``: ``device`` is the phone's adb serial; options as declared in
-        :mod:`edgeq.targets.android.options` (serial, delegates, ...). Threads, runs and warm-up come
+        :mod:`edgeq.targets.android_options` (serial, delegates, ...). Threads, runs and warm-up come
         from the BenchConfig given to ``benchmark``."""
         return AndroidRunner(device, **resolve(self, Stage.BENCH, options, device))
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
+from edgeq.targets import coral_options
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models, resolve
 from edgeq.targets.coral import compiler, logparse, preflight, rules
-from edgeq.targets.coral import options as coral_options
 from edgeq.targets.coral.compiler import CompileConfig
 
 __all__ = ["TARGET", "CoralTarget", "CompileConfig", "CoralCompatReport", "CoralCompileResult", "PROFILE"]
@@ -187,7 +187,7 @@ class CoralTarget:
         """Pre-flight, then edgetpu_compiler on one or several models (co-compiled in one call).
 
         A missing compiler gives ``skipped=True`` with the reason. ``options`` are :class:`CompileConfig`
-        fields (as declared in :mod:`edgeq.targets.coral.options`). ``overwrite``: True replaces existing
+        fields (as declared in :mod:`edgeq.targets.coral_options`). ``overwrite``: True replaces existing
         outputs, False refuses; unset (a pipeline's call) replaces an earlier edgeq compile of the same
         model (its pre-flight report exists) and refuses anything else.
 

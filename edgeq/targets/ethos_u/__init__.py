@@ -23,6 +23,7 @@ from edgeq.artifacts import sha256_file, tool_versions, write_bytes_atomic, writ
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable
 from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
+from edgeq.targets import ethos_u_options as ethos_options
 from edgeq.targets.base import (
     NO_OPTIONS,
     Availability,
@@ -33,7 +34,6 @@ from edgeq.targets.base import (
     check_models,
     resolve,
 )
-from edgeq.targets.ethos_u import options as ethos_options
 from edgeq.targets.ethos_u import summary, vela
 from edgeq.targets.ethos_u.vela import VelaConfig
 
@@ -229,7 +229,7 @@ class EthosUTarget:
     def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport:
         """Run Vela on ``model`` (in a temporary folder) and report the NPU/CPU split.
 
-        Options (:mod:`edgeq.targets.ethos_u.options`): ``accelerator``
+        Options (:mod:`edgeq.targets.ethos_u_options`): ``accelerator``
         (default ethos-u55-128), ``system_config`` and ``memory_mode`` (defaults per NPU family, from
         Vela's Arm/vela.ini), ``optimise`` (Performance | Size), ``timeout_s`` (600).
 

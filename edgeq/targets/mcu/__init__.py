@@ -27,6 +27,7 @@ from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp
 from edgeq.flatbuffer import read_bytes, read_model_bytes
+from edgeq.targets import mcu_options
 from edgeq.targets.base import (
     NO_OPTIONS,
     Availability,
@@ -38,7 +39,6 @@ from edgeq.targets.base import (
     resolve,
 )
 from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
-from edgeq.targets.mcu import options as mcu_options
 
 __all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuCompileResult", "McuBenchResult", "boards", "estimate"]
 
@@ -262,7 +262,7 @@ class McuTarget:
     def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompatReport:
         """Run ``model`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
 
-        Options (:mod:`edgeq.targets.mcu.options`): ``board``, ``parity_samples`` (default 8 seeded
+        Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``parity_samples`` (default 8 seeded
         inputs), ``timeout_s`` (per TFLM child process, 300).
 
         Returns:
@@ -420,7 +420,7 @@ class McuTarget:
     def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompileResult:
         """Check the model (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
-        One model at a time. Options (:mod:`edgeq.targets.mcu.options`): ``board``, ``timeout_s``,
+        One model at a time. Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``timeout_s``,
         ``overwrite``.
 
         ``overwrite``: True replaces an existing export folder, False refuses (the CLI passes ``--force``);

@@ -1,4 +1,7 @@
-"""The ethos-u target's options as data (Vela's configuration)."""
+"""The ethos-u target's options as data (Vela's configuration).
+
+Light: the CLI reads them without importing the target.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""The coral target's options as data (the compiler's own one-letter flags kept as aliases)."""
+"""The coral target's options as data, the compiler's one-letter flags kept as aliases.
+
+Light: the CLI reads them without importing the target.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The android target's options as data."""
+"""The android target's options as data (light: the CLI reads them without importing the target)."""
 
 from __future__ import annotations
 
