@@ -198,3 +198,25 @@ def test_the_cli_builds_its_options_without_importing_a_target():
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+def test_every_runner_has_the_runner_methods():
+    from edgeq.targets.android.bench import AndroidRunner
+    from edgeq.targets.cpu import LocalRunner
+    from edgeq.targets.ethos_u import EthosURunner
+    from edgeq.targets.mcu import McuRunner
+    from edgeq.targets.remote import SshRunner
+
+    expected = {"availability": (), "load": ("model_path", "cfg"), "invoke": (), "benchmark": ("model_path", "cfg")}
+    for cls in (LocalRunner, SshRunner, AndroidRunner, McuRunner, EthosURunner):
+        for method, params in expected.items():
+            fn = getattr(cls, method, None)
+            assert fn is not None, f"{cls.__name__} has no {method}"
+            assert tuple(inspect.signature(fn).parameters)[1:] == params, f"{cls.__name__}.{method}"
+
+
+def test_a_runner_over_ssh_refuses_single_invokes():
+    from edgeq.targets.remote import SshRunner
+
+    with pytest.raises(UsageError, match="single invokes are not timed from this host over SSH"):
+        SshRunner(host="pi@board").invoke()
