@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig, IOType, Mode
@@ -228,6 +228,18 @@ class Target(Protocol):
     ) -> CompileResult: ...
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> Runner: ...
+
+
+@runtime_checkable
+class ListsOps(Protocol):
+    """A target whose accelerator runs a known set of ops (``edgeq targets --supported-ops``)."""
+
+    ops_source: str  # where the table's entries are documented (a docs/ page)
+    other_ops: str  # what becomes of an op not in the table ("runs on the CPU")
+
+    def supported_ops(self, runtime_version: int | None = None) -> list[dict]: ...
+
+    def requirements(self) -> list[dict]: ...
 
 
 def not_applicable(flag: str, target: str, stage: Stage) -> UsageError:

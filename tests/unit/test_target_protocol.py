@@ -220,3 +220,13 @@ def test_a_runner_over_ssh_refuses_single_invokes():
 
     with pytest.raises(UsageError, match="single invokes are not timed from this host over SSH"):
         SshRunner(host="pi@board").invoke()
+
+
+def test_the_supported_ops_listing_speaks_for_its_target(run_cli):
+    mcu = run_cli("targets", "--supported-ops", "mcu").stdout
+    assert "a model with any other op is refused (TFLM has no kernel for it)" in mcu and "runs on the CPU" not in mcu
+    assert mcu.rstrip().endswith("(sources: docs/mcu.md)")
+    coral = run_cli("targets", "--supported-ops", "coral").stdout
+    assert "any other op runs on the CPU" in coral and coral.rstrip().endswith("(sources: docs/coral.md)")
+    r = run_cli("targets", "--supported-ops", "ethos-u")
+    assert r.exit_code == 2 and "target ethos-u has no supported-ops table" in r.stderr

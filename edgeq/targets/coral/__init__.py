@@ -119,6 +119,8 @@ class CoralTarget:
     options = coral_options.OPTIONS
     max_models = None  # edgetpu_compiler co-compiles several models (they share the on-chip cache)
     device_help = coral_options.DEVICE_HELP
+    ops_source = "docs/coral.md"
+    other_ops = "any other op runs on the CPU"
 
     # --- check ---------------------------------------------------------------------------------------
 

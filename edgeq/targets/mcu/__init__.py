@@ -256,6 +256,8 @@ class McuTarget:
     options = mcu_options.OPTIONS
     max_models = 1
     device_help = mcu_options.DEVICE_HELP
+    ops_source = "docs/mcu.md"
+    other_ops = "a model with any other op is refused (TFLM has no kernel for it)"
 
     # --- check ---------------------------------------------------------------------------------------
 
