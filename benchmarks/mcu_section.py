@@ -30,7 +30,7 @@ def mcu_figures(root: Path, tmp: Path, log) -> dict:
     mcu, ethos = registry.get("mcu"), registry.get("ethos-u")
     boards = []
     for board in BOARDS:
-        r = mcu.check(str(int8), board=board).to_dict()
+        r = mcu.check(str(int8), {"board": board}).to_dict()
         d = r["details"]
         est = d.get("latency_estimate") or {}
         boards.append(
@@ -45,7 +45,7 @@ def mcu_figures(root: Path, tmp: Path, log) -> dict:
         log(f"  {board}: arena {r['arena_bytes']:,} B, flash {r['flash_bytes']:,} B")
     vela = []
     for acc in ACCELERATORS:
-        c = ethos.compile(str(int8), str(tmp / "vela" / acc), accelerator=acc, overwrite=True)
+        c = ethos.compile([str(int8)], str(tmp / "vela" / acc), {"accelerator": acc, "overwrite": True})
         s = c.details.get("summary") or {}
         vela.append(
             {

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeq.config import BenchConfig
-from edgeq.errors import BadInput, Unavailable, UsageError
-from edgeq.modelio import Format, detect_format
 from edgeq.stages.common import expected_input_range, load_model
 from edgeq.stages.debug import DEBUG_FILES, debug
+from edgeq.stages.deploy import bench, check, compile  # the deployment stages (docstrings there)
 from edgeq.stages.evaluate import evaluate
 from edgeq.stages.inspect import inspect
 from edgeq.stages.plan import plan
@@ -27,6 +25,8 @@ __all__ = [
     "TrainSummary",
     "bench",
     "build",
+    "check",
+    "compile",
     "debug",
     "evaluate",
     "expected_input_range",
@@ -38,39 +38,6 @@ __all__ = [
     "report",
     "train",
 ]
-
-
-def bench(model_path: str, target: str, cfg: BenchConfig, device: str | None = None, options: dict | None = None):
-    """Benchmark a .tflite on ``target`` (warm-up excluded, p50/p90/p99).
-
-    ``device`` is the target's device string (``usb:0`` for a Coral USB Accelerator);
-    ``options`` are runner options the target declares in ``runner_options`` (``host`` to run
-    on a board over SSH, ...). An option the target does not take is a usage error.
-
-    Raises:
-        UsageError: unknown target.
-        Unavailable: the target's runner is not available here.
-        BadInput: the model cannot run (custom op, dynamic batch without ``cfg.batch``).
-    """
-    from edgeq.targets import registry
-
-    if detect_format(model_path) != Format.TFLITE:
-        raise BadInput(
-            f"{model_path} is not a .tflite model", "quantize it first: edgeq quantize MODEL -o model.tflite"
-        )
-    tgt = registry.get(target)
-    options = {k: v for k, v in (options or {}).items() if v is not None}
-    unknown = [k for k in options if k not in getattr(tgt, "runner_options", ())]
-    if unknown:
-        flag = "--" + unknown[0].replace("_", "-")
-        raise UsageError(f"{flag} does not apply to target {target}", f"drop {flag}")
-    runner = tgt.runner(device, options) if options else tgt.runner(device)
-    available = runner.availability()
-    if not available.available:
-        raise Unavailable(
-            f"target {target} is not available: {available.reason}", "attach the device or choose another --target"
-        )
-    return runner.benchmark(model_path, cfg)
 
 
 def build(cfg, force: bool = False, say=None, progress=None):

@@ -21,10 +21,23 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from edgeq.errors import BadInput
 
 DEFAULT_TIMEOUT_S = 120.0
 _PASSED: set[tuple[str, int | None, bool]] = set()
+
+
+def seeded_input(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The input ``bench`` feeds a model: seeded, spanning an integer dtype's range, standard normal for floats."""
+    rng = np.random.default_rng(0)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 1, size=shape, endpoint=True).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def probe(
@@ -104,8 +117,6 @@ def _child(path: str, batch: int | None, reference_kernels: bool = False) -> dic
     """What the child does: the same steps as :func:`edgeq.runtime.open_session`, then one invoke."""
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from edgeq.runtime import seeded_input
 
     try:
         kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO

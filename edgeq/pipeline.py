@@ -326,7 +326,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
 
         def target_fn(d: Path, tgt=tgt, qfile=qfile) -> dict:
             report = tgt.check(str(qfile))
-            compiled = tgt.compile(str(qfile), str(d))
+            compiled = tgt.compile([str(qfile)], str(d))
             return {
                 "check": report.to_dict(),
                 "compile": {

@@ -21,17 +21,6 @@ _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 3276
 MAX_THREADS = 64
 
 
-def seeded_input(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """The input ``bench`` feeds a model: seeded, spanning an integer dtype's range, standard normal for floats."""
-    rng = np.random.default_rng(0)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
-    if dtype == np.bool_:
-        return rng.integers(0, 1, size=shape, endpoint=True).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
 @dataclass
 class Session:
     """A LiteRT interpreter with its first input and output resolved."""

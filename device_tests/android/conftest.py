@@ -67,7 +67,7 @@ def flavours_dir(tmp_path_factory) -> Path:
     data = ROOT / "representative_data" / "digits_calib.npz"
     with np.load(data) as d:
         assert d["x"].shape[1:] == (8, 8, 1)
-    registry.get("android").compile(str(model), str(folder), data_path=str(data))
+    registry.get("android").compile([str(model)], str(folder), {"data_path": str(data)})
     return folder
 
 

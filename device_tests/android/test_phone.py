@@ -12,13 +12,8 @@ from edgeq.targets import registry
 
 
 def _runner(phone, results_dir, **kw):
-    return registry.get("android").runner(
-        serial=phone["serial"],
-        adb=phone["adb"],
-        benchmark_binary=phone["binary"],
-        log_dir=str(results_dir / "logs"),
-        **kw,
-    )
+    options = {"serial": phone["serial"], "adb": phone["adb"], "benchmark_binary": phone["binary"]}
+    return registry.get("android").runner(None, {**options, "log_dir": str(results_dir / "logs"), **kw})
 
 
 def test_device_is_described(phone, flavours_dir, results_dir):

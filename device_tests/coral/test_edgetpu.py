@@ -35,7 +35,7 @@ def edgetpu_model(int8_model) -> Path:
         pytest.skip("edgetpu_compiler is not on PATH (use the Docker image, see docs/coral.md)")
     from edgeq.targets import registry
 
-    result = registry.get("coral").compile(str(int8_model), str(int8_model.parent))
+    result = registry.get("coral").compile([str(int8_model)], str(int8_model.parent))
     assert not result.skipped, result.reason
     return Path(result.output)
 

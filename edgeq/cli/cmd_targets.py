@@ -11,24 +11,24 @@ from edgeq.targets.registry import TARGETS
 
 def _supported_ops(name: str, runtime_version: int | None) -> tuple[dict, str]:
     from edgeq.targets import registry
+    from edgeq.targets.base import ListsOps
 
     tgt = registry.get(name)
-    listing = getattr(tgt, "supported_ops", None)
-    if listing is None:
+    if not isinstance(tgt, ListsOps):
         raise UsageError(f"target {name} has no supported-ops table", "it runs every op its runtime resolves")
-    rows = listing(runtime_version)
-    requirements: list[dict] = getattr(tgt, "requirements", list)()
+    rows = tgt.supported_ops(runtime_version)
+    requirements = tgt.requirements()
     lines = [f"{name}: model requirements (a model that breaks one is refused with the fix)"]
     lines += [f"  - {r['text']}" for r in requirements]
     scope = f"runtime {runtime_version}" if runtime_version is not None else "all runtime versions"
-    lines.append(f"{name}: supported operations ({scope}); any other op runs on the CPU")
+    lines.append(f"{name}: supported operations ({scope}); {tgt.other_ops}")
     for r in rows:
         since = "all runtimes" if r["since_runtime"] == "all" else f"runtime {r['since_runtime']}+"
         flag = "" if r["confirmed"] else "  [unconfirmed]"
         lines.append(f"{r['op']} ({r['name']}, {since}){flag}")
         lines += [f"    {text}" for text in r["limitations"]]
     unconfirmed = sum(not r["confirmed"] for r in rows)
-    lines.append(f"{len(rows)} ops, {unconfirmed} with an unconfirmed entry (sources: docs/coral.md)")
+    lines.append(f"{len(rows)} ops, {unconfirmed} with an unconfirmed entry (sources: {tgt.ops_source})")
     doc = {"target": name, "runtime_version": runtime_version, "requirements": requirements, "ops": rows}
     return doc, "\n".join(lines)
 
@@ -53,5 +53,5 @@ def command(app: App, supported_ops: str | None, runtime_version: int | None) ->
         raise UsageError(
             "--runtime-version goes with --supported-ops", "e.g. --supported-ops coral --runtime-version 13"
         )
-    rows = [[name, desc] for name, (_, desc) in sorted(TARGETS.items())]
+    rows = [[name, entry.description] for name, entry in sorted(TARGETS.items())]
     app.done({"targets": [{"name": n, "description": d} for n, d in rows]}, table(rows, ["target", "description"]))

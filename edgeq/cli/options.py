@@ -9,6 +9,7 @@ import click
 
 from edgeq.config import DataConfig, LoadConfig, Preprocess
 from edgeq.errors import UsageError
+from edgeq.targets.base import Stage, TargetOption
 
 
 def _floats(value: str | None, name: str) -> tuple[float, ...] | None:
@@ -106,3 +107,66 @@ def load_config(kw: dict) -> LoadConfig:
 
 model_argument = click.argument("model", type=click.Path(dir_okay=True, path_type=str))
 force_option = click.option("--force", is_flag=True, help="Overwrite existing output.")
+
+
+def _click_type(o: TargetOption) -> Any:
+    if o.choices:
+        return click.Choice(list(o.choices))
+    if o.path is not None:
+        return click.Path(dir_okay=o.path != "file", file_okay=o.path != "dir", path_type=str)
+    return o.type
+
+
+def _help(decls: list[tuple[str, TargetOption]]) -> str:
+    """One help line from every target declaring the option: "(mcu, ethos-u) Kill ..."."""
+    by_text: dict[str, list[str]] = {}
+    for name, o in decls:
+        by_text.setdefault(o.help, []).append(name)
+    return " ".join(f"({', '.join(names)}) {text}" for text, names in by_text.items())
+
+
+def target_options(stage: Stage) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the options every target declares for ``stage`` (their union; one flag per option key)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        from edgeq.targets import registry
+
+        for key, decls in reversed(list(registry.options_for(stage).items())):
+            o = decls[0][1]
+            names = [o.short, o.flag] if o.short else [o.flag]
+            kw: dict[str, Any] = {"help": _help(decls), "metavar": o.metavar}
+            if o.is_flag:
+                kw.update(is_flag=True, default=False)
+            else:
+                kw.update(type=_click_type(o), multiple=o.multiple, default=() if o.multiple else None)
+            fn = click.option(*names, key, **kw)(fn)
+        return fn
+
+    return decorate
+
+
+def given_target_options(stage: Stage, target: str, kw: dict) -> dict[str, Any]:
+    """Pop the target options of ``stage`` from ``kw``: those given on the command line, plus the CLI's
+    defaults (``cli_default``, e.g. no ``--force`` is overwrite=False) for the options ``target`` takes.
+    The target checks that it takes every option given (:func:`edgeq.targets.base.resolve`)."""
+    from edgeq.targets import registry
+
+    given: dict[str, Any] = {}
+    for key in registry.options_for(stage):
+        value = kw.pop(key)
+        if value is not None and value is not False and value != ():  # 0 is a value given (0 == False)
+            given[key] = tuple(value) if isinstance(value, (list, tuple)) else value
+    if target in registry.TARGETS:
+        for o in registry.options(target):
+            if stage in o.stages and o.cli_default is not None:
+                given.setdefault(o.key, o.cli_default)
+    return given
+
+
+def device_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--device``, with what each target that takes one accepts."""
+    from edgeq.targets import registry
+
+    takes = [(name, registry.device_help(name)) for name in registry.names()]
+    text = "; ".join(f"({name}) {h}" for name, h in takes if h)
+    return click.option("--device", default=None, help=f"Device string: {text}.")(fn)

@@ -6,11 +6,90 @@ Pipeline code talks to targets only through these; no ``if target == ...`` outsi
 
 from __future__ import annotations
 
+import enum
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
 
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.errors import UsageError
+
+NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+
+
+class Stage(enum.StrEnum):
+    """The stages a target option can apply to (the CLI commands ``check``, ``compile``, ``bench``)."""
+
+    CHECK = "check"
+    COMPILE = "compile"
+    BENCH = "bench"
+
+
+_KEY = re.compile(r"[a-z][a-z0-9_]*")
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+@dataclass(frozen=True)
+class TargetOption:
+    """One option a target takes, as data: the CLI builds its flags and its "does not apply" error from it.
+
+    Args:
+        key: the name in the ``options`` mapping a target method receives (snake_case).
+        flag: the command-line flag (``--runtime-version``).
+        stages: the stages that use it.
+        help: one line for ``--help`` (the CLI prefixes the targets that take it).
+        type: the value's Python type (str, int, float; bool with ``is_flag``).
+        choices: the allowed values, when a fixed list.
+        is_flag: a switch without a value.
+        multiple: may be repeated; the value is a tuple.
+        metavar: the placeholder ``--help`` shows.
+        short: a one-letter alias (``-m``), as the wrapped tool spells it.
+        path: "file", "dir" or "any" (either) when the value is a path.
+        cli_default: what the CLI passes when the flag is absent (``--force`` absent means
+            overwrite=False, unlike a library caller that leaves it unset); None: nothing.
+    """
+
+    key: str
+    flag: str
+    stages: frozenset[Stage]
+    help: str
+    type: type = str
+    choices: tuple[str, ...] = ()
+    is_flag: bool = False
+    multiple: bool = False
+    metavar: str | None = None
+    short: str | None = None
+    path: str | None = None
+    cli_default: Any = None
+
+    def __post_init__(self) -> None:
+        if not _KEY.fullmatch(self.key):
+            raise ValueError(f"option key {self.key!r} is not snake_case")
+        if not _FLAG.fullmatch(self.flag):
+            raise ValueError(f"option flag {self.flag!r} is not --kebab-case")
+        if not self.stages or not all(isinstance(s, Stage) for s in self.stages):
+            raise ValueError(f"option {self.flag} needs one or more Stage values")
+        if self.short is not None and not re.fullmatch(r"-[A-Za-z]", self.short):
+            raise ValueError(f"short alias {self.short!r} of {self.flag} is not -X")
+        if self.path not in (None, "file", "dir", "any"):
+            raise ValueError(f"path of {self.flag} must be 'file', 'dir' or 'any'")
+        if self.is_flag and (self.type is not bool or self.multiple or self.choices):
+            raise ValueError(f"{self.flag} is a switch: type bool, no choices, not multiple")
+
+    def applies_to(self, stage: Stage) -> bool:
+        return stage in self.stages
+
+    def shape(self) -> tuple:
+        """What must agree between targets declaring the same key: one flag, one type."""
+        return (self.flag, self.type, self.choices, self.is_flag, self.multiple, self.short, self.path)
+
+
+def option(key: str, flag: str, stages: str, help: str, **kw: Any) -> TargetOption:
+    """A :class:`TargetOption`; ``stages`` is space-separated stage names ("check compile")."""
+    return TargetOption(key, flag, frozenset(Stage(s) for s in stages.split()), help, **kw)
 
 
 @dataclass(frozen=True)
@@ -44,11 +123,31 @@ class CompatReport:
 
 @dataclass(frozen=True)
 class CompileResult:
+    """What a compile made. Targets return a subclass naming their result's shape (the CLI renders
+    each type its own way); ``details`` holds the target's figures."""
+
     target: str
     output: str
     skipped: bool = False
     reason: str = ""
     details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "output": self.output,
+            "skipped": self.skipped,
+            "reason": self.reason,
+            **self.details,
+        }
+
+    def artifacts(self) -> list[str]:
+        """The files this compile wrote (none for a skipped compile)."""
+        return []
+
+    def warnings(self) -> list[str]:
+        notes = [str(w) for w in self.details.get("warnings") or []]
+        return [f"compile step skipped: {self.reason}", *notes] if self.skipped else notes
 
 
 @dataclass(frozen=True)
@@ -78,7 +177,26 @@ class Runner(Protocol):
     def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult: ...
 
 
+class Declares(Protocol):
+    """What option checking needs of a target: its name and its declarations."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def options(self) -> tuple[TargetOption, ...]: ...
+
+    @property
+    def max_models(self) -> int | None: ...
+
+    @property
+    def device_help(self) -> str | None: ...
+
+
 class Target(Protocol):
+    """What every target implements. Options arrive as one mapping, keyed by :attr:`TargetOption.key`;
+    a target accepts exactly the options it declares for that stage (see :func:`resolve`)."""
+
     name: str
     description: str
     # What `build` makes for this target: the quantization it runs best and its I/O type.
@@ -88,8 +206,94 @@ class Target(Protocol):
     # cpu_fallback_splits_graph (an op off the accelerator drags what follows it onto the CPU).
     profile: dict
 
-    def check(self, model_path: str) -> CompatReport: ...
+    @property
+    def options(self) -> tuple[TargetOption, ...]:
+        """The options the target takes, as data (declared in a light module beside it)."""
+        ...
 
-    def compile(self, model_path: str, out_dir: str) -> CompileResult: ...
+    @property
+    def max_models(self) -> int | None:
+        """How many models one compile takes: 1, or None for any number (co-compiled in one call)."""
+        ...
 
-    def runner(self, device: str | None = None) -> Runner: ...
+    @property
+    def device_help(self) -> str | None:
+        """What ``runner(device=...)`` takes ("usb, usb:0, pci:0"); None: the target takes no device."""
+        ...
+
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport: ...
+
+    def compile(
+        self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
+    ) -> CompileResult: ...
+
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> Runner: ...
+
+
+@runtime_checkable
+class ListsOps(Protocol):
+    """A target whose accelerator runs a known set of ops (``edgeq targets --supported-ops``)."""
+
+    ops_source: str  # where the table's entries are documented (a docs/ page)
+    other_ops: str  # what becomes of an op not in the table ("runs on the CPU")
+
+    def supported_ops(self, runtime_version: int | None = None) -> list[dict]: ...
+
+    def requirements(self) -> list[dict]: ...
+
+
+def not_applicable(flag: str, target: str, stage: Stage) -> UsageError:
+    """The one "does not apply" error; ``flag`` is a real flag of the command."""
+    return UsageError(f"{flag} does not apply to target {target} for {stage.value}", f"drop {flag}")
+
+
+def check_models(target: Declares, models: Sequence[str]) -> list[str]:
+    """``models`` as a list of paths, refused when empty or more than the target compiles at once."""
+    if isinstance(models, str):
+        raise TypeError("compile takes a sequence of model paths, not one string")
+    paths = [str(m) for m in models]
+    if not paths:
+        raise UsageError("no model to compile", "pass one or more .tflite files")
+    if target.max_models is not None and len(paths) > target.max_models:
+        n = target.max_models
+        many = "one model" if n == 1 else f"at most {n} models"
+        raise UsageError(f"target {target.name} compiles {many} at a time", f"pass {many}")
+    return paths
+
+
+# The protocol's methods and their parameters, in order: every target takes exactly these.
+PROTOCOL: dict[str, tuple[str, ...]] = {
+    "check": ("model", "options"),
+    "compile": ("models", "out_dir", "options"),
+    "runner": ("device", "options"),
+}
+
+
+def protocol_problems(target: object) -> list[str]:
+    """How ``target`` departs from :class:`Target` (empty when it conforms): a missing method or
+    attribute, other parameters than the protocol's, or option declarations that are not TargetOptions."""
+    import inspect
+
+    problems = []
+    for attr in ("name", "description", "build_mode", "build_io", "profile", "options", "max_models", "device_help"):
+        if not hasattr(target, attr):
+            problems.append(f"no attribute {attr}")
+    for method, params in PROTOCOL.items():
+        fn = getattr(target, method, None)
+        if not callable(fn):
+            problems.append(f"no method {method}")
+            continue
+        got = tuple(inspect.signature(fn).parameters)
+        if got != params:
+            problems.append(f"{method}{got} is not {method}{params}")
+    opts = getattr(target, "options", ())
+    if not all(isinstance(o, TargetOption) for o in opts):
+        problems.append("options must be TargetOption declarations")
+    for stage in Stage:
+        keys = [o.key for o in opts if stage in o.stages]
+        if len(keys) != len(set(keys)):
+            problems.append(f"an option key is declared twice for {stage.value}")
+    max_models = getattr(target, "max_models", None)
+    if max_models is not None and (not isinstance(max_models, int) or max_models < 1):
+        problems.append("max_models must be None or a positive int")
+    return problems

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import importlib.metadata
 import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,8 +14,11 @@ from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import Unavailable, UsageError
 from edgeq.flatbuffer import read_file
-from edgeq.runtime import Session, open_session, seeded_input
-from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.native_probe import seeded_input
+from edgeq.runtime import Session, open_session
+from edgeq.targets import remote_options
+from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
+from edgeq.targets.registry import resolve
 
 
 class LocalRunner:
@@ -85,23 +90,28 @@ class CpuTarget:
     build_mode = Mode.INT8
     build_io = IOType.INT8
     profile = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
+    options = remote_options.OPTIONS
+    max_models = 1
+    device_help = remote_options.DEVICE_HELP
 
-    def check(self, model_path: str) -> CompatReport:
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport:
+        """Open ``model`` in LiteRT: an op it lacks is named (BadInput). No options."""
+        resolve(self, Stage.CHECK, options)
+        model_path = model
         info = read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # raises naming any op LiteRT lacks
         ops = tuple({"op": name, "count": n, "status": "supported"} for name, n in info.op_histogram().items())
         return CompatReport(target=self.name, ok=True, ops=ops)
 
-    def compile(self, model_path: str, out_dir: str) -> CompileResult:
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
+        """Nothing to compile: the CPU runs the .tflite as is (a skipped result). No options."""
+        (model_path,) = check_models(self, models)
+        resolve(self, Stage.COMPILE, options)
         return CompileResult(target=self.name, output=model_path, skipped=True, reason="the CPU runs the .tflite as is")
 
-    runner_options = ("host", "port", "identity", "python", "timeout_s")
-
-    def runner(self, device: str | None = None, options: dict | None = None):
-        """This machine's CPU, or a board's CPU over SSH with ``options["host"]``."""
-        if device is not None:
-            raise UsageError("--device does not apply to target cpu", "drop --device (or choose --target coral)")
-        options = dict(options or {})
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
+        """This machine's CPU, or a board's CPU over SSH with ``options["host"]`` (``remote_options``)."""
+        options = resolve(self, Stage.BENCH, options, device)
         if "host" in options:
             from edgeq.targets.remote import SshRunner
 

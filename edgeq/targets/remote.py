@@ -17,7 +17,7 @@ from pathlib import Path
 
 from edgeq.bench.timing import summarize
 from edgeq.config import BenchConfig
-from edgeq.errors import BadInput, Unavailable
+from edgeq.errors import BadInput, Unavailable, UsageError
 from edgeq.targets.addresses import SshDestination, ssh_destination
 from edgeq.targets.base import Availability, BenchResult
 
@@ -85,6 +85,15 @@ class SshRunner:
             reason = (p.stderr.strip().splitlines() or ["ssh failed"])[-1]
             return Availability(False, f"cannot reach {self.host} over ssh: {reason}")
         return Availability(True)
+
+    def load(self, model_path: str, cfg: BenchConfig) -> None:
+        raise UsageError(
+            "single invokes are not timed from this host over SSH",
+            "the runner on the board times the runs: call benchmark() (edgeq bench --host)",
+        )
+
+    def invoke(self) -> None:
+        self.load("", BenchConfig())
 
     def benchmark(self, model_path: str, cfg: BenchConfig) -> BenchResult:
         """Copy, run, fetch. Raises Unavailable when the board cannot be reached or the

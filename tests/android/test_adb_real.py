@@ -53,7 +53,7 @@ def test_real_push_without_device(real_adb, tmp_path):
 
 
 def test_runner_availability_and_benchmark_without_phone(real_adb, fake_binary, tiny_int8):
-    r = registry.get("android").runner(benchmark_binary=str(fake_binary), delegates="cpu,gpu")
+    r = registry.get("android").runner(None, {"benchmark_binary": str(fake_binary), "delegates": "cpu,gpu"})
     available = r.availability()
     assert not available.available and available.reason == "no Android device attached (adb devices lists none)"
     with pytest.raises(Unavailable, match="no Android device attached"):
@@ -65,7 +65,7 @@ def test_no_adb_on_path(monkeypatch, fake_binary, tmp_path):
     with pytest.raises(Unavailable) as err:
         adb.find()
     assert err.value.message == "adb is not installed (not on PATH)" and "apt-get install adb" in err.value.hint
-    r = registry.get("android").runner(benchmark_binary=str(fake_binary))
+    r = registry.get("android").runner(None, {"benchmark_binary": str(fake_binary)})
     assert not r.availability().available and "adb is not installed" in r.availability().reason
     with pytest.raises(Unavailable, match="adb not found: /nowhere/adb"):
         adb.find("/nowhere/adb")

@@ -58,4 +58,4 @@ def test_cli_bench_delegates_side_by_side(run_cli, standin, fake_binary, tiny_in
     )
     assert r.exit_code == 0 and "delegate" in r.stdout and "cpu" in r.stdout
     r = run_cli("bench", tiny_int8, "--target", "cpu", "--delegate", "gpu")
-    assert r.exit_code == 2 and "--delegates does not apply to target cpu" in r.stderr
+    assert r.exit_code == 2 and "--delegate does not apply to target cpu for bench; drop --delegate" in r.stderr

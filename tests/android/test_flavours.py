@@ -16,7 +16,7 @@ from edgeq.targets.android import flavours
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, tf_keras_model, digits_calib):
     out = tmp_path_factory.mktemp("android")
-    result = registry.get("android").compile(str(tf_keras_model), str(out), data_path=str(digits_calib))
+    result = registry.get("android").compile([str(tf_keras_model)], str(out), {"data_path": str(digits_calib)})
     return out, result
 
 
@@ -101,34 +101,34 @@ def test_refuses_to_overwrite_before_converting(built, tf_keras_model, digits_ca
     out, _ = built
     before = (out / "tiny_tfkeras_float32.tflite").stat().st_mtime_ns
     with pytest.raises(OutputExists):
-        registry.get("android").compile(str(tf_keras_model), str(out), data_path=str(digits_calib))
+        registry.get("android").compile([str(tf_keras_model)], str(out), {"data_path": str(digits_calib)})
     assert (out / "tiny_tfkeras_float32.tflite").stat().st_mtime_ns == before
 
 
 def test_int8_needs_data(tf_keras_model, tmp_path):
     with pytest.raises(UsageError) as err:
-        registry.get("android").compile(str(tf_keras_model), str(tmp_path))
+        registry.get("android").compile([str(tf_keras_model)], str(tmp_path))
     assert "calibration data" in err.value.message and "--flavours float32,fp16" in err.value.hint
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
 def test_one_flavour_without_data(tf_keras_model, tmp_path):
-    result = registry.get("android").compile(str(tf_keras_model), str(tmp_path), flavours="fp16")
+    result = registry.get("android").compile([str(tf_keras_model)], str(tmp_path), {"flavours": "fp16"})
     assert result.output == str(tmp_path / "tiny_tfkeras_fp16.tflite")
     assert [f["flavour"] for f in result.details["flavours"]] == ["fp16"]
 
 
 def test_build_pipeline_passes_a_tflite(tiny_int8, tmp_path):
-    result = registry.get("android").compile(str(tiny_int8), str(tmp_path))
+    result = registry.get("android").compile([str(tiny_int8)], str(tmp_path))
     assert result.output == str(tiny_int8) and not result.skipped and result.details["kind"] == "verified"
     (entry,) = result.details["flavours"]
     assert entry["flavour"] == "int8" and entry["verified"] and entry["inputs"][0]["dtype"] == "int8"
     assert json.loads((tmp_path / "tiny_int8.android.json").read_text())["flavours"][0]["flavour"] == "int8"
     # run again (edgeq build re-runs): the derived report is replaced
-    assert registry.get("android").compile(str(tiny_int8), str(tmp_path)).details["kind"] == "verified"
+    assert registry.get("android").compile([str(tiny_int8)], str(tmp_path)).details["kind"] == "verified"
     with pytest.raises(UsageError, match="already a .tflite"):
-        registry.get("android").compile(str(tiny_int8), str(tmp_path), flavours="fp16")
+        registry.get("android").compile([str(tiny_int8)], str(tmp_path), {"flavours": "fp16"})
 
 
 def test_flavour_names():

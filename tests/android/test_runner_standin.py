@@ -19,7 +19,7 @@ REMOTE_MODEL = "/data/local/tmp/edgeq/tiny_int8.tflite"
 
 
 def runner(adb_path, binary, **kw):
-    return registry.get("android").runner(adb=adb_path, benchmark_binary=str(binary), **kw)
+    return registry.get("android").runner(None, {"adb": adb_path, "benchmark_binary": str(binary), **kw})
 
 
 def test_delegates_side_by_side(standin, fake_binary, tiny_int8, tmp_path):
@@ -35,14 +35,11 @@ def test_delegates_side_by_side(standin, fake_binary, tiny_int8, tmp_path):
         fake_binary,
         delegates="cpu,gpu,nnapi",
         nnapi_accelerator="qti-dsp",
-        threads=4,
-        runs=50,
-        warmup=1,
         log_dir=str(tmp_path / "logs"),
     )
     assert r.availability().available  # one adb devices -l
     log.unlink()
-    result = r.benchmark(str(tiny_int8), BenchConfig())
+    result = r.benchmark(str(tiny_int8), BenchConfig(num_threads=4, num_runs=50, warmup_runs=1))
 
     # the exact adb calls, in order
     argvs = calls(log)

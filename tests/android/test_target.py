@@ -29,12 +29,12 @@ def test_check_names_the_flavour_and_delegates(tiny_int8):
 
 def test_runner_options():
     t = registry.get("android")
-    r = t.runner("adb:R5CR1234567", delegates=["cpu", "nnapi"], nnapi_accelerator="qti-dsp", threads=2)
-    assert r.serial == "R5CR1234567" and r.opts.delegates == ("cpu", "nnapi") and r.opts.threads == 2
-    with pytest.raises(UsageError, match="unknown option"):
-        t.runner(num_threads=2)
+    r = t.runner("adb:R5CR1234567", {"delegates": ["cpu", "nnapi"], "nnapi_accelerator": "qti-dsp"})
+    assert r.serial == "R5CR1234567" and r.opts.delegates == ("cpu", "nnapi")
+    with pytest.raises(UsageError, match="unknown option 'num_threads' for target android"):
+        t.runner(None, {"num_threads": 2})
     with pytest.raises(UsageError, match="disagree"):
-        t.runner("A", serial="B")
+        t.runner("A", {"serial": "B"})
     with pytest.raises(UsageError, match="single invokes"):
         r.invoke()
 
@@ -88,7 +88,7 @@ def test_gpu_partial_notes():
 
 
 def test_android_9_and_10_notes():
-    r = registry.get("android").runner(delegates="nnapi", nnapi_accelerator="qti-dsp")
+    r = registry.get("android").runner(None, {"delegates": "nnapi", "nnapi_accelerator": "qti-dsp"})
     notes = r._notes(r.opts, {"sdk": 28, "android_version": "9"})
     assert any("needs Android 10" in n for n in notes) and any("/data/local/tmp" in n for n in notes)
     assert r._notes(r.opts, {"sdk": 33, "android_version": "13"}) == []
@@ -96,20 +96,20 @@ def test_android_9_and_10_notes():
 
 def test_options_as_a_mapping_as_the_cli_passes_them(tiny_int8, tmp_path):
     t = registry.get("android")
-    r = t.runner("R5CR1234567", {"delegates": "cpu,gpu", "threads": 4})
-    assert r.serial == "R5CR1234567" and r.opts.delegates == ("cpu", "gpu") and r.opts.threads == 4
-    with pytest.raises(UsageError, match="unknown compile option"):
-        t.compile(str(tiny_int8), str(tmp_path), {"min_runtime_version": 13})
+    r = t.runner("R5CR1234567", {"delegates": "cpu,gpu"})
+    assert r.serial == "R5CR1234567" and r.opts.delegates == ("cpu", "gpu")
+    with pytest.raises(UsageError, match="--min-runtime-version does not apply to target android for compile"):
+        t.compile([str(tiny_int8)], str(tmp_path), {"min_runtime_version": 13})
     with pytest.raises(UsageError, match="already a .tflite"):
-        t.compile(str(tiny_int8), str(tmp_path), {"data_path": "x.npz", "overwrite": True})
-    assert t.compile(str(tiny_int8), str(tmp_path), {"overwrite": True}).details["kind"] == "verified"
+        t.compile([str(tiny_int8)], str(tmp_path), {"data_path": "x.npz", "overwrite": True})
+    assert t.compile([str(tiny_int8)], str(tmp_path), {"overwrite": True}).details["kind"] == "verified"
 
 
 def test_bench_config_fills_what_the_runner_was_not_given():
     from edgeq.config import BenchConfig
 
-    r = registry.get("android").runner(threads=4)
-    eff = r._effective(BenchConfig(num_runs=30, warmup_runs=2, num_threads=1))
+    r = registry.get("android").runner()
+    eff = r._effective(BenchConfig(num_runs=30, warmup_runs=2, num_threads=4))
     assert (eff.threads, eff.runs, eff.warmup) == (4, 30, 2)
     with pytest.raises(UsageError, match="--batch does not apply"):
         r._effective(BenchConfig(batch=2))

@@ -30,7 +30,7 @@ def mnist7(coral_models, tmp_path):
 def test_compile_runs_the_compiler_and_matches_the_prediction(fake_compiler, mnist7, tmp_path):
     fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", log="nrf20_mnist7.log")
     out = tmp_path / "out"
-    r = TARGET.compile(str(mnist7), str(out), {"min_runtime_version": 13, "compiler_timeout_sec": 300})
+    r = TARGET.compile([str(mnist7)], str(out), {"min_runtime_version": 13, "compiler_timeout_sec": 300})
     assert not r.skipped
     assert r.output == str(out / "mnist7_edgetpu.tflite") and os.path.exists(r.output)
     d = r.details
@@ -66,7 +66,7 @@ def test_every_option_reaches_the_command_line(fake_compiler, mnist7, tmp_path):
         num_segments=2,
         compiler_timeout_sec=600,
     )
-    r = TARGET.compile(str(mnist7), str(tmp_path / "o"), cfg)
+    r = TARGET.compile([str(mnist7)], str(tmp_path / "o"), {k: v for k, v in vars(cfg).items() if k != "overwrite"})
     args = json.loads(fake_compiler.args_file.read_text())
     assert args[:12] == ["-s", "-m", "14", "-a", "-d", "-k", "30", "-i", "a,b", "-n", "2", "-t"]
     assert r.details["command"][1:] == args
@@ -75,7 +75,7 @@ def test_every_option_reaches_the_command_line(fake_compiler, mnist7, tmp_path):
 def test_differences_are_reported(fake_compiler, coral_models, tmp_path):
     """Replaying the real mnist7 log against the bundled model (3 convs, 1 dense): every row differs."""
     fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", log="nrf20_mnist7.log")
-    r = TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"))
+    r = TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"))
     (m,) = r.details["models"]
     assert m["matches_prediction"] is False
     diff = {d["op"]: (d["predicted"], d["compiler"]) for d in m["differences"]}
@@ -98,7 +98,7 @@ def test_co_compilation_in_one_call(fake_compiler, coral_models, mnist7, tmp_pat
 
 def test_missing_compiler_skips_and_keeps_the_preflight(no_compiler, coral_models, tmp_path):
     out = tmp_path / "o"
-    r = TARGET.compile(str(coral_models["bundled_int8"]), str(out))
+    r = TARGET.compile([str(coral_models["bundled_int8"])], str(out))
     assert r.skipped and r.output == str(coral_models["bundled_int8"])
     assert "apt-get install edgetpu-compiler" in r.reason and "Docker" in r.reason
     assert r.details["steps"] == {"preflight": "done", "compile": "skipped"}
@@ -109,20 +109,20 @@ def test_missing_compiler_skips_and_keeps_the_preflight(no_compiler, coral_model
 
 def test_missing_compiler_required_is_unavailable(no_compiler, coral_models, tmp_path):
     with pytest.raises(Unavailable) as exc:
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"), {"require_compiler": True})
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"), {"require_compiler": True})
     assert exc.value.exit_code == 5 and "apt-get install edgetpu-compiler" in exc.value.hint
 
 
 def test_explicit_compiler_path_must_exist(coral_models, tmp_path):
     with pytest.raises(Unavailable, match="compiler not found"):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"), {"compiler": str(tmp_path / "nope")})
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"), {"compiler": str(tmp_path / "nope")})
 
 
 def test_compiler_timeout_kills_it(fake_compiler, coral_models, tmp_path):
     fake_compiler(mode="sleep", FAKE_EDGETPU_SLEEP_S=60)
     start = time.monotonic()
     with pytest.raises(ConversionFailed) as exc:
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"), {"timeout_s": 1.5})
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"), {"timeout_s": 1.5})
     assert time.monotonic() - start < 20
     assert exc.value.exit_code == 4 and "within 1.5 s" in exc.value.message
     assert "--timeout-s" in exc.value.hint
@@ -143,7 +143,7 @@ def test_compiler_failures_exit_4(fake_compiler, coral_models, tmp_path, recordi
     fake_compiler(console=recording, exit_code=1)
     out = tmp_path / "o"
     with pytest.raises(ConversionFailed) as exc:
-        TARGET.compile(str(coral_models["bundled_int8"]), str(out))
+        TARGET.compile([str(coral_models["bundled_int8"])], str(out))
     assert exc.value.exit_code == 4
     assert words in exc.value.message and hint in exc.value.hint
     assert exc.value.details["returncode"] == 1 and exc.value.details["preflight"]
@@ -153,42 +153,42 @@ def test_compiler_failures_exit_4(fake_compiler, coral_models, tmp_path, recordi
 def test_zero_subgraphs_is_a_failure_even_with_exit_0(fake_compiler, coral_models, tmp_path):
     fake_compiler(console="issue225_hand_quant_zero_subgraphs.console.txt", exit_code=0)
     with pytest.raises(ConversionFailed, match="Number of Edge TPU subgraphs: 0"):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"), {"min_runtime_version": 10})
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"), {"min_runtime_version": 10})
 
 
 def test_failure_text_wins_over_exit_0(fake_compiler, coral_models, tmp_path):
     fake_compiler(console="issue168_model_not_quantized.console.txt", exit_code=0)
     with pytest.raises(ConversionFailed, match="Model not quantized"):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"))
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"))
 
 
 def test_nonzero_exit_without_words_is_a_failure(fake_compiler, coral_models, tmp_path):
     fake_compiler(console="version_16.console.txt", exit_code=3)
     with pytest.raises(ConversionFailed, match="exited with code 3"):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"))
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"))
 
 
 def test_success_without_output_file_is_a_failure(fake_compiler, coral_models, tmp_path):
     fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", mode="no-output")
     with pytest.raises(ConversionFailed, match="wrote no bundled_int8_edgetpu.tflite"):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"))
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"))
 
 
 def test_preflight_runs_before_the_compiler(fake_compiler, coral_models, tmp_path):
     fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt")
     with pytest.raises(BadInput, match="not fully integer"):
-        TARGET.compile(str(coral_models["bundled_float"]), str(tmp_path / "o"))
+        TARGET.compile([str(coral_models["bundled_float"])], str(tmp_path / "o"))
     assert not fake_compiler.args_file.exists()
 
 
 def test_refuses_to_overwrite_without_force(fake_compiler, mnist7, tmp_path):
     fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", log="nrf20_mnist7.log")
     out = tmp_path / "o"
-    TARGET.compile(str(mnist7), str(out), {"overwrite": False})
+    TARGET.compile([str(mnist7)], str(out), {"overwrite": False})
     with pytest.raises(OutputExists):
-        TARGET.compile(str(mnist7), str(out), {"overwrite": False})
-    TARGET.compile(str(mnist7), str(out), {"overwrite": True})
-    TARGET.compile(str(mnist7), str(out))  # a build pipeline's call owns its folder
+        TARGET.compile([str(mnist7)], str(out), {"overwrite": False})
+    TARGET.compile([str(mnist7)], str(out), {"overwrite": True})
+    TARGET.compile([str(mnist7)], str(out))  # a build pipeline's call owns its folder
 
 
 @pytest.mark.parametrize(
@@ -198,16 +198,17 @@ def test_refuses_to_overwrite_without_force(fake_compiler, mnist7, tmp_path):
         ({"num_segments": 0}, "at least 1"),
         ({"min_runtime_version": 99}, "unknown Edge TPU runtime version"),
         ({"timeout_s": 0}, "positive"),
-        ({"frobnicate": True}, "unknown compile option"),
+        ({"frobnicate": True}, "unknown option 'frobnicate' for target coral"),
+        ({"board": "stm32h7a3"}, "--board does not apply to target coral for compile"),
     ],
 )
 def test_bad_options_are_usage_errors(coral_models, tmp_path, options, words):
     with pytest.raises(UsageError, match=words):
-        TARGET.compile(str(coral_models["bundled_int8"]), str(tmp_path / "o"), options)
+        TARGET.compile([str(coral_models["bundled_int8"])], str(tmp_path / "o"), options)
 
 
 def test_runtime_version_of_compile_drives_the_preflight(no_compiler, coral_models, tmp_path):
-    r = TARGET.compile(str(coral_models["permute"]), str(tmp_path / "o"), {"min_runtime_version": 13})
+    r = TARGET.compile([str(coral_models["permute"])], str(tmp_path / "o"), {"min_runtime_version": 13})
     (m,) = r.details["models"]
     assert m["preflight"]["first_unmapped"]["op"] == "TRANSPOSE"
     assert m["preflight"]["runtime_version"] == 13 == rules.KNOWN_RUNTIME_VERSIONS[3]

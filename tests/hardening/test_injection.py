@@ -174,7 +174,7 @@ def test_cli_hostile_serial(run_cli, tiny_int8, tmp_path, serial):
 @pytest.mark.parametrize("target", ["cpu", "mcu", "ethos-u"])
 def test_cli_device_that_does_not_apply_is_a_usage_error(run_cli, tiny_int8, target):
     r = run_cli("--json", "bench", tiny_int8, "--target", target, "--device", "usb:0")
-    assert r.exit_code == 2 and r.json["error"]["message"] == f"--device does not apply to target {target}"
+    assert r.exit_code == 2 and r.json["error"]["message"] == f"--device does not apply to target {target} for bench"
 
 
 def test_relative_compiler_path_is_resolved(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ def ethos():
 @pytest.fixture(scope="module")
 def compiled(ethos, mcu_models, tmp_path_factory):
     out = tmp_path_factory.mktemp("vela")
-    return out, {name: ethos.compile(str(mcu_models[name]), str(out)) for name in (*MLPERF_TINY, "bundled_int8")}
+    return out, {name: ethos.compile([str(mcu_models[name])], str(out)) for name in (*MLPERF_TINY, "bundled_int8")}
 
 
 @pytest.mark.parametrize("name", [*MLPERF_TINY, "bundled_int8"])
@@ -56,8 +56,8 @@ def test_vela_results_for_the_bundled_and_zoo_models(compiled, mcu_models, name)
 
 
 def test_bigger_npu_is_not_slower(ethos, mcu_models):
-    small = ethos.check(str(mcu_models["resnet8"]), accelerator="ethos-u55-64").details["summary"]
-    big = ethos.check(str(mcu_models["resnet8"]), accelerator="ethos-u55-256").details["summary"]
+    small = ethos.check(str(mcu_models["resnet8"]), {"accelerator": "ethos-u55-64"}).details["summary"]
+    big = ethos.check(str(mcu_models["resnet8"]), {"accelerator": "ethos-u55-256"}).details["summary"]
     assert big["cycles"]["npu"] < small["cycles"]["npu"]
 
 
@@ -84,32 +84,34 @@ def test_float_model_maps_nothing(ethos, mcu_models):
 
 
 def test_other_accelerators_and_memory_modes(ethos, mcu_models, tmp_path):
-    r = ethos.compile(str(mcu_models["bundled_int8"]), str(tmp_path), accelerator="ethos-u65-256", overwrite=False)
+    r = ethos.compile(
+        [str(mcu_models["bundled_int8"])], str(tmp_path), {"accelerator": "ethos-u65-256", "overwrite": False}
+    )
     s = r.details["summary"]
     assert s["accelerator"] == "Ethos_U65_256" and s["memory_mode"] == "Dedicated_Sram" and s["dram_used_bytes"] > 0
     assert Path(r.details["files"]["summary_csv"]).name.endswith("_summary_Ethos_U65_High_End.csv")
-    r = ethos.check(str(mcu_models["bundled_int8"]), memory_mode="Sram_Only")
+    r = ethos.check(str(mcu_models["bundled_int8"]), {"memory_mode": "Sram_Only"})
     assert r.details["summary"]["memory_mode"] == "Sram_Only" and not r.details["summary"]["off_chip_flash_used_bytes"]
 
 
 def test_refuses_to_overwrite_without_force(ethos, mcu_models, tmp_path):
     model = str(mcu_models["bundled_int8"])
-    ethos.compile(model, str(tmp_path), overwrite=False)
+    ethos.compile([model], str(tmp_path), {"overwrite": False})
     with pytest.raises(OutputExists):
-        ethos.compile(model, str(tmp_path), overwrite=False)
-    ethos.compile(model, str(tmp_path))  # the pipeline's call: replaces edgeq's own outputs
-    ethos.compile(model, str(tmp_path), overwrite=True)
+        ethos.compile([model], str(tmp_path), {"overwrite": False})
+    ethos.compile([model], str(tmp_path))  # the pipeline's call: replaces edgeq's own outputs
+    ethos.compile([model], str(tmp_path), {"overwrite": True})
 
 
 def test_bad_options_and_inputs(ethos, mcu_models, tmp_path):
     with pytest.raises(UsageError):
-        ethos.check(str(mcu_models["bundled_int8"]), accelerator="ethos-u77-1")
+        ethos.check(str(mcu_models["bundled_int8"]), {"accelerator": "ethos-u77-1"})
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(b"garbage")
     with pytest.raises(BadInput):
         ethos.check(str(bad))
     with pytest.raises(ConversionFailed, match="did not finish"):
-        ethos.check(str(mcu_models["mobilenet_v1_025"]), timeout_s=0.01)
+        ethos.check(str(mcu_models["mobilenet_v1_025"]), {"timeout_s": 0.01})
 
 
 def test_no_runner_here(ethos):
@@ -122,5 +124,5 @@ def test_relative_model_and_output_paths(ethos, mcu_models, tmp_path, monkeypatc
 
     shutil.copy(mcu_models["bundled_int8"], tmp_path / "m.tflite")
     monkeypatch.chdir(tmp_path)
-    r = ethos.compile("m.tflite", "out")
+    r = ethos.compile(["m.tflite"], "out")
     assert (tmp_path / "out" / "m_vela.tflite").exists() and r.details["counts"]["cpu"] == 0

@@ -26,7 +26,7 @@ def mcu():
 
 
 def test_runner_times_tflm_on_the_host_and_estimates_the_board(mcu, mcu_models):
-    runner = mcu.runner(board="stm32l4r5")
+    runner = mcu.runner(None, {"board": "stm32l4r5"})
     assert runner.availability().available
     r = runner.benchmark(str(mcu_models["ds_cnn"]), FAST)
     doc = r.to_dict()
@@ -48,7 +48,7 @@ def test_runner_times_tflm_on_the_host_and_estimates_the_board(mcu, mcu_models):
 
 def test_runner_defaults_and_an_uncalibrated_core(mcu, mcu_models):
     assert mcu.runner().board.name == "stm32h7a3"
-    r = mcu.runner(board="esp32s3").benchmark(str(mcu_models["bundled_int8"]), FAST)
+    r = mcu.runner(None, {"board": "esp32s3"}).benchmark(str(mcu_models["bundled_int8"]), FAST)
     assert r.estimate["latency_ms"] is None and any("no latency estimate" in n for n in r.notes)
 
 

@@ -142,7 +142,7 @@ def test_every_missing_op_is_named_not_just_the_first(mcu, mcu_models):
 
 def test_too_large_arena_exits_6_with_the_numbers(mcu, mcu_models):
     with pytest.raises(QualityGateFailed) as e:
-        mcu.check(str(mcu_models["big_activations"]), board="nrf52840")
+        mcu.check(str(mcu_models["big_activations"]), {"board": "nrf52840"})
     err = e.value
     assert err.exit_code == QUALITY_GATE
     d = err.details
@@ -151,12 +151,12 @@ def test_too_large_arena_exits_6_with_the_numbers(mcu, mcu_models):
     assert f"{d['arena_bytes']:,}" in err.message and f"{256 * 1024:,}" in err.message
     assert "stm32l4r5" in err.hint  # boards it does fit
     # and on a board with the RAM it passes
-    assert mcu.check(str(mcu_models["big_activations"]), board="stm32l4r5").to_dict()["fits"] is True
+    assert mcu.check(str(mcu_models["big_activations"]), {"board": "stm32l4r5"}).to_dict()["fits"] is True
 
 
 def test_too_large_flash_exits_6_with_the_numbers(mcu, mcu_models):
     with pytest.raises(QualityGateFailed) as e:
-        mcu.check(str(mcu_models["big_weights"]), board="nrf52840")
+        mcu.check(str(mcu_models["big_weights"]), {"board": "nrf52840"})
     d = e.value.details
     assert d["fit"]["flash"]["fits"] is False and d["flash_bytes"] > 1024 * 1024
     assert "flash" in e.value.message and f"{d['flash_bytes']:,}" in e.value.message
@@ -164,14 +164,14 @@ def test_too_large_flash_exits_6_with_the_numbers(mcu, mcu_models):
 
 def test_float_model_on_integer_only_board_is_refused(mcu, mcu_models):
     with pytest.raises(BadInput) as e:
-        mcu.check(str(mcu_models["bundled_float"]), board="rp2040")
+        mcu.check(str(mcu_models["bundled_float"]), {"board": "rp2040"})
     assert "integer-only" in e.value.message and "float" in e.value.message
     assert "int8" in e.value.hint and e.value.exit_code == BAD_INPUT
     assert not isinstance(e.value, UnsupportedOp)
 
 
 def test_float_model_runs_on_a_board_with_an_fpu(mcu, mcu_models):
-    r = mcu.check(str(mcu_models["bundled_float"]), board="stm32h7a3")
+    r = mcu.check(str(mcu_models["bundled_float"]), {"board": "stm32h7a3"})
     assert r.ok and any("compute in float" in m for m in r.messages)
     assert r.details["latency_estimate"]["latency_ms"] is None  # int8-calibrated factors
 
@@ -201,7 +201,7 @@ def test_not_a_model_and_unknown_board(mcu, tmp_path, mcu_models):
     from edgeq.errors import UsageError
 
     with pytest.raises(UsageError):
-        mcu.check(str(mcu_models["bundled_int8"]), board="nope")
+        mcu.check(str(mcu_models["bundled_int8"]), {"board": "nope"})
 
 
 def test_estimate_is_in_the_check_and_labelled(reports):

@@ -40,7 +40,7 @@ def mcu():
 @pytest.fixture(scope="module")
 def exports(mcu, mcu_models, tmp_path_factory):
     out = tmp_path_factory.mktemp("mcu_export")
-    return out, {name: mcu.compile(str(mcu_models[name]), str(out)) for name in (*MLPERF_TINY, "bundled_int8")}
+    return out, {name: mcu.compile([str(mcu_models[name])], str(out)) for name in (*MLPERF_TINY, "bundled_int8")}
 
 
 @pytest.mark.parametrize("name", [*MLPERF_TINY, "bundled_int8"])
@@ -136,12 +136,12 @@ def test_model_data_cc_syntax_for_every_model(exports, mcu_models, gxx):
 
 def test_refuses_to_overwrite_without_force(mcu, mcu_models, tmp_path):
     model = str(mcu_models["bundled_int8"])
-    mcu.compile(model, str(tmp_path), overwrite=False)
+    mcu.compile([model], str(tmp_path), {"overwrite": False})
     with pytest.raises(OutputExists) as e:
-        mcu.compile(model, str(tmp_path), overwrite=False)
+        mcu.compile([model], str(tmp_path), {"overwrite": False})
     assert "--force" in e.value.hint
-    mcu.compile(model, str(tmp_path))  # a pipeline's call replaces edgeq's own earlier export
-    mcu.compile(model, str(tmp_path), overwrite=True)
+    mcu.compile([model], str(tmp_path))  # a pipeline's call replaces edgeq's own earlier export
+    mcu.compile([model], str(tmp_path), {"overwrite": True})
     # staging folders are gone: only the export itself
     assert [p.name for p in tmp_path.iterdir()] == [f"{mcu_models['bundled_int8'].stem}_tflm"]
 
@@ -152,20 +152,20 @@ def test_does_not_replace_a_foreign_folder_unless_forced(mcu, mcu_models, tmp_pa
     foreign.mkdir()
     (foreign / "mine.c").write_text("int x;\n")
     with pytest.raises(OutputExists):
-        mcu.compile(str(model), str(tmp_path))
+        mcu.compile([str(model)], str(tmp_path))
     assert (foreign / "mine.c").exists()
-    mcu.compile(str(model), str(tmp_path), overwrite=True)
+    mcu.compile([str(model)], str(tmp_path), {"overwrite": True})
     assert not (foreign / "mine.c").exists() and (foreign / "model_data.cc").exists()
 
 
 def test_missing_op_fails_before_anything_is_written(mcu, mcu_models, tmp_path):
     with pytest.raises(UnsupportedOp, match="TILE"):
-        mcu.compile(str(mcu_models["tile"]), str(tmp_path / "out"))
+        mcu.compile([str(mcu_models["tile"])], str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
 def test_compile_on_a_named_board(mcu, mcu_models, tmp_path):
-    r = mcu.compile(str(mcu_models["ds_cnn"]), str(tmp_path), board="nrf52840")
+    r = mcu.compile([str(mcu_models["ds_cnn"])], str(tmp_path), {"board": "nrf52840"})
     assert r.details["board"] == "nrf52840"
     assert json.loads((Path(r.details["export_dir"]) / export.MANIFEST).read_text())["board"] == "nrf52840"
 
@@ -175,14 +175,14 @@ def test_relative_model_and_output_paths(mcu, mcu_models, tmp_path, monkeypatch)
 
     shutil.copy(mcu_models["bundled_int8"], tmp_path / "m.tflite")
     monkeypatch.chdir(tmp_path)
-    r = mcu.compile("m.tflite", "out")
+    r = mcu.compile(["m.tflite"], "out")
     assert (tmp_path / "out" / "m_tflm" / "model_data.cc").exists() and Path(r.output).exists()
 
 
 def test_resolver_covers_ops_in_every_subgraph(mcu, mcu_models, tmp_path):
     """A WHILE loop's body is a second subgraph: its ops must be registered too."""
     assert set(read_file(mcu_models["while_loop"]).op_histogram()) == {"WHILE"}  # the main subgraph alone
-    r = mcu.compile(str(mcu_models["while_loop"]), str(tmp_path))
+    r = mcu.compile([str(mcu_models["while_loop"])], str(tmp_path))
     assert r.details["resolver_calls"][0] == "AddWhile"
     assert {"AddLess", "AddAdd", "AddMul"} <= set(r.details["resolver_calls"])
     assert r.details["check"]["details"]["parity"]["bit_exact"]

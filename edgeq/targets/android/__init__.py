@@ -1,10 +1,10 @@
 """Android phones: the model flavours their accelerators want, and numbers measured on the phone.
 
-- ``TARGET.compile(keras_model, out_dir, data_path=...)`` makes the flavours phones use: full int8
+- ``TARGET.compile([keras_model], out_dir, {"data_path": ...})`` makes the flavours phones use: full int8
   for NNAPI and NPU/DSP delegates, fp16 for the GPU delegate, float32 as the baseline; each read
   back and verified, its sidecar carrying the I/O names, shapes and quantization parameters.
   Given a .tflite (what ``edgeq build`` passes), it verifies it and writes the same report.
-- ``TARGET.runner(serial=..., delegates=("cpu", "gpu", "nnapi"), ...)`` runs TFLite's own
+- ``TARGET.runner(serial, {"delegates": "cpu,gpu,nnapi", ...})`` runs TFLite's own
   ``benchmark_model`` on the phone over adb, once per delegate, and returns the delegates side
   by side with the phone's model, SoC, ABI, Android version and NNAPI accelerators.
 - ``TARGET.check(model)`` says which flavour a .tflite is and which delegates it suits.
@@ -15,20 +15,46 @@ bench (benchmark_model command lines, runs, results), benchparse (its output), e
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
+from edgeq.targets import android_options
 from edgeq.targets.android import flavours as fl
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
-from edgeq.targets.base import CompatReport, CompileResult
+from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
+from edgeq.targets.registry import resolve
 
-__all__ = ["TARGET", "AndroidTarget", "AndroidRunner", "AndroidBenchResult", "BenchOptions", "DELEGATES", "PROFILE"]
+__all__ = [
+    "TARGET",
+    "AndroidTarget",
+    "AndroidCompileResult",
+    "AndroidRunner",
+    "AndroidBenchResult",
+    "BenchOptions",
+    "DELEGATES",
+    "PROFILE",
+]
 
 # The hardware as data for the quantization planner. Phones run float and integer models; NNAPI and
 # the GPU delegate hand the ops they cannot run back to the CPU without stranding the rest.
 PROFILE = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
+
+
+class AndroidCompatReport(CompatReport):
+    """Which flavour a .tflite is: ``counts`` are ops and float_ops (not an accelerator split);
+    ``details`` has the flavour, the delegates it suits, and its inputs and outputs."""
+
+
+class AndroidCompileResult(CompileResult):
+    """The phone flavours: ``details`` has ``flavours`` (path, size, delegates, I/O, verified), ``kind``
+    (converted or verified) and ``report``."""
+
+    def artifacts(self) -> list[str]:
+        files = [x for f in self.details.get("flavours") or [] for x in (f.get("path"), f.get("sidecar")) if x]
+        return [*files, self.details["report"]] if self.details.get("report") else files
 
 
 class AndroidTarget:
@@ -37,34 +63,22 @@ class AndroidTarget:
     build_mode = Mode.INT8
     build_io = IOType.INT8
     profile = PROFILE
-    # option names as the CLI's compile and bench commands pass them (--force arrives as "overwrite")
-    compile_options = ("data_path", "data_samples", "flavours", "int8_io", "allow_float_ops", "overwrite")
-    runner_options = (
-        "serial",
-        "delegates",
-        "nnapi_accelerator",
-        "threads",
-        "runs",
-        "warmup",
-        "op_profiling",
-        "cpu_mask",
-        "extra_args",
-        "benchmark_binary",
-        "adb",
-        "timeout_s",
-        "adb_timeout_s",
-        "log_dir",
-    )
+    options = android_options.OPTIONS
+    max_models = 1
+    device_help = android_options.DEVICE_HELP
 
-    def check(self, model_path: str) -> CompatReport:
-        """Which flavour ``model_path`` is, which delegates suit it, and what would fall back to the CPU.
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> AndroidCompatReport:
+        """Which flavour ``model`` is, which delegates suit it, and what would fall back to the CPU. No options.
 
         Raises:
+            UsageError: any option (android's check takes none).
             BadInput: not a valid .tflite file, or an op LiteRT cannot resolve.
         """
         from edgeq import flatbuffer
         from edgeq.runtime import open_session
 
+        resolve(self, Stage.CHECK, options)
+        model_path = model
         info = flatbuffer.read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # the phone's CPU path is this interpreter
         art = fl.describe(model_path)
@@ -80,7 +94,7 @@ class AndroidTarget:
                 "under NNAPI or an NPU delegate they run on the CPU"
             )
         ops = tuple({"op": name, "count": n} for name, n in info.op_histogram().items())
-        return CompatReport(
+        return AndroidCompatReport(
             target=self.name,
             ok=True,
             ops=ops,
@@ -93,24 +107,11 @@ class AndroidTarget:
             },
         )
 
-    def compile(
-        self,
-        model_path: str,
-        out_dir: str,
-        options: Mapping | None = None,
-        *,
-        data_path: str | None = None,
-        data_samples: int | None = None,
-        flavours: str | tuple[str, ...] | None = None,
-        int8_io: str | IOType = IOType.INT8,
-        allow_float_ops: bool = False,
-        overwrite: bool = False,
-        force: bool = False,
-    ) -> CompileResult:
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
         """The flavours a phone needs, verified, with a report ``<stem>.android.json`` in ``out_dir``.
 
-        Options come as keywords or as an ``options`` mapping with the names in ``compile_options``
-        (``overwrite`` and ``force`` are the same). A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
+        One model at a time. Options (:mod:`edgeq.targets.android_options`): ``data_path``,
+        ``data_samples``, ``flavours``, ``int8_io``, ``allow_float_ops``, ``overwrite``. A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
         ``<stem>_int8.tflite`` (``flavours`` picks some; int8 needs ``data_path``). A .tflite (what the
         build pipeline passes) is not converted: it is read back, classified and verified, and the
         report is written (replacing an earlier one; it is derived from the model).
@@ -122,27 +123,21 @@ class AndroidTarget:
 
         Raises:
             UsageError: int8 without data; flavour or I/O options given with a .tflite.
-            OutputExists: an output exists and ``force`` is false.
+            OutputExists: an output exists and ``overwrite`` is not set.
             BadInput, ConversionFailed: as the conversion raises; a flavour that does not read back right.
         """
         from edgeq import SCHEMA_VERSION
         from edgeq.artifacts import sha256_file, write_json_atomic
         from edgeq.modelio import Format, detect_format
 
-        if options:
-            opts = dict(options)
-            unknown = sorted(set(opts) - set(self.compile_options) - {"force"})
-            if unknown:
-                raise UsageError(
-                    f"unknown compile option(s) for android: {', '.join(unknown)}", "see edgeq compile --help"
-                )
-            data_path = opts.get("data_path", data_path)
-            data_samples = opts.get("data_samples", data_samples)
-            flavours = opts.get("flavours", flavours)
-            int8_io = opts.get("int8_io") or int8_io
-            allow_float_ops = bool(opts.get("allow_float_ops", allow_float_ops))
-            overwrite = bool(opts.get("overwrite", overwrite) or opts.get("force", False))
-        force = force or overwrite
+        (model_path,) = check_models(self, models)
+        opts = resolve(self, Stage.COMPILE, options)
+        data_path = opts.get("data_path")
+        data_samples = opts.get("data_samples")
+        flavours = opts.get("flavours")
+        int8_io = opts.get("int8_io") or IOType.INT8
+        allow_float_ops = bool(opts.get("allow_float_ops"))
+        force = bool(opts.get("overwrite"))
         fmt = detect_format(model_path)
         out = fl.require_folder(out_dir)
         stem = Path(model_path).stem
@@ -171,7 +166,7 @@ class AndroidTarget:
         }
         write_json_atomic(report, doc)
         warnings = [f"{a.flavour}: {p}" for a in arts for p in a.problems]
-        return CompileResult(
+        return AndroidCompileResult(
             target=self.name,
             output=output,
             skipped=False,
@@ -179,16 +174,11 @@ class AndroidTarget:
             details={"report": str(report), "kind": kind, "flavours": doc["flavours"], "warnings": warnings},
         )
 
-    def runner(self, device: str | None = None, options: Mapping | None = None, **kwargs) -> AndroidRunner:
-        """A runner for ``edgeq bench``: options as in :class:`AndroidRunner` (serial, delegates, ...),
-        as keywords or as an ``options`` mapping with the names in ``runner_options``."""
-        options = {**dict(options or {}), **kwargs}
-        unknown = sorted(set(options) - set(self.runner_options))
-        if unknown:
-            raise UsageError(
-                f"unknown option(s) for the android runner: {', '.join(unknown)}", "see edgeq bench --help"
-            )
-        return AndroidRunner(device, **options)
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> AndroidRunner:
+        """A runner for ``edgeq bench``: ``device`` is the phone's adb serial; options as declared in
+        :mod:`edgeq.targets.android_options` (serial, delegates, ...). Threads, runs and warm-up come
+        from the BenchConfig given to ``benchmark``."""
+        return AndroidRunner(device, **resolve(self, Stage.BENCH, options, device))
 
     def supported_delegates(self) -> list[dict]:
         return [

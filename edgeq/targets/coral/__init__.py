@@ -1,6 +1,6 @@
 """Google Coral Edge TPU: a pre-flight that predicts edgetpu_compiler, and a wrapper that runs it.
 
-- ``TARGET.check(model)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
+- ``TARGET.check(model, options)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
 - ``TARGET.compile(models, out_dir, options)`` runs the pre-flight, then edgetpu_compiler when it is
   installed (skipped, with the reason, when it is not), parses its console and .log, and compares them
   with the prediction.
@@ -23,11 +23,13 @@ from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
-from edgeq.targets.base import CompatReport, CompileResult
+from edgeq.targets import coral_options
+from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.coral import compiler, logparse, preflight, rules
 from edgeq.targets.coral.compiler import CompileConfig
+from edgeq.targets.registry import resolve
 
-__all__ = ["TARGET", "CoralTarget", "CompileConfig", "PROFILE"]
+__all__ = ["TARGET", "CoralTarget", "CompileConfig", "CoralCompatReport", "CoralCompileResult", "PROFILE"]
 
 PROFILE = rules.PROFILE
 EDGETPU_CUSTOM_OP = "edgetpu-custom-op"
@@ -37,7 +39,7 @@ EDGETPU_LIBRARY = "libedgetpu.so.1"  # the Edge TPU runtime's delegate (Coral's 
 DEVICE_PATTERN = re.compile(r"^(usb|pci)(:\d+)?$")
 
 
-def edgetpu_runner(device: str | None = None, options: Mapping | None = None):
+def edgetpu_runner(device: str | None = None, options: Mapping | None = None):  # options checked by the caller
     """Benchmark through libedgetpu: in this process, or on a board over SSH (``host``).
 
     ``device`` is a Coral device string (``usb``, ``usb:0``, ``pci:0``); the first invoke, which
@@ -59,26 +61,27 @@ def edgetpu_runner(device: str | None = None, options: Mapping | None = None):
     return LocalRunner(target="coral", delegate=EDGETPU_LIBRARY, device=device)
 
 
-def _check_options(options: Mapping | None) -> int:
-    options = dict(options or {})
-    runtime = options.pop("runtime_version", None)
-    if options:
-        raise UsageError(f"unknown check option(s) for coral: {', '.join(options)}", "see edgeq check --help")
-    return rules.DEFAULT_RUNTIME_VERSION if runtime is None else int(runtime)
-
-
-def _compile_config(options: Mapping | CompileConfig | None, default_overwrite: bool) -> CompileConfig:
-    if isinstance(options, CompileConfig):
-        return options
-    options = dict(options or {})
-    known = {f.name for f in fields(CompileConfig)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise UsageError(f"unknown compile option(s) for coral: {', '.join(unknown)}", "see edgeq compile --help")
+def _compile_config(options: dict) -> CompileConfig:
+    """A CompileConfig from checked options; ``overwrite`` unset (None) is decided by the caller."""
+    options = {k: v for k, v in options.items() if k in {f.name for f in fields(CompileConfig)}}
     if isinstance(options.get("intermediate_tensors"), str):
         options["intermediate_tensors"] = tuple(t for t in options["intermediate_tensors"].split(",") if t)
-    options.setdefault("overwrite", default_overwrite)
+    options["overwrite"] = bool(options.get("overwrite"))
     return CompileConfig(**options)
+
+
+class CoralCompatReport(CompatReport):
+    """The pre-flight's prediction: ``details`` has runtime_version, memory (cached vs streamed) and notes."""
+
+
+class CoralCompileResult(CompileResult):
+    """Per model (``details["models"]``): the pre-flight, the compiler's parsed report and their differences."""
+
+    def artifacts(self) -> list[str]:
+        files: list[str] = []
+        for m in self.details.get("models") or []:
+            files += [m["preflight_report"], *m.get("outputs", []), *m.get("logs", []), *m.get("sidecars", [])]
+        return files
 
 
 def _summary(pred: preflight.Prediction) -> dict:
@@ -114,26 +117,30 @@ class CoralTarget:
     build_mode = Mode.INT8
     build_io = IOType.INT8  # int8 I/O: no QUANTIZE/DEQUANTIZE left on the CPU
     profile = PROFILE
-    check_options = ("runtime_version",)
-    compile_options = tuple(f.name for f in fields(CompileConfig))
-    co_compiles = True
+    options = coral_options.OPTIONS
+    max_models = None  # edgetpu_compiler co-compiles several models (they share the on-chip cache)
+    device_help = coral_options.DEVICE_HELP
+    ops_source = "docs/coral.md"
+    other_ops = "any other op runs on the CPU"
 
     # --- check ---------------------------------------------------------------------------------------
 
     def predict(self, model_path: str, runtime_version: int = rules.DEFAULT_RUNTIME_VERSION) -> preflight.Prediction:
         return preflight.predict(model_path, runtime_version)
 
-    def check(self, model_path: str, options: Mapping | None = None) -> CompatReport:
-        """Predict the compiler's verdict for ``model_path`` (options: ``runtime_version``).
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CoralCompatReport:
+        """Predict the compiler's verdict for ``model`` (options: ``runtime_version``).
 
         Raises:
+            UsageError: an option coral does not take at check.
             BadInput: not a TFLite model, or one the compiler rejects whole (dynamic shapes, batch > 1,
                 float or dynamic-range ops, 16-bit activations), with the fix.
         """
-        pred = preflight.predict(model_path, _check_options(options))
+        runtime = resolve(self, Stage.CHECK, options).get("runtime_version")
+        pred = preflight.predict(model, rules.DEFAULT_RUNTIME_VERSION if runtime is None else int(runtime))
         return self.report(pred)
 
-    def report(self, pred: preflight.Prediction) -> CompatReport:
+    def report(self, pred: preflight.Prediction) -> CoralCompatReport:
         counts, first = pred.counts, pred.first_unmapped
         messages = []
         if first is not None:
@@ -157,7 +164,7 @@ class CoralTarget:
         details = pred.to_dict()  # notes (documented limits that cannot be predicted) stay in details
         for key in ("ops", "counts", "first_unmapped"):
             details.pop(key)
-        return CompatReport(
+        return CoralCompatReport(
             target=self.name,
             ok=counts["cpu"] == 0,
             ops=tuple(pred.table()),
@@ -179,17 +186,13 @@ class CoralTarget:
 
     # --- compile -------------------------------------------------------------------------------------
 
-    def compile(
-        self,
-        model_path: str | Sequence[str],
-        out_dir: str,
-        options: Mapping | CompileConfig | None = None,
-    ) -> CompileResult:
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
         """Pre-flight, then edgetpu_compiler on one or several models (co-compiled in one call).
 
-        A build pipeline calls ``compile(model, out_dir)``: outputs in ``out_dir`` are replaced, and a
-        missing compiler gives ``skipped=True`` with the reason. ``options`` are :class:`CompileConfig`
-        fields (``overwrite`` defaults to False when options are given).
+        A missing compiler gives ``skipped=True`` with the reason. ``options`` are :class:`CompileConfig`
+        fields (as declared in :mod:`edgeq.targets.coral_options`). ``overwrite``: True replaces existing
+        outputs, False refuses; unset (a pipeline's call) replaces an earlier edgeq compile of the same
+        model (its pre-flight report exists) and refuses anything else.
 
         Returns:
             CompileResult: ``output`` is the first compiled model (the input when skipped); ``details``
@@ -201,10 +204,9 @@ class CoralTarget:
             Unavailable: the compiler is missing and required, or cannot be run.
             ConversionFailed: the compiler failed, timed out, or mapped nothing to the Edge TPU.
         """
-        cfg = _compile_config(options, default_overwrite=options is None)
-        models = [str(model_path)] if isinstance(model_path, (str, os.PathLike)) else [str(m) for m in model_path]
-        if not models:
-            raise UsageError("no model to compile", "pass one or more .tflite files")
+        models = check_models(self, models)
+        opts = resolve(self, Stage.COMPILE, options)
+        cfg = _compile_config(opts)
         stems = [Path(m).stem for m in models]
         dup = sorted({s for s in stems if stems.count(s) > 1})
         if dup:
@@ -214,11 +216,14 @@ class CoralTarget:
             )
         out = self._out_dir(out_dir)
         predictions = [preflight.predict(m, cfg.runtime_version) for m in models]
-        if not cfg.overwrite:
-            for stem in stems:
-                for name in (f"{stem}_edgetpu.tflite", f"{stem}_edgetpu.log", f"{stem}.coral-check.json"):
-                    if (out / name).exists():
-                        raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
+        overwrite = opts.get("overwrite")
+        for stem in stems:
+            ours = (out / f"{stem}.coral-check.json").exists()
+            if overwrite or (overwrite is None and ours):
+                continue
+            for name in (f"{stem}_edgetpu.tflite", f"{stem}_edgetpu.log", f"{stem}.coral-check.json"):
+                if (out / name).exists():
+                    raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
         from edgeq.artifacts import write_json_atomic
 
         entries: list[dict[str, Any]] = []
@@ -235,7 +240,7 @@ class CoralTarget:
                 raise Unavailable("edgetpu_compiler is not installed (not on PATH)", compiler.INSTALL_HINT)
             details.update(compiler={"path": None, "version": None, "available": False}, command=None)
             details["steps"] = {"preflight": "done", "compile": "skipped"}
-            return CompileResult(self.name, output=models[0], skipped=True, reason=reason, details=details)
+            return CoralCompileResult(self.name, output=models[0], skipped=True, reason=reason, details=details)
 
         details["compiler"] = {"path": path, "version": compiler.version(path, cfg.timeout_s), "available": True}
         details["steps"] = {"preflight": "done", "compile": "failed"}
@@ -269,7 +274,7 @@ class CoralTarget:
         details["console"] = {k: v for k, v in console.to_dict().items() if k != "models"}
         self._write_provenance(entries, cfg, details)
         first = entries[0]["outputs"][0]
-        return CompileResult(self.name, output=first, skipped=False, reason="", details=details)
+        return CoralCompileResult(self.name, output=first, skipped=False, reason="", details=details)
 
     @staticmethod
     def _out_dir(out_dir: str) -> Path:
@@ -353,10 +358,9 @@ class CoralTarget:
                 write_json_atomic(side, doc)
                 entry.setdefault("sidecars", []).append(str(side))
 
-    runner_options = ("host", "port", "identity", "python", "timeout_s")
-
-    def runner(self, device: str | None = None, options: Mapping | None = None):
-        return edgetpu_runner(device, options)
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
+        """The Edge TPU through libedgetpu, here or on a board over SSH (``host``): see :func:`edgetpu_runner`."""
+        return edgetpu_runner(device, resolve(self, Stage.BENCH, options, device))
 
 
 TARGET = CoralTarget()

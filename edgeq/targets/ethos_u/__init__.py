@@ -1,8 +1,8 @@
 """Arm Ethos-U NPUs through Vela: what runs on the NPU, the memory it needs, and Vela's cycle estimate.
 
-- ``TARGET.check(model, accelerator=...)`` runs Vela in a temporary folder and reports which of the
+- ``TARGET.check(model, {"accelerator": ...})`` runs Vela in a temporary folder and reports which of the
   model's ops stay on the CPU (and Vela's reason), SRAM and flash used, and the performance estimate.
-- ``TARGET.compile(model, out_dir, accelerator=..., system_config=..., memory_mode=...)`` keeps Vela's
+- ``TARGET.compile([model], out_dir, {"accelerator": ..., "system_config": ...})`` keeps Vela's
   optimised ``<model>_vela.tflite``, its summary CSV and console log, and a parsed report.
 - There is no runner: no Ethos-U NPU or FVP is attached here; Vela's numbers are estimates.
 
@@ -15,18 +15,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from edgeq.artifacts import sha256_file, tool_versions, write_bytes_atomic, write_json_atomic
 from edgeq.config import BenchConfig, IOType, Mode
-from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
+from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable
 from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
-from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets import ethos_u_options as ethos_options
+from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.ethos_u import summary, vela
 from edgeq.targets.ethos_u.vela import VelaConfig
+from edgeq.targets.registry import resolve
 
-__all__ = ["TARGET", "EthosUTarget", "VelaConfig"]
+__all__ = ["TARGET", "EthosUTarget", "EthosUCompileResult", "VelaConfig"]
 
 PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
 ETHOSU_OP = "ethos-u"
@@ -35,6 +38,14 @@ ESTIMATE_NOTE = (
     "Vela's performance figures are compiler estimates ('For performance numbers the compiled network should "
     "be run on an FVP Model or FPGA')"
 )
+
+
+class EthosUCompileResult(CompileResult):
+    """Vela's output: ``details`` has the config, Vela's parsed summary (memory, cycles, estimated time),
+    the per-op placement and ``files`` (model, summary_csv, console_log, report)."""
+
+    def artifacts(self) -> list[str]:
+        return [f for f in (self.details.get("files") or {}).values() if f]
 
 
 class EthosURunner:
@@ -97,8 +108,9 @@ class EthosUTarget:
     build_mode = Mode.INT8
     build_io = IOType.INT8
     profile = PROFILE
-    check_options = ("accelerator", "system_config", "memory_mode", "optimise", "timeout_s")
-    compile_options = ("accelerator", "system_config", "memory_mode", "optimise", "timeout_s", "overwrite")
+    options = ethos_options.OPTIONS
+    max_models = 1
+    device_help = ethos_options.DEVICE_HELP
 
     def _vela(self, model_path: str, work: Path, cfg: VelaConfig) -> dict:
         """Run Vela into ``work`` and read everything back."""
@@ -196,38 +208,20 @@ class EthosUTarget:
 
     # --- check ---------------------------------------------------------------------------------------
 
-    def _config(
-        self, options: Mapping | None, known: tuple[str, ...], what: str, given: dict
-    ) -> tuple[VelaConfig, dict]:
-        merged = dict(options or {})
-        unknown = sorted(set(merged) - set(known))
-        if unknown:
-            flag = "--" + unknown[0].replace("_", "-")
-            raise UsageError(f"{flag} does not apply to {what} for target ethos-u", f"drop {flag}")
-        merged.update({k: v for k, v in given.items() if v is not None})
-        cfg = VelaConfig(
-            merged.get("accelerator") or vela.DEFAULT_ACCELERATOR,
-            merged.get("system_config"),
-            merged.get("memory_mode"),
-            merged.get("optimise") or "Performance",
-            float(merged.get("timeout_s") or vela.DEFAULT_TIMEOUT_S),
+    @staticmethod
+    def _config(opts: dict) -> VelaConfig:
+        return VelaConfig(
+            opts.get("accelerator") or vela.DEFAULT_ACCELERATOR,
+            opts.get("system_config"),
+            opts.get("memory_mode"),
+            opts.get("optimise") or "Performance",
+            float(opts.get("timeout_s") or vela.DEFAULT_TIMEOUT_S),
         )
-        return cfg, merged
 
-    def check(
-        self,
-        model_path: str,
-        options: Mapping | None = None,
-        *,
-        accelerator: str | None = None,
-        system_config: str | None = None,
-        memory_mode: str | None = None,
-        optimise: str | None = None,
-        timeout_s: float | None = None,
-    ) -> CompatReport:
-        """Run Vela on ``model_path`` (in a temporary folder) and report the NPU/CPU split.
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport:
+        """Run Vela on ``model`` (in a temporary folder) and report the NPU/CPU split.
 
-        Options (``check_options``) come as keywords or as an ``options`` mapping: ``accelerator``
+        Options (:mod:`edgeq.targets.ethos_u_options`): ``accelerator``
         (default ethos-u55-128), ``system_config`` and ``memory_mode`` (defaults per NPU family, from
         Vela's Arm/vela.ini), ``optimise`` (Performance | Size), ``timeout_s`` (600).
 
@@ -241,14 +235,8 @@ class EthosUTarget:
             Unavailable: Vela is not installed.
             ConversionFailed: Vela failed or timed out.
         """
-        given = {
-            "accelerator": accelerator,
-            "system_config": system_config,
-            "memory_mode": memory_mode,
-            "optimise": optimise,
-            "timeout_s": timeout_s,
-        }
-        cfg, _ = self._config(options, self.check_options, "check", given)
+        model_path = model
+        cfg = self._config(resolve(self, Stage.CHECK, options))
         read_model_bytes(model_path)
         with tempfile.TemporaryDirectory(prefix="edgeq-vela-") as tmp:
             res = self._vela(model_path, Path(tmp), cfg)
@@ -265,23 +253,11 @@ class EthosUTarget:
             f"{stem}{REPORT_SUFFIX}",
         ]
 
-    def compile(
-        self,
-        model_path: str,
-        out_dir: str,
-        options: Mapping | None = None,
-        *,
-        accelerator: str | None = None,
-        system_config: str | None = None,
-        memory_mode: str | None = None,
-        optimise: str | None = None,
-        timeout_s: float | None = None,
-        overwrite: bool | None = None,
-    ) -> CompileResult:
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
         """Compile with Vela into ``out_dir``: ``<stem>_vela.tflite``, Vela's summary CSV, its console as
         ``<stem>_vela.log`` and the parsed report ``<stem>.ethos-u.json``.
 
-        Options (``compile_options``) as in :meth:`check`, plus ``overwrite``: True replaces existing
+        One model at a time. Options as in :meth:`check`, plus ``overwrite``: True replaces existing
         outputs, False refuses (the CLI passes ``--force``); None (a pipeline's call) replaces an earlier
         edgeq compile of the same model (its report exists) and refuses anything else.
 
@@ -293,15 +269,9 @@ class EthosUTarget:
         Raises:
             as :meth:`check`; OutputExists when outputs exist and may not be replaced.
         """
-        given = {
-            "accelerator": accelerator,
-            "system_config": system_config,
-            "memory_mode": memory_mode,
-            "optimise": optimise,
-            "timeout_s": timeout_s,
-            "overwrite": overwrite,
-        }
-        cfg, merged = self._config(options, self.compile_options, "compile", given)
+        (model_path,) = check_models(self, models)
+        merged = resolve(self, Stage.COMPILE, options)
+        cfg = self._config(merged)
         overwrite = merged.get("overwrite")
         read_model_bytes(model_path)
         out = Path(out_dir)
@@ -360,11 +330,11 @@ class EthosUTarget:
             shutil.rmtree(staging, ignore_errors=True)
         if res["counts"]["npu"] == 0:
             details["warnings"] = [m for m in report.messages if m.startswith("nothing runs on the NPU")]
-        return CompileResult(self.name, output=str(files["model"]), details=details)
+        return EthosUCompileResult(self.name, output=str(files["model"]), details=details)
 
-    def runner(self, device: str | None = None, options: Mapping | None = None) -> EthosURunner:
-        if device is not None:
-            raise UsageError("--device does not apply to target ethos-u", "drop --device")
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> EthosURunner:
+        """A runner that says why nothing runs here (no NPU or FVP); no device, no options."""
+        resolve(self, Stage.BENCH, options, device)
         return EthosURunner()
 
 

@@ -1,13 +1,13 @@
 """Microcontrollers with TensorFlow Lite Micro: will it run, will it fit, and the firmware files.
 
-- ``TARGET.check(model, board=...)`` runs the model in TFLM's Python interpreter (in a child process):
+- ``TARGET.check(model, {"board": ...})`` runs the model in TFLM's Python interpreter (in a child process):
   ops TFLM lacks are named (exit 3), the tensor arena is the size TFLM allocated (its
   RecordingMicroAllocator report, confirmed by allocating exactly that much; when that is not enough,
   the smallest arena TFLM accepts, found by bisection), flash is the model plus
   a documented runtime estimate, the fit is judged against a board profile (a misfit exits 6 with the
   numbers), and TFLM's outputs are compared with LiteRT's on the same inputs.
-- ``TARGET.compile(model, out_dir, board=...)`` writes model_data.cc/.h, op_resolver.h and main.cc.
-- ``TARGET.runner(board=...)`` times TFLM on the host (labelled host timing) and adds the board's
+- ``TARGET.compile([model], out_dir, {"board": ...})`` writes model_data.cc/.h, op_resolver.h and main.cc.
+- ``TARGET.runner(None, {"board": ...})`` times TFLM on the host (labelled host timing) and adds the board's
   latency estimate (labelled estimate, with its calibration error).
 
 Modules: boards (profiles as data), ops (resolver table, flash/arena constants, pre-flight rules),
@@ -16,9 +16,10 @@ tflm (the child-process interpreter), tflm_worker (its entry point), parity, exp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions
@@ -26,10 +27,12 @@ from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_bytes, read_model_bytes
-from edgeq.targets.base import Availability, BenchResult, CompatReport, CompileResult
+from edgeq.targets import mcu_options
+from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
+from edgeq.targets.registry import resolve
 
-__all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuBenchResult", "boards", "estimate"]
+__all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuCompileResult", "McuBenchResult", "boards", "estimate"]
 
 PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
 TOP_LEVEL_KEYS = ("arena_bytes", "flash_bytes", "unsupported_ops", "fits")
@@ -45,8 +48,25 @@ class McuCompatReport(CompatReport):
         return doc
 
 
+class McuCompileResult(CompileResult):
+    """The firmware export: ``details`` has export_dir, files, board, arena and flash figures, the check."""
+
+    def artifacts(self) -> list[str]:
+        return [str(f) for f in self.details.get("files") or []]
+
+
+class McuCCompileResult(CompileResult):
+    """The generated C engine (``--runtime c``): ``details`` has the project, the proof (bit-exact counts,
+    QEMU instruction counts), flash and RAM measured from the ELF, and TFLM's figures beside them."""
+
+    def artifacts(self) -> list[str]:
+        return [str(self.details["export_dir"])] if self.details.get("export_dir") else []
+
+
 @dataclass(frozen=True)
 class McuBenchResult(BenchResult):
+    """Host TFLM timing (``stats``) and the board's latency ``estimate``, kept apart."""
+
     estimate: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -54,22 +74,6 @@ class McuBenchResult(BenchResult):
         doc["timing_kind"] = "host"
         doc["estimate"] = self.estimate
         return doc
-
-
-def _options(options: Mapping | None, known: tuple[str, ...], what: str, given: dict) -> dict:
-    """Options as keywords (``given``, None meaning unset) or as an ``options`` mapping (the CLI's style);
-    a keyword wins over the mapping.
-
-    Raises:
-        UsageError: a mapping key the target does not take (named as its flag).
-    """
-    merged = dict(options or {})
-    unknown = sorted(set(merged) - set(known))
-    if unknown:
-        flag = "--" + unknown[0].replace("_", "-")
-        raise UsageError(f"{flag} does not apply to {what} for target mcu", f"drop {flag}")
-    merged.update({k: v for k, v in given.items() if v is not None})
-    return merged
 
 
 def _kib(n: int) -> str:
@@ -249,26 +253,19 @@ class McuTarget:
     build_io = IOType.INT8
     profile = PROFILE
     default_board = boards.DEFAULT_BOARD
-    check_options = ("board", "parity_samples", "timeout_s")
-    compile_options = ("board", "overwrite", "timeout_s", "runtime", "proof_samples")
-    runtimes = ("tflm", "c")
-    runner_options = ("board",)
+    options = mcu_options.OPTIONS
+    max_models = 1
+    device_help = mcu_options.DEVICE_HELP
+    ops_source = "docs/mcu.md"
+    other_ops = "a model with any other op is refused (TFLM has no kernel for it)"
 
     # --- check ---------------------------------------------------------------------------------------
 
-    def check(
-        self,
-        model_path: str,
-        options: Mapping | None = None,
-        *,
-        board: str | None = None,
-        parity_samples: int | None = None,
-        timeout_s: float | None = None,
-    ) -> McuCompatReport:
-        """Run ``model_path`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompatReport:
+        """Run ``model`` in TFLM and judge it against ``board`` (default :data:`boards.DEFAULT_BOARD`).
 
-        Options (``check_options``) come as keywords or as an ``options`` mapping: ``board``,
-        ``parity_samples`` (default 8 seeded inputs), ``timeout_s`` (per TFLM child process, 300).
+        Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``parity_samples`` (default 8 seeded
+        inputs), ``timeout_s`` (per TFLM child process, 300).
 
         Returns:
             McuCompatReport: ``details`` has arena_bytes (what TFLM allocated), arena (head/tail and
@@ -276,19 +273,15 @@ class McuTarget:
             and flash, fits and fit, unsupported_ops ([]), board, parity, latency_estimate, tflm_version.
 
         Raises:
-            UsageError: unknown board.
+            UsageError: unknown board; an option mcu does not take at check.
             BadInput: not a TFLite model; float compute on an integer-only board; a model TFLM would
                 abort on or cannot prepare.
             UnsupportedOp: TFLM has no kernel for an op (all such ops are named).
             QualityGateFailed: the arena or the flash does not fit the board (the numbers in details).
             Unavailable: tflite-micro is not installed.
         """
-        opts = _options(
-            options,
-            self.check_options,
-            "check",
-            {"board": board, "parity_samples": parity_samples, "timeout_s": timeout_s},
-        )
+        model_path = model
+        opts = resolve(self, Stage.CHECK, options)
         parity_samples = int(opts.get("parity_samples", parity.DEFAULT_SAMPLES))
         timeout_s = float(opts.get("timeout_s", tflm.DEFAULT_TIMEOUT_S))
         brd = boards.get(opts.get("board"))
@@ -426,21 +419,11 @@ class McuTarget:
 
     # --- compile -------------------------------------------------------------------------------------
 
-    def compile(
-        self,
-        model_path: str,
-        out_dir: str,
-        options: Mapping | None = None,
-        *,
-        board: str | None = None,
-        overwrite: bool | None = None,
-        timeout_s: float | None = None,
-        runtime: str | None = None,
-        proof_samples: int | None = None,
-    ) -> CompileResult:
-        """Check ``model_path`` (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
+    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompileResult:
+        """Check the model (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
-        Options (``compile_options``) come as keywords or as an ``options`` mapping.
+        One model at a time. Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``timeout_s``,
+        ``overwrite``, ``runtime``, ``proof_samples``.
 
         ``runtime="c"`` generates edgeq's own C engine instead (``out_dir/<stem>_c``, see
         :mod:`edgeq.targets.mcu.cgen`), proven bit-exact against LiteRT's reference kernels on the host and,
@@ -456,29 +439,14 @@ class McuTarget:
         Raises:
             as :meth:`check`; OutputExists when the folder may not be replaced.
         """
-        opts = _options(
-            options,
-            self.compile_options,
-            "compile",
-            {
-                "board": board,
-                "overwrite": overwrite,
-                "timeout_s": timeout_s,
-                "runtime": runtime,
-                "proof_samples": proof_samples,
-            },
-        )
-        overwrite = opts.get("overwrite")
-        runtime = opts.get("runtime") or "tflm"
-        if runtime not in self.runtimes:
-            raise UsageError(
-                f"unknown runtime {runtime!r} for target mcu", f"choose one of: {', '.join(self.runtimes)}"
-            )
-        if runtime == "c":
+        (model_path,) = check_models(self, models)
+        opts = resolve(self, Stage.COMPILE, options)
+        if opts.get("runtime") == "c":
             return self._compile_c(model_path, out_dir, opts)
         if opts.get("proof_samples") is not None:
             raise UsageError("--proof-samples applies to --runtime c", "drop --proof-samples or add --runtime c")
-        report = self.check(model_path, board=opts.get("board"), timeout_s=opts.get("timeout_s"))
+        overwrite = opts.get("overwrite")
+        report = self.check(model_path, {k: opts.get(k) for k in ("board", "timeout_s")})
         data, info = _load(model_path)
         d = report.details
         provenance = {
@@ -516,15 +484,17 @@ class McuTarget:
             "flash_bytes": d["flash_bytes"],
             "check": report.to_dict(),
         }
-        return CompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
+        return McuCompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
 
-    def _compile_c(self, model_path: str, out_dir: str, opts: dict) -> CompileResult:
+    def _compile_c(self, model_path: str, out_dir: str, opts: Mapping[str, Any]) -> McuCCompileResult:
         from edgeq.targets.mcu.cgen import compile as cgen_compile
 
         brd = boards.get(opts.get("board"))
         timeout_s = float(opts.get("timeout_s") or tflm.DEFAULT_TIMEOUT_S)
         _, info = _load(model_path)
         samples = opts.get("proof_samples")
+        if samples is not None and samples < 1:
+            raise UsageError(f"--proof-samples must be at least 1, got {samples}", "e.g. --proof-samples 20")
         details = cgen_compile.compile_c(
             model_path,
             out_dir,
@@ -532,21 +502,17 @@ class McuTarget:
             overwrite=opts.get("overwrite"),
             timeout_s=timeout_s,
             proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
-            tflm_check=lambda: self.check(model_path, board=brd.name, timeout_s=timeout_s),
+            tflm_check=lambda: self.check(model_path, {"board": brd.name, "timeout_s": timeout_s}),
             inputs_fn=lambda n: parity.make_inputs(info, n, parity.DEFAULT_SEED)[0],
         )
-        return CompileResult(self.name, output=details["export_dir"], details=details)
+        return McuCCompileResult(self.name, output=details["export_dir"], details=details)
 
     # --- bench ---------------------------------------------------------------------------------------
 
-    def runner(
-        self, device: str | None = None, options: Mapping | None = None, *, board: str | None = None
-    ) -> McuRunner:
-        """Host TFLM timing plus the ``board``'s latency estimate (``board`` as a keyword or in ``options``).
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> McuRunner:
+        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``).
         ``device`` is refused: on-device runs are not implemented, so it would be silently ignored."""
-        if device is not None:
-            raise UsageError("--device does not apply to target mcu", "drop --device; --board picks the profile")
-        opts = _options(options, self.runner_options, "bench", {"board": board})
+        opts = resolve(self, Stage.BENCH, options, device)
         return McuRunner(boards.get(opts.get("board")))
 
     # --- tables --------------------------------------------------------------------------------------
