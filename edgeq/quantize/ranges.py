@@ -56,6 +56,7 @@ SAME_SCALE_OPS = frozenset(
         "SPLIT_V",
     }
 )
+MSE_MAX_VALUES = 65536  # values per tensor in the MSE search (a seeded subsample): bounds its time
 SHARED_SCALE_OPS = frozenset({"CONCATENATION", "PACK", "UNPACK"})
 # Fine near 1 (typical activations), geometric below (heavy tails, outliers 1000x the bulk).
 _CLIP_FACTORS = np.unique(np.concatenate([np.geomspace(1e-3, 0.3, 25), np.linspace(0.3, 1.0, 36)]))
@@ -242,30 +243,40 @@ def quantize_calibrated(calibrated: Calibrated, ranges_model: bytes | None, io_t
 def int8_error(values: np.ndarray, lo: float, hi: float) -> float:
     """Mean squared error of int8 asymmetric quantize-dequantize of ``values`` over [lo, hi]
     (the range nudged to contain zero, as the converter does)."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if hi - lo <= 0:
-        return float(np.mean(values.astype(np.float64) ** 2))
-    scale = (hi - lo) / 255.0
+    return float(_int8_errors(values, np.array([lo]), np.array([hi]))[0])
+
+
+def _int8_errors(values: np.ndarray, los: np.ndarray, his: np.ndarray) -> np.ndarray:
+    """:func:`int8_error` for many candidate ranges at once (one row per candidate)."""
+    lo = np.minimum(los, 0.0)[:, None]
+    hi = np.maximum(his, 0.0)[:, None]
+    scale = np.where(hi - lo > 0, (hi - lo) / 255.0, 1.0)
     zero = np.clip(np.round(-128.0 - lo / scale), -128, 127)
-    q = np.clip(np.round(values / scale) + zero, -128, 127)
-    return float(np.mean((values - (q - zero) * scale) ** 2))
+    q = np.clip(np.round(values[None, :] / scale) + zero, -128, 127)
+    err = np.mean((values[None, :] - (q - zero) * scale) ** 2, axis=1)
+    return np.where((hi - lo)[:, 0] > 0, err, np.mean(values**2))
 
 
 def mse_range(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     """The clip range minimizing :func:`int8_error`: the best common factor on both ends, then
-    each end alone with the other fixed. The full range is always a candidate, so this never
-    does worse than minmax on these values."""
+    each end alone with the other fixed (only the upper end for a range starting at 0, as after
+    ReLU). The full range is always a candidate, so this never does worse than minmax on these
+    values."""
     values = values.astype(np.float64, copy=False)
-    best = (int8_error(values, lo, hi), 1.0, 1.0)
-    for f in _CLIP_FACTORS:
-        best = min(best, (int8_error(values, lo * f, hi * f), f, f))
-    _, f_lo, f_hi = best
-    for f in _CLIP_FACTORS:
-        best = min(best, (int8_error(values, lo * f, hi * f_hi), f, f_hi))
-    _, f_lo, f_hi = best
-    for f in _CLIP_FACTORS:
-        best = min(best, (int8_error(values, lo * f_lo, hi * f), f_lo, f))
-    _, f_lo, f_hi = best
+    ones = np.ones_like(_CLIP_FACTORS)
+    f_lo, f_hi = 1.0, 1.0
+    if lo >= 0:
+        steps = [(ones, _CLIP_FACTORS)]
+    else:
+        steps = [(_CLIP_FACTORS, _CLIP_FACTORS), (_CLIP_FACTORS, None), (None, _CLIP_FACTORS)]
+    best = int8_error(values, lo, hi)
+    for cand_lo, cand_hi in steps:
+        c_lo = cand_lo if cand_lo is not None else np.full_like(_CLIP_FACTORS, f_lo)
+        c_hi = cand_hi if cand_hi is not None else np.full_like(_CLIP_FACTORS, f_hi)
+        errors = _int8_errors(values, lo * c_lo, hi * c_hi)
+        i = int(np.argmin(errors))
+        if errors[i] < best:
+            best, f_lo, f_hi = float(errors[i]), float(c_lo[i]), float(c_hi[i])
     return float(lo * f_lo), float(hi * f_hi)
 
 
@@ -322,7 +333,7 @@ def select(calibrated: bytes, x: np.ndarray, cfg: RangeConfig) -> tuple[bytes | 
         q = tensors[i].quantization
         lo, hi = float(q.min[0]), float(q.max[0])
         if cfg.method == RangeMethod.MSE:
-            new = mse_range(values, lo, hi)
+            new = mse_range(_subsample(values, MSE_MAX_VALUES, rng), lo, hi)
         else:
             new = percentile_range(values, float(cfg.percentile))  # type: ignore[arg-type]
         chosen[i] = new
