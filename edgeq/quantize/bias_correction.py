@@ -133,25 +133,10 @@ def correct_bias(
     qmodel = tflite_edit.unpack(quantized)
     fmodel = tflite_edit.unpack(float_model)
     graph = qmodel.subgraphs[0]
-    float_ops = _ops_by_output(fmodel)
     unshared = _unshare_bias_buffers(qmodel)
     current = tflite_edit.pack(qmodel) if unshared else quantized
     corrected: list[OpCorrection] = []
-    skipped: list[str] = []
-    targets = []
-    for index, op in enumerate(graph.operators):
-        name = tflite_edit.op_name(qmodel, op)
-        if name not in CORRECTED_OPS:
-            continue
-        out_name = tflite_edit.tensor_name(graph.tensors[op.outputs[0]])
-        reason = _unsupported(qmodel, op)
-        fop = float_ops.get(out_name)
-        if reason is None and fop is None:
-            reason = "no float op writes this tensor"
-        if reason is not None:
-            skipped.append(f"{name} {out_name}: {reason}")
-        else:
-            targets.append((index, op, name, out_name, fop[1]))
+    targets, skipped = _targets(qmodel, fmodel)
     float_means: dict[int, np.ndarray] = {}
     if cfg.reference == Reference.FLOAT_MODEL and targets:
         wanted = [int(fop.outputs[0]) for *_, fop in targets]
@@ -177,11 +162,6 @@ def correct_bias(
             shift = (expected - y_q.reshape(expected.shape)).reshape(-1, channels).mean(axis=0)
         corrected.append(_apply(qmodel, op, index, name, out_name, shift))
         current = tflite_edit.pack(qmodel)
-    if not targets and any(tflite_edit.op_name(qmodel, op) in CORRECTED_OPS for op in graph.operators):
-        raise BadInput(
-            "no conv or fully connected op of the int8 model matches the float model",
-            "pass the float model this int8 model was converted from",
-        )
     notes = () if corrected else ("no conv or fully connected op to correct: the model is unchanged",)
     return BiasCorrectionResult(
         model=current,
@@ -192,6 +172,32 @@ def correct_bias(
         seconds=time.perf_counter() - start,
         notes=notes,
     )
+
+
+def _targets(qmodel: Any, fmodel: Any) -> tuple[list[tuple], list[str]]:
+    """The int8 conv/FC ops that can be corrected, each with its float op, and the others with why."""
+    graph = qmodel.subgraphs[0]
+    float_ops = _ops_by_output(fmodel)
+    targets, skipped = [], []
+    for index, op in enumerate(graph.operators):
+        name = tflite_edit.op_name(qmodel, op)
+        if name not in CORRECTED_OPS:
+            continue
+        out_name = tflite_edit.tensor_name(graph.tensors[op.outputs[0]])
+        reason = _unsupported(qmodel, op)
+        fop = float_ops.get(out_name)
+        if reason is None and fop is None:
+            reason = "no float op writes this tensor"
+        if reason is not None:
+            skipped.append(f"{name} {out_name}: {reason}")
+        else:
+            targets.append((index, op, name, out_name, fop[1]))
+    if not targets and any(tflite_edit.op_name(qmodel, op) in CORRECTED_OPS for op in graph.operators):
+        raise BadInput(
+            "no conv or fully connected op of the int8 model matches the float model",
+            "pass the float model this int8 model was converted from",
+        )
+    return targets, skipped
 
 
 def _ops_by_output(model: Any) -> dict[str, tuple[str, Any]]:
@@ -262,23 +268,7 @@ def _float_weights(model: Any, op: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _reference_output(name: str, op: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The op's float pre-activation output for input ``x`` with float weights."""
-    if name == "FULLY_CONNECTED":
-        return x.reshape(-1, w.shape[1]) @ w.T + b
-    from edgeq.tfimport import tensorflow
-
-    tf = tensorflow()
-    opts = op.builtinOptions
-    padding = "SAME" if opts.padding == tflite_edit._schema().Padding.SAME else "VALID"
-    strides = (1, opts.strideH, opts.strideW, 1)
-    dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
-    xt = tf.constant(x, tf.float64)
-    if name == "CONV_2D":  # weights (out, h, w, in)
-        y = tf.nn.conv2d(xt, np.transpose(w, (1, 2, 3, 0)), strides, padding, dilations=dilations)
-    else:  # depthwise weights (1, h, w, in * multiplier)
-        channels = x.shape[-1]
-        kernel = w.reshape(w.shape[1], w.shape[2], channels, w.shape[3] // channels)
-        y = tf.nn.depthwise_conv2d(xt, kernel, strides, padding, dilations=dilations)
-    return y.numpy() + b
+    return np.asarray(tflite_edit.forward(name, op, x.astype(np.float64), w)) + b
 
 
 def _linear_range(op: Any) -> tuple[float, float]:

@@ -2,7 +2,8 @@
 
 CLE rewrites the float Keras model, range selection edits the calibrated model between the
 converter's calibration pass and quantization, and bias correction edits the int8 model; so a
-build with any subset of them runs: CLE -> calibrate -> choose ranges -> quantize -> correct biases.
+build with any subset of them runs: CLE -> calibrate -> choose ranges -> quantize -> AdaRound the
+weights -> correct biases (last, so the biases absorb what the final weights leave).
 With no technique asked for this is the plain converter's model, byte for byte.
 """
 
@@ -13,15 +14,16 @@ from dataclasses import dataclass, field
 
 from edgeq.data import Dataset
 from edgeq.modelio import LoadedModel
-from edgeq.quantize import bias_correction, cle, ranges
+from edgeq.quantize import adaround, bias_correction, cle, ranges
 
 
 @dataclass(frozen=True)
 class Techniques:
-    """Which techniques a build uses (``--ranges``, ``--cle``, ``--bias-correction``)."""
+    """Which techniques a build uses (``--ranges``, ``--cle``, ``--adaround``, ``--bias-correction``)."""
 
     ranges: ranges.RangeConfig = field(default_factory=ranges.RangeConfig)
     cle: cle.CleConfig | None = None
+    adaround: adaround.AdaRoundConfig | None = None
     bias_correction: bias_correction.BiasCorrectionConfig | None = None
 
     @property
@@ -29,6 +31,7 @@ class Techniques:
         parts = (["cle"] if self.cle else []) + (
             [self.ranges.label] if self.ranges.method != ranges.RangeMethod.MINMAX else []
         )
+        parts += ["adaround"] if self.adaround else []
         parts += ["bias"] if self.bias_correction else []
         return "+".join(parts) or "minmax"
 
@@ -40,6 +43,7 @@ class Techniques:
         return {
             "ranges": self.ranges.to_dict(),
             "cle": self.cle.to_dict() if self.cle else None,
+            "adaround": self.adaround.to_dict() if self.adaround else None,
             "bias_correction": self.bias_correction.to_dict() if self.bias_correction else None,
         }
 
@@ -94,6 +98,13 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
     start = time.perf_counter()
     data = ranges.quantize_calibrated(calibrated, edited, qcfg.io_type)
     seconds["quantize"] = time.perf_counter() - start
+    if techniques.adaround is not None:
+        start = time.perf_counter()
+        ada = adaround.adaround(data, calibrated.model, calib.x, techniques.adaround)
+        data = ada.model
+        records["adaround"] = ada.to_dict()
+        notes += ada.notes
+        seconds["adaround"] = time.perf_counter() - start
     if techniques.bias_correction is not None:
         start = time.perf_counter()
         bc = bias_correction.correct_bias(data, calibrated.model, calib.x, techniques.bias_correction)

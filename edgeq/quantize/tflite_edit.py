@@ -92,3 +92,23 @@ def dequantize(values: np.ndarray, tensor: Any, axis_size: int | None = None) ->
         shape[int(q.quantizedDimension or 0)] = scale.size
         scale, zero = scale.reshape(shape), zero.reshape(shape)
     return (values.astype(np.float64) - zero) * scale
+
+
+def forward(name: str, op: Any, x: Any, w: Any) -> Any:
+    """A CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op without bias and activation, in TensorFlow
+    (differentiable in ``x`` and ``w``), with TFLite's weight layouts: conv (out, h, w, in),
+    depthwise (1, h, w, in * multiplier), fully connected (out, in)."""
+    from edgeq.tfimport import tensorflow
+
+    tf = tensorflow()
+    if name == "FULLY_CONNECTED":
+        return tf.matmul(tf.reshape(x, (-1, w.shape[1])), w, transpose_b=True)
+    opts = op.builtinOptions
+    padding = "SAME" if opts.padding == _schema().Padding.SAME else "VALID"
+    strides = (1, opts.strideH, opts.strideW, 1)
+    dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
+    if name == "CONV_2D":
+        return tf.nn.conv2d(x, tf.transpose(w, (1, 2, 3, 0)), strides, padding, dilations=dilations)
+    channels = x.shape[-1]
+    kernel = tf.reshape(w, (w.shape[1], w.shape[2], channels, w.shape[3] // channels))
+    return tf.nn.depthwise_conv2d(x, kernel, strides, padding, dilations=dilations)
