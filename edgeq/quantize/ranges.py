@@ -153,6 +153,7 @@ class TensorRange:
 @dataclass(frozen=True)
 class RangeResult:
     model: bytes
+    float_model: bytes  # the calibrated float model: the float reference later techniques compare with
     method: str
     edited: tuple[TensorRange, ...]
     left_alone: tuple[str, ...]  # "tensor: reason"
@@ -377,8 +378,8 @@ def quantize_with_ranges(model: LoadedModel, calib: Dataset, qcfg: QuantizeConfi
         cfg: the range method.
 
     Returns:
-        The int8 .tflite bytes and the ranges that were changed. ``minmax`` is the plain converter's
-        model, byte for byte.
+        The int8 .tflite bytes, the calibrated float model, and the ranges that were changed.
+        ``minmax`` is the plain converter's model, byte for byte.
 
     Raises:
         UsageError: not int8, or an I/O type int8 quantization cannot have.
@@ -393,6 +394,7 @@ def quantize_with_ranges(model: LoadedModel, calib: Dataset, qcfg: QuantizeConfi
         notes = ("no activation range could be edited: the model is left as the plain converter makes it",)
     return RangeResult(
         model=data,
+        float_model=calibrated.model,
         method=cfg.label,
         edited=tuple(edits),
         left_alone=tuple(left),

@@ -83,31 +83,22 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
         records["cle"] = eq.to_dict()
         notes += eq.notes
         seconds["cle"] = time.perf_counter() - start
-    start = time.perf_counter()
-    calibrated = ranges.calibrate(model, calib, qcfg)
-    seconds["calibrate"] = time.perf_counter() - start
-    start = time.perf_counter()
-    edited, edits, left = ranges.select(calibrated.model, calib.x, techniques.ranges)
+    rr = ranges.quantize_with_ranges(model, calib, qcfg, techniques.ranges)
+    data, float_model = rr.model, rr.float_model
     if techniques.ranges.method != ranges.RangeMethod.MINMAX:
-        records["ranges"] = {
-            "method": techniques.ranges.label,
-            "edited": [e.to_dict() for e in edits],
-            "left_alone": left,
-        }
-        seconds["ranges"] = time.perf_counter() - start
-    start = time.perf_counter()
-    data = ranges.quantize_calibrated(calibrated, edited, qcfg.io_type)
-    seconds["quantize"] = time.perf_counter() - start
+        records["ranges"] = rr.to_dict()
+        notes += rr.notes
+    seconds["quantize"] = rr.seconds
     if techniques.adaround is not None:
         start = time.perf_counter()
-        ada = adaround.adaround(data, calibrated.model, calib.x, techniques.adaround)
+        ada = adaround.adaround(data, float_model, calib.x, techniques.adaround)
         data = ada.model
         records["adaround"] = ada.to_dict()
         notes += ada.notes
         seconds["adaround"] = time.perf_counter() - start
     if techniques.bias_correction is not None:
         start = time.perf_counter()
-        bc = bias_correction.correct_bias(data, calibrated.model, calib.x, techniques.bias_correction)
+        bc = bias_correction.correct_bias(data, float_model, calib.x, techniques.bias_correction)
         data = bc.model
         records["bias_correction"] = bc.to_dict()
         notes += bc.notes
