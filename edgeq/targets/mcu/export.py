@@ -213,6 +213,33 @@ def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: di
     }
 
 
+def export_folder(out_dir: str | Path, name: str, manifest: str, overwrite: bool | None) -> tuple[Path, Path]:
+    """``out_dir`` (created) and the export folder ``out_dir/name`` that may be written, checked before any work.
+
+    ``overwrite``: True replaces an existing folder; False refuses; None (a pipeline's call) replaces an
+    earlier edgeq export (it holds ``manifest``) and refuses anything else.
+
+    Raises:
+        OutputExists: the folder exists and may not be replaced.
+        BadInput: ``out_dir`` is a file or cannot be created; ``out_dir/name`` is a file.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
+    final = out / name
+    if final.exists():
+        ours = (final / manifest).exists()
+        if overwrite is False or (overwrite is None and not ours):
+            raise OutputExists(f"output already exists: {final}", "pass --force to overwrite it")
+        if not final.is_dir():
+            raise BadInput(f"{final} is a file", "remove it or choose another -o")
+    return out, final
+
+
 def write(
     out_dir: str | Path, model_path: str | Path, files: dict[str, str], manifest: dict, overwrite: bool | None
 ) -> Path:
@@ -225,20 +252,7 @@ def write(
         OutputExists: the folder exists and may not be replaced.
         BadInput: ``out_dir`` is a file or cannot be created.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
-    final = out / folder_name(model_path)
-    if final.exists():
-        ours = (final / MANIFEST).exists()
-        if overwrite is False or (overwrite is None and not ours):
-            raise OutputExists(f"output already exists: {final}", "pass --force to overwrite it")
-        if not final.is_dir():
-            raise BadInput(f"{final} is a file", "remove it or choose another -o")
+    out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
     old: Path | None = None
     try:

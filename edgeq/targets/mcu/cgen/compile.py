@@ -14,8 +14,9 @@ from pathlib import Path
 
 from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions, write_json_atomic
-from edgeq.errors import BadInput, ConversionFailed, EdgeqError, OutputExists, QualityGateFailed
+from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
 from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
+from edgeq.targets.mcu.export import export_folder
 
 MANIFEST = "edgeq_cgen.json"
 DEFAULT_PROOF_SAMPLES = 20
@@ -39,24 +40,6 @@ def _tflm_figures(check: Callable[[], object]) -> dict:
         "flash_estimate_basis": OLD_FLASH_ESTIMATE,
         **({"error": d["error"]} if "error" in d else {}),
     }
-
-
-def _final_folder(out_dir: str | Path, model_path: str | Path, overwrite: bool | None) -> tuple[Path, Path]:
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
-    final = out / folder_name(model_path)
-    if final.exists():
-        ours = (final / MANIFEST).exists()
-        if overwrite is False or (overwrite is None and not ours):
-            raise OutputExists(f"output already exists: {final}", "pass --force to overwrite it")
-        if not final.is_dir():
-            raise BadInput(f"{final} is a file", "remove it or choose another -o")
-    return out, final
 
 
 def _relocate(doc, staged: str, final: str):
@@ -100,7 +83,7 @@ def compile_c(
     data = read_model_bytes(model_path)
     provenance = {"edgeq": __version__, "model_name": Path(model_path).name, "model_sha256": sha256_bytes(data)}
     project = generate(data, str(model_path), provenance)
-    out, final = _final_folder(out_dir, model_path, overwrite)
+    out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     core = board.core if board.core in toolchain.emit.BOARDS else None
     staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
     old: Path | None = None
