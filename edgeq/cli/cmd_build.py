@@ -36,13 +36,14 @@ def render(r: dict, threads: int) -> str:
                     pct(v.get("accuracy")),
                     ms(lat["p50"]),
                     ms(lat["p99"]),
+                    ms(lat["mean"]),
                     lat["kind"],
                     lat["where"],
                 ]
             )
         n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
         lines.append(f"{name} build in {r['out_dir']}/{name} (accuracy on {n} held-out samples; {threads} thread(s))")
-        lines.append(table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "latency", "on"]))
+        lines.append(table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "mean_ms", "latency", "on"]))
         for lat in verdict.latency_rows(t):
             if lat["kind"] == "estimated" and lat["note"]:
                 lines.append(f"  estimate for {lat['where']}: {lat['note']}")

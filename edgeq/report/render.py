@@ -34,62 +34,77 @@ def variant_rows(t: dict) -> list[list[str]]:
 
 
 VARIANT_HEADER = ["variant", "size_bytes", "top-1", "worst class drop (pts)", "float ops"]
-LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "kind", "on", "how / note"]
+LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
 
 
 def latency_table(t: dict) -> list[list[str]]:
     """One row per latency figure: measured ones say where, an estimate says how it was made."""
     return [
-        [r["variant"], ms(r["p50"]), ms(r["p99"]), r["kind"], r["where"], r["note"] or "-"]
+        [r["variant"], ms(r["p50"]), ms(r["p99"]), ms(r["mean"]), r["kind"], r["where"], r["note"] or "-"]
         for r in verdict.latency_rows(t)
     ]
 
 
-def tradeoff_png(targets: list[dict]) -> bytes:
-    """Accuracy against size, one point per model; its label lists each target's p50 latency and kind."""
-    import io
+def tradeoff_figure(targets: list[dict]):
+    """Accuracy against size, one point per model, labelled with its variant and the targets that use it.
 
+    Latency lives in the Latency table, where each figure says what it is; the labels stay short and
+    each is moved up or down until it overlaps no other label. Returns the figure and its labels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # targets that share a model share a point, and one label, so labels never sit on one another
-    points: dict[tuple, dict[str, list[str]]] = {}
+    points: dict[tuple, list[str]] = {}  # targets that share a model share a point
     for t in targets:
         for v in t["variants"]:
-            if v["accuracy"] is None:
-                continue
-            key = (v["size_bytes"] / 1024, 100 * v["accuracy"], v["variant"])
-            p50 = (v.get("latency_ms") or {}).get("p50")
-            figure = f"{ms(p50)} ms on {verdict.where(v)}" if p50 is not None else "not measured"
-            points.setdefault(key, {}).setdefault(figure, []).append(t["target"])
-    fig, ax = plt.subplots(figsize=(9.0, 4.6), dpi=110)
-    xs = [k[0] for k in points]
-    mid = (min(xs) + max(xs)) / 2
-    for (kib, acc, variant), figures in points.items():
-        ax.scatter(kib, acc, s=60, alpha=0.8)
-        lines = [variant] + [f"  {', '.join(names)}: {fig_}" for fig_, names in figures.items()]
-        right = kib > mid  # labels grow toward the middle of the plot, never off its edge
-        ax.annotate(
-            "\n".join(lines),
-            (kib, acc),
-            fontsize=7,
-            xytext=(-8 if right else 8, 0),
-            textcoords="offset points",
-            ha="right" if right else "left",
-            va="center",
-            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#ccc", "alpha": 0.9},
-        )
+            if v["accuracy"] is not None:
+                points.setdefault((v["size_bytes"] / 1024, 100 * v["accuracy"], v["variant"]), []).append(t["target"])
+    fig, ax = plt.subplots(figsize=(9.0, 4.2), dpi=110)
+    xs, ys = [k[0] for k in points], [k[1] for k in points]
     span = (max(xs) - min(xs)) or max(xs) or 1.0
     ax.set_xlim(min(xs) - 0.15 * span, max(xs) + 0.15 * span)
-    ys = [k[1] for k in points]
-    ax.set_ylim(min(ys) - 0.5, max(ys) + 0.5)
+    yspan = (max(ys) - min(ys)) or 1.0
+    ax.set_ylim(min(ys) - 0.6 * yspan, max(ys) + 0.6 * yspan)
     ax.set_xlabel("model size (KiB)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("accuracy vs size (labels: p50 latency, measured, and where)", fontsize=10)
+    ax.set_title("accuracy vs size (latency per target: see the Latency table)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    labels, placed = [], []
+    for kib, acc, variant in sorted(points):
+        ax.scatter(kib, acc, s=60, alpha=0.8)
+        note = ax.annotate(
+            f"{variant}\n({', '.join(points[(kib, acc, variant)])})",
+            (kib, acc),
+            fontsize=8,
+            ha="center",
+            xytext=(0, 10),
+            textcoords="offset points",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#ccc", "alpha": 0.9},
+        )
+        for dy in (10, -10, 30, -30, 50, -50, 70, -70):
+            note.set_position((0, dy))
+            note.set_va("bottom" if dy > 0 else "top")
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(note.get_window_extent(renderer))
+        labels.append(note)
+    return fig, labels
+
+
+def tradeoff_png(targets: list[dict]) -> bytes:
+    """The accuracy-vs-size chart as PNG bytes."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, _ = tradeoff_figure(targets)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
@@ -248,17 +263,24 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         rows = [[", ".join(names), *row] for row, names in shared.items()]
         described = [f"{t['target']}: {t['description']}" for t in built if t["description"]]
         out.append(("Variants: size and accuracy", [("table", rows, ["targets", *VARIANT_HEADER]), *described]))
-    latency_blocks: list = [
-        "Each figure says what it is: measured (and on what), or estimated (and how, with its error)."
-    ]
+    # every latency figure in one table; a row several targets share (the host's float run) is shown once
+    latency: dict[tuple, list[str]] = {}
     for t in built:
-        rows = latency_table(t)
-        if rows:
-            latency_blocks += [t["target"], ("table", rows, LATENCY_HEADER)]
-    if len(latency_blocks) > 1:
-        out.append(("Latency", latency_blocks))
+        for row in latency_table(t):
+            latency.setdefault(tuple(row), []).append(t["target"])
+    if latency:
+        rows = [[", ".join(names), *row] for row, names in latency.items()]
+        out.append(
+            (
+                "Latency",
+                [
+                    "Each figure says what it is: measured (and on what), or estimated (and how, with its error).",
+                    ("table", rows, ["targets", *LATENCY_HEADER]),
+                ],
+            )
+        )
     if any(v["accuracy"] is not None for t in built for v in t["variants"]):
-        out.append(("Accuracy vs size vs latency", [("image", tradeoff_png(built), "accuracy vs size vs latency")]))
+        out.append(("Accuracy vs size", [("image", tradeoff_png(built), "accuracy vs size")]))
     plans: dict[str, tuple[str, list, list[str]]] = {}  # the same plan for several targets is shown once
     for t in built:
         plan = t.get("plan")
@@ -317,7 +339,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-th{background:#f3f5f7}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
+th{background:#f3f5f7;white-space:nowrap}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
 table.verdict{font-size:.95em}table.verdict tbody th{background:#eef6ee;white-space:nowrap}
 table.verdict tr.bad th,table.verdict tr.bad td{background:#fdf3f3;color:#b00020;font-weight:bold}"""
 

@@ -137,10 +137,12 @@ def latency(t: dict) -> dict | None:
         return est
     if v.get("bench_skipped"):
         return None
-    p50 = (v.get("latency_ms") or {}).get("p50")
-    if p50 is None:
+    lat = v.get("latency_ms") or {}
+    # benchmark_model on a phone may print a mean and no percentiles
+    stat = next((s for s in ("p50", "mean") if lat.get(s) is not None), None)
+    if stat is None:
         return None
-    return {"value": p50, "kind": "measured", "where": where(v), "note": "p50"}
+    return {"value": lat[stat], "kind": v.get("latency_kind") or "measured", "where": where(v), "note": stat}
 
 
 def where(v: dict) -> str:
@@ -154,14 +156,15 @@ def latency_rows(t: dict) -> list[dict]:
     rows = []
     for v in t.get("variants", []):
         lat = v.get("latency_ms") or {}
-        if lat.get("p50") is None and lat.get("p99") is None:
+        if all(lat.get(s) is None for s in ("p50", "p99", "mean")):
             continue
-        note = f"{t['target']} not benchmarked: {short(v['bench_skipped'], 70)}" if v.get("bench_skipped") else ""
+        note = f"{t['target']} not benchmarked: {short(v['bench_skipped'], 100)}" if v.get("bench_skipped") else ""
         rows.append(
             {
                 "variant": v["variant"],
                 "p50": lat.get("p50"),
                 "p99": lat.get("p99"),
+                "mean": lat.get("mean"),
                 "kind": v.get("latency_kind") or "measured",
                 "where": where(v),
                 "note": note,
@@ -176,6 +179,7 @@ def latency_rows(t: dict) -> list[dict]:
                 "variant": v["variant"],
                 "p50": est["value"],
                 "p99": None,
+                "mean": None,
                 "kind": "estimated",
                 "where": est["where"],
                 "note": est.get("note", ""),
@@ -246,9 +250,9 @@ def cells(t: dict) -> list[str]:
         note = f": {lat['note']}" if lat.get("note") else ""
         speed = f"{ms(lat['value'])} ms, estimated for {lat['where']}{note}"
     elif lat:
-        speed = f"{ms(lat['value'])} ms p50, measured on {lat['where']}"
+        speed = f"{ms(lat['value'])} ms {lat.get('note') or 'p50'}, {lat['kind']} on {lat['where']}"
     elif v.get("bench_skipped"):
-        speed = f"not measured on {name}: {short(v['bench_skipped'], 70)}"
+        speed = f"not measured on {name}: {short(v['bench_skipped'], 100)}"
     else:
         speed = "not measured"
     arts = artifacts(t)

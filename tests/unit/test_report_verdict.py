@@ -144,14 +144,22 @@ def test_verdict_lines_come_first_one_per_target(run_cli, tmp_path):
     assert page.index("class='verdict'") < page.index("<h2>Latency</h2>")
 
 
+def _table(section: str) -> list[dict]:
+    """The first markdown table of a section, as one dict per row keyed by the header."""
+    lines = [ln for ln in section.splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[2:]]
+
+
 def test_an_estimate_is_never_in_a_measured_row(run_cli, tmp_path):
     md, _ = _report(run_cli, tmp_path)
-    rows = [ln.split(" | ") for ln in _section(md, "Latency").splitlines() if ln.startswith("| int8")]
-    measured = [r for r in rows if r[3] == "measured"]
-    estimated = [r for r in rows if r[3] == "estimated"]
-    assert not any("75.000" in " | ".join(r) for r in measured)
-    assert [(r[1], r[4]) for r in estimated] == [("75.000", "stm32h7a3")]
-    assert "27.000" in {r[1] for r in measured}  # the host TFLM time stays, labelled as the host's
+    rows = _table(_section(md, "Latency"))
+    measured = [r for r in rows if r["kind"] == "measured"]
+    estimated = [r for r in rows if r["kind"] == "estimated"]
+    assert not any("75.000" in r.values() for r in measured)
+    assert [(r["targets"], r["p50 ms"], r["on"]) for r in estimated] == [("mcu", "75.000", "stm32h7a3")]
+    # the host TFLM time stays, labelled as measured on the host
+    assert {(r["p50 ms"], r["on"]) for r in measured if r["targets"] == "mcu"} == {("27.000", "mcu (host via TFLM)")}
 
 
 def test_facts_are_notes_and_not_warnings_nor_another_targets(run_cli, tmp_path):
@@ -230,9 +238,26 @@ def test_the_new_verdict_fields_are_read_when_present(run_cli, tmp_path):
     assert "DOES NOT FIT: arena 2.0 KiB of 4.0 KiB RAM, flash 8.0 KiB of 4.0 KiB (measured)" in verdict
     assert "12.500 ms p50, measured on the board over SSH" in verdict
     assert "artifacts: mcu/firmware/main.cc, mcu/m_int8.tflite" in verdict
-    assert "| 27.000 | 54.000 | measured | nucleo over serial |" in _section(md, "Latency")
+    assert "| mcu | int8 | 27.000 | 54.000 | - | measured | nucleo over serial |" in _section(md, "Latency")
     assert "mcu: a real problem" in _section(md, "Warnings")
     assert "mcu: stm32h7a3: fits" in _section(md, "Notes")
+
+
+def test_a_phone_mean_without_percentiles_is_still_a_measurement(run_cli, tmp_path):
+    phone = {
+        "target": "android",
+        "description": "Android phones",
+        "variants": [
+            _variant("float", 0.032, "cpu (host)"),
+            _variant("int8", 0.0, "android (R5CR1234567, cpu)")
+            | {"latency_ms": {"p50": None, "p99": None, "mean": 95.788}},
+        ],
+        "warnings": [],
+    }
+    md, _ = _report(run_cli, tmp_path, TOP | {"targets": ["android"]}, (phone,))
+    assert "latency 95.788 ms mean, measured on android (R5CR1234567, cpu)" in _section(md, "Verdict per target")
+    row = "| android | int8 | - | - | 95.788 | measured | android (R5CR1234567, cpu) | - |"
+    assert row in _section(md, "Latency")
 
 
 @pytest.fixture
@@ -272,3 +297,28 @@ def test_build_output_names_a_failed_target(build_doc):
     text = render(build_doc, 1)
     assert text.splitlines()[1] == "  coral: FAILED: boom (fix: fix it)"
     assert "coral: failed: boom" in text
+
+
+def test_chart_labels_do_not_overlap_and_stay_inside_the_plot():
+    from edgeq.report.render import tradeoff_figure
+
+    # five models close in size and accuracy on three targets: the crowded case
+    sizes = [(29696, 0.9785), (31000, 0.9786), (33000, 0.9784), (48000, 0.9790), (95324, 0.979)]
+    targets = [
+        {
+            "target": name,
+            "variants": [
+                {"variant": f"v{i}", "size_bytes": size, "accuracy": acc, "latency_ms": {"p50": 0.1}}
+                for i, (size, acc) in enumerate(sizes)
+            ],
+        }
+        for name in ("coral", "mcu", "cpu")
+    ]
+    fig, labels = tradeoff_figure(targets)
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    frame = fig.axes[0].get_window_extent(renderer)
+    assert len(labels) == len(sizes)  # one label per model, not one per target
+    for i, a in enumerate(boxes):
+        assert frame.x0 <= a.x0 and a.x1 <= frame.x1 and frame.y0 <= a.y0 and a.y1 <= frame.y1
+        assert not any(a.overlaps(b) for b in boxes[i + 1 :]), labels[i].get_text()
