@@ -55,6 +55,7 @@ def tradeoff_figure(targets: list[dict]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     points: dict[tuple, list[str]] = {}  # targets that share a model share a point
     for t in targets:
@@ -72,9 +73,10 @@ def tradeoff_figure(targets: list[dict]):
     ax.set_title("accuracy vs size (latency per target: see the Latency table)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    renderer = fig.canvas.get_renderer()
+    renderer = FigureCanvasAgg(fig).get_renderer()  # to measure the labels before placing them
     frame = ax.get_window_extent(renderer)
-    labels, placed = [], []
+    labels: list = []
+    placed: list = []
     for kib, acc, variant in sorted(points):
         ax.scatter(kib, acc, s=60, alpha=0.8)
         note = ax.annotate(
@@ -88,7 +90,7 @@ def tradeoff_figure(targets: list[dict]):
         )
         for dy in (10, -10, 30, -30, 50, -50, 70, -70):
             note.set_position((0, dy))
-            note.set_va("bottom" if dy > 0 else "top")
+            note.set_verticalalignment("bottom" if dy > 0 else "top")
             box = note.get_window_extent(renderer)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(other) for other in placed):
@@ -223,7 +225,10 @@ def _target_details(t: dict) -> list:
         blocks.append(("table", memory, ["memory", "value", "basis"]))
     comp = qv.get("compile") or {}
     if comp:
-        blocks.append(f"Compile: {'skipped: ' + comp['reason'] if comp.get('skipped') else comp.get('output')}")
+        if comp.get("skipped"):
+            blocks.append(f"Compile: skipped: {comp['reason']}")
+        else:  # what it wrote is in the verdict's artifacts; the output recorded here is inside the cache
+            blocks.append("Compile: done" + (f" ({comp['reason']})" if comp.get("reason") else ""))
     if qv.get("bench_skipped"):
         blocks.append(f"Benchmark on {t['target']} skipped ({qv['bench_skipped']}); latency measured on the host.")
     return blocks or ["no target-specific report"]

@@ -200,7 +200,8 @@ def info_and_warnings(t: dict, all_targets: list[dict]) -> tuple[list[str], list
     others = {
         m for o in all_targets if o is not t for m in ((quantized(o) or {}).get("check") or {}).get("messages") or []
     } - own
-    info, warnings = [], []
+    info: list[str] = []
+    warnings: list[str] = []
     for w in t.get("warnings") or []:
         if w in others:
             continue

@@ -97,7 +97,7 @@ MCU = {
                     },
                 },
             },
-            compile={"skipped": False, "reason": "", "output": "m_int8_tflm/m_int8.tflite"},
+            compile={"skipped": False, "reason": "", "output": "/b/.cache/target-0a1b/m_int8_tflm/m_int8.tflite"},
         ),
     ],
     "warnings": list(MCU_MESSAGES),  # written before info and warnings were split: facts among them
@@ -184,6 +184,7 @@ def test_memory_figures_say_how_they_were_got(run_cli, tmp_path):
     assert "| arena_bytes | 19,072 | measured (TFLM allocator, on the host) |" in mcu
     assert "| flash_bytes | 87,040 | estimated |" in mcu
     assert "breakdown" not in mcu
+    assert "Compile: done" in mcu and ".cache/" not in md  # a cache path is not where a person looks
 
 
 def test_a_failed_target_has_its_verdict_line_and_the_others_render(run_cli, tmp_path):
