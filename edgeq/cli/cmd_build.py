@@ -10,44 +10,77 @@ from edgeq.targets.registry import names
 
 
 def render(r: dict, threads: int) -> str:
-    lines = []
-    for name, t in r["targets"].items():
-        rows, notes = [], []
-        for v in t["variants"]:
-            lat = v["latency_ms"] or {}
+    """The build for people, in the report's order: one verdict line per target, then the details."""
+    from edgeq.report import verdict
+
+    targets = [{"target": name} | t for name, t in r["targets"].items()]
+    lines = ["Verdict per target:"] + [f"  {verdict.line(t)}" for t in targets]
+    lines += [f"QUALITY GATE FAILED: {g}" for g in r.get("gate_failures") or []]
+    for t in targets:
+        name = t["target"]
+        lines.append("")
+        if verdict.failed(t):
+            err = t.get("error") or {}
+            lines.append(f"{name}: failed: {err.get('message') or 'no reason recorded'}")
+            if err.get("hint"):
+                lines.append(f"  hint: {err['hint']}")
+            continue
+        by_name = {v["variant"]: v for v in t["variants"]}
+        rows = []
+        for lat in verdict.latency_rows(t):
+            v = by_name.get(lat["variant"], {})
             rows.append(
                 [
-                    v["variant"],
-                    f"{v['size_bytes']:,}",
-                    pct(v["accuracy"]),
-                    ms(lat.get("p50")),
-                    ms(lat.get("p99")),
-                    v["float_ops"],
-                    v["latency_on"] or "-",
+                    lat["variant"],
+                    f"{v['size_bytes']:,}" if v.get("size_bytes") is not None else "-",
+                    pct(v.get("accuracy")),
+                    ms(lat["p50"]),
+                    ms(lat["p99"]),
+                    ms(lat["mean"]),
+                    lat["kind"],
+                    lat["where"],
                 ]
             )
-            if v["check"] is not None:
-                counts = v["check"].get("counts") or {}
-                notes.append(
-                    f"check ({name}): {'ok' if v['check']['ok'] else 'problems'}" + (f", {counts}" if counts else "")
-                )
-            if v["compile"] is not None:
-                c = v["compile"]
-                notes.append(f"compile ({name}): " + (f"skipped: {c['reason']}" if c["skipped"] else str(c["output"])))
-            if v.get("bench_skipped"):
-                notes.append(f"bench on {name} skipped ({v['bench_skipped']}); measured on the host instead")
-        if t.get("plan"):
-            notes.append(f"plan: {t['plan'].get('chosen')} ({t['plan'].get('stopped_because')})")
-        n = t["variants"][0]["num_eval_samples"]
-        lines += [f"{name} build in {r['out_dir']}/{name} (accuracy on {n} held-out samples; {threads} thread(s))"]
-        lines += [
-            table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops", "latency_on"]),
-            *notes,
-            "",
-        ]
+        n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
+        lines.append(f"{name} build in {r['out_dir']}/{name} (accuracy on {n} held-out samples; {threads} thread(s))")
+        lines.append(table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "mean_ms", "latency", "on"]))
+        for lat in verdict.latency_rows(t):
+            if lat["kind"] == "estimated" and lat["note"]:
+                lines.append(f"  estimate for {lat['where']}: {lat['note']}")
+        q = verdict.quantized(t) or {}
+        comp = q.get("compile")
+        if comp:
+            done = f"skipped: {verdict.short(comp.get('reason') or '', 100)}" if comp.get("skipped") else "done"
+            lines.append(f"  compile: {done}")
+        if q.get("bench_skipped"):
+            lines.append(f"  not benchmarked on {name}: {verdict.short(q['bench_skipped'], 100)}")
+        plan = t.get("plan")
+        if plan and (plan.get("chosen") or plan.get("steps")):
+            because = f" ({plan['stopped_because']})" if plan.get("stopped_because") else ""
+            lines.append(f"  plan: {plan.get('chosen') or 'no step met the budget'}{because}")
+        info, _ = verdict.info_and_warnings(t, targets)
+        lines += [f"  note: {i}" for i in info]
     cached = sum(1 for s in r["stages"] if s["cached"])
-    lines.append(f"{len(r['stages'])} stages ({cached} from the cache); report: {', '.join(r['report'])}")
+    lines += ["", f"{len(r['stages'])} stages ({cached} from the cache); report: {', '.join(r['report'])}"]
     return "\n".join(lines)
+
+
+def problems(r: dict) -> list[str]:
+    """The build's warnings, each once: problems only (facts go in the notes), none from another target."""
+    from edgeq.report import verdict
+
+    targets = [{"target": name} | t for name, t in r["targets"].items()]
+    found = [(t["target"], w) for t in targets for w in verdict.info_and_warnings(t, targets)[1]]
+    seen_in: dict[str, list[str]] = {}
+    for name, w in found:
+        seen_in.setdefault(w, []).append(name)
+    # a warning of one target names it; one every target shares (the cache's) is said once, plainly
+    per_target = [w if len(seen_in[w]) > 1 else f"{name}: {w}" for name, w in found]
+    # notes the build keeps outside any target (the cache's), in manifests that do not split them yet
+    mentioned = {w for t in targets for w in (t.get("warnings") or []) + (t.get("info") or [])}
+    mentioned |= {m for t in targets for m in ((verdict.quantized(t) or {}).get("check") or {}).get("messages") or []}
+    own = [w for w in r.get("warnings") or [] if w not in mentioned]
+    return list(dict.fromkeys(own + per_target))
 
 
 @click.command("build")
@@ -153,5 +186,5 @@ def command(
     cfg = BuildConfig(**settings)
     r = api.build(cfg, force=force, say=app.say, progress=reporter(app))
     doc = r.to_dict()
-    artifacts = [v["output"] for t in doc["targets"].values() for v in t["variants"]] + doc["report"]
-    app.done(doc, render(doc, cfg.threads), artifacts, doc["warnings"])
+    artifacts = [v["output"] for t in doc["targets"].values() for v in t.get("variants") or []] + doc["report"]
+    app.done(doc, render(doc, cfg.threads), artifacts, problems(doc))

@@ -47,6 +47,8 @@ VARIANT = {
     ),
     "compile": Opt({"skipped": Opt(bool, False), "reason": Opt(str, ""), "output": Opt(str)}),
     "bench_skipped": Opt(str),
+    "latency_kind": Opt(str),
+    "latency_where": Opt(str),
 }
 PLAN_STEP = {
     "name": str,
@@ -62,6 +64,26 @@ PLAN_STEP = {
 TARGET = {
     "target": str,
     "description": Opt(str, ""),
+    "status": Opt(str, "ok"),
+    "error": Opt({"type": Opt(str), "message": Opt(str, ""), "hint": Opt(str, ""), "exit_code": Opt(int)}),
+    "info": Opt([str]),  # None: an older manifest, whose "warnings" mix facts and problems
+    "artifacts": Opt([str], []),
+    "verdict": Opt(
+        {
+            "accelerator": Opt({"on": int, "off": int, "basis": str}),
+            "fits": Opt(
+                {
+                    "ram_bytes": int,
+                    "ram_limit": int,
+                    "flash_bytes": int,
+                    "flash_limit": int,
+                    "basis": str,
+                    "ok": bool,
+                }
+            ),
+            "latency_ms": Opt({"value": NUM, "kind": str, "where": Opt(str, "-"), "note": Opt(str, "")}),
+        }
+    ),
     "variants": [VARIANT],
     "plan": Opt({"chosen": Opt(str), "stopped_because": Opt(str, ""), "steps": Opt([PLAN_STEP], [])}),
     "warnings": Opt([str], []),
@@ -73,6 +95,7 @@ TOP = {
     "targets": [str],
     "stages": [{"name": str, "cached": bool, "seconds": NUM}],
     "gate_failures": Opt([str], []),
+    "failed_targets": Opt([str], []),
     "debug": Opt(
         {
             "dir": str,
@@ -211,10 +234,16 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
             )
         path = run_dir / name / "build.json"
         try:
-            t = conform(_read(path), TARGET, "", path)
+            raw_t = _read(path)
+            if isinstance(raw_t, dict) and raw_t.get("status") == "failed":
+                raw_t.setdefault("variants", [])  # a target that failed may have built nothing
+            t = conform(raw_t, TARGET, "", path)
         except FileNotFoundError as exc:
+            if name in top["failed_targets"]:  # failed before its folder was written: report it in place
+                targets.append(conform({"target": name, "status": "failed", "variants": []}, TARGET, "", path))
+                continue
             raise BadInput(f"{shown(path)} is missing", "re-run the same edgeq build to rewrite it") from exc
-        if not t["variants"]:
+        if not t["variants"] and t["status"] != "failed":
             raise BadInput(f"{shown(path)}: `variants` is empty", "re-run the same edgeq build to rewrite it")
         targets.append(t)
     return top, targets

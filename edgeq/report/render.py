@@ -9,72 +9,104 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
 from edgeq.artifacts import Outputs, check_writable, write_bytes_atomic
 from edgeq.paths import printable
+from edgeq.report import verdict
 from edgeq.report.fmt import ms, pct
 from edgeq.report.manifest import load
 
 
 def variant_rows(t: dict) -> list[list[str]]:
-    rows = []
-    for v in t["variants"]:
-        lat = v.get("latency_ms") or {}
-        rows.append(
-            [
-                v["variant"],
-                f"{v['size_bytes']:,}",
-                pct(v["accuracy"]),
-                "-" if v.get("worst_class_drop_points") is None else f"{v['worst_class_drop_points']:.1f}",
-                ms(lat.get("p50")),
-                ms(lat.get("p99")),
-                str(v["float_ops"]),
-                v.get("latency_on") or "-",
-            ]
-        )
-    return rows
+    """Size and accuracy per variant; latency has its own table, where each figure says what it is."""
+    return [
+        [
+            v["variant"],
+            f"{v['size_bytes']:,}",
+            pct(v["accuracy"]),
+            "-" if v.get("worst_class_drop_points") is None else f"{v['worst_class_drop_points']:.1f}",
+            str(v["float_ops"]),
+        ]
+        for v in t["variants"]
+    ]
 
 
-VARIANT_HEADER = [
-    "variant",
-    "size_bytes",
-    "top-1",
-    "worst class drop (pts)",
-    "p50 ms",
-    "p99 ms",
-    "float ops",
-    "measured on",
-]
+VARIANT_HEADER = ["variant", "size_bytes", "top-1", "worst class drop (pts)", "float ops"]
+LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
 
 
-def tradeoff_png(targets: list[dict]) -> bytes:
-    """Accuracy against size, marker area by latency, one point per variant and target."""
-    import io
+def latency_table(t: dict) -> list[list[str]]:
+    """One row per latency figure: measured ones say where, an estimate says how it was made."""
+    return [
+        [r["variant"], ms(r["p50"]), ms(r["p99"]), ms(r["mean"]), r["kind"], r["where"], r["note"] or "-"]
+        for r in verdict.latency_rows(t)
+    ]
 
+
+def tradeoff_figure(targets: list[dict]):
+    """Accuracy against size, one point per model, labelled with its variant and the targets that use it.
+
+    Latency lives in the Latency table, where each figure says what it is; the labels stay short and
+    each is moved up or down until it overlaps no other label. Returns the figure and its labels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     points: dict[tuple, list[str]] = {}  # targets that share a model share a point
     for t in targets:
         for v in t["variants"]:
-            if v["accuracy"] is None:
-                continue
-            p50 = (v.get("latency_ms") or {}).get("p50") or 0.0
-            key = (v["size_bytes"] / 1024, 100 * v["accuracy"], p50, v["variant"], v.get("latency_on"))
-            points.setdefault(key, []).append(t["target"])
-    for (kib, acc, p50, variant, on), names in points.items():
-        ax.scatter(kib, acc, s=40 + 400 * min(p50, 1.0), alpha=0.7)
-        label = f"{variant} ({', '.join(names)})\np50 {p50:.3f} ms on {on}"
-        ax.annotate(label, (kib, acc), fontsize=7, xytext=(5, 5), textcoords="offset points")
+            if v["accuracy"] is not None:
+                points.setdefault((v["size_bytes"] / 1024, 100 * v["accuracy"], v["variant"]), []).append(t["target"])
+    fig, ax = plt.subplots(figsize=(9.0, 4.2), dpi=110)
+    xs, ys = [k[0] for k in points], [k[1] for k in points]
+    span = (max(xs) - min(xs)) or max(xs) or 1.0
+    ax.set_xlim(min(xs) - 0.15 * span, max(xs) + 0.15 * span)
+    yspan = (max(ys) - min(ys)) or 1.0
+    ax.set_ylim(min(ys) - 0.6 * yspan, max(ys) + 0.6 * yspan)
     ax.set_xlabel("model size (KiB)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title("accuracy vs size (marker area: p50 latency)", fontsize=10)
+    ax.set_title("accuracy vs size (latency per target: see the Latency table)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    renderer = FigureCanvasAgg(fig).get_renderer()  # to measure the labels before placing them
+    frame = ax.get_window_extent(renderer)
+    labels: list = []
+    placed: list = []
+    for kib, acc, variant in sorted(points):
+        ax.scatter(kib, acc, s=60, alpha=0.8)
+        note = ax.annotate(
+            f"{variant}\n({', '.join(points[(kib, acc, variant)])})",
+            (kib, acc),
+            fontsize=8,
+            ha="center",
+            xytext=(0, 10),
+            textcoords="offset points",
+            bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#ccc", "alpha": 0.9},
+        )
+        for dy in (10, -10, 30, -30, 50, -50, 70, -70):
+            note.set_position((0, dy))
+            note.set_verticalalignment("bottom" if dy > 0 else "top")
+            box = note.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if inside and not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(note.get_window_extent(renderer))
+        labels.append(note)
+    return fig, labels
+
+
+def tradeoff_png(targets: list[dict]) -> bytes:
+    """The accuracy-vs-size chart as PNG bytes."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, _ = tradeoff_figure(targets)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
@@ -93,55 +125,193 @@ def _html_table(rows: list[list[str]], header: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _verdict_table(rows: list[tuple[str, list[str], bool]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in verdict.VERDICT_HEADER)
+    body = ""
+    for _, cells, bad in rows:
+        if bad:
+            body += f"<tr class='bad'><th>{html.escape(cells[0])}</th><td colspan='4'>{html.escape(cells[1])}</td></tr>"
+        else:
+            body += f"<tr><th>{html.escape(cells[0])}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[1:])
+            body += "</tr>"
+    return f"<table class='verdict'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fact(value: object) -> str:
+    """A scalar for people: thousands separators, yes/no, never a Python repr."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def facts(d: dict, prefix: str = "") -> list[list[str]]:
+    """A nested dict as (key, value) rows of scalars; lists of records are left to their own tables."""
+    rows = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            rows += facts(v, key + ".")
+        elif isinstance(v, list):
+            if v and all(not isinstance(x, (dict, list)) for x in v):
+                rows.append([key, ", ".join(_fact(x) for x in v)])
+        elif v is not None:
+            rows.append([key, _fact(v)])
+    return rows
+
+
+MEMORY_WORDS = ("bytes", "memory", "arena", "flash", "sram", "fits", "cached", "streamed")
+
+
+def _memory_basis(key: str, details: dict) -> str:
+    """Where a memory figure comes from; a figure that is not a measurement never reads like one."""
+    if "estimate" in key or (key == "flash_bytes" and (details.get("flash") or {}).get("runtime_estimate_bytes")):
+        return "estimated"
+    if "predicted" in key or key.endswith("_on_tpu"):
+        return "predicted"
+    if key.startswith("arena_bytes"):
+        return "measured (TFLM allocator, on the host)" if key == "arena_bytes" else "measured + margin"
+    if key.endswith(("_limit", "on_chip_bytes")):
+        return "board data"
+    if key.endswith("bytes"):
+        return "counted in the model"
+    return "-"
+
+
+def memory_rows(t: dict) -> list[list[str]]:
+    """The target's memory figures as (figure, value, basis): measured, counted, estimated or predicted."""
+    details = ((verdict.quantized(t) or {}).get("check") or {}).get("details") or {}
+    # the allocator's per-kind breakdown and the fit (already in the verdict) stay in build.json
+    memory = {k: v for k, v in details.items() if k not in ("arena", "fit") and any(w in k for w in MEMORY_WORDS)}
+    rows = []
+    for key, value in facts(memory):
+        if key.endswith(("basis", "distinct_ops")) or key == "fits":  # the fit has its own row below
+            continue
+        rows.append([key, value, _memory_basis(key, details)])
+    f = verdict.fits(t)
+    if f:
+        rows.append(["ram_limit (arena)", _fact(f["ram_limit"]), "board data"])
+        rows.append(["flash_limit", _fact(f["flash_limit"]), "board data"])
+        rows.append(["fits", "yes" if f["ok"] else "NO", f["basis"]])
+    return rows
+
+
+def _target_details(t: dict) -> list:
+    qv = verdict.quantized(t)
+    if qv is None:
+        err = t.get("error") or {}
+        return [
+            f"failed: {err.get('message') or 'no reason recorded'}"
+            + (f" (exit code {err['exit_code']})" if err.get("exit_code") is not None else ""),
+            *([f"hint: {err['hint']}"] if err.get("hint") else []),
+        ]
+    check = qv.get("check") or {}
+    blocks: list = []
+    ops = check.get("ops") or []
+    if ops:
+        keys = [k for k in ("op", "count", "status", "on_tpu", "basis") if k in ops[0]]
+        blocks.append(("table", [[_fact(o.get(k, "")) for k in keys] for o in ops], keys))
+    if check.get("counts"):
+        blocks.append("Op counts: " + ", ".join(f"{k} {_fact(n)}" for k, n in check["counts"].items()))
+    if check.get("first_unmapped"):
+        first = check["first_unmapped"]
+        text = ", ".join(f"{k} {_fact(x)}" for k, x in first.items()) if isinstance(first, dict) else _fact(first)
+        blocks.append(f"First op off the accelerator: {text}")
+    memory = memory_rows(t)
+    if memory:
+        blocks.append(("table", memory, ["memory", "value", "basis"]))
+    comp = qv.get("compile") or {}
+    if comp:
+        if comp.get("skipped"):
+            blocks.append(f"Compile: skipped: {comp['reason']}")
+        else:  # what it wrote is in the verdict's artifacts; the output recorded here is inside the cache
+            blocks.append("Compile: done" + (f" ({comp['reason']})" if comp.get("reason") else ""))
+    if qv.get("bench_skipped"):
+        blocks.append(f"Benchmark on {t['target']} skipped ({qv['bench_skipped']}); latency measured on the host.")
+    return blocks or ["no target-specific report"]
+
+
 def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
-    """The report as (title, blocks); a block is text, a ("table", rows, header) or ("image", png, alt)."""
+    """The report as (title, blocks); a block is text, a ("table", rows, header) or ("image", png, alt).
+
+    The verdict per target comes first, then the details a person looks at when a verdict needs a why.
+    """
     out: list[tuple[str, list]] = []
+    lines: list = [("verdict", [(verdict.line(t), verdict.cells(t), verdict.failed(t)) for t in targets])]
+    if top.get("gate_failures"):
+        lines.append(("fail", "QUALITY GATE FAILED: " + "; ".join(top["gate_failures"])))
+    if top.get("failed_targets"):
+        lines.append(("fail", f"{len(top['failed_targets'])} target(s) failed: {', '.join(top['failed_targets'])}"))
+    out.append(("Verdict per target", lines))
     cfg = top["config"]
     inputs = top["inputs"]
     summary = [
-        f"Model: {inputs['model']}; calibration data: {inputs['data']}; evaluation data: {inputs.get('eval_data') or 'none'}.",
+        f"Model: {inputs['model']}; calibration data: {inputs['data'] or 'none'}; "
+        f"evaluation data: {inputs.get('eval_data') or 'none'}.",
         f"Method: {cfg['method']}"
         + (f", budget {cfg['max_drop']} points" if cfg.get("max_drop") is not None else "")
         + f"; targets: {', '.join(top['targets'])}.",
     ]
-    if top.get("gate_failures"):
-        summary.append("QUALITY GATE FAILED: " + "; ".join(top["gate_failures"]))
     out.append(("Summary", summary))
     stage_rows = [[s["name"], "cached" if s["cached"] else "ran", f"{s['seconds']:.2f}"] for s in top["stages"]]
     out.append(("Steps taken", [("table", stage_rows, ["stage", "", "seconds"])]))
-    variant_blocks: list = []
-    for t in targets:
-        variant_blocks.append(f"{t['target']} ({t['description']})")
-        variant_blocks.append(("table", variant_rows(t), VARIANT_HEADER))
-    out.append(("Variants: size, accuracy, latency", variant_blocks))
-    if any(v["accuracy"] is not None for t in targets for v in t["variants"]):
-        out.append(("Accuracy vs size vs latency", [("image", tradeoff_png(targets), "accuracy vs size vs latency")]))
-    for t in targets:
-        if t.get("plan"):
-            plan = t["plan"]
-            rows = [
+    built = [t for t in targets if t["variants"]]
+    if built:
+        # targets built from the same model share its rows: one row per model, naming them all
+        shared: dict[tuple, list[str]] = {}
+        for t in built:
+            for row in variant_rows(t):
+                shared.setdefault(tuple(row), []).append(t["target"])
+        rows = [[", ".join(names), *row] for row, names in shared.items()]
+        described = [f"{t['target']}: {t['description']}" for t in built if t["description"]]
+        out.append(("Variants: size and accuracy", [("table", rows, ["targets", *VARIANT_HEADER]), *described]))
+    # every latency figure in one table; a row several targets share (the host's float run) is shown once
+    latency: dict[tuple, list[str]] = {}
+    for t in built:
+        for row in latency_table(t):
+            latency.setdefault(tuple(row), []).append(t["target"])
+    if latency:
+        rows = [[", ".join(names), *row] for row, names in latency.items()]
+        out.append(
+            (
+                "Latency",
                 [
-                    s["name"],
-                    "skipped: " + s["skipped"] if s["skipped"] else ("meets" if s["meets"] else "; ".join(s["misses"])),
-                    pct(s["accuracy"]),
-                    s["size_bytes"] or "-",
-                    f"{s['num_float_ops']}/{s['num_ops']}" if s["num_ops"] else "-",
-                    s["ops_off_accelerator"] if s["ops_off_accelerator"] is not None else "-",
-                ]
-                for s in plan.get("steps", [])
-            ]
-            out.append(
-                (
-                    f"Planner for {t['target']}: {plan.get('chosen')}",
-                    [
-                        plan.get("stopped_because", ""),
-                        ("table", rows, ["step", "budget", "top-1", "size_bytes", "float ops", "ops off accelerator"]),
-                    ],
-                )
+                    "Each figure says what it is: measured (and on what), or estimated (and how, with its error).",
+                    ("table", rows, ["targets", *LATENCY_HEADER]),
+                ],
             )
+        )
+    if any(v["accuracy"] is not None for t in built for v in t["variants"]):
+        out.append(("Accuracy vs size", [("image", tradeoff_png(built), "accuracy vs size")]))
+    plans: dict[str, tuple[str, list, list[str]]] = {}  # the same plan for several targets is shown once
+    for t in built:
+        plan = t.get("plan")
+        if not plan or (plan.get("chosen") is None and not plan.get("steps")):
+            continue
+        rows = [
+            [
+                s["name"],
+                "skipped: " + s["skipped"] if s["skipped"] else ("meets" if s["meets"] else "; ".join(s["misses"])),
+                pct(s["accuracy"]),
+                _fact(s["size_bytes"]) if s["size_bytes"] is not None else "-",
+                f"{s['num_float_ops']}/{s['num_ops']}" if s["num_ops"] else "-",
+                _fact(s["ops_off_accelerator"]) if s["ops_off_accelerator"] is not None else "-",
+            ]
+            for s in plan.get("steps", [])
+        ]
+        chosen = plan.get("chosen") or "no step met the budget"
+        key = json.dumps([chosen, plan.get("stopped_because"), rows])
+        plans.setdefault(key, (chosen, [plan.get("stopped_because") or "", rows], []))[2].append(t["target"])
+    for chosen, (because, rows), names in plans.values():
+        header = ["step", "budget", "top-1", "size_bytes", "float ops", "ops off accelerator"]
+        blocks: list = [*([because] if because else []), ("table", rows, header)]
+        out.append((f"Planner for {', '.join(names)}: {chosen}", blocks))
     debug = top.get("debug")
     if debug:
-        blocks: list = []
+        blocks = []
         png = Path(debug["dir"]) / "rmse_over_scale.png"
         if png.is_file():
             blocks.append(("image", png.read_bytes(), "rmse/scale per layer"))
@@ -151,7 +321,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         ]
         blocks.append(("table", worst, ["#", "op", "tensor", "rmse/scale"]))
         lost = [
-            [c["class"], pct(c["reference_accuracy"]), pct(c["quantized_accuracy"]), c["drop_points"]]
+            [c["class"], pct(c["reference_accuracy"]), pct(c["quantized_accuracy"]), _fact(c["drop_points"])]
             for c in debug.get("classes_that_lost_most", [])
         ]
         if lost:
@@ -159,40 +329,24 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
             blocks.append(("table", lost, ["class", "float", "int8", "drop (pts)"]))
         out.append(("Per-layer int8 error (quantization debugger)", blocks))
     for t in targets:
-        qv = t["variants"][-1]
-        check = qv.get("check") or {}
-        blocks = []
-        ops = check.get("ops") or []
-        if ops:
-            keys = [k for k in ("op", "count", "status", "on_tpu") if k in ops[0]]
-            blocks.append(("table", [[o.get(k, "") for k in keys] for o in ops], keys))
-        if check.get("counts"):
-            blocks.append(f"Counts: {check['counts']}")
-        if check.get("first_unmapped"):
-            blocks.append(f"First op off the accelerator: {check['first_unmapped']}")
-        details = check.get("details") or {}
-        memory = {
-            k: v
-            for k, v in details.items()
-            if any(w in k for w in ("bytes", "memory", "arena", "flash", "sram", "fits", "cached", "streamed"))
-        }
-        if memory:
-            blocks.append(("table", [[k, v] for k, v in memory.items()], ["memory", "value"]))
-        comp = qv.get("compile") or {}
-        if comp:
-            blocks.append(f"Compile: {'skipped: ' + comp['reason'] if comp.get('skipped') else comp.get('output')}")
-        if qv.get("bench_skipped"):
-            blocks.append(f"Benchmark on {t['target']} skipped ({qv['bench_skipped']}); latency measured on the host.")
-        out.append((f"Target {t['target']}: op mapping and memory", blocks or ["no target-specific report"]))
-    warnings = sorted({w for t in targets for w in t.get("warnings", [])})
-    out.append(("Warnings", warnings or ["none"]))
+        out.append((f"Target {t['target']}: op mapping and memory", _target_details(t)))
+    notes: list = []
+    problems: list = []
+    for t in targets:
+        info, warnings = verdict.info_and_warnings(t, targets)
+        notes += [f"{t['target']}: {i}" for i in info]
+        problems += [f"{t['target']}: {w}" for w in warnings]
+    out.append(("Notes", notes or ["none"]))
+    out.append(("Warnings", problems or ["none"]))
     return out
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-th{background:#f3f5f7}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}"""
+th{background:#f3f5f7;white-space:nowrap}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
+table.verdict{font-size:.95em}table.verdict tbody th{background:#eef6ee;white-space:nowrap}
+table.verdict tr.bad th,table.verdict tr.bad td{background:#fdf3f3;color:#b00020;font-weight:bold}"""
 
 
 def to_html(top: dict, targets: list[dict]) -> str:
@@ -210,9 +364,12 @@ def to_html(top: dict, targets: list[dict]) -> str:
                 parts.append(
                     f"<img alt='{html.escape(b[2])}' src='data:image/png;base64,{base64.b64encode(b[1]).decode()}'>"
                 )
+            elif isinstance(b, tuple) and b[0] == "verdict":
+                parts.append(_verdict_table(b[1]))
+            elif isinstance(b, tuple) and b[0] == "fail":
+                parts.append(f"<p class='fail'>{html.escape(b[1])}</p>")
             else:
-                cls = " class='fail'" if str(b).startswith("QUALITY GATE FAILED") else ""
-                parts.append(f"<p{cls}>{html.escape(str(b))}</p>")
+                parts.append(f"<p>{html.escape(str(b))}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -230,8 +387,14 @@ def to_markdown(top: dict, targets: list[dict], image_dir: Path) -> str:
                 name = f"report_{n}.png"
                 write_bytes_atomic(image_dir / name, b[1])
                 lines += [f"![{b[2]}]({name})", ""]
+            elif isinstance(b, tuple) and b[0] == "verdict":
+                lines += [f"- {line}" for line, _, _ in b[1]] + [""]
+            elif isinstance(b, tuple) and b[0] == "fail":
+                lines += [f"**{b[1]}**", ""]
             else:
                 lines += [str(b), ""]
+        if lines[-1]:
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -61,8 +61,21 @@ def test_build_prints_a_table(run_cli, tmp_path):
     r = run_cli("build", "--target", "cpu", "-o", tmp_path / "b", "--runs", "5", "--warmup", "0")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[1].split() == ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "float_ops", "latency_on"]
-    assert lines[3].startswith("float") and lines[4].startswith("int8")
+    assert lines[0] == "Verdict per target:" and lines[1].startswith("  cpu: ")  # the verdict first
+    assert "latency" in lines[1] and "measured on cpu (host)" in lines[1]
+    head = lines.index(next(ln for ln in lines if ln.startswith("variant")))
+    assert lines[head].split() == [
+        "variant",
+        "size_bytes",
+        "accuracy",
+        "p50_ms",
+        "p99_ms",
+        "mean_ms",
+        "latency",
+        "on",
+    ]
+    assert lines[head + 2].startswith("float") and lines[head + 3].startswith("int8")
+    assert "measured" in lines[head + 3]
 
 
 def test_build_unknown_target(run_cli, tmp_path):
