@@ -28,6 +28,12 @@ def _qat_human(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _vs_float(size: int, reference: int | None) -> str:
+    if reference is None:
+        return "; --size-ratio compares it with the float .tflite"
+    return f", {size / reference:.2f}x the float .tflite"
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
@@ -143,6 +149,12 @@ def _plan_human(doc: dict) -> str:
 @click.option(
     "--target", default="cpu", show_default=True, help="Planner: the target whose profile prices float layers."
 )
+@click.option(
+    "--size-ratio",
+    is_flag=True,
+    default=False,
+    help="Also convert to float, to report the size against the float .tflite (one more conversion).",
+)
 @train_options(default_epochs=2, default_lr=1e-4)
 @preprocess_options
 @load_options
@@ -166,6 +178,7 @@ def command(
     min_sqnr: float | None,
     max_class_drop: float | None,
     target: str,
+    size_ratio: bool,
     force: bool,
     **kw,
 ) -> None:
@@ -242,11 +255,11 @@ def command(
         app.done(doc, _qat_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
         return
     app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
-    r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force)
+    r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force, size_ratio=size_ratio)
     rows = [[t["name"], t["dtype"], t["shape"], t["scale"], t["zero_point"]] for t in r.inputs + r.outputs]
     human = "\n".join(
         [
-            f"wrote {r.output} ({r.size_bytes:,} bytes, {r.size_bytes / r.reference_size_bytes:.2f}x the float .tflite)",
+            f"wrote {r.output} ({r.size_bytes:,} bytes{_vs_float(r.size_bytes, r.reference_size_bytes)})",
             f"float ops: {', '.join(sorted(set(r.float_ops))) if r.float_ops else 'none (every op is integer)'}",
             table(rows, ["tensor", "dtype", "shape", "scale", "zero_point"]),
         ]

@@ -8,7 +8,7 @@ from edgeq.artifacts import check_output
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
-from edgeq.stages.quantize import verify_and_write
+from edgeq.stages.quantize import float_size, verify_and_write
 from edgeq.stages.quantize_aware import quantize_aware
 
 
@@ -130,7 +130,8 @@ def plan(
     if "qat" in session_holder and chosen.method == "qat":
         extra["qat"] = session_holder["qat"]
     assert chosen.data is not None
+    float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
     res = verify_and_write(
-        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, None, "quantize --max-drop", extra
+        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, float_bytes, "quantize --max-drop", extra
     )
     return res.to_dict() | {"plan": summary}

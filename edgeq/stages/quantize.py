@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.artifacts import check_output, provenance, sidecar_path, write_artifact
+from edgeq.artifacts import check_output, provenance, sha256_file, sidecar_path, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.modelio import LoadedModel
 from edgeq.stages.common import calibration, input_paths, load_model, require_data
@@ -17,7 +17,7 @@ class QuantizeResult:
     sidecar: str
     mode: str
     size_bytes: int
-    reference_size_bytes: int
+    reference_size_bytes: int | None  # the float .tflite's size; None when not asked for (no extra conversion)
     float_ops: list[str]
     inputs: list[dict]
     outputs: list[dict]
@@ -39,6 +39,7 @@ def quantize(
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
     reference_size_bytes: int | None = None,
+    size_ratio: bool = False,
 ) -> QuantizeResult:
     """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
 
@@ -48,8 +49,9 @@ def quantize(
         cfg: mode, I/O type, batch, whether float ops are allowed.
         data_cfg: calibration data, required for int8 and int16x8.
         force: overwrite an existing output.
-        reference_size_bytes: the float .tflite's size when the caller already has it;
-            otherwise a float conversion is made to measure it.
+        reference_size_bytes: the float .tflite's size when the caller already has it.
+        size_ratio: without ``reference_size_bytes``, make one more (float) conversion to measure
+            the float size. Off by default: the ratio then is None and no extra conversion is made.
 
     Returns:
         Sizes, the ops still computing in float, and the I/O tensors with their quantization.
@@ -64,9 +66,18 @@ def quantize(
     model = load_model(model_path, load_cfg)
     calib, warnings = calibration(model, cfg, data_cfg)
     data, log, extra = convert(model, cfg, calib, {})
+    if reference_size_bytes is None and size_ratio and cfg.mode != Mode.FLOAT:
+        reference_size_bytes = float_size(model, cfg.batch)
     return verify_and_write(
         model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, "quantize", extra
     )
+
+
+def float_size(model: LoadedModel, batch: int) -> int:
+    """The size of ``model`` converted to a float .tflite (a full converter run: ask for it only when needed)."""
+    from edgeq.quantize import ptq
+
+    return len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=batch), None)[0])
 
 
 def convert(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tuple[bytes, str, dict]:
@@ -130,25 +141,23 @@ def verified(
     command: str,
     extra: dict,
 ) -> tuple[QuantizeResult, dict]:
-    """The result and the sidecar document of verified converted bytes; nothing is written yet."""
+    """The result and the sidecar document of verified converted bytes; nothing is written yet.
+
+    ``reference_size_bytes`` is reported as given (None: unknown); no conversion is made here.
+    """
     from edgeq import flatbuffer
-    from edgeq.quantize import ptq, verify
+    from edgeq.quantize import verify
 
     info = flatbuffer.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
-    if cfg.mode == Mode.FLOAT:
-        reference_size = len(data)
-    elif reference_size_bytes is not None:
-        reference_size = reference_size_bytes
-    else:
-        reference_size = len(ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)[0])
+    reference_size = len(data) if cfg.mode == Mode.FLOAT else reference_size_bytes
     # float ops that selective quantization asked for are the point, not a warning
     warnings = warnings + [p for p in check.problems if not chosen_float(cfg, extra) or "compute in float" not in p]
     doc = provenance(
         command,
         cfg.to_dict(),
-        {"model": model.path},
+        {},
         calibration=calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
         verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
         converter_log=log[-8000:],
@@ -156,6 +165,8 @@ def verified(
         model_format=model.format.value,
         **extra,
     )
+    # the model was hashed when it was loaded: the hash of what was converted, and no second read
+    doc["inputs"] = {"model": {"path": model.path, "sha256": model.sha256 or sha256_file(model.path)}}
     result = QuantizeResult(
         output=str(out),
         sidecar=str(sidecar_path(out)),

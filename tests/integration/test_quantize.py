@@ -18,7 +18,11 @@ from tests.conftest import DATA, ROOT
 def bundled_int8(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundled") / "mnist_int8.tflite"
     r = api.quantize(
-        str(ROOT / "models/mnist_cnn.keras"), str(out), QuantizeConfig(), DataConfig(path=str(DATA / "mnist_calib.npz"))
+        str(ROOT / "models/mnist_cnn.keras"),
+        str(out),
+        QuantizeConfig(),
+        DataConfig(path=str(DATA / "mnist_calib.npz")),
+        size_ratio=True,
     )
     return r
 
@@ -193,3 +197,68 @@ def test_range_warning_for_unscaled_data(tmp_path, digits_calib):
         DataConfig(path=str(DATA / "mnist_calib.npz")),
     )
     assert ok.warnings == []
+
+
+def test_float_conversion_only_when_the_size_ratio_is_asked_for(tmp_path, tf_keras_model, digits_calib, monkeypatch):
+    from edgeq.quantize import ptq
+
+    modes: list[str] = []
+    real = ptq.convert
+    monkeypatch.setattr(
+        ptq, "convert", lambda model, cfg, calib: modes.append(cfg.mode.value) or real(model, cfg, calib)
+    )
+    data = DataConfig(path=str(digits_calib))
+    r = api.quantize(str(tf_keras_model), str(tmp_path / "a.tflite"), QuantizeConfig(), data)
+    assert modes == ["int8"]
+    assert r.reference_size_bytes is None and r.to_dict()["size_ratio"] is None
+    modes.clear()
+    r = api.quantize(str(tf_keras_model), str(tmp_path / "b.tflite"), QuantizeConfig(), data, size_ratio=True)
+    assert modes == ["int8", "float"]
+    assert 0 < r.to_dict()["size_ratio"] < 1  # int8 weights: smaller than float (a tiny model: graph overhead)
+    modes.clear()
+    r = api.quantize(str(tf_keras_model), str(tmp_path / "c.tflite"), QuantizeConfig(), data, reference_size_bytes=1000)
+    assert modes == ["int8"] and r.reference_size_bytes == 1000
+
+
+def test_model_is_hashed_once_and_the_sidecar_has_its_hash(tmp_path, tf_keras_model, digits_calib, monkeypatch):
+    from edgeq import artifacts, modelio
+
+    hashed: list[str] = []
+    real = artifacts.sha256_file
+
+    def counting(path):
+        hashed.append(os.path.realpath(path))
+        return real(path)
+
+    monkeypatch.setattr(artifacts, "sha256_file", counting)
+    monkeypatch.setattr(modelio, "sha256_file", counting)
+    r = api.quantize(
+        str(tf_keras_model), str(tmp_path / "m.tflite"), QuantizeConfig(), DataConfig(path=str(digits_calib))
+    )
+    assert hashed.count(os.path.realpath(tf_keras_model)) == 1
+    side = json.loads(open(r.sidecar).read())
+    assert side["inputs"]["model"]["sha256"] == real(tf_keras_model)
+
+
+def test_converter_saves_the_variables_not_the_keras_model(tf_keras_model):
+    # The converter writes its trackable object as a SavedModel; with the Keras model attached,
+    # Keras traces every layer into it and the conversion takes about three times as long.
+    import tf_keras
+
+    from edgeq.quantize import ptq
+
+    converter = ptq.make_converter(api.load_model(str(tf_keras_model)), 1)
+    held = converter._trackable_obj
+    assert held.variables_, "the variables must stay tracked for the converter to freeze them"
+    assert not any(isinstance(m, tf_keras.Model) for m in held._flatten(predicate=lambda o: True))
+
+
+def test_cli_reports_the_size_ratio_only_with_the_flag(run_cli, tmp_path, tf_keras_model, digits_calib):
+    args = ("quantize", tf_keras_model, "--data", digits_calib, "--force")
+    r = run_cli(*args, "-o", tmp_path / "a.tflite")
+    assert r.exit_code == 0, r.stderr
+    assert "--size-ratio compares it with the float .tflite" in r.stdout + r.stderr
+    r = run_cli("--json", *args, "-o", tmp_path / "b.tflite", "--size-ratio")
+    assert r.exit_code == 0, r.stderr
+    result = json.loads(r.stdout)["result"]
+    assert result["size_ratio"] == round(result["size_bytes"] / result["reference_size_bytes"], 4)
