@@ -214,7 +214,7 @@ def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: di
 
 
 def write(
-    out_dir: str | Path, model_path: str | Path, files: dict[str, str], manifest: dict, overwrite: bool | None
+    out_dir: str | Path, model_path: str | Path, files: dict[str, str | bytes], manifest: dict, overwrite: bool | None
 ) -> Path:
     """Stage ``files`` and the manifest in a temp folder, then rename it to ``<out_dir>/<stem>_tflm``.
 
