@@ -29,9 +29,10 @@ sysdeps:
 demo: setup
 	$(BIN)/edgeq build --target cpu
 
-## The tests (no hardware, no network).
+## The tests (no hardware, no network), after the static checks: CI runs this target.
 test: setup sysdeps
 	$(BIN)/ruff check edgeq tests benchmarks models representative_data device_tests
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: setup

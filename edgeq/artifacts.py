@@ -212,9 +212,9 @@ def _alive(pid: int) -> bool:
 
 def clean_stale(folder: str | os.PathLike) -> list[str]:
     """Remove temp files and staging folders that dead edgeq processes left in ``folder``."""
-    removed = []
+    removed: list[str] = []
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return removed
     for entry in entries:

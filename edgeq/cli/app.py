@@ -41,12 +41,17 @@ _ENVIRONMENT_ERRNOS = {
 _RESUMABLE = {"build": "rerun the same command to resume", "train": "rerun the same command with --resume to continue"}
 
 
-def _environment_error(exc: OSError) -> dict:
+def _environment_error(exc: OSError) -> dict | None:
+    """The exit-3 error for an OSError the environment caused, None for any other (a bug: exit 1)."""
+    # errno is None for an OSError raised with a message alone
+    hint = None if exc.errno is None else _ENVIRONMENT_ERRNOS.get(exc.errno)
+    if hint is None:
+        return None
     where = f": {exc.filename}" if exc.filename else ""
     return {
         "type": "environment",
         "message": f"{exc.strerror or os.strerror(exc.errno or 0)}{where}",
-        "hint": _ENVIRONMENT_ERRNOS[exc.errno],
+        "hint": hint,
         "exit_code": BAD_INPUT,
     }
 
@@ -185,9 +190,9 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         code = USAGE if isinstance(exc, click.UsageError) else exc.exit_code
         error = {"type": "usage", "message": exc.format_message(), "hint": "see --help", "exit_code": code}
         if not app.json_mode:
-            ctx = getattr(exc, "ctx", None)
-            if ctx is not None:
-                click.echo(ctx.get_usage(), err=True)
+            failed_ctx = getattr(exc, "ctx", None)  # the subcommand's context, which has its usage line
+            if failed_ctx is not None:
+                click.echo(failed_ctx.get_usage(), err=True)
             click.echo(printable(f"error: {exc.format_message()}"), err=True)
     except EdgeqError as exc:
         code, error = exc.exit_code, exc.to_dict()
@@ -196,12 +201,13 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if not app.json_mode:
             click.echo(printable(f"error: {exc.one_line()}"), err=True)
     except OSError as exc:
-        if exc.errno in _ENVIRONMENT_ERRNOS:
-            code, error = BAD_INPUT, _environment_error(exc)
+        env_error = _environment_error(exc)
+        if env_error is not None:
+            code, error = BAD_INPUT, env_error
             if app.verbosity > 0:
                 traceback.print_exc()
             if not app.json_mode:
-                click.echo(printable(f"error: {error['message']}; {error['hint']}"), err=True)
+                click.echo(printable(f"error: {env_error['message']}; {env_error['hint']}"), err=True)
         else:
             code, error = _internal(exc, app)
     except Exception as exc:  # a bug: say so plainly, traceback only with -v

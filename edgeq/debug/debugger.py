@@ -9,7 +9,7 @@ static batch-1 clone of the Keras model with ``from_keras_model``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +88,7 @@ class Session:
             out.append(hits[0])
         return out
 
-    def quantized_model(self, nodes: list[str] = (), ops: list[str] = (), io: IOType = IOType.INT8) -> bytes:
+    def quantized_model(self, nodes: Sequence[str] = (), ops: Sequence[str] = (), io: IOType = IOType.INT8) -> bytes:
         """The int8 model with ``nodes`` (tensor names) and ``ops`` (op names) left in float."""
         if io not in (IOType.INT8, IOType.FLOAT):
             raise UsageError(

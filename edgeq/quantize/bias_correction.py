@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +148,7 @@ def correct_bias(
         lo, hi = _linear_range(op)
         if cfg.reference == Reference.FLOAT_MODEL:
             runs = tflite_edit.run_keeping_tensors(
-                current, x, [int(op.outputs[0])], keep=lambda v, t=out_t: _channel_sums(tflite_edit.dequantize(v, t))
+                current, x, [int(op.outputs[0])], keep=_dequantized_channel_sums(out_t)
             )
             sums = np.sum(runs[int(op.outputs[0])], axis=0)
             ref = float_means[int(fop.outputs[0])]
@@ -185,13 +186,11 @@ def _targets(qmodel: Any, fmodel: Any) -> tuple[list[tuple], list[str]]:
             continue
         out_name = tflite_edit.tensor_name(graph.tensors[op.outputs[0]])
         reason = _unsupported(qmodel, op)
-        fop = float_ops.get(out_name)
-        if reason is None and fop is None:
-            reason = "no float op writes this tensor"
-        if reason is not None:
-            skipped.append(f"{name} {out_name}: {reason}")
-        else:
+        fop = float_ops.get(out_name) if reason is None else None
+        if fop is not None:
             targets.append((index, op, name, out_name, fop[1]))
+        else:
+            skipped.append(f"{name} {out_name}: {reason or 'no float op writes this tensor'}")
     if not targets and any(tflite_edit.op_name(qmodel, op) in CORRECTED_OPS for op in graph.operators):
         raise BadInput(
             "no conv or fully connected op of the int8 model matches the float model",
@@ -244,6 +243,15 @@ def _unshare_bias_buffers(model: Any) -> int:
             copied += 1
         seen.add(tensor.buffer)
     return copied
+
+
+def _dequantized_channel_sums(tensor: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`_channel_sums` of an int8 output, in float through ``tensor``'s scale and zero point."""
+
+    def keep(values: np.ndarray) -> np.ndarray:
+        return _channel_sums(tflite_edit.dequantize(values, tensor))
+
+    return keep
 
 
 def _channel_sums(values: np.ndarray) -> np.ndarray:

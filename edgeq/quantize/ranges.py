@@ -266,6 +266,8 @@ def mse_range(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
     values = values.astype(np.float64, copy=False)
     ones = np.ones_like(_CLIP_FACTORS)
     f_lo, f_hi = 1.0, 1.0
+    # candidate factors for each end; None keeps that end at its best factor so far
+    steps: list[tuple[np.ndarray | None, np.ndarray | None]]
     if lo >= 0:
         steps = [(ones, _CLIP_FACTORS)]
     else:

@@ -44,6 +44,7 @@ def plan(
         BadInput: unlabeled evaluation data without --min-sqnr.
         QualityGateFailed: no candidate meets the budget (details carry every step).
     """
+    import functools
     import tempfile
 
     from edgeq.config import IOType, TrainConfig
@@ -81,13 +82,13 @@ def plan(
             session_holder["s"] = debugger.calibrate(model, calib)
         return session_holder["s"]
 
-    def build_qat() -> bytes:
+    def build_qat(train_data: DataConfig) -> bytes:
         with tempfile.TemporaryDirectory(prefix="edgeq-plan-") as tmp:
             doc = quantize_aware(
                 model_path,
                 f"{tmp}/qat.tflite",
                 QuantizeConfig(io=io),
-                train_data_cfg,
+                train_data,
                 train_cfg or TrainConfig(epochs=2, learning_rate=1e-4),
                 data_cfg,
                 None,
@@ -105,7 +106,7 @@ def plan(
         int16=lambda: ptq.convert(
             model, QuantizeConfig(mode=Mode.INT16X8, io=IOType.FLOAT if io != IOType.FLOAT else io), calib
         )[0],
-        qat=build_qat if train_data_cfg is not None else None,
+        qat=functools.partial(build_qat, train_data_cfg) if train_data_cfg is not None else None,
     )
     summary = result.to_dict() | {
         "target": target,

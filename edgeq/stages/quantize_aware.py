@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
@@ -10,12 +12,17 @@ from edgeq.stages.common import calibration, expected_input_range, input_paths, 
 from edgeq.stages.quantize import convert, verified
 from edgeq.stages.train import train_data, trainable_model
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def accuracy_of(tflite: bytes, ds) -> float:
+    from edgeq.data import Dataset
+
+
+def accuracy_of(tflite: bytes, x: np.ndarray, labels: np.ndarray) -> float:
     from edgeq.bench import fidelity
     from edgeq.runtime import open_session
 
-    return fidelity.top1_accuracy(open_session(tflite, batch=1).predict(ds.x), ds.y)
+    return fidelity.top1_accuracy(open_session(tflite, batch=1).predict(x), labels)
 
 
 def quantize_aware(
@@ -63,11 +70,12 @@ def quantize_aware(
     float_model = load_model(model_path, load_cfg)
     model, _, notes = trainable_model(model_path, (), None, load_cfg)
     input_shape = tuple(model.inputs[0].shape[1:])
-    ev = None
+    labeled: tuple[Dataset, np.ndarray] | None = None  # the evaluation data and its labels
     if eval_cfg is not None:  # before the training: an unusable evaluation set must not cost an epoch
         ev = data.load(eval_cfg, input_shape)
         if ev.y is None:
             raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
+        labeled = ev, ev.y
     train_ds, val_ds, warnings = train_data(train_data_cfg, None, train_cfg, input_shape)
     task = training.resolve_task(model, train_ds, train_cfg.loss)
     model, fold_notes = qat_mod.prepare(model)
@@ -113,7 +121,8 @@ def quantize_aware(
         extra,
     )
     doc = res.to_dict() | {"qat": qat_info, "accuracy": None}
-    if ev is not None:
+    if labeled is not None:
+        ev, labels = labeled
         doc["warnings"] = doc["warnings"] + data.validate(
             ev, input_shape, expected_input_range(float_model), "evaluation data"
         )
@@ -122,9 +131,9 @@ def quantize_aware(
         ptq_bytes, _ = ptq.convert(float_model, cfg, calib)
         doc["accuracy"] = {
             "num_samples": ev.num_samples,
-            "float": fidelity.top1_accuracy(float_model.predict(ev.x), ev.y),
-            "ptq": accuracy_of(ptq_bytes, ev),
-            "qat": accuracy_of(tflite, ev),
+            "float": fidelity.top1_accuracy(float_model.predict(ev.x), labels),
+            "ptq": accuracy_of(ptq_bytes, ev.x, labels),
+            "qat": accuracy_of(tflite, ev.x, labels),
         }
     write_artifact(out, tflite, sidecar)  # last: whatever failed above left no file behind
     return doc

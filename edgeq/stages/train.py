@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeq.artifacts import Outputs, check_output, provenance, refuse_overwriting_inputs, sidecar_path
 from edgeq.config import DataConfig, LoadConfig
 from edgeq.errors import BadInput, OutputExists, UsageError
 from edgeq.modelio import Format
 from edgeq.stages.common import input_paths, load_model
+
+if TYPE_CHECKING:
+    from edgeq.data import Dataset
 
 
 def trainable_model(
@@ -47,12 +51,17 @@ def trainable_model(
     return loaded.obj, model_ref, []
 
 
-def train_data(data_cfg: DataConfig, val_cfg: DataConfig | None, cfg, input_shape):
+def train_data(
+    data_cfg: DataConfig, val_cfg: DataConfig | None, cfg, input_shape
+) -> tuple[Dataset, Dataset | None, list[str]]:
+    """Training data and its validation part: ``val_cfg``'s data, else a seeded split of
+    ``cfg.val_split`` (None when that is 0); and the data's warnings."""
     from edgeq import data
     from edgeq import train as training
 
     train_ds = data.load(data_cfg, input_shape)
     warnings = data.validate(train_ds, input_shape, None, "training data")
+    val_ds: Dataset | None
     if val_cfg is not None:
         val_ds = data.load(val_cfg, input_shape)
         warnings += data.validate(val_ds, input_shape, None, "validation data")

@@ -169,8 +169,7 @@ class McuRunner:
     def __init__(self, board: boards.Board, timeout_s: float = tflm.DEFAULT_TIMEOUT_S) -> None:
         self.board = board
         self.timeout_s = timeout_s
-        self._interp = None
-        self._info = None
+        self._interp: tflm.Interpreter | None = None
 
     def availability(self) -> Availability:
         if not tflm.available():
@@ -188,10 +187,10 @@ class McuRunner:
         tflm.require_ok(probe, model_path)
         from tflite_micro import runtime
 
-        self._interp = runtime.Interpreter.from_bytes(data, arena_size=tflm.initial_arena(len(data)))
+        interp: tflm.Interpreter = runtime.Interpreter.from_bytes(data, arena_size=tflm.initial_arena(len(data)))
         for i, x in enumerate(inputs):
-            self._interp.set_input(x[0], i)
-        self._info = info
+            interp.set_input(x[0], i)
+        self._interp = interp  # only once its inputs are set: a failed load leaves nothing to invoke
 
     def invoke(self) -> None:
         if self._interp is None:
@@ -419,7 +418,9 @@ class McuTarget:
 
     # --- compile -------------------------------------------------------------------------------------
 
-    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> McuCompileResult:
+    def compile(
+        self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
+    ) -> McuCompileResult | McuCCompileResult:
         """Check the model (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
         One model at a time. Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``timeout_s``,

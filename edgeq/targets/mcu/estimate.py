@@ -247,10 +247,10 @@ def estimate(info, board) -> dict:
     f = factors()
     ms = estimate_ms(work, board.core, board.clock_hz, f)
     if ms is None:
-        calibrated = ", ".join(sorted(f.core_cycles_per_mac))
+        cores = ", ".join(sorted(f.core_cycles_per_mac))
         doc.update(
             latency_ms=None,
-            reason=f"no published MLPerf Tiny result calibrates {board.core} (calibrated cores: {calibrated})",
+            reason=f"no published MLPerf Tiny result calibrates {board.core} (calibrated cores: {cores})",
         )
         return doc
     fitted_boards = sorted({r["board"] for r in PUBLISHED if r["fitted"] and r["core"] == board.core})

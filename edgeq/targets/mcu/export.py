@@ -241,7 +241,7 @@ def export_folder(out_dir: str | Path, name: str, manifest: str, overwrite: bool
 
 
 def write(
-    out_dir: str | Path, model_path: str | Path, files: dict[str, str], manifest: dict, overwrite: bool | None
+    out_dir: str | Path, model_path: str | Path, files: dict[str, str | bytes], manifest: dict, overwrite: bool | None
 ) -> Path:
     """Stage ``files`` and the manifest in a temp folder, then rename it to ``<out_dir>/<stem>_tflm``.
 

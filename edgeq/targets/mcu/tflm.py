@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -42,6 +43,14 @@ _ALLOC_LINE = re.compile(
 )
 # Custom ops the Python package's resolver registers (the rest are missing there).
 _RESOLVABLE_CUSTOM = frozenset({"TFLite_Detection_PostProcess", "CIRCULAR_BUFFER"})
+
+
+class Interpreter(Protocol):
+    """What edgeq calls on ``tflite_micro.runtime.Interpreter`` in-process (the package ships no types)."""
+
+    def set_input(self, input_data: np.ndarray, index: int) -> None: ...
+
+    def invoke(self) -> None: ...
 
 
 def available() -> bool:
@@ -286,7 +295,7 @@ def probe(
         work = Path(tmp)
         extra: dict = {}
         if inputs is not None:
-            np.savez(work / "inputs.npz", **{f"input_{i}": x for i, x in enumerate(inputs)})
+            np.savez(work / "inputs.npz", allow_pickle=False, **{f"input_{i}": x for i, x in enumerate(inputs)})
             extra.update(inputs_npz=str(work / "inputs.npz"), outputs_npz=str(work / "outputs.npz"))
         if bench is not None:
             extra["bench"] = bench

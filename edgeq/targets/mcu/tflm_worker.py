@@ -132,7 +132,7 @@ def run(req: dict) -> dict:
         except (RuntimeError, ValueError) as exc:
             resp["error"] = str(exc)
             return resp
-        np.savez(req["outputs_npz"], **{f"output_{o}": np.stack(v) for o, v in enumerate(outs)})
+        np.savez(req["outputs_npz"], allow_pickle=False, **{f"output_{o}": np.stack(v) for o, v in enumerate(outs)})
 
     phase("allocations")
     resp["phase"] = "allocations"

@@ -9,7 +9,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from edgeq.errors import UnsupportedOp
+from edgeq.errors import BadInput, UnsupportedOp
 from edgeq.targets.mcu.cgen import lower, quant
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
 
@@ -114,3 +114,38 @@ def test_unsupported_ops_are_all_named():
         lower.lower(g, "m.tflite")
     assert "2 op(s) of m.tflite: TILE (x2, first op #0), CUSTOM:Foo (x1, first op #1)" in err.value.message
     assert "--runtime tflm" in err.value.hint
+
+
+def _int8_tensor(i: int, shape: tuple[int, ...], data: np.ndarray | None = None) -> Tensor:
+    return Tensor(i, f"t{i}", shape, "int8", (0.05,), (0,), data)
+
+
+@pytest.mark.parametrize("name", ["CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "SOFTMAX", "CONCATENATION"])
+def test_an_op_written_without_its_options_is_refused_by_name(name):
+    # the flatbuffer's builtin_options field is optional: a model may leave it out, and the lowering
+    # must say so (exit 3) rather than fail on None.strideH (an internal error)
+    w = np.ones((1, 1, 1, 1), dtype=np.int8)
+    tensors = (_int8_tensor(0, (1, 2, 2, 1)), _int8_tensor(1, (1, 1, 1, 1), w), _int8_tensor(2, (1, 2, 2, 1)))
+    ins = (0, 1) if name.endswith("CONV_2D") else (0,)
+    g = Graph(tensors=tensors, ops=(Op(0, name, ins, (2,), None),), inputs=(0,), outputs=(2,))
+    if name == "SOFTMAX":  # the output quantization its kernel needs, so the options are what is missing
+        g = Graph(
+            tensors=(tensors[0], tensors[1], Tensor(2, "t2", (1, 2, 2, 1), "int8", (1 / 256,), (-128,), None)),
+            ops=g.ops,
+            inputs=(0,),
+            outputs=(2,),
+        )
+    with pytest.raises(BadInput) as err:
+        lower.lower(g, "m.tflite")
+    assert err.value.message == f"op #0 {name} has no builtin options (strides, padding, ...)"
+
+
+def test_the_schema_options_objects_satisfy_the_lowering_protocols():
+    from ai_edge_litert import schema_py_generated as schema
+
+    assert isinstance(schema.Conv2DOptionsT(), lower.ConvOptions)
+    assert not isinstance(schema.Conv2DOptionsT(), lower.DepthwiseConvOptions)
+    assert isinstance(schema.DepthwiseConv2DOptionsT(), lower.DepthwiseConvOptions)
+    assert isinstance(schema.Pool2DOptionsT(), lower.PoolOptions)
+    assert isinstance(schema.SoftmaxOptionsT(), lower.SoftmaxOptions)
+    assert isinstance(schema.ConcatenationOptionsT(), lower.ConcatOptions)

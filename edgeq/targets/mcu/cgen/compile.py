@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions, write_json_atomic
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
@@ -59,7 +61,7 @@ def compile_c(
     timeout_s: float,
     proof_samples: int,
     tflm_check: Callable[[], object],
-    inputs_fn: Callable[[int], object],
+    inputs_fn: Callable[[int], np.ndarray],
 ) -> dict:
     """Generate, prove and write the C project for ``model_path`` on ``board`` (a boards.Board).
 

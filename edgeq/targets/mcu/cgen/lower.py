@@ -10,12 +10,48 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from edgeq.errors import BadInput, UnsupportedOp
 from edgeq.targets.mcu.cgen import lut, quant
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
+
+
+# The schema's options objects (Conv2DOptionsT, Pool2DOptionsT, ...) as the lowerings read them. An op
+# written without its options (the flatbuffer field is optional) has None there: refused, not guessed.
+@runtime_checkable
+class ConvOptions(Protocol):
+    strideH: int
+    strideW: int
+    dilationHFactor: int
+    dilationWFactor: int
+    padding: int
+
+
+@runtime_checkable
+class DepthwiseConvOptions(ConvOptions, Protocol):
+    depthMultiplier: int
+
+
+@runtime_checkable
+class PoolOptions(Protocol):
+    filterHeight: int
+    filterWidth: int
+    strideH: int
+    strideW: int
+    padding: int
+
+
+@runtime_checkable
+class SoftmaxOptions(Protocol):
+    beta: float
+
+
+@runtime_checkable
+class ConcatOptions(Protocol):
+    axis: int
 
 
 @dataclass(frozen=True)
@@ -51,6 +87,13 @@ def _int8(g: Graph, op: Op, *tensors: int) -> None:
             raise _bad(g, op, f"unquantized int8 tensor {t.name!r}")
 
 
+def _no_options(g: Graph, op: Op) -> BadInput:
+    return BadInput(
+        f"op #{op.index} {op.name} has no builtin options (strides, padding, ...)",
+        "re-export the .tflite with the TFLite converter",
+    )
+
+
 def _act(op: Op) -> int:
     return int(getattr(op.options, "fusedActivationFunction", 0) or 0)
 
@@ -59,9 +102,14 @@ def _ints(values) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def _weights(g: Graph, op: Op, idx: int, ctype: str) -> Const | None:
+def _optional_weights(g: Graph, op: Op, idx: int, ctype: str) -> Const | None:
+    """A constant input the op may omit (index -1), such as a bias."""
+    return None if idx < 0 else _weights(g, op, idx, ctype)
+
+
+def _weights(g: Graph, op: Op, idx: int, ctype: str) -> Const:
     if idx < 0:
-        return None
+        raise _bad(g, op, "an omitted constant input")
     t = g.tensors[idx]
     if t.data is None:
         raise _bad(g, op, f"non-constant weights {t.name!r}")
@@ -92,6 +140,8 @@ def _conv(g: Graph, op: Op, depthwise: bool) -> Lowered:
     if any(z != 0 for z in w.zero_points):
         raise _bad(g, op, "asymmetric (non-zero zero point) filter")
     o = op.options
+    if not isinstance(o, DepthwiseConvOptions if depthwise else ConvOptions):
+        raise _no_options(g, op)
     n, ih, iw, ic = inp.shape
     _, oh, ow, oc = out.shape
     kh, kw = (w.shape[1], w.shape[2])
@@ -100,7 +150,7 @@ def _conv(g: Graph, op: Op, depthwise: bool) -> Lowered:
     same = int(o.padding) == 0
     ph = quant.padding(same, sh, dh, ih, kh, oh)
     pw = quant.padding(same, sw, dw, iw, kw, ow)
-    dm = int(o.depthMultiplier or 1) if depthwise else 1
+    dm = int(o.depthMultiplier or 1) if isinstance(o, DepthwiseConvOptions) else 1
     if depthwise and oc != ic * dm:
         dm = oc // ic  # the converter may leave depthMultiplier at 0 or 1; the shapes decide
     if not depthwise and w.shape[3] != ic:
@@ -113,12 +163,12 @@ def _conv(g: Graph, op: Op, depthwise: bool) -> Lowered:
         Const(f"{name}_shift", "int32_t", np.array(shifts, dtype=np.int32)),
     ]
     wc = _weights(g, op, w_i, "int8_t")
-    bc = _weights(g, op, b_i, "int32_t")
-    consts += [c for c in (wc, bc) if c is not None]
+    bc = _optional_weights(g, op, b_i, "int32_t")
+    consts += [wc] if bc is None else [wc, bc]
     wsum = "0"
     if not depthwise:
         wsum = f"{name}_wsum"
-        consts.append(Const(wsum, "int32_t", w.data.reshape(oc, -1).astype(np.int32).sum(axis=1, dtype=np.int32)))
+        consts.append(Const(wsum, "int32_t", wc.values.reshape(oc, -1).astype(np.int32).sum(axis=1, dtype=np.int32)))
     params = (
         f"static const eq_conv_t {name}_p = {{{n}, {ih}, {iw}, {ic}, {oh}, {ow}, {oc}, {kh}, {kw}, {sh}, {sw}, "
         f"{dh}, {dw}, {ph}, {pw}, {dm}, {-inp.zero_point}, {out.zero_point}, {act_min}, {act_max}, "
@@ -148,8 +198,8 @@ def _fully_connected(g: Graph, op: Op) -> Lowered:
     name = f"op{op.index}"
     consts = [Const(f"{name}_scale", "double", np.array(scales, dtype=np.float64))]
     wc = _weights(g, op, w_i, "int8_t")
-    bc = _weights(g, op, b_i, "int32_t")
-    consts += [c for c in (wc, bc) if c is not None]
+    bc = _optional_weights(g, op, b_i, "int32_t")
+    consts += [wc] if bc is None else [wc, bc]
     params = (
         f"static const eq_fc_t {name}_p = {{{batches}, {in_depth}, {out_depth}, {-inp.zero_point}, "
         f"{-w.zero_point}, {out.zero_point}, {act_min}, {act_max}, {int(per_channel)}, {name}_scale}};"
@@ -166,6 +216,8 @@ def _pool(g: Graph, op: Op, kind: str) -> Lowered:
     if (inp.scale, inp.zero_point) != (out.scale, out.zero_point):
         raise _bad(g, op, "pooling that rescales")
     o = op.options
+    if not isinstance(o, PoolOptions):
+        raise _no_options(g, op)
     n, ih, iw, c = inp.shape
     _, oh, ow, _ = out.shape
     kh, kw, sh, sw = int(o.filterHeight), int(o.filterWidth), int(o.strideH), int(o.strideW)
@@ -196,6 +248,8 @@ def _softmax(g: Graph, op: Op) -> Lowered:
     inp, out = g.tensors[x], g.tensors[out_i]
     if out.zero_point != -128 or np.float32(out.scale) != np.float32(1 / 256):
         raise _bad(g, op, "an int8 softmax whose output is not scale 1/256, zero point -128")
+    if not isinstance(op.options, SoftmaxOptions):
+        raise _no_options(g, op)
     mult, shift, diff_min = quant.softmax_params(float(op.options.beta), inp.scale)
     depth = inp.shape[-1]
     name = f"op{op.index}"
@@ -231,7 +285,7 @@ def _binary(g: Graph, op: Op, kind: str) -> Lowered:
     else:
         left_shift, m1, m2 = 0, (0, 0), (0, 0)
         mo = quant.quantize_multiplier(float(t1.scale) * float(t2.scale) / float(out.scale))
-    consts = []
+    consts: list[Const] = []
     ptrs = []
     for idx in (a, b):
         if g.tensors[idx].data is not None:
@@ -298,6 +352,8 @@ def _concat(g: Graph, op: Op) -> Lowered:
         raise _bad(g, op, "a concatenation of differently quantized inputs")
     if _act(op) != quant.ACT_NONE:
         raise _bad(g, op, "a fused activation on CONCATENATION")
+    if not isinstance(op.options, ConcatOptions):
+        raise _no_options(g, op)
     axis = int(op.options.axis) % len(out.shape)
     outer = int(np.prod(out.shape[:axis]))
     inner = [int(np.prod(g.tensors[i].shape[axis:])) for i in op.inputs]

@@ -60,7 +60,7 @@ def _align(n: int) -> int:
 def make(g: Graph, lowered: list[Lowered]) -> Plan:
     """Plan the arena for ``lowered`` (from :func:`edgeq.targets.mcu.cgen.lower.lower`)."""
     (model_in,), (model_out,) = g.inputs, g.outputs
-    parent = {}
+    parent: dict[int, int] = {}  # a reshape's output tensor -> the tensor whose buffer it shares
 
     def root(t: int) -> int:
         while t in parent:
