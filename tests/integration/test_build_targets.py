@@ -151,3 +151,27 @@ def test_a_target_whose_budget_plain_ptq_misses_gets_its_own_plan(run_cli, tmp_p
     plan = _doc(out / "cpu" / "build.json")["plan"]
     assert plan["steps"][0]["name"] == "int8 PTQ" and not plan["steps"][0]["meets"]
     assert (out / "report.html").is_file()
+
+
+def test_verdict_fits_prefers_the_figures_a_compile_measured():
+    from edgeq.build.verdict import verdict
+
+    def fit(ram, flash, measured):
+        return {
+            "ram": {"needed_bytes": ram, "available_bytes": 1000, "fits": ram <= 1000, "measured": measured},
+            "flash": {"needed_bytes": flash, "available_bytes": 5000, "fits": flash <= 5000, "measured": measured},
+        }
+
+    row = {"latency_ms": {"p50": 1.0}, "latency_where": "host", "bench_skipped": None}
+    check = {"details": {"fit": fit(900, 4000, None)}}
+    estimated = verdict(row | {"check": check, "compile": {"details": {}}})["fits"]
+    assert estimated == {
+        "ram_bytes": 900,
+        "ram_limit": 1000,
+        "flash_bytes": 4000,
+        "flash_limit": 5000,
+        "basis": "estimated",
+        "ok": True,
+    }
+    measured = verdict(row | {"check": check, "compile": {"details": {"fit": fit(1200, 3000, True)}}})["fits"]
+    assert measured["basis"] == "measured" and measured["ram_bytes"] == 1200 and measured["ok"] is False
