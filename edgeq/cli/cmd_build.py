@@ -158,7 +158,7 @@ def command(
     from pathlib import Path
 
     from edgeq import api
-    from edgeq.cli.progress import reporter
+    from edgeq.cli.progress import build_steps, reporter
 
     settings: dict = {}
     if config_path or Path("edgeq.toml").is_file():
@@ -184,7 +184,8 @@ def command(
 
         raise UsageError("no target given", f"pass --target (one or more of: {', '.join(names())})")
     cfg = BuildConfig(**settings)
-    r = api.build(cfg, force=force, say=app.say, progress=reporter(app))
+    with build_steps(app, reporter(app)) as (say, progress):  # on a terminal: step i/N, its elapsed time ticking
+        r = api.build(cfg, force=force, say=say, progress=progress)
     doc = r.to_dict()
     artifacts = [v["output"] for t in doc["targets"].values() for v in t.get("variants") or []] + doc["report"]
     app.done(doc, render(doc, cfg.threads), artifacts, problems(doc))

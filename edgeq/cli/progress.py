@@ -1,12 +1,18 @@
-"""Training progress for people: a bar on a terminal, a line per epoch otherwise; on stderr."""
+"""Progress for people, on stderr: training's bar (a line per epoch off a terminal), and the build's steps
+(with a ticking elapsed time on a terminal)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import click
 
 from edgeq.cli.app import App
+from edgeq.paths import printable
 
 
 def _metrics(logs: dict) -> str:
@@ -39,3 +45,84 @@ def reporter(app: App):
         )
 
     return report
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+class StepTicker:
+    """The build's ``say`` on a terminal: each step's line ("[3/12] coral: check and compile ...") shows
+    its elapsed time, rewritten every ``interval`` seconds while the step runs, and keeps its final time
+    when the next step starts. While another progress display (training's bar) writes, it stays quiet."""
+
+    def __init__(self, stream=None, interval: float = 1.0, clock=time.monotonic) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self.clock = clock
+        self.text = ""
+        self.started = 0.0
+        self.quiet = False
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def _draw(self, end: str = "") -> None:
+        self.stream.write(f"\r{self.text} {_elapsed(self.clock() - self.started)}{end}")
+        self.stream.flush()
+
+    def _tick(self) -> None:
+        while not self.stop.wait(self.interval):
+            with self.lock:
+                if self.text and not self.quiet:
+                    self._draw()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            if self.text and not self.quiet:
+                self._draw("\n")
+            elif self.text:
+                self.stream.write(f"{self.text} done in {_elapsed(self.clock() - self.started)}\n")
+            self.text, self.started, self.quiet = printable(text), self.clock(), False
+            self._draw()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._tick, name="edgeq-progress", daemon=True)
+            self.thread.start()
+
+    def around(self, callback):
+        """``callback`` (another progress display) wrapped so that the ticker keeps quiet while it writes."""
+        if callback is None:
+            return None
+
+        def wrapped(event: dict) -> None:
+            with self.lock:
+                if not self.quiet and self.text:
+                    self.stream.write("\n")
+                self.quiet = True
+            callback(event)
+
+        return wrapped
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+        with self.lock:
+            if self.text and not self.quiet:
+                self._draw("\n")
+            self.text = ""
+
+
+@contextlib.contextmanager
+def build_steps(app: App, progress=None) -> Iterator[tuple[Callable[[str], None], object]]:
+    """``(say, progress)`` for :func:`edgeq.api.build`: on a terminal, a ticking elapsed time per step;
+    elsewhere one line per step (as ``app.say``); nothing when quiet or JSON."""
+    if app.json_mode or app.verbosity < 0 or not sys.stderr.isatty():
+        yield app.say, progress
+        return
+    ticker = StepTicker()
+    try:
+        yield ticker.say, ticker.around(progress)
+    finally:
+        ticker.close()

@@ -27,6 +27,16 @@ def test_android_build_with_a_phone_renders(run_cli, standin, fake_binary, tmp_p
     assert lat["mean"] == pytest.approx(95.788, abs=1e-3) and lat["std"] == pytest.approx(1.284)  # as recorded
     assert lat["p50"] is None and lat["p99"] is None  # this benchmark_model printed no percentiles
     assert "R5CR1234567" in r.stdout
+    # the verdict: measured on the phone (the mean: no percentiles printed), and where
+    verdict = manifest["verdict"]["latency_ms"]
+    assert verdict["kind"] == "measured" and "R5CR1234567" in verdict["where"]
+    assert verdict["value"] == pytest.approx(95.788, abs=1e-3)
+    assert int8["latency_kind"] == "measured" and "R5CR1234567" in int8["latency_where"]
+    # every phone flavour is deployed: float32 (the reference), fp16 (GPU delegate), int8
+    assert [v["variant"] for v in manifest["variants"]] == ["float", "fp16", "int8"]
+    for name in ("mnist_cnn_float.tflite", "mnist_cnn_fp16.tflite", "mnist_cnn_int8.tflite"):
+        assert name in manifest["artifacts"] and (out / "android" / name).is_file()
+    assert ".cache" not in r.stdout
     html = (out / "report.html").read_text()
     assert "R5CR1234567" in html and "None" not in (out / "report.md").read_text()
     assert any("benchmark_model" in " ".join(c) for c in map(json.loads, log.read_text().splitlines()))

@@ -25,6 +25,21 @@ def test_build_runs_with_no_target_options(tmp_path):
     assert int8["check"]["details"]["latency_estimate"]["latency_ms"] > 0
     assert not int8["compile"]["skipped"] and int8["compile"]["details"]["resolver_calls"]
     assert int8["latency_ms"]["p50"] > 0 and int8["latency_on"].startswith("mcu (host")
+    assert int8["latency_kind"] == "measured" and int8["latency_where"].startswith("host")
+    # the verdict: fits from the check (flash counts an estimated runtime), latency the board estimate
+    fits = mcu["verdict"]["fits"]
+    assert fits["ok"] and fits["basis"] == "estimated" and 0 < fits["ram_bytes"] <= fits["ram_limit"]
+    assert fits["flash_bytes"] == int8["check"]["flash_bytes"] and fits["flash_limit"] == 2 * 1024 * 1024
+    lat = mcu["verdict"]["latency_ms"]
+    assert lat["kind"] == "estimated" and lat["where"] == "stm32h7a3" and "calibrated" in lat["note"]
+    assert lat["value"] == int8["check"]["details"]["latency_estimate"]["latency_ms"]
+    # the firmware folder is deployed beside the model, as a copy, and nothing points into .cache
+    firmware = tmp_path / "out" / "mcu" / "mnist_cnn_int8_tflm"
+    assert "mnist_cnn_int8_tflm/" in mcu["artifacts"] and (firmware / "model_data.cc").is_file()
+    assert not any(p.is_symlink() for p in firmware.rglob("*"))
+    assert len(mcu["artifacts"]) == len(set(mcu["artifacts"]))
+    assert ".cache" not in json.dumps(mcu["variants"][1]["compile"]["output"])
+    assert mcu["status"] == "ok" and not any("fits" in w for w in mcu["warnings"])
 
     ethos = json.loads((tmp_path / "out" / "ethos-u" / "build.json").read_text())
     int8 = next(v for v in ethos["variants"] if v["variant"] == "int8")

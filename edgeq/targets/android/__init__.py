@@ -62,6 +62,8 @@ class AndroidTarget:
     description = "Android phones: float32/fp16/int8 flavours, benchmark_model over adb"
     build_mode = Mode.INT8
     build_io = IOType.INT8
+    # `build` deploys these beside its float32 reference and int8 model, so every phone flavour is there
+    build_extra_modes = (Mode.FP16,)
     profile = PROFILE
     options = android_options.OPTIONS
     max_models = 1

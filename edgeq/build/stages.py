@@ -1,0 +1,295 @@
+"""The stages every target of a build shares: the float reference, the debugger's chart, the quantization
+(one per conversion), the planner (per target, only where the shared PTQ misses the budget), other flavours."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.artifacts import sha256_file
+from edgeq.cache import Cache
+from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig
+from edgeq.errors import QualityGateFailed
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Build:
+    """What every target of one build shares: inputs, cache, the float reference and its figures."""
+
+    cfg: BuildConfig
+    io: dict
+    out: Path
+    say: Say
+    progress: object
+    cache: Cache
+    shas: dict
+    stem: str
+    data_cfg: DataConfig
+    eval_cfg: DataConfig | None
+    host: object
+    float_res: dict = field(default_factory=dict)
+    float_tflite: Path = Path()
+    float_eval: dict | None = None
+    float_bench: dict = field(default_factory=dict)
+    quantized: dict = field(default_factory=dict)  # (mode, io) -> the shared quantization's (result, folder)
+    extras: dict = field(default_factory=dict)  # Mode -> another flavour's (result, folder)
+
+    steps_done: int = 0
+    steps_total: int = 0  # known up front but for planner runs, which add one each when they start
+
+    def plan_steps(self, targets: dict) -> None:
+        """How many steps this build announces: float reference and its benchmark, the debugger, one
+        quantization per conversion, one conversion per extra flavour, check-and-compile and benchmark
+        per target, the report."""
+        conversions = {(t.build_mode, t.build_io) for t in targets.values()}
+        extras = {m for t in targets.values() for m in getattr(t, "build_extra_modes", ())}
+        debug = self.eval_cfg is not None or bool(self.io["data"])
+        self.steps_total = 2 + int(debug) + len(conversions) + len(extras) + 2 * len(targets) + 1
+
+    def step(self, name: str, unplanned: bool = False) -> None:
+        """Announce the next step to people as "[i/N] name ..." (the CLI adds elapsed time on a terminal)."""
+        self.steps_total += int(unplanned)
+        self.steps_done += 1
+        self.say(f"[{self.steps_done}/{max(self.steps_total, self.steps_done)}] {name} ...")
+
+    def evaluate(self, tflite: Path, label: str) -> dict | None:
+        from edgeq.stages.evaluate import evaluate
+
+        if self.eval_cfg is None:
+            return None
+        eval_cfg, model = self.eval_cfg, self.io["model"]
+        ev, _ = self.cache.run(
+            "eval",
+            {"tflite": sha256_file(tflite), "model": self.shas["model"], "eval": self.shas["eval_data"]},
+            lambda _d: evaluate(str(tflite), model, eval_cfg),
+            f"eval [{label}]",
+        )
+        return ev
+
+    def bench(self, tflite: Path, runner, label: str) -> dict:
+        bench_cfg = self.cfg.bench
+
+        def fn(_d: Path) -> dict:
+            b = runner.benchmark(str(tflite), bench_cfg)
+            return {
+                "latency_ms": b.stats.to_dict()["latency_ms"],
+                "first_invoke_ms": b.stats.first_invoke_ms,
+                "on": f"{b.target} ({b.device})",
+                "device": b.device,
+                "environment": b.environment,
+            }
+
+        res, _ = self.cache.run(
+            "bench",
+            {"tflite": sha256_file(tflite), "runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()},
+            fn,
+            f"bench [{tflite.stem} on {label}]",
+        )
+        return res
+
+
+def bench_host_key() -> dict:
+    """What a benchmark's figures depend on besides the model and the settings: the machine and the
+    runtime versions. A cached timing from another host or another LiteRT is not this one's."""
+    import importlib.metadata
+    import platform
+
+    from edgeq import __version__
+
+    versions: dict[str, str | None] = {"edgeq": __version__}
+    for pkg in ("ai-edge-litert", "tflite-micro"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"node": platform.node(), "machine": platform.machine(), "cpu": platform.processor(), "tools": versions}
+
+
+def float_reference(b: Build) -> None:
+    """The float .tflite, its accuracy and its host latency: the baseline every target shares."""
+    from edgeq.stages.quantize import quantize
+
+    b.step("float reference")
+    model, name = b.io["model"], f"{b.stem}_float.tflite"
+    b.float_res, float_dir = b.cache.run(
+        "float",
+        {"model": b.shas["model"]},
+        lambda d: quantize(model, str(d / name), QuantizeConfig(mode=Mode.FLOAT)).to_dict() | {"file": name},
+    )
+    b.float_tflite = float_dir / b.float_res["file"]
+    b.float_eval = b.evaluate(b.float_tflite, "float")
+    b.step("float reference: host benchmark")
+    b.float_bench = b.bench(b.float_tflite, b.host, "cpu")
+
+
+def debug_chart(b: Build) -> dict | None:
+    """The per-layer error chart, shared by every target."""
+    from edgeq.stages.debug import debug
+
+    if b.eval_cfg is None and not b.io["data"]:
+        return None
+    b.step("quantization debugger")
+    model, data_cfg, eval_cfg = b.io["model"], b.data_cfg, b.eval_cfg
+    doc, folder = b.cache.run(
+        "debug",
+        {"model": b.shas["model"], "data": b.shas["data"], "eval": b.shas["eval_data"]},
+        lambda d: relative_paths(debug(model, data_cfg, str(d), eval_cfg, force=True), d),
+    )
+    return doc | {"dir": str(folder)}
+
+
+def _budget(cfg: BuildConfig):
+    from edgeq.quantize.planner import Budget
+
+    return Budget(max_drop=1.0 if cfg.max_drop is None else cfg.max_drop)
+
+
+def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict, Path]:
+    """The quantization every target with this conversion (mode, I/O) shares: plain PTQ, or QAT.
+
+    Its key holds no target profile, so coral, mcu, android and cpu (all int8) quantize once."""
+    from edgeq.stages.quantize import quantize
+    from edgeq.stages.quantize_aware import quantize_aware
+
+    cfg, io = b.cfg, b.io
+    parts = {"model": b.shas["model"], "data": b.shas["data"], "mode": qcfg.mode.value, "io": qcfg.io_type.value}
+    method = "qat" if cfg.method == Method.QAT else "ptq"
+    parts["method"] = method
+    if method == "qat":
+        parts["train"] = b.shas["train_data"]
+    b.step(f"quantize ({method}) for {', '.join(users)}")
+
+    def fn(d: Path) -> dict:
+        out_file = d / f"{b.stem}_{qcfg.mode.value}.tflite"
+        if method == "qat":
+            doc = quantize_aware(
+                io["model"],
+                str(out_file),
+                qcfg,
+                DataConfig(path=io["train_data"]),
+                TrainConfig(epochs=2, learning_rate=1e-4),
+                b.data_cfg,
+                b.eval_cfg,
+                progress=b.progress,
+            )
+        else:
+            doc = quantize(
+                io["model"], str(out_file), qcfg, b.data_cfg, reference_size_bytes=b.float_res["size_bytes"]
+            ).to_dict()
+        return relative_paths(doc, d) | {"file": out_file.name}
+
+    return b.cache.run("quantize", parts, fn, f"quantize [{', '.join(users)}]")
+
+
+def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: dict) -> tuple[dict, Path] | None:
+    """The planner for one target, run only when the shared PTQ misses the budget (None when it meets it).
+
+    Keyed on the target's profile: what a float layer costs differs between targets."""
+    from edgeq.quantize.planner import Profile
+    from edgeq.stages.plan import plan
+    from edgeq.stages.quantize import quantize
+
+    if b.cfg.method != Method.AUTO or b.eval_cfg is None or not _budget(b.cfg).misses(ptq_eval):
+        return None
+    io = b.io
+    parts = {
+        "model": b.shas["model"],
+        "data": b.shas["data"],
+        "eval": b.shas["eval_data"],
+        "train": b.shas["train_data"],
+        "mode": qcfg.mode.value,
+        "io": qcfg.io_type.value,
+        "profile": Profile.of(tgt).__dict__,
+        "max_drop": b.cfg.max_drop,
+    }
+    b.step(f"{name}: plain PTQ misses the budget; planner", unplanned=True)
+
+    def fn(d: Path) -> dict:
+        out_file = d / f"{b.stem}_{qcfg.mode.value}.tflite"
+        train = DataConfig(path=io["train_data"]) if io["train_data"] else None
+        try:
+            doc = plan(
+                io["model"],
+                str(out_file),
+                name,
+                _budget(b.cfg),
+                b.data_cfg,
+                b.eval_cfg,
+                qcfg.io_type.value,
+                train,
+                TrainConfig(epochs=2, learning_rate=1e-4),
+                progress=b.progress,
+            )
+        except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
+            doc = quantize(io["model"], str(out_file), qcfg, b.data_cfg).to_dict() | {
+                "gate_failed": exc.one_line(),
+                "plan": exc.details,
+            }
+        return relative_paths(doc, d) | {"file": out_file.name}
+
+    return b.cache.run("plan", parts, fn, f"plan [{name}]")
+
+
+def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
+    """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
+    from edgeq.flatbuffer import read_bytes
+    from edgeq.quantize.planner import Profile, ops_off_accelerator
+
+    info = read_bytes(qfile.read_bytes())
+    step = {
+        "name": "int8 PTQ",
+        "method": "ptq",
+        "accuracy": ev["quantized"]["accuracy"],
+        "drop_points": ev.get("accuracy_drop_points"),
+        "worst_class_drop_points": ev.get("worst_class_drop_points"),
+        "sqnr_db": ev["sqnr_db"],
+        "size_bytes": qres["size_bytes"],
+        "num_ops": len(info.ops),
+        "num_float_ops": len(info.float_ops),
+        "ops_off_accelerator": ops_off_accelerator(info, Profile.of(tgt)),
+        "meets": True,
+        "misses": [],
+        "skipped": "",
+    }
+    return {"chosen": "int8 PTQ", "stopped_because": "plain int8 PTQ meets the budget", "steps": [step]}
+
+
+def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:
+    """Another conversion a target deploys beside its quantized model (Android's fp16 for the GPU
+    delegate): converted once per build whatever the number of targets that want it."""
+    from edgeq.stages.quantize import quantize
+
+    model, name = b.io["model"], f"{b.stem}_{mode.value}.tflite"
+    b.step(f"convert ({mode.value})")
+    return b.cache.run(
+        "convert",
+        {"model": b.shas["model"], "mode": mode.value},
+        lambda d: (
+            relative_paths(quantize(model, str(d / name), QuantizeConfig(mode=mode)).to_dict(), d) | {"file": name}
+        ),
+        f"convert [{mode.value}]",
+    )
+
+
+def rel_path(path: str | None, folder: Path) -> str | None:
+    if not path:
+        return path
+    p = Path(path)
+    try:
+        return str(p.relative_to(folder))
+    except ValueError:
+        return str(p)
+
+
+def relative_paths(doc: dict, folder: Path) -> dict:
+    """Stage results are cached by folder: store the paths inside it as relative ones."""
+    out = dict(doc)
+    for key in ("output", "sidecar"):
+        if isinstance(out.get(key), str):
+            out[key] = rel_path(out[key], folder)
+    if "artifacts" in out and isinstance(out["artifacts"], list):
+        out["artifacts"] = [rel_path(a, folder) for a in out["artifacts"]]
+    return out

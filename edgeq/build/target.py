@@ -1,0 +1,265 @@
+"""One target of a build: check, compile and bench its model, and write its folder (the artifacts people
+deploy and its manifest), or, when it fails, its manifest with the error in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from edgeq import SCHEMA_VERSION
+from edgeq.artifacts import Outputs, sha256_file, sidecar_path
+from edgeq.build.folder import MANIFEST
+from edgeq.build.stages import (
+    Build,
+    extra_flavour,
+    planned_quantize,
+    ptq_plan_summary,
+    rel_path,
+    shared_quantize,
+)
+from edgeq.build.verdict import verdict
+from edgeq.config import Method, QuantizeConfig
+from edgeq.errors import EdgeqError
+
+# A check or compile message that reports a problem, not a neutral fact.
+_PROBLEM_WORDS = ("warning", "not ", "cannot", "fail", "unsupported", "exceed", "too ")
+
+
+def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
+    """(info, warnings) of a target's check and compile: a passing check's facts (fits, bit-exact)
+    and a skipped compile (nothing to compile, or no compiler installed) are info; the rest are warnings."""
+    info: list[str] = []
+    warnings: list[str] = []
+    for msg in check.get("messages", []):
+        problem = not check.get("ok", True) or any(w in msg.lower() for w in _PROBLEM_WORDS)
+        (warnings if problem else info).append(msg)
+    if compiled.get("skipped"):  # a target skips only when there is nothing to do or no compiler; a failure raises
+        info.append(f"compile step skipped: {compiled.get('reason')}")
+    warnings += [str(w) for w in (compiled.get("details") or {}).get("warnings") or []]
+    return info, warnings
+
+
+def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
+    """Quantize (shared where the conversion is the same), check, compile and bench one target, and
+    write its folder: the artifacts people deploy and its manifest."""
+    from edgeq.quantize.planner import Profile
+
+    qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io)
+    conversion = (tgt.build_mode, tgt.build_io)
+    if conversion not in b.quantized:  # once per conversion, for every target that wants it
+        users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
+        b.quantized[conversion] = shared_quantize(b, qcfg, users)
+    qres, qdir = b.quantized[conversion]
+    qfile = qdir / qres["file"]
+    qeval = b.evaluate(qfile, name)
+    plan_doc = None
+    if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
+        planned = planned_quantize(b, name, tgt, qcfg, qeval)
+        if planned is None:
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt)
+        else:
+            qres, qdir = planned
+            qfile = qdir / qres["file"]
+            qeval = b.evaluate(qfile, name)
+            plan_doc = qres.get("plan")
+    b.step(f"{name}: check and compile")
+
+    def target_fn(d: Path) -> dict:
+        report = tgt.check(str(qfile))
+        compiled = tgt.compile([str(qfile)], str(d))
+        return {
+            "check": report.to_dict(),
+            "compile": {
+                "output": rel_path(compiled.output, d),
+                "skipped": compiled.skipped,
+                "reason": compiled.reason,
+                "details": compiled.details,
+                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
+            },
+        }
+
+    tres, tdir = b.cache.run(
+        "target", {"tflite": sha256_file(qfile), "target": name, "format": 2}, target_fn, f"check and compile [{name}]"
+    )
+    compiled_out = tres["compile"]["output"]
+    bench_file = (
+        (tdir / compiled_out)
+        if compiled_out and str(compiled_out).endswith(".tflite") and (tdir / compiled_out).is_file()
+        else qfile
+    )
+    runner = tgt.runner()
+    available = runner.availability()
+    b.step(f"{name}: benchmark")
+    if available.available:
+        qbench = b.bench(bench_file, runner, name)
+    else:
+        qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
+    info, warnings = split_messages(tres["check"], tres["compile"])
+    warnings = list(qres.get("warnings", [])) + warnings
+
+    tfolder = b.out / name
+    extras = []  # (row, file): the target's other flavours, measured on the host like the float reference
+    for mode in getattr(tgt, "build_extra_modes", ()):
+        if mode not in b.extras:
+            b.extras[mode] = extra_flavour(b, mode)
+        xres, xdir = b.extras[mode]
+        xfile = xdir / xres["file"]
+        xrow = variant_row(
+            mode.value, xres, b.evaluate(xfile, mode.value), b.bench(xfile, b.host, "cpu"), tfolder / xfile.name
+        )
+        extras.append((xrow, xfile))
+    variants = [
+        float_row(b, tfolder),
+        *(row for row, _ in extras),
+        variant_row(qcfg.mode.value, qres, qeval, qbench, tfolder / qfile.name, tres["check"], tres["compile"]),
+    ]
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+        "status": "ok",
+        "error": None,
+        "plan": plan_doc,
+        "qat": qres.get("qat"),
+        "variants": variants,
+        "verdict": verdict(variants[-1]),
+        "info": info,
+        "warnings": b.cache.notes + warnings,
+        "gate_failed": qres.get("gate_failed"),
+    }
+    # copies, never hard links into the cache: editing a deployed model must not damage a later build;
+    # sidecars first and the manifest last, all moved into place together
+    artifacts: list[str] = []
+    with Outputs(tfolder) as staged:
+        models = (b.float_tflite, *(f for _, f in extras), qfile)
+        for src in models:
+            if sidecar_path(src).exists():
+                staged.copy(sidecar_path(src).name, sidecar_path(src))
+        for src in models + ((bench_file,) if bench_file != qfile else ()):
+            staged.copy(src.name, src)
+            if src.name not in artifacts:
+                artifacts.append(src.name)
+        for top in _top_level(tres["compile"].get("artifacts") or []):
+            src = tdir / top
+            if src.is_file() and top not in artifacts:
+                staged.copy(top, src)
+                artifacts.append(top)
+            elif src.is_dir():
+                _copy_folder(src, tfolder / top)
+                artifacts.append(top + "/")
+        manifest["artifacts"] = artifacts
+        _point_at_deployed(variants[-1], artifacts)
+        staged.write_json(MANIFEST, manifest)
+    return manifest
+
+
+def failed_target(b: Build, name: str, tgt, exc: EdgeqError) -> dict:
+    """The manifest of a target that failed: its error in place, no artifacts; the others go on."""
+    from edgeq.quantize.planner import Profile
+
+    error = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+        "status": "failed",
+        "error": error,
+        "plan": None,
+        "qat": None,
+        # the float reference was built before any target ran, so a failed target still has its baseline
+        # (and the report, which wants at least one variant, renders)
+        "variants": [float_row(b, b.out / name)],
+        "verdict": {"accelerator": None, "fits": None, "latency_ms": None},
+        "info": [],
+        "warnings": list(b.cache.notes),
+        "artifacts": [],
+        "gate_failed": None,
+    }
+    with Outputs(b.out / name) as staged:
+        if sidecar_path(b.float_tflite).exists():
+            staged.copy(sidecar_path(b.float_tflite).name, sidecar_path(b.float_tflite))
+        staged.copy(b.float_tflite.name, b.float_tflite)
+        manifest["artifacts"] = [b.float_tflite.name]
+        staged.write_json(MANIFEST, manifest)
+    return manifest
+
+
+def float_row(b: Build, tfolder: Path) -> dict:
+    return variant_row("float", b.float_res, b.float_eval, b.float_bench, tfolder / b.float_tflite.name)
+
+
+def manifest_head(b: Build, name: str, tgt, profile) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "target": name,
+        "description": tgt.description,
+        "profile": profile.__dict__,
+        "model": {"path": b.io["model"], "sha256": b.shas["model"]},
+        "data": b.io["data"],
+        "eval_data": b.io["eval_data"],
+        "method": b.cfg.method.value,
+        "bench": b.cfg.bench.to_dict(),
+    }
+
+
+def variant_row(
+    label: str,
+    q: dict,
+    ev: dict | None,
+    b: dict,
+    path: Path,
+    check: dict | None = None,
+    compiled: dict | None = None,
+) -> dict:
+    return {
+        "variant": label,
+        "output": str(path),
+        "size_bytes": q["size_bytes"],
+        "accuracy": ev["quantized"]["accuracy"] if ev else None,
+        "reference_accuracy": ev["reference"]["accuracy"] if ev else None,
+        "agreement": ev["agreement"] if ev else None,
+        "sqnr_db": ev["sqnr_db"] if ev else None,
+        "worst_class_drop_points": ev.get("worst_class_drop_points") if ev else None,
+        "num_eval_samples": ev["num_samples"] if ev else 0,
+        "float_ops": len(q["float_ops"]),
+        "inputs": q["inputs"],
+        "check": check,
+        "compile": compiled,
+        "latency_ms": b["latency_ms"],
+        "latency_kind": "measured",
+        "latency_where": "host" if b.get("skipped_on_target") else str(b.get("device") or "host"),
+        "first_invoke_ms": b["first_invoke_ms"],
+        "latency_on": b["on"],
+        "bench_skipped": b.get("skipped_on_target"),
+        "bench_environment": b["environment"],
+    }
+
+
+def _point_at_deployed(row: dict, artifacts: list[str]) -> None:
+    """A compile output that is a cache path (a target that keeps the model as given) names the
+    deployed copy instead: people are never sent into .cache."""
+    compiled = row.get("compile") or {}
+    output = compiled.get("output")
+    if output and (Path(output).is_absolute() or ".cache" in Path(output).parts) and Path(output).name in artifacts:
+        compiled["output"] = Path(output).name
+
+
+def _top_level(paths: list[str]) -> list[str]:
+    """The first component of each relative path, once each, in order: a firmware folder's files
+    deploy as the folder."""
+    seen: list[str] = []
+    for p in paths:
+        if p and not Path(p).is_absolute():
+            top = Path(p).parts[0]
+            if top not in seen:
+                seen.append(top)
+    return seen
+
+
+def _copy_folder(src: Path, dest: Path) -> None:
+    """Copy a folder (no links into the cache), replacing ``dest`` only once the copy is whole."""
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=False)
+    old = dest.parent / f".{dest.name}.old{os.getpid()}"
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)

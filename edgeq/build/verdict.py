@@ -1,0 +1,72 @@
+"""A target's verdict line (see the build manifest contract): ops on the accelerator, fits the board,
+latency on the target, each with what it rests on (compiled or predicted, measured or estimated, and where)."""
+
+from __future__ import annotations
+
+
+def verdict(row: dict) -> dict:
+    """The target's verdict line, from its quantized variant row (see the manifest contract)."""
+    check, compiled = row.get("check") or {}, row.get("compile") or {}
+    return {
+        "accelerator": _accelerator(check, compiled),
+        "fits": _fits(check, compiled),
+        "latency_ms": _latency(row, check),
+    }
+
+
+def _accelerator(check: dict, compiled: dict) -> dict | None:
+    """Ops on and off the accelerator: from the compiler where it ran and reported them, else the check's
+    prediction; None for a target with no accelerator split (cpu, mcu, android)."""
+    details = compiled.get("details") or {}
+    if not compiled.get("skipped"):
+        counts = details.get("counts")
+        if not counts:
+            counts = next(
+                (m["compiler"]["counts"] for m in details.get("models") or [] if m.get("compiler", {}).get("counts")),
+                None,
+            )
+        if isinstance(counts, dict) and "cpu" in counts and len(counts) == 2:
+            return {"on": sum(v for k, v in counts.items() if k != "cpu"), "off": counts["cpu"], "basis": "compiled"}
+    counts = check.get("counts") or {}
+    if "cpu" in counts and len(counts) == 2:
+        return {"on": sum(v for k, v in counts.items() if k != "cpu"), "off": counts["cpu"], "basis": "predicted"}
+    return None
+
+
+def _fits(check: dict, compiled: dict) -> dict | None:
+    """Arena and flash against the board: the compile's figures where it measured them (``--runtime c``
+    links the firmware), else the MCU check's, whose flash counts an estimated runtime ("estimated")."""
+    measured = (compiled.get("details") or {}).get("fit")
+    from_compile = isinstance(measured, dict) and "ram" in measured
+    fit = measured if from_compile else (check.get("details") or {}).get("fit")
+    if not isinstance(fit, dict) or "ram" not in fit or "flash" not in fit or fit["flash"]["needed_bytes"] is None:
+        return None
+    both_measured = from_compile and fit["ram"].get("measured") and fit["flash"].get("measured")
+    return {
+        "ram_bytes": fit["ram"]["needed_bytes"],
+        "ram_limit": fit["ram"]["available_bytes"],
+        "flash_bytes": fit["flash"]["needed_bytes"],
+        "flash_limit": fit["flash"]["available_bytes"],
+        "basis": "measured" if both_measured else "estimated",
+        "ok": bool(fit["ram"]["fits"] and fit["flash"]["fits"]),
+    }
+
+
+def _latency(row: dict, check: dict) -> dict | None:
+    """Latency on the target: measured there; else the board estimate; else the host figure, labelled."""
+    lat = row.get("latency_ms") or {}
+    p50 = lat.get("p50") if lat.get("p50") is not None else lat.get("mean")  # benchmark_model may print no p50
+    est = (check.get("details") or {}).get("latency_estimate") or {}
+    on_host = row["latency_where"].startswith("host")
+    if est.get("latency_ms") is not None and (row.get("bench_skipped") or on_host):
+        from edgeq.targets.mcu import estimate
+
+        where = est.get("board") or "board"
+        note = estimate.basis(est) + (f"; measured on {row['latency_where']}: {p50} ms" if p50 is not None else "")
+        return {"value": est["latency_ms"], "kind": "estimated", "where": where, "note": note}
+    if p50 is None:
+        return None
+    if row.get("bench_skipped"):
+        note = f"not measured on the target ({row['bench_skipped']}); this is the host's figure"
+        return {"value": p50, "kind": "measured", "where": "host", "note": note}
+    return {"value": p50, "kind": "measured", "where": row["latency_where"], "note": ""}
