@@ -248,10 +248,13 @@ def cells(t: dict) -> list[str]:
     lat = latency(t)
     v = quantized(t) or {}
     if lat and lat["kind"] == "estimated":
-        note = f": {lat['note']}" if lat.get("note") else ""
+        basis = (lat.get("note") or "").removeprefix("estimate; ")  # the column already says estimated
+        note = f": {short(basis, 110)}" if basis else ""
         speed = f"{ms(lat['value'])} ms, estimated for {lat['where']}{note}"
+    elif lat and v.get("bench_skipped"):  # the host's figure stands in: say so, and why not the target's
+        speed = f"{ms(lat['value'])} ms p50 measured on {lat['where']}, not on {name} ({short(v['bench_skipped'], 80)})"
     elif lat:
-        speed = f"{ms(lat['value'])} ms {lat.get('note') or 'p50'}, {lat['kind']} on {lat['where']}"
+        speed = f"{ms(lat['value'])} ms {short(lat.get('note') or 'p50', 100)}, {lat['kind']} on {lat['where']}"
     elif v.get("bench_skipped"):
         speed = f"not measured on {name}: {short(v['bench_skipped'], 100)}"
     else:
