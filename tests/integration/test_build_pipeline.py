@@ -54,9 +54,11 @@ def test_report_is_self_contained_and_rerenders(run_cli, built):
     assert "data:image/png;base64," in html
     assert not re.search(r"""(src|href)=['"]https?://""", html)  # opens offline
     for title in (
+        "Verdict per target",
         "Steps taken",
-        "Variants: size, accuracy, latency",
-        "Accuracy vs size vs latency",
+        "Variants: size and accuracy",
+        "Latency",
+        "Accuracy vs size",
         "Per-layer int8 error",
         "Target cpu",
         "Warnings",
