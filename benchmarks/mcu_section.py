@@ -27,6 +27,8 @@ def mcu_figures(root: Path, tmp: Path, log) -> dict:
         DataConfig(path=str(root / "representative_data/mnist_calib.npz")),
         force=True,
     )
+    from edgeq.targets.mcu import estimate
+
     mcu, ethos = registry.get("mcu"), registry.get("ethos-u")
     boards = []
     for board in BOARDS:
@@ -40,6 +42,7 @@ def mcu_figures(root: Path, tmp: Path, log) -> dict:
                 "flash_bytes": r["flash_bytes"],
                 "fits": r["fits"],
                 "estimate_ms": est.get("latency_ms") or est.get("estimate_ms"),
+                "estimate_basis": estimate.basis(est) if est.get("latency_ms") is not None else est.get("reason"),
             }
         )
         log(f"  {board}: arena {r['arena_bytes']:,} B, flash {r['flash_bytes']:,} B")
@@ -73,12 +76,13 @@ def mcu_figures(root: Path, tmp: Path, log) -> dict:
 def render(section: dict) -> list[str]:
     lines = [f"### Microcontrollers: {section['model']}, {section['model_bytes']:,} bytes", ""]
     lines += [
-        "| board | TFLM arena bytes (allocated) | flash bytes (model + runtime estimate) | fits | latency estimate ms |",
-        "|---|---:|---:|---|---:|",
+        "| board | TFLM arena bytes (allocated) | flash bytes (model + runtime estimate) | fits | latency estimate ms | how estimated |",
+        "|---|---:|---:|---|---:|---|",
     ]
     for b in section["boards"]:
         est = "-" if b["estimate_ms"] is None else f"{b['estimate_ms']:.2f}"
-        lines.append(f"| {b['board']} | {b['arena_bytes']:,} | {b['flash_bytes']:,} | {b['fits']} | {est} |")
+        how = b.get("estimate_basis") or "-"
+        lines.append(f"| {b['board']} | {b['arena_bytes']:,} | {b['flash_bytes']:,} | {b['fits']} | {est} | {how} |")
     lines += [
         "",
         "| Vela accelerator | SRAM bytes | off-chip flash bytes | inference ms (estimate) | inferences/s |",
