@@ -59,7 +59,13 @@ def render(r: dict, threads: int) -> str:
             because = f" ({plan['stopped_because']})" if plan.get("stopped_because") else ""
             lines.append(f"  plan: {plan.get('chosen') or 'no step met the budget'}{because}")
         info, _ = verdict.info_and_warnings(t, targets)
-        lines += [f"  note: {i}" for i in info]
+        reason = (comp or {}).get("reason") or ""
+        said = (
+            f"compile step skipped: {reason}"
+            if comp and comp.get("skipped") and verdict.short(reason, 100) == reason
+            else None
+        )
+        lines += [f"  note: {i}" for i in info if i != said]  # a skip the compile line said in full is not repeated
     cached = sum(1 for s in r["stages"] if s["cached"])
     lines += ["", f"{len(r['stages'])} stages ({cached} from the cache); report: {', '.join(r['report'])}"]
     return "\n".join(lines)
