@@ -240,6 +240,24 @@ def export_folder(out_dir: str | Path, name: str, manifest: str, overwrite: bool
     return out, final
 
 
+def swap_into_place(staged: Path, final: Path) -> None:
+    """Rename the finished folder ``staged`` to ``final``, replacing an earlier one only once the new one
+    is there: if the second rename fails, the earlier folder is put back."""
+    old: Path | None = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rmdir(old)
+        os.replace(final, old)
+    try:
+        os.replace(staged, final)
+    except BaseException:
+        if old is not None and not final.exists():
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write(
     out_dir: str | Path, model_path: str | Path, files: dict[str, str | bytes], manifest: dict, overwrite: bool | None
 ) -> Path:
@@ -254,7 +272,6 @@ def write(
     """
     out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
-    old: Path | None = None
     try:
         os.chmod(staged, 0o777 & ~_umask())
         payloads = {name: text.encode() if isinstance(text, str) else text for name, text in files.items()}
@@ -266,18 +283,10 @@ def write(
             for name, payload in payloads.items()
         }
         write_json_atomic(staged / MANIFEST, manifest)
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=out))
-            os.rmdir(old)
-            os.replace(final, old)
-        os.replace(staged, final)
+        swap_into_place(staged, final)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
-        if old is not None and old.exists() and not final.exists():
-            os.replace(old, final)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return final
 
 

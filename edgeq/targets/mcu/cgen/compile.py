@@ -6,7 +6,6 @@ passed and the measured RAM and flash fit the board, so an interrupted or failed
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions, write_json_atomic
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
 from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
-from edgeq.targets.mcu.export import export_folder
+from edgeq.targets.mcu.export import export_folder, swap_into_place
 
 MANIFEST = "edgeq_cgen.json"
 DEFAULT_PROOF_SAMPLES = 20
@@ -88,7 +87,6 @@ def compile_c(
     out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     core = board.core if board.core in toolchain.emit.BOARDS else None
     staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
-    old: Path | None = None
     try:
         project.write(staged)
         samples = inputs_fn(proof_samples)
@@ -163,18 +161,10 @@ def compile_c(
             "tool_versions": tool_versions(),
         }
         write_json_atomic(staged / MANIFEST, _relocate(manifest, str(staged), str(final)))
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=out))
-            os.rmdir(old)
-            os.replace(final, old)
-        os.replace(staged, final)
+        swap_into_place(staged, final)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
-        if old is not None and old.exists() and not final.exists():
-            os.replace(old, final)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     details = _relocate(details, str(staged), str(final))
     details["files"] = [str(final / f) for f in [*files, MANIFEST]]
     return details
