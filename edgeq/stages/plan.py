@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeq.artifacts import check_output
+from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
-from edgeq.stages.quantize import float_size, verify_and_write
+from edgeq.stages.quantize import float_size, verified
 from edgeq.stages.quantize_aware import quantize_aware
 
 
@@ -132,7 +132,8 @@ def plan(
         extra["qat"] = session_holder["qat"]
     assert chosen.data is not None
     float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
-    res = verify_and_write(
+    res, doc = verified(
         model, out, cfg, chosen.data, "", calib, data_cfg, warnings, float_bytes, "quantize --max-drop", extra
     )
+    write_artifact(out, chosen.data, doc)
     return res.to_dict() | {"plan": summary}

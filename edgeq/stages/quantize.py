@@ -68,9 +68,11 @@ def quantize(
     data, log, extra = convert(model, cfg, calib, {})
     if reference_size_bytes is None and size_ratio and cfg.mode != Mode.FLOAT:
         reference_size_bytes = float_size(model, cfg.batch)
-    return verify_and_write(
+    result, doc = verified(
         model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, "quantize", extra
     )
+    write_artifact(out, data, doc)
+    return result
 
 
 def float_size(model: LoadedModel, batch: int) -> int:
@@ -107,25 +109,6 @@ def selective(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tu
 def chosen_float(cfg: QuantizeConfig, extra: dict) -> bool:
     """Whether float ops were chosen on purpose (selective quantization, directly or by the planner)."""
     return cfg.selective or "selective" in extra or (extra.get("plan") or {}).get("chosen", "").startswith("selective")
-
-
-def verify_and_write(
-    model: LoadedModel,
-    out: Path,
-    cfg: QuantizeConfig,
-    data: bytes,
-    log: str,
-    calib,
-    data_cfg: DataConfig | None,
-    warnings: list[str],
-    reference_size_bytes: int | None,
-    command: str,
-    extra: dict,
-) -> QuantizeResult:
-    """Read back and verify converted bytes, then write the .tflite and its sidecar."""
-    result, doc = verified(model, out, cfg, data, log, calib, data_cfg, warnings, reference_size_bytes, command, extra)
-    write_artifact(out, data, doc)
-    return result
 
 
 def verified(
