@@ -111,6 +111,101 @@ class DataConfig(_Dict):
             raise UsageError(f"--samples must be at least 1, got {self.samples}", "e.g. --samples 200")
 
 
+def parse_ranges(text: str) -> tuple[str, float | None]:
+    """``minmax``, ``mse`` or ``percentile:P`` (0 < P <= 100) as given to ``--ranges``: the method and P.
+
+    Raises:
+        UsageError: an unknown method, a missing P, or a P outside (0, 100].
+    """
+    import math
+
+    name, _, arg = str(text).strip().lower().partition(":")
+    if name == "percentile":
+        try:
+            p = float(arg)
+        except ValueError:
+            raise UsageError(
+                f"--ranges {text!r} has no percentile number", "use --ranges percentile:P, e.g. percentile:99.99"
+            ) from None
+        if not math.isfinite(p) or not 0 < p <= 100:
+            raise UsageError(
+                f"--ranges percentile:{arg} is out of range", "P must be above 0 and at most 100, e.g. percentile:99.99"
+            )
+        return name, p
+    if name not in RANGE_METHODS:
+        raise UsageError(f"unknown range method {text!r}", "use --ranges minmax, mse or percentile:P (0 < P <= 100)")
+    if arg:
+        raise UsageError(f"--ranges {text!r}: {name} takes no argument", "use --ranges minmax, mse or percentile:P")
+    return name, None
+
+
+RANGE_METHODS = ("minmax", "mse", "percentile")
+
+
+@dataclass(frozen=True)
+class TechniqueConfig(_Dict):
+    """The all-integer accuracy techniques of int8 PTQ (``--ranges``, ``--cle``, ``--bias-correction``,
+    ``--adaround``).
+
+    ``auto`` (the default, when no technique is named): CLE (Keras models) + MSE ranges + bias
+    correction, kept only when its output SQNR on the calibration data is at least the plain
+    converter's, which is kept otherwise (benchmarks/fidelity.py is the evidence). Naming any
+    technique turns ``auto`` off and the others default to off: ``--ranges minmax`` alone is the
+    plain converter's model, byte for byte.
+    """
+
+    auto: bool = True
+    ranges: str = "minmax"
+    cle: bool = False
+    bias_correction: bool = False
+    adaround: bool = False
+    adaround_steps: int = 500
+
+    def __post_init__(self) -> None:
+        method, p = parse_ranges(self.ranges)
+        object.__setattr__(self, "ranges", f"percentile:{p:g}" if p is not None else method)
+        if self.adaround_steps < 1:
+            raise UsageError(f"--adaround-steps must be at least 1, got {self.adaround_steps}", "e.g. 500")
+        if self.auto and (self.ranges != "minmax" or self.cle or self.bias_correction or self.adaround):
+            raise UsageError("the automatic technique choice names no technique", "name techniques, or none")
+
+    @classmethod
+    def given(
+        cls,
+        ranges: str | None = None,
+        cle: bool | None = None,
+        bias_correction: bool | None = None,
+        adaround: bool | None = None,
+        adaround_steps: int | None = None,
+    ) -> TechniqueConfig:
+        """From options that may be absent (None): any technique named turns ``auto`` off."""
+        named = ranges is not None or cle is not None or bias_correction is not None or bool(adaround)
+        return cls(
+            auto=not named,
+            ranges=ranges or "minmax",
+            cle=bool(cle),
+            bias_correction=bool(bias_correction),
+            adaround=bool(adaround),
+            adaround_steps=500 if adaround_steps is None else adaround_steps,
+        )
+
+    @property
+    def plain(self) -> bool:
+        """The plain converter's model: no technique at all."""
+        return not self.auto and self.label == "minmax"
+
+    @property
+    def label(self) -> str:
+        if self.auto:
+            return "auto"
+        parts = (["cle"] if self.cle else []) + ([self.ranges] if self.ranges != "minmax" else [])
+        parts += (["adaround"] if self.adaround else []) + (["bias"] if self.bias_correction else [])
+        return "+".join(parts) or "minmax"
+
+
+PLAIN = TechniqueConfig(auto=False)
+
+
 @dataclass(frozen=True)
 class QuantizeConfig(_Dict):
     """What ``quantize`` converts to."""
@@ -122,9 +217,22 @@ class QuantizeConfig(_Dict):
     # Selective quantization: tensors (debugger names or Keras layer names) and op types kept float.
     denylist: tuple[str, ...] = ()
     denylist_ops: tuple[str, ...] = ()
+    techniques: TechniqueConfig = field(default_factory=TechniqueConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
+        if self.techniques.auto and (self.mode != Mode.INT8 or self.denylist or self.denylist_ops):
+            object.__setattr__(self, "techniques", PLAIN)  # the default applies to plain int8 only
+        if not self.techniques.plain and self.mode != Mode.INT8:
+            raise UsageError(
+                f"{self.techniques.label} applies to int8 quantization, not {self.mode.value}", "use --mode int8"
+            )
+        if not self.techniques.plain and (self.denylist or self.denylist_ops):
+            raise UsageError(
+                "--denylist keeps layers in float; it does not combine with --ranges, --cle, --bias-correction "
+                "or --adaround",
+                "use one or the other",
+            )
         object.__setattr__(self, "denylist", tuple(self.denylist))
         object.__setattr__(self, "denylist_ops", tuple(op.upper() for op in self.denylist_ops))
         if self.selective and self.mode != Mode.INT8:
@@ -260,6 +368,13 @@ class BuildConfig(_Dict):
     warmup: int = 10
     threads: int = 1
     cache: bool = True
+    # the all-integer techniques (None: not named; none named is the automatic choice)
+    ranges: str | None = None
+    cle: bool | None = None
+    bias_correction: bool | None = None
+    adaround: bool | None = None
+    adaround_steps: int | None = None
+    allow_cpu_fallback: bool = False
 
     def __post_init__(self) -> None:
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
@@ -278,6 +393,13 @@ class BuildConfig(_Dict):
         if self.max_drop is not None and self.max_drop < 0:
             raise UsageError(f"--max-drop must be 0 or more, got {self.max_drop}", "e.g. --max-drop 1")
         BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)  # validates
+        _ = self.techniques  # validates; with auto, the planner runs only where the shared int8 model misses
+        if self.allow_cpu_fallback and self.method != Method.AUTO:
+            raise UsageError("--allow-cpu-fallback goes with --method auto (the planner)", "drop it, or use auto")
+
+    @property
+    def techniques(self) -> TechniqueConfig:
+        return TechniqueConfig.given(self.ranges, self.cle, self.bias_correction, self.adaround, self.adaround_steps)
 
     @property
     def bench(self) -> BenchConfig:
@@ -299,6 +421,12 @@ TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "warmup": ("warmup", "int", "warmup = 10"),
     "threads": ("threads", "int", "threads = 1"),
     "cache": ("cache", "bool", "cache = true"),
+    "ranges": ("ranges", "str", 'ranges = "mse"'),
+    "cle": ("cle", "bool", "cle = true"),
+    "bias-correction": ("bias_correction", "bool", "bias-correction = true"),
+    "adaround": ("adaround", "bool", "adaround = true"),
+    "adaround-steps": ("adaround_steps", "int", "adaround-steps = 500"),
+    "allow-cpu-fallback": ("allow_cpu_fallback", "bool", "allow-cpu-fallback = false"),
 }
 
 _TYPE_NAMES = {

@@ -156,6 +156,7 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
 
     cfg, io = b.cfg, b.io
     parts = {"model": b.shas["model"], "data": b.shas["data"], "mode": qcfg.mode.value, "io": qcfg.io_type.value}
+    parts["techniques"] = qcfg.techniques.to_dict()
     method = "qat" if cfg.method == Method.QAT else "ptq"
     parts["method"] = method
     if method == "qat":
@@ -204,8 +205,10 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
         "io": qcfg.io_type.value,
         "profile": Profile.of(tgt).__dict__,
         "max_drop": b.cfg.max_drop,
+        "allow_cpu_fallback": b.cfg.allow_cpu_fallback,
+        "adaround_steps": b.cfg.techniques.adaround_steps,
     }
-    b.step(f"{name}: plain PTQ misses the budget; planner", unplanned=True)
+    b.step(f"{name}: the shared int8 model misses the budget; planner", unplanned=True)
 
     def fn(d: Path) -> dict:
         out_file = d / f"{b.stem}_{qcfg.mode.value}.tflite"
@@ -222,6 +225,8 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
                 train,
                 TrainConfig(epochs=2, learning_rate=1e-4),
                 progress=b.progress,
+                allow_cpu_fallback=b.cfg.allow_cpu_fallback,
+                adaround_steps=b.cfg.techniques.adaround_steps,
             )
         except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
             doc = quantize(io["model"], str(out_file), qcfg, b.data_cfg).to_dict() | {
@@ -239,8 +244,10 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
     from edgeq.quantize.planner import Profile, ops_off_accelerator
 
     info = read_bytes(qfile.read_bytes())
+    applied = (qres.get("techniques") or {}).get("applied", "minmax")
+    name = "int8 PTQ" if applied == "minmax" else f"int8 {applied}"
     step = {
-        "name": "int8 PTQ",
+        "name": name,
         "method": "ptq",
         "accuracy": ev["quantized"]["accuracy"],
         "drop_points": ev.get("accuracy_drop_points"),
@@ -254,7 +261,8 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
         "misses": [],
         "skipped": "",
     }
-    return {"chosen": "int8 PTQ", "stopped_because": "plain int8 PTQ meets the budget", "steps": [step]}
+    why = "plain int8 PTQ meets the budget" if applied == "minmax" else f"{name} meets the budget with every op int8"
+    return {"chosen": name, "stopped_because": why, "steps": [step]}
 
 
 def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:

@@ -44,7 +44,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     write its folder: the artifacts people deploy and its manifest."""
     from edgeq.quantize.planner import Profile
 
-    qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io)
+    qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io, techniques=b.cfg.techniques)
     conversion = (tgt.build_mode, tgt.build_io)
     if conversion not in b.quantized:  # once per conversion, for every target that wants it
         users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
+from edgeq.cli.options import technique_options
 from edgeq.config import BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
 
@@ -139,6 +140,13 @@ def problems(r: dict) -> list[str]:
 @click.option("--runs", type=int, default=None, help="Timed benchmark runs (default 100).")
 @click.option("--warmup", type=int, default=None, help="Untimed warm-up runs (default 10).")
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default 1).")
+@technique_options
+@click.option(
+    "--allow-cpu-fallback",
+    is_flag=True,
+    default=None,
+    help="Planner: on integer-only targets, let a plan keep layers in float (they leave the accelerator).",
+)
 @click.option("--no-cache", is_flag=True, help="Redo every stage.")
 @click.option("--force", is_flag=True, help="Write into an -o folder that is not an earlier edgeq build.")
 @pass_app
@@ -158,6 +166,8 @@ def command(
     threads,
     no_cache,
     force,
+    allow_cpu_fallback,
+    **techniques,
 ) -> None:
     """Build MODEL (default: the bundled MNIST CNN) for each target: quantize, debug, check,
     compile, benchmark, report. Stages are cached; a re-run redoes only what changed."""
@@ -181,6 +191,8 @@ def command(
         "runs": runs,
         "warmup": warmup,
         "threads": threads,
+        "allow_cpu_fallback": allow_cpu_fallback,
+        **techniques,
     }
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml
     if no_cache:

@@ -6,7 +6,16 @@ import click
 
 from edgeq.cli.app import App, pass_app, pct, table
 from edgeq.cli.cmd_train import qat_table
-from edgeq.cli.options import data_config, force_option, load_config, load_options, model_argument, preprocess_options
+from edgeq.cli.options import (
+    data_config,
+    force_option,
+    load_config,
+    load_options,
+    model_argument,
+    preprocess_options,
+    technique_config,
+    technique_options,
+)
 from edgeq.cli.progress import reporter
 from edgeq.cli.train_options import train_config, train_options
 from edgeq.config import IOType, Mode, QuantizeConfig
@@ -32,6 +41,12 @@ def _vs_float(size: int, reference: int | None) -> str:
     if reference is None:
         return "; --size-ratio compares it with the float .tflite"
     return f", {size / reference:.2f}x the float .tflite"
+
+
+def _techniques_lines(t: dict | None) -> list[str]:
+    if not t:
+        return []
+    return [f"techniques: {t['applied']}", *[f"  {n}" for n in t["notes"]]]
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -155,6 +170,12 @@ def _plan_human(doc: dict) -> str:
     default=False,
     help="Also convert to float, to report the size against the float .tflite (one more conversion).",
 )
+@click.option(
+    "--allow-cpu-fallback",
+    is_flag=True,
+    help="Planner: on integer-only targets, let a plan keep layers in float (they leave the accelerator).",
+)
+@technique_options
 @train_options(default_epochs=2, default_lr=1e-4)
 @preprocess_options
 @load_options
@@ -179,6 +200,7 @@ def command(
     max_class_drop: float | None,
     target: str,
     size_ratio: bool,
+    allow_cpu_fallback: bool,
     force: bool,
     **kw,
 ) -> None:
@@ -193,6 +215,7 @@ def command(
     from edgeq import api
 
     train_cfg = train_config(kw)
+    techniques = technique_config(kw)
     planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
     if (train_path or eval_path) and not (qat or planning):
         raise UsageError(
@@ -208,6 +231,13 @@ def command(
         raise UsageError(
             "--denylist and --max-drop conflict: the planner picks the float layers", "use one or the other"
         )
+    if planning and not techniques.auto:
+        raise UsageError(
+            f"--max-drop and the techniques given ({techniques.label}) conflict: the planner tries them in turn",
+            "drop --ranges/--cle/--bias-correction/--adaround (--adaround-steps tunes the planner's AdaRound)",
+        )
+    if allow_cpu_fallback and not planning:
+        raise UsageError("--allow-cpu-fallback goes with a planner budget", "add --max-drop or --min-sqnr, or drop it")
     if planning and eval_path is None:
         raise UsageError("--max-drop needs evaluation data", "pass --eval-data PATH (labeled)")
     cfg = QuantizeConfig(
@@ -217,6 +247,7 @@ def command(
         allow_float_ops=allow_float_ops,
         denylist=_split(denylist),
         denylist_ops=_split(denylist_ops),
+        techniques=techniques,
     )
     preprocess = dict(kw)
     data_cfg = data_config(data_path, kw)
@@ -243,6 +274,8 @@ def command(
             load_cfg,
             force,
             reporter(app),
+            allow_cpu_fallback=allow_cpu_fallback,
+            adaround_steps=techniques.adaround_steps,
         )
         app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
         return
@@ -262,6 +295,7 @@ def command(
             f"wrote {r.output} ({r.size_bytes:,} bytes{_vs_float(r.size_bytes, r.reference_size_bytes)})",
             f"float ops: {', '.join(sorted(set(r.float_ops))) if r.float_ops else 'none (every op is integer)'}",
             table(rows, ["tensor", "dtype", "shape", "scale", "zero_point"]),
+            *_techniques_lines(r.techniques),
         ]
     )
     app.done(r.to_dict(), human, [r.output, r.sidecar], r.warnings)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from edgeq.config import DataConfig, LoadConfig, Preprocess
+from edgeq.config import DataConfig, LoadConfig, Preprocess, TechniqueConfig
 from edgeq.errors import UsageError
 from edgeq.targets.base import Stage, TargetOption
 
@@ -170,3 +170,48 @@ def device_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     takes = [(name, registry.device_help(name)) for name in registry.names()]
     text = "; ".join(f"({name}) {h}" for name, h in takes if h)
     return click.option("--device", default=None, help=f"Device string: {text}.")(fn)
+
+
+def technique_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The all-integer accuracy techniques of int8 PTQ (quantize and build; the same keys in edgeq.toml)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--ranges",
+                default=None,
+                metavar="minmax|mse|percentile:P",
+                help="Activation ranges: the converter's min/max, the int8-error-optimal clip, or a percentile.",
+            ),
+            click.option(
+                "--cle/--no-cle",
+                default=None,
+                help="Cross-layer equalization of the Keras model before conversion.",
+            ),
+            click.option(
+                "--bias-correction/--no-bias-correction",
+                default=None,
+                help="Correct each conv/FC bias for the mean error int8 leaves (empirical).",
+            ),
+            click.option("--adaround", is_flag=True, default=None, help="Learn the weights' rounding (slow)."),
+            click.option(
+                "--adaround-steps", type=int, default=None, metavar="N", help="AdaRound steps per op (default 500)."
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def technique_config(kw: dict) -> TechniqueConfig:
+    """The techniques named on the command line (pops their keys); none named: the automatic choice.
+
+    Without any, int8 uses the default combination when it beats the plain converter on the
+    calibration data; ``--ranges minmax`` alone is the plain converter's model.
+    """
+    return TechniqueConfig.given(
+        ranges=kw.pop("ranges", None),
+        cle=kw.pop("cle", None),
+        bias_correction=kw.pop("bias_correction", None),
+        adaround=kw.pop("adaround", None),
+        adaround_steps=kw.pop("adaround_steps", None),
+    )

@@ -1,11 +1,14 @@
 """The accuracy-budget planner: the cheapest quantization that meets a budget on a target.
 
-Candidates, cheapest first: plain int8 PTQ; selective quantization, keeping the most
-sensitive layers (by the debugger's rmse/scale) in float one at a time; int16 activations
-where the target runs them; QAT. Each candidate is built, read back and evaluated. The
-target's profile decides what a float layer costs: on integer-only hardware it is a CPU
-fallback, and where the accelerator partitions at the first CPU op (the Edge TPU) every op
-after it leaves the accelerator too, so there the planner prefers QAT and shows that cost.
+Candidates, cheapest first: plain int8 PTQ; the all-integer techniques (cross-layer
+equalization, then MSE ranges with bias correction, then AdaRound), which keep every op int8;
+selective quantization, keeping the most sensitive layers (by the debugger's rmse/scale) in
+float one at a time; int16 activations where the target runs them; QAT. Each candidate is
+built, read back and evaluated. The target's profile decides what a float layer costs: on
+integer-only hardware (coral, ethos-u, mcu) it is a CPU fallback, and where the accelerator
+partitions at the first CPU op (the Edge TPU) every op after it leaves the accelerator too.
+There a plan with ops off the accelerator does not meet the budget unless the user allows it
+(``--allow-cpu-fallback``), and where a float layer splits the graph QAT is tried first.
 """
 
 from __future__ import annotations
@@ -121,6 +124,7 @@ class Planner:
     labels: np.ndarray | None
     budget: Budget
     profile: Profile
+    allow_cpu_fallback: bool = False
     steps: list[Step] = field(default_factory=list)
 
     def evaluate(self, step: Step, data: bytes) -> Step:
@@ -138,6 +142,10 @@ class Planner:
         step.num_float_ops = len(info.float_ops)
         step.ops_off_accelerator = ops_off_accelerator(info, self.profile)
         step.misses = profile_misses(info, self.profile) + self.budget.misses(ev)
+        if step.ops_off_accelerator and not self.allow_cpu_fallback:
+            step.misses.append(
+                f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
+            )
         step.meets = not step.misses
         step.data = data
         self.steps.append(step)
@@ -155,9 +163,12 @@ class PlanResult:
 
     @property
     def best(self) -> Step | None:
-        run = [s for s in self.steps if not s.skipped]
-        key = (lambda s: s.accuracy) if run and run[0].accuracy is not None else (lambda s: s.sqnr_db)
-        return max(run, key=key) if run else None
+        return _best([s for s in self.steps if not s.skipped])
+
+    @property
+    def best_integer(self) -> Step | None:
+        """The best plan that keeps every op on the accelerator (all int8 on integer-only targets)."""
+        return _best([s for s in self.steps if not s.skipped and not s.ops_off_accelerator and not s.num_float_ops])
 
     def to_dict(self) -> dict:
         return {
@@ -167,9 +178,19 @@ class PlanResult:
         }
 
 
+def _best(run: list[Step]) -> Step | None:
+    key = (lambda s: s.accuracy) if run and run[0].accuracy is not None else (lambda s: s.sqnr_db)
+    return max(run, key=key) if run else None
+
+
+# A builder of an all-integer candidate returns the model, or why it does not apply (a skip).
+Candidate = tuple[str, Callable[[], "bytes | str"]]
+
+
 def run(
     planner: Planner,
     ptq: Callable[[], bytes],
+    integer: list[Candidate],
     selective: Callable[[list[str]], bytes] | None,
     sensitivity: Callable[[], list[list[str]]] | None,
     int16: Callable[[], bytes],
@@ -182,6 +203,7 @@ def run(
 
     Args:
         ptq, int16, qat: build the int8, int16x8 and QAT models (``qat`` None without training data).
+        integer: the all-integer techniques, cheapest first, as (name, builder).
         selective: builds the int8 model with the given tensors left in float.
         sensitivity: groups of tensors to add to the float set, most sensitive first.
     """
@@ -193,6 +215,14 @@ def run(
     step = planner.evaluate(Step("int8 PTQ", "ptq"), ptq())
     if step.meets:
         return done(step, "plain int8 PTQ meets the budget")
+    for name, build in integer:
+        built = build()
+        if isinstance(built, str):
+            planner.skip(name, "ptq", built)
+            continue
+        step = planner.evaluate(Step(name, "ptq"), built)
+        if step.meets:
+            return done(step, f"{name} meets the budget with every op int8")
 
     def try_qat() -> PlanResult | None:
         if qat is None:
@@ -201,12 +231,23 @@ def run(
         s = planner.evaluate(Step("QAT", "qat"), qat())
         return done(s, "QAT meets the budget") if s.meets else None
 
-    # Where a float layer splits the graph (Edge TPU), QAT keeps everything on the accelerator.
-    if prof.cpu_fallback_splits_graph and (r := try_qat()):
-        return r
+    def try_int16() -> PlanResult | None:
+        if not prof.int16_activations:
+            planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
+            return None
+        s = planner.evaluate(Step("int16x8", "int16x8"), int16())
+        return done(s, "int16 activations meet the budget") if s.meets else None
 
-    chosen_selective = None
-    if selective is not None and sensitivity is not None:
+    def try_selective() -> Step | None:
+        if selective is None or sensitivity is None:
+            return None
+        if prof.integer_only and not planner.allow_cpu_fallback:
+            planner.skip(
+                "selective",
+                "selective",
+                "a float layer leaves the accelerator on this integer-only target (--allow-cpu-fallback tries it)",
+            )
+            return None
         denied: list[str] = []
         for group in sensitivity()[:max_selective_steps]:
             denied = denied + [t for t in group if t not in denied]
@@ -216,25 +257,26 @@ def run(
             if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:
                 s.misses.append(f"{s.num_float_ops} of {s.num_ops} ops in float is more than {max_float_fraction:.0%}")
                 s.meets = False
-                break
+                return None
             if s.meets:
-                chosen_selective = s
-                break
-    if chosen_selective is not None and not prof.cpu_fallback_splits_graph:
-        return done(chosen_selective, "selective quantization meets the budget")
+                return s
+        return None
 
-    if prof.int16_activations:
-        s = planner.evaluate(Step("int16x8", "int16x8"), int16())
-        if s.meets:
-            return done(s, "int16 activations meet the budget")
-    else:
-        planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
-
-    if not prof.cpu_fallback_splits_graph and (r := try_qat()):
+    if prof.integer_only:
+        # Integer-only hardware: whatever keeps every op integer (int16 where it runs, QAT) comes
+        # before a float layer, which is a CPU fallback (and, on the Edge TPU, takes every op after it).
+        if (r := try_int16()) or (r := try_qat()):
+            return r
+        chosen = try_selective()
+        if chosen is not None:
+            return done(
+                chosen,
+                f"selective quantization meets the budget ({chosen.ops_off_accelerator} ops leave the accelerator, allowed)",
+            )
+        return PlanResult(planner.steps, None, "no candidate meets the budget")
+    chosen = try_selective()
+    if chosen is not None:
+        return done(chosen, "selective quantization meets the budget")
+    if (r := try_int16()) or (r := try_qat()):
         return r
-    if chosen_selective is not None:  # on a splitting target: QAT was not possible or not enough
-        return done(
-            chosen_selective,
-            f"only selective quantization meets the budget ({chosen_selective.ops_off_accelerator} ops leave the accelerator)",
-        )
     return PlanResult(planner.steps, None, "no candidate meets the budget")

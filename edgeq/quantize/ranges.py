@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeq.config import IOType, Mode, QuantizeConfig
+from edgeq.config import IOType, Mode, QuantizeConfig, parse_ranges
 from edgeq.data import Dataset
 from edgeq.errors import ConversionFailed, UsageError
 from edgeq.modelio import LoadedModel
@@ -112,18 +112,8 @@ class RangeConfig:
         Raises:
             UsageError: an unknown method or a P outside (0, 100].
         """
-        name, _, arg = text.strip().lower().partition(":")
-        if name == RangeMethod.PERCENTILE.value:
-            try:
-                p = float(arg)
-            except ValueError:
-                raise UsageError(
-                    f"--ranges {text!r} has no percentile number", "use --ranges percentile:P, e.g. percentile:99.99"
-                ) from None
-            return cls(RangeMethod.PERCENTILE, p, **kwargs)
-        if arg:
-            raise UsageError(f"--ranges {text!r}: {name} takes no argument", "use --ranges minmax, mse or percentile:P")
-        return cls(name, None, **kwargs)  # type: ignore[arg-type]
+        method, p = parse_ranges(text)
+        return cls(RangeMethod(method), p, **kwargs)
 
     @property
     def label(self) -> str:

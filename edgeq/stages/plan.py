@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeq.artifacts import check_output, write_artifact
-from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
+from edgeq.config import PLAIN, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig, TechniqueConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
 from edgeq.stages.quantize import float_size, verified
@@ -25,6 +25,8 @@ def plan(
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
     progress=None,
+    allow_cpu_fallback: bool = False,
+    adaround_steps: int = 500,
 ) -> dict:
     """Find the cheapest quantization of ``model_path`` that meets ``budget`` on ``target``.
 
@@ -34,6 +36,8 @@ def plan(
         data_cfg: calibration data. eval_cfg: evaluation data (labeled for --max-drop).
         io: I/O type of the result (int8 by default; float leaves the I/O in float).
         train_data_cfg, train_cfg: enable the QAT candidate.
+        allow_cpu_fallback: on integer-only targets, let a plan keep layers in float.
+        adaround_steps: steps per op of the AdaRound candidate.
 
     Returns:
         The chosen plan and its output, and every step tried with accuracy, size, float-op
@@ -47,7 +51,7 @@ def plan(
     import functools
     import tempfile
 
-    from edgeq.config import IOType, TrainConfig
+    from edgeq.config import TrainConfig
     from edgeq.debug import debugger
     from edgeq.errors import QualityGateFailed
     from edgeq.quantize import planner, ptq
@@ -74,7 +78,7 @@ def plan(
         from edgeq.bench import fidelity
 
         fidelity.check_labels(reference, ev.y, ev.source)
-    p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt))
+    p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     session_holder: dict = {}
 
     def session():
@@ -87,7 +91,7 @@ def plan(
             doc = quantize_aware(
                 model_path,
                 f"{tmp}/qat.tflite",
-                QuantizeConfig(io=io),
+                QuantizeConfig(io=io, techniques=PLAIN),
                 train_data,
                 train_cfg or TrainConfig(epochs=2, learning_rate=1e-4),
                 data_cfg,
@@ -98,14 +102,14 @@ def plan(
             session_holder["qat"] = doc["qat"]
             return Path(doc["output"]).read_bytes()
 
+    int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
     result = planner.run(
         p,
-        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io), calib)[0],
+        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
+        integer=integer_candidates(model, calib, io, adaround_steps, session_holder),
         selective=lambda nodes: session().quantized_model(nodes, [], io),
         sensitivity=lambda: debugger.sensitivity_groups(session()),
-        int16=lambda: ptq.convert(
-            model, QuantizeConfig(mode=Mode.INT16X8, io=IOType.FLOAT if io != IOType.FLOAT else io), calib
-        )[0],
+        int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
         qat=functools.partial(build_qat, train_data_cfg) if train_data_cfg is not None else None,
     )
     summary = result.to_dict() | {
@@ -114,20 +118,30 @@ def plan(
         "profile": planner.Profile.of(tgt).__dict__,
     }
     if result.chosen is None:
-        best = result.best
+        best = result.best_integer if p.profile.integer_only else result.best
+        what = "best all-integer plan" if p.profile.integer_only else "best"
         raise QualityGateFailed(
             f"no quantization of {model_path} meets the budget on {target}"
-            + (f"; best: {best.name} ({'; '.join(best.misses)})" if best else ""),
-            "raise the budget, give --train-data for QAT, or see the steps with --json",
+            + (f"; {what}: {best.name} ({'; '.join(best.misses)})" if best else ""),
+            "raise the budget, give --train-data for QAT"
+            + (
+                ", or --allow-cpu-fallback for float layers"
+                if p.profile.integer_only and not allow_cpu_fallback
+                else ""
+            )
+            + " (--json shows every step)",
             details=summary,
         )
     chosen = result.chosen
     cfg = QuantizeConfig(
         mode=Mode.INT16X8 if chosen.method == "int16x8" else Mode.INT8,
-        io=IOType.FLOAT if chosen.method == "int16x8" and io != IOType.FLOAT else io,
+        io=int16_io if chosen.method == "int16x8" else io,
         allow_float_ops=chosen.method == "selective",
+        techniques=PLAIN,
     )
     extra = {"plan": summary}
+    if chosen.name in session_holder.get("techniques", {}):
+        extra["techniques"] = session_holder["techniques"][chosen.name]
     if "qat" in session_holder and chosen.method == "qat":
         extra["qat"] = session_holder["qat"]
     assert chosen.data is not None
@@ -137,3 +151,35 @@ def plan(
     )
     write_artifact(out, chosen.data, doc)
     return res.to_dict() | {"plan": summary}
+
+
+def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> list:
+    """The all-integer techniques as planner candidates, cheapest first: CLE (Keras only), then MSE
+    ranges with bias correction (after CLE where it applies), then AdaRound on top.
+
+    Each builder returns the model, or why it does not apply; the technique record of what was
+    built is kept in ``holder["techniques"]`` for the chosen plan's sidecar."""
+    from edgeq.quantize import techniques
+
+    cle = model.is_keras
+    combos = [TechniqueConfig(auto=False, cle=True)] if cle else []
+    combos += [
+        TechniqueConfig(auto=False, cle=cle, ranges="mse", bias_correction=True),
+        TechniqueConfig(
+            auto=False, cle=cle, ranges="mse", bias_correction=True, adaround=True, adaround_steps=adaround_steps
+        ),
+    ]
+    holder.setdefault("techniques", {})
+
+    def builder(tc: TechniqueConfig, name: str):
+        def build() -> bytes | str:
+            result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc))
+            pairs = (result.records.get("cle") or {}).get("pairs")
+            if tc.cle and not pairs and tc.label == "cle":
+                return "no layer pair to equalize: the same model as plain int8 PTQ"
+            holder["techniques"][name] = result.to_dict()
+            return result.model
+
+        return build
+
+    return [(f"int8 {tc.label}", builder(tc, f"int8 {tc.label}")) for tc in combos]

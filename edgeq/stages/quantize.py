@@ -24,6 +24,8 @@ class QuantizeResult:
     ops: dict[str, int]
     num_calibration_samples: int
     warnings: list[str] = field(default_factory=list)
+    # the all-integer techniques applied (label, per-technique record, notes); None for other modes
+    techniques: dict | None = None
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -88,6 +90,11 @@ def convert(model: LoadedModel, cfg: QuantizeConfig, calib, extra: dict) -> tupl
 
     if cfg.selective:
         return selective(model, cfg, calib, extra)
+    if cfg.mode == Mode.INT8 and not cfg.techniques.plain:
+        from edgeq.quantize import techniques
+
+        result = techniques.int8(model, calib, cfg)
+        return result.model, "", extra | {"techniques": result.to_dict()}
     data, log = ptq.convert(model, cfg, calib)
     return data, log, extra
 
@@ -162,5 +169,6 @@ def verified(
         ops=info.op_histogram(),
         num_calibration_samples=calib.num_samples if calib is not None else 0,
         warnings=warnings,
+        techniques=extra.get("techniques"),
     )
     return result, doc

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeq import api, flatbuffer
-from edgeq.config import DataConfig, QuantizeConfig
+from edgeq.config import PLAIN, DataConfig, QuantizeConfig
 from edgeq.quantize import planner
 from tests.conftest import DATA, ROOT, listing
 
@@ -122,10 +122,17 @@ def test_planner_ptq_path_on_the_bundled_model(run_cli, tmp_path):
 
 
 def test_plain_ptq_loses_more_than_3_points_on_the_hostile_model(hostile, tmp_path):
-    q = api.quantize(str(hostile), str(tmp_path / "h.tflite"), QuantizeConfig(), DataConfig(path=str(CALIB)))
+    cfg = QuantizeConfig(techniques=PLAIN)
+    q = api.quantize(str(hostile), str(tmp_path / "h.tflite"), cfg, DataConfig(path=str(CALIB)))
     ev = api.evaluate(q.output, str(hostile), DataConfig(path=str(EVAL)))
     assert ev["reference"]["accuracy"] > 0.9
     assert ev["accuracy_drop_points"] > 3
+    # the default (automatic technique choice) keeps CLE's model: every op int8, within a point of float
+    q = api.quantize(str(hostile), str(tmp_path / "d.tflite"), QuantizeConfig(), DataConfig(path=str(CALIB)))
+    assert q.techniques is not None and q.techniques["applied"].startswith("cle") and q.float_ops == []
+    assert q.techniques["auto"]["kept"] == q.techniques["applied"]
+    ev = api.evaluate(q.output, str(hostile), DataConfig(path=str(EVAL)))
+    assert ev["accuracy_drop_points"] < 1
 
 
 def test_planner_meets_1_point_on_cpu_with_at_most_10pct_float(run_cli, hostile, tmp_path):
@@ -168,7 +175,7 @@ def _hostile_builders(hostile):
     return dict(
         model=model,
         ev=ev,
-        ptq=lambda: ptq.convert(model, QuantizeConfig(), calib)[0],
+        ptq=lambda: ptq.convert(model, QuantizeConfig(techniques=PLAIN), calib)[0],
         selective=lambda nodes: session.quantized_model(nodes),
         sensitivity=lambda: debugger.sensitivity_groups(session),
         int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=IOType.FLOAT), calib)[0],
@@ -180,13 +187,15 @@ def builders(hostile):
     return _hostile_builders(hostile)
 
 
-def _planner(b, profile):
-    return planner.Planner(b["model"].predict(b["ev"].x), b["ev"].x, b["ev"].y, planner.Budget(max_drop=1.0), profile)
+def _planner(b, profile, allow_cpu_fallback=False):
+    return planner.Planner(
+        b["model"].predict(b["ev"].x), b["ev"].x, b["ev"].y, planner.Budget(max_drop=1.0), profile, allow_cpu_fallback
+    )
 
 
 def test_planner_int16_path_when_selective_is_not_offered(builders):
     b = builders
-    r = planner.run(_planner(b, planner.Profile()), b["ptq"], None, None, b["int16"], None)
+    r = planner.run(_planner(b, planner.Profile()), b["ptq"], [], None, None, b["int16"], None)
     assert r.chosen is not None and r.chosen.method == "int16x8" and r.chosen.num_float_ops == 0
     assert [s.name for s in r.steps] == ["int8 PTQ", "int16x8"]
 
@@ -208,29 +217,51 @@ def _balanced_int8(hostile: Path, tmp: Path) -> bytes:
     keras.get_layer("conv2").set_weights([k2, b2])
     keras.save(tmp / "balanced.keras")
     balanced = api.load_model(str(tmp / "balanced.keras"))
-    return ptq.convert(balanced, QuantizeConfig(), data.load(DataConfig(path=str(CALIB))))[0]
+    return ptq.convert(balanced, QuantizeConfig(techniques=PLAIN), data.load(DataConfig(path=str(CALIB))))[0]
 
 
 def test_planner_prefers_qat_where_float_layers_split_the_graph(builders, hostile, tmp_path):
-    """Edge-TPU-like profile: QAT is tried before selective quantization, int16 is skipped."""
+    """Edge-TPU-like profile: QAT is tried before selective quantization, int16 is skipped, and float
+    layers are tried only when the user allows the CPU fallback."""
     b = builders
     coral_like = planner.Profile(integer_only=True, int16_activations=False, cpu_fallback_splits_graph=True)
     qat = _balanced_int8(hostile, tmp_path)
-    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], qat=lambda: qat)
+    args = (b["ptq"], [], b["selective"], b["sensitivity"], b["int16"])
+    r = planner.run(_planner(b, coral_like), *args, qat=lambda: qat)
     assert r.chosen is not None and r.chosen.method == "qat" and r.chosen.num_float_ops == 0
-    assert [s.method for s in r.steps] == ["ptq", "qat"]
+    assert [s.method for s in r.steps] == ["ptq", "int16x8", "qat"] and r.steps[1].skipped
     # a "QAT" result the target cannot run (int16 activations on an int8-only target) never meets a budget
-    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], qat=b["int16"])
+    r = planner.run(_planner(b, coral_like, allow_cpu_fallback=True), *args, qat=b["int16"])
     qat_step = next(s for s in r.steps if s.method == "qat")
     assert not qat_step.meets and "int16 activations" in qat_step.misses[0]
     assert r.chosen is None or r.chosen.method != "qat"
-    # without training data, selective is the last resort and its cost is shown
-    r = planner.run(_planner(b, coral_like), b["ptq"], b["selective"], b["sensitivity"], b["int16"], None)
+    # without training data and without --allow-cpu-fallback: no float layer is tried, no plan meets
+    r = planner.run(_planner(b, coral_like), *args, None)
+    assert r.chosen is None
+    assert "--allow-cpu-fallback" in next(s.skipped for s in r.steps if s.method == "selective")
+    assert r.best_integer is not None and r.best_integer.name == "int8 PTQ"
+    # allowed, selective is the last resort and its cost is shown
+    r = planner.run(_planner(b, coral_like, allow_cpu_fallback=True), *args, None)
     chosen = r.chosen
     assert chosen is not None and chosen.method == "selective"
     assert chosen.ops_off_accelerator > chosen.num_float_ops  # everything after the first CPU op leaves the TPU
     assert "leave the accelerator" in r.stopped_because
-    assert [s.method for s in r.steps if s.skipped] == ["qat", "int16x8"]
+    assert [s.method for s in r.steps if s.skipped] == ["int16x8", "qat"]
+
+
+def test_float_layers_count_against_the_plan_on_integer_only_targets(builders):
+    """On an integer-only target that does not split the graph (an MCU), a float layer is still a CPU
+    fallback: a selective plan that meets the accuracy budget misses unless the fallback is allowed."""
+    b = builders
+    mcu_like = planner.Profile(integer_only=True, int16_activations=True, cpu_fallback_splits_graph=False)
+    p = _planner(b, mcu_like)
+    step = p.evaluate(planner.Step("selective", "selective"), b["selective"](b["sensitivity"]()[0]))
+    # the float ops and the QUANTIZE/DEQUANTIZE around them run on the CPU; the graph is not split
+    assert step.num_float_ops and step.num_float_ops <= step.ops_off_accelerator < step.num_ops - 2
+    assert not step.meets and any("--allow-cpu-fallback" in m for m in step.misses)
+    p = _planner(b, mcu_like, allow_cpu_fallback=True)
+    step = p.evaluate(planner.Step("selective", "selective"), b["selective"](b["sensitivity"]()[0]))
+    assert not any("accelerator" in m for m in step.misses)
 
 
 def test_planner_fails_with_exit_6_and_the_best_plan(run_cli, hostile, tmp_path):
@@ -244,12 +275,18 @@ def test_planner_fails_with_exit_6_and_the_best_plan(run_cli, hostile, tmp_path)
         EVAL,
         "--min-sqnr",
         "200",
+        "--adaround-steps",
+        "5",
         "-o",
         tmp_path / "p.tflite",
     )
     assert r.exit_code == 6
     err = r.json["error"]
     assert "best:" in err["message"] and len(err["details"]["steps"]) >= 3
+    names = [s["name"] for s in err["details"]["steps"]]
+    # the all-integer techniques come first, cheapest first, before any float layer
+    assert names[:4] == ["int8 PTQ", "int8 cle", "int8 cle+mse+bias", "int8 cle+mse+adaround+bias"]
+    assert names[4].startswith("selective")
     assert not (tmp_path / "p.tflite").exists()
 
 
@@ -316,7 +353,9 @@ def test_planner_bad_input(run_cli, tmp_path):
     assert r.exit_code == 0 and r.json["result"]["plan"]["steps"][0]["accuracy"] is None
 
 
-def test_planner_on_coral_reports_ops_leaving_the_accelerator(run_cli, hostile, tmp_path):
+def test_planner_keeps_coral_all_int8_without_training_data(run_cli, hostile, tmp_path):
+    """The 1000x range-imbalanced CNN meets a 1-point budget on coral with every op int8: cross-layer
+    equalization, no training data, no float layer."""
     r = run_cli(
         "--json",
         "quantize",
@@ -335,8 +374,33 @@ def test_planner_on_coral_reports_ops_leaving_the_accelerator(run_cli, hostile, 
     assert r.exit_code == 0, r.stderr
     plan = r.json["result"]["plan"]
     assert plan["profile"]["cpu_fallback_splits_graph"] is True
-    skipped = {s["method"]: s["skipped"] for s in plan["steps"] if s["skipped"]}
-    assert skipped["qat"] == "no --train-data given" and "int16" in skipped["int16x8"]
-    chosen = next(s for s in plan["steps"] if s["name"] == plan["chosen"])
-    assert chosen["method"] == "selective" and chosen["ops_off_accelerator"] > chosen["num_float_ops"]
-    assert f"{chosen['ops_off_accelerator']} ops leave the accelerator" in plan["stopped_because"]
+    steps = plan["steps"]
+    assert steps[0]["name"] == "int8 PTQ" and steps[0]["drop_points"] > 3
+    chosen = next(s for s in steps if s["name"] == plan["chosen"])
+    assert chosen["name"].startswith("int8 cle") and chosen["drop_points"] <= 1
+    assert chosen["num_float_ops"] == 0 and chosen["ops_off_accelerator"] == 0
+    assert r.json["result"]["float_ops"] == [] and r.json["result"]["techniques"]["applied"].startswith("cle")
+    sidecar = json.loads((tmp_path / "c.tflite.edgeq.json").read_text())
+    assert sidecar["techniques"]["applied"] == chosen["name"].removeprefix("int8 ")
+
+
+def test_planner_exit_6_names_the_best_all_integer_plan_on_coral(run_cli, hostile, tmp_path):
+    r = run_cli(
+        "quantize",
+        hostile,
+        "--data",
+        CALIB,
+        "--eval-data",
+        EVAL,
+        "--min-sqnr",
+        "200",
+        "--adaround-steps",
+        "5",
+        "--target",
+        "coral",
+        "-o",
+        tmp_path / "c.tflite",
+    )
+    assert r.exit_code == 6
+    assert "best all-integer plan: int8 " in r.stderr and "--allow-cpu-fallback" in r.stderr
+    assert not (tmp_path / "c.tflite").exists()
