@@ -75,6 +75,7 @@ def compare(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) 
         )
         result["per_class"] = per_class_drops(per_class_accuracy(reference, labels), per_class_accuracy(test, labels))
         result["worst_class_drop_points"] = result["per_class"][0]["drop_points"] if result["per_class"] else 0.0
+    result["intervals"] = intervals(reference, test, labels)
     return result
 
 
@@ -94,3 +95,22 @@ def per_class_drops(reference: dict[int, float], quantized: dict[int, float]) ->
         for c in reference
     ]
     return sorted(rows, key=lambda r: -r["drop_points"])
+
+
+def intervals(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) -> dict:
+    """95% intervals, paired over the same samples (see edgeq.bench.stats): the accuracy drop where
+    there are labels, the agreement where the outputs are class scores, the SQNR unless the outputs
+    are identical. Each is an Interval's dict or None."""
+    from edgeq.bench import stats
+
+    out: dict = {"accuracy_drop_points": None, "agreement": None, "sqnr_db": None}
+    if len(reference) == 0:
+        return out
+    if labels is not None:
+        ref_ok, test_ok = reference.argmax(-1) == labels, test.argmax(-1) == labels
+        out["accuracy_drop_points"] = stats.drop_interval(ref_ok, test_ok).to_dict()
+    if reference.ndim == 2 and reference.shape[-1] > 1:
+        out["agreement"] = stats.agreement_interval(reference.argmax(-1) == test.argmax(-1)).to_dict()
+    sqnr = stats.sqnr_interval(reference, test)
+    out["sqnr_db"] = sqnr.to_dict() if sqnr else None
+    return out

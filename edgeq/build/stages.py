@@ -63,7 +63,8 @@ class Build:
         eval_cfg, model = self.eval_cfg, self.io["model"]
         ev, _ = self.cache.run(
             "eval",
-            {"tflite": sha256_file(tflite), "model": self.shas["model"], "eval": self.shas["eval_data"]},
+            # format 2: results carry 95% intervals; older cached ones are evaluated again
+            {"tflite": sha256_file(tflite), "model": self.shas["model"], "eval": self.shas["eval_data"], "format": 2},
             lambda _d: evaluate(str(tflite), model, eval_cfg),
             f"eval [{label}]",
         )

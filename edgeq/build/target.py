@@ -214,6 +214,7 @@ def variant_row(
         "agreement": ev["agreement"] if ev else None,
         "sqnr_db": ev["sqnr_db"] if ev else None,
         "worst_class_drop_points": ev.get("worst_class_drop_points") if ev else None,
+        "intervals": ev.get("intervals") if ev else None,
         "num_eval_samples": ev["num_samples"] if ev else 0,
         "float_ops": len(q["float_ops"]),
         "inputs": q["inputs"],

@@ -38,7 +38,7 @@ def command(app: App, model: str, reference: str, data_path: str, **kw) -> None:
         f"samples: {r['num_samples']}",
         f"reference accuracy: {pct(r['reference']['accuracy'], NO_LABELS)}",
         f"quantized accuracy: {pct(r['quantized']['accuracy'], NO_LABELS)}",
-        f"top-1 agreement: {pct(r['agreement'], NO_LABELS)}",
+        *interval_lines(r),
         f"SQNR: {r['sqnr_db']} dB  cosine: {r['cosine_similarity']}  mean abs err: {r['mean_abs_error']:.4g}  max abs err: {r['max_abs_error']:.4g}",
     ]
     if r.get("per_class"):
@@ -49,3 +49,24 @@ def command(app: App, model: str, reference: str, data_path: str, **kw) -> None:
         ]
         lines.append(table(rows, ["class", "reference", "quantized", "drop_points"]))
     app.done(r, "\n".join(lines), warnings=r["warnings"])
+
+
+def interval_lines(r: dict) -> list[str]:
+    """Agreement and accuracy drop with their 95% intervals, and a plain note when the drop's interval
+    spans 0 (the evaluation set cannot tell int8 from float)."""
+    from edgeq.bench.stats import Interval, noise_note
+
+    iv = r.get("intervals") or {}
+    agree = Interval.from_dict(iv["agreement"]) if iv.get("agreement") else None
+    lines = [
+        f"top-1 agreement: {100 * agree.estimate:.2f}% (95% CI {agree.text(unit=False)}, n={agree.n})"
+        if agree
+        else f"top-1 agreement: {pct(r['agreement'], NO_LABELS)}"
+    ]
+    if iv.get("accuracy_drop_points"):
+        drop = Interval.from_dict(iv["accuracy_drop_points"])
+        lines.append(f"accuracy drop: {drop.estimate:.2f} points (95% CI {drop.text(unit=False)})")
+        note = noise_note(drop, 0.0)
+        if note:
+            lines.append(f"note: {note}")
+    return lines

@@ -26,6 +26,7 @@ def variant_rows(t: dict) -> list[list[str]]:
             v["variant"],
             f"{v['size_bytes']:,}",
             pct(v["accuracy"]),
+            *interval_cells(v),
             "-" if v.get("worst_class_drop_points") is None else f"{v['worst_class_drop_points']:.1f}",
             str(v["float_ops"]),
         ]
@@ -33,7 +34,52 @@ def variant_rows(t: dict) -> list[list[str]]:
     ]
 
 
-VARIANT_HEADER = ["variant", "size_bytes", "top-1", "worst class drop (pts)", "float ops"]
+VARIANT_HEADER = [
+    "variant",
+    "size_bytes",
+    "top-1",
+    "drop vs reference (pts, 95% CI)",
+    "agreement (95% CI)",
+    "worst class drop (pts)",
+    "float ops",
+]
+
+
+def interval_cells(v: dict) -> list[str]:
+    """The variant's accuracy drop and agreement against the float reference, each with its 95% interval
+    where the manifest has one (manifests from before intervals give the agreement alone)."""
+    from edgeq.bench.stats import Interval
+
+    iv = v.get("intervals") or {}
+    drop = "-"
+    if iv.get("accuracy_drop_points"):
+        d = Interval.from_dict(iv["accuracy_drop_points"])
+        drop = f"{d.estimate:.2f} ({d.text(unit=False)})"
+    agreement = pct(v.get("agreement"))
+    if iv.get("agreement"):
+        a = Interval.from_dict(iv["agreement"])
+        agreement = f"{100 * a.estimate:.2f}% ({a.text(unit=False)}, n={a.n})"
+    return [drop, agreement]
+
+
+def noise_notes(top: dict, targets: list[dict]) -> list[str]:
+    """Per target, a plain sentence when its deployed model's accuracy drop is inside the noise of the
+    evaluation set: against the accuracy budget of --method auto, else against 0 (is int8 worse at all?)."""
+    from edgeq.bench.stats import Interval, noise_note
+
+    cfg = top["config"]
+    budget = cfg.get("max_drop")
+    if budget is None and cfg.get("method") == "auto":
+        budget = 1.0  # the budget auto builds with when none is given (build.stages._budget)
+    notes = []
+    for t in targets:
+        d = ((verdict.quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
+        note = noise_note(Interval.from_dict(d), budget if budget is not None else 0.0) if d else None
+        if note:
+            notes.append(f"{t['target']}: {note}")
+    return notes
+
+
 LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
 
 
@@ -336,6 +382,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         info, warnings = verdict.info_and_warnings(t, targets)
         notes += [f"{t['target']}: {i}" for i in info]
         problems += [f"{t['target']}: {w}" for w in warnings]
+    notes += noise_notes(top, targets)
     out.append(("Notes", notes or ["none"]))
     out.append(("Warnings", problems or ["none"]))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,18 @@ def test_eval_json_with_labels(run_cli, tiny_int8, tf_keras_model):
     assert res["agreement"] > 0.9
     assert res["sqnr_db"] > 10 and 0.9 < res["cosine_similarity"] <= 1
     assert res["max_abs_error"] >= res["mean_abs_error"] > 0
+
+
+def test_eval_gives_95_percent_intervals(run_cli, tiny_int8, tf_keras_model):
+    r = run_cli("eval", tiny_int8, "--reference", tf_keras_model, "--data", DATA / "digits_eval.npz")
+    assert r.exit_code == 0, r.stderr
+    assert re.search(r"top-1 agreement: [\d.]+% \(95% CI [\d.]+-[\d.]+, n=1597\)", r.stdout)
+    assert re.search(r"accuracy drop: -?[\d.]+ points \(95% CI [+-][\d.]+\.\.[+-][\d.]+\)", r.stdout)
+    r = run_cli("--json", "eval", tiny_int8, "--reference", tf_keras_model, "--data", DATA / "digits_eval.npz")
+    iv = r.json["result"]["intervals"]
+    assert iv["agreement"]["n"] == 1597 and iv["agreement"]["method"] == "exact binomial (Clopper-Pearson)"
+    drop = iv["accuracy_drop_points"]
+    assert drop["low"] <= r.json["result"]["accuracy_drop_points"] <= drop["high"]
 
 
 def test_eval_without_labels_gives_fidelity_only(run_cli, tmp_path, tiny_int8, tf_keras_model):

@@ -1,0 +1,173 @@
+"""95% intervals (edgeq.bench.stats): coverage on synthetic data with known rates, published values,
+degenerate cases, and the note that says a budget is inside the noise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edgeq.bench import fidelity, stats
+from edgeq.bench.stats import Interval
+
+
+def _binom_pmf(i: int, n: int, p: float) -> float:
+    return math.comb(n, i) * p**i * (1 - p) ** (n - i)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        (97, 100, 0.9148, 0.9938),  # the textbook n=100, k=97 example
+        (0, 10, 0.0, 0.3085),  # k=0: the upper bound is 1 - (alpha/2)**(1/n)
+        (10, 10, 0.6915, 1.0),
+        (0, 1, 0.0, 0.975),
+        (1, 1, 0.025, 1.0),
+        (5, 20, 0.0866, 0.4910),
+    ],
+)
+def test_clopper_pearson_matches_published_values(k, n, low, high):
+    lo, hi = stats.clopper_pearson(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+def test_clopper_pearson_bounds_invert_the_binomial_tail():
+    k, n = 37, 120
+    lo, hi = stats.clopper_pearson(k, n)
+    assert sum(_binom_pmf(i, n, lo) for i in range(k, n + 1)) == pytest.approx(0.025, abs=1e-9)
+    assert sum(_binom_pmf(i, n, hi) for i in range(k + 1)) == pytest.approx(0.025, abs=1e-9)
+    assert stats.clopper_pearson(0, n)[1] == pytest.approx(1 - 0.025 ** (1 / n), abs=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.9, 0.97])
+def test_clopper_pearson_exact_coverage_is_at_least_95_percent(p):
+    # the coverage at a known rate, summed exactly over every outcome: the exact interval never undercovers
+    n = 60
+    bounds = [stats.clopper_pearson(k, n) for k in range(n + 1)]
+    coverage = sum(_binom_pmf(k, n, p) for k, (lo, hi) in enumerate(bounds) if lo <= p <= hi)
+    assert 0.95 <= coverage < 0.995
+
+
+def test_agreement_interval_covers_the_true_rate_in_random_trials():
+    rng = np.random.default_rng(7)
+    n, p, trials = 100, 0.93, 1000
+    cache: dict[int, tuple[float, float]] = {}
+    hits = 0
+    for _ in range(trials):
+        agree = rng.random(n) < p
+        k = int(agree.sum())
+        if k not in cache:
+            iv = stats.agreement_interval(agree)
+            assert iv.estimate == k / n and iv.n == n
+            cache[k] = (iv.low, iv.high)
+        hits += cache[k][0] <= p <= cache[k][1]
+    assert 0.94 <= hits / trials <= 0.995  # conservative by construction; 0.94 leaves room for the draw
+
+
+def test_drop_interval_covers_the_true_drop_in_random_trials():
+    # per sample: float right and int8 wrong (+1), the reverse (-1), or no change; true drop 4 points
+    rng = np.random.default_rng(11)
+    n, trials, p_lost, p_gained = 300, 1000, 0.06, 0.02
+    true_drop = 100 * (p_lost - p_gained)
+    hits = 0
+    for t in range(trials):
+        u = rng.random(n)
+        ref_ok = rng.random(n) < 0.9
+        lost = u < p_lost
+        gained = (u >= p_lost) & (u < p_lost + p_gained)
+        ref_ok = np.where(lost, True, np.where(gained, False, ref_ok))
+        test_ok = np.where(lost, False, np.where(gained, True, ref_ok))
+        iv = stats.drop_interval(ref_ok, test_ok, resamples=1000, seed=t)
+        hits += iv.low <= true_drop <= iv.high
+    assert 0.92 <= hits / trials <= 0.975
+
+
+def test_drop_interval_is_paired_and_counts_only_changed_samples():
+    ref_ok = np.array([True] * 90 + [False] * 10)
+    iv = stats.drop_interval(ref_ok, ref_ok.copy())
+    assert (iv.estimate, iv.low, iv.high) == (0.0, 0.0, 0.0)  # identical predictions: no doubt at all
+    test_ok = ref_ok.copy()
+    test_ok[:2] = False  # two samples lost, one gained
+    test_ok[95] = True
+    iv = stats.drop_interval(ref_ok, test_ok)
+    assert iv.estimate == pytest.approx(1.0) and iv.low < 0 < 1.0 < iv.high and iv.n == 100
+    # unpaired, 90% against 89% on 100 samples would span about +-8 points; paired, 3 changed samples are all
+    assert iv.high - iv.low < 8
+    assert "paired bootstrap" in iv.method and "2000 resamples" in iv.method
+    assert stats.drop_interval(ref_ok, test_ok) == iv  # fixed seed: the same interval every time
+
+
+def test_degenerate_samples():
+    iv = stats.drop_interval([True], [False])
+    assert (iv.estimate, iv.low, iv.high, iv.n) == (100.0, 100.0, 100.0, 1)
+    iv = stats.agreement_interval([False])
+    assert (iv.estimate, iv.low) == (0.0, 0.0) and iv.high == pytest.approx(0.975)
+    iv = stats.agreement_interval([True] * 50)
+    assert iv.high == 1.0 and iv.low == pytest.approx(0.025 ** (1 / 50))
+    with pytest.raises(ValueError, match="non-empty"):
+        stats.drop_interval([], [])
+    with pytest.raises(ValueError, match="the samples must be the same"):
+        stats.drop_interval([True, False], [True])
+
+
+def test_sqnr_interval():
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(400, 10))
+    test = ref + 0.05 * rng.normal(size=ref.shape)
+    iv = stats.sqnr_interval(ref, test)
+    assert iv.estimate == pytest.approx(fidelity.sqnr_db(ref, test))
+    assert iv.low < iv.estimate < iv.high and iv.high - iv.low < 1.0 and iv.n == 400
+    # ten times the samples: an interval about sqrt(10) narrower
+    big = rng.normal(size=(4000, 10))
+    wide, narrow = iv.high - iv.low, stats.sqnr_interval(big, big + 0.05 * rng.normal(size=big.shape))
+    assert 2.0 < wide / (narrow.high - narrow.low) < 5.0
+    assert stats.sqnr_interval(ref, ref) is None  # no noise: infinite SQNR, no interval
+    few = ref.copy()
+    few[:2] += 0.1  # noise in 2 of 400 samples: many resamples draw neither, an infinite SQNR
+    iv = stats.sqnr_interval(few, ref)
+    assert math.isfinite(iv.low) and iv.low <= iv.estimate and iv.high == math.inf
+
+
+def test_noise_note():
+    wide = Interval("accuracy_drop_points", 0.5, -0.8, 1.6, 100, 0.95, "paired bootstrap")
+    note = stats.noise_note(wide, 1.0)
+    assert note == (
+        "the 95% interval of the accuracy drop (-0.80..+1.60 points on 100 samples) spans the 1.0-point budget:"
+        " the evaluation set cannot tell whether the budget is met"
+    )
+    assert "includes 0" in stats.noise_note(wide, 0.0)
+    assert stats.noise_note(wide, 2.0) is None  # the whole interval meets the budget
+    assert stats.noise_note(Interval("accuracy_drop_points", 3.0, 2.1, 4.0, 100, 0.95, "-"), 1.0) is None  # misses it
+    assert stats.noise_note(Interval("accuracy_drop_points", 0.0, 0.0, 0.0, 100, 0.95, "-"), 0.0) is None
+    sqnr = Interval("sqnr_db", 25.0, 24.2, 25.9, 100, 0.95, "bootstrap")
+    assert "spans the 25.5 dB floor" in stats.noise_note(sqnr, 25.5)
+    assert stats.noise_note(sqnr, 24.0) is None
+
+
+def test_interval_round_trips_and_validates():
+    iv = stats.agreement_interval([True] * 97 + [False] * 3)
+    assert Interval.from_dict(iv.to_dict()).to_dict() == iv.to_dict()
+    assert iv.text() == "91.48-99.38%" and iv.text(unit=False) == "91.48-99.38"
+    with pytest.raises(ValueError, match="outside its interval"):
+        Interval("agreement", 0.5, 0.6, 0.9, 10, 0.95, "-")
+    with pytest.raises(ValueError, match="confidence"):
+        stats.clopper_pearson(1, 2, confidence=95)
+
+
+def test_compare_carries_the_intervals():
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(200, 10))
+    test = ref + 0.3 * rng.normal(size=ref.shape)
+    labels = ref.argmax(-1)
+    labels[:20] = (labels[:20] + 1) % 10
+    iv = fidelity.compare(ref, test, labels)["intervals"]
+    drop = iv["accuracy_drop_points"]
+    assert drop["low"] <= drop["estimate"] <= drop["high"] and drop["n"] == 200
+    agree = iv["agreement"]
+    assert agree["estimate"] == pytest.approx(fidelity.compare(ref, test, None)["agreement"])
+    assert iv["sqnr_db"]["low"] < iv["sqnr_db"]["estimate"] < iv["sqnr_db"]["high"]
+    unlabeled = fidelity.compare(ref, test, None)["intervals"]
+    assert unlabeled["accuracy_drop_points"] is None and unlabeled["agreement"] is not None
+    single = fidelity.compare(ref[:, :1], test[:, :1], None)["intervals"]  # one output: no classes to agree on
+    assert single["agreement"] is None and single["sqnr_db"] is not None
