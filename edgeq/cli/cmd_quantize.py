@@ -61,6 +61,9 @@ def _plan_human(doc: dict) -> str:
             rows.append([st["name"], "skipped", "", "", "", "", st["skipped"]])
             continue
         acc = "-" if st["accuracy"] is None else pct(st["accuracy"])
+        drop = ((st.get("intervals") or {}).get("accuracy_drop_points")) or None
+        if drop is not None:
+            acc += f" (drop {drop['estimate']:+.2f}, {drop['low']:+.2f}..{drop['high']:+.2f})"
         off = st["ops_off_accelerator"] if plan["profile"]["integer_only"] else "-"
         verdict = "meets" if st["meets"] else "; ".join(st["misses"])
         rows.append(
@@ -77,7 +80,11 @@ def _plan_human(doc: dict) -> str:
     return "\n".join(
         [
             f"plan for {plan['target']}: {plan['chosen']} ({plan['stopped_because']})",
-            table(rows, ["step", "accuracy", "sqnr_db", "size_bytes", "float_ops", "ops_off_accel", "budget"]),
+            table(
+                rows,
+                ["step", "accuracy (drop, 95% CI)", "sqnr_db", "size_bytes", "float_ops", "ops_off_accel", "budget"],
+            ),
+            *[f"note: {n}" for n in plan.get("noise") or []],
             f"wrote {doc['output']} ({doc['size_bytes']:,} bytes)",
         ]
     )

@@ -42,6 +42,18 @@ class Budget:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def undecided(self, intervals: dict) -> list[str]:
+        """Budgets inside the noise of the evaluation set: their 95% interval spans the bound."""
+        from edgeq.bench import stats
+
+        checks = (("accuracy_drop_points", self.max_drop), ("sqnr_db", self.min_sqnr))
+        notes = [
+            stats.noise_note(stats.Interval.from_dict(intervals[what]), bound)
+            for what, bound in checks
+            if bound is not None and intervals.get(what)
+        ]
+        return [n for n in notes if n]
+
     def misses(self, ev: dict) -> list[str]:
         """Why an evaluation misses the budget (empty when it meets it)."""
         out = []
@@ -88,6 +100,8 @@ class Step:
     meets: bool = False
     misses: list[str] = field(default_factory=list)
     skipped: str = ""
+    intervals: dict | None = None  # 95% intervals of the drop, agreement and SQNR (edgeq.bench.stats)
+    noise: list[str] = field(default_factory=list)  # budgets the evaluation set cannot decide
     data: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -147,6 +161,8 @@ class Planner:
                 f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
             )
         step.meets = not step.misses
+        step.intervals = ev.get("intervals")
+        step.noise = self.budget.undecided(step.intervals or {})
         step.data = data
         self.steps.append(step)
         return step
@@ -174,6 +190,8 @@ class PlanResult:
         return {
             "chosen": self.chosen.name if self.chosen else None,
             "stopped_because": self.stopped_because,
+            # said plainly: the chosen plan meets the budget on these samples, but not by more than their noise
+            "noise": self.chosen.noise if self.chosen else [],
             "steps": [s.to_dict() for s in self.steps],
         }
 

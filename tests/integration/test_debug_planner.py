@@ -404,3 +404,21 @@ def test_planner_exit_6_names_the_best_all_integer_plan_on_coral(run_cli, hostil
     assert r.exit_code == 6
     assert "best all-integer plan: int8 " in r.stderr and "--allow-cpu-fallback" in r.stderr
     assert not (tmp_path / "c.tflite").exists()
+
+
+def test_planner_says_when_a_budget_is_inside_the_noise(run_cli, tmp_path):
+    """Plain PTQ of the bundled CNN drops about 0.05 points on 2,000 samples; a 0.1-point budget is met,
+    but the drop's 95% interval reaches past it: the planner says the set cannot tell."""
+    args = ["quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--max-drop", "0.1"]
+    r = run_cli("--json", *args, "-o", tmp_path / "p.tflite")
+    assert r.exit_code == 0, r.stderr
+    plan = r.json["result"]["plan"]
+    drop = plan["steps"][0]["intervals"]["accuracy_drop_points"]
+    assert drop["low"] <= 0.1 < drop["high"] and drop["n"] == 2000
+    assert plan["noise"] and "cannot tell whether the budget is met" in plan["noise"][0]
+    r = run_cli(*args, "-o", tmp_path / "h.tflite")
+    assert "note: the 95% interval of the accuracy drop" in r.stdout
+    r = run_cli(
+        "--json", "quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--max-drop", "5", "-o", tmp_path / "w"
+    )
+    assert r.json["result"]["plan"]["noise"] == []  # a budget far outside the interval is decided
