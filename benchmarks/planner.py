@@ -145,12 +145,14 @@ def run_plan(model: Path, out: Path, target: str, root: Path, train: bool = Fals
 
 
 def run_ptq(model: Path, out: Path, root: Path) -> dict:
-    """One plain int8 conversion (int8 I/O) of the same model, as ``edgeq quantize`` makes it."""
+    """One plain int8 conversion (int8 I/O) of the same model, as ``edgeq quantize --ranges minmax`` makes it."""
     from edgeq import api
-    from edgeq.config import DataConfig, QuantizeConfig
+    from edgeq.config import PLAIN, DataConfig, QuantizeConfig
 
     t0 = _clock()
-    q = api.quantize(str(model), str(out), QuantizeConfig(), DataConfig(path=str(root / CALIB)), force=True)
+    q = api.quantize(
+        str(model), str(out), QuantizeConfig(techniques=PLAIN), DataConfig(path=str(root / CALIB)), force=True
+    )
     t1 = _clock()
     return {"wall_s": t1[0] - t0[0], "cpu_s": t1[1] - t0[1], "size_bytes": q.size_bytes}
 

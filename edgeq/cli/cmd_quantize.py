@@ -216,8 +216,12 @@ def command(
     The converted model is read back: every op still computing in float is listed and the
     I/O types are checked. Integer modes with float ops exit 4 unless --allow-float-ops.
 
+    int8 without a technique option keeps CLE + MSE ranges + bias correction when that beats the
+    plain converter on the calibration data; --ranges minmax alone is the plain converter's model.
+
     With --max-drop (or --min-sqnr), a planner finds the cheapest quantization that meets the
-    budget on --target: int8 PTQ, then selective quantization, int16 activations, QAT.
+    budget on --target: int8 PTQ, the all-integer techniques, then (by the target) float layers,
+    int16 activations, QAT. On integer-only targets float layers need --allow-cpu-fallback.
     """
     from edgeq import api
 
