@@ -510,11 +510,18 @@ class McuTarget:
 
     # --- bench ---------------------------------------------------------------------------------------
 
-    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> McuRunner:
-        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``).
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
+        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``); with
+        ``runtime="c"``, the generated C engine under QEMU on the board's core, counting instructions
+        (:class:`edgeq.targets.mcu.cgen.bench.McuCRunner`).
         ``device`` is refused: on-device runs are not implemented, so it would be silently ignored."""
         opts = resolve(self, Stage.BENCH, options, device)
-        return McuRunner(boards.get(opts.get("board")))
+        brd = boards.get(opts.get("board"))
+        if opts.get("runtime") == "c":
+            from edgeq.targets.mcu.cgen.bench import McuCRunner
+
+            return McuCRunner(brd)
+        return McuRunner(brd)
 
     # --- tables --------------------------------------------------------------------------------------
 

@@ -208,3 +208,19 @@ def render(doc: dict) -> str:
     if proof.get("wall_time_s") is not None:
         lines.append(f"  proof took {proof['wall_time_s']:.1f} s")
     return "\n".join(lines)
+
+
+def render_bench(doc: dict, model: str) -> str:
+    """The human summary of ``bench --target mcu --runtime c`` (the CLI prints it)."""
+    ins = doc.get("instructions") or {}
+    mem = doc.get("memory") or {}
+    lines = [
+        f"{model} on {doc.get('device')}: {doc.get('num_runs')} inference(s)",
+        f"  instructions per inference: p50 {ins.get('per_inference_p50', 0):,} (min {ins.get('min', 0):,}, max "
+        f"{ins.get('max', 0):,}) for {ins.get('macs', 0):,} MACs  [{ins.get('kind')}: {ins.get('provenance')}]",
+        f"  flash {_kib(mem.get('flash_bytes'))}, RAM {_kib(mem.get('ram_bytes'))} (static "
+        f"{mem.get('static_ram_bytes') or 0:,} + stack {mem.get('stack_bytes') or 0:,} bytes; arena "
+        f"{mem.get('arena_bytes') or 0:,}) [measured from the linked ELF]",
+    ]
+    lines += [f"  {n}" for n in doc.get("notes") or []]
+    return "\n".join(lines)
