@@ -35,6 +35,7 @@ def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
         (warnings if problem else info).append(msg)
     if compiled.get("skipped"):  # a target skips only when there is nothing to do or no compiler; a failure raises
         info.append(f"compile step skipped: {compiled.get('reason')}")
+    info += [str(m) for m in (compiled.get("details") or {}).get("info") or []]
     warnings += [str(w) for w in (compiled.get("details") or {}).get("warnings") or []]
     return info, warnings
 

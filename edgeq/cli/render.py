@@ -87,6 +87,7 @@ def _(r: McuCompileResult) -> str:
     lines = _head(r)
     lines.append(f"board: {d['board']}")
     lines += [f"{key}: {d[key]:,}" for key in ("arena_bytes", "tensor_arena_size_constant", "flash_bytes")]
+    lines += list(d.get("info") or [])
     return "\n".join(lines)
 
 

@@ -485,6 +485,13 @@ class McuTarget:
             "flash_bytes": d["flash_bytes"],
             "check": report.to_dict(),
         }
+        # what the generated C engine would take instead, beside TFLM's figures (no proof here: that is
+        # compile --runtime c's job)
+        from edgeq.targets.mcu.cgen import compile as cgen_compile
+
+        c_figures = cgen_compile.footprint(data, str(model_path), boards.get(d["board"]["name"]))
+        details["c_runtime"] = c_figures
+        details["info"] = [cgen_compile.footprint_line(c_figures, d["arena_bytes"], d["flash_bytes"])]
         return McuCompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
 
     def _compile_c(self, model_path: str, out_dir: str, opts: Mapping[str, Any]) -> McuCCompileResult:

@@ -68,26 +68,8 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     semihosting I/O are reported apart.
     """
     build.mkdir(parents=True, exist_ok=True)
-    mcpu = emit.BOARDS[core][1]
-    flags = [
-        "-mcpu=" + mcpu,
-        "-mthumb",
-        "-mfloat-abi=soft",
-        "-O2",
-        "-std=c99",
-        "-ffunction-sections",
-        "-fdata-sections",
-    ]
-    objs = []
-    for src in ARM_SOURCES:
-        obj = build / (Path(src).stem + ".o")
-        _run(
-            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
-            build,
-            f"arm-none-eabi-gcc {src} ({core})",
-            timeout_s,
-        )
-        objs.append(str(obj))
+    flags = _arm_flags(emit.BOARDS[core][1])
+    objs = _arm_objects(project, build, ARM_SOURCES, flags, core, timeout_s)
     elf = build / "model.elf"
     link = [
         "arm-none-eabi-gcc",
@@ -100,6 +82,37 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     link += ["-Wl,--gc-sections", "-Wl,-Map=" + str(build / "model.map"), *objs, "-o", str(elf)]
     _run(link, build, f"arm link ({core})", timeout_s)
     elf_size = _berkeley(_run(["arm-none-eabi-size", str(elf)], build, "arm-none-eabi-size", 60))
+    return {
+        "elf": str(elf),
+        "map": str(build / "model.map"),
+        "core": core,
+        "elf_sections": elf_size,
+        **_model_sizes(build),
+    }
+
+
+def _arm_flags(mcpu: str) -> list[str]:
+    return ["-mcpu=" + mcpu, "-mthumb", "-mfloat-abi=soft", "-O2", "-std=c99", "-ffunction-sections", "-fdata-sections"]
+
+
+def _arm_objects(
+    project: Path, build: Path, sources: tuple[str, ...], flags: list[str], core: str, timeout_s: float
+) -> list[str]:
+    objs = []
+    for src in sources:
+        obj = build / (Path(src).stem + ".o")
+        _run(
+            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
+            build,
+            f"arm-none-eabi-gcc {src} ({core})",
+            timeout_s,
+        )
+        objs.append(str(obj))
+    return objs
+
+
+def _model_sizes(build: Path) -> dict:
+    """Flash (text + data) and static RAM (data + bss) of the model's and kernels' objects."""
     model = {"text": 0, "data": 0, "bss": 0}
     out = _run(["arm-none-eabi-size", *[str(build / o) for o in MODEL_OBJECTS]], build, "arm-none-eabi-size", 60)
     for line in out.decode().splitlines()[1:]:
@@ -108,13 +121,18 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
         model["data"] += data
         model["bss"] += bss
     return {
-        "elf": str(elf),
-        "map": str(build / "model.map"),
-        "core": core,
-        "elf_sections": elf_size,
         "model_flash_bytes": model["text"] + model["data"],
         "model_static_ram_bytes": model["data"] + model["bss"],
     }
+
+
+def arm_objects_sizes(project: Path, build: Path, mcpu: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Compile only the model and kernels for ``mcpu`` (no link, no test driver) and size them: the
+    firmware's own flash and static RAM, for any Cortex-M core, with no QEMU machine needed."""
+    build.mkdir(parents=True, exist_ok=True)
+    sources = tuple(Path(o).with_suffix(".c").name for o in MODEL_OBJECTS)
+    _arm_objects(project, build, sources, _arm_flags(mcpu), mcpu, timeout_s)
+    return {"mcpu": mcpu, **_model_sizes(build)}
 
 
 def _berkeley(out: bytes) -> dict:
