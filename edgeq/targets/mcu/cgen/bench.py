@@ -164,7 +164,7 @@ class McuCRunner:
             "static_ram_bytes": run["static_ram_bytes"],
             "stack_bytes": run["stack_bytes"],
             "arena_bytes": project.arena_bytes,
-            "io_bytes": project.input_size + project.output_size,
+            "io_bytes": project.io_bytes,
             "basis": "measured: arm-none-eabi-size of the model and kernel objects in the linked ELF; stack "
             "painted and read back under QEMU",
         }

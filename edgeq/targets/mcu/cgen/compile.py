@@ -59,7 +59,7 @@ def footprint(data: bytes, origin: str, board, timeout_s: float = toolchain.DEFA
     doc: dict = {
         "available": True,
         "arena_bytes": project.arena_bytes,
-        "io_bytes": project.input_size + project.output_size,
+        "io_bytes": project.io_bytes,
         "flash_bytes": None,
         "static_ram_bytes": None,
         "stack_bytes": None,
@@ -185,13 +185,14 @@ def compile_c(
             "memory_plan": project.plan,
             "ram_bytes": ram,
             # TFLM's arena holds the input and output tensors; here they are the caller's arrays
-            "io_bytes": project.input_size + project.output_size,
+            "io_bytes": project.io_bytes,
             "flash_bytes": flash,
             "fit": fit,
             "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
             "tflm": _tflm_figures(tflm_check),
             "proof": proof,
-            "proof_inputs": f"{proof_samples} seeded random int8 samples",
+            "proof_inputs": f"{proof_samples} seeded random {project.input_dtype} samples"
+            + (" (standard normal)" if project.input_dtype == "float32" else ""),
             "instructions_provenance": INSTRUCTION_PROVENANCE,
         }
         if not details["fits"]:
