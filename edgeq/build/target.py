@@ -80,7 +80,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         }
 
     tres, tdir = b.cache.run(
-        "target", {"tflite": sha256_file(qfile), "target": name, "format": 2}, target_fn, f"check and compile [{name}]"
+        "target", {"tflite": sha256_file(qfile), "target": name, "format": 3}, target_fn, f"check and compile [{name}]"
     )
     compiled_out = tres["compile"]["output"]
     bench_file = (

@@ -71,7 +71,8 @@ def placement(original, compiled) -> dict:
     its kind, as Vela keeps them."""
     cpu_ops = [op for op in compiled.ops if op.name != ETHOSU_OP]
     cpu_outputs = {compiled.tensors[o].name for op in cpu_ops for o in op.outputs if o >= 0}
-    outputless = {}  # op name -> how many output-less ops of that kind the compiled model kept on the CPU
+    # op name -> how many output-less ops of that kind the compiled model kept on the CPU
+    outputless: dict[str, int] = {}
     for op in cpu_ops:
         if not any(o >= 0 for o in op.outputs):
             outputless[op.name] = outputless.get(op.name, 0) + 1
