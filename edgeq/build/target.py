@@ -35,6 +35,7 @@ def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
         (warnings if problem else info).append(msg)
     if compiled.get("skipped"):  # a target skips only when there is nothing to do or no compiler; a failure raises
         info.append(f"compile step skipped: {compiled.get('reason')}")
+    info += [str(m) for m in (compiled.get("details") or {}).get("info") or []]
     warnings += [str(w) for w in (compiled.get("details") or {}).get("warnings") or []]
     return info, warnings
 
@@ -79,7 +80,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         }
 
     tres, tdir = b.cache.run(
-        "target", {"tflite": sha256_file(qfile), "target": name, "format": 2}, target_fn, f"check and compile [{name}]"
+        "target", {"tflite": sha256_file(qfile), "target": name, "format": 3}, target_fn, f"check and compile [{name}]"
     )
     compiled_out = tres["compile"]["output"]
     bench_file = (

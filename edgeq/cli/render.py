@@ -13,6 +13,7 @@ from edgeq.targets.base import BenchResult, CompatReport, CompileResult
 from edgeq.targets.coral import CoralCompatReport, CoralCompileResult
 from edgeq.targets.ethos_u import EthosUCompileResult
 from edgeq.targets.mcu import McuCCompileResult, McuCompileResult
+from edgeq.targets.mcu.cgen.bench import McuCBenchResult
 
 # --- check ---------------------------------------------------------------------------------------
 
@@ -86,6 +87,7 @@ def _(r: McuCompileResult) -> str:
     lines = _head(r)
     lines.append(f"board: {d['board']}")
     lines += [f"{key}: {d[key]:,}" for key in ("arena_bytes", "tensor_arena_size_constant", "flash_bytes")]
+    lines += list(d.get("info") or [])
     return "\n".join(lines)
 
 
@@ -192,6 +194,13 @@ def bench(r: object, model: str) -> str:
             *r.notes,
         ]
     )
+
+
+@bench.register
+def _(r: McuCBenchResult, model: str) -> str:
+    from edgeq.targets.mcu.cgen.compile import render_bench
+
+    return render_bench(r.to_dict(), model)
 
 
 @bench.register

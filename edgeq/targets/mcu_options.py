@@ -30,8 +30,9 @@ OPTIONS = (
     option(
         "runtime",
         "--runtime",
-        "compile",
-        "tflm: TFLM firmware files (default); c: edgeq's generated C engine, proven bit-exact under QEMU.",
+        "compile bench",
+        "tflm: TFLM (default); c: edgeq's generated C engine, proven bit-exact under QEMU (bench: QEMU "
+        "instruction counts, not board cycles).",
         choices=("tflm", "c"),
     ),
     option("proof_samples", "--proof-samples", "compile", "(--runtime c) Samples compared bit for bit (20).", type=int),

@@ -40,6 +40,12 @@ def test_build_runs_with_no_target_options(tmp_path):
     assert len(mcu["artifacts"]) == len(set(mcu["artifacts"]))
     assert ".cache" not in json.dumps(mcu["variants"][1]["compile"]["output"])
     assert mcu["status"] == "ok" and not any("fits" in w for w in mcu["warnings"])
+    # the generated C engine's RAM and flash beside TFLM's (sized, not proven: no QEMU in a build)
+    c = int8["compile"]["details"]["c_runtime"]
+    line = next(m for m in mcu["info"] if m.startswith("generated C (--runtime c)"))
+    assert c["available"] and c["mcpu"] == "cortex-m7" and c["flash_bytes"] > 0 and c["stack_bytes"] is None
+    assert c["arena_bytes"] <= c["static_ram_bytes"] < int8["check"]["arena_bytes"]
+    assert "TFLM: arena" in line and "flash" in line
 
     ethos = json.loads((tmp_path / "out" / "ethos-u" / "build.json").read_text())
     int8 = next(v for v in ethos["variants"] if v["variant"] == "int8")

@@ -66,14 +66,26 @@ class EthosURunner:
 
 def placement(original, compiled) -> dict:
     """Where each op of the input model ended up: matched by output tensor name against the ops Vela
-    left on the CPU (everything else went into ``ethos-u`` custom ops)."""
-    cpu_outputs = {
-        compiled.tensors[o].name for op in compiled.ops if op.name != ETHOSU_OP for o in op.outputs if o >= 0
-    }
+    left on the CPU (everything else went into ``ethos-u`` custom ops). An op without outputs (CALL_ONCE,
+    ASSIGN_VARIABLE) has no name to match: it is on the CPU while the compiled model keeps as many of
+    its kind, as Vela keeps them."""
+    cpu_ops = [op for op in compiled.ops if op.name != ETHOSU_OP]
+    cpu_outputs = {compiled.tensors[o].name for op in cpu_ops for o in op.outputs if o >= 0}
+    # op name -> how many output-less ops of that kind the compiled model kept on the CPU
+    outputless: dict[str, int] = {}
+    for op in cpu_ops:
+        if not any(o >= 0 for o in op.outputs):
+            outputless[op.name] = outputless.get(op.name, 0) + 1
     rows = []
     for op in original.ops:
         names = {original.tensors[o].name for o in op.outputs if o >= 0}
-        rows.append({"index": op.index, "op": op.name, "on_npu": not (names & cpu_outputs), "outputs": sorted(names)})
+        if names:
+            on_npu = not (names & cpu_outputs)
+        else:
+            on_npu = outputless.get(op.name, 0) == 0
+            if not on_npu:
+                outputless[op.name] -= 1
+        rows.append({"index": op.index, "op": op.name, "on_npu": on_npu, "outputs": sorted(names)})
     return {
         "ops": rows,
         "npu_custom_ops": sum(1 for op in compiled.ops if op.name == ETHOSU_OP),

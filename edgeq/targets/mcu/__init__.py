@@ -485,6 +485,13 @@ class McuTarget:
             "flash_bytes": d["flash_bytes"],
             "check": report.to_dict(),
         }
+        # what the generated C engine would take instead, beside TFLM's figures (no proof here: that is
+        # compile --runtime c's job)
+        from edgeq.targets.mcu.cgen import compile as cgen_compile
+
+        c_figures = cgen_compile.footprint(data, str(model_path), boards.get(d["board"]["name"]))
+        details["c_runtime"] = c_figures
+        details["info"] = [cgen_compile.footprint_line(c_figures, d["arena_bytes"], d["flash_bytes"])]
         return McuCompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
 
     def _compile_c(self, model_path: str, out_dir: str, opts: Mapping[str, Any]) -> McuCCompileResult:
@@ -510,11 +517,18 @@ class McuTarget:
 
     # --- bench ---------------------------------------------------------------------------------------
 
-    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> McuRunner:
-        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``).
+    def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
+        """Host TFLM timing plus the ``board``'s latency estimate (``options["board"]``); with
+        ``runtime="c"``, the generated C engine under QEMU on the board's core, counting instructions
+        (:class:`edgeq.targets.mcu.cgen.bench.McuCRunner`).
         ``device`` is refused: on-device runs are not implemented, so it would be silently ignored."""
         opts = resolve(self, Stage.BENCH, options, device)
-        return McuRunner(boards.get(opts.get("board")))
+        brd = boards.get(opts.get("board"))
+        if opts.get("runtime") == "c":
+            from edgeq.targets.mcu.cgen.bench import McuCRunner
+
+            return McuCRunner(brd)
+        return McuRunner(brd)
 
     # --- tables --------------------------------------------------------------------------------------
 

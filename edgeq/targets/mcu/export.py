@@ -133,7 +133,28 @@ def _io_comment(t: dict, what: str) -> str:
     return f"{what} {t['name']!r}: {t['dtype']} [{shape}], {quant}"
 
 
-def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict) -> str:
+def _interpreter_lines(num_variables: int) -> str:
+    """The interpreter's construction. A model with resource variables (VAR_HANDLE, READ_VARIABLE,
+    ASSIGN_VARIABLE: streaming models keep state in them) needs a MicroResourceVariables, created from
+    the same allocator as the tensors, as TFLM's Python interpreter does when it measures the arena."""
+    if not num_variables:
+        return "  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);\n"
+    return (
+        f"  // {num_variables} resource variable(s) (VAR_HANDLE): their buffers come out of the same arena.\n"
+        f"  constexpr int kNumResourceVariables = {num_variables};\n"
+        "  tflite::MicroAllocator* allocator = tflite::MicroAllocator::Create(tensor_arena, kTensorArenaSize);\n"
+        "  tflite::MicroResourceVariables* variables =\n"
+        "      tflite::MicroResourceVariables::Create(allocator, kNumResourceVariables);\n"
+        "  if (variables == nullptr) {\n"
+        '    MicroPrintf("MicroResourceVariables::Create failed: the arena cannot hold %d variables", '
+        "kNumResourceVariables);\n"
+        "    return 1;\n"
+        "  }\n"
+        "  static tflite::MicroInterpreter interpreter(model, resolver, allocator, variables);\n"
+    )
+
+
+def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict, num_variables: int = 0) -> str:
     in_lines = "\n".join(
         f"  // {_io_comment(t, 'input')}\n"
         f"  TfLiteTensor* input{i} = interpreter.input({i});\n"
@@ -160,9 +181,11 @@ def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict) -> str:
         "#include <cstdint>\n#include <cstring>\n\n"
         '#include "model_data.h"\n'
         '#include "op_resolver.h"\n'
-        '#include "tensorflow/lite/micro/micro_interpreter.h"\n'
+        + ('#include "tensorflow/lite/micro/micro_allocator.h"\n' if num_variables else "")
+        + '#include "tensorflow/lite/micro/micro_interpreter.h"\n'
         '#include "tensorflow/lite/micro/micro_log.h"\n'
-        '#include "tensorflow/lite/micro/system_setup.h"\n'
+        + ('#include "tensorflow/lite/micro/micro_resource_variable.h"\n' if num_variables else "")
+        + '#include "tensorflow/lite/micro/system_setup.h"\n'
         '#include "tensorflow/lite/schema/schema_generated.h"\n\n'
         "namespace {\n"
         "alignas(16) uint8_t tensor_arena[kTensorArenaSize];\n"
@@ -178,10 +201,10 @@ def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict) -> str:
         "  if (RegisterModelOps(resolver) != kTfLiteOk) {\n"
         '    MicroPrintf("op registration failed");\n'
         "    return 1;\n"
-        "  }\n\n"
-        "  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);\n"
-        "  if (interpreter.AllocateTensors() != kTfLiteOk) {\n"
-        '    MicroPrintf("AllocateTensors failed: raise kTensorArenaSize in model_data.h");\n'
+        "  }\n\n" + _interpreter_lines(num_variables) + "  if (interpreter.AllocateTensors() != kTfLiteOk) {\n"
+        # TFLM logs the cause just before (a kernel's Prepare, a tensor type, or the arena): repeat none of
+        # them as the answer; kTensorArenaSize is the arena TFLM needed on the host plus margin
+        '    MicroPrintf("AllocateTensors failed: the TFLM log above names the cause");\n'
         "    return 1;\n"
         "  }\n"
         '  MicroPrintf("tensor arena: %d of %d bytes used", static_cast<int>(interpreter.arena_used_bytes()),\n'
@@ -200,6 +223,7 @@ def main_cc(inputs: list[dict], outputs: list[dict], provenance: dict) -> str:
 def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: dict) -> dict[str, str | bytes]:
     """The exported files by name: the C++ sources, and the .tflite itself (the same bytes as the array)."""
     from edgeq.targets.mcu.tflm import op_names as all_op_names
+    from edgeq.targets.mcu.tflm import resource_variables
 
     stem = Path(model_path).stem
     op_names = all_op_names(data)
@@ -208,7 +232,12 @@ def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: di
         "model_data.h": model_data_h(stem, arena_bytes, arena_constant, provenance),
         "model_data.cc": model_data_cc(data, provenance),
         "op_resolver.h": op_resolver_h(stem, op_names, provenance),
-        "main.cc": main_cc([t.to_dict() for t in info.inputs], [t.to_dict() for t in info.outputs], provenance),
+        "main.cc": main_cc(
+            [t.to_dict() for t in info.inputs],
+            [t.to_dict() for t in info.outputs],
+            provenance,
+            resource_variables(data),
+        ),
         f"{stem}.tflite": data,
     }
 

@@ -213,6 +213,14 @@ RULES = (
         "data, or a trained model",
         "tflite-micro kernels/softmax_common.cc; observed: SIGABRT in QuantizeMultiplierGreaterThanOne",
     ),
+    Rule(
+        "float16-weights",
+        "TFLM has no float16 kernels: a DEQUANTIZE of float16 weights (a model converted with float16 "
+        "quantization) stops at TFLM's type assert in DEQUANTIZE's Prepare",
+        "convert for the microcontroller in int8 (edgeq quantize MODEL --mode int8 --data CALIBRATION.npz), or "
+        "in float32 without float16 quantization",
+        "tflite-micro kernels/dequantize_common.cc (input->type must be int8, int16 or uint8)",
+    ),
 )
 
 
@@ -233,6 +241,19 @@ def preflight(info) -> list[dict]:
                         "fix": rule.fix,
                     }
                 )
+    fp16 = [op for op in info.ops if op.name == "DEQUANTIZE" and info.tensors[op.inputs[0]].dtype == "float16"]
+    if fp16:
+        rule = RULES[1]
+        found.append(
+            {
+                "rule": rule.id,
+                "op": "DEQUANTIZE",
+                "index": fp16[0].index,
+                "text": f"{len(fp16)} DEQUANTIZE op(s) (first #{fp16[0].index}) turn float16 weights into float32: "
+                + rule.text,
+                "fix": rule.fix,
+            }
+        )
     return found
 
 

@@ -41,6 +41,8 @@ _ALLOC_TOTAL = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _ALLOC_LINE = re.compile(
     r"'([^']+)' used (\d+) bytes with alignment overhead \(requested (\d+) bytes for (\d+) (?:[\w ]+)\)"
 )
+_NODE = re.compile(r"Node (\S+) \(number (\d+)f?\)")
+_KERNEL_SOURCE = re.compile(r"kernels/(?:\w+/)*(\w+?)(?:_common|_util)?\.(?:cc|h):\d+")
 # Custom ops the Python package's resolver registers (the rest are missing there).
 _RESOLVABLE_CUSTOM = frozenset({"TFLite_Detection_PostProcess", "CIRCULAR_BUFFER"})
 
@@ -216,6 +218,23 @@ def op_names(data: bytes) -> list[str]:
     return list(seen)
 
 
+def resource_variables(data: bytes) -> int:
+    """The number of distinct resource variables (VAR_HANDLE shared names, over all subgraphs): what
+    ``MicroResourceVariables::Create`` must be given, counted as TFLM's own Python interpreter counts them."""
+    from edgeq.flatbuffer import _enum_names
+
+    schema = _schema()
+    names = _enum_names("BuiltinOperator")
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    codes = model.operatorCodes or []
+    shared: set[bytes] = set()
+    for g in model.subgraphs or []:
+        for op in g.operators or []:
+            if _op_name(codes[op.opcodeIndex], schema, names) == "VAR_HANDLE":
+                shared.add(bytes(getattr(op.builtinOptions, "sharedName", None) or b""))
+    return len(shared)
+
+
 def without_ops(data: bytes, drop: set[str]) -> bytes:
     """A copy of the model with every operator named in ``drop`` removed from every subgraph."""
     import flatbuffers
@@ -329,7 +348,7 @@ def probe(
             failed["log"] = [ln for ln in run.tflm_lines() if "RecordingMicroAllocator" not in ln][-12:]
             result.failure = failed
             return result
-        result.failure = _crash_or_error(run)
+        result.failure = _crash_or_error(run, op_names(data))
         return result
 
 
@@ -393,13 +412,36 @@ def _all_missing(data: bytes, info, first: str, work: Path, timeout_s: float) ->
     ]
 
 
-def _crash_or_error(run: WorkerRun) -> dict:
+def _squash(name: str) -> str:
+    return name.upper().replace("_", "").removesuffix("2D")
+
+
+def suspect_op(lines: list[str], op_names: list[str]) -> str | None:
+    """The op a crashed TFLM's log points at: a node it names, else the kernel source file of an assert
+    (``kernels/softmax_common.cc:87`` -> SOFTMAX) matched against the model's ``op_names``; None when the
+    log names none."""
+    for line in reversed(lines):
+        m = _NODE.search(line)
+        if m:
+            return m.group(1)
+    for line in reversed(lines):
+        m = _KERNEL_SOURCE.search(line)
+        if m:
+            stem = _squash(m.group(1))
+            found = [op for op in op_names if _squash(op) == stem]
+            if found:
+                return found[0]
+    return None
+
+
+def _crash_or_error(run: WorkerRun, op_names: list[str] | None = None) -> dict:
     lines = [ln for ln in run.tflm_lines() if "RecordingMicroAllocator" not in ln]
     if run.crashed:
         return {
             "stage": run.last_phase,
             "crash": run.signal_name(),
             "log": lines[-12:],
+            "suspect_op": suspect_op(lines, op_names or []),
         }
     error = (run.response or {}).get("error", "")
     return {"stage": (run.response or {}).get("phase", run.last_phase), "error": error, "log": lines[-12:]}
@@ -408,13 +450,13 @@ def _crash_or_error(run: WorkerRun) -> dict:
 def describe_failure(failure: dict, origin: str) -> tuple[str, str]:
     """A one-line message and a hint for a failure dict of :func:`probe`."""
     if "crash" in failure:
-        tail = f": {failure['log'][-1]}" if failure.get("log") else " without a message"
-        return (
-            f"TFLM stopped the process ({failure['crash']}) while it was in the {failure['stage']} step on "
-            f"{origin}{tail}",
-            "TFLM aborts on some degenerate quantization parameters: re-quantize with representative data; "
-            "the log is in the error details",
-        )
+        head = f"TFLM stopped the process ({failure['crash']}) in the {failure['stage']} step on {origin}"
+        fix = "TFLM aborts on some degenerate quantization parameters: re-quantize with representative data"
+        op = failure.get("suspect_op")
+        if not failure.get("log"):
+            return f"{head}; its log was empty, so it names no op", fix
+        where = f" at op {op}" if op else " (its log names no op)"
+        return f"{head}{where}: {failure['log'][-1]}", fix + "; TFLM's last log lines are in the error details"
     if "op" in failure:
         return (
             f"TFLM cannot {failure['stage']} op #{failure['index']} {failure['op']} of {origin}"

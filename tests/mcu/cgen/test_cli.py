@@ -108,3 +108,15 @@ def test_runtime_is_refused_by_other_targets(run_cli, tmp_path):
     r = run_cli("compile", tmp_path / "m.tflite", "--target", "coral", "--runtime", "c", "-o", tmp_path)
     assert r.exit_code == 2
     assert "--runtime does not apply to target coral" in r.stderr
+
+
+@pytest.mark.slow
+@needs_gcc
+def test_relative_output_folder(run_cli, mcu_models, tmp_path, monkeypatch):
+    """gcc runs inside the build folder: a relative -o must still find the sources."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(toolchain, "missing", lambda tools: [t for t in tools if t != "gcc"])
+    r = run_cli("compile", mcu_models["bundled_int8"], "--target", "mcu", "--runtime", "c", "--proof-samples", "2",
+                "-o", "rel/out")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "rel" / "out" / "mnist_int8_c" / "model.c").is_file()

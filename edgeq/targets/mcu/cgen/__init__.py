@@ -37,8 +37,18 @@ class Project:
     output_size: int
     ops: tuple[str, ...]
     macs: int = 0
+    input_dtype: str = "int8"  # int8, or float32 for a model with float I/O (QUANTIZE/DEQUANTIZE at its edges)
+    output_dtype: str = "int8"
     constant_bytes: int = 0  # weights, biases, multipliers and scales as emitted
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def io_bytes(self) -> int:
+        """Bytes of the caller's input and output arrays (outside the arena)."""
+        return (
+            self.input_size * np.dtype(self.input_dtype).itemsize
+            + self.output_size * np.dtype(self.output_dtype).itemsize
+        )
 
     def write(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,10 +76,10 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
         )
     for idx in (g.inputs[0], g.outputs[0]):
         t = g.tensors[idx]
-        if t.dtype != "int8":
+        if t.dtype not in emit.C_TYPES:
             raise BadInput(
                 f"{origin}: model {'input' if idx == g.inputs[0] else 'output'} {t.name!r} is {t.dtype}; the "
-                "generated C runtime takes int8 I/O",
+                "generated C runtime takes int8 or float32 I/O",
                 "quantize with --io int8, or compile with --runtime tflm",
             )
     p = plan.make(g, lowered)
@@ -89,6 +99,8 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
         output_size=g.tensors[g.outputs[0]].size,
         ops=tuple(op.name for op in g.ops),
         macs=sum(int(low.notes.get("macs", 0)) for low in lowered),
+        input_dtype=g.tensors[g.inputs[0]].dtype,
+        output_dtype=g.tensors[g.outputs[0]].dtype,
         constant_bytes=sum(c.values.nbytes for c in {c.name: c for low in lowered for c in low.consts}.values()),
     )
 
@@ -105,20 +117,22 @@ def reference_outputs(data: bytes, inputs: np.ndarray) -> np.ndarray:
     (din,), (dout,) = interp.get_input_details(), interp.get_output_details()
     outs = []
     for x in inputs:
-        interp.set_tensor(din["index"], x.reshape(din["shape"]).astype(np.int8))
+        interp.set_tensor(din["index"], x.reshape(din["shape"]).astype(din["dtype"]))
         interp.invoke()
         outs.append(interp.get_tensor(dout["index"]).reshape(-1).copy())
     return np.stack(outs)
 
 
 def _compare(name: str, got: np.ndarray, want: np.ndarray) -> dict:
-    same = np.all(got == want, axis=1)
-    diff = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    # bit for bit: float outputs are compared as their bytes (0.0 and -0.0 differ, as they do in memory)
+    same = np.all(got.view(np.uint8).reshape(len(got), -1) == want.view(np.uint8).reshape(len(want), -1), axis=1)
+    # the difference in output steps for int8, in real units for float32
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
     return {
         "against": name,
         "bit_exact": int(same.sum()),
         "num_samples": len(want),
-        "max_abs_diff_steps": int(diff.max()) if diff.size else 0,
+        "max_abs_diff_steps": (int(diff.max()) if got.dtype == np.int8 else float(diff.max())) if diff.size else 0,
         "first_mismatch": int(np.argmin(same)) if not same.all() else None,
     }
 
@@ -143,8 +157,8 @@ def prove(
         "not_proven": [reasons], "wall_time_s"}.
     """
     t0 = time.perf_counter()
-    inputs = inputs.reshape(len(inputs), -1).astype(np.int8)
-    want = reference_outputs(data, inputs)
+    inputs = inputs.reshape(len(inputs), -1).astype(project.input_dtype)
+    want = reference_outputs(data, inputs).astype(project.output_dtype)
     result: dict = {"num_samples": len(inputs), "reference": "LiteRT BUILTIN_REF", "not_proven": [], "qemu": {}}
     gone = toolchain.missing(("gcc",))
     if gone:
@@ -152,7 +166,7 @@ def prove(
         result["not_proven"].append("host build: no gcc on PATH")
     else:
         exe = toolchain.host_build(folder, folder / "build" / "host", timeout_s)
-        got = toolchain.host_run(exe, inputs, project.output_size, timeout_s)
+        got = toolchain.host_run(exe, inputs, project.output_size, timeout_s, project.output_dtype)
         result["host"] = _compare("LiteRT BUILTIN_REF", got, want)
     arm_missing = toolchain.missing(("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"))
     for core in cores:
@@ -162,7 +176,7 @@ def prove(
             result["not_proven"].append(f"{core} under QEMU: {reason}")
             continue
         built = toolchain.arm_build(folder, folder / "build" / core, core, timeout_s)
-        ran = toolchain.qemu_run(Path(built["elf"]), core, inputs, project.output_size, timeout_s)
+        ran = toolchain.qemu_run(Path(built["elf"]), core, inputs, project.output_size, timeout_s, project.output_dtype)
         cmp = _compare("LiteRT BUILTIN_REF", ran["outputs"], want)
         if "host" in result and "bit_exact" in result["host"]:
             cmp["equals_host_build"] = bool(np.array_equal(ran["outputs"], got))

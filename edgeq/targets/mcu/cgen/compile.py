@@ -43,6 +43,59 @@ def _tflm_figures(check: Callable[[], object]) -> dict:
     }
 
 
+def footprint(data: bytes, origin: str, board, timeout_s: float = toolchain.DEFAULT_TIMEOUT_S) -> dict:
+    """What the generated C engine would take on ``board``, cheaply (no proof, no QEMU): the memory plan's
+    arena, and flash and static RAM of the model and kernels compiled for the board's core. A model the
+    engine cannot generate, or a missing toolchain, gives ``{"available": False, "reason"}`` instead of
+    figures it cannot have.
+
+    The stack is not measured here (it is, under QEMU, by ``compile --runtime c``)."""
+    try:
+        project = generate(data, origin)
+    except EdgeqError as exc:
+        lacking = [m["op"] for m in (exc.details or {}).get("unsupported_ops") or []]
+        why = f"no C kernel for {', '.join(lacking)}" if lacking else exc.message
+        return {"available": False, "reason": f"the generated C cannot run it ({why})"}
+    doc: dict = {
+        "available": True,
+        "arena_bytes": project.arena_bytes,
+        "io_bytes": project.io_bytes,
+        "flash_bytes": None,
+        "static_ram_bytes": None,
+        "stack_bytes": None,
+        "basis": "arena from edgeq's memory plan; flash (text + data) and static RAM (data + bss) of model.o and "
+        "eq_kernels.o compiled with arm-none-eabi-gcc -O2; stack not measured (compile --runtime c measures it "
+        "under QEMU)",
+    }
+    if not board.core.startswith("cortex-m"):
+        doc["reason"] = f"arm-none-eabi-gcc does not build for {board.core}: flash not measured"
+        return doc
+    gone = toolchain.missing(("arm-none-eabi-gcc", "arm-none-eabi-size"))
+    if gone:
+        doc["reason"] = f"{', '.join(gone)} not installed ({toolchain.INSTALL}): flash not measured"
+        return doc
+    with tempfile.TemporaryDirectory(prefix="edgeq_cfoot_") as tmp:
+        folder = Path(tmp)
+        project.write(folder)
+        sizes = toolchain.arm_objects_sizes(folder, folder / "build", board.core, timeout_s)
+    doc.update(flash_bytes=sizes["model_flash_bytes"], static_ram_bytes=sizes["model_static_ram_bytes"])
+    doc["mcpu"] = sizes["mcpu"]
+    return doc
+
+
+def footprint_line(c: dict, tflm_arena: int | None, tflm_flash: int | None) -> str:
+    """One line comparing the generated C's RAM and flash with TFLM's arena and flash estimate."""
+    if not c.get("available"):
+        return f"generated C (--runtime c): not sized: {c.get('reason')}"
+    tflm = f"TFLM: arena {_kib(tflm_arena)}, flash ~{_kib(tflm_flash)} (estimate)"
+    if c.get("flash_bytes") is None:
+        return f"generated C (--runtime c): arena {_kib(c['arena_bytes'])} (memory plan); {c.get('reason')}; {tflm}"
+    return (
+        f"generated C (--runtime c): static RAM {_kib(c['static_ram_bytes'])} (arena {_kib(c['arena_bytes'])}) + "
+        f"stack, flash {_kib(c['flash_bytes'])} (model + kernels, measured from {c['mcpu']} objects); {tflm}"
+    )
+
+
 def _relocate(doc, staged: str, final: str):
     if isinstance(doc, dict):
         return {k: _relocate(v, staged, final) for k, v in doc.items()}
@@ -132,13 +185,14 @@ def compile_c(
             "memory_plan": project.plan,
             "ram_bytes": ram,
             # TFLM's arena holds the input and output tensors; here they are the caller's arrays
-            "io_bytes": project.input_size + project.output_size,
+            "io_bytes": project.io_bytes,
             "flash_bytes": flash,
             "fit": fit,
             "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
             "tflm": _tflm_figures(tflm_check),
             "proof": proof,
-            "proof_inputs": f"{proof_samples} seeded random int8 samples",
+            "proof_inputs": f"{proof_samples} seeded random {project.input_dtype} samples"
+            + (" (standard normal)" if project.input_dtype == "float32" else ""),
             "instructions_provenance": INSTRUCTION_PROVENANCE,
         }
         if not details["fits"]:
@@ -207,4 +261,20 @@ def render(doc: dict) -> str:
         lines.append(f"  not proven: {reason}")
     if proof.get("wall_time_s") is not None:
         lines.append(f"  proof took {proof['wall_time_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def render_bench(doc: dict, model: str) -> str:
+    """The human summary of ``bench --target mcu --runtime c`` (the CLI prints it)."""
+    ins = doc.get("instructions") or {}
+    mem = doc.get("memory") or {}
+    lines = [
+        f"{model} on {doc.get('device')}: {doc.get('num_runs')} inference(s)",
+        f"  instructions per inference: p50 {ins.get('per_inference_p50', 0):,} (min {ins.get('min', 0):,}, max "
+        f"{ins.get('max', 0):,}) for {ins.get('macs', 0):,} MACs  [{ins.get('kind')}: {ins.get('provenance')}]",
+        f"  flash {_kib(mem.get('flash_bytes'))}, RAM {_kib(mem.get('ram_bytes'))} (static "
+        f"{mem.get('static_ram_bytes') or 0:,} + stack {mem.get('stack_bytes') or 0:,} bytes; arena "
+        f"{mem.get('arena_bytes') or 0:,}) [measured from the linked ELF]",
+    ]
+    lines += [f"  {n}" for n in doc.get("notes") or []]
     return "\n".join(lines)

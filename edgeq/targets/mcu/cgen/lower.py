@@ -403,6 +403,49 @@ def _unary(g: Graph, op: Op) -> Lowered:
     return Lowered(op, stmt, (Const(f"{name}_lut", "int8_t", table),))
 
 
+def _c_float(x: float) -> str:
+    # repr() of the float32 value held in a double is its shortest round-trip form: the C compiler reads
+    # back exactly that value
+    return repr(float(np.float32(x)))
+
+
+def _quantize(g: Graph, op: Op) -> Lowered:
+    """QUANTIZE: int8 -> int8 is a requantizing table; float32 -> int8 (a model's float input) is
+    reference_ops::AffineQuantize."""
+    x, out_i = op.inputs[0], op.outputs[0]
+    if g.tensors[x].dtype != "float32":
+        return _unary(g, op)
+    _int8(g, op, out_i)
+    t = g.tensors[out_i]
+    stmt = (
+        f"eq_quantize_f32((const float*){{t{x}}}, {{t{out_i}}}, {t.size}, (float){_c_float(t.scale)}, {t.zero_point});"
+    )
+    return Lowered(op, stmt)
+
+
+def _dequantize(g: Graph, op: Op) -> Lowered:
+    """DEQUANTIZE int8 -> float32 (a model's float output): reference_ops::Dequantize."""
+    x, out_i = op.inputs[0], op.outputs[0]
+    t = g.tensors[x]
+    if t.data is not None:
+        raise _bad(g, op, f"a DEQUANTIZE of constant {t.dtype} weights")
+    _int8(g, op, x)
+    if g.tensors[out_i].dtype != "float32":
+        raise _bad(g, op, f"a DEQUANTIZE to {g.tensors[out_i].dtype}")
+    stmt = f"eq_dequantize_f32({{t{x}}}, (float*){{t{out_i}}}, {t.size}, {_c_float(t.scale)}, {t.zero_point});"
+    return Lowered(op, stmt)
+
+
+def _float_edge(g: Graph, op: Op, t: int) -> bool:
+    """A float tensor the runtime takes: the model's float input read by QUANTIZE, or its float output
+    written by DEQUANTIZE."""
+    if op.name == "QUANTIZE":
+        return t == op.inputs[0] and t in g.inputs
+    if op.name == "DEQUANTIZE":
+        return t == op.outputs[0] and t in g.outputs
+    return False
+
+
 LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
     "CONV_2D": lambda g, op: _conv(g, op, depthwise=False),
     "DEPTHWISE_CONV_2D": lambda g, op: _conv(g, op, depthwise=True),
@@ -418,6 +461,8 @@ LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
     "PAD": _pad,
     "PADV2": _pad,
     **{name: _unary for name in lut.UNARY_OPS},
+    "QUANTIZE": _quantize,
+    "DEQUANTIZE": _dequantize,
 }
 SUPPORTED_OPS = tuple(LOWERINGS)
 
@@ -434,7 +479,11 @@ def lower(g: Graph, origin: str = "model") -> list[Lowered]:
     for op in g.ops:
         if op.name not in LOWERINGS:
             missing.setdefault(op.name, []).append(op.index)
-        activations = [g.tensors[i] for i in op.inputs + op.outputs if i >= 0 and g.tensors[i].data is None]
+        activations = [
+            g.tensors[i]
+            for i in op.inputs + op.outputs
+            if i >= 0 and g.tensors[i].data is None and not _float_edge(g, op, i)
+        ]
         if any(t.dtype.startswith("float") for t in activations):
             floats.setdefault(op.name, []).append(op.index)
     if missing:

@@ -114,7 +114,15 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
     arena = _align(max((b.offset + b.size for b in placed), default=0))
     pointer = {}
     for b in buffers:
-        expr = "(int8_t*)in" if b.external == "in" else "out" if b.external == "out" else f"(eq_arena + {b.offset})"
+        # the caller's arrays are typed as the model's I/O (int8_t, or float for float I/O); kernels that
+        # take them cast back where the type differs
+        expr = (
+            "(int8_t*)in"
+            if b.external == "in"
+            else "(int8_t*)out"
+            if b.external == "out"
+            else f"(eq_arena + {b.offset})"
+        )
         for t in b.tensors:
             pointer[t] = expr
     return Plan(tuple(buffers), arena, pointer)

@@ -47,6 +47,7 @@ def _run(cmd: list[str], cwd: Path, what: str, timeout_s: float, stdin: bytes | 
 
 def host_build(project: Path, build: Path, timeout_s: float = DEFAULT_TIMEOUT_S) -> Path:
     """Compile the project with the host's gcc (-O2, C99); returns the executable."""
+    project, build = project.resolve(), build.resolve()  # gcc runs in ``build``: relative paths would miss
     build.mkdir(parents=True, exist_ok=True)
     exe = build / "model_host"
     cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-I", str(project), *[str(project / s) for s in HOST_SOURCES]]
@@ -54,10 +55,13 @@ def host_build(project: Path, build: Path, timeout_s: float = DEFAULT_TIMEOUT_S)
     return exe
 
 
-def host_run(exe: Path, inputs: np.ndarray, out_size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> np.ndarray:
-    """Run the host build on ``inputs`` (N x input size int8); returns N x ``out_size`` int8."""
-    raw = _run([str(exe)], exe.parent, "host run", timeout_s, stdin=inputs.astype(np.int8).tobytes())
-    return np.frombuffer(raw, dtype=np.int8).reshape(len(inputs), out_size)
+def host_run(
+    exe: Path, inputs: np.ndarray, out_size: int, timeout_s: float = DEFAULT_TIMEOUT_S, out_dtype: str = "int8"
+) -> np.ndarray:
+    """Run the host build on ``inputs`` (N x input size, the model's input type); returns N x ``out_size``
+    of ``out_dtype``."""
+    raw = _run([str(exe)], exe.parent, "host run", timeout_s, stdin=np.ascontiguousarray(inputs).tobytes())
+    return np.frombuffer(raw, dtype=out_dtype).reshape(len(inputs), out_size)
 
 
 def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
@@ -67,27 +71,10 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     kernels alone (text + data is flash; data + bss is static RAM), so the test driver and newlib's
     semihosting I/O are reported apart.
     """
+    project, build = project.resolve(), build.resolve()
     build.mkdir(parents=True, exist_ok=True)
-    mcpu = emit.BOARDS[core][1]
-    flags = [
-        "-mcpu=" + mcpu,
-        "-mthumb",
-        "-mfloat-abi=soft",
-        "-O2",
-        "-std=c99",
-        "-ffunction-sections",
-        "-fdata-sections",
-    ]
-    objs = []
-    for src in ARM_SOURCES:
-        obj = build / (Path(src).stem + ".o")
-        _run(
-            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
-            build,
-            f"arm-none-eabi-gcc {src} ({core})",
-            timeout_s,
-        )
-        objs.append(str(obj))
+    flags = _arm_flags(emit.BOARDS[core][1])
+    objs = _arm_objects(project, build, ARM_SOURCES, flags, core, timeout_s)
     elf = build / "model.elf"
     link = [
         "arm-none-eabi-gcc",
@@ -100,6 +87,37 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
     link += ["-Wl,--gc-sections", "-Wl,-Map=" + str(build / "model.map"), *objs, "-o", str(elf)]
     _run(link, build, f"arm link ({core})", timeout_s)
     elf_size = _berkeley(_run(["arm-none-eabi-size", str(elf)], build, "arm-none-eabi-size", 60))
+    return {
+        "elf": str(elf),
+        "map": str(build / "model.map"),
+        "core": core,
+        "elf_sections": elf_size,
+        **_model_sizes(build),
+    }
+
+
+def _arm_flags(mcpu: str) -> list[str]:
+    return ["-mcpu=" + mcpu, "-mthumb", "-mfloat-abi=soft", "-O2", "-std=c99", "-ffunction-sections", "-fdata-sections"]
+
+
+def _arm_objects(
+    project: Path, build: Path, sources: tuple[str, ...], flags: list[str], core: str, timeout_s: float
+) -> list[str]:
+    objs = []
+    for src in sources:
+        obj = build / (Path(src).stem + ".o")
+        _run(
+            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
+            build,
+            f"arm-none-eabi-gcc {src} ({core})",
+            timeout_s,
+        )
+        objs.append(str(obj))
+    return objs
+
+
+def _model_sizes(build: Path) -> dict:
+    """Flash (text + data) and static RAM (data + bss) of the model's and kernels' objects."""
     model = {"text": 0, "data": 0, "bss": 0}
     out = _run(["arm-none-eabi-size", *[str(build / o) for o in MODEL_OBJECTS]], build, "arm-none-eabi-size", 60)
     for line in out.decode().splitlines()[1:]:
@@ -108,13 +126,19 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
         model["data"] += data
         model["bss"] += bss
     return {
-        "elf": str(elf),
-        "map": str(build / "model.map"),
-        "core": core,
-        "elf_sections": elf_size,
         "model_flash_bytes": model["text"] + model["data"],
         "model_static_ram_bytes": model["data"] + model["bss"],
     }
+
+
+def arm_objects_sizes(project: Path, build: Path, mcpu: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """Compile only the model and kernels for ``mcpu`` (no link, no test driver) and size them: the
+    firmware's own flash and static RAM, for any Cortex-M core, with no QEMU machine needed."""
+    project, build = project.resolve(), build.resolve()
+    build.mkdir(parents=True, exist_ok=True)
+    sources = tuple(Path(o).with_suffix(".c").name for o in MODEL_OBJECTS)
+    _arm_objects(project, build, sources, _arm_flags(mcpu), mcpu, timeout_s)
+    return {"mcpu": mcpu, **_model_sizes(build)}
 
 
 def _berkeley(out: bytes) -> dict:
@@ -122,12 +146,19 @@ def _berkeley(out: bytes) -> dict:
     return {"text": int(line[0]), "data": int(line[1]), "bss": int(line[2])}
 
 
-def qemu_run(elf: Path, core: str, inputs: np.ndarray, out_size: int, timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+def qemu_run(
+    elf: Path,
+    core: str,
+    inputs: np.ndarray,
+    out_size: int,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    out_dtype: str = "int8",
+) -> dict:
     """Run the ELF on ``core``'s QEMU board with ``-icount shift=0``; returns outputs and instruction counts."""
     machine = emit.BOARDS[core][0]
     with tempfile.TemporaryDirectory(prefix="edgeq_qemu_") as tmp:
         work = Path(tmp)
-        (work / "inputs.bin").write_bytes(inputs.astype(np.int8).tobytes())
+        (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-semihosting", "-icount", "shift=0"]
         cmd += ["-monitor", "none", "-serial", "none", "-kernel", str(Path(elf).resolve())]
         log = _run(cmd, work, f"QEMU {machine}", timeout_s).decode(errors="replace")
@@ -135,7 +166,8 @@ def qemu_run(elf: Path, core: str, inputs: np.ndarray, out_size: int, timeout_s:
     ticks = [int(m.group(2)) for m in re.finditer(r"^EQ ticks (\d+) (\d+)$", log, re.M)]
     cal = re.search(r"^EQ cal (\d+)$", log, re.M)
     stack = re.search(r"^EQ stack_used_max (\d+)$", log, re.M)
-    if cal is None or len(ticks) != len(inputs) or len(raw) != len(inputs) * out_size:
+    itemsize = np.dtype(out_dtype).itemsize
+    if cal is None or len(ticks) != len(inputs) or len(raw) != len(inputs) * out_size * itemsize:
         raise ConversionFailed(
             f"QEMU {machine} ran {len(ticks)} of {len(inputs)} inferences",
             "report this with the generated project attached",
@@ -144,7 +176,7 @@ def qemu_run(elf: Path, core: str, inputs: np.ndarray, out_size: int, timeout_s:
     insns_per_tick = 2_000_000 / int(cal.group(1))
     return {
         "machine": machine,
-        "outputs": np.frombuffer(raw, dtype=np.int8).reshape(len(inputs), out_size),
+        "outputs": np.frombuffer(raw, dtype=out_dtype).reshape(len(inputs), out_size),
         "instructions": [round(t * insns_per_tick) for t in ticks],
         "instructions_per_tick": round(insns_per_tick, 3),
         "stack_bytes": int(stack.group(1)) if stack else None,

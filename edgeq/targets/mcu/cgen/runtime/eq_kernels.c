@@ -407,3 +407,33 @@ void eq_copy(const int8_t* in, int8_t* out, int32_t size) {
   if (in == out) return;
   for (int32_t i = 0; i < size; ++i) out[i] = in[i];
 }
+
+/* ---- float I/O ----------------------------------------------------------------------------------- */
+
+/* TfLiteRound on a float: round half away from zero, without libm. The difference from the truncation
+ * is exact for |x| < 2^24, and from 2^23 on every float is an integer already. */
+static int64_t round_half_away_f(float x) {
+  if (x >= 9.2e18f) return INT64_MAX;
+  if (x <= -9.2e18f) return INT64_MIN;
+  int64_t t = (int64_t)x;
+  float d = x - (float)t;
+  if (d >= 0.5f) return t + 1;
+  if (d <= -0.5f) return t - 1;
+  return t;
+}
+
+/* reference_ops::AffineQuantize: the value divided by the scale in float (static_cast<float>(scale)),
+ * rounded, offset by the zero point, then clamped. */
+void eq_quantize_f32(const float* in, int8_t* out, int32_t size, float scale, int32_t zero_point) {
+  for (int32_t i = 0; i < size; ++i) {
+    int64_t q = round_half_away_f(in[i] / scale);
+    q = q > INT32_MAX ? INT32_MAX : (q < INT32_MIN ? INT32_MIN : q);
+    int64_t v = q + zero_point;
+    out[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+  }
+}
+
+/* reference_ops::Dequantize: the scale is a double there, and so is the product before the cast. */
+void eq_dequantize_f32(const int8_t* in, float* out, int32_t size, double scale, int32_t zero_point) {
+  for (int32_t i = 0; i < size; ++i) out[i] = (float)(scale * (double)((int32_t)in[i] - zero_point));
+}

@@ -85,6 +85,10 @@ void eq_lut(const int8_t* table, const int8_t* in, int8_t* out, int32_t size);
 /* Copy (RESHAPE when the planner cannot alias the buffers). */
 void eq_copy(const int8_t* in, int8_t* out, int32_t size);
 
+/* QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32 at the model's edges (float I/O). */
+void eq_quantize_f32(const float* in, int8_t* out, int32_t size, float scale, int32_t zero_point);
+void eq_dequantize_f32(const int8_t* in, float* out, int32_t size, double scale, int32_t zero_point);
+
 /* TFLite's fixed-point primitives, exposed for the unit tests. */
 int32_t eq_srdhm(int32_t a, int32_t b);
 int32_t eq_rdbpot(int32_t x, int32_t exponent);

@@ -34,8 +34,8 @@ static void __attribute__((noinline)) paint_stack(void) {
 }
 
 int main(void) {
-  static int8_t in[MODEL_INPUT_SIZE];
-  static int8_t out[MODEL_OUTPUT_SIZE];
+  static model_input_t in[MODEL_INPUT_SIZE];
+  static model_output_t out[MODEL_OUTPUT_SIZE];
   initialise_monitor_handles();
   SYST_RVR = 0xFFFFFFu;
   SYST_CVR = 0;

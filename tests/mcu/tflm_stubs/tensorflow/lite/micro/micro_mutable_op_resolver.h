@@ -33,15 +33,23 @@ template <unsigned int tOpCount>
 class MicroMutableOpResolver : public MicroOpResolver {
  public:
   TfLiteStatus AddAdd() { return Add(); }
+  TfLiteStatus AddAssignVariable() { return Add(); }
   TfLiteStatus AddAveragePool2D() { return Add(); }
+  TfLiteStatus AddCallOnce() { return Add(); }
+  TfLiteStatus AddConcatenation() { return Add(); }
   TfLiteStatus AddConv2D() { return Add(); }
   TfLiteStatus AddDepthwiseConv2D() { return Add(); }
   TfLiteStatus AddDequantize() { return Add(); }
   TfLiteStatus AddFullyConnected() { return Add(); }
+  TfLiteStatus AddLogistic() { return Add(); }
   TfLiteStatus AddMaxPool2D() { return Add(); }
   TfLiteStatus AddQuantize() { return Add(); }
+  TfLiteStatus AddReadVariable() { return Add(); }
   TfLiteStatus AddReshape() { return Add(); }
   TfLiteStatus AddSoftmax() { return Add(); }
+  TfLiteStatus AddSplitV() { return Add(); }
+  TfLiteStatus AddStridedSlice() { return Add(); }
+  TfLiteStatus AddVarHandle() { return Add(); }
 
  private:
   TfLiteStatus Add() { return registered_++ < tOpCount ? kTfLiteOk : kTfLiteError; }
