@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -250,7 +251,8 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
     try:
         # its C++ log goes to the captured descriptors; its tqdm bars to sys.stderr, which the CLI may
         # have swapped: the library never prints
-        with captured_stderr() as log, contextlib.redirect_stderr(io.StringIO()):
+        with captured_stderr() as log, contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "preserve all tensors is for debugging": it is the use
             manager = recipe_manager.RecipeManager()
             manager.load_quantization_recipe(rcp)
             # one thread: calibration is a few invokes per sample, and the machine is shared
