@@ -69,14 +69,14 @@ def check_config(cfg: QuantizeConfig) -> None:
     """Refuse what this route cannot make, before any work.
 
     Raises:
-        UsageError: a mode other than int8 (or float: the model as it is), I/O other than int8,
+        UsageError: a mode other than int8, fp16 or float (the model as it is), I/O other than int8,
             selective quantization.
     """
-    if cfg.mode == Mode.FLOAT:
+    if cfg.mode in (Mode.FLOAT, Mode.FP16):
         return
     if cfg.mode != Mode.INT8:
         raise UsageError(
-            f"a float .tflite can be quantized to int8 only, not {cfg.mode.value}",
+            f"a float .tflite can be quantized to int8 or fp16 only, not {cfg.mode.value}",
             "use --mode int8, or quantize the Keras/SavedModel model it came from",
         )
     if cfg.io_type != IOType.INT8:
@@ -282,7 +282,7 @@ def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, f
         model_path: the float .tflite.
         output: the int8 .tflite to write (a ``.edgeq.json`` sidecar goes beside it, naming the route).
         cfg: int8 mode with int8 I/O (what this route makes); float mode writes the model unchanged
-            (the float reference of a build).
+            (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
         data_cfg: the representative data (required).
         force: overwrite an existing output.
 
@@ -307,7 +307,11 @@ def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, f
     original = flatbuffer.read_model_bytes(model_path)
     model = prepare(original, model_path)
     if cfg.mode == Mode.FLOAT:
-        return _as_is(model_path, original, out, cfg)
+        copied = {"tool": None, "copied": "a float .tflite is its own float model"}
+        return _as_is(model_path, original, out, cfg, copied, len(original))
+    if cfg.mode == Mode.FP16:
+        data, count = to_fp16(model.data)
+        return _as_is(model_path, data, out, cfg, {"tool": "edgeq", "fp16_constants": count}, len(original))
     version = require_quantizer()
     batch = model.input_shape[0] if model.input_shape else 1
     if cfg.batch != batch:
@@ -359,8 +363,8 @@ def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, f
     )
 
 
-def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig):
-    """The float "conversion" of a float .tflite: the model itself, verified and with its sidecar."""
+def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):
+    """A float flavour of a float .tflite (itself, or with fp16 weights), verified and with its sidecar."""
     from edgeq import flatbuffer
     from edgeq.artifacts import provenance, sha256_file, sidecar_path, write_artifact
     from edgeq.quantize import verify
@@ -376,7 +380,7 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig):
         verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
         warnings=list(check.problems),
         model_format="tflite",
-        route={"tool": None, "copied": "a float .tflite is its own float model"},
+        route=route,
     )
     doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
     write_artifact(out, data, doc)
@@ -385,7 +389,7 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig):
         sidecar=str(sidecar_path(out)),
         mode=cfg.mode.value,
         size_bytes=len(data),
-        reference_size_bytes=len(data),
+        reference_size_bytes=reference_size,
         float_ops=list(check.float_ops),
         inputs=[t.to_dict() for t in info.inputs],
         outputs=[t.to_dict() for t in info.outputs],
@@ -393,3 +397,48 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig):
         num_calibration_samples=0,
         warnings=list(check.problems),
     )
+
+
+def to_fp16(data: bytes) -> tuple[bytes, int]:
+    """Float16 weights, as the TFLite converter stores them: each float32 constant becomes a float16
+    constant read through a DEQUANTIZE op (which runs once, at load). ``data`` has float32 constants
+    only (``prepare`` made it so). Returns the model and how many constants were converted."""
+    from edgeq.flatbuffer import _schema
+    from edgeq.quantize import tflite_edit
+
+    schema = _schema()
+    model = tflite_edit.unpack(data)
+    sg = model.subgraphs[0]
+    read = {i for op in sg.operators for i in op.inputs if i >= 0}
+    constants = [
+        i
+        for i in sorted(read)
+        if sg.tensors[i].type == schema.TensorType.FLOAT32
+        and model.buffers[sg.tensors[i].buffer].data is not None
+        and len(model.buffers[sg.tensors[i].buffer].data) > 0
+    ]
+    if not constants:
+        return data, 0
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
+    code.version = 3  # float16 input
+    model.operatorCodes.append(code)
+    dequantize_ops = []
+    for i in constants:
+        const = sg.tensors[i]
+        buffer = model.buffers[const.buffer]
+        values = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=np.float32)
+        buffer.data = np.frombuffer(values.astype(np.float16).tobytes(), dtype=np.uint8)
+        const.type = schema.TensorType.FLOAT16
+        wide = schema.TensorT()
+        wide.shape, wide.type, wide.buffer = const.shape, schema.TensorType.FLOAT32, 0
+        wide.name = const.name + b"_dequantize"
+        sg.tensors.append(wide)
+        new = len(sg.tensors) - 1
+        for op in sg.operators:
+            op.inputs = [new if j == i else j for j in op.inputs]
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = len(model.operatorCodes) - 1, [i], [new]
+        dequantize_ops.append(op)
+    sg.operators = dequantize_ops + sg.operators  # constants: computed once, before everything else
+    return tflite_edit.pack(model), len(constants)

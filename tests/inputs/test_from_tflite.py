@@ -132,7 +132,7 @@ def test_weights_are_per_channel_symmetric(face_int8):
 def test_check_coral_on_float_tflite_names_the_command_then_passes(run_cli, face_int8):
     r = run_cli("check", "--target", "coral", FACE_DETECTION)
     assert r.exit_code == 3
-    assert f"edgeq quantize {FACE_DETECTION} --data" in r.stderr
+    assert f"edgeq quantize {FACE_DETECTION} --mode int8 --data" in r.stderr
     _, out, _ = face_int8
     r = run_cli("--json", "check", "--target", "coral", out)
     assert r.exit_code == 0, r.stderr
@@ -189,7 +189,7 @@ def test_ops_the_quantizer_leaves_in_float_fail_verification(run_cli, tmp_path):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (("--mode", "fp16"), 2, "can be quantized to int8 only"),
+        (("--mode", "int16x8"), 2, "can be quantized to int8 or fp16 only"),
         (("--io", "float"), 2, "has int8 I/O"),
         (("--denylist", "conv2d"), 2, "need the Keras/SavedModel model"),
         (("--batch", "4"), 2, "batch fixed at 1"),
@@ -213,3 +213,40 @@ def test_bad_tflite_inputs(run_cli, tmp_path, face_int8):
     r = run_cli("quantize", FACE_DETECTION, "-o", tmp_path / "x.tflite")
     assert r.exit_code == 2 and "--data" in r.stderr
     assert not (tmp_path / "x.tflite").exists() and not (tmp_path / "again.tflite").exists()
+
+
+def test_fp16_flavour_of_a_float32_tflite(tmp_path):
+    """Android's GPU flavour: float16 constants behind DEQUANTIZE, float I/O, outputs within fp16 error."""
+    from edgeq.config import Mode, QuantizeConfig
+    from edgeq.stages.quantize import quantize
+
+    r = quantize(str(HAND_RECROP), str(tmp_path / "hand_fp16.tflite"), QuantizeConfig(mode=Mode.FP16))
+    assert r.ops["DEQUANTIZE"] > 30 and r.size_bytes < 0.7 * HAND_RECROP.stat().st_size
+    assert {t["dtype"] for t in r.inputs + r.outputs} == {"float32"}
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 256, 256, 3)).astype(np.float32)
+    ref, test = _outputs_by_name(HAND_RECROP, x), _outputs_by_name(tmp_path / "hand_fp16.tflite", x)
+    assert _sqnr_db(ref["output_crop"], test["output_crop"]) > 40
+
+
+@pytest.mark.slow
+def test_build_on_a_float_tflite(run_cli, tmp_path, face_int8):
+    """build: the float .tflite is its own float reference; one int8 model for coral and cpu; no debugger
+    chart (it needs the Keras model), said as a note."""
+    _, _, d = face_int8
+    np.savez(tmp_path / "eval.npz", x=_crops(16, seed=3))
+    out = tmp_path / "out"
+    r = run_cli(
+        "--json", "build", FACE_DETECTION, "--data", d / "calib.npz", "--eval-data", tmp_path / "eval.npz",
+        "--target", "coral,cpu", "-o", out,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    doc = r.json["result"]
+    assert any("no per-layer debugger chart" in w for w in doc["warnings"])
+    int8 = out / "coral" / "face_detection_short_range_int8.tflite"
+    assert int8.exists() and (out / "coral" / "face_detection_short_range_float.tflite").read_bytes() == (
+        FACE_DETECTION.read_bytes()
+    )
+    from edgeq import flatbuffer
+
+    info = flatbuffer.read_file(int8)
+    assert not info.float_ops and {t.dtype for t in info.inputs + info.outputs} == {"int8"}
