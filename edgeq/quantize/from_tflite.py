@@ -245,8 +245,8 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
     from edgeq.tfimport import captured_stderr
 
     batch = model.input_shape[0] if model.input_shape else 1
-    signature = _signature_key(model.data)
-    samples = [{model.input_name: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch)]
+    signature, input_key = _signature(model.data)
+    samples = [{input_key: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch)]
     rcp = recipe.static_wi8_ai8()
     try:
         # its C++ log goes to the captured descriptors; its tqdm bars to sys.stderr, which the CLI may
@@ -269,10 +269,13 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
     return bytes(result.quantized_model), log.text
 
 
-def _signature_key(data: bytes) -> str:
+def _signature(data: bytes) -> tuple[str, str]:
+    """The signature's key and its input's name (a model's own signature may name the input apart
+    from the tensor)."""
     from edgeq.quantize import tflite_edit
 
-    return tflite_edit.unpack(data).signatureDefs[0].signatureKey.decode()
+    sig = tflite_edit.unpack(data).signatureDefs[0]
+    return sig.signatureKey.decode(), sig.inputs[0].name.decode()
 
 
 def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, force: bool = False):
