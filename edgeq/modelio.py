@@ -32,6 +32,7 @@ class Format(enum.StrEnum):
     H5 = "h5"
     SAVED_MODEL = "saved_model"
     TFLITE = "tflite"
+    ONNX = "onnx"  # converted to a SavedModel (edgeq.onnx_import) when loaded
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,13 @@ class LoadedModel:
     def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Float outputs of the first output for ``x`` (no training-mode layers)."""
         outs = []
+        fixed = None if self.is_keras or not self.inputs[0].shape else self.inputs[0].shape[0]
+        batch_size = fixed or batch_size  # a SavedModel with a fixed batch (onnx2tf's) takes only that
         for start in range(0, len(x), batch_size):
             chunk = x[start : start + batch_size]
+            n = len(chunk)
+            if fixed and n < fixed:  # pad the last chunk to the fixed batch; the padding is dropped below
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
             if self.is_keras:
                 y = self.obj(chunk, training=False)
             else:
@@ -74,7 +80,7 @@ class LoadedModel:
                 y = y[self.outputs[0].name]
             elif isinstance(y, (list, tuple)):
                 y = y[0]
-            outs.append(np.asarray(y))
+            outs.append(np.asarray(y)[:n])
         return np.concatenate(outs, axis=0)
 
 
@@ -103,7 +109,9 @@ def detect_format(path: str | os.PathLike) -> Format:
     if head.startswith(b"PK"):
         return _keras_zip_format(p)
     suffix = p.suffix.lower()
-    if suffix in (".keras", ".h5", ".hdf5", ".tflite"):
+    if suffix == ".onnx" and head[:1] == b"\x08":  # a protobuf ModelProto opens with ir_version (field 1)
+        return Format.ONNX
+    if suffix in (".keras", ".h5", ".hdf5", ".tflite", ".onnx"):
         raise BadInput(f"{p} is truncated or corrupt (not a valid {suffix} file)", f"re-save the model as {suffix}")
     raise BadInput(f"{p} is not a model edgeq can read", "pass a .keras, .h5 or .tflite file or a SavedModel directory")
 
@@ -198,7 +206,8 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
     """Load a Keras or SavedModel model as a float reference.
 
     Args:
-        path: a ``.keras`` (Keras 3 or tf_keras), ``.h5`` file or SavedModel directory.
+        path: a ``.keras`` (Keras 3 or tf_keras), ``.h5`` file, SavedModel directory, or ``.onnx``
+            file (converted to a SavedModel with onnx2tf: the ``onnx`` extra).
         cfg: safe-mode and custom-object settings.
 
     Returns:
@@ -213,6 +222,8 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
     fmt = detect_format(p)
     if fmt == Format.TFLITE:
         raise BadInput(f"{p} is already a .tflite model", "pass the Keras or SavedModel model it came from")
+    if fmt == Format.ONNX:
+        return _load_onnx(p, cfg)
     custom = resolve_custom_objects(cfg.custom_objects)
     if fmt != Format.SAVED_MODEL:
         lambdas = code_layers(_keras_config(p, fmt))
@@ -274,6 +285,21 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
         outputs=outputs,
         value_range=(float(vr[0]), float(vr[1])) if vr else None,
     )
+
+
+def _load_onnx(p: Path, cfg: LoadConfig) -> LoadedModel:
+    """An ONNX model as the SavedModel onnx2tf makes of it (cached). The path stays the SavedModel's (the
+    converter and the debugger read it from there); the hash is the .onnx file's, which the cache
+    folder's name begins with."""
+    from edgeq.onnx_import import saved_model_for
+
+    sha = sha256_file(p)
+    loaded = load_model(saved_model_for(p, sha), cfg)
+    loaded.sha256 = sha
+    side = read_sidecar(p) or {}
+    vr = (side.get("data") or {}).get("value_range")
+    loaded.value_range = (float(vr[0]), float(vr[1])) if vr else None
+    return loaded
 
 
 def _qat_scope(p: Path, fmt: Format):

@@ -128,11 +128,15 @@ def float_reference(b: Build) -> None:
 
 def debug_chart(b: Build) -> dict | None:
     """The per-layer error chart, shared by every target."""
+    from edgeq.modelio import Format, detect_format
     from edgeq.stages.debug import debug
 
     if b.eval_cfg is None and not b.io["data"]:
         return None
     b.step("quantization debugger")
+    if detect_format(b.io["model"]) == Format.TFLITE:  # the debugger works on the Keras/SavedModel model
+        b.cache.notes.append("no per-layer debugger chart: the model is a .tflite (the debugger needs the Keras model)")
+        return None
     model, data_cfg, eval_cfg = b.io["model"], b.data_cfg, b.eval_cfg
     doc, folder = b.cache.run(
         "debug",

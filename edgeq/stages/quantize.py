@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeq.artifacts import check_output, provenance, sha256_file, sidecar_path, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
-from edgeq.modelio import LoadedModel
+from edgeq.modelio import Format, LoadedModel, detect_format
 from edgeq.stages.common import calibration, input_paths, load_model, require_data
 
 
@@ -45,6 +45,8 @@ def quantize(
 ) -> QuantizeResult:
     """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
 
+    A float .tflite is quantized by :mod:`edgeq.quantize.from_tflite` (int8 only) instead.
+
     Args:
         model_path: the float model.
         output: the .tflite to write (a ``.edgeq.json`` sidecar goes beside it).
@@ -63,6 +65,10 @@ def quantize(
         BadInput: model or data problems; the output already exists.
         ConversionFailed: the converter failed, or its output is not what was asked.
     """
+    if detect_format(model_path) == Format.TFLITE:  # a downloaded float .tflite: no Keras model to convert
+        from edgeq.quantize import from_tflite
+
+        return from_tflite.quantize_file(model_path, output, cfg, data_cfg, force)
     out = check_output(output, force, input_paths(model_path, data_cfg))
     require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)

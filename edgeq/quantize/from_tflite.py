@@ -1,0 +1,447 @@
+"""Full-integer quantization of a float ``.tflite`` (what people download for phones and Coral).
+
+There is no Keras model to give the TFLite converter, so the float flatbuffer is quantized as it is,
+with Google's ai-edge-quantizer and its static int8 recipe (``static_wi8_ai8``: int8 weights per
+channel, int8 activations), calibrated on the representative data.
+
+Three things are done around it, each because the tool alone gets them wrong:
+
+- Calibration keeps the global min/max of every tensor over all samples
+  (``qsv_utils.min_max_update``). The tool's default averages per-sample ranges with a moving
+  average, which clipped a face detector's input range (12 dB output SQNR against 26 dB).
+- Operator codes of models written before TFLite schema v3a (``builtin_code`` 0, the op in
+  ``deprecated_builtin_code``) are filled in: the quantizer reads only the new field and took the
+  convolutions of MediaPipe's detectors for ADDs.
+- Float16 weights (a float model saved with fp16 constants and DEQUANTIZE ops in front of them, as
+  MediaPipe ships its detectors) are widened back to float32 constants first: the quantizer
+  otherwise quantizes the DEQUANTIZE outputs and leaves the fp16 constants in the model.
+
+A model without a signature (most downloaded ones) gets a ``serving_default`` one naming its
+input and output tensors, since the quantizer calibrates by signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeq.config import IOType, Mode, QuantizeConfig
+from edgeq.errors import BadInput, ConversionFailed, Unavailable, UsageError
+
+RECIPE = "static_wi8_ai8"
+CALIBRATION = "global min/max over all samples (qsv_utils.min_max_update)"
+SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class FloatTflite:
+    """A float .tflite made ready for the quantizer, and what was done to make it so."""
+
+    data: bytes
+    input_name: str
+    input_shape: tuple[int, ...]
+    folded_fp16_constants: int
+    added_signature: bool
+
+
+def require_quantizer() -> str:
+    """The installed ai-edge-quantizer's version.
+
+    Raises:
+        Unavailable: it is not installed.
+    """
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("ai-edge-quantizer")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise Unavailable(
+            "quantizing a .tflite needs ai-edge-quantizer, which is not installed",
+            "pip install ai-edge-quantizer (an edgeq dependency: reinstall edgeq)",
+        ) from exc
+
+
+def check_config(cfg: QuantizeConfig) -> None:
+    """Refuse what this route cannot make, before any work.
+
+    Raises:
+        UsageError: a mode other than int8, fp16 or float (the model as it is), I/O other than int8,
+            selective quantization.
+    """
+    if cfg.mode in (Mode.FLOAT, Mode.FP16):
+        return
+    if cfg.mode != Mode.INT8:
+        raise UsageError(
+            f"a float .tflite can be quantized to int8 or fp16 only, not {cfg.mode.value}",
+            "use --mode int8, or quantize the Keras/SavedModel model it came from",
+        )
+    if cfg.io_type != IOType.INT8:
+        raise UsageError(
+            f"a .tflite quantized by ai-edge-quantizer has int8 I/O, not {cfg.io_type.value}",
+            "use --io int8 (the default), or quantize the Keras/SavedModel model it came from",
+        )
+    if cfg.selective:
+        raise UsageError(
+            "--denylist/--denylist-ops need the Keras/SavedModel model (the quantization debugger)",
+            "drop them, or quantize the model it came from",
+        )
+
+
+def prepare(data: bytes, origin: str) -> FloatTflite:
+    """Check that ``data`` is a float, single-input, static-shape .tflite and ready it for the quantizer.
+
+    Raises:
+        BadInput: already quantized, several inputs or subgraph signatures, a dynamic input shape.
+    """
+    from edgeq import flatbuffer
+    from edgeq.quantize import tflite_edit
+
+    info = flatbuffer.read_bytes(data, origin=origin)
+    integer_io = [t.name for t in (*info.inputs, *info.outputs) if t.dtype != "float32"]
+    integer_ops = [op.name for op in info.ops if op.compute in ("int8", "int16")]
+    if integer_io or integer_ops:
+        raise BadInput(
+            f"{origin} is already quantized ({'non-float I/O ' + integer_io[0] if integer_io else integer_ops[0]})",
+            "give the float .tflite, or use this one as it is",
+        )
+    if len(info.inputs) != 1:
+        raise BadInput(
+            f"{origin} has {len(info.inputs)} inputs; edgeq quantizes single-input models",
+            "export a single-input model",
+        )
+    spec = info.inputs[0]
+    if spec.is_dynamic:
+        raise BadInput(
+            f"{origin} input {spec.name!r} has a dynamic shape {list(spec.shape_signature)}",
+            "export the .tflite with a fixed input shape",
+        )
+    model = tflite_edit.unpack(data)
+    _set_builtin_codes(model)
+    folded = _fold_fp16_constants(model)
+    added = _add_signature(model, origin)
+    return FloatTflite(
+        data=tflite_edit.pack(model),
+        input_name=spec.name,
+        input_shape=tuple(spec.shape),
+        folded_fp16_constants=folded,
+        added_signature=added,
+    )
+
+
+def _set_builtin_codes(model) -> None:
+    """Fill ``builtin_code`` from ``deprecated_builtin_code`` in models written before schema v3a.
+
+    The quantizer reads only the new field, so an old model's CONV_2D (``builtin_code`` 0) would be
+    taken for an ADD and its weights quantized like activations: per tensor, asymmetric, which
+    LiteRT then refuses to run."""
+    for code in model.operatorCodes:
+        code.builtinCode = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+
+
+def _fold_fp16_constants(model) -> int:
+    """Replace ``DEQUANTIZE(float16 constant)`` by the float32 constant it computes; the count folded."""
+    from edgeq.flatbuffer import _schema
+    from edgeq.quantize import tflite_edit
+
+    tt = _schema().TensorType
+    folded = 0
+    for sg in model.subgraphs:
+        kept = []
+        for op in sg.operators:
+            src = sg.tensors[op.inputs[0]] if tflite_edit.op_name(model, op) == "DEQUANTIZE" else None
+            raw = model.buffers[src.buffer].data if src is not None else None
+            if src is None or src.type != tt.FLOAT16 or raw is None or len(raw) == 0:
+                kept.append(op)
+                continue
+            dst = sg.tensors[op.outputs[0]]
+            values = np.frombuffer(np.asarray(raw, dtype=np.uint8).tobytes(), dtype=np.float16).astype(np.float32)
+            # a new buffer: the output's own is usually buffer 0, shared by every non-constant tensor
+            buffer = _schema().BufferT()
+            buffer.data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+            model.buffers.append(buffer)
+            dst.buffer = len(model.buffers) - 1
+            folded += 1
+        sg.operators = kept
+        _drop_unused_constants(model, sg)
+    return folded
+
+
+def _drop_unused_constants(model, sg) -> None:
+    """Remove the constants no op reads any more (the float16 copies) and empty their buffers, so they
+    add no size. Tensor indices are renumbered everywhere the subgraph names them."""
+    used = {i for op in sg.operators for i in (*op.inputs, *op.outputs, *_intermediates(op)) if i >= 0}
+    used |= set(sg.inputs) | set(sg.outputs)
+    dropped = [i for i in range(len(sg.tensors)) if i not in used]
+    if not dropped:
+        return
+    new_index = {old: new for new, old in enumerate(i for i in range(len(sg.tensors)) if i in used)}
+
+    def renumber(indices):
+        return [new_index[i] if i >= 0 else i for i in indices]
+
+    still_used = {sg.tensors[i].buffer for i in used}
+    for i in dropped:
+        buffer = sg.tensors[i].buffer
+        if buffer and buffer not in still_used and not _shared_buffer(model, sg, buffer):
+            model.buffers[buffer].data = None
+    for op in sg.operators:
+        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
+        if _intermediates(op):
+            op.intermediates = renumber(op.intermediates)
+    sg.inputs, sg.outputs = renumber(sg.inputs), renumber(sg.outputs)
+    sg.tensors = [sg.tensors[i] for i in sorted(used)]
+
+
+def _intermediates(op) -> list[int]:
+    return list(op.intermediates) if op.intermediates is not None else []
+
+
+def _shared_buffer(model, this_sg, buffer: int) -> bool:
+    """Whether a tensor of another subgraph uses ``buffer`` too."""
+    return any(t.buffer == buffer for sg in model.subgraphs if sg is not this_sg for t in sg.tensors)
+
+
+def _add_signature(model, origin: str) -> bool:
+    """Give a model without signatures a ``serving_default`` over its main subgraph's I/O."""
+    from edgeq.flatbuffer import _schema
+
+    if model.signatureDefs:
+        if len(model.signatureDefs) > 1:
+            raise BadInput(
+                f"{origin} has {len(model.signatureDefs)} signatures; edgeq quantizes single-signature models",
+                "export the signature to deploy alone",
+            )
+        return False
+    schema = _schema()
+    sg = model.subgraphs[0]
+
+    def entry(index: int):
+        t = schema.TensorMapT()
+        t.name, t.tensorIndex = sg.tensors[index].name, index
+        return t
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = SIGNATURE.encode(), 0
+    sig.inputs = [entry(i) for i in sg.inputs]
+    sig.outputs = [entry(i) for i in sg.outputs]
+    model.signatureDefs = [sig]
+    return True
+
+
+def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
+    """The int8 model of ``model`` calibrated on ``x`` (float samples, model input shape without batch),
+    and what the tool wrote while doing it.
+
+    Raises:
+        ConversionFailed: the quantizer failed (an op it cannot quantize, a custom op).
+    """
+    from ai_edge_quantizer import calibrator, quantizer, recipe, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    from edgeq.tfimport import captured_stderr
+
+    batch = model.input_shape[0] if model.input_shape else 1
+    signature, input_key = _signature(model.data)
+    samples = [{input_key: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch)]
+    rcp = recipe.static_wi8_ai8()
+    try:
+        # its C++ log goes to the captured descriptors; its tqdm bars to sys.stderr, which the CLI may
+        # have swapped: the library never prints
+        with captured_stderr() as log, contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "preserve all tensors is for debugging": it is the use
+            manager = recipe_manager.RecipeManager()
+            manager.load_quantization_recipe(rcp)
+            # one thread: calibration is a few invokes per sample, and the machine is shared
+            calib = calibrator.Calibrator(model.data, num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+            calib.calibrate({signature: samples}, manager)
+            q = quantizer.Quantizer(bytearray(model.data), rcp)
+            result = q.quantize(calib.get_model_qsvs(), enable_progress_bar=False, enable_progress_report=False)
+    except Exception as exc:  # the tool raises ValueError, RuntimeError, KeyError... for what it cannot do
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionFailed(
+            f"ai-edge-quantizer could not quantize the model: {msg[:300]}",
+            "check its ops with edgeq inspect; quantize the Keras/SavedModel model it came from instead",
+        ) from exc
+    return bytes(result.quantized_model), log.text
+
+
+def _signature(data: bytes) -> tuple[str, str]:
+    """The signature's key and its input's name (a model's own signature may name the input apart
+    from the tensor)."""
+    from edgeq.quantize import tflite_edit
+
+    sig = tflite_edit.unpack(data).signatureDefs[0]
+    return sig.signatureKey.decode(), sig.inputs[0].name.decode()
+
+
+def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, force: bool = False):
+    """``quantize`` for a float .tflite: calibrate, quantize, verify like any conversion, write with a sidecar.
+
+    Args:
+        model_path: the float .tflite.
+        output: the int8 .tflite to write (a ``.edgeq.json`` sidecar goes beside it, naming the route).
+        cfg: int8 mode with int8 I/O (what this route makes); float mode writes the model unchanged
+            (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
+        data_cfg: the representative data (required).
+        force: overwrite an existing output.
+
+    Returns:
+        A ``QuantizeResult`` like the Keras route's.
+
+    Raises:
+        UsageError: a mode or I/O type this route cannot make; no data.
+        BadInput: not a float single-input .tflite; data that does not fit its input.
+        ConversionFailed: the quantizer failed, or its output is not all int8 with int8 I/O.
+        Unavailable: ai-edge-quantizer is not installed.
+    """
+    from edgeq import flatbuffer
+    from edgeq.artifacts import check_output, provenance, sha256_file, sidecar_path, write_artifact
+    from edgeq.quantize import verify
+    from edgeq.stages.common import input_paths, load_data, require_data
+    from edgeq.stages.quantize import QuantizeResult
+
+    out = check_output(output, force, input_paths(model_path, data_cfg))
+    check_config(cfg)
+    require_data(cfg, data_cfg)
+    original = flatbuffer.read_model_bytes(model_path)
+    model = prepare(original, model_path)
+    if cfg.mode == Mode.FLOAT:
+        copied = {"tool": None, "copied": "a float .tflite is its own float model"}
+        return _as_is(model_path, original, out, cfg, copied, len(original))
+    if cfg.mode == Mode.FP16:
+        data, count = to_fp16(model.data)
+        return _as_is(model_path, data, out, cfg, {"tool": "edgeq", "fp16_constants": count}, len(original))
+    version = require_quantizer()
+    batch = model.input_shape[0] if model.input_shape else 1
+    if cfg.batch != batch:
+        raise UsageError(
+            f"{model_path} has its batch fixed at {batch}; --batch {cfg.batch} cannot change it",
+            f"drop --batch (or pass --batch {batch})",
+        )
+    calib, warnings = load_data(data_cfg, model.input_shape[1:], None, "calibration data")
+    if calib.num_samples < batch:
+        raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
+    data, log = quantize(model, calib.x.astype(np.float32))
+    info = flatbuffer.read_bytes(data, origin="quantized model")
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    warnings = warnings + list(check.problems)
+    route = {
+        "tool": "ai-edge-quantizer",
+        "version": version,
+        "recipe": RECIPE,
+        "calibration": CALIBRATION,
+        "folded_fp16_constants": model.folded_fp16_constants,
+        "added_signature": SIGNATURE if model.added_signature else None,
+    }
+    doc = provenance(
+        "quantize",
+        cfg.to_dict(),
+        {},
+        calibration=calib.provenance(data_cfg.seed),
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        converter_log=log[-8000:],
+        warnings=warnings,
+        model_format="tflite",
+        route=route,
+    )
+    doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
+    write_artifact(out, data, doc)
+    return QuantizeResult(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
+        mode=cfg.mode.value,
+        size_bytes=len(data),
+        reference_size_bytes=len(original),
+        float_ops=list(check.float_ops),
+        inputs=[t.to_dict() for t in info.inputs],
+        outputs=[t.to_dict() for t in info.outputs],
+        ops=info.op_histogram(),
+        num_calibration_samples=calib.num_samples,
+        warnings=warnings,
+    )
+
+
+def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):
+    """A float flavour of a float .tflite (itself, or with fp16 weights), verified and with its sidecar."""
+    from edgeq import flatbuffer
+    from edgeq.artifacts import provenance, sha256_file, sidecar_path, write_artifact
+    from edgeq.quantize import verify
+    from edgeq.stages.quantize import QuantizeResult
+
+    info = flatbuffer.read_bytes(data, origin=model_path)
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    doc = provenance(
+        "quantize",
+        cfg.to_dict(),
+        {},
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        warnings=list(check.problems),
+        model_format="tflite",
+        route=route,
+    )
+    doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
+    write_artifact(out, data, doc)
+    return QuantizeResult(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
+        mode=cfg.mode.value,
+        size_bytes=len(data),
+        reference_size_bytes=reference_size,
+        float_ops=list(check.float_ops),
+        inputs=[t.to_dict() for t in info.inputs],
+        outputs=[t.to_dict() for t in info.outputs],
+        ops=info.op_histogram(),
+        num_calibration_samples=0,
+        warnings=list(check.problems),
+    )
+
+
+def to_fp16(data: bytes) -> tuple[bytes, int]:
+    """Float16 weights, as the TFLite converter stores them: each float32 constant becomes a float16
+    constant read through a DEQUANTIZE op (which runs once, at load). ``data`` has float32 constants
+    only (``prepare`` made it so). Returns the model and how many constants were converted."""
+    from edgeq.flatbuffer import _schema
+    from edgeq.quantize import tflite_edit
+
+    schema = _schema()
+    model = tflite_edit.unpack(data)
+    sg = model.subgraphs[0]
+    read = {i for op in sg.operators for i in op.inputs if i >= 0}
+    constants = [
+        i
+        for i in sorted(read)
+        if sg.tensors[i].type == schema.TensorType.FLOAT32
+        and model.buffers[sg.tensors[i].buffer].data is not None
+        and len(model.buffers[sg.tensors[i].buffer].data) > 0
+    ]
+    if not constants:
+        return data, 0
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
+    code.version = 3  # float16 input
+    model.operatorCodes.append(code)
+    dequantize_ops = []
+    for i in constants:
+        const = sg.tensors[i]
+        buffer = model.buffers[const.buffer]
+        values = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=np.float32)
+        buffer.data = np.frombuffer(values.astype(np.float16).tobytes(), dtype=np.uint8)
+        const.type = schema.TensorType.FLOAT16
+        wide = schema.TensorT()
+        wide.shape, wide.type, wide.buffer = const.shape, schema.TensorType.FLOAT32, 0
+        wide.name = const.name + b"_dequantize"
+        sg.tensors.append(wide)
+        new = len(sg.tensors) - 1
+        for op in sg.operators:
+            op.inputs = [new if j == i else j for j in op.inputs]
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = len(model.operatorCodes) - 1, [i], [new]
+        dequantize_ops.append(op)
+    sg.operators = dequantize_ops + sg.operators  # constants: computed once, before everything else
+    return tflite_edit.pack(model), len(constants)
