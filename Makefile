@@ -13,7 +13,7 @@ SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-ar
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,data]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,data,onnx]"
 	touch $(STAMP)
 
 setup: $(STAMP)
