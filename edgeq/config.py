@@ -260,8 +260,12 @@ class BuildConfig(_Dict):
     warmup: int = 10
     threads: int = 1
     cache: bool = True
+    trust_model: bool = False
+    custom_objects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        specs = self.custom_objects
+        object.__setattr__(self, "custom_objects", (specs,) if isinstance(specs, str) else tuple(specs))
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
         targets = tuple(t.strip() for part in targets for t in str(part).split(",") if t.strip())
         object.__setattr__(self, "targets", targets)
@@ -283,6 +287,10 @@ class BuildConfig(_Dict):
     def bench(self) -> BenchConfig:
         return BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)
 
+    @property
+    def load(self) -> LoadConfig:
+        return LoadConfig(custom_objects=self.custom_objects, trust_model=self.trust_model)
+
 
 # Every edgeq.toml key: the BuildConfig field it sets, its type, and an example for the hint.
 # Types: "int", "float", "str", "bool", "path" (a non-empty string), "strs" (a string or an array of strings).
@@ -299,6 +307,8 @@ TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "warmup": ("warmup", "int", "warmup = 10"),
     "threads": ("threads", "int", "threads = 1"),
     "cache": ("cache", "bool", "cache = true"),
+    "trust-model": ("trust_model", "bool", "trust-model = true"),
+    "custom-objects": ("custom_objects", "strs", 'custom-objects = ["mylayers:CUSTOM_OBJECTS"]'),
 }
 
 _TYPE_NAMES = {

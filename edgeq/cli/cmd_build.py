@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
+from edgeq.cli.options import load_options
 from edgeq.config import BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
 
@@ -141,6 +142,7 @@ def problems(r: dict) -> list[str]:
 @click.option("--threads", type=int, default=None, help="Interpreter threads (default 1).")
 @click.option("--no-cache", is_flag=True, help="Redo every stage.")
 @click.option("--force", is_flag=True, help="Write into an -o folder that is not an earlier edgeq build.")
+@load_options
 @pass_app
 def command(
     app: App,
@@ -158,6 +160,8 @@ def command(
     threads,
     no_cache,
     force,
+    trust_model,
+    custom_objects,
 ) -> None:
     """Build MODEL (default: the bundled MNIST CNN) for each target: quantize, debug, check,
     compile, benchmark, report. Stages are cached; a re-run redoes only what changed."""
@@ -181,6 +185,8 @@ def command(
         "runs": runs,
         "warmup": warmup,
         "threads": threads,
+        "trust_model": trust_model or None,  # a flag not given leaves edgeq.toml's value
+        "custom_objects": tuple(custom_objects) or None,
     }
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml
     if no_cache:
