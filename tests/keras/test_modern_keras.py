@@ -93,3 +93,21 @@ def test_build_coral_and_mcu_names_hard_swish(run_cli, tmp_path, keras3_hardswis
     check = json.dumps(doc["targets"]["coral"])
     assert "HARD_SWISH is not in the Edge TPU's supported operations" in check
     assert doc["targets"]["mcu"]["variants"]
+
+
+def test_keras3_layer_names_still_select_tensors(run_cli, tmp_path, image_data):
+    """A Keras 3 model tf_keras can express still goes through tf_keras, whose tensor names carry the
+    layer names --denylist takes (the traced Keras 3 graph suffixes them: dense_1)."""
+    from edgeq.tfimport import tensorflow
+
+    tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="features")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    path = tmp_path / "plain.keras"
+    keras.Model(inputs, keras.layers.Dense(4, activation="softmax", name="head")(x)).save(path)
+    r = run_cli("quantize", path, "--data", image_data, "--denylist", "head", "-o", tmp_path / "m.tflite")
+    assert r.exit_code == 0, r.stderr
