@@ -375,8 +375,12 @@ class BuildConfig(_Dict):
     adaround: bool | None = None
     adaround_steps: int | None = None
     allow_cpu_fallback: bool = False
+    trust_model: bool = False
+    custom_objects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        specs = self.custom_objects
+        object.__setattr__(self, "custom_objects", (specs,) if isinstance(specs, str) else tuple(specs))
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
         targets = tuple(t.strip() for part in targets for t in str(part).split(",") if t.strip())
         object.__setattr__(self, "targets", targets)
@@ -405,6 +409,10 @@ class BuildConfig(_Dict):
     def bench(self) -> BenchConfig:
         return BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)
 
+    @property
+    def load(self) -> LoadConfig:
+        return LoadConfig(custom_objects=self.custom_objects, trust_model=self.trust_model)
+
 
 # Every edgeq.toml key: the BuildConfig field it sets, its type, and an example for the hint.
 # Types: "int", "float", "str", "bool", "path" (a non-empty string), "strs" (a string or an array of strings).
@@ -427,6 +435,8 @@ TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "adaround": ("adaround", "bool", "adaround = true"),
     "adaround-steps": ("adaround_steps", "int", "adaround-steps = 500"),
     "allow-cpu-fallback": ("allow_cpu_fallback", "bool", "allow-cpu-fallback = false"),
+    "trust-model": ("trust_model", "bool", "trust-model = true"),
+    "custom-objects": ("custom_objects", "strs", 'custom-objects = ["mylayers:CUSTOM_OBJECTS"]'),
 }
 
 _TYPE_NAMES = {

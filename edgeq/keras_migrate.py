@@ -18,6 +18,9 @@ RENAMED_ARGS = {
     "LeakyReLU": {"negative_slope": "alpha"},
     "InputLayer": {"batch_shape": "batch_input_shape"},
 }
+# Activations both Keras name alike but compute differently: moving them over would silently change the model.
+DIFFERENT_ACTIVATIONS = {"hard_sigmoid": "Keras 3 computes relu6(x + 3) / 6, tf_keras clip(0.2 * x + 0.5, 0, 1)"}
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
 _BASE_LAYER_KEYS = {"name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim"}
 
 
@@ -63,6 +66,8 @@ def _layer_config(layer_cfg: dict, dropped: list[str]) -> dict:
             "rebuild the model with tf_keras layers, or quantize it with PTQ (without --qat)",
         )
     config = _plain(layer_cfg.get("config", {}))
+    for key in _ACTIVATION_KEYS:
+        _check_activation(config.get("name", class_name), config.get(key))
     renames = RENAMED_ARGS.get(class_name, {})
     accepted = set(inspect.signature(cls.__init__).parameters) | _BASE_LAYER_KEYS
     out = {}
@@ -73,6 +78,25 @@ def _layer_config(layer_cfg: dict, dropped: list[str]) -> dict:
         else:
             dropped.append(f"{config.get('name', class_name)}.{key}")
     return {"class_name": class_name, "config": out, "name": out.get("name")}
+
+
+def _check_activation(layer: str, activation: Any) -> None:
+    """Refuse an activation tf_keras lacks (hard_silu, ...) or computes differently (hard_sigmoid)."""
+    import tf_keras
+
+    if not isinstance(activation, str):
+        return
+    why = DIFFERENT_ACTIVATIONS.get(activation)
+    if why is None:
+        try:
+            tf_keras.activations.get(activation)
+            return
+        except (ValueError, TypeError):
+            why = "tf_keras has no such activation"
+    raise BadInput(
+        f"layer {layer!r} uses activation {activation!r} with no tf_keras equivalent ({why}), and QAT needs tf_keras",
+        "quantize it with PTQ (without --qat), or rebuild the model with tf_keras activations",
+    )
 
 
 def _history(arg: Any) -> Any:

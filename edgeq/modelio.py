@@ -23,7 +23,30 @@ from edgeq.config import LoadConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.paths import native_path
 
-CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda")
+# TF-op layers (tf_keras's TFOpLambda, SlicingOpLambda) name a TensorFlow API symbol, not code, and tf_keras's
+# own safe mode loads them. Symbols that reach outside the graph (files, Python callbacks, printing) are still
+# refused in safe mode: a model file should not write files or run Python when it is called.
+TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+SIDE_EFFECT_SYMBOLS = (
+    "io.",
+    "compat.v1.io.",
+    "compat.v1.gfile.",
+    "gfile.",
+    "py_function",
+    "numpy_function",
+    "compat.v1.py_func",
+    "print",
+    "compat.v1.Print",
+    "summary.",
+    "debugging.",
+    "raw_ops.",
+    "saved_model.",
+    "data.",
+    "distribute.",
+    "experimental.",
+    "autograph.",
+    "compat.v1.py_",
+)
 
 
 class Format(enum.StrEnum):
@@ -144,13 +167,36 @@ def _keras_config(p: Path, fmt: Format) -> dict:
         raise BadInput(f"{p} is truncated or corrupt ({type(exc).__name__})", "re-save the model") from exc
 
 
-def code_layers(config: Any) -> list[str]:
-    """Names of layers whose config carries Python code (Lambda and friends)."""
-    found: list[str] = []
+def _code_in(class_name: str, cfg: dict) -> str | None:
+    """What Python code a layer config carries that deserializing or calling it would run, if any."""
+    if class_name == "Lambda":
+        fn = cfg.get("function")
+        if isinstance(fn, dict) and fn.get("class_name") == "function":
+            return None  # Keras 3: a function named, looked up in the custom objects
+        if cfg.get("function_type", "lambda") == "function":
+            return None  # tf_keras: a function named, too
+        return "Lambda layer"
+    if class_name in TF_OP_LAYERS:
+        symbol = str(cfg.get("function", ""))
+        if any(symbol.startswith(prefix) for prefix in SIDE_EFFECT_SYMBOLS):
+            return f"TF-op layer calling tf.{symbol} (side effects outside the graph)"
+    return None
+
+
+def code_layers(config: Any) -> list[tuple[str, str]]:
+    """(layer name, what) of every layer whose config carries code safe mode will not run.
+
+    That is a Lambda with serialized Python bytecode, or a TF-op layer calling a TensorFlow symbol with
+    side effects (files, Python callbacks). TF-op layers such as ``tf.__operators__.add`` are graph ops,
+    which tf_keras's own safe mode loads too.
+    """
+    found: list[tuple[str, str]] = []
     if isinstance(config, dict):
-        if config.get("class_name") in CODE_LAYERS:
-            cfg = config.get("config", {})
-            found.append(str(cfg.get("name", config.get("class_name"))))
+        class_name, cfg = config.get("class_name"), config.get("config")
+        if isinstance(class_name, str) and isinstance(cfg, dict):
+            what = _code_in(class_name, cfg)
+            if what:
+                found.append((str(cfg.get("name", class_name)), what))
         for value in config.values():
             found.extend(code_layers(value))
     elif isinstance(config, list):
@@ -167,6 +213,8 @@ def custom_classes(config: Any) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     if isinstance(config, dict):
         module, name = config.get("module"), config.get("class_name")
+        if name == "function" and isinstance(config.get("config"), str):
+            name = config["config"]  # Keras 3 serializes a named function (e.g. a Lambda's) as its name
         if isinstance(module, str) and isinstance(name, str) and module.split(".")[0] not in _KERAS_MODULES:
             found.append((module, name))
         for v in config.values():
@@ -202,6 +250,25 @@ def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
     return objects
 
 
+def check_safe(path: str | os.PathLike, cfg: LoadConfig, fmt: Format | None = None) -> None:
+    """Refuse, in safe mode, a Keras file holding code, from its config alone (nothing is deserialized).
+
+    Raises:
+        BadInput: a Lambda with Python bytecode, or a side-effecting TF-op layer, and no trust given.
+    """
+    fmt = fmt or detect_format(path)
+    if not cfg.safe_mode or fmt in (Format.SAVED_MODEL, Format.TFLITE):
+        return
+    found = code_layers(_keras_config(Path(path), fmt))
+    if found:
+        name, what = found[0]
+        raise BadInput(
+            f"model has {what} {name!r} with code that safe mode will not run",
+            "if you trust the model, pass --trust-model (or --custom-objects module:attr, which implies it; "
+            "in edgeq.toml: trust-model = true)",
+        )
+
+
 def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> LoadedModel:
     """Load a Keras or SavedModel model as a float reference.
 
@@ -225,13 +292,7 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
     if fmt == Format.ONNX:
         return _load_onnx(p, cfg)
     custom = resolve_custom_objects(cfg.custom_objects)
-    if fmt != Format.SAVED_MODEL:
-        lambdas = code_layers(_keras_config(p, fmt))
-        if lambdas and cfg.safe_mode:
-            raise BadInput(
-                f"model has Lambda layer {lambdas[0]!r} with Python code that safe mode will not run",
-                "if you trust the model, pass --custom-objects module:attr or --trust-model",
-            )
+    check_safe(p, cfg, fmt)
 
     from edgeq.tfimport import tensorflow
 
@@ -374,10 +435,15 @@ def _saved_model_specs(obj: Any, p: Path) -> tuple[tuple[TensorSpec, ...], tuple
     return inputs, outputs
 
 
-def keras_summary(model: LoadedModel) -> dict:
-    """Layers and parameter counts of a Keras model (for ``inspect``)."""
-    if not model.is_keras:
-        return {}
+def model_summary(model: LoadedModel) -> dict:
+    """Layers and parameter counts of a Keras model; signatures and variables of a SavedModel (for ``inspect``)."""
+    if model.format == Format.SAVED_MODEL:
+        variables = list(getattr(model.obj, "variables", None) or [])
+        return {
+            "signatures": sorted(getattr(model.obj, "signatures", {}).keys()),
+            "num_variables": len(variables),
+            "num_parameters": int(sum(int(np.prod(v.shape)) for v in variables)),
+        }
     layers = [
         {"name": layer.name, "type": type(layer).__name__, "parameters": int(layer.count_params())}
         for layer in model.obj.layers

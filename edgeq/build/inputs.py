@@ -23,6 +23,9 @@ def resolve_inputs(cfg: BuildConfig) -> dict[str, str | None]:
         raise BadInput("--method qat needs training data", "pass --train-data PATH")
     io = {"model": model, "data": data, "eval_data": eval_data, "train_data": train}
     _check_inputs(io)
+    from edgeq.modelio import check_safe
+
+    check_safe(model, cfg.load)  # a model safe mode refuses fails here, not after the first stages
     return io
 
 

@@ -65,7 +65,7 @@ class Build:
             "eval",
             # format 2: results carry 95% intervals; older cached ones are evaluated again
             {"tflite": sha256_file(tflite), "model": self.shas["model"], "eval": self.shas["eval_data"], "format": 2},
-            lambda _d: evaluate(str(tflite), model, eval_cfg),
+            lambda _d: evaluate(str(tflite), model, eval_cfg, self.cfg.load),
             f"eval [{label}]",
         )
         return ev
@@ -118,7 +118,10 @@ def float_reference(b: Build) -> None:
     b.float_res, float_dir = b.cache.run(
         "float",
         {"model": b.shas["model"]},
-        lambda d: quantize(model, str(d / name), QuantizeConfig(mode=Mode.FLOAT)).to_dict() | {"file": name},
+        lambda d: (
+            quantize(model, str(d / name), QuantizeConfig(mode=Mode.FLOAT), load_cfg=b.cfg.load).to_dict()
+            | {"file": name}
+        ),
     )
     b.float_tflite = float_dir / b.float_res["file"]
     b.float_eval = b.evaluate(b.float_tflite, "float")
@@ -141,7 +144,7 @@ def debug_chart(b: Build) -> dict | None:
     doc, folder = b.cache.run(
         "debug",
         {"model": b.shas["model"], "data": b.shas["data"], "eval": b.shas["eval_data"]},
-        lambda d: relative_paths(debug(model, data_cfg, str(d), eval_cfg, force=True), d),
+        lambda d: relative_paths(debug(model, data_cfg, str(d), eval_cfg, b.cfg.load, force=True), d),
     )
     return doc | {"dir": str(folder)}
 
@@ -179,11 +182,12 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
                 TrainConfig(epochs=2, learning_rate=1e-4),
                 b.data_cfg,
                 b.eval_cfg,
+                cfg.load,
                 progress=b.progress,
             )
         else:
             doc = quantize(
-                io["model"], str(out_file), qcfg, b.data_cfg, reference_size_bytes=b.float_res["size_bytes"]
+                io["model"], str(out_file), qcfg, b.data_cfg, cfg.load, reference_size_bytes=b.float_res["size_bytes"]
             ).to_dict()
         return relative_paths(doc, d) | {"file": out_file.name}
 
@@ -229,12 +233,13 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
                 qcfg.io_type.value,
                 train,
                 TrainConfig(epochs=2, learning_rate=1e-4),
+                b.cfg.load,
                 progress=b.progress,
                 allow_cpu_fallback=b.cfg.allow_cpu_fallback,
                 adaround_steps=b.cfg.techniques.adaround_steps,
             )
         except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
-            doc = quantize(io["model"], str(out_file), qcfg, b.data_cfg).to_dict() | {
+            doc = quantize(io["model"], str(out_file), qcfg, b.data_cfg, b.cfg.load).to_dict() | {
                 "gate_failed": exc.one_line(),
                 "plan": exc.details,
             }
@@ -281,7 +286,8 @@ def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:
         "convert",
         {"model": b.shas["model"], "mode": mode.value},
         lambda d: (
-            relative_paths(quantize(model, str(d / name), QuantizeConfig(mode=mode)).to_dict(), d) | {"file": name}
+            relative_paths(quantize(model, str(d / name), QuantizeConfig(mode=mode), load_cfg=b.cfg.load).to_dict(), d)
+            | {"file": name}
         ),
         f"convert [{mode.value}]",
     )

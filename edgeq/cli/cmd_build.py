@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
-from edgeq.cli.options import technique_options
+from edgeq.cli.options import load_options, technique_options
 from edgeq.config import BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
 
@@ -149,6 +149,7 @@ def problems(r: dict) -> list[str]:
 )
 @click.option("--no-cache", is_flag=True, help="Redo every stage.")
 @click.option("--force", is_flag=True, help="Write into an -o folder that is not an earlier edgeq build.")
+@load_options
 @pass_app
 def command(
     app: App,
@@ -167,6 +168,8 @@ def command(
     no_cache,
     force,
     allow_cpu_fallback,
+    trust_model,
+    custom_objects,
     **techniques,
 ) -> None:
     """Build MODEL (default: the bundled MNIST CNN) for each target: quantize, debug, check,
@@ -193,6 +196,8 @@ def command(
         "threads": threads,
         "allow_cpu_fallback": allow_cpu_fallback,
         **techniques,
+        "trust_model": trust_model or None,  # a flag not given leaves edgeq.toml's value
+        "custom_objects": tuple(custom_objects) or None,
     }
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml
     if no_cache:

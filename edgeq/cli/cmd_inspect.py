@@ -36,6 +36,9 @@ def command(app: App, model: str, **kw) -> None:
         lines.append("float ops: " + (", ".join(r["float_ops"]) if r["float_ops"] else "none"))
         if r["custom_ops"]:
             lines.append("custom ops: " + ", ".join(r["custom_ops"]))
+    elif r["format"] == "saved_model":
+        signatures = ", ".join(r["signatures"]) or "none"
+        lines.append(f"signatures: {signatures}  variables: {r['num_variables']}  parameters: {r['num_parameters']:,}")
     else:
         lines.append(f"layers: {r['num_layers']}  parameters: {r['num_parameters']:,}")
         lines.append(

@@ -4,11 +4,14 @@ The debugger calibrates once and then re-quantizes that calibrated model with di
 options (``denylisted_nodes``, ``denylisted_ops``), so a whole sensitivity search costs one
 calibration. It needs a converter it can call twice; the concrete-function converter edgeq
 uses elsewhere cannot be calibrated twice in TF 2.21, so this module converts from a
-static batch-1 clone of the Keras model with ``from_keras_model``.
+static batch-1 clone of a tf_keras model with ``from_keras_model`` (Keras 3 models are moved
+to tf_keras first), and from a batch-1 SavedModel of a Keras 3 model tf_keras cannot express.
 """
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,15 +26,10 @@ from edgeq.modelio import Format, LoadedModel
 from edgeq.tfimport import captured_stderr, tensorflow
 
 
-def _static_batch_keras(model: LoadedModel) -> Any:
-    """A batch-1 copy of a Keras model (tf_keras; Keras 3 models are moved over first)."""
+def _static_batch_keras(obj: Any) -> Any:
+    """A batch-1 copy of a tf_keras model."""
     import tf_keras
 
-    obj = model.obj
-    if model.format == Format.KERAS3:
-        from edgeq.keras_migrate import to_tf_keras
-
-        obj, _ = to_tf_keras(obj)
     shape = tuple(obj.inputs[0].shape[1:])
     fixed = tf_keras.models.clone_model(
         obj, input_tensors=tf_keras.Input(batch_shape=(1, *shape), name=obj.inputs[0].name.split(":")[0])
@@ -40,17 +38,55 @@ def _static_batch_keras(model: LoadedModel) -> Any:
     return fixed
 
 
-def converter_for(model: LoadedModel, calib: Dataset):
-    """A full-integer converter the debugger can use (float I/O; the debugger sets I/O itself)."""
-    tf = tensorflow()
-    if model.format == Format.SAVED_MODEL:
-        converter = tf.lite.TFLiteConverter.from_saved_model(model.path)
-    else:
-        converter = tf.lite.TFLiteConverter.from_keras_model(_static_batch_keras(model))
-    from edgeq.quantize import ptq
+def _as_tf_keras(model: LoadedModel) -> Any | None:
+    """The tf_keras model to convert from, or None for a Keras 3 model tf_keras cannot express.
 
-    ptq.configure(converter, QuantizeConfig(io=IOType.FLOAT, allow_float_ops=True), calib)
-    return converter
+    A Keras 3 model moved to tf_keras keeps its layer names in the converted tensors (``model/dense/...``),
+    which ``--denylist`` matches; the traced Keras 3 graph suffixes them (``functional_1/dense_1/...``)."""
+    if model.format != Format.KERAS3:
+        return model.obj
+    from edgeq.keras_migrate import to_tf_keras
+
+    try:
+        return to_tf_keras(model.obj)[0]
+    except (BadInput, TypeError, ValueError, KeyError):  # hard_silu, Keras 3-only layers or arguments
+        return None
+
+
+def _save_keras3(model: LoadedModel, folder: str) -> None:
+    """Save a Keras 3 model as a batch-1 SavedModel. Keras 3 layers and activations (hard_silu, ...) with
+    no tf_keras counterpart cannot be converted through tf_keras, but their traced graph converts."""
+    from edgeq.quantize.ptq import static_input_shape
+
+    tf = tensorflow()
+    keras_model = model.obj
+    spec = tf.TensorSpec(static_input_shape(model, 1), tf.as_dtype(model.inputs[0].dtype), name=model.inputs[0].name)
+    holder = tf.Module()
+    holder.variables_ = [getattr(v, "value", v) for v in keras_model.variables]  # the tf.Variables inside
+    holder.serve = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
+    tf.saved_model.save(holder, folder, signatures=holder.serve.get_concrete_function())
+
+
+@contextlib.contextmanager
+def converter_for(model: LoadedModel, calib: Dataset) -> Iterator[Any]:
+    """A full-integer converter the debugger can use (float I/O; the debugger sets I/O itself).
+
+    A Keras 3 model tf_keras cannot express is converted from a SavedModel in a temporary folder, which
+    lives as long as the converter is in use (the debugger converts twice while it is made)."""
+    tf = tensorflow()
+    with tempfile.TemporaryDirectory(prefix="edgeq-debug-") as tmp:
+        tf_keras_model = None if model.format == Format.SAVED_MODEL else _as_tf_keras(model)
+        if model.format == Format.SAVED_MODEL:
+            converter = tf.lite.TFLiteConverter.from_saved_model(model.path)
+        elif tf_keras_model is None:
+            _save_keras3(model, tmp)
+            converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        else:
+            converter = tf.lite.TFLiteConverter.from_keras_model(_static_batch_keras(tf_keras_model))
+        from edgeq.quantize import ptq
+
+        ptq.configure(converter, QuantizeConfig(io=IOType.FLOAT, allow_float_ops=True), calib)
+        yield converter
 
 
 def _samples(x: np.ndarray) -> Iterator[list[np.ndarray]]:
@@ -109,9 +145,8 @@ def calibrate(model: LoadedModel, calib: Dataset, debug_data: np.ndarray | None 
         BadInput: the debugger fails on this model (its message is kept).
     """
     tf = tensorflow()
-    converter = converter_for(model, calib)
     x = calib.x if debug_data is None else debug_data
-    with captured_stderr() as log:
+    with converter_for(model, calib) as converter, captured_stderr() as log:
         try:
             debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=lambda: _samples(x))
             debugger.run()

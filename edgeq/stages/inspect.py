@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeq.config import LoadConfig
-from edgeq.modelio import Format, detect_format, keras_summary
+from edgeq.modelio import Format, detect_format, model_summary
 from edgeq.stages.common import expected_input_range, load_model
 
 
@@ -39,7 +39,7 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
             "description": info.description,
         }
     model = load_model(model_path, load_cfg)
-    summary = keras_summary(model)
+    summary = model_summary(model)
     return {
         "path": model_path,
         "format": fmt.value,
