@@ -145,16 +145,14 @@ RANGE_METHODS = ("minmax", "mse", "percentile")
 @dataclass(frozen=True)
 class TechniqueConfig(_Dict):
     """The all-integer accuracy techniques of int8 PTQ (``--ranges``, ``--cle``, ``--bias-correction``,
-    ``--adaround``).
+    ``--adaround``). The default names none: the plain converter's model, byte for byte.
 
-    ``auto`` (the default, when no technique is named): CLE (Keras models) + MSE ranges + bias
-    correction, kept only when its output SQNR on the calibration data is at least the plain
-    converter's, which is kept otherwise (benchmarks/fidelity.py is the evidence). Naming any
-    technique turns ``auto`` off and the others default to off: ``--ranges minmax`` alone is the
-    plain converter's model, byte for byte.
+    None of them, nor any combination, was better than the plain converter on every model and
+    data split measured (benchmarks/results/fidelity_latest.md), so none is on by default; the
+    planner (``--max-drop``/``--min-sqnr``) tries them in turn and keeps what meets the budget on
+    the evaluation data.
     """
 
-    auto: bool = True
     ranges: str = "minmax"
     cle: bool = False
     bias_correction: bool = False
@@ -166,8 +164,6 @@ class TechniqueConfig(_Dict):
         object.__setattr__(self, "ranges", f"percentile:{p:g}" if p is not None else method)
         if self.adaround_steps < 1:
             raise UsageError(f"--adaround-steps must be at least 1, got {self.adaround_steps}", "e.g. 500")
-        if self.auto and (self.ranges != "minmax" or self.cle or self.bias_correction or self.adaround):
-            raise UsageError("the automatic technique choice names no technique", "name techniques, or none")
 
     @classmethod
     def given(
@@ -178,10 +174,8 @@ class TechniqueConfig(_Dict):
         adaround: bool | None = None,
         adaround_steps: int | None = None,
     ) -> TechniqueConfig:
-        """From options that may be absent (None): any technique named turns ``auto`` off."""
-        named = ranges is not None or cle is not None or bias_correction is not None or bool(adaround)
+        """From options that may be absent (None)."""
         return cls(
-            auto=not named,
             ranges=ranges or "minmax",
             cle=bool(cle),
             bias_correction=bool(bias_correction),
@@ -192,18 +186,16 @@ class TechniqueConfig(_Dict):
     @property
     def plain(self) -> bool:
         """The plain converter's model: no technique at all."""
-        return not self.auto and self.label == "minmax"
+        return self.label == "minmax"
 
     @property
     def label(self) -> str:
-        if self.auto:
-            return "auto"
         parts = (["cle"] if self.cle else []) + ([self.ranges] if self.ranges != "minmax" else [])
         parts += (["adaround"] if self.adaround else []) + (["bias"] if self.bias_correction else [])
         return "+".join(parts) or "minmax"
 
 
-PLAIN = TechniqueConfig(auto=False)
+PLAIN = TechniqueConfig()
 
 
 @dataclass(frozen=True)
@@ -221,8 +213,6 @@ class QuantizeConfig(_Dict):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode(self.mode))
-        if self.techniques.auto and (self.mode != Mode.INT8 or self.denylist or self.denylist_ops):
-            object.__setattr__(self, "techniques", PLAIN)  # the default applies to plain int8 only
         if not self.techniques.plain and self.mode != Mode.INT8:
             raise UsageError(
                 f"{self.techniques.label} applies to int8 quantization, not {self.mode.value}", "use --mode int8"
@@ -397,7 +387,7 @@ class BuildConfig(_Dict):
         if self.max_drop is not None and self.max_drop < 0:
             raise UsageError(f"--max-drop must be 0 or more, got {self.max_drop}", "e.g. --max-drop 1")
         BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)  # validates
-        _ = self.techniques  # validates; with auto, the planner runs only where the shared int8 model misses
+        _ = self.techniques  # validates; with --method auto the planner runs only where the shared model misses
         if self.allow_cpu_fallback and self.method != Method.AUTO:
             raise UsageError("--allow-cpu-fallback goes with --method auto (the planner)", "drop it, or use auto")
 

@@ -219,8 +219,8 @@ def command(
     The converted model is read back: every op still computing in float is listed and the
     I/O types are checked. Integer modes with float ops exit 4 unless --allow-float-ops.
 
-    int8 without a technique option keeps CLE + MSE ranges + bias correction when that beats the
-    plain converter on the calibration data; --ranges minmax alone is the plain converter's model.
+    int8 is the plain converter's model unless techniques are named (--ranges, --cle,
+    --bias-correction, --adaround): every op stays int8 with them.
 
     With --max-drop (or --min-sqnr), a planner finds the cheapest quantization that meets the
     budget on --target: int8 PTQ, the all-integer techniques, then (by the target) float layers,
@@ -229,6 +229,7 @@ def command(
     from edgeq import api
 
     train_cfg = train_config(kw)
+    steps_given = kw.get("adaround_steps") is not None
     techniques = technique_config(kw)
     planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
     if (train_path or eval_path) and not (qat or planning):
@@ -245,11 +246,13 @@ def command(
         raise UsageError(
             "--denylist and --max-drop conflict: the planner picks the float layers", "use one or the other"
         )
-    if planning and not techniques.auto:
+    if planning and not techniques.plain:
         raise UsageError(
             f"--max-drop and the techniques given ({techniques.label}) conflict: the planner tries them in turn",
             "drop --ranges/--cle/--bias-correction/--adaround (--adaround-steps tunes the planner's AdaRound)",
         )
+    if steps_given and not (techniques.adaround or planning):
+        raise UsageError("--adaround-steps tunes --adaround (or the planner's AdaRound step)", "add --adaround")
     if allow_cpu_fallback and not planning:
         raise UsageError("--allow-cpu-fallback goes with a planner budget", "add --max-drop or --min-sqnr, or drop it")
     if planning and eval_path is None:

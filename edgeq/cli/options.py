@@ -203,11 +203,7 @@ def technique_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def technique_config(kw: dict) -> TechniqueConfig:
-    """The techniques named on the command line (pops their keys); none named: the automatic choice.
-
-    Without any, int8 uses the default combination when it beats the plain converter on the
-    calibration data; ``--ranges minmax`` alone is the plain converter's model.
-    """
+    """The techniques named on the command line (pops their keys); none named: the plain converter."""
     return TechniqueConfig.given(
         ranges=kw.pop("ranges", None),
         cle=kw.pop("cle", None),

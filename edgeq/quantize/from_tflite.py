@@ -89,7 +89,7 @@ def check_config(cfg: QuantizeConfig) -> None:
             "--denylist/--denylist-ops need the Keras/SavedModel model (the quantization debugger)",
             "drop them, or quantize the model it came from",
         )
-    if not cfg.techniques.auto and not cfg.techniques.plain:
+    if not cfg.techniques.plain:
         raise UsageError(
             f"{cfg.techniques.label} needs the Keras/SavedModel model (a .tflite is quantized by ai-edge-quantizer)",
             "drop --ranges/--cle/--bias-correction/--adaround, or quantize the model it came from",

@@ -6,10 +6,7 @@ build with any subset of them runs: CLE -> calibrate -> choose ranges -> quantiz
 weights -> correct biases (last, so the biases absorb what the final weights leave).
 With no technique asked for this is the plain converter's model, byte for byte.
 
-:func:`int8` is the entry point: it turns a :class:`~edgeq.config.TechniqueConfig` (explicit, or
-``auto``) into a model. ``auto`` builds the default combination and the plain converter's model
-and keeps the one with the better output SQNR on the calibration data, so the default is never
-worse than the plain converter on the data it was given.
+:func:`int8` is the entry point: it turns a :class:`~edgeq.config.TechniqueConfig` into a model.
 """
 
 from __future__ import annotations
@@ -17,16 +14,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from edgeq.config import QuantizeConfig, TechniqueConfig
 from edgeq.data import Dataset
-from edgeq.errors import BadInput
 from edgeq.modelio import LoadedModel
 from edgeq.quantize import adaround, bias_correction, cle, ranges
-
-# Samples the automatic choice compares the default combination and the plain model on.
-AUTO_SAMPLES = 256
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ class Techniques:
 
     @classmethod
     def of(cls, cfg: TechniqueConfig) -> Techniques:
-        """The techniques an explicit config names (not ``auto``)."""
+        """The techniques a config names."""
         return cls(
             ranges=ranges.RangeConfig.parse(cfg.ranges),
             cle=cle.CleConfig() if cfg.cle else None,
@@ -134,85 +125,11 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
     )
 
 
-def default_for(model: LoadedModel) -> Techniques:
-    """The combination ``auto`` tries: CLE (Keras models only) + MSE ranges + bias correction.
-
-    Measured (benchmarks/fidelity.py): never below the plain converter's SQNR on the three models
-    there; bias correction without CLE lost 9 points on the range-imbalanced CNN, which is why
-    ``auto`` still measures the result against the plain model before keeping it.
-    """
-    return Techniques(
-        ranges=ranges.RangeConfig.parse("mse"),
-        cle=cle.CleConfig() if model.is_keras else None,
-        bias_correction=bias_correction.BiasCorrectionConfig(),
-    )
-
-
-def calibration_sqnr(model: LoadedModel, data: bytes, x: np.ndarray, reference: np.ndarray | None = None) -> float:
-    """Output SQNR (dB) of an int8 model against the float model on ``x``."""
-    from edgeq.bench import fidelity
-    from edgeq.runtime import open_session
-
-    ref = model.predict(x) if reference is None else reference
-    return fidelity.sqnr_db(ref, open_session(data, batch=1).predict(x))
-
-
 def int8(model: LoadedModel, calib: Dataset, qcfg: QuantizeConfig) -> TechniquesResult:
-    """int8 PTQ of ``model`` with ``qcfg.techniques``: explicit, or the automatic choice.
+    """int8 PTQ of ``model`` with the techniques ``qcfg.techniques`` names.
 
     Raises:
         UsageError: CLE asked for a model that is not Keras.
         ConversionFailed: the converter failed.
     """
-    if not qcfg.techniques.auto:
-        return build_int8(model, calib, qcfg, Techniques.of(qcfg.techniques))
-    return _auto(model, calib, qcfg)
-
-
-def _auto(model: LoadedModel, calib: Dataset, qcfg: QuantizeConfig) -> TechniquesResult:
-    from edgeq.quantize import ptq
-
-    start = time.perf_counter()
-    candidate_techniques = default_for(model)
-    notes: list[str] = []
-    try:
-        candidate = build_int8(model, calib, qcfg, candidate_techniques)
-    except BadInput as exc:  # a model CLE cannot clone (custom layers): the rest still applies
-        notes.append(f"CLE skipped: {exc.one_line()}")
-        candidate = build_int8(
-            model,
-            calib,
-            qcfg,
-            Techniques(candidate_techniques.ranges, None, None, candidate_techniques.bias_correction),
-        )
-    plain, _ = ptq.convert(model, qcfg, calib)
-    x = calib.x[:AUTO_SAMPLES]
-    reference = model.predict(x)
-    sqnr = {
-        "plain": calibration_sqnr(model, plain, x, reference),
-        candidate.label: calibration_sqnr(model, candidate.model, x, reference),
-    }
-    keep = sqnr[candidate.label] >= sqnr["plain"]
-    verdict = (
-        f"auto: kept {candidate.label} ({sqnr[candidate.label]:.2f} dB against the plain converter's "
-        f"{sqnr['plain']:.2f} dB on {len(x)} calibration samples)"
-        if keep
-        else f"auto: kept the plain converter's model ({sqnr['plain']:.2f} dB; {candidate.label} made "
-        f"{sqnr[candidate.label]:.2f} dB on {len(x)} calibration samples)"
-    )
-    record = {
-        "tried": candidate.label,
-        "kept": candidate.label if keep else "minmax",
-        "calibration_sqnr_db": {k: round(v, 3) for k, v in sqnr.items()},
-        "samples": len(x),
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-    if keep:
-        return TechniquesResult(
-            model=candidate.model,
-            label=candidate.label,
-            records=candidate.records | {"auto": record},
-            seconds=candidate.seconds,
-            notes=(*candidate.notes, *notes, verdict),
-        )
-    return TechniquesResult(model=plain, label="minmax", records={"auto": record}, seconds={}, notes=(*notes, verdict))
+    return build_int8(model, calib, qcfg, Techniques.of(qcfg.techniques))

@@ -162,12 +162,10 @@ def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> l
     from edgeq.quantize import techniques
 
     cle = model.is_keras
-    combos = [TechniqueConfig(auto=False, cle=True)] if cle else []
+    combos = [TechniqueConfig(cle=True)] if cle else []
     combos += [
-        TechniqueConfig(auto=False, cle=cle, ranges="mse", bias_correction=True),
-        TechniqueConfig(
-            auto=False, cle=cle, ranges="mse", bias_correction=True, adaround=True, adaround_steps=adaround_steps
-        ),
+        TechniqueConfig(cle=cle, ranges="mse", bias_correction=True),
+        TechniqueConfig(cle=cle, ranges="mse", bias_correction=True, adaround=True, adaround_steps=adaround_steps),
     ]
     holder.setdefault("techniques", {})
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeq import api, flatbuffer
-from edgeq.config import PLAIN, DataConfig, QuantizeConfig
+from edgeq.config import PLAIN, DataConfig, QuantizeConfig, TechniqueConfig
 from edgeq.quantize import planner
 from tests.conftest import DATA, ROOT, listing
 
@@ -127,10 +127,10 @@ def test_plain_ptq_loses_more_than_3_points_on_the_hostile_model(hostile, tmp_pa
     ev = api.evaluate(q.output, str(hostile), DataConfig(path=str(EVAL)))
     assert ev["reference"]["accuracy"] > 0.9
     assert ev["accuracy_drop_points"] > 3
-    # the default (automatic technique choice) keeps CLE's model: every op int8, within a point of float
-    q = api.quantize(str(hostile), str(tmp_path / "d.tflite"), QuantizeConfig(), DataConfig(path=str(CALIB)))
-    assert q.techniques is not None and q.techniques["applied"].startswith("cle") and q.float_ops == []
-    assert q.techniques["auto"]["kept"] == q.techniques["applied"]
+    # cross-layer equalization recovers it: every op int8, within a point of float
+    cle = QuantizeConfig(techniques=TechniqueConfig(cle=True))
+    q = api.quantize(str(hostile), str(tmp_path / "d.tflite"), cle, DataConfig(path=str(CALIB)))
+    assert q.techniques is not None and q.techniques["applied"] == "cle" and q.float_ops == []
     ev = api.evaluate(q.output, str(hostile), DataConfig(path=str(EVAL)))
     assert ev["accuracy_drop_points"] < 1
 

@@ -16,15 +16,11 @@ MNIST = ROOT / "models" / "mnist_cnn.keras"
 CALIB = DATA / "mnist_calib.npz"
 
 
-def test_technique_config_names_turn_auto_off():
-    assert TechniqueConfig.given().auto and TechniqueConfig.given().label == "auto"
-    assert TechniqueConfig.given(ranges="minmax").plain
+def test_technique_config():
+    assert TechniqueConfig.given() == PLAIN and PLAIN.plain and PLAIN.label == "minmax"
     t = TechniqueConfig.given(ranges="Percentile:99.990", bias_correction=True)
-    assert not t.auto and t.label == "percentile:99.99+bias"
-    assert TechniqueConfig.given(adaround_steps=10).auto  # tuning AdaRound names no technique
-    # the default applies to plain int8 only; explicit techniques elsewhere are a usage error
-    assert QuantizeConfig(mode="fp16").techniques == PLAIN
-    assert QuantizeConfig(denylist=("conv1",)).techniques == PLAIN
+    assert not t.plain and t.label == "percentile:99.99+bias"
+    assert QuantizeConfig().techniques == PLAIN  # the default is the plain converter
     with pytest.raises(UsageError, match="int8 quantization, not fp16"):
         QuantizeConfig(mode="fp16", techniques=TechniqueConfig.given(cle=True))
     with pytest.raises(UsageError, match="--denylist"):
@@ -42,6 +38,7 @@ def test_technique_config_names_turn_auto_off():
         (["--adaround", "--adaround-steps", "0"], "--adaround-steps must be at least 1"),
         (["--cle", "--mode", "dynamic"], "int8 quantization, not dynamic"),
         (["--allow-cpu-fallback"], "--allow-cpu-fallback goes with a planner budget"),
+        (["--adaround-steps", "10"], "--adaround-steps tunes --adaround"),
     ],
 )
 def test_bad_technique_options_exit_2_before_any_work(run_cli, tmp_path, flags, message):
@@ -59,16 +56,17 @@ def test_budget_and_named_techniques_conflict(run_cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_minmax_alone_is_the_plain_converter_byte_for_byte(run_cli, tmp_path):
+def test_the_default_is_the_plain_converter_byte_for_byte(run_cli, tmp_path):
     from edgeq.data import load
     from edgeq.modelio import load_model
     from edgeq.quantize import ptq
 
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "--ranges", "minmax", "-o", tmp_path / "q.tflite")
-    assert r.exit_code == 0, r.stderr
     plain, _ = ptq.convert(load_model(str(MNIST)), QuantizeConfig(techniques=PLAIN), load(DataConfig(str(CALIB))))
-    assert (tmp_path / "q.tflite").read_bytes() == plain
-    assert json.loads(r.stdout)["result"]["techniques"] is None
+    for flags in ([], ["--ranges", "minmax"]):
+        r = run_cli("--json", "quantize", MNIST, "--data", CALIB, *flags, "-o", tmp_path / "q.tflite", "--force")
+        assert r.exit_code == 0, r.stderr
+        assert (tmp_path / "q.tflite").read_bytes() == plain
+        assert json.loads(r.stdout)["result"]["techniques"] is None
 
 
 @pytest.mark.slow
@@ -81,7 +79,6 @@ def test_techniques_together_are_verified_and_recorded(run_cli, tmp_path):
     assert "techniques: cle+mse+bias" in r.stdout and "every op is integer" in r.stdout
     side = json.loads((tmp_path / "q.tflite.edgeq.json").read_text())
     assert side["config"]["techniques"] == {
-        "auto": False,
         "ranges": "mse",
         "cle": True,
         "bias_correction": True,
@@ -95,15 +92,6 @@ def test_techniques_together_are_verified_and_recorded(run_cli, tmp_path):
 
     info = flatbuffer.read_file(out)
     assert not info.float_ops and info.inputs[0].dtype == "uint8"
-
-
-@pytest.mark.slow
-def test_the_default_beats_or_equals_the_plain_converter_on_calibration_data(run_cli, tmp_path):
-    r = run_cli("--json", "quantize", MNIST, "--data", CALIB, "-o", tmp_path / "q.tflite")
-    assert r.exit_code == 0, r.stderr
-    auto = r.json["result"]["techniques"]["auto"]
-    sqnr = auto["calibration_sqnr_db"]
-    assert auto["kept"] in sqnr and sqnr[auto["kept"]] == max(sqnr.values())
 
 
 @pytest.mark.slow
