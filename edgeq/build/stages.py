@@ -144,6 +144,8 @@ def debug_chart(b: Build) -> dict | None:
 def _budget(cfg: BuildConfig):
     from edgeq.quantize.planner import Budget
 
+    if cfg.min_sqnr is not None:  # unlabeled data: the SQNR budget alone, unless a drop is asked for too
+        return Budget(max_drop=cfg.max_drop, min_sqnr=cfg.min_sqnr)
     return Budget(max_drop=1.0 if cfg.max_drop is None else cfg.max_drop)
 
 
@@ -192,7 +194,8 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     from edgeq.stages.plan import plan
     from edgeq.stages.quantize import quantize
 
-    if b.cfg.method != Method.AUTO or b.eval_cfg is None or not _budget(b.cfg).misses(ptq_eval):
+    misses = _budget(b.cfg).misses(ptq_eval) or ptq_eval.get("degenerate")  # a dead int8 output never passes
+    if b.cfg.method != Method.AUTO or b.eval_cfg is None or not misses:
         return None
     io = b.io
     parts = {
@@ -204,6 +207,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
         "io": qcfg.io_type.value,
         "profile": Profile.of(tgt).__dict__,
         "max_drop": b.cfg.max_drop,
+        "min_sqnr": b.cfg.min_sqnr,
     }
     b.step(f"{name}: plain PTQ misses the budget; planner", unplanned=True)
 

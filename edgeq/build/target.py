@@ -213,6 +213,9 @@ def variant_row(
         "reference_accuracy": ev["reference"]["accuracy"] if ev else None,
         "agreement": ev["agreement"] if ev else None,
         "sqnr_db": ev["sqnr_db"] if ev else None,
+        "worst_output": ev.get("worst_output") if ev else None,
+        "outputs": ev.get("outputs") if ev else None,  # per-output fidelity, by name
+        "detection": ev.get("detection") if ev else None,
         "worst_class_drop_points": ev.get("worst_class_drop_points") if ev else None,
         "num_eval_samples": ev["num_samples"] if ev else 0,
         "float_ops": len(q["float_ops"]),

@@ -85,6 +85,7 @@ class Step:
     meets: bool = False
     misses: list[str] = field(default_factory=list)
     skipped: str = ""
+    outputs: list[dict] = field(default_factory=list)  # per-output fidelity, by name (fidelity.compare)
     data: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -116,7 +117,7 @@ def profile_misses(info: ModelInfo, profile: Profile) -> list[str]:
 class Planner:
     """Evaluates candidates against the float reference outputs on the evaluation set."""
 
-    reference_outputs: np.ndarray
+    reference_outputs: dict[str, np.ndarray]  # by output name (LoadedModel.predict_outputs)
     x: np.ndarray
     labels: np.ndarray | None
     budget: Budget
@@ -126,18 +127,19 @@ class Planner:
     def evaluate(self, step: Step, data: bytes) -> Step:
         from edgeq.runtime import open_session
 
-        outputs = open_session(data, batch=1).predict(self.x)
-        ev = fidelity.compare(self.reference_outputs, outputs, self.labels)
+        ev = fidelity.compare_session(self.reference_outputs, open_session(data, batch=1), self.x, self.labels)
         info = read_bytes(data)
         step.accuracy = ev["quantized"]["accuracy"]
         step.drop_points = ev.get("accuracy_drop_points")
         step.worst_class_drop_points = ev.get("worst_class_drop_points")
         step.sqnr_db = ev["sqnr_db"]
+        step.outputs = ev["outputs"]
         step.size_bytes = len(data)
         step.num_ops = len(info.ops)
         step.num_float_ops = len(info.float_ops)
         step.ops_off_accelerator = ops_off_accelerator(info, self.profile)
         step.misses = profile_misses(info, self.profile) + self.budget.misses(ev)
+        step.misses += [f"int8 output {d['output']!r} is {d['why']}" for d in ev["degenerate"]]  # never a pass
         step.meets = not step.misses
         step.data = data
         self.steps.append(step)
