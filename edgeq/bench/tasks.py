@@ -34,7 +34,8 @@ def _is_distribution(r: np.ndarray) -> bool:
 
 
 def _class_shaped(r: np.ndarray) -> bool:
-    return r.ndim == 2 and r.shape[-1] > 1
+    """(N, classes), or per-position class scores (N, ..., classes) that are softmax outputs."""
+    return r.ndim >= 2 and r.shape[-1] > 1 and (r.ndim == 2 or _is_distribution(r))
 
 
 def detection_pair(reference: dict[str, np.ndarray]) -> tuple[str, str, str] | None:

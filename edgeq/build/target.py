@@ -96,6 +96,8 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
     info, warnings = split_messages(tres["check"], tres["compile"])
     warnings = list(qres.get("warnings", [])) + warnings
+    dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
+    warnings += [f"int8 output {d['output']!r} is {d['why']}: it carries no signal" for d in dead]
 
     tfolder = b.out / name
     extras = []  # (row, file): the target's other flavours, measured on the host like the float reference

@@ -44,7 +44,9 @@ def render(r: dict, threads: int) -> str:
                 ]
             )
         n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
-        lines.append(f"{name} build in {r['out_dir']}/{name} (accuracy on {n} held-out samples; {threads} thread(s))")
+        labeled = any(v.get("accuracy") is not None for v in t["variants"])
+        figures = "accuracy" if labeled else "agreement and SQNR (no labels)"
+        lines.append(f"{name} build in {r['out_dir']}/{name} ({figures} on {n} held-out samples; {threads} thread(s))")
         header = [
             "variant",
             "size_bytes",

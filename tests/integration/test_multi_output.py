@@ -218,3 +218,15 @@ def test_min_sqnr_is_an_edgeq_toml_key(tmp_path):
     (tmp_path / "edgeq.toml").write_text('target = "cpu"\nmin-sqnr = 25.0\n')
     settings = load_toml(str(tmp_path / "edgeq.toml"))
     assert BuildConfig(**settings).min_sqnr == 25.0
+
+
+@pytest.mark.slow
+def test_build_warns_of_a_dead_int8_output(run_cli, tmp_path):
+    _dead_output_data(tmp_path)
+    r = run_cli(
+        "--json", "build", tmp_path / "dead.keras", "--target", "cpu", "--method", "ptq", "--data", tmp_path / "big.npy",
+        "--eval-data", tmp_path / "small.npy", "-o", tmp_path / "b", "--runs", "2", "--warmup", "0",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    warnings = r.json["result"]["targets"]["cpu"]["warnings"]
+    assert any("'energy' is all zeros" in w for w in warnings)

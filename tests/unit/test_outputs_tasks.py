@@ -176,3 +176,11 @@ def test_a_bare_array_is_one_output():
     x = softmax(rng.normal(size=(10, 5)))
     r = fidelity.compare(x, x, None)
     assert r["num_outputs"] == 1 and r["agreement"] == 1.0 and r["sqnr_db"] == float("inf")
+
+
+def test_per_position_softmax_scores_are_class_scores():
+    # MTCNN PNet: a (1, 1, 2) face/not-face softmax per position beside a (1, 1, 4) box regression
+    ref = {"conv4-1": rng.normal(size=(30, 1, 1, 4)), "conv4-2": softmax(rng.normal(size=(30, 1, 1, 2)))}
+    r = fidelity.compare(ref, ref, None)
+    roles = {o["name"]: o["role"] for o in r["outputs"]}
+    assert roles == {"conv4-1": tasks.REGRESSION, "conv4-2": tasks.CLASS} and r["agreement"] == 1.0
