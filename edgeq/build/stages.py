@@ -237,7 +237,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     return b.cache.run("plan", parts, fn, f"plan [{name}]")
 
 
-def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
+def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | None = None) -> dict:
     """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
     from edgeq.flatbuffer import read_bytes
     from edgeq.quantize.planner import Profile, ops_off_accelerator
@@ -258,7 +258,11 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
         "misses": [],
         "skipped": "",
     }
-    return {"chosen": "int8 PTQ", "stopped_because": "plain int8 PTQ meets the budget", "steps": [step]}
+    because = "plain int8 PTQ meets the budget"
+    if ev["quantized"]["accuracy"] is None and min_sqnr is None:  # no labels: a drop cannot be measured
+        because = "plain int8 PTQ taken unmeasured: the evaluation data has no labels (give --min-sqnr DB)"
+        step |= {"meets": False, "misses": ["accuracy budget not measured (no labels)"]}
+    return {"chosen": "int8 PTQ", "stopped_because": because, "steps": [step]}
 
 
 def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:

@@ -56,7 +56,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
         planned = planned_quantize(b, name, tgt, qcfg, qeval)
         if planned is None:
-            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt)
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
         else:
             qres, qdir = planned
             qfile = qdir / qres["file"]

@@ -230,3 +230,13 @@ def test_build_warns_of_a_dead_int8_output(run_cli, tmp_path):
     assert r.exit_code == 0, r.stderr
     warnings = r.json["result"]["targets"]["cpu"]["warnings"]
     assert any("'energy' is all zeros" in w for w in warnings)
+
+
+@pytest.mark.slow
+def test_build_without_labels_or_min_sqnr_does_not_claim_the_budget_met(run_cli, multi, tmp_path):
+    r = run_cli(
+        "build", multi / "m.keras", "--target", "cpu", "--data", multi / "x.npy", "--eval-data", multi / "x.npy",
+        "-o", tmp_path / "b", "--runs", "2", "--warmup", "0",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "meets the budget" not in r.stdout and "no labels (give --min-sqnr DB)" in r.stdout
