@@ -240,3 +240,16 @@ def test_build_without_labels_or_min_sqnr_does_not_claim_the_budget_met(run_cli,
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert "meets the budget" not in r.stdout and "no labels (give --min-sqnr DB)" in r.stdout
+
+
+def test_eval_against_a_float_tflite_reference_pairs_by_signature_names(run_cli, multi):
+    from edgeq import api
+    from edgeq.config import Mode, QuantizeConfig
+
+    api.quantize(str(multi / "m.keras"), str(multi / "m_float.tflite"), QuantizeConfig(mode=Mode.FLOAT))
+    r = run_cli(
+        "--json", "eval", multi / "m_int8.tflite", "--reference", multi / "m_float.tflite", "--data", multi / "x.npy"
+    )
+    assert r.exit_code == 0, r.stderr
+    rows = {o["name"]: o for o in r.json["result"]["outputs"]}
+    assert sorted(rows) == sorted(HEADS) and rows["bbox"]["shape"] == [4] and rows["bbox"]["sqnr_db"] > 15
