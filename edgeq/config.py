@@ -352,7 +352,8 @@ class BuildConfig(_Dict):
     eval_data: str | None = None
     train_data: str | None = None
     method: Method = Method.AUTO
-    max_drop: float | None = None  # auto: defaults to 1 point
+    max_drop: float | None = None  # auto: defaults to 1 point (unless min_sqnr is given)
+    min_sqnr: float | None = None  # auto: the budget for unlabeled evaluation data, in dB (worst output)
     out_dir: str = "edgeq-out"
     runs: int = 100
     warmup: int = 10
@@ -386,6 +387,10 @@ class BuildConfig(_Dict):
             )
         if self.max_drop is not None and self.max_drop < 0:
             raise UsageError(f"--max-drop must be 0 or more, got {self.max_drop}", "e.g. --max-drop 1")
+        if self.method == Method.PTQ and self.min_sqnr is not None:
+            raise UsageError(
+                "--min-sqnr goes with --method auto (the planner), not ptq", "drop --min-sqnr or use --method auto"
+            )
         BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)  # validates
         _ = self.techniques  # validates; with --method auto the planner runs only where the shared model misses
         if self.allow_cpu_fallback and self.method != Method.AUTO:
@@ -414,6 +419,7 @@ TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "train-data": ("train_data", "path", 'train-data = "train.npz"'),
     "method": ("method", "str", 'method = "auto"'),
     "max-drop": ("max_drop", "float", "max-drop = 1.0"),
+    "min-sqnr": ("min_sqnr", "float", "min-sqnr = 20.0"),
     "out-dir": ("out_dir", "path", 'out-dir = "edgeq-out"'),
     "runs": ("runs", "int", "runs = 100"),
     "warmup": ("warmup", "int", "warmup = 10"),

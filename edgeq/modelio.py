@@ -84,9 +84,15 @@ class LoadedModel:
     def is_keras(self) -> bool:
         return self.format in (Format.KERAS3, Format.TF_KERAS, Format.H5)
 
-    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Float outputs of the first output for ``x`` (no training-mode layers)."""
-        outs = []
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.outputs]
+
+    def predict_outputs(self, x: np.ndarray, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Float outputs for ``x`` keyed by output name (Keras output names, SavedModel signature keys),
+        in the model's own order. No training-mode layers."""
+        names = self.output_names
+        outs: dict[str, list] = {n: [] for n in names}
         fixed = None if self.is_keras or not self.inputs[0].shape else self.inputs[0].shape[0]
         batch_size = fixed or batch_size  # a SavedModel with a fixed batch (onnx2tf's) takes only that
         for start in range(0, len(x), batch_size):
@@ -100,11 +106,25 @@ class LoadedModel:
                 fn = self.obj.signatures["serving_default"]
                 y = fn(**{self.inputs[0].name: chunk})
             if isinstance(y, dict):
-                y = y[self.outputs[0].name]
-            elif isinstance(y, (list, tuple)):
-                y = y[0]
-            outs.append(np.asarray(y)[:n])
-        return np.concatenate(outs, axis=0)
+                y = [y[name] for name in names]
+            elif not isinstance(y, (list, tuple)):
+                y = [y]
+            for name, v in zip(names, y, strict=True):
+                outs[name].append(np.asarray(v)[:n])
+        return {name: np.concatenate(v, axis=0) for name, v in outs.items()}
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Float outputs of a single-output model for ``x``.
+
+        Raises:
+            BadInput: the model has several outputs (use :meth:`predict_outputs`, which names them).
+        """
+        if len(self.outputs) != 1:
+            raise BadInput(
+                f"{self.path} has {len(self.outputs)} outputs ({', '.join(self.output_names)}) where one is needed",
+                "use a single-output model here; eval, debug and build compare every output by name",
+            )
+        return next(iter(self.predict_outputs(x, batch_size).values()))
 
 
 def detect_format(path: str | os.PathLike) -> Format:

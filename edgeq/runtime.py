@@ -7,7 +7,7 @@ Handles the two chores every caller needs: quantizing float inputs for integer-I
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,15 +21,28 @@ _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 3276
 MAX_THREADS = 64
 
 
+def _dequantize(detail: dict, y: np.ndarray) -> np.ndarray:
+    if detail["dtype"] in _INT_RANGES:
+        scale, zp = detail["quantization"]
+        return (y.astype(np.float32) - zp) * scale
+    return y.astype(np.float32, copy=False)
+
+
 @dataclass
 class Session:
-    """A LiteRT interpreter with its first input and output resolved."""
+    """A LiteRT interpreter with its first input resolved and its outputs named.
+
+    ``outputs`` are the model's output details in signature order, each with ``name`` set to its
+    signature key where the model has a signature (the tensor name otherwise; ``tensor_name`` keeps
+    the tensor's own). LiteRT's output tensor order is not the model's: outputs are found by name.
+    """
 
     interpreter: Any
     input: dict
     output: dict
     num_threads: int
     log: str = ""
+    outputs: list[dict] = field(default_factory=list)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         dtype = self.input["dtype"]
@@ -40,29 +53,57 @@ class Session:
         return x.astype(dtype, copy=False)
 
     def dequantize_output(self, y: np.ndarray) -> np.ndarray:
-        if self.output["dtype"] in _INT_RANGES:
-            scale, zp = self.output["quantization"]
-            return (y.astype(np.float32) - zp) * scale
-        return y.astype(np.float32, copy=False)
+        return _dequantize(self.output, y)
 
     def invoke_raw(self, x: np.ndarray) -> np.ndarray:
-        """One invoke with an input already in the model's dtype and shape."""
+        """One invoke with an input already in the model's dtype and shape (the first output)."""
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Float outputs for float inputs ``x`` (N, ...), one sample per invoke."""
+    @property
+    def output_names(self) -> list[str]:
+        return [d["name"] for d in self.outputs]
+
+    def output_ranges(self) -> dict[str, tuple[float, float]]:
+        """The float range each integer output can represent (its saturation points), by name."""
+        ranges = {}
+        for d in self.outputs:
+            if d["dtype"] in _INT_RANGES and d["quantization"][0]:
+                scale, zp = d["quantization"]
+                lo, hi = _INT_RANGES[d["dtype"]]
+                ranges[d["name"]] = ((lo - zp) * scale, (hi - zp) * scale)
+        return ranges
+
+    def predict_outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Float outputs for float inputs ``x`` (N, ...) keyed by output name, one batch per invoke."""
         batch = int(self.input["shape"][0]) if len(self.input["shape"]) else 1
-        outs = []
+        outs: dict[str, list] = {d["name"]: [] for d in self.outputs}
         for start in range(0, len(x), batch):
             chunk = x[start : start + batch]
             n = len(chunk)
             if n < batch:  # pad the last chunk to the model's static batch
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
-            y = self.invoke_raw(self.quantize_input(chunk))
-            outs.append(self.dequantize_output(y)[:n])
-        return np.concatenate(outs, axis=0)
+            self.interpreter.set_tensor(self.input["index"], self.quantize_input(chunk))
+            self.interpreter.invoke()
+            for d in self.outputs:
+                y = _dequantize(d, self.interpreter.get_tensor(d["index"]))
+                # an output without a batch dimension (a detector's count) is one row per invoke
+                outs[d["name"]].append(y[:n] if y.ndim and y.shape[0] == batch else y[None])
+        return {name: np.concatenate(v, axis=0) for name, v in outs.items()}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Float outputs of a single-output model for float inputs ``x`` (N, ...).
+
+        Raises:
+            BadInput: the model has several outputs (use :meth:`predict_outputs`, which names them).
+        """
+        if len(self.outputs) != 1:
+            raise BadInput(
+                f"the model has {len(self.outputs)} outputs ({', '.join(self.output_names)}) where one is needed",
+                "use a single-output model here; eval, debug and build compare every output by name",
+            )
+        return next(iter(self.predict_outputs(x).values()))
 
     def input_range(self) -> tuple[float, float] | None:
         """The float range an integer input can represent, a fact about what the model expects."""
@@ -131,13 +172,32 @@ def open_session(
             raise
         except (RuntimeError, ValueError) as exc:
             raise _runtime_error(exc, origin) from exc
+    outputs = named_outputs(interp)
     return Session(
         interpreter=interp,
         input=interp.get_input_details()[0],
-        output=interp.get_output_details()[0],
+        output=outputs[0],
         num_threads=num_threads,
         log=log.text,
+        outputs=outputs,
     )
+
+
+def named_outputs(interp: Any) -> list[dict]:
+    """Output details named by the model's signature where it has exactly one (in signature order),
+    by tensor name otherwise; each keeps its tensor name as ``tensor_name``."""
+    details = interp.get_output_details()
+    by_index = {d["index"]: d for d in details}
+    sigs = interp.get_signature_list()
+    if len(sigs) == 1:
+        key = next(iter(sigs))
+        named = interp.get_signature_runner(key).get_output_details()
+        if len(named) == len(details) and all(d["index"] in by_index for d in named.values()):
+            return [
+                by_index[d["index"]] | {"name": name, "tensor_name": by_index[d["index"]]["name"]}
+                for name, d in named.items()
+            ]
+    return [d | {"tensor_name": d["name"]} for d in details]
 
 
 def _runtime_error(exc: Exception, origin: str) -> Exception:

@@ -53,29 +53,102 @@ def per_class_accuracy(outputs: np.ndarray, labels: np.ndarray) -> dict[int, flo
     return {int(c): float((pred[labels == c] == c).mean()) for c in np.unique(labels)}
 
 
-def compare(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) -> dict:
-    """Everything ``eval`` reports: accuracies (None without labels), agreement, fidelity."""
-    result: dict = {
-        "num_samples": int(len(reference)),
+def output_fidelity(reference: np.ndarray, test: np.ndarray) -> dict:
+    """SQNR, cosine and absolute errors of one output: what every output gets, whatever it is."""
+    err = np.abs(reference.astype(np.float64) - test.astype(np.float64))
+    return {
         "sqnr_db": round(sqnr_db(reference, test), 3),
         "cosine_similarity": round(cosine_similarity(reference, test), 6),
-        "mean_abs_error": float(np.mean(np.abs(reference - test))),
-        "max_abs_error": float(np.max(np.abs(reference - test))),
-        "agreement": None,
+        "mean_abs_error": float(err.mean()) if err.size else 0.0,
+        "max_abs_error": float(err.max()) if err.size else 0.0,
     }
-    if reference.ndim == 2 and reference.shape[-1] > 1:
-        result["agreement"] = float((reference.argmax(-1) == test.argmax(-1)).mean())
+
+
+def compare(
+    reference: np.ndarray | dict[str, np.ndarray],
+    test: np.ndarray | dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    task: str | None = None,
+    limits: dict[str, tuple[float, float]] | None = None,
+    source: str = "the evaluation data",
+) -> dict:
+    """Everything ``eval`` reports, per output and for the model.
+
+    Args:
+        reference, test: outputs keyed by name, already paired (:func:`edgeq.outputs.pair`); a bare array
+            is one output named ``output``.
+        labels: class labels for the class-score output, or None.
+        task: classification, regression, detection or embedding; None infers each output's role
+            (:mod:`edgeq.bench.tasks`).
+        limits: each integer output's float range, to name saturated outputs.
+
+    Returns:
+        ``outputs``: per output its name, shape, role and fidelity (SQNR, cosine, mean/max absolute
+        error), top-1 agreement for class scores only, and why it is degenerate if it is. The model-level
+        ``sqnr_db``, ``cosine_similarity`` and errors are the worst output's (lowest SQNR, named in
+        ``worst_output``); ``agreement`` and accuracies come from the class-score output (None without
+        one); ``detection`` holds box IoU and score agreement for a detection head; ``degenerate`` and
+        ``warnings`` name int8 outputs that carry no signal.
+
+    Raises:
+        BadInput: ``task`` does not fit the outputs; labels that do not fit the class-score output.
+    """
+    from edgeq.bench import tasks
+
+    if not isinstance(reference, dict):
+        assert not isinstance(test, dict)
+        reference, test = {"output": reference}, {"output": test}
+    assert isinstance(test, dict)
+    roles = tasks.roles(reference, task, labels is not None)
+    limits = limits or {}
+    rows = []
+    for name, ref in reference.items():
+        out = test[name]
+        row = {"name": name, "shape": list(ref.shape[1:]), "role": roles[name]} | output_fidelity(ref, out)
+        if roles[name] == tasks.CLASS:
+            row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
+        row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
+        rows.append(row)
+    worst = min(rows, key=lambda r: r["sqnr_db"])
+    result: dict = {
+        "num_samples": int(len(next(iter(reference.values())))),
+        "task": tasks.model_task(roles),
+        "num_outputs": len(rows),
+        "worst_output": worst["name"],
+    }
+    result |= {k: worst[k] for k in ("sqnr_db", "cosine_similarity", "mean_abs_error", "max_abs_error")}
+    result["outputs"] = rows
+    classes = [r["name"] for r in rows if r["role"] == tasks.CLASS]
+    cls_ref = reference[classes[0]] if classes else None
+    cls_test = test[classes[0]] if classes else None
+    result["class_output"] = classes[0] if classes else None
+    result["agreement"] = next((r["agreement"] for r in rows if r["role"] == tasks.CLASS), None)
+    result["detection"] = None
+    if result["task"] == "detection":
+        b = next(n for n, r in roles.items() if r == tasks.BOXES)
+        s = next(n for n, r in roles.items() if r == tasks.SCORES)
+        fmt = "corners" if tasks.POSTPROCESS.search(b) else "center_size"
+        result["detection"] = {"boxes": b, "scores": s} | tasks.detection_metrics(
+            (reference[b], test[b]), (reference[s], test[s]), fmt
+        )
+    result["degenerate"] = [{"output": r["name"], "why": r["degenerate"]} for r in rows if r["degenerate"]]
+    result["warnings"] = [
+        f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
+        for d in result["degenerate"]
+    ]
     result["reference"] = {"accuracy": None}
     result["quantized"] = {"accuracy": None}
-    if labels is not None:
-        result["reference"] = {"accuracy": top1_accuracy(reference, labels)}
-        result["quantized"] = {"accuracy": top1_accuracy(test, labels)}
+    if labels is not None and cls_ref is not None and cls_test is not None:
+        check_labels(cls_ref, labels, source)
+        result["reference"] = {"accuracy": top1_accuracy(cls_ref, labels)}
+        result["quantized"] = {"accuracy": top1_accuracy(cls_test, labels)}
         result["accuracy_drop_points"] = round(
             100 * (result["reference"]["accuracy"] - result["quantized"]["accuracy"]), 3
         )
-        result["per_class"] = per_class_drops(per_class_accuracy(reference, labels), per_class_accuracy(test, labels))
+        result["per_class"] = per_class_drops(per_class_accuracy(cls_ref, labels), per_class_accuracy(cls_test, labels))
         result["worst_class_drop_points"] = result["per_class"][0]["drop_points"] if result["per_class"] else 0.0
-    result["intervals"] = intervals(reference, test, labels)
+    # drop and agreement on the class-score output, SQNR on the worst output (the model's figure)
+    result["intervals"] = intervals(cls_ref, cls_test, labels, reference[worst["name"]], test[worst["name"]])
     return result
 
 
@@ -97,20 +170,52 @@ def per_class_drops(reference: dict[int, float], quantized: dict[int, float]) ->
     return sorted(rows, key=lambda r: -r["drop_points"])
 
 
-def intervals(reference: np.ndarray, test: np.ndarray, labels: np.ndarray | None) -> dict:
+def intervals(
+    cls_ref: np.ndarray | None,
+    cls_test: np.ndarray | None,
+    labels: np.ndarray | None,
+    reference: np.ndarray,
+    test: np.ndarray,
+) -> dict:
     """95% intervals, paired over the same samples (see edgeq.bench.stats): the accuracy drop where
-    there are labels, the agreement where the outputs are class scores, the SQNR unless the outputs
-    are identical. Each is an Interval's dict or None."""
+    there are labels and the agreement, both on the class-score output (``cls_*``, None without one),
+    and the SQNR of ``reference`` against ``test`` unless they are identical. Each is an Interval's
+    dict or None."""
     from edgeq.bench import stats
 
     out: dict = {"accuracy_drop_points": None, "agreement": None, "sqnr_db": None}
     if len(reference) == 0:
         return out
-    if labels is not None:
-        ref_ok, test_ok = reference.argmax(-1) == labels, test.argmax(-1) == labels
+    if labels is not None and cls_ref is not None and cls_test is not None:
+        ref_ok, test_ok = cls_ref.argmax(-1) == labels, cls_test.argmax(-1) == labels
         out["accuracy_drop_points"] = stats.drop_interval(ref_ok, test_ok).to_dict()
-    if reference.ndim == 2 and reference.shape[-1] > 1:
-        out["agreement"] = stats.agreement_interval(reference.argmax(-1) == test.argmax(-1)).to_dict()
+    if cls_ref is not None and cls_test is not None:
+        out["agreement"] = stats.agreement_interval(cls_ref.argmax(-1) == cls_test.argmax(-1)).to_dict()
     sqnr = stats.sqnr_interval(reference, test)
     out["sqnr_db"] = sqnr.to_dict() if sqnr else None
     return out
+
+
+def compare_session(
+    reference: dict[str, np.ndarray] | np.ndarray,
+    session,
+    x: np.ndarray,
+    labels: np.ndarray | None,
+    origins: tuple[str, str] = ("the float model", "the int8 model"),
+    task: str | None = None,
+    source: str = "the evaluation data",
+) -> dict:
+    """:func:`compare` for a LiteRT session (:class:`edgeq.runtime.Session`) run on ``x`` against the
+    reference outputs, paired by name, with the session's integer output limits to name saturation.
+
+    Raises:
+        BadInput: output names that do not match (:func:`edgeq.outputs.pair`), or see :func:`compare`.
+    """
+    from edgeq import outputs
+
+    if not isinstance(reference, dict):  # a single-output model's bare array
+        reference = {"output": reference}
+    ref, test, names = outputs.paired(reference, session.predict_outputs(x), *origins)
+    ranges = session.output_ranges()
+    limits = {n: ranges[t] for n, t in names.items() if t in ranges}
+    return compare(ref, test, labels, task, limits=limits, source=source)

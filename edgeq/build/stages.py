@@ -152,6 +152,8 @@ def debug_chart(b: Build) -> dict | None:
 def _budget(cfg: BuildConfig):
     from edgeq.quantize.planner import Budget
 
+    if cfg.min_sqnr is not None:  # unlabeled data: the SQNR budget alone, unless a drop is asked for too
+        return Budget(max_drop=cfg.max_drop, min_sqnr=cfg.min_sqnr)
     return Budget(max_drop=1.0 if cfg.max_drop is None else cfg.max_drop)
 
 
@@ -202,7 +204,8 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     from edgeq.stages.plan import plan
     from edgeq.stages.quantize import quantize
 
-    if b.cfg.method != Method.AUTO or b.eval_cfg is None or not _budget(b.cfg).misses(ptq_eval):
+    misses = _budget(b.cfg).misses(ptq_eval) or ptq_eval.get("degenerate")  # a dead int8 output never passes
+    if b.cfg.method != Method.AUTO or b.eval_cfg is None or not misses:
         return None
     io = b.io
     parts = {
@@ -216,6 +219,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
         "max_drop": b.cfg.max_drop,
         "allow_cpu_fallback": b.cfg.allow_cpu_fallback,
         "adaround_steps": b.cfg.techniques.adaround_steps,
+        "min_sqnr": b.cfg.min_sqnr,
     }
     b.step(f"{name}: the shared int8 model misses the budget; planner", unplanned=True)
 
@@ -248,7 +252,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     return b.cache.run("plan", parts, fn, f"plan [{name}]")
 
 
-def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
+def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | None = None) -> dict:
     """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
     from edgeq.flatbuffer import read_bytes
     from edgeq.quantize.planner import Profile, ops_off_accelerator
@@ -271,8 +275,13 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt) -> dict:
         "misses": [],
         "skipped": "",
     }
-    why = "plain int8 PTQ meets the budget" if applied == "minmax" else f"{name} meets the budget with every op int8"
-    return {"chosen": name, "stopped_because": why, "steps": [step]}
+    because = (
+        "plain int8 PTQ meets the budget" if applied == "minmax" else f"{name} meets the budget with every op int8"
+    )
+    if ev["quantized"]["accuracy"] is None and min_sqnr is None:  # no labels: a drop cannot be measured
+        because = f"{name} taken unmeasured: the evaluation data has no labels (give --min-sqnr DB)"
+        step |= {"meets": False, "misses": ["accuracy budget not measured (no labels)"]}
+    return {"chosen": name, "stopped_because": because, "steps": [step]}
 
 
 def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:

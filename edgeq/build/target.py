@@ -57,7 +57,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
         planned = planned_quantize(b, name, tgt, qcfg, qeval)
         if planned is None:
-            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt)
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
         else:
             qres, qdir = planned
             qfile = qdir / qres["file"]
@@ -97,6 +97,8 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
     info, warnings = split_messages(tres["check"], tres["compile"])
     warnings = list(qres.get("warnings", [])) + warnings
+    dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
+    warnings += [f"int8 output {d['output']!r} is {d['why']}: it carries no signal" for d in dead]
 
     tfolder = b.out / name
     extras = []  # (row, file): the target's other flavours, measured on the host like the float reference
@@ -214,6 +216,9 @@ def variant_row(
         "reference_accuracy": ev["reference"]["accuracy"] if ev else None,
         "agreement": ev["agreement"] if ev else None,
         "sqnr_db": ev["sqnr_db"] if ev else None,
+        "worst_output": ev.get("worst_output") if ev else None,
+        "outputs": ev.get("outputs") if ev else None,  # per-output fidelity, by name
+        "detection": ev.get("detection") if ev else None,
         "worst_class_drop_points": ev.get("worst_class_drop_points") if ev else None,
         "intervals": ev.get("intervals") if ev else None,
         "num_eval_samples": ev["num_samples"] if ev else 0,

@@ -35,6 +35,8 @@ def render(r: dict, threads: int) -> str:
                     lat["variant"],
                     f"{v['size_bytes']:,}" if v.get("size_bytes") is not None else "-",
                     pct(v.get("accuracy")),
+                    pct(v.get("agreement")),
+                    "-" if v.get("sqnr_db") is None else f"{v['sqnr_db']:.1f}",
                     ms(lat["p50"]),
                     ms(lat["p99"]),
                     ms(lat["mean"]),
@@ -43,8 +45,32 @@ def render(r: dict, threads: int) -> str:
                 ]
             )
         n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
-        lines.append(f"{name} build in {r['out_dir']}/{name} (accuracy on {n} held-out samples; {threads} thread(s))")
-        lines.append(table(rows, ["variant", "size_bytes", "accuracy", "p50_ms", "p99_ms", "mean_ms", "latency", "on"]))
+        labeled = any(v.get("accuracy") is not None for v in t["variants"])
+        figures = "accuracy" if labeled else "agreement and SQNR (no labels)"
+        lines.append(f"{name} build in {r['out_dir']}/{name} ({figures} on {n} held-out samples; {threads} thread(s))")
+        header = [
+            "variant",
+            "size_bytes",
+            "accuracy",
+            "agreement",
+            "sqnr_db",
+            "p50_ms",
+            "p99_ms",
+            "mean_ms",
+            "latency",
+            "on",
+        ]
+        lines.append(table(rows, header))
+        q = verdict.quantized(t) or {}
+        if len(q.get("outputs") or []) > 1:  # a multi-output model: each output's own figures
+            for o in q["outputs"]:
+                agree = f"  agreement {pct(o['agreement'])}" if o.get("agreement") is not None else ""
+                dead = f"  DEGENERATE: {o['degenerate']}" if o.get("degenerate") else ""
+                lines.append(
+                    f"  {q['variant']} output {o['name']} {tuple(o['shape'])} ({o['role'].replace('_', ' ')}): "
+                    f"SQNR {o['sqnr_db']:.1f} dB  cosine {o['cosine_similarity']:.4f}  "
+                    f"max abs err {o['max_abs_error']:.4g}{agree}{dead}"
+                )
         for lat in verdict.latency_rows(t):
             if lat["kind"] == "estimated" and lat["note"]:
                 lines.append(f"  estimate for {lat['where']}: {lat['note']}")
@@ -124,6 +150,13 @@ def problems(r: dict) -> list[str]:
     "--max-drop", type=float, default=None, metavar="POINTS", help="Accuracy budget for --method auto (default 1)."
 )
 @click.option(
+    "--min-sqnr",
+    type=float,
+    default=None,
+    metavar="DB",
+    help="Budget for --method auto on unlabeled evaluation data: SQNR of the worst output, in dB.",
+)
+@click.option(
     "-o",
     "--out-dir",
     default=None,
@@ -160,6 +193,7 @@ def command(
     train_data_path,
     method,
     max_drop,
+    min_sqnr,
     out_dir,
     config_path,
     runs,
@@ -190,6 +224,7 @@ def command(
         "train_data": train_data_path,
         "method": method,
         "max_drop": max_drop,
+        "min_sqnr": min_sqnr,
         "out_dir": out_dir,
         "runs": runs,
         "warmup": warmup,

@@ -41,6 +41,8 @@ def command(app: App, model: str, data_path: str, eval_path: str | None, out_dir
     data_cfg = data_config(data_path, kw)
     assert data_cfg is not None
     eval_cfg = data_config(eval_path, preprocess) if eval_path else None
+    from edgeq.cli.fidelity_view import outputs_lines
+
     r = api.debug(model, data_cfg, out_dir, eval_cfg, load_config(kw), force)
     m = r["model_metrics"]
     rows = [
@@ -57,7 +59,7 @@ def command(app: App, model: str, data_path: str, eval_path: str | None, out_dir
     lines = [
         f"{r['num_layers']} quantized tensors; worst by rmse/scale (healthy ~0.289):",
         table(rows, ["#", "op", "tensor", "rmse/scale", "scale", "range"]),
-        f"model: SQNR {m['sqnr_db']} dB, top-1 agreement {m['agreement']}",
+        *outputs_lines(m),
     ]
     if m["quantized"]["accuracy"] is not None:
         lines.append(

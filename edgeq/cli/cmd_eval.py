@@ -21,26 +21,35 @@ NO_LABELS = "n/a (no labels)"
 @click.option(
     "--data", "data_path", required=True, type=click.Path(path_type=str), help="Evaluation data; labels (y) optional."
 )
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression", "detection", "embedding"]),
+    default=None,
+    help="What the model's outputs are; by default inferred per output from its name, shape and values.",
+)
 @preprocess_options
 @load_options
 @pass_app
-def command(app: App, model: str, reference: str, data_path: str, **kw) -> None:
-    """Top-1 accuracy of MODEL.tflite and its reference, agreement, and output fidelity.
+def command(app: App, model: str, reference: str, data_path: str, task: str | None, **kw) -> None:
+    """Fidelity of MODEL.tflite against its reference, output by output (paired by name).
 
-    Fidelity (SQNR, cosine similarity, errors) needs no labels.
+    Every output gets SQNR, cosine similarity and errors (no labels needed); class-score outputs
+    also top-1 agreement (and accuracy with labels), a detection head box IoU and score agreement.
+    The model's figures are its worst output's.
     """
     from edgeq import api
+    from edgeq.cli.fidelity_view import outputs_lines
 
     data_cfg = data_config(data_path, kw)
     assert data_cfg is not None
-    r = api.evaluate(model, reference, data_cfg, load_config(kw))
-    lines = [
-        f"samples: {r['num_samples']}",
-        f"reference accuracy: {pct(r['reference']['accuracy'], NO_LABELS)}",
-        f"quantized accuracy: {pct(r['quantized']['accuracy'], NO_LABELS)}",
-        *interval_lines(r),
-        f"SQNR: {r['sqnr_db']} dB  cosine: {r['cosine_similarity']}  mean abs err: {r['mean_abs_error']:.4g}  max abs err: {r['max_abs_error']:.4g}",
-    ]
+    r = api.evaluate(model, reference, data_cfg, load_config(kw), task)
+    lines = [f"samples: {r['num_samples']}", *outputs_lines(r)]
+    if r["class_output"] is not None:
+        lines += [
+            f"reference accuracy: {pct(r['reference']['accuracy'], NO_LABELS)}",
+            f"quantized accuracy: {pct(r['quantized']['accuracy'], NO_LABELS)}",
+            *interval_lines(r),
+        ]
     if r.get("per_class"):
         worst = r["per_class"][:5]
         lines.append(f"classes that lost most (worst-class drop {r['worst_class_drop_points']} points):")
@@ -59,7 +68,7 @@ def interval_lines(r: dict) -> list[str]:
     iv = r.get("intervals") or {}
     agree = Interval.from_dict(iv["agreement"]) if iv.get("agreement") else None
     lines = [
-        f"top-1 agreement: {100 * agree.estimate:.2f}% (95% CI {agree.text(unit=False)}, n={agree.n})"
+        f"top-1 agreement ({r['class_output']}): {100 * agree.estimate:.2f}% (95% CI {agree.text(unit=False)}, n={agree.n})"
         if agree
         else f"top-1 agreement: {pct(r['agreement'], NO_LABELS)}"
     ]

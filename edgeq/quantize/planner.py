@@ -102,6 +102,7 @@ class Step:
     skipped: str = ""
     intervals: dict | None = None  # 95% intervals of the drop, agreement and SQNR (edgeq.bench.stats)
     noise: list[str] = field(default_factory=list)  # budgets the evaluation set cannot decide
+    outputs: list[dict] = field(default_factory=list)  # per-output fidelity, by name (fidelity.compare)
     data: bytes | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -133,7 +134,7 @@ def profile_misses(info: ModelInfo, profile: Profile) -> list[str]:
 class Planner:
     """Evaluates candidates against the float reference outputs on the evaluation set."""
 
-    reference_outputs: np.ndarray
+    reference_outputs: dict[str, np.ndarray]  # by output name (LoadedModel.predict_outputs)
     x: np.ndarray
     labels: np.ndarray | None
     budget: Budget
@@ -144,13 +145,13 @@ class Planner:
     def evaluate(self, step: Step, data: bytes) -> Step:
         from edgeq.runtime import open_session
 
-        outputs = open_session(data, batch=1).predict(self.x)
-        ev = fidelity.compare(self.reference_outputs, outputs, self.labels)
+        ev = fidelity.compare_session(self.reference_outputs, open_session(data, batch=1), self.x, self.labels)
         info = read_bytes(data)
         step.accuracy = ev["quantized"]["accuracy"]
         step.drop_points = ev.get("accuracy_drop_points")
         step.worst_class_drop_points = ev.get("worst_class_drop_points")
         step.sqnr_db = ev["sqnr_db"]
+        step.outputs = ev["outputs"]
         step.size_bytes = len(data)
         step.num_ops = len(info.ops)
         step.num_float_ops = len(info.float_ops)
@@ -160,6 +161,7 @@ class Planner:
             step.misses.append(
                 f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
             )
+        step.misses += [f"int8 output {d['output']!r} is {d['why']}" for d in ev["degenerate"]]  # never a pass
         step.meets = not step.misses
         step.intervals = ev.get("intervals")
         step.noise = self.budget.undecided(step.intervals or {})

@@ -55,7 +55,17 @@ def make_converter(model: LoadedModel, batch: int):
         holder.variables_ = [
             getattr(v, "value", v) if model.format == Format.KERAS3 else v for v in keras_model.variables
         ]
-        holder.serve = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
+        names = [o.name for o in model.outputs]
+        if len(names) > 1:
+            # Keyed by the Keras output names, the .tflite's signature names each output: its output tensors
+            # come out in another order than the model's, so position says nothing (edgeq.outputs pairs by name).
+            def serve(x):
+                y = keras_model(x, training=False)
+                return dict(y) if isinstance(y, dict) else dict(zip(names, y, strict=True))
+
+            holder.serve = tf.function(serve, input_signature=[spec])
+        else:
+            holder.serve = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
     concrete = holder.serve.get_concrete_function()
     return tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
 

@@ -27,6 +27,7 @@ def variant_rows(t: dict) -> list[list[str]]:
             f"{v['size_bytes']:,}",
             pct(v["accuracy"]),
             *interval_cells(v),
+            "-" if v.get("sqnr_db") is None else _fact(v["sqnr_db"]),
             "-" if v.get("worst_class_drop_points") is None else f"{v['worst_class_drop_points']:.1f}",
             str(v["float_ops"]),
         ]
@@ -34,12 +35,14 @@ def variant_rows(t: dict) -> list[list[str]]:
     ]
 
 
+# Without labels top-1 cannot be measured; agreement with the float model and SQNR need none.
 VARIANT_HEADER = [
     "variant",
     "size_bytes",
     "top-1",
     "drop vs reference (pts, 95% CI)",
     "agreement (95% CI)",
+    "SQNR dB (worst output)",
     "worst class drop (pts)",
     "float ops",
 ]
@@ -78,6 +81,31 @@ def noise_notes(top: dict, targets: list[dict]) -> list[str]:
         if note:
             notes.append(f"{t['target']}: {note}")
     return notes
+
+
+OUTPUTS_HEADER = ["variant", "output", "shape", "kind", "SQNR dB", "cosine", "mean abs err", "max abs err", "top-1 agreement", "degenerate"]  # fmt: skip
+
+
+def output_rows(t: dict) -> list[list[str]]:
+    """Per-output fidelity of each variant of a multi-output model (the worst output is the variant's SQNR)."""
+    rows = []
+    for v in t["variants"]:
+        for o in v.get("outputs") or []:
+            rows.append(
+                [
+                    v["variant"],
+                    o["name"],
+                    "x".join(str(d) for d in o["shape"]),
+                    o["role"].replace("_", " "),
+                    _fact(o["sqnr_db"]),
+                    _fact(o["cosine_similarity"]),
+                    f"{o['mean_abs_error']:.4g}",
+                    f"{o['max_abs_error']:.4g}",
+                    pct(o.get("agreement")),
+                    o.get("degenerate") or "",
+                ]
+            )
+    return rows
 
 
 LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
@@ -299,6 +327,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         f"evaluation data: {inputs.get('eval_data') or 'none'}.",
         f"Method: {cfg['method']}"
         + (f", budget {cfg['max_drop']} points" if cfg.get("max_drop") is not None else "")
+        + (f", budget SQNR >= {cfg['min_sqnr']} dB" if cfg.get("min_sqnr") is not None else "")
         + f"; targets: {', '.join(top['targets'])}.",
     ]
     out.append(("Summary", summary))
@@ -314,6 +343,15 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         rows = [[", ".join(names), *row] for row, names in shared.items()]
         described = [f"{t['target']}: {t['description']}" for t in built if t["description"]]
         out.append(("Variants: size and accuracy", [("table", rows, ["targets", *VARIANT_HEADER]), *described]))
+        per_output: dict[tuple, list[str]] = {}
+        for t in built:
+            for row in output_rows(t):
+                per_output.setdefault(tuple(row), []).append(t["target"])
+        if len({row[1] for row in per_output}) > 1:  # a single output is the variant row already
+            rows = [[", ".join(names), *row] for row, names in per_output.items()]
+            out.append(
+                ("Outputs: fidelity per output (paired by name)", [("table", rows, ["targets", *OUTPUTS_HEADER])])
+            )
     # every latency figure in one table; a row several targets share (the host's float run) is shown once
     latency: dict[tuple, list[str]] = {}
     for t in built:

@@ -67,11 +67,11 @@ def debug(
     if eval_cfg is not None:
         ev, more = load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")
         warnings += more
-    quantized = open_session(session.quantized_model(), batch=1).predict(ev.x)
-    reference = model.predict(ev.x)
-    if ev.y is not None:
-        fidelity.check_labels(reference, ev.y, ev.source)
-    model_metrics = fidelity.compare(reference, quantized, ev.y)
+    int8 = open_session(session.quantized_model(), batch=1, origin="the debugger's int8 model")
+    model_metrics = fidelity.compare_session(
+        model.predict_outputs(ev.x), int8, ev.x, ev.y, (model_path, "the debugger's int8 model"), source=ev.source
+    )
+    warnings += model_metrics["warnings"]
     layers = [s.to_dict() for s in session.layers]
     worst = [s.to_dict() for s in metrics.worst(session.layers)]
     doc = {

@@ -73,11 +73,12 @@ def plan(
         )
     if ev.y is None and budget.max_class_drop is not None:
         raise BadInput(f"evaluation data {ev.source} has no labels for --max-class-drop", "give labels (y)")
-    reference = model.predict(ev.x)
-    if ev.y is not None:
-        from edgeq.bench import fidelity
+    reference = model.predict_outputs(ev.x)
+    if ev.y is not None:  # labels that do not fit the outputs: now, not after the first candidate
+        from edgeq.bench import fidelity, tasks
 
-        fidelity.check_labels(reference, ev.y, ev.source)
+        roles = tasks.roles(reference, None, labeled=True)
+        fidelity.check_labels(reference[next(n for n, r in roles.items() if r == tasks.CLASS)], ev.y, ev.source)
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     session_holder: dict = {}
 

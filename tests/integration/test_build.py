@@ -68,6 +68,8 @@ def test_build_prints_a_table(run_cli, tmp_path):
         "variant",
         "size_bytes",
         "accuracy",
+        "agreement",
+        "sqnr_db",
         "p50_ms",
         "p99_ms",
         "mean_ms",

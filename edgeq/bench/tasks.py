@@ -1,0 +1,224 @@
+"""What each output of a model is, and the metrics that fit it. Pure numpy.
+
+An output is class scores (top-1 agreement and accuracy fit), a regression (SQNR and errors: box
+offsets, landmarks, audio frames), an embedding (cosine), or part of a detection head: boxes with
+their scores, raw per-anchor (a MediaPipe/BlazeFace head) or after ``TFLite_Detection_PostProcess``
+(boxes, classes, scores, count). The role comes from ``--task`` where given, else from the output's
+name, shape and the reference's values. No metric is computed on an output it does not fit.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from edgeq.errors import BadInput
+
+TASKS = ("classification", "regression", "detection", "embedding")
+# Roles of single outputs; "boxes" and "scores" exist only as a detection pair.
+CLASS, REGRESSION, EMBEDDING, BOXES, SCORES = "class_scores", "regression", "embedding", "boxes", "scores"
+
+SCORE_THRESHOLD = 0.5
+IOU_MATCH = 0.5  # a box whose IoU with its reference is at least this counts as the same detection
+
+_BOX_NAMES = re.compile(r"box|regress|loc|coord", re.I)
+_SCORE_NAMES = re.compile(r"score|prob|conf|class|logit|cls", re.I)
+_EMBED_NAMES = re.compile(r"embed|feature|vector", re.I)
+POSTPROCESS = re.compile(r"TFLite_Detection_PostProcess(?::(\d+))?$")
+
+
+def _is_distribution(r: np.ndarray) -> bool:
+    """Rows that are a probability distribution: softmax class scores."""
+    return bool(np.all(r >= -1e-6) and np.allclose(r.sum(axis=-1), 1.0, atol=1e-3))
+
+
+def _class_shaped(r: np.ndarray) -> bool:
+    """(N, classes), or per-position class scores (N, ..., classes) that are softmax outputs."""
+    return r.ndim >= 2 and r.shape[-1] > 1 and (r.ndim == 2 or _is_distribution(r))
+
+
+def detection_pair(reference: dict[str, np.ndarray]) -> tuple[str, str, str] | None:
+    """(boxes, scores, box format) of a detection head among the outputs, or None.
+
+    ``TFLite_Detection_PostProcess`` outputs are known by the op's output order (boxes, classes,
+    scores, count) carried in their tensor names; raw heads by a (N, anchors, >=4) box output and
+    a score output over the same anchors, told apart by name where the shapes allow both.
+    """
+    post = {}
+    for name in reference:
+        m = POSTPROCESS.search(name)
+        if m:
+            post[int(m.group(1) or 0)] = name
+    if 0 in post and 2 in post:
+        return post[0], post[2], "corners"
+    boxes = [n for n, r in reference.items() if r.ndim == 3 and r.shape[-1] >= 4]
+    for b in sorted(boxes, key=lambda n: not _BOX_NAMES.search(n)):
+        anchors = reference[b].shape[1]
+        scores = [
+            n
+            for n, r in reference.items()
+            if n != b
+            and r.ndim in (2, 3)
+            and r.shape[1] == anchors
+            # one score per anchor by shape; several (per class) only where both names say so
+            and (r.ndim == 2 or r.shape[-1] == 1 or (_SCORE_NAMES.search(n) and _BOX_NAMES.search(b)))
+        ]
+        scores.sort(key=lambda n: not _SCORE_NAMES.search(n))
+        if scores and (len(scores) == 1 or _SCORE_NAMES.search(scores[0])):
+            return b, scores[0], "center_size"
+    return None
+
+
+def roles(reference: dict[str, np.ndarray], task: str | None, labeled: bool) -> dict[str, str]:
+    """The role of every output, by name.
+
+    Raises:
+        BadInput: ``task`` does not fit the outputs (detection without boxes and scores,
+            classification without a class-score output), or labels with no class-score output.
+    """
+    if task is not None and task not in TASKS:
+        raise BadInput(f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")
+    shapes = ", ".join(f"{n} {tuple(r.shape[1:])}" for n, r in reference.items())
+    if task == "regression":
+        return dict.fromkeys(reference, REGRESSION)
+    if task == "embedding":
+        return dict.fromkeys(reference, EMBEDDING)
+    out: dict[str, str] = {}
+    det = detection_pair(reference)
+    if task == "detection":
+        if det is None:
+            raise BadInput(
+                f"--task detection needs a boxes output (N, anchors, 4+) and a scores output over the same "
+                f"anchors, and this model's outputs are: {shapes}",
+                "pass the task that fits the model (classification, regression or embedding), or none to infer it",
+            )
+    if det is not None and task in (None, "detection"):
+        out[det[0]], out[det[1]] = BOXES, SCORES
+    single = len(reference) == 1
+    for name, r in reference.items():
+        if name in out:
+            continue
+        if _class_shaped(r) and (
+            single or _SCORE_NAMES.search(name) or _is_distribution(r) or task == "classification"
+        ):
+            out[name] = CLASS
+        elif _EMBED_NAMES.search(name) and r.ndim == 2:
+            out[name] = EMBEDDING
+        else:
+            out[name] = REGRESSION
+    classes = [n for n, role in out.items() if role == CLASS]
+    if task == "classification" and not classes:
+        raise BadInput(
+            f"--task classification needs a class-score output (N, classes), and this model's outputs are: {shapes}",
+            "pass the task that fits the model (regression, detection or embedding), or none to infer it",
+        )
+    if labeled and len(classes) != 1:
+        what = "no class-score output" if not classes else f"{len(classes)} class-score outputs ({', '.join(classes)})"
+        raise BadInput(
+            f"the evaluation data has labels, but the model has {what} (outputs: {shapes})",
+            "evaluate without labels (fidelity metrics per output), or label data for a single classifier output",
+        )
+    return out
+
+
+def model_task(output_roles: dict[str, str]) -> str:
+    """The model's task as one word: detection if it has a detection head, else the first class-score,
+    embedding or regression output decides, in that order."""
+    found = set(output_roles.values())
+    if BOXES in found:
+        return "detection"
+    for role, task in ((CLASS, "classification"), (EMBEDDING, "embedding")):
+        if role in found:
+            return task
+    return "regression"
+
+
+def _probabilities(s: np.ndarray) -> np.ndarray:
+    """Per-anchor score in 0..1 (logits through a sigmoid; several classes: the best one)."""
+    s = s.astype(np.float64)
+    if s.ndim == 3:
+        s = s.max(axis=-1)
+    if s.min() < 0 or s.max() > 1:
+        s = 1 / (1 + np.exp(-np.clip(s, -60, 60)))
+    return s
+
+
+def _corners(b: np.ndarray, fmt: str) -> np.ndarray:
+    """(..., 4) boxes as (lo0, lo1, hi0, hi1)."""
+    b = b[..., :4].astype(np.float64)
+    if fmt == "corners":
+        return np.stack([np.minimum(b[..., 0], b[..., 2]), np.minimum(b[..., 1], b[..., 3]),
+                         np.maximum(b[..., 0], b[..., 2]), np.maximum(b[..., 1], b[..., 3])], axis=-1)  # fmt: skip
+    half = np.abs(b[..., 2:4]) / 2
+    return np.concatenate([b[..., 0:2] - half, b[..., 0:2] + half], axis=-1)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of corner boxes (..., 4); 0 where both are empty."""
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area = np.prod(a[..., 2:] - a[..., :2], axis=-1) + np.prod(b[..., 2:] - b[..., :2], axis=-1) - inter
+    return np.where(area > 0, inter / np.where(area > 0, area, 1), 0.0)
+
+
+def detection_metrics(
+    boxes: tuple[np.ndarray, np.ndarray],
+    scores: tuple[np.ndarray, np.ndarray],
+    box_format: str,
+    threshold: float = SCORE_THRESHOLD,
+) -> dict:
+    """Agreement of two detection heads (reference, test) on the detections above ``threshold``.
+
+    ``score_agreement``: detections above the threshold in both, over those above it in either (per
+    anchor for raw heads; matched by IoU >= 0.5 after post-processing, whose rows are sorted by score).
+    ``box_iou_mean`` and ``box_agreement``: IoU of each reference detection with its int8 counterpart, and
+    the fraction at IoU >= 0.5. None where the reference detects nothing above the threshold.
+    """
+    rb, tb = _corners(boxes[0], box_format), _corners(boxes[1], box_format)
+    rs, ts = _probabilities(scores[0]), _probabilities(scores[1])
+    ref_on, test_on = rs > threshold, ts > threshold
+    if box_format == "center_size":  # raw head: anchor i is anchor i on both sides
+        best = iou(rb, tb)[ref_on]
+        both, either = int(np.sum(ref_on & test_on)), int(np.sum(ref_on | test_on))
+    else:
+        best_list: list = []
+        both, either = 0, 0
+        for i in range(len(rb)):
+            r, t = rb[i][ref_on[i]], tb[i][test_on[i]]
+            m = iou(r[:, None, :], t[None, :, :]) if len(r) and len(t) else np.zeros((len(r), len(t)))
+            per_ref = m.max(axis=1) if m.shape[1] else np.zeros(len(r))
+            best_list.extend(per_ref.tolist())
+            matched = int(np.sum(per_ref >= IOU_MATCH))
+            both += matched
+            either += len(r) + len(t) - matched
+        best = np.asarray(best_list)
+    return {
+        "score_threshold": threshold,
+        "box_format": box_format,
+        "reference_detections": int(ref_on.sum()),
+        "quantized_detections": int(test_on.sum()),
+        "score_agreement": round(both / either, 6) if either else None,
+        "box_iou_mean": round(float(best.mean()), 6) if len(best) else None,
+        "box_agreement": round(float(np.mean(best >= IOU_MATCH)), 6) if len(best) else None,
+    }
+
+
+def degenerate(reference: np.ndarray, test: np.ndarray, limits: tuple[float, float] | None) -> str | None:
+    """Why the quantized output carries no signal, or None: all zeros, constant, or saturated at its
+    integer limits (``limits``: the float values of the int8 extremes) where the reference is not."""
+    if test.size == 0 or np.ptp(reference) == 0:
+        return None  # a constant reference: nothing to lose
+    if np.all(test == 0):
+        return "all zeros"
+    if np.ptp(test) == 0:
+        return f"constant ({float(test.flat[0]):.4g})"
+    if limits is not None:
+        lo, hi = limits
+        half_step = (hi - lo) / 510
+        at_test = float(np.mean((test <= lo + half_step) | (test >= hi - half_step)))
+        at_ref = float(np.mean((reference <= lo + half_step) | (reference >= hi - half_step)))
+        if at_test >= 0.5 and at_test - at_ref >= 0.25:
+            return f"saturated ({at_test:.0%} of values at the int8 limits {lo:.4g}..{hi:.4g}; reference {at_ref:.0%})"
+    return None

@@ -1,0 +1,186 @@
+"""Outputs paired by name, per-output fidelity, task-aware metrics, degenerate outputs (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeq.bench import fidelity, tasks
+from edgeq.errors import BadInput
+from edgeq.outputs import pair, paired
+
+rng = np.random.default_rng(0)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def test_outputs_pair_by_name_not_position():
+    ref = {"boxes": np.zeros((2, 4)), "probs": np.zeros((2, 3))}
+    test = {"probs": np.ones((2, 3)), "boxes": np.ones((2, 4))}  # LiteRT's order is not the model's
+    assert pair(ref, test, "ref", "int8") == {"boxes": "boxes", "probs": "probs"}
+    r, t, _ = paired(ref, test, "ref", "int8")
+    assert list(r) == ["boxes", "probs"] and t["boxes"].shape == (2, 4)
+
+
+def test_names_match_up_to_a_tensor_suffix_and_case():
+    ref = {"Regressors": np.zeros((1, 4)), "classificators": np.zeros((1, 2))}
+    test = {"regressors:0": np.zeros((1, 4)), "classificators": np.zeros((1, 2))}
+    assert pair(ref, test, "a", "b") == {"Regressors": "regressors:0", "classificators": "classificators"}
+
+
+def test_a_single_output_pairs_whatever_its_name():
+    assert pair({"dense_3": np.zeros((2, 10))}, {"output_0": np.zeros((2, 10))}, "a", "b") == {"dense_3": "output_0"}
+
+
+def test_unmatched_names_name_both_sides():
+    ref = {"boxes": np.zeros((2, 4)), "probs": np.zeros((2, 3))}
+    test = {"output_0": np.zeros((2, 4)), "output_1": np.zeros((2, 3))}
+    with pytest.raises(BadInput) as e:
+        pair(ref, test, "model.keras", "model.tflite")
+    msg = e.value.message
+    assert "'boxes'" in msg and "'probs'" in msg and "output_0, output_1" in msg and "boxes, probs" in msg
+
+
+def test_a_different_output_count_or_shape_is_bad_input():
+    with pytest.raises(BadInput, match="has 2 output"):
+        pair({"a": np.zeros((1, 2)), "b": np.zeros((1, 2))}, {"a": np.zeros((1, 2))}, "r", "t")
+    with pytest.raises(BadInput, match="'a' has shape"):
+        pair({"a": np.zeros((1, 2)), "b": np.zeros((1, 3))}, {"a": np.zeros((1, 4)), "b": np.zeros((1, 3))}, "r", "t")
+
+
+def three_outputs(n=200):
+    """MTCNN ONet-like outputs: box regression (4), landmarks (10), face probability (softmax 2)."""
+    boxes = rng.normal(size=(n, 4))
+    marks = rng.normal(size=(n, 10))
+    probs = softmax(rng.normal(size=(n, 2)) * 3)
+    return {"bbox": boxes, "landmarks": marks, "prob": probs}
+
+
+def test_model_summary_is_the_worst_output_and_each_output_has_its_own_figures():
+    ref = three_outputs()
+    test = {k: v.copy() for k, v in ref.items()}
+    test["bbox"] = ref["bbox"] + rng.normal(scale=0.01, size=ref["bbox"].shape)  # ~40 dB
+    test["landmarks"] = ref["landmarks"] + rng.normal(scale=0.3, size=ref["landmarks"].shape)  # ~10 dB, second
+    test["prob"] = ref["prob"] + rng.normal(scale=0.001, size=ref["prob"].shape)
+    r = fidelity.compare(ref, test, None)
+    rows = {o["name"]: o for o in r["outputs"]}
+    assert r["worst_output"] == "landmarks" and r["sqnr_db"] == rows["landmarks"]["sqnr_db"]
+    assert rows["landmarks"]["sqnr_db"] == pytest.approx(10.5, abs=1.0)
+    assert rows["bbox"]["sqnr_db"] == pytest.approx(40, abs=1.5)
+    assert rows["bbox"]["shape"] == [4] and rows["landmarks"]["shape"] == [10]
+    # top-1 agreement only where it fits: the class scores, never the 4-wide box regression
+    assert rows["prob"]["role"] == tasks.CLASS and "agreement" in rows["prob"]
+    assert rows["bbox"]["role"] == tasks.REGRESSION and "agreement" not in rows["bbox"]
+    assert r["agreement"] == rows["prob"]["agreement"] and r["class_output"] == "prob"
+
+
+def test_a_lone_regression_output_gets_no_agreement():
+    ref = {"depth": rng.normal(size=(50, 8, 8))}
+    r = fidelity.compare(ref, {"depth": ref["depth"] * 1.01}, None)
+    assert r["task"] == "regression" and r["agreement"] is None
+
+
+def test_labels_go_to_the_class_output_and_need_one():
+    ref = three_outputs()
+    labels = ref["prob"].argmax(-1)
+    r = fidelity.compare(ref, ref, labels)
+    assert r["quantized"]["accuracy"] == 1.0 and r["accuracy_drop_points"] == 0
+    no_class = {"bbox": ref["bbox"], "landmarks": ref["landmarks"]}
+    with pytest.raises(BadInput, match="no class-score output"):
+        fidelity.compare(no_class, no_class, labels)
+
+
+def test_task_detection_on_a_classifier_is_a_clear_error():
+    ref = {"probs": softmax(rng.normal(size=(20, 10)))}
+    with pytest.raises(BadInput) as e:
+        fidelity.compare(ref, ref, None, task="detection")
+    assert "--task detection" in e.value.message and "probs (10,)" in e.value.message
+
+
+def test_task_override_regression_and_embedding():
+    ref = {"probs": softmax(rng.normal(size=(20, 10)))}
+    assert fidelity.compare(ref, ref, None, task="regression")["agreement"] is None
+    r = fidelity.compare(ref, ref, None, task="embedding")
+    assert r["task"] == "embedding" and r["outputs"][0]["role"] == tasks.EMBEDDING
+
+
+def blazeface(n=6, anchors=896):
+    """A MediaPipe face-detector head: regressors (N, 896, 16) and logit classificators (N, 896, 1)."""
+    reg = rng.normal(scale=2, size=(n, anchors, 16))
+    reg[..., 2:4] = np.abs(reg[..., 2:4]) + 10  # box width and height in pixels
+    cls = rng.normal(loc=-6, size=(n, anchors, 1))
+    cls[:, :5, 0] = 6  # five confident anchors per image
+    return {"regressors": reg, "classificators": cls}
+
+
+def test_detection_head_is_inferred_and_measured_by_iou_and_score_agreement():
+    ref = blazeface()
+    assert tasks.detection_pair(ref) == ("regressors", "classificators", "center_size")
+    same = fidelity.compare(ref, ref, None)
+    assert same["task"] == "detection" and same["agreement"] is None
+    d = same["detection"]
+    assert d["score_agreement"] == 1.0 and d["box_iou_mean"] == pytest.approx(1.0) and d["reference_detections"] == 30
+    shifted = {k: v.copy() for k, v in ref.items()}
+    shifted["regressors"][..., 0] += 5  # boxes ~10-12 px wide moved by 5 px: IoU about 1/3
+    shifted["classificators"][:, :2, 0] = -6  # two of five detections lost
+    d = fidelity.compare(ref, shifted, None)["detection"]
+    assert d["score_agreement"] == pytest.approx(18 / 30)
+    assert 0.2 < d["box_iou_mean"] < 0.5 and d["box_agreement"] == 0.0
+
+
+def test_post_processed_detections_are_matched_by_iou_not_row():
+    # TFLite_Detection_PostProcess: boxes (corners), classes, scores, count; rows are sorted by score,
+    # so int8 may list the same detections in another order
+    boxes = np.array([[[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.9, 0.9], [0, 0, 0, 0]]])
+    scores = np.array([[0.9, 0.8, 0.1]])
+    ref = {
+        "TFLite_Detection_PostProcess": boxes,
+        "TFLite_Detection_PostProcess:1": np.zeros((1, 3)),
+        "TFLite_Detection_PostProcess:2": scores,
+        "TFLite_Detection_PostProcess:3": np.array([2.0]),
+    }
+    test = dict(ref)
+    test["TFLite_Detection_PostProcess"] = boxes[:, [1, 0, 2]]
+    test["TFLite_Detection_PostProcess:2"] = np.array([[0.85, 0.8, 0.1]])
+    r = fidelity.compare(ref, test, None)
+    assert r["task"] == "detection" and r["detection"]["box_format"] == "corners"
+    assert r["detection"]["score_agreement"] == 1.0 and r["detection"]["box_iou_mean"] == pytest.approx(1.0)
+
+
+def test_an_all_zero_int8_output_is_named_not_hidden():
+    ref = three_outputs()
+    test = {k: v.copy() for k, v in ref.items()}
+    test["landmarks"] = np.zeros_like(ref["landmarks"])
+    r = fidelity.compare(ref, test, None)
+    assert r["degenerate"] == [{"output": "landmarks", "why": "all zeros"}]
+    assert any("'landmarks'" in w and "all zeros" in w for w in r["warnings"])
+
+
+def test_constant_and_saturated_outputs():
+    ref = {"probs": softmax(rng.normal(size=(100, 4)))}
+    const = fidelity.compare(ref, {"probs": np.full_like(ref["probs"], 0.25)}, None)
+    assert const["degenerate"][0]["why"].startswith("constant")
+    # int8 limits of a softmax output 0..0.996: a reference near 0 is at the lower limit, which is no fault
+    limits = {"probs": (0.0, 255 / 256)}
+    assert fidelity.compare(ref, ref, None, limits=limits)["degenerate"] == []
+    reg = {"y": rng.normal(size=(100, 6))}
+    sat = np.clip(reg["y"] * 50, -1.0, 1.0)
+    r = fidelity.compare(reg, {"y": sat}, None, limits={"y": (-1.0, 1.0)})
+    assert r["degenerate"] and r["degenerate"][0]["why"].startswith("saturated")
+
+
+def test_a_bare_array_is_one_output():
+    x = softmax(rng.normal(size=(10, 5)))
+    r = fidelity.compare(x, x, None)
+    assert r["num_outputs"] == 1 and r["agreement"] == 1.0 and r["sqnr_db"] == float("inf")
+
+
+def test_per_position_softmax_scores_are_class_scores():
+    # MTCNN PNet: a (1, 1, 2) face/not-face softmax per position beside a (1, 1, 4) box regression
+    ref = {"conv4-1": rng.normal(size=(30, 1, 1, 4)), "conv4-2": softmax(rng.normal(size=(30, 1, 1, 2)))}
+    r = fidelity.compare(ref, ref, None)
+    roles = {o["name"]: o["role"] for o in r["outputs"]}
+    assert roles == {"conv4-1": tasks.REGRESSION, "conv4-2": tasks.CLASS} and r["agreement"] == 1.0
