@@ -195,8 +195,6 @@ def overhead_subprocess(tmp: Path, repeats: int) -> dict:
         "int8",
         "--data",
         str(CALIB),
-        "--ranges",
-        "minmax",  # the plain converter's model: the same conversion as the bare script
         "-o",
         str(edgeq_out),
         "--force",
@@ -219,21 +217,18 @@ def same_bytes(a: Path, b: Path) -> bool:
     return True
 
 
-def overhead_in_process(tmp: Path, repeats: int, default: bool = False) -> dict:
-    """edgeq's plain conversion (``--ranges minmax``) against the bare converter; with ``default``,
-    edgeq's default instead (the automatic technique choice: more work, a different model)."""
+def overhead_in_process(tmp: Path, repeats: int) -> dict:
     import bare_converter
 
     from edgeq import api
-    from edgeq.config import PLAIN, DataConfig, QuantizeConfig
+    from edgeq.config import DataConfig, QuantizeConfig
 
     edgeq_out, bare_out = tmp / "lib_edgeq.tflite", tmp / "lib_bare.tflite"
-    cfg = QuantizeConfig() if default else QuantizeConfig(techniques=PLAIN)
 
     def edgeq_once() -> float:
         with native_stderr_silenced():
             t0 = time.perf_counter()
-            api.quantize(str(MODEL), str(edgeq_out), cfg, DataConfig(path=str(CALIB)), force=True)
+            api.quantize(str(MODEL), str(edgeq_out), QuantizeConfig(), DataConfig(path=str(CALIB)), force=True)
             return time.perf_counter() - t0
 
     def bare_once() -> float:
@@ -247,9 +242,7 @@ def overhead_in_process(tmp: Path, repeats: int, default: bool = False) -> dict:
         "edgeq": summary_s(ta),
         "bare": summary_s(tb),
         **pair_ratios(ta, tb),
-        "outputs_identical": edgeq_out.read_bytes() == bare_out.read_bytes()
-        if default
-        else same_bytes(edgeq_out, bare_out),
+        "outputs_identical": same_bytes(edgeq_out, bare_out),
         "repeats": repeats,
     }
 
@@ -258,12 +251,12 @@ def edgeq_stages(tmp: Path, repeats: int) -> dict:
     """Where api.quantize's time goes, stage by stage (uses edgeq internals; --stages only)."""
     from edgeq import api, flatbuffer
     from edgeq.artifacts import provenance, write_artifact
-    from edgeq.config import PLAIN, DataConfig, Mode, QuantizeConfig
+    from edgeq.config import DataConfig, Mode, QuantizeConfig
     from edgeq.data import load as load_data
     from edgeq.data import validate
     from edgeq.quantize import ptq, verify
 
-    cfg = QuantizeConfig(techniques=PLAIN)
+    cfg = QuantizeConfig()
     runs: list[dict[str, float]] = []
     for _ in range(repeats):
         t: dict[str, float] = {}
@@ -384,12 +377,9 @@ def render_overhead(ov: dict) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, label in (
-        ("subprocess", "CLI subprocess `--ranges minmax`, incl. Python + TF import"),
-        ("in_process", "library in-process `--ranges minmax`, after warm-up"),
-        ("in_process_default", "library in-process, the default (auto techniques), after warm-up"),
+        ("subprocess", "CLI subprocess, incl. Python + TF import"),
+        ("in_process", "library in-process, after warm-up"),
     ):
-        if key not in ov:
-            continue
         r = ov[key]
         lines.append(
             f"| {label} ({r['repeats']} interleaved runs) | {r['edgeq']['median_s']:.2f} | {r['edgeq']['min_s']:.2f} | "
@@ -403,12 +393,8 @@ def render_overhead(ov: dict) -> list[str]:
     identical = all(ov[k].get("outputs_identical") for k in ("subprocess", "in_process"))
     lines += [
         "",
-        "With `--ranges minmax` both sides make the same conversion (static batch-1 tf.function through "
-        "from_concrete_functions)"
+        "Both sides make the same conversion (static batch-1 tf.function through from_concrete_functions)"
         + ("; their .tflite outputs were byte-identical. " if identical else ". ")
-        + "The default (no technique option) also builds CLE + MSE ranges + bias correction and keeps it only "
-        "when it beats the plain model on the calibration data: more work for a better model "
-        "(benchmarks/results/fidelity_latest.md). "
         + "edgeq also validates the data, reads back and verifies the model, hashes the model and data once each, "
         "and writes a provenance sidecar atomically; the bare script only converts and writes. The float "
         "conversion for the size ratio is made only when asked for (--size-ratio).",
@@ -718,8 +704,6 @@ def measure_overhead(doc: dict, tmp: Path, args: argparse.Namespace) -> None:
     overhead: dict = {"subprocess": overhead_subprocess(tmp, args.repeats)}
     log(f"2/6 quantize overhead, in-process ({args.repeats} interleaved runs + 1 warm-up each)")
     overhead["in_process"] = overhead_in_process(tmp, args.repeats)
-    log(f"2/6 quantize overhead, in-process, edgeq's default ({args.repeats} interleaved runs)")
-    overhead["in_process_default"] = overhead_in_process(tmp, args.repeats, default=True)
     if args.stages:
         with native_stderr_silenced():
             overhead["stages"] = edgeq_stages(tmp, args.repeats)

@@ -25,7 +25,12 @@ CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0
 _CHUNK_ELEMENTS = 2_000_000  # resampled indices held at once by the SQNR bootstrap (~16 MB)
-_NAMES = {"accuracy_drop_points": "accuracy drop", "agreement": "agreement", "sqnr_db": "SQNR"}
+_NAMES = {
+    "accuracy_drop_points": "accuracy drop",
+    "agreement": "agreement",
+    "sqnr_db": "SQNR",
+    "sqnr_gain_db": "SQNR gain",
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Interval:
             bounds, suffix = f"{100 * self.low:.2f}-{100 * self.high:.2f}", "%"
         elif self.what == "accuracy_drop_points":
             bounds, suffix = f"{self.low:+.2f}..{self.high:+.2f}", " points"
+        elif self.what == "sqnr_gain_db":
+            bounds, suffix = f"{self.low:+.2f}..{self.high:+.2f}", " dB"
         else:
             bounds, suffix = f"{self.low:.2f}..{self.high:.2f}", " dB"
         return bounds + (suffix if unit else "")
@@ -224,6 +231,35 @@ def sqnr_interval(reference, test, confidence: float = CONFIDENCE, resamples: in
         n,
         confidence,
         f"bootstrap over samples, percentile, {resamples} resamples, seed {seed}",
+    )
+
+
+def sqnr_gain_interval(
+    reference, test, baseline, confidence: float = CONFIDENCE, resamples: int = RESAMPLES, seed: int = SEED
+) -> Interval:
+    """How many dB ``test``'s output SQNR is above ``baseline``'s, both against ``reference`` on the same
+    samples, with a paired bootstrap percentile interval (each resample draws the same samples for both).
+    """
+    alpha = _alpha(confidence)
+    ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
+    noise_t = np.sum((ref - np.asarray(test, dtype=np.float64).reshape(len(ref), -1)) ** 2, axis=1)
+    noise_b = np.sum((ref - np.asarray(baseline, dtype=np.float64).reshape(len(ref), -1)) ** 2, axis=1)
+    n = len(ref)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    with np.errstate(divide="ignore"):
+        gains = 10 * np.log10(np.maximum(noise_b[idx].sum(axis=1), 1e-30) / np.maximum(noise_t[idx].sum(axis=1), 1e-30))
+    low, high = _percentiles(gains, alpha)
+    estimate = float(10 * np.log10(max(noise_b.sum(), 1e-30) / max(noise_t.sum(), 1e-30)))
+    # the signal power cancels in the difference of two SQNRs on the same samples
+    return Interval(
+        "sqnr_gain_db",
+        estimate,
+        min(float(low), estimate),
+        max(float(high), estimate),
+        n,
+        confidence,
+        f"paired bootstrap over samples, percentile, {resamples} resamples, seed {seed}",
     )
 
 

@@ -171,3 +171,18 @@ def test_compare_carries_the_intervals():
     assert unlabeled["accuracy_drop_points"] is None and unlabeled["agreement"] is not None
     single = fidelity.compare(ref[:, :1], test[:, :1], None)["intervals"]  # one output: no classes to agree on
     assert single["agreement"] is None and single["sqnr_db"] is not None
+
+
+def test_sqnr_gain_interval_is_paired():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(200, 8))
+    base = ref + rng.normal(scale=0.1, size=ref.shape)
+    better = ref + (base - ref) * 0.5  # half the error on every sample: +6.02 dB exactly
+    g = stats.sqnr_gain_interval(ref, better, base)
+    assert g.what == "sqnr_gain_db" and abs(g.estimate - 6.0206) < 1e-3
+    assert g.high - g.low < 1e-6  # the same gain on every resample: pairing removes the noise
+    same = stats.sqnr_gain_interval(ref, base, base)
+    assert same.estimate == 0 and same.low == same.high == 0
+    other = ref + rng.normal(scale=0.1, size=ref.shape)  # as good, independent errors: the interval spans 0
+    g = stats.sqnr_gain_interval(ref, other, base)
+    assert g.low < 0 < g.high and "dB" in g.text()
