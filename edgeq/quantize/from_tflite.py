@@ -304,7 +304,7 @@ def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, f
         Unavailable: ai-edge-quantizer is not installed.
     """
     from edgeq import flatbuffer
-    from edgeq.artifacts import check_output, provenance, sha256_file, sidecar_path, write_artifact
+    from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
     from edgeq.quantize import verify
     from edgeq.stages.common import input_paths, load_data, require_data
     from edgeq.stages.quantize import QuantizeResult
@@ -356,25 +356,13 @@ def quantize_file(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, f
     )
     doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
     write_artifact(out, data, doc)
-    return QuantizeResult(
-        output=str(out),
-        sidecar=str(sidecar_path(out)),
-        mode=cfg.mode.value,
-        size_bytes=len(data),
-        reference_size_bytes=len(original),
-        float_ops=list(check.float_ops),
-        inputs=[t.to_dict() for t in info.inputs],
-        outputs=[t.to_dict() for t in info.outputs],
-        ops=info.op_histogram(),
-        num_calibration_samples=calib.num_samples,
-        warnings=warnings,
-    )
+    return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), len(original), calib.num_samples, warnings)
 
 
 def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):
     """A float flavour of a float .tflite (itself, or with fp16 weights), verified and with its sidecar."""
     from edgeq import flatbuffer
-    from edgeq.artifacts import provenance, sha256_file, sidecar_path, write_artifact
+    from edgeq.artifacts import provenance, sha256_file, write_artifact
     from edgeq.quantize import verify
     from edgeq.stages.quantize import QuantizeResult
 
@@ -392,19 +380,7 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, 
     )
     doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
     write_artifact(out, data, doc)
-    return QuantizeResult(
-        output=str(out),
-        sidecar=str(sidecar_path(out)),
-        mode=cfg.mode.value,
-        size_bytes=len(data),
-        reference_size_bytes=reference_size,
-        float_ops=list(check.float_ops),
-        inputs=[t.to_dict() for t in info.inputs],
-        outputs=[t.to_dict() for t in info.outputs],
-        ops=info.op_histogram(),
-        num_calibration_samples=0,
-        warnings=list(check.problems),
-    )
+    return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), reference_size, 0, list(check.problems))
 
 
 def to_fp16(data: bytes) -> tuple[bytes, int]:

@@ -27,6 +27,35 @@ class QuantizeResult:
     # the all-integer techniques applied (label, per-technique record, notes); None for other modes
     techniques: dict | None = None
 
+    @classmethod
+    def of(
+        cls,
+        out: Path,
+        cfg: QuantizeConfig,
+        data: bytes,
+        info,
+        float_ops: list[str],
+        reference_size_bytes: int | None,
+        num_calibration_samples: int,
+        warnings: list[str],
+        techniques: dict | None = None,
+    ) -> QuantizeResult:
+        """The result of verified bytes ``data`` written to ``out`` (``info``: their flatbuffer.ModelInfo)."""
+        return cls(
+            output=str(out),
+            sidecar=str(sidecar_path(out)),
+            mode=cfg.mode.value,
+            size_bytes=len(data),
+            reference_size_bytes=reference_size_bytes,
+            float_ops=float_ops,
+            inputs=[t.to_dict() for t in info.inputs],
+            outputs=[t.to_dict() for t in info.outputs],
+            ops=info.op_histogram(),
+            num_calibration_samples=num_calibration_samples,
+            warnings=warnings,
+            techniques=techniques,
+        )
+
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["size_ratio"] = round(self.size_bytes / self.reference_size_bytes, 4) if self.reference_size_bytes else None
@@ -163,18 +192,8 @@ def verified(
     )
     # the model was hashed when it was loaded: the hash of what was converted, and no second read
     doc["inputs"] = {"model": {"path": model.path, "sha256": model.sha256 or sha256_file(model.path)}}
-    result = QuantizeResult(
-        output=str(out),
-        sidecar=str(sidecar_path(out)),
-        mode=cfg.mode.value,
-        size_bytes=len(data),
-        reference_size_bytes=reference_size,
-        float_ops=list(check.float_ops),
-        inputs=[t.to_dict() for t in info.inputs],
-        outputs=[t.to_dict() for t in info.outputs],
-        ops=info.op_histogram(),
-        num_calibration_samples=calib.num_samples if calib is not None else 0,
-        warnings=warnings,
-        techniques=extra.get("techniques"),
+    samples = calib.num_samples if calib is not None else 0
+    result = QuantizeResult.of(
+        out, cfg, data, info, list(check.float_ops), reference_size, samples, warnings, extra.get("techniques")
     )
     return result, doc
