@@ -15,8 +15,9 @@ from edgeq.stages.deploy import bench, check, compile  # the deployment stages (
 from edgeq.stages.evaluate import evaluate
 from edgeq.stages.inspect import inspect
 from edgeq.stages.plan import plan
-from edgeq.stages.quantize import QuantizeResult, quantize
+from edgeq.stages.quantize import quantize
 from edgeq.stages.quantize_aware import quantize_aware
+from edgeq.stages.quantize_result import QuantizeResult
 from edgeq.stages.train import TrainSummary, train
 
 __all__ = [

@@ -57,6 +57,10 @@ class Format(enum.StrEnum):
     TFLITE = "tflite"
     ONNX = "onnx"  # converted to a SavedModel (edgeq.onnx_import) when loaded
 
+    @property
+    def is_keras_file(self) -> bool:
+        return self in (Format.KERAS3, Format.TF_KERAS, Format.H5)
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -82,7 +86,7 @@ class LoadedModel:
 
     @property
     def is_keras(self) -> bool:
-        return self.format in (Format.KERAS3, Format.TF_KERAS, Format.H5)
+        return self.format.is_keras_file
 
     @property
     def output_names(self) -> list[str]:
@@ -277,7 +281,7 @@ def check_safe(path: str | os.PathLike, cfg: LoadConfig, fmt: Format | None = No
         BadInput: a Lambda with Python bytecode, or a side-effecting TF-op layer, and no trust given.
     """
     fmt = fmt or detect_format(path)
-    if not cfg.safe_mode or fmt in (Format.SAVED_MODEL, Format.TFLITE):
+    if not cfg.safe_mode or not fmt.is_keras_file:  # a SavedModel, .tflite or .onnx holds graphs, not Python
         return
     found = code_layers(_keras_config(Path(path), fmt))
     if found:

@@ -190,7 +190,9 @@ def intervals(
         ref_ok, test_ok = cls_ref.argmax(-1) == labels, cls_test.argmax(-1) == labels
         out["accuracy_drop_points"] = stats.drop_interval(ref_ok, test_ok).to_dict()
     if cls_ref is not None and cls_test is not None:
-        out["agreement"] = stats.agreement_interval(cls_ref.argmax(-1) == cls_test.argmax(-1)).to_dict()
+        # per-position class scores (one class vector per anchor) count every position
+        same = (cls_ref.argmax(-1) == cls_test.argmax(-1)).ravel()
+        out["agreement"] = stats.agreement_interval(same).to_dict()
     sqnr = stats.sqnr_interval(reference, test)
     out["sqnr_db"] = sqnr.to_dict() if sqnr else None
     return out

@@ -67,8 +67,9 @@ def interval_lines(r: dict) -> list[str]:
 
     iv = r.get("intervals") or {}
     agree = Interval.from_dict(iv["agreement"]) if iv.get("agreement") else None
+    of = f" ({r['class_output']})" if r.get("class_output") and r.get("num_outputs", 1) > 1 else ""
     lines = [
-        f"top-1 agreement ({r['class_output']}): {100 * agree.estimate:.2f}% (95% CI {agree.text(unit=False)}, n={agree.n})"
+        f"top-1 agreement{of}: {100 * agree.estimate:.2f}% (95% CI {agree.text(unit=False)}, n={agree.n})"
         if agree
         else f"top-1 agreement: {pct(r['agreement'], NO_LABELS)}"
     ]

@@ -2,64 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.artifacts import check_output, provenance, sha256_file, sidecar_path, write_artifact
+from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
 from edgeq.modelio import Format, LoadedModel, detect_format
 from edgeq.stages.common import calibration, input_paths, load_model, require_data
-
-
-@dataclass(frozen=True)
-class QuantizeResult:
-    output: str
-    sidecar: str
-    mode: str
-    size_bytes: int
-    reference_size_bytes: int | None  # the float .tflite's size; None when not asked for (no extra conversion)
-    float_ops: list[str]
-    inputs: list[dict]
-    outputs: list[dict]
-    ops: dict[str, int]
-    num_calibration_samples: int
-    warnings: list[str] = field(default_factory=list)
-    # the all-integer techniques applied (label, per-technique record, notes); None for other modes
-    techniques: dict | None = None
-
-    @classmethod
-    def of(
-        cls,
-        out: Path,
-        cfg: QuantizeConfig,
-        data: bytes,
-        info,
-        float_ops: list[str],
-        reference_size_bytes: int | None,
-        num_calibration_samples: int,
-        warnings: list[str],
-        techniques: dict | None = None,
-    ) -> QuantizeResult:
-        """The result of verified bytes ``data`` written to ``out`` (``info``: their flatbuffer.ModelInfo)."""
-        return cls(
-            output=str(out),
-            sidecar=str(sidecar_path(out)),
-            mode=cfg.mode.value,
-            size_bytes=len(data),
-            reference_size_bytes=reference_size_bytes,
-            float_ops=float_ops,
-            inputs=[t.to_dict() for t in info.inputs],
-            outputs=[t.to_dict() for t in info.outputs],
-            ops=info.op_histogram(),
-            num_calibration_samples=num_calibration_samples,
-            warnings=warnings,
-            techniques=techniques,
-        )
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["size_ratio"] = round(self.size_bytes / self.reference_size_bytes, 4) if self.reference_size_bytes else None
-        return d
+from edgeq.stages.quantize_result import QuantizeResult
 
 
 def quantize(
@@ -74,7 +23,7 @@ def quantize(
 ) -> QuantizeResult:
     """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
 
-    A float .tflite is quantized by :mod:`edgeq.quantize.from_tflite` (int8 only) instead.
+    A float .tflite goes to :mod:`edgeq.stages.quantize_tflite` (ai-edge-quantizer) instead.
 
     Args:
         model_path: the float model.
@@ -95,9 +44,9 @@ def quantize(
         ConversionFailed: the converter failed, or its output is not what was asked.
     """
     if detect_format(model_path) == Format.TFLITE:  # a downloaded float .tflite: no Keras model to convert
-        from edgeq.quantize import from_tflite
+        from edgeq.stages.quantize_tflite import quantize_tflite
 
-        return from_tflite.quantize_file(model_path, output, cfg, data_cfg, force)
+        return quantize_tflite(model_path, output, cfg, data_cfg, force)
     out = check_output(output, force, input_paths(model_path, data_cfg))
     require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)

@@ -60,7 +60,7 @@ def test_a_well_formed_manifest_renders(run_cli, tmp_path):
     r = run_cli("report", tmp_path)
     assert r.exit_code == 0, r.stderr
     md = (tmp_path / "report.md").read_text()
-    assert "| cpu | int8 | 29,696 | - | - | - | - | 0 |" in md
+    assert "| cpu | int8 | 29,696 | - | - | - | - | - | 0 |" in md
     assert "| cpu | int8 | 0.030 | 0.050 | - | measured | cpu (host) | - |" in md
 
 

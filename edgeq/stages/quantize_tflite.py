@@ -1,0 +1,108 @@
+"""``quantize`` for a float .tflite (what people download): full int8 by ai-edge-quantizer
+(:mod:`edgeq.quantize.from_tflite`), verified and written with its sidecar like every conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.config import Mode, QuantizeConfig
+from edgeq.errors import BadInput, UsageError
+from edgeq.stages.quantize_result import QuantizeResult
+
+
+def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, force: bool = False):
+    """``quantize`` for a float .tflite: calibrate, quantize, verify like any conversion, write with a sidecar.
+
+    Args:
+        model_path: the float .tflite.
+        output: the int8 .tflite to write (a ``.edgeq.json`` sidecar goes beside it, naming the route).
+        cfg: int8 mode with int8 I/O (what this route makes); float mode writes the model unchanged
+            (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
+        data_cfg: the representative data (required).
+        force: overwrite an existing output.
+
+    Returns:
+        A ``QuantizeResult`` like the Keras route's.
+
+    Raises:
+        UsageError: a mode or I/O type this route cannot make; no data.
+        BadInput: not a float single-input .tflite; data that does not fit its input.
+        ConversionFailed: the quantizer failed, or its output is not all int8 with int8 I/O.
+        Unavailable: ai-edge-quantizer is not installed.
+    """
+    from edgeq import flatbuffer
+    from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
+    from edgeq.quantize import from_tflite, verify
+    from edgeq.stages.common import input_paths, load_data, require_data
+
+    out = check_output(output, force, input_paths(model_path, data_cfg))
+    from_tflite.check_config(cfg)
+    require_data(cfg, data_cfg)
+    original = flatbuffer.read_model_bytes(model_path)
+    model = from_tflite.prepare(original, model_path)
+    if cfg.mode == Mode.FLOAT:
+        copied = {"tool": None, "copied": "a float .tflite is its own float model"}
+        return _as_is(model_path, original, out, cfg, copied, len(original))
+    if cfg.mode == Mode.FP16:
+        data, count = from_tflite.to_fp16(model.data)
+        return _as_is(model_path, data, out, cfg, {"tool": "edgeq", "fp16_constants": count}, len(original))
+    version = from_tflite.require_quantizer()
+    batch = model.input_shape[0] if model.input_shape else 1
+    if cfg.batch != batch:
+        raise UsageError(
+            f"{model_path} has its batch fixed at {batch}; --batch {cfg.batch} cannot change it",
+            f"drop --batch (or pass --batch {batch})",
+        )
+    calib, warnings = load_data(data_cfg, model.input_shape[1:], None, "calibration data")
+    if calib.num_samples < batch:
+        raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
+    data, log = from_tflite.quantize(model, calib.x.astype(np.float32))
+    info = flatbuffer.read_bytes(data, origin="quantized model")
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    warnings = warnings + list(check.problems)
+    route = {
+        "tool": "ai-edge-quantizer",
+        "version": version,
+        "recipe": from_tflite.RECIPE,
+        "calibration": from_tflite.CALIBRATION,
+        "folded_fp16_constants": model.folded_fp16_constants,
+        "added_signature": from_tflite.SIGNATURE if model.added_signature else None,
+    }
+    doc = provenance(
+        "quantize",
+        cfg.to_dict(),
+        {},
+        calibration=calib.provenance(data_cfg.seed),
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        converter_log=log[-8000:],
+        warnings=warnings,
+        model_format="tflite",
+        route=route,
+    )
+    doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
+    write_artifact(out, data, doc)
+    return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), len(original), calib.num_samples, warnings)
+
+
+def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):
+    """A float flavour of a float .tflite (itself, or with fp16 weights), verified and with its sidecar."""
+    from edgeq import flatbuffer
+    from edgeq.artifacts import provenance, sha256_file, write_artifact
+    from edgeq.quantize import verify
+
+    info = flatbuffer.read_bytes(data, origin=model_path)
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    doc = provenance(
+        "quantize",
+        cfg.to_dict(),
+        {},
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        warnings=list(check.problems),
+        model_format="tflite",
+        route=route,
+    )
+    doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
+    write_artifact(out, data, doc)
+    return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), reference_size, 0, list(check.problems))
