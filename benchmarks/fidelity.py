@@ -267,6 +267,18 @@ def as_fer_input(faces: np.ndarray, size: int, source: str):
     return as_dataset((x - 0.5) * 2.0, source)
 
 
+def face_splits(faces: np.ndarray):
+    """The two held-out splits of the 100 faces: each half with its mirror images (100 samples a side,
+    no face on both sides), calibration first, then the other way round."""
+    halves = tuple(np.concatenate([h, h[:, :, ::-1]]) for h in (faces[:50], faces[50:]))
+    for calib_i, eval_i in ((0, 1), (1, 0)):
+        split = (
+            f"calibrate on LFW faces {50 * calib_i}-{50 * calib_i + 49} and their mirror images, "
+            "evaluate on the other 50 and theirs"
+        )
+        yield split, halves[calib_i], halves[eval_i]
+
+
 def bench_mtcnn(doc: dict, faces: np.ndarray, faces_sha: str, adaround_steps: int) -> None:
     """MTCNN's RNet (tests/data/third_party/mtcnn, from the mtcnn wheel) on the LFW faces at its own
     24x24 input, scaled as MTCNN scales crops ((x * 255 - 127.5) / 128); both held-out splits."""
@@ -282,18 +294,13 @@ def bench_mtcnn(doc: dict, faces: np.ndarray, faces_sha: str, adaround_steps: in
         rgb = [np.asarray(Image.fromarray((f * 255).astype(np.uint8)).resize((24, 24)).convert("RGB")) for f in a]
         return as_dataset((np.stack(rgb).astype(np.float32) - 127.5) / 128, source)
 
-    halves = tuple(np.concatenate([h, h[:, :, ::-1]]) for h in (faces[:50], faces[50:]))
-    for calib_i, eval_i in ((0, 1), (1, 0)):
-        split = (
-            f"calibrate on LFW faces {50 * calib_i}-{50 * calib_i + 49} and their mirror images, "
-            "evaluate on the other 50 and theirs"
-        )
+    for split, calib_faces, eval_faces in face_splits(faces):
         log(f"third party: MTCNN RNet, {split}")
         entry = bench_model(
             f"third-party MTCNN RNet (mtcnn==1.0.0 wheel; tests/data/third_party/mtcnn), {split}",
             rnet,
-            crops(halves[calib_i], f"{LFW} [{split}]"),
-            crops(halves[eval_i], f"{LFW} [held out]"),
+            crops(calib_faces, f"{LFW} [{split}]"),
+            crops(eval_faces, f"{LFW} [held out]"),
             labels=False,
             adaround_steps=adaround_steps,
         )
@@ -435,19 +442,13 @@ def main(argv: list[str] | None = None) -> int:
                     fer = load_model(str(path))
                 size = int(fer.inputs[0].shape[1])
                 faces, faces_sha = lfw_faces(tmp)
-                # each half with its mirror images: 100 samples a side, and no face on both sides
-                halves = tuple(np.concatenate([h, h[:, :, ::-1]]) for h in (faces[:50], faces[50:]))
-                for calib_i, eval_i in ((0, 1), (1, 0)):
-                    split = (
-                        f"calibrate on LFW faces {50 * calib_i}-{50 * calib_i + 49} and their mirror images, "
-                        "evaluate on the other 50 and theirs"
-                    )
+                for split, calib_faces, eval_faces in face_splits(faces):
                     log(f"  {split}")
                     entry = bench_model(
                         f"{name}, {split}",
                         fer,
-                        as_fer_input(halves[calib_i], size, f"{LFW} [{split}]"),
-                        as_fer_input(halves[eval_i], size, f"{LFW} [held out]"),
+                        as_fer_input(calib_faces, size, f"{LFW} [{split}]"),
+                        as_fer_input(eval_faces, size, f"{LFW} [held out]"),
                         labels=False,
                         adaround_steps=args.adaround_steps,
                     )
