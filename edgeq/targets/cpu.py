@@ -104,9 +104,14 @@ class CpuTarget:
         return CompatReport(target=self.name, ok=True, ops=ops)
 
     def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
-        """Nothing to compile: the CPU runs the .tflite as is (a skipped result). No options."""
+        """Nothing to compile: the CPU runs the .tflite as is (a skipped result). No options.
+
+        Raises:
+            BadInput: the file is not a .tflite (nothing to skip: it cannot run as is).
+        """
         (model_path,) = check_models(self, models)
         resolve(self, Stage.COMPILE, options)
+        read_file(model_path)  # a Keras file or a corrupt .tflite is an error, not "nothing to compile"
         return CompileResult(target=self.name, output=model_path, skipped=True, reason="the CPU runs the .tflite as is")
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):

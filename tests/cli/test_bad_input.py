@@ -218,3 +218,9 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         artifacts.write_bytes_atomic(target, b"x" * 1000)
     assert listing(tmp_path) == []
+
+
+def test_compile_for_cpu_refuses_what_is_not_a_tflite(run_cli, tf_keras_model, tmp_path):
+    """'Nothing to compile' holds for a .tflite only: a Keras file cannot run on the CPU as is."""
+    r = run_cli("compile", tf_keras_model, "--target", "cpu", "-o", tmp_path)
+    assert r.exit_code == 3 and "not a TFLite model" in r.stderr and "Traceback" not in r.stderr
