@@ -155,30 +155,44 @@ def plan(
 
 
 def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> list:
-    """The all-integer techniques as planner candidates, cheapest first: CLE (Keras only), then MSE
-    ranges with bias correction (after CLE where it applies), then AdaRound on top.
+    """The all-integer techniques as planner candidates, cheapest first: CLE, then MSE ranges with bias
+    correction (after CLE where it equalizes anything), then AdaRound on top.
 
-    Each builder returns the model, or why it does not apply; the technique record of what was
-    built is kept in ``holder["techniques"]`` for the chosen plan's sidecar."""
-    from edgeq.quantize import techniques
+    Whether CLE applies is decided once, up front (a Keras model with at least one layer pair): where
+    it does not, its step is a skip with the reason and the later steps are named without it. Each
+    builder returns the model, or why it does not apply; the technique record of what was built is
+    kept in ``holder["techniques"]`` for the chosen plan's sidecar."""
+    from edgeq.errors import BadInput
+    from edgeq.quantize import cle, techniques
 
-    cle = model.is_keras
-    combos = [TechniqueConfig(cle=True)] if cle else []
-    combos += [
-        TechniqueConfig(cle=cle, ranges="mse", bias_correction=True),
-        TechniqueConfig(cle=cle, ranges="mse", bias_correction=True, adaround=True, adaround_steps=adaround_steps),
+    why_not = ""
+    if not model.is_keras:
+        why_not = f"cross-layer equalization needs a Keras model, not a {model.format.value}"
+    else:
+        try:
+            if not cle.equalize(model).pairs:
+                why_not = "no layer pair to equalize: the same model as plain int8 PTQ"
+        except BadInput as exc:
+            why_not = f"the model cannot be equalized: {exc.one_line()}"
+    with_cle = not why_not
+    combos = [
+        TechniqueConfig(cle=with_cle, ranges="mse", bias_correction=True),
+        TechniqueConfig(cle=with_cle, ranges="mse", bias_correction=True, adaround=True, adaround_steps=adaround_steps),
     ]
     holder.setdefault("techniques", {})
 
-    def builder(tc: TechniqueConfig, name: str):
+    def builder(tc: TechniqueConfig):
+        name = f"int8 {tc.label}"
+
         def build() -> bytes | str:
-            result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc))
-            pairs = (result.records.get("cle") or {}).get("pairs")
-            if tc.cle and not pairs and tc.label == "cle":
-                return "no layer pair to equalize: the same model as plain int8 PTQ"
+            try:
+                result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc))
+            except BadInput as exc:  # a technique this model does not admit is a skipped step, not the end
+                return f"{tc.label} does not apply: {exc.one_line()}"
             holder["techniques"][name] = result.to_dict()
             return result.model
 
-        return build
+        return name, build
 
-    return [(f"int8 {tc.label}", builder(tc, f"int8 {tc.label}")) for tc in combos]
+    first = builder(TechniqueConfig(cle=True)) if with_cle else ("int8 cle", lambda: why_not)
+    return [first, *(builder(tc) for tc in combos)]

@@ -94,8 +94,8 @@ def test_techniques_together_are_verified_and_recorded(run_cli, tmp_path):
     assert not info.float_ops and info.inputs[0].dtype == "uint8"
 
 
-@pytest.mark.slow
-def test_cle_with_no_equalizable_pair_is_a_note_not_a_failure(run_cli, tmp_path):
+def _no_pair_model(tmp_path):
+    """One Dense layer: nothing for cross-layer equalization to pair."""
     import tf_keras
 
     from edgeq.tfimport import tensorflow
@@ -106,10 +106,28 @@ def test_cle_with_no_equalizable_pair_is_a_note_not_a_failure(run_cli, tmp_path)
     model = tf_keras.Model(inp, tf_keras.layers.Dense(10, activation="softmax")(x))
     model.save(tmp_path / "one.keras")
     np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32))
-    r = run_cli("quantize", tmp_path / "one.keras", "--data", tmp_path / "d.npz", "--cle", "-o", tmp_path / "q.tflite")
+    return tmp_path / "one.keras", tmp_path / "d.npz"
+
+
+@pytest.mark.slow
+def test_cle_with_no_equalizable_pair_is_a_note_not_a_failure(run_cli, tmp_path):
+    model, data = _no_pair_model(tmp_path)
+    r = run_cli("quantize", model, "--data", data, "--cle", "-o", tmp_path / "q.tflite")
     assert r.exit_code == 0, r.stderr
     assert "techniques: cle" in r.stdout and "equaliz" in r.stdout.lower()
     assert (tmp_path / "q.tflite").exists()
+
+
+@pytest.mark.slow
+def test_the_planner_skips_cle_with_its_reason_and_names_steps_by_what_they_do(run_cli, tmp_path):
+    model, data = _no_pair_model(tmp_path)
+    args = ["--json", "quantize", model, "--data", data, "--eval-data", data, "--min-sqnr", "200"]
+    r = run_cli(*args, "--adaround-steps", "2", "--target", "mcu", "-o", tmp_path / "p.tflite")
+    assert r.exit_code == 6
+    steps = r.json["error"]["details"]["steps"]
+    assert [s["name"] for s in steps[:4]] == ["int8 PTQ", "int8 cle", "int8 mse+bias", "int8 mse+adaround+bias"]
+    assert "no layer pair to equalize" in steps[1]["skipped"]
+    assert "best all-integer plan" in r.json["error"]["message"]
 
 
 def test_edgeq_toml_technique_keys(tmp_path):
