@@ -64,6 +64,13 @@ class Interval:
         return d
 
     @classmethod
+    def percentile(
+        cls, what: str, estimate: float, low: float, high: float, n: int, confidence: float, method: str
+    ) -> Interval:
+        """A percentile-bootstrap interval, widened to hold its estimate (resamples can all fall on one side)."""
+        return cls(what, estimate, min(float(low), estimate), max(float(high), estimate), n, confidence, method)
+
+    @classmethod
     def from_dict(cls, d: dict) -> Interval:
         return cls(**{k: d[k] for k in ("what", "estimate", "low", "high", "n", "confidence", "method")})
 
@@ -127,11 +134,11 @@ def drop_interval(
     drops = 100.0 * (counts[:, 0] - counts[:, 2]) / n
     low, high = _percentiles(drops, alpha)
     estimate = 100.0 * (lost - gained) / n
-    return Interval(
+    return Interval.percentile(
         "accuracy_drop_points",
         estimate,
-        min(float(low), estimate),
-        max(float(high), estimate),
+        low,
+        high,
         n,
         confidence,
         f"paired bootstrap, percentile, {resamples} resamples, seed {seed}",
@@ -223,11 +230,11 @@ def sqnr_interval(reference, test, confidence: float = CONFIDENCE, resamples: in
             values.append(10 * np.log10(np.maximum(s, 1e-30) / e))
     low, high = _percentiles(np.concatenate(values), alpha)
     estimate = float(10 * np.log10(max(signal_power.sum(), 1e-30) / noise_power.sum()))
-    return Interval(
+    return Interval.percentile(
         "sqnr_db",
         estimate,
-        min(float(low), estimate),
-        max(float(high), estimate),
+        low,
+        high,
         n,
         confidence,
         f"bootstrap over samples, percentile, {resamples} resamples, seed {seed}",
@@ -252,11 +259,11 @@ def sqnr_gain_interval(
     low, high = _percentiles(gains, alpha)
     estimate = float(10 * np.log10(max(noise_b.sum(), 1e-30) / max(noise_t.sum(), 1e-30)))
     # the signal power cancels in the difference of two SQNRs on the same samples
-    return Interval(
+    return Interval.percentile(
         "sqnr_gain_db",
         estimate,
-        min(float(low), estimate),
-        max(float(high), estimate),
+        low,
+        high,
         n,
         confidence,
         f"paired bootstrap over samples, percentile, {resamples} resamples, seed {seed}",
