@@ -40,6 +40,12 @@ class Build:
     steps_done: int = 0
     steps_total: int = 0  # known up front but for planner runs, which add one each when they start
 
+    @property
+    def model_key(self) -> dict:
+        """The model's part of a stage's cache key: its content and how it is loaded (custom objects and
+        trust change what the same file computes)."""
+        return {"model": self.shas["model"], "load": self.cfg.load.to_dict()}
+
     def plan_steps(self, targets: dict) -> None:
         """How many steps this build announces: float reference and its benchmark, the debugger, one
         quantization per conversion, one conversion per extra flavour, check-and-compile and benchmark
@@ -64,7 +70,7 @@ class Build:
         ev, _ = self.cache.run(
             "eval",
             # format 2: results carry 95% intervals; older cached ones are evaluated again
-            {"tflite": sha256_file(tflite), "model": self.shas["model"], "eval": self.shas["eval_data"], "format": 2},
+            {"tflite": sha256_file(tflite), **self.model_key, "eval": self.shas["eval_data"], "format": 2},
             lambda _d: evaluate(str(tflite), model, eval_cfg, self.cfg.load),
             f"eval [{label}]",
         )
@@ -117,7 +123,7 @@ def float_reference(b: Build) -> None:
     model, name = b.io["model"], f"{b.stem}_float.tflite"
     b.float_res, float_dir = b.cache.run(
         "float",
-        {"model": b.shas["model"]},
+        b.model_key,
         lambda d: (
             quantize(model, str(d / name), QuantizeConfig(mode=Mode.FLOAT), load_cfg=b.cfg.load).to_dict()
             | {"file": name}
@@ -143,7 +149,7 @@ def debug_chart(b: Build) -> dict | None:
     model, data_cfg, eval_cfg = b.io["model"], b.data_cfg, b.eval_cfg
     doc, folder = b.cache.run(
         "debug",
-        {"model": b.shas["model"], "data": b.shas["data"], "eval": b.shas["eval_data"]},
+        {**b.model_key, "data": b.shas["data"], "eval": b.shas["eval_data"]},
         lambda d: relative_paths(debug(model, data_cfg, str(d), eval_cfg, b.cfg.load, force=True), d),
     )
     return doc | {"dir": str(folder)}
@@ -165,7 +171,7 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
     from edgeq.stages.quantize_aware import quantize_aware
 
     cfg, io = b.cfg, b.io
-    parts = {"model": b.shas["model"], "data": b.shas["data"], "mode": qcfg.mode.value, "io": qcfg.io_type.value}
+    parts = {**b.model_key, "data": b.shas["data"], "mode": qcfg.mode.value, "io": qcfg.io_type.value}
     parts["techniques"] = qcfg.techniques.to_dict()
     method = "qat" if cfg.method == Method.QAT else "ptq"
     parts["method"] = method
@@ -209,7 +215,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
         return None
     io = b.io
     parts = {
-        "model": b.shas["model"],
+        **b.model_key,
         "data": b.shas["data"],
         "eval": b.shas["eval_data"],
         "train": b.shas["train_data"],
@@ -293,7 +299,7 @@ def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:
     b.step(f"convert ({mode.value})")
     return b.cache.run(
         "convert",
-        {"model": b.shas["model"], "mode": mode.value},
+        {**b.model_key, "mode": mode.value},
         lambda d: (
             relative_paths(quantize(model, str(d / name), QuantizeConfig(mode=mode), load_cfg=b.cfg.load).to_dict(), d)
             | {"file": name}

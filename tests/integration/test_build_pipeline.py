@@ -49,6 +49,17 @@ def test_a_change_redoes_only_what_it_touches(run_cli, built):
     assert ran == {"bench"}  # only the benchmark settings changed
 
 
+def test_how_the_model_is_loaded_is_part_of_the_key(run_cli, built, tmp_path):
+    """--custom-objects or --trust-model can change what the same file computes: stages that load the
+    model run again; the benchmark of an unchanged .tflite does not."""
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    r = run_cli("--json", "build", "--target", "cpu", "-o", out, "--runs", "10", "--warmup", "1", "--trust-model")
+    assert r.exit_code == 0, r.stderr
+    ran = {s["name"].split(" [")[0] for s in r.json["result"]["stages"] if not s["cached"]}
+    assert {"float", "quantize", "debug"} <= ran
+
+
 def test_report_is_self_contained_and_rerenders(run_cli, built):
     html = (built / "report.html").read_text()
     assert "data:image/png;base64," in html
