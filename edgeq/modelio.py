@@ -21,6 +21,7 @@ import numpy as np
 from edgeq.artifacts import read_sidecar, sha256_file
 from edgeq.config import LoadConfig
 from edgeq.errors import BadInput, UsageError
+from edgeq.outputs import require_single
 from edgeq.paths import native_path
 
 # TF-op layers (tf_keras's TFOpLambda, SlicingOpLambda) name a TensorFlow API symbol, not code, and tf_keras's
@@ -123,11 +124,7 @@ class LoadedModel:
         Raises:
             BadInput: the model has several outputs (use :meth:`predict_outputs`, which names them).
         """
-        if len(self.outputs) != 1:
-            raise BadInput(
-                f"{self.path} has {len(self.outputs)} outputs ({', '.join(self.output_names)}) where one is needed",
-                "use a single-output model here; eval, debug and build compare every output by name",
-            )
+        require_single(self.output_names, str(self.path))
         return next(iter(self.predict_outputs(x, batch_size).values()))
 
 

@@ -15,6 +15,19 @@ import numpy as np
 from edgeq.errors import BadInput
 
 
+def require_single(names: list[str], what: str) -> None:
+    """Refuse a model with several outputs where one array is expected (positions say nothing).
+
+    Raises:
+        BadInput: ``names`` has more than one output.
+    """
+    if len(names) != 1:
+        raise BadInput(
+            f"{what} has {len(names)} outputs ({', '.join(names)}) where one is needed",
+            "use a single-output model here; eval, debug and build compare every output by name",
+        )
+
+
 def _key(name: str) -> str:
     """A name as both sides may spell it: no ``:0`` tensor suffix, no case."""
     return re.sub(r":0$", "", name).lower()

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgeq.errors import BadInput, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_model_bytes, verify_bytes
+from edgeq.outputs import require_single
 from edgeq.tfimport import captured_stderr
 
 _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
@@ -98,11 +99,7 @@ class Session:
         Raises:
             BadInput: the model has several outputs (use :meth:`predict_outputs`, which names them).
         """
-        if len(self.outputs) != 1:
-            raise BadInput(
-                f"the model has {len(self.outputs)} outputs ({', '.join(self.output_names)}) where one is needed",
-                "use a single-output model here; eval, debug and build compare every output by name",
-            )
+        require_single(self.output_names, "the model")
         return next(iter(self.predict_outputs(x).values()))
 
     def input_range(self) -> tuple[float, float] | None:

@@ -184,3 +184,11 @@ def test_per_position_softmax_scores_are_class_scores():
     r = fidelity.compare(ref, ref, None)
     roles = {o["name"]: o["role"] for o in r["outputs"]}
     assert roles == {"conv4-1": tasks.REGRESSION, "conv4-2": tasks.CLASS} and r["agreement"] == 1.0
+
+
+def test_one_array_is_refused_for_a_model_with_several_outputs():
+    from edgeq.outputs import require_single
+
+    require_single(["logits"], "m.keras")  # one output: nothing to confuse
+    with pytest.raises(BadInput, match=r"m.keras has 2 outputs \(boxes, scores\) where one is needed"):
+        require_single(["boxes", "scores"], "m.keras")
