@@ -342,6 +342,18 @@ class Method(enum.StrEnum):
     AUTO = "auto"  # the accuracy-budget planner
 
 
+# The accuracy budget --method auto builds with when neither --max-drop nor --min-sqnr is given.
+DEFAULT_MAX_DROP = 1.0
+
+
+def build_max_drop(max_drop: float | None, min_sqnr: float | None) -> float | None:
+    """The accuracy-drop budget (points) of a build's planner: the given one, none when only
+    --min-sqnr is given (unlabeled data), else :data:`DEFAULT_MAX_DROP`."""
+    if max_drop is not None or min_sqnr is not None:
+        return max_drop
+    return DEFAULT_MAX_DROP
+
+
 @dataclass(frozen=True)
 class BuildConfig(_Dict):
     """``edgeq build``: the same keys as its options, and as ``edgeq.toml``."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgeq.artifacts import sha256_file
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig
+from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
 from edgeq.errors import QualityGateFailed
 
 Say = Callable[[str], None]
@@ -158,9 +158,8 @@ def debug_chart(b: Build) -> dict | None:
 def _budget(cfg: BuildConfig):
     from edgeq.quantize.planner import Budget
 
-    if cfg.min_sqnr is not None:  # unlabeled data: the SQNR budget alone, unless a drop is asked for too
-        return Budget(max_drop=cfg.max_drop, min_sqnr=cfg.min_sqnr)
-    return Budget(max_drop=1.0 if cfg.max_drop is None else cfg.max_drop)
+    # unlabeled data: the SQNR budget alone, unless a drop is asked for too
+    return Budget(max_drop=build_max_drop(cfg.max_drop, cfg.min_sqnr), min_sqnr=cfg.min_sqnr)
 
 
 def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict, Path]:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from edgeq.artifacts import Outputs, check_writable, write_bytes_atomic
+from edgeq.config import build_max_drop
 from edgeq.paths import printable
 from edgeq.report import verdict
 from edgeq.report.fmt import ms, pct
@@ -72,8 +73,8 @@ def noise_notes(top: dict, targets: list[dict]) -> list[str]:
 
     cfg = top["config"]
     budget = cfg.get("max_drop")
-    if budget is None and cfg.get("method") == "auto":
-        budget = 1.0  # the budget auto builds with when none is given (build.stages._budget)
+    if cfg.get("method") == "auto":  # the planner's budget, as the build applied it
+        budget = build_max_drop(budget, cfg.get("min_sqnr"))
     notes = []
     for t in targets:
         d = ((verdict.quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
