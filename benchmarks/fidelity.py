@@ -106,16 +106,19 @@ def log(msg: str) -> None:
 
 
 def techniques_for(row: str, adaround_steps: int):
-    from edgeq.quantize import adaround, bias_correction, cle, ranges
+    """A row label (``cle+mse+bias``) as the techniques ``edgeq quantize`` would apply for those options."""
+    from edgeq.config import TechniqueConfig
     from edgeq.quantize.techniques import Techniques
 
     parts = row.split("+")
-    range_part = next((p for p in parts if p not in ("cle", "bias", "adaround")), "minmax")
-    return Techniques(
-        ranges=ranges.RangeConfig.parse(range_part),
-        cle=cle.CleConfig() if "cle" in parts else None,
-        adaround=adaround.AdaRoundConfig(steps=adaround_steps) if "adaround" in parts else None,
-        bias_correction=bias_correction.BiasCorrectionConfig() if "bias" in parts else None,
+    return Techniques.of(
+        TechniqueConfig(
+            ranges=next((p for p in parts if p not in ("cle", "bias", "adaround")), "minmax"),
+            cle="cle" in parts,
+            bias_correction="bias" in parts,
+            adaround="adaround" in parts,
+            adaround_steps=adaround_steps,
+        )
     )
 
 
