@@ -88,12 +88,14 @@ def compare(
         ``sqnr_db``, ``cosine_similarity`` and errors are the worst output's (lowest SQNR, named in
         ``worst_output``); ``agreement`` and accuracies come from the class-score output (None without
         one); ``detection`` holds box IoU and score agreement for a detection head; ``degenerate`` and
-        ``warnings`` name int8 outputs that carry no signal.
+        ``warnings`` name int8 outputs that carry no signal, outputs whose float reference is constant
+        over the data (``constant_reference`` per output, its value or None: no figure of it carries information), and too
+        few samples to judge anything (``judgeable`` False below :data:`edgeq.bench.stats.MIN_SAMPLES`).
 
     Raises:
         BadInput: ``task`` does not fit the outputs; labels that do not fit the class-score output.
     """
-    from edgeq.bench import tasks
+    from edgeq.bench import stats, tasks
 
     if not isinstance(reference, dict):
         assert not isinstance(test, dict)
@@ -108,6 +110,7 @@ def compare(
         if roles[name] == tasks.CLASS:
             row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
         row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
+        row["constant_reference"] = tasks.constant(ref)
         rows.append(row)
     worst = min(rows, key=lambda r: r["sqnr_db"])
     result: dict = {
@@ -135,7 +138,13 @@ def compare(
     result["warnings"] = [
         f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
         for d in result["degenerate"]
+    ] + [
+        tasks.constant_warning(r["name"], r["constant_reference"]) for r in rows if r["constant_reference"] is not None
     ]
+    small = stats.too_few(result["num_samples"])
+    result["judgeable"] = small is None  # enough samples to judge any budget (stats.MIN_SAMPLES)
+    if small:
+        result["warnings"].append(small)
     result["reference"] = {"accuracy": None}
     result["quantized"] = {"accuracy": None}
     if labels is not None and cls_ref is not None and cls_test is not None:

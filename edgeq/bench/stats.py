@@ -4,14 +4,18 @@ Pure numpy. On 100 or 2,000 samples, one point of accuracy is often inside the n
 say how far a measured accuracy drop, agreement or SQNR can be trusted, and :func:`noise_note` says
 plainly when the evaluation set cannot tell whether a budget is met.
 
-- accuracy drop: paired bootstrap (percentile interval). Each sample contributes the float model's
-  correctness minus the int8 model's (-1, 0 or +1), so resampling samples with replacement is the
-  same as drawing the three counts from a multinomial with their observed shares: that is how it is
-  drawn here, exact and independent of the sample count.
+- accuracy drop: Newcombe's hybrid score interval for a difference of paired proportions (Newcombe
+  1998, "Improved confidence intervals for the difference between binomial proportions based on
+  paired data", Stat Med 17:2635-2650, method 10): the Wilson score intervals of the float and the
+  int8 accuracy, combined with the phi correlation of the paired 2x2 table. Unlike a bootstrap, it
+  stays honest on a handful of samples: a bootstrap of 3 samples whose predictions agree is [0, 0],
+  while 3 samples cannot rule out a drop of many points, and this interval says so.
 - agreement: exact Clopper-Pearson binomial interval, the binomial CDF inverted by bisection.
 - SQNR: bootstrap over samples, each sample's signal and noise power resampled together.
 
-Bootstraps use a fixed seed, so the same outputs always give the same interval.
+Bootstraps use a fixed seed, so the same outputs always give the same interval. Below
+:data:`MIN_SAMPLES` samples no figure is judged: :func:`too_few` says so, the evaluation warns, and
+the planner never calls a budget met.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 CONFIDENCE = 0.95
+# Fewer evaluation samples than this and the figures cannot be judged: a bootstrap of a few samples
+# draws the same few values again (an SQNR interval of zero width), and a budget of a point or two is
+# far inside the noise of any interval. 30 is the usual floor of the normal approximations involved.
+MIN_SAMPLES = 30
 RESAMPLES = 2000
 SEED = 0
 _CHUNK_ELEMENTS = 2_000_000  # resampled indices held at once by the SQNR bootstrap (~16 MB)
@@ -57,10 +65,16 @@ class Interval:
         if not self.low <= self.estimate <= self.high:
             raise ValueError(f"estimate {self.estimate} outside its interval {self.low}..{self.high}")
 
+    @property
+    def judgeable(self) -> bool:
+        """Whether there are enough samples (:data:`MIN_SAMPLES`) to judge a budget on this interval."""
+        return self.n >= MIN_SAMPLES
+
     def to_dict(self) -> dict:
         d = asdict(self)
         for k in ("estimate", "low", "high"):
             d[k] = round(d[k], 6)
+        d["judgeable"] = self.judgeable
         return d
 
     @classmethod
@@ -108,40 +122,98 @@ def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def drop_interval(
-    reference_correct,
-    quantized_correct,
-    confidence: float = CONFIDENCE,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-) -> Interval:
-    """Accuracy drop in points (float top-1 minus int8 top-1) with its paired bootstrap interval.
+def _z(confidence: float) -> float:
+    """The two-sided standard normal quantile for ``confidence`` (1.959964 for 95%), by bisection on erfc."""
+    alpha = _alpha(confidence)
+    lo, hi = 0.0, 40.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if math.erfc(mid / math.sqrt(2)) > alpha:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion: ``k`` successes in ``n`` trials (never zero width)."""
+    if n < 1 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k}, n={n}")
+    z = _z(confidence)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # the exact ends: at k = 0 (k = n) the lower (upper) bound is 0 (1), not a rounding error away
+    return (0.0 if k == 0 else max(0.0, centre - half)), (1.0 if k == n else min(1.0, centre + half))
+
+
+def paired_difference(
+    both: int, first_only: int, second_only: int, neither: int, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
+    """Newcombe's hybrid score interval (1998, method 10) for p1 - p2 of paired proportions.
+
+    The paired 2x2 table: ``both`` (e: a success in both), ``first_only`` (f), ``second_only`` (g),
+    ``neither`` (h); p1 = (e + f) / n, p2 = (e + g) / n.
+
+    Returns:
+        (estimate, low, high), all in -1..1.
+    """
+    e, f, g, h = both, first_only, second_only, neither
+    n = e + f + g + h
+    if min(e, f, g, h) < 0 or n < 1:
+        raise ValueError(f"a paired table needs counts >= 0 and n >= 1, got {e}, {f}, {g}, {h}")
+    p1, p2 = (e + f) / n, (e + g) / n
+    l1, u1 = wilson(e + f, n, confidence)
+    l2, u2 = wilson(e + g, n, confidence)
+    marginals = (e + f) * (g + h) * (e + g) * (f + h)
+    phi = 0.0
+    if marginals > 0:
+        # Newcombe's phi: a positive association is reduced by n/2 (and a small one taken as none)
+        a = float(e * h - f * g)
+        a = a - n / 2 if a > n / 2 else (0.0 if a >= 0 else a)
+        phi = a / math.sqrt(marginals)
+    d1, d2 = p1 - l1, u2 - p2
+    low = (p1 - p2) - math.sqrt(max(0.0, d1 * d1 - 2 * phi * d1 * d2 + d2 * d2))
+    d3, d4 = p2 - l2, u1 - p1
+    high = (p1 - p2) + math.sqrt(max(0.0, d3 * d3 - 2 * phi * d3 * d4 + d4 * d4))
+    return p1 - p2, max(-1.0, low), min(1.0, high)
+
+
+def drop_interval(reference_correct, quantized_correct, confidence: float = CONFIDENCE) -> Interval:
+    """Accuracy drop in points (float top-1 minus int8 top-1) with its paired score interval
+    (:func:`paired_difference`: Newcombe 1998, method 10).
 
     Args:
         reference_correct: per sample, whether the float model's top-1 is right.
         quantized_correct: per sample, whether the int8 model's top-1 is right (same samples, same order).
     """
-    alpha = _alpha(confidence)
+    _alpha(confidence)
     ref = _as_bool(reference_correct, "reference_correct")
     test = _as_bool(quantized_correct, "quantized_correct")
     if ref.shape != test.shape:
         raise ValueError(f"{ref.size} reference and {test.size} quantized results: the samples must be the same")
-    n = ref.size
-    lost = int(np.sum(ref & ~test))  # float right, int8 wrong: +1 to the drop
-    gained = int(np.sum(~ref & test))  # int8 right, float wrong: -1
-    shares = np.array([lost, n - lost - gained, gained], dtype=np.float64) / n
-    counts = np.random.default_rng(seed).multinomial(n, shares, size=resamples)
-    drops = 100.0 * (counts[:, 0] - counts[:, 2]) / n
-    low, high = _percentiles(drops, alpha)
-    estimate = 100.0 * (lost - gained) / n
-    return Interval.percentile(
+    both, lost = int(np.sum(ref & test)), int(np.sum(ref & ~test))  # lost: float right, int8 wrong
+    gained, neither = int(np.sum(~ref & test)), int(np.sum(~ref & ~test))
+    estimate, low, high = paired_difference(both, lost, gained, neither, confidence)
+    return Interval(
         "accuracy_drop_points",
-        estimate,
-        low,
-        high,
-        n,
+        100.0 * estimate,
+        100.0 * low,
+        100.0 * high,
+        ref.size,
         confidence,
-        f"paired bootstrap, percentile, {resamples} resamples, seed {seed}",
+        "Newcombe hybrid score interval for paired proportions (1998, method 10)",
+    )
+
+
+def too_few(n: int, what: str = "evaluation samples") -> str | None:
+    """A sentence when ``n`` samples are fewer than :data:`MIN_SAMPLES` (nothing can be judged on them), else None."""
+    if n >= MIN_SAMPLES:
+        return None
+    return (
+        f"only {n} {what}, fewer than the {MIN_SAMPLES} needed to judge the figures: accuracy, agreement and SQNR"
+        f" and their intervals cannot tell whether the quantized model is good enough; give at least"
+        f" {MIN_SAMPLES} samples"
     )
 
 
@@ -276,6 +348,11 @@ def noise_note(interval: Interval, budget: float) -> str | None:
     ``budget`` is in the interval's unit: points of accuracy drop (0 asks whether int8 is worse than
     float at all), a fraction for agreement, dB for SQNR.
     """
+    if not interval.judgeable:
+        return (
+            f"the {_NAMES[interval.what]} was measured on {interval.n} samples, fewer than the {MIN_SAMPLES}"
+            " needed to judge it: the evaluation set cannot tell whether the budget is met"
+        )
     if interval.what == "accuracy_drop_points":  # met at or below the budget
         undecided = interval.low <= budget < interval.high
     else:  # a floor: met at or above it

@@ -205,6 +205,24 @@ def detection_metrics(
     }
 
 
+def constant(reference: np.ndarray) -> float | None:
+    """The value of a float reference output that is the same for every sample and position, else None.
+
+    Against a constant reference, SQNR, cosine, errors and agreement say nothing about the quantized
+    model: any model that outputs that constant scores perfectly, and no input exercised the output."""
+    if reference.size == 0 or len(reference) < 2 or np.ptp(reference) != 0:
+        return None
+    return float(reference.flat[0])
+
+
+def constant_warning(name: str, value: float) -> str:
+    """The warning for an output whose float reference is ``value`` on every sample (:func:`constant`)."""
+    return (
+        f"output {name!r}: the float reference is constant ({value:.4g}) over the evaluation data, so its fidelity"
+        " figures carry no information; evaluate on data that makes the output vary"
+    )
+
+
 def degenerate(reference: np.ndarray, test: np.ndarray, limits: tuple[float, float] | None) -> str | None:
     """Why the quantized output carries no signal, or None: all zeros, constant, or saturated at its
     integer limits (``limits``: the float values of the int8 extremes) where the reference is not."""

@@ -68,6 +68,13 @@ class Budget:
         return out
 
 
+def too_few_samples(n: int) -> str:
+    """Why no budget is met on ``n`` evaluation samples, fewer than :data:`edgeq.bench.stats.MIN_SAMPLES`."""
+    from edgeq.bench import stats
+
+    return f"{n} evaluation samples are fewer than the {stats.MIN_SAMPLES} needed to judge a budget"
+
+
 @dataclass(frozen=True)
 class Profile:
     """How a target treats float ops (read from the target's ``profile``)."""
@@ -162,6 +169,8 @@ class Planner:
                 f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
             )
         step.misses += [f"int8 output {d['output']!r} is {d['why']}" for d in ev["degenerate"]]  # never a pass
+        if not ev["judgeable"]:  # a budget is never met on a handful of samples, whatever they say
+            step.misses.append(too_few_samples(ev["num_samples"]))
         step.meets = not step.misses
         step.intervals = ev.get("intervals")
         step.noise = self.budget.undecided(step.intervals or {})

@@ -46,11 +46,13 @@ def plan(
     Raises:
         UsageError: --max-drop without evaluation data.
         BadInput: unlabeled evaluation data without --min-sqnr.
-        QualityGateFailed: no candidate meets the budget (details carry every step).
+        QualityGateFailed: no candidate meets the budget (details carry every step), or the evaluation
+            data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
     """
     import functools
     import tempfile
 
+    from edgeq.bench import stats
     from edgeq.config import TrainConfig
     from edgeq.debug import debugger
     from edgeq.errors import QualityGateFailed
@@ -79,6 +81,13 @@ def plan(
 
         roles = tasks.roles(reference, None, labeled=True)
         fidelity.check_labels(reference[next(n for n, r in roles.items() if r == tasks.CLASS)], ev.y, ev.source)
+    if len(ev.x) < stats.MIN_SAMPLES:  # judged on a handful of samples, every candidate would "meet" by luck
+        raise QualityGateFailed(
+            f"no plan for {model_path} can meet the budget: {planner.too_few_samples(len(ev.x))} (evaluation"
+            f" data {ev.source})",
+            f"give at least {stats.MIN_SAMPLES} evaluation samples (--eval-data)",
+            details={"num_eval_samples": len(ev.x), "min_samples": stats.MIN_SAMPLES},
+        )
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     session_holder: dict = {}
 

@@ -22,8 +22,10 @@ def _eval_result(changed: int, labels: bool = True) -> dict:
 def test_eval_lines_give_agreement_and_drop_with_intervals_and_the_noise_note():
     lines = interval_lines(_eval_result(2))
     assert lines[0] == "top-1 agreement: 98.00% (95% CI 92.96-99.76, n=100)"
-    assert lines[1].startswith("accuracy drop: 2.00 points (95% CI +0.00..+")
-    assert lines[2].startswith("note: the 95% interval of the accuracy drop (+0.00..") and "includes 0" in lines[2]
+    # two lost, none gained: the paired score interval (Newcombe) spans 0; the old bootstrap's +0.00 lower bound
+    # claimed certainty that two discordant samples cannot give
+    assert lines[1] == "accuracy drop: 2.00 points (95% CI -1.97..+7.00)"
+    assert lines[2].startswith("note: the 95% interval of the accuracy drop (-1.97..") and "includes 0" in lines[2]
     many = interval_lines(_eval_result(10))  # ten lost, none gained: clearly worse, no note
     assert many[1].startswith("accuracy drop: 10.00 points (95% CI +") and not any("note:" in x for x in many)
 
@@ -42,7 +44,7 @@ def _target(intervals: dict | None) -> dict:
 def test_report_cells_and_notes():
     iv = _eval_result(2)["intervals"]
     drop, agreement = interval_cells(_target(iv)["variants"][0])
-    assert drop.startswith("2.00 (+0.00..+") and agreement == "98.00% (92.96-99.76, n=100)"
+    assert drop == "2.00 (-1.97..+7.00)" and agreement == "98.00% (92.96-99.76, n=100)"
     assert interval_cells({"agreement": 0.98}) == ["-", "98.00%"]  # a manifest from before intervals
     auto = {"config": {"method": "auto", "max_drop": None}}  # auto's default budget: 1 point
     [note] = noise_notes(auto, [_target(iv)])
