@@ -35,27 +35,33 @@ class StageRecord:
     seconds: float
 
 
-def _files(folder: Path) -> dict[str, str]:
-    """sha256 of every file below ``folder`` but ``stage.json``, by relative path."""
+def files_of(folder: Path, marker: str = STAGE_FILE) -> dict[str, str]:
+    """sha256 of every file below ``folder`` but its ``marker``, by relative path."""
     return {
         str(f.relative_to(folder)): sha256_file(f)
         for f in sorted(folder.rglob("*"))
-        if f.is_file() and f.name != STAGE_FILE
+        if f.is_file() and f.relative_to(folder).as_posix() != marker
     }
 
 
-def damage(entry: Path) -> tuple[dict | None, str]:
-    """The entry's stage.json document if the entry is whole, else None and what is wrong."""
+def damage(entry: Path, marker: str = STAGE_FILE, required: tuple[str, ...] = ("result",)) -> tuple[dict | None, str]:
+    """The entry's marker document (written last, with the sha256 of every file in ``files``) if the entry
+    is whole, else None and what is wrong: a symbolic link, no or an unreadable marker, a marker without
+    the ``required`` keys, a file missing, changed or added since the marker was written."""
+    if entry.is_symlink():
+        return None, "a symbolic link, not a folder the cache wrote"
+    if not entry.is_dir():
+        return None, "not a folder"
     try:
-        doc = json.loads((entry / STAGE_FILE).read_text())
+        doc = json.loads((entry / marker).read_text())
     except FileNotFoundError:
-        return None, f"no {STAGE_FILE}"
+        return None, f"no {marker}"
     except (OSError, ValueError) as exc:
-        return None, f"unreadable {STAGE_FILE} ({exc})"
-    if not isinstance(doc, dict) or "result" not in doc or not isinstance(doc.get("files"), dict):
-        return None, f"{STAGE_FILE} without file hashes"
+        return None, f"unreadable {marker} ({exc})"
+    if not isinstance(doc, dict) or any(k not in doc for k in required) or not isinstance(doc.get("files"), dict):
+        return None, f"{marker} without file hashes"
     try:
-        actual = _files(entry)
+        actual = files_of(entry, marker)
     except OSError as exc:
         return None, f"unreadable file ({exc.strerror})"
     for name, digest in doc["files"].items():
@@ -63,7 +69,18 @@ def damage(entry: Path) -> tuple[dict | None, str]:
             return None, f"{name} is missing"
         if actual[name] != digest:
             return None, f"{name} does not match its hash"
+    extra = sorted(set(actual) - set(doc["files"]))
+    if extra and marker != STAGE_FILE:  # a stage entry's extra files are unused; a model folder loads them all
+        return None, f"{extra[0]} is not one of the files the cache wrote"
     return doc, ""
+
+
+def remove_entry(entry: Path) -> None:
+    """Remove a cache entry that failed :func:`damage`: a symbolic link itself (never what it points at)."""
+    if entry.is_symlink() or entry.is_file():
+        entry.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass
@@ -97,9 +114,9 @@ class Cache:
         tmp.mkdir()
         try:
             result = fn(tmp)
-            doc = {"stage": stage, "inputs": parts, "result": result, "files": _files(tmp)}
+            doc = {"stage": stage, "inputs": parts, "result": result, "files": files_of(tmp)}
             write_json_atomic(tmp / STAGE_FILE, doc)
-            shutil.rmtree(final, ignore_errors=True)
+            remove_entry(final)
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -373,10 +373,10 @@ def _load_onnx(p: Path, cfg: LoadConfig) -> LoadedModel:
     """An ONNX model as the SavedModel onnx2tf makes of it (cached). The path stays the SavedModel's (the
     converter and the debugger read it from there); the hash is the .onnx file's, which the cache
     folder's name begins with."""
-    from edgeq.onnx_import import saved_model_for
+    from edgeq.onnx_import import load_converted
 
     sha = sha256_file(p)
-    loaded = load_model(saved_model_for(p, sha), cfg)
+    loaded = load_converted(p, sha, lambda folder: load_model(folder, cfg))
     loaded.sha256 = sha
     side = read_sidecar(p) or {}
     vr = (side.get("data") or {}).get("value_range")

@@ -7,12 +7,16 @@ onnx2tf writes NHWC models: an ONNX image input ``[N, C, H, W]`` becomes ``[N, H
 TFLite and every edge accelerator use. Representative and evaluation data are given in that layout.
 
 The SavedModel is kept in a cache folder named by the ONNX file's content hash and the onnx2tf
-version, so a model is converted once; the folder appears whole or not at all.
+version, so a model is converted once; the folder appears whole or not at all. The cache verifies what
+it trusts: a marker written last holds the sha256 of every file of the entry (and the ONNX file's
+hash); an entry without a valid marker, whose files do not match it, or that is a symbolic link is
+removed and converted again, and a converted model that still does not load names the folder to delete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.metadata
 import io
 import os
@@ -22,9 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import BadInput, ConversionFailed, Unavailable
+from edgeq.artifacts import write_json_atomic
+from edgeq.errors import BadInput, ConversionFailed, EdgeqError, Unavailable
 
 INSTALL_HINT = "pip install edgeq[onnx]"
+MARKER = "edgeq-onnx.json"  # written last into a converted entry: the ONNX hash and every file's sha256
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def require_onnx2tf() -> str:
@@ -51,30 +58,112 @@ def cache_root() -> Path:
 
 
 def saved_model_for(onnx_path: str | os.PathLike, sha256: str) -> Path:
-    """The SavedModel directory converted from ``onnx_path`` (cached by content hash).
+    """The SavedModel directory converted from ``onnx_path`` (cached by content hash, verified by its marker).
 
     Raises:
         Unavailable: the ``onnx`` extra is not installed.
-        BadInput: the file is not a valid ONNX model.
+        BadInput: the file is not a valid ONNX model; the cache folder cannot be written (a full disk,
+            no permission, a file in its place): the message names it.
         ConversionFailed: onnx2tf could not convert it.
     """
+    from edgeq import cache
+
     version = require_onnx2tf()
     target = cache_root() / f"{sha256[:32]}-onnx2tf-{version}"
-    if (target / "saved_model.pb").is_file():
+    if _verified(target, sha256):
         return target
     model = _read(Path(onnx_path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        if os.path.lexists(target):  # damaged, planted or a symbolic link: never used, converted again
+            cache.remove_entry(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    except OSError as exc:
+        raise _cache_error(exc, target) from exc
     try:
         _convert(model, work / "saved_model", _sample_shape(model))
+        doc = {"onnx_sha256": sha256, "onnx2tf": version, "files": cache.files_of(work / "saved_model", MARKER)}
+        write_json_atomic(work / "saved_model" / MARKER, doc)  # last: an entry without it was never finished
         try:
             os.replace(work / "saved_model", target)
         except OSError:
-            if not (target / "saved_model.pb").is_file():  # not another process finishing the same model first
+            if not _verified(target, sha256):  # not another process finishing the same model first
                 raise
+    except OSError as exc:
+        raise _cache_error(exc, target) from exc
+    except ConversionFailed as exc:
+        full = _disk_full(exc)
+        if full is not None:
+            raise _cache_error(full, target) from exc
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def load_converted(onnx_path: str | os.PathLike, sha256: str, load):
+    """``load(folder)`` of the SavedModel converted from ``onnx_path``; a cached one that fails to load is
+    converted again once, and if that fails too the error names the cache folder to delete.
+
+    Raises:
+        BadInput: the converted model does not load (the message names its cache folder), or see
+            :func:`saved_model_for`.
+    """
+    from edgeq import cache
+
+    folder = saved_model_for(onnx_path, sha256)
+    try:
+        return load(folder)
+    except (EdgeqError, OSError, ValueError):
+        cache.remove_entry(folder)  # the marker matched, but what it vouches for does not load: convert again
+    folder = saved_model_for(onnx_path, sha256)
+    try:
+        return load(folder)
+    except (EdgeqError, OSError, ValueError) as exc:
+        why = exc.one_line() if isinstance(exc, EdgeqError) else str(exc)
+        raise BadInput(
+            f"the SavedModel converted from {onnx_path} in the ONNX conversion cache {folder} does not load"
+            f" ({why[:300]})",
+            f"delete the cache folder {folder} and rerun; if it fails again, check the model with onnx2tf -i MODEL",
+        ) from exc
+
+
+def _verified(entry: Path, sha256: str) -> bool:
+    """Whether ``entry`` is a whole conversion of the ONNX file with this hash (:func:`edgeq.cache.damage`)."""
+    from edgeq import cache
+
+    if not os.path.lexists(entry):
+        return False
+    doc, _ = cache.damage(entry, MARKER, required=("onnx_sha256",))
+    return doc is not None and doc["onnx_sha256"] == sha256 and (entry / "saved_model.pb").is_file()
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    """The full-disk OSError in ``exc``'s chain (onnx2tf and TensorFlow wrap it), or None."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _FULL:
+            return e
+        if "No space left on device" in str(e) or "Disk quota exceeded" in str(e):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _cache_error(exc: OSError, target: Path) -> EdgeqError:
+    """The exit-3 error for the ONNX conversion cache folder that cannot be written (the environment)."""
+    where = target.parent
+    if exc.errno in _FULL:
+        return BadInput(
+            f"no space left for the ONNX conversion cache {where} ({exc.strerror or 'disk full'})",
+            f"free some disk space, delete old entries of {where}, or point EDGEQ_CACHE_DIR at another disk",
+        )
+    return BadInput(
+        f"the ONNX conversion cache {where} cannot be written ({exc.strerror or exc})",
+        "point EDGEQ_CACHE_DIR (or XDG_CACHE_HOME) at a writable folder",
+    )
 
 
 def _read(p: Path):
@@ -125,6 +214,13 @@ def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
                 output_signaturedefs=True,
                 non_verbose=True,
             )
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise  # the environment, not the model: saved_model_for names the cache folder
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionFailed(
+            f"onnx2tf could not convert the model: {msg[:300]}", "check its ops with onnx2tf -i MODEL"
+        ) from exc
     except SystemExit as exc:  # onnx2tf exits the process on some failures
         raise ConversionFailed(
             f"onnx2tf could not convert the model (it exited with {exc.code})", "check its ops with onnx2tf -i MODEL"

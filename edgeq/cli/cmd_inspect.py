@@ -15,7 +15,7 @@ from edgeq.cli.options import load_config, load_options, model_argument
 def command(app: App, model: str, **kw) -> None:
     """Show MODEL's inputs and outputs, ops (float vs integer), size, parameters and MACs.
 
-    MODEL is a .tflite, .keras, .h5 or SavedModel directory.
+    MODEL is a .tflite, .keras, .h5, .onnx or SavedModel directory.
     """
     from edgeq import api
 
@@ -36,7 +36,9 @@ def command(app: App, model: str, **kw) -> None:
         lines.append("float ops: " + (", ".join(r["float_ops"]) if r["float_ops"] else "none"))
         if r["custom_ops"]:
             lines.append("custom ops: " + ", ".join(r["custom_ops"]))
-    elif r["format"] == "saved_model":
+    elif r.get("loaded_as", r["format"]) == "saved_model":  # a SavedModel, or an ONNX model converted to one
+        if r.get("converted_to"):
+            lines.append(f"converted by onnx2tf to a SavedModel (NHWC inputs): {r['converted_to']}")
         signatures = ", ".join(r["signatures"]) or "none"
         lines.append(f"signatures: {signatures}  variables: {r['num_variables']}  parameters: {r['num_parameters']:,}")
     else:

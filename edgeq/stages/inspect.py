@@ -12,6 +12,9 @@ from edgeq.stages.common import expected_input_range, load_model
 def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
     """Describe a model: I/O, op histogram, float vs integer ops, size, parameters, MACs.
 
+    A model that is not a .tflite also says what it was loaded as (``loaded_as``: an ONNX file is the
+    SavedModel onnx2tf converts it to, kept at ``converted_to``) and carries that format's summary.
+
     Raises:
         BadInput: missing, corrupt or unreadable model.
     """
@@ -46,6 +49,9 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
         "size_bytes": int(sum(f.stat().st_size for f in Path(model_path).rglob("*") if f.is_file()))
         if Path(model_path).is_dir()
         else Path(model_path).stat().st_size,
+        # an ONNX model is read as the SavedModel onnx2tf makes of it: its summary is that SavedModel's
+        "loaded_as": model.format.value,
+        "converted_to": model.path if fmt == Format.ONNX else None,
         "inputs": [s.to_dict() for s in model.inputs],
         "outputs": [s.to_dict() for s in model.outputs],
         "expected_input_range": expected_input_range(model),
