@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeq.config import Method
 from edgeq.errors import BadInput
 from edgeq.paths import shown
 
@@ -27,8 +28,26 @@ class Opt:
     default: Any = None
 
 
-# A shape is a type (or tuple of types), a dict of field shapes (a JSON object), or a
-# one-element list holding the shape of every item (a JSON array).
+@dataclass(frozen=True)
+class OneOf:
+    """A string field that must be one of ``values`` (an enum shared with JSON)."""
+
+    values: tuple[str, ...]
+
+
+LATENCY_KINDS = OneOf(("measured", "predicted", "estimated"))
+INTERVAL_FIELDS = {"estimate": NUM, "low": NUM, "high": NUM, "n": int, "confidence": NUM, "method": str}
+INTERVALS = {
+    what: Opt({"what": OneOf((what,)), **INTERVAL_FIELDS}) for what in ("accuracy_drop_points", "agreement", "sqnr_db")
+}
+OUTPUT = {
+    "name": str,
+    "role": OneOf(("class_scores", "regression", "embedding", "boxes", "scores")),  # edgeq.bench.tasks
+    "constant_reference": Opt(NUM),
+}
+
+# A shape is a type (or tuple of types), a dict of field shapes (a JSON object), a one-element
+# list holding the shape of every item (a JSON array), or a OneOf (a string enum).
 VARIANT = {
     "variant": str,
     "size_bytes": int,
@@ -47,7 +66,9 @@ VARIANT = {
     ),
     "compile": Opt({"skipped": Opt(bool, False), "reason": Opt(str, ""), "output": Opt(str)}),
     "bench_skipped": Opt(str),
-    "latency_kind": Opt(str),
+    "latency_kind": Opt(LATENCY_KINDS),
+    "intervals": Opt(INTERVALS),
+    "outputs": Opt([OUTPUT]),
     "latency_where": Opt(str),
 }
 PLAN_STEP = {
@@ -64,7 +85,7 @@ PLAN_STEP = {
 TARGET = {
     "target": str,
     "description": Opt(str, ""),
-    "status": Opt(str, "ok"),
+    "status": Opt(OneOf(("ok", "failed")), "ok"),
     "error": Opt({"type": Opt(str), "message": Opt(str, ""), "hint": Opt(str, ""), "exit_code": Opt(int)}),
     "info": Opt([str]),  # None: an older manifest, whose "warnings" mix facts and problems
     "artifacts": Opt([str], []),
@@ -81,7 +102,7 @@ TARGET = {
                     "ok": bool,
                 }
             ),
-            "latency_ms": Opt({"value": NUM, "kind": str, "where": Opt(str, "-"), "note": Opt(str, "")}),
+            "latency_ms": Opt({"value": NUM, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, "")}),
         }
     ),
     "variants": [VARIANT],
@@ -89,8 +110,8 @@ TARGET = {
     "warnings": Opt([str], []),
 }
 TOP = {
-    "status": Opt(str),
-    "config": {"method": str, "max_drop": Opt(NUM)},
+    "status": Opt(OneOf(("running", "ok", "failed"))),
+    "config": {"method": OneOf(tuple(m.value for m in Method)), "max_drop": Opt(NUM)},
     "inputs": {"model": str, "data": Opt(str), "eval_data": Opt(str)},
     "targets": [str],
     "stages": [{"name": str, "cached": bool, "seconds": NUM}],
@@ -155,6 +176,15 @@ def conform(value: Any, shape: Any, where: str, file: Path) -> Any:
     """
     if isinstance(shape, Opt):
         return shape.default if value is None else conform(value, shape.shape, where, file)
+    if isinstance(shape, OneOf):
+        if not isinstance(value, str) or value not in shape.values:
+            got = json.dumps(value, default=str)
+            got = got if len(got) <= 40 else got[:37] + "..."
+            raise BadInput(
+                f"{shown(file)}: `{where}` must be one of {', '.join(shape.values)}, got {shown(got)}",
+                "the manifest was edited or damaged; re-run the same edgeq build to rewrite it",
+            )
+        return value
     ok = (
         isinstance(value, dict)
         if isinstance(shape, dict)
@@ -183,6 +213,23 @@ def conform(value: Any, shape: Any, where: str, file: Path) -> Any:
     if isinstance(shape, list):
         return [conform(v, shape[0], f"{where}[{i}]", file) for i, v in enumerate(value)]
     return value
+
+
+def _check_intervals(target: dict, file: Path) -> None:
+    """Each variant's intervals are intervals (an estimate inside its bounds, at least one sample)."""
+    from edgeq.bench.stats import Interval
+
+    for i, v in enumerate(target["variants"]):
+        for what, d in (v.get("intervals") or {}).items():
+            if d is None:
+                continue
+            try:
+                Interval.from_dict(d)
+            except ValueError as exc:
+                raise BadInput(
+                    f"{shown(file)}: `variants[{i}].intervals.{what}` is not an interval ({exc})",
+                    "the manifest was edited or damaged; re-run the same edgeq build to rewrite it",
+                ) from exc
 
 
 def _read(file: Path) -> Any:
@@ -243,6 +290,7 @@ def load(run_dir: Path) -> tuple[dict, list[dict]]:
                 targets.append(conform({"target": name, "status": "failed", "variants": []}, TARGET, "", path))
                 continue
             raise BadInput(f"{shown(path)} is missing", "re-run the same edgeq build to rewrite it") from exc
+        _check_intervals(t, path)
         if not t["variants"] and t["status"] != "failed":
             raise BadInput(f"{shown(path)}: `variants` is empty", "re-run the same edgeq build to rewrite it")
         targets.append(t)

@@ -100,6 +100,34 @@ DAMAGED = [
     (b"\xff\xfe{}", TARGET, "build.json", "is not valid JSON"),
 ]
 
+_IV = {
+    "what": "accuracy_drop_points",
+    "estimate": 1.0,
+    "low": -1.0,
+    "high": 3.0,
+    "n": 100,
+    "confidence": 0.95,
+    "method": "-",
+}
+# issue 19, defect 10: a hand-edited enum made `report` exit 1 (ValueError: unknown interval kind); every enum
+# the report reads is refused as bad input naming the file, the key and the allowed values
+ENUMS = [
+    (_top(config={"method": "fast", "max_drop": None}), TARGET, "build.json", "`config.method` must be one of ptq, qat, auto, got \"fast\""),
+    (_top(status="done"), TARGET, "build.json", "`status` must be one of running, ok, failed"),
+    (TOP, dict(TARGET, status="meh"), "cpu/build.json", "`status` must be one of ok, failed, got \"meh\""),
+    (TOP, _variant(latency_kind="guessed"), "cpu/build.json", "`variants[0].latency_kind` must be one of measured, predicted, estimated"),
+    (TOP, dict(TARGET, verdict={"latency_ms": {"value": 1.0, "kind": 7}}), "cpu/build.json", "`verdict.latency_ms.kind` must be one of measured"),
+    (TOP, _variant(intervals={"accuracy_drop_points": dict(_IV, what="bogus")}), "cpu/build.json",
+     "`variants[0].intervals.accuracy_drop_points.what` must be one of accuracy_drop_points, got \"bogus\""),
+    (TOP, _variant(intervals={"agreement": _IV}), "cpu/build.json", "`variants[0].intervals.agreement.what` must be one of agreement"),
+    (TOP, _variant(intervals={"accuracy_drop_points": dict(_IV, estimate=5.0)}), "cpu/build.json",
+     "`variants[0].intervals.accuracy_drop_points` is not an interval (estimate 5.0 outside its interval"),
+    (TOP, _variant(intervals={"accuracy_drop_points": {"what": "accuracy_drop_points"}}), "cpu/build.json",
+     "`variants[0].intervals.accuracy_drop_points.estimate` is missing"),
+    (TOP, _variant(outputs=[{"name": "a", "role": "logits"}]), "cpu/build.json", "`variants[0].outputs[0].role` must be one of class_scores"),
+]  # fmt: skip
+DAMAGED += ENUMS
+
 
 @pytest.mark.parametrize(("top", "target", "file", "says"), DAMAGED, ids=[d[3][:40] for d in DAMAGED])
 def test_damaged_manifest_is_bad_input(run_cli, tmp_path, top, target, file, says):
