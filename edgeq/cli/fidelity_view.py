@@ -26,7 +26,7 @@ def outputs_lines(r: dict) -> list[str]:
             f"{o['mean_abs_error']:.4g}",
             f"{o['max_abs_error']:.4g}",
             pct(o.get("agreement")),
-            o["degenerate"] or "",
+            o["degenerate"] or ("reference constant" if o.get("constant_reference") is not None else ""),
         ]
         for o in r["outputs"]
     ]

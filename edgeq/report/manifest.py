@@ -43,7 +43,14 @@ INTERVALS = {
 OUTPUT = {
     "name": str,
     "role": OneOf(("class_scores", "regression", "embedding", "boxes", "scores")),  # edgeq.bench.tasks
-    "constant_reference": Opt(NUM),
+    "shape": [int],
+    "sqnr_db": NUM,
+    "cosine_similarity": NUM,
+    "mean_abs_error": NUM,
+    "max_abs_error": NUM,
+    "agreement": Opt(NUM),
+    "degenerate": Opt(str),
+    "constant_reference": Opt(NUM),  # the float reference's value where it is constant over the data
 }
 
 # A shape is a type (or tuple of types), a dict of field shapes (a JSON object), a one-element

@@ -103,10 +103,26 @@ def output_rows(t: dict) -> list[list[str]]:
                     f"{o['mean_abs_error']:.4g}",
                     f"{o['max_abs_error']:.4g}",
                     pct(o.get("agreement")),
-                    o.get("degenerate") or "",
+                    o.get("degenerate") or ("reference constant" if o.get("constant_reference") is not None else ""),
                 ]
             )
     return rows
+
+
+def constant_reference_warnings(targets: list[dict]) -> list[str]:
+    """Per target, the outputs whose float reference was constant over the evaluation data: their fidelity
+    figures carry no information (once per output, not per variant)."""
+    from edgeq.bench.tasks import constant_warning
+
+    out: list[str] = []
+    for t in targets:
+        seen: dict[str, float] = {}
+        for v in t["variants"]:
+            for o in v.get("outputs") or []:
+                if o.get("constant_reference") is not None:
+                    seen.setdefault(o["name"], o["constant_reference"])
+        out += [f"{t['target']}: {constant_warning(name, value)}" for name, value in seen.items()]
+    return out
 
 
 LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
@@ -421,6 +437,7 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         info, warnings = verdict.info_and_warnings(t, targets)
         notes += [f"{t['target']}: {i}" for i in info]
         problems += [f"{t['target']}: {w}" for w in warnings]
+    problems += constant_reference_warnings(targets)
     notes += noise_notes(top, targets)
     out.append(("Notes", notes or ["none"]))
     out.append(("Warnings", problems or ["none"]))
