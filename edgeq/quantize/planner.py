@@ -55,8 +55,14 @@ class Budget:
         return [n for n in notes if n]
 
     def misses(self, ev: dict) -> list[str]:
-        """Why an evaluation misses the budget (empty when it meets it)."""
+        """Why an evaluation misses the budget (empty when it meets it). A budget judged on fewer than
+        :data:`edgeq.bench.stats.MIN_SAMPLES` samples is never met, whatever they say."""
+        from edgeq.bench import stats
+
         out = []
+        judged = (self.max_drop is not None and ev.get("accuracy_drop_points") is not None) or self.min_sqnr is not None
+        if judged and ev.get("num_samples", stats.MIN_SAMPLES) < stats.MIN_SAMPLES:
+            out.append(too_few_samples(ev["num_samples"]))
         if self.max_drop is not None and ev.get("accuracy_drop_points", 0) > self.max_drop:
             out.append(f"accuracy drop {ev['accuracy_drop_points']:.2f} > {self.max_drop} points")
         if self.min_sqnr is not None and ev["sqnr_db"] < self.min_sqnr:
@@ -169,8 +175,6 @@ class Planner:
                 f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
             )
         step.misses += [f"int8 output {d['output']!r} is {d['why']}" for d in ev["degenerate"]]  # never a pass
-        if not ev["judgeable"]:  # a budget is never met on a handful of samples, whatever they say
-            step.misses.append(too_few_samples(ev["num_samples"]))
         step.meets = not step.misses
         step.intervals = ev.get("intervals")
         step.noise = self.budget.undecided(step.intervals or {})

@@ -91,3 +91,25 @@ def test_the_build_report_warns_of_a_constant_reference(run_cli, tmp_path):
     assert r.exit_code == 0, r.stderr
     md = (tmp_path / "report.md").read_text()
     assert "cpu: output 'bias': the float reference is constant (0.25)" in md and "'box': the float" not in md
+
+
+def test_a_budget_judged_on_few_samples_is_missed():
+    from edgeq.quantize import planner
+
+    ev = {"num_samples": 3, "accuracy_drop_points": 0.0, "sqnr_db": 40.0}
+    assert planner.too_few_samples(3) in planner.Budget(max_drop=1.0).misses(ev)
+    assert planner.too_few_samples(3) in planner.Budget(min_sqnr=10.0).misses(ev)
+    unlabeled = {"num_samples": 3, "sqnr_db": 40.0}  # no labels, no --min-sqnr: nothing is judged (the build says so)
+    assert planner.Budget(max_drop=1.0).misses(unlabeled) == []
+    assert planner.Budget(max_drop=1.0).misses(dict(ev, num_samples=stats.MIN_SAMPLES)) == []
+
+
+@pytest.mark.slow
+def test_a_build_never_meets_its_budget_on_3_samples(run_cli, tf_keras_model, tmp_path):
+    _first(DATA / "digits_eval.npz", 3, tmp_path / "three.npz")
+    r = run_cli(
+        "--json", "build", tf_keras_model, "--data", DATA / "digits_calib.npz", "--eval-data", tmp_path / "three.npz",
+        "--target", "cpu", "--runs", "3", "--warmup", "0", "-o", tmp_path / "b",
+    )  # fmt: skip
+    assert r.exit_code == 6, r.stderr
+    assert f"3 evaluation samples are fewer than the {stats.MIN_SAMPLES} needed" in json.dumps(r.json)
