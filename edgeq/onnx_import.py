@@ -114,13 +114,13 @@ def load_converted(onnx_path: str | os.PathLike, sha256: str, load):
     folder = saved_model_for(onnx_path, sha256)
     try:
         return load(folder)
-    except (EdgeqError, OSError, ValueError):
+    except (BadInput, OSError, ValueError):
         cache.remove_entry(folder)  # the marker matched, but what it vouches for does not load: convert again
     folder = saved_model_for(onnx_path, sha256)
     try:
         return load(folder)
-    except (EdgeqError, OSError, ValueError) as exc:
-        why = exc.one_line() if isinstance(exc, EdgeqError) else str(exc)
+    except (BadInput, OSError, ValueError) as exc:
+        why = exc.one_line() if isinstance(exc, BadInput) else str(exc)
         raise BadInput(
             f"the SavedModel converted from {onnx_path} in the ONNX conversion cache {folder} does not load"
             f" ({why[:300]})",
