@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.artifacts import write_json_atomic
+from edgeq.artifacts import clean_stale, write_json_atomic
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, Unavailable
 
 INSTALL_HINT = "pip install edgeq[onnx]"
@@ -77,7 +77,8 @@ def saved_model_for(onnx_path: str | os.PathLike, sha256: str) -> Path:
         if os.path.lexists(target):  # damaged, planted or a symbolic link: never used, converted again
             cache.remove_entry(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+        clean_stale(target.parent)  # conversions of killed processes
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp{os.getpid()}-", dir=target.parent))
     except OSError as exc:
         raise _cache_error(exc, target) from exc
     try:

@@ -86,6 +86,7 @@ def test_a_damaged_cache_entry_is_converted_again(tiny, tmp_path, damage):
     got = _predict(onnx_path)  # before the fix: exit 3 on every rerun, or the planted model used silently
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     assert entry.is_dir() and not entry.is_symlink()
+    assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name]  # no staging folder left
     assert json.loads((entry / MARKER).read_text())["onnx_sha256"] == sha
     if damage == "symlink":
         assert (elsewhere / "saved_model.pb").is_file()  # the link was removed, never what it points at
@@ -154,3 +155,13 @@ def test_inspect_an_onnx_model(run_cli, tiny, tmp_path):
     r = run_cli("inspect", onnx_path)
     assert r.exit_code == 0, r.stderr
     assert "converted by onnx2tf to a SavedModel" in r.stdout and "signatures:" in r.stdout
+
+
+def test_a_conversion_left_by_a_killed_process_is_removed(tiny, tmp_path):
+    from edgeq import onnx_import
+
+    onnx_path, sha = tiny
+    stale = tmp_path / "cache" / "onnx" / ".x-onnx2tf-1.tmp999999999-abc"  # a pid no process has
+    (stale / "saved_model").mkdir(parents=True)
+    entry = onnx_import.saved_model_for(onnx_path, sha)
+    assert not stale.exists() and sorted(p.name for p in entry.parent.iterdir()) == [entry.name]
