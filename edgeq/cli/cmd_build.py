@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
-from edgeq.cli.options import load_options, technique_options
-from edgeq.config import BuildConfig, Method, load_toml
+from edgeq.cli.options import load_options, number_option, technique_options
+from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
 from edgeq.targets.registry import names
 
 
@@ -146,12 +146,18 @@ def problems(r: dict) -> list[str]:
     default=None,
     help="ptq, qat, or auto: the planner (default).",
 )
-@click.option(
-    "--max-drop", type=float, default=None, metavar="POINTS", help="Accuracy budget for --method auto (default 1)."
+@number_option(
+    "--max-drop",
+    bound=DROP_POINTS,
+    kind=float,
+    default=None,
+    metavar="POINTS",
+    help="Accuracy budget for --method auto (default 1).",
 )
-@click.option(
+@number_option(
     "--min-sqnr",
-    type=float,
+    bound=SQNR_DB,
+    kind=float,
     default=None,
     metavar="DB",
     help="Budget for --method auto on unlabeled evaluation data: SQNR of the worst output, in dB.",
@@ -170,9 +176,9 @@ def problems(r: dict) -> list[str]:
     type=click.Path(dir_okay=False, path_type=str),
     help="edgeq.toml with the same keys (default: ./edgeq.toml if present).",
 )
-@click.option("--runs", type=int, default=None, help="Timed benchmark runs (default 100).")
-@click.option("--warmup", type=int, default=None, help="Untimed warm-up runs (default 10).")
-@click.option("--threads", type=int, default=None, help="Interpreter threads (default 1).")
+@number_option("--runs", bound=RUNS, default=None, help="Timed benchmark runs (default 100).")
+@number_option("--warmup", bound=WARMUP, default=None, help="Untimed warm-up runs (default 10).")
+@number_option("--threads", bound=THREADS, default=None, help="Interpreter threads (default 1).")
 @technique_options
 @click.option(
     "--allow-cpu-fallback",
