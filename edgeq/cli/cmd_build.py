@@ -7,6 +7,7 @@ import click
 from edgeq.cli.app import App, ms, pass_app, pct, table
 from edgeq.cli.options import load_options, number_option, technique_options
 from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
+from edgeq.paths import printable
 from edgeq.targets.registry import names
 
 
@@ -114,6 +115,31 @@ def problems(r: dict) -> list[str]:
     mentioned |= {m for t in targets for m in ((verdict.quantized(t) or {}).get("check") or {}).get("messages") or []}
     own = [w for w in r.get("warnings") or [] if w not in mentioned]
     return list(dict.fromkeys(own + per_target))
+
+
+def _say_toml_trust(app: App, path: str, settings: dict, given: dict) -> None:
+    """One line on stderr when edgeq.toml (say, in a cloned folder), not the command line, turns safe mode
+    off: ``custom-objects`` imports and runs a module, ``trust-model`` runs the model's own code."""
+    import json
+
+    from edgeq.paths import shown
+
+    keys = [
+        f"{key} = {json.dumps(list(value))}" if key == "custom-objects" else f"{key} = true"
+        for key, field_name, value in (
+            ("custom-objects", "custom_objects", settings.get("custom_objects")),
+            ("trust-model", "trust_model", settings.get("trust_model")),
+        )
+        if value and given.get(field_name) is None
+    ]
+    if keys and app.verbosity >= 0:
+        click.echo(
+            printable(
+                f"WARNING: {shown(path)} sets {' and '.join(keys)}: safe mode is off, Python code runs "
+                "(drop the key unless you trust that folder)"
+            ),
+            err=True,
+        )
 
 
 @click.command("build")
@@ -240,6 +266,7 @@ def command(
         "trust_model": trust_model or None,  # a flag not given leaves edgeq.toml's value
         "custom_objects": tuple(custom_objects) or None,
     }
+    _say_toml_trust(app, config_path or "edgeq.toml", settings, given)
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml
     if no_cache:
         settings["cache"] = False
