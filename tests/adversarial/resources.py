@@ -146,8 +146,11 @@ def _limit(limit_bytes: int):
     return apply
 
 
-def run_one(name: str, args: list[str], limit_bytes: int, timeout_s: float, expect_usage: bool = False) -> Outcome:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+def run_one(
+    name: str, args: list[str], limit_bytes: int, timeout_s: float, cwd: Path, expect_usage: bool = False
+) -> Outcome:
+    # the caller's PYTHONPATH first: pointing it at another checkout runs the family against that code
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.environ.get("PYTHONPATH", ""), str(ROOT)]))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         proc = subprocess.run(
@@ -157,6 +160,7 @@ def run_one(name: str, args: list[str], limit_bytes: int, timeout_s: float, expe
             env=env,
             preexec_fn=_limit(limit_bytes),
             check=False,
+            cwd=cwd,
         )
     except subprocess.TimeoutExpired:
         return Outcome(name, None, expect_usage=expect_usage)
@@ -188,11 +192,11 @@ def run_family(
     paths = write_size_files(work, files)
     for path in paths:
         for kind in commands or list(SIZE_COMMANDS):
-            outcomes.append(run_one(f"{kind} {path.name}", [*SIZE_COMMANDS[kind], str(path)], limit, timeout_s))
+            outcomes.append(run_one(f"{kind} {path.name}", [*SIZE_COMMANDS[kind], str(path)], limit, timeout_s, work))
     for kind in options if options is not None else list(OPTION_COMMANDS):
         out = work / f"out-{kind}"
         args = [a.format(model=SEED, out=out) for a in OPTION_COMMANDS[kind]]
-        outcomes.append(run_one(kind, ["--json", *args], limit, timeout_s, expect_usage=True))
+        outcomes.append(run_one(kind, ["--json", *args], limit, timeout_s, work, expect_usage=True))
     bad = {o.name: o.problems() for o in outcomes if o.problems()}
     return {
         "files": len(paths),
