@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgeq.config import THREADS
-from edgeq.errors import BadInput, UnsupportedOp
+from edgeq.errors import BadInput, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_model_bytes, verify_bytes
 from edgeq.outputs import require_single
 from edgeq.tfimport import captured_stderr
@@ -133,7 +133,8 @@ def open_session(
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    THREADS.check("num_threads", num_threads)  # LiteRT sizes its thread pool unchecked: 100000 is SIGSEGV
+    if not THREADS.ok(num_threads):  # LiteRT sizes its thread pool unchecked: 100000 threads is SIGSEGV
+        raise UsageError(f"{num_threads} interpreter threads is out of range", f"use {THREADS.text()} threads")
     if isinstance(model, bytes):
         data = model
         verify_bytes(data, origin)
