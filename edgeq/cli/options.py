@@ -170,8 +170,10 @@ def _help(decls: list[tuple[str, TargetOption]]) -> str:
     """One help line from every target declaring the option: "(mcu, ethos-u) Kill ..."."""
     by_text: dict[str, list[str]] = {}
     for name, o in decls:
-        by_text.setdefault(ranged(o.help, o.bound) if o.bound else o.help, []).append(name)
-    return " ".join(f"({', '.join(names)}) {text}" for text, names in by_text.items())
+        by_text.setdefault(o.help, []).append(name)
+    text = " ".join(f"({', '.join(names)}) {text}" for text, names in by_text.items())
+    bound = decls[0][1].bound  # every target declaring a key declares the same bound (TargetOption.shape)
+    return ranged(text, bound) if bound is not None else text
 
 
 def target_options(stage: Stage) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
