@@ -43,7 +43,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "flag"), CASES, ids=[f"{a[0]}{a[-2]}={a[-1]}" for a, _ in CASES])
+@pytest.mark.parametrize(("args", "flag"), CASES, ids=[f"{a[0]} {flag}={a[a.index(flag) + 1]}" for a, flag in CASES])
 def test_out_of_range_option_is_usage_error(run_cli, tmp_path, monkeypatch, args, flag):
     monkeypatch.chdir(tmp_path)
     r = run_cli("--json", *args)
