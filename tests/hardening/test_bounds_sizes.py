@@ -62,3 +62,26 @@ def test_seeded_input_is_drawn_in_the_model_dtype(dtype):
     assert x.dtype == np.dtype(dtype) and x.shape == shape
     # the old int64/float64 draw peaked at 8x (int8) to 2x (float32) the input; allow the float16 cast
     assert peak <= 2.1 * max(x.nbytes, np.prod(shape) * 4 if dtype == np.float16 else 0), (peak, x.nbytes)
+
+
+def _huge_header(fh) -> None:
+    np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": (100_000, 1_000_000)})
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_data_array_declaring_terabytes_is_refused_from_its_header(tmp_path, kind):
+    """A 100-byte file whose header claims 400 GB: refused before anything is allocated (was a MemoryError)."""
+    import zipfile
+
+    from edgeq import data
+    from edgeq.config import DataConfig
+
+    path = tmp_path / f"huge.{kind}"
+    if kind == "npy":
+        with open(path, "wb") as fh:
+            _huge_header(fh)
+    else:
+        with zipfile.ZipFile(path, "w") as zf, zf.open("x.npy", "w") as fh:
+            _huge_header(fh)
+    with pytest.raises(BadInput, match=r"declares shape \[100000, 1000000\] of float32: 400,000,000,000 bytes"):
+        data.load(DataConfig(path=str(path)))
