@@ -55,6 +55,73 @@ DEFAULT_IO = {
 }
 
 
+@dataclass(frozen=True)
+class Bound:
+    """The range of one numeric option, declared once: the CLI's option types, the configs (and so
+    edgeq.toml) and target option declarations all check values with :meth:`check`.
+
+    Every bound is finite: NaN and infinity are refused, so no budget or timeout can be switched off.
+    """
+
+    low: float
+    high: float
+    low_open: bool = False  # the value must be above ``low`` (a timeout, a scale)
+    high_open: bool = False  # the value must be below ``high`` (a fraction)
+    example: str = ""
+
+    def text(self) -> str:
+        """The range in words: "between 1 and 100000", "above 0 and at most 86400"."""
+        lo, hi = (f"{v:.0f}" if float(v).is_integer() else f"{v:g}" for v in (self.low, self.high))
+        if not (self.low_open or self.high_open):
+            return f"between {lo} and {hi}"
+        return f"{'above' if self.low_open else 'at least'} {lo} and {'below' if self.high_open else 'at most'} {hi}"
+
+    def ok(self, value: float) -> bool:
+        import math
+
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise UsageError naming ``name`` (the flag, or the edgeq.toml key) and the range.
+
+        Raises:
+            UsageError: ``value`` is NaN, infinite or outside the range.
+        """
+        if value is not None and not self.ok(value):
+            hint = f"e.g. {name} {self.example}" if self.example else f"give {name} a number {self.text()}"
+            raise UsageError(f"{name} must be {self.text()}, got {value}", hint)
+
+
+# The bounds of every numeric option (generous, but each keeps memory and time finite; --help says them).
+MAX_THREADS = 64  # more interpreter threads than any edge CPU has cores; far more crash LiteRT's thread pool
+RUNS = Bound(1, 100_000, example="100")
+WARMUP = Bound(0, 10_000, example="10")
+THREADS = Bound(1, MAX_THREADS, example="4")
+BATCH = Bound(1, 1024, example="1")
+SAMPLES = Bound(1, 1_000_000, example="200")
+SEED = Bound(0, 2**32 - 1, example="0")  # numpy's seeds
+RESIZE_SIDE = Bound(1, 4096, example="224x224")  # a 4096x4096x3 float32 image is 192 MiB
+SCALE = Bound(0, 1e6, low_open=True, example="1/255")
+NORM = Bound(-1e6, 1e6, example="0.5,0.5,0.5")  # --mean and --std values
+DROP_POINTS = Bound(0, 100, example="1")  # --max-drop, --max-class-drop: accuracy points
+SQNR_DB = Bound(-100, 300, example="20")
+TIMEOUT_S = Bound(0, 86_400, low_open=True, example="600")
+EPOCHS = Bound(1, 10_000, example="10")
+BATCH_SIZE = Bound(1, 65_536, example="64")
+LEARNING_RATE = Bound(0, 10, low_open=True, example="0.001")
+VAL_SPLIT = Bound(0, 1, high_open=True, example="0.1")
+PATIENCE = Bound(1, 10_000, example="3")
+ADAROUND_STEPS = Bound(1, 100_000, example="500")
+CPU_DEVICES = Bound(1, MAX_THREADS, example="2")
+CHECK_SAMPLES = Bound(1, 10_000, example="20")  # --proof-samples, --parity-samples
+PORT = Bound(1, 65_535, example="22")
+RUNTIME_VERSION = Bound(1, 99, example="14")  # Edge TPU runtime versions (10 to 16 exist)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
@@ -87,14 +154,19 @@ class Preprocess(_Dict):
     def __post_init__(self) -> None:
         if self.color_mode not in (None, "grayscale", "rgb"):
             raise UsageError(f"unknown color mode {self.color_mode!r}", "use --color-mode grayscale or rgb")
-        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) < 1):
-            raise UsageError(f"bad resize {self.resize!r}", "use --resize HxW, e.g. 28x28")
+        if self.resize is not None:
+            if len(self.resize) != 2:
+                raise UsageError(f"bad resize {self.resize!r}", "use --resize HxW, e.g. 28x28")
+            for side in self.resize:
+                RESIZE_SIDE.check("--resize", side)
+        SCALE.check("--scale", self.scale)
+        for name, values in (("--mean", self.mean), ("--std", self.std)):
+            for v in values or ():
+                NORM.check(name, v)
         if (self.mean is None) != (self.std is None):
             raise UsageError("--mean and --std go together", "pass both, or neither")
         if self.std is not None and any(s == 0 for s in self.std):
             raise UsageError("--std has a zero", "every std must be non-zero")
-        if self.scale is not None and self.scale <= 0:
-            raise UsageError(f"--scale must be positive, got {self.scale}", "e.g. --scale 0.00392157")
 
 
 @dataclass(frozen=True)
@@ -107,8 +179,8 @@ class DataConfig(_Dict):
     preprocess: Preprocess = field(default_factory=Preprocess)
 
     def __post_init__(self) -> None:
-        if self.samples is not None and self.samples < 1:
-            raise UsageError(f"--samples must be at least 1, got {self.samples}", "e.g. --samples 200")
+        SAMPLES.check("--samples", self.samples)
+        SEED.check("--seed", self.seed)
 
 
 def parse_ranges(text: str) -> tuple[str, float | None]:
@@ -162,8 +234,7 @@ class TechniqueConfig(_Dict):
     def __post_init__(self) -> None:
         method, p = parse_ranges(self.ranges)
         object.__setattr__(self, "ranges", f"percentile:{p:g}" if p is not None else method)
-        if self.adaround_steps < 1:
-            raise UsageError(f"--adaround-steps must be at least 1, got {self.adaround_steps}", "e.g. 500")
+        ADAROUND_STEPS.check("--adaround-steps", self.adaround_steps)
 
     @classmethod
     def given(
@@ -241,8 +312,7 @@ class QuantizeConfig(_Dict):
             else:
                 hint = f"--mode {self.mode.value} allows --io {allowed}"
             raise UsageError(f"{self.mode.value} quantization cannot have {io.value} I/O", hint)
-        if self.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {self.batch}", "edge targets want --batch 1")
+        BATCH.check("--batch", self.batch)
 
     @property
     def selective(self) -> bool:
@@ -252,10 +322,6 @@ class QuantizeConfig(_Dict):
     def io_type(self) -> IOType:
         assert isinstance(self.io, IOType)
         return self.io
-
-
-# More interpreter threads than any edge CPU has cores; far larger counts crash LiteRT's thread pool.
-MAX_THREADS = 64
 
 
 @dataclass(frozen=True)
@@ -268,17 +334,10 @@ class BenchConfig(_Dict):
     batch: int | None = None  # None: the model's static batch; required for a dynamic batch
 
     def __post_init__(self) -> None:
-        if self.num_runs < 1:
-            raise UsageError(f"--runs must be at least 1, got {self.num_runs}", "e.g. --runs 100")
-        if self.warmup_runs < 0:
-            raise UsageError(f"--warmup must be 0 or more, got {self.warmup_runs}", "e.g. --warmup 10")
-        if not 1 <= self.num_threads <= MAX_THREADS:
-            raise UsageError(
-                f"--threads must be between 1 and {MAX_THREADS}, got {self.num_threads}",
-                "use about as many threads as the device has cores, e.g. --threads 4",
-            )
-        if self.batch is not None and self.batch < 1:
-            raise UsageError(f"--batch must be at least 1, got {self.batch}", "e.g. --batch 1")
+        RUNS.check("--runs", self.num_runs)
+        WARMUP.check("--warmup", self.warmup_runs)
+        THREADS.check("--threads", self.num_threads)
+        BATCH.check("--batch", self.batch)
 
 
 @dataclass(frozen=True)
@@ -324,16 +383,12 @@ class TrainConfig(_Dict):
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_schedule", LrSchedule(self.lr_schedule))
         object.__setattr__(self, "strategy", Strategy(self.strategy))
-        if self.epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, got {self.epochs}", "e.g. --epochs 10")
-        if self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}", "e.g. --batch-size 64")
-        if not self.learning_rate > 0:
-            raise UsageError(f"--lr must be positive, got {self.learning_rate}", "e.g. --lr 0.001")
-        if not 0 <= self.val_split < 1:
-            raise UsageError(f"--val-split must be in [0, 1), got {self.val_split}", "e.g. --val-split 0.1")
-        if self.patience is not None and self.patience < 1:
-            raise UsageError(f"--patience must be at least 1, got {self.patience}", "e.g. --patience 3")
+        EPOCHS.check("--epochs", self.epochs)
+        BATCH_SIZE.check("--batch-size", self.batch_size)
+        LEARNING_RATE.check("--lr", self.learning_rate)
+        VAL_SPLIT.check("--val-split", self.val_split)
+        PATIENCE.check("--patience", self.patience)
+        SEED.check("--train-seed", self.seed)
 
 
 class Method(enum.StrEnum):
@@ -397,8 +452,8 @@ class BuildConfig(_Dict):
             raise UsageError(
                 "--max-drop goes with --method auto (the planner), not ptq", "drop --max-drop or use --method auto"
             )
-        if self.max_drop is not None and self.max_drop < 0:
-            raise UsageError(f"--max-drop must be 0 or more, got {self.max_drop}", "e.g. --max-drop 1")
+        DROP_POINTS.check("--max-drop", self.max_drop)
+        SQNR_DB.check("--min-sqnr", self.min_sqnr)
         if self.method == Method.PTQ and self.min_sqnr is not None:
             raise UsageError(
                 "--min-sqnr goes with --method auto (the planner), not ptq", "drop --min-sqnr or use --method auto"

@@ -7,6 +7,7 @@ anything is calibrated on it. The sampled indices are recorded in provenance.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -22,6 +23,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (the second: one with no members)
 NPY_MAGIC = b"\x93NUMPY"
 DEFAULT_IMAGE_SCALE = 1.0 / 255.0
+# What one stored array may declare: its header is read first, so a 20-byte .npy (or a zip bomb in a
+# .npz) claiming terabytes is refused before anything is allocated. Far above calibration and
+# evaluation sets, which edgeq holds in memory whole.
+MAX_ARRAY_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -166,11 +171,21 @@ def _load_array(fh: IO[bytes], name: str, key: str) -> np.ndarray:
     try:
         version = fmt.read_magic(fh)
         read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-        if read_header is not None and read_header(fh)[2].hasobject:
-            raise BadInput(
-                f"array '{key}' in {name} holds Python objects (dtype object), which edgeq does not unpickle",
-                f"store '{key}' as a numeric array, e.g. np.savez(f, x=np.asarray(x, np.float32), y=y)",
-            )
+        if read_header is not None:
+            shape, _, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise BadInput(
+                    f"array '{key}' in {name} holds Python objects (dtype object), which edgeq does not unpickle",
+                    f"store '{key}' as a numeric array, e.g. np.savez(f, x=np.asarray(x, np.float32), y=y)",
+                )
+            nbytes = math.prod(int(d) for d in shape) * dtype.itemsize
+            if nbytes > MAX_ARRAY_BYTES:
+                raise BadInput(
+                    f"array '{key}' in {name} declares shape {list(shape)} of {dtype}: {nbytes:,} bytes, more than "
+                    f"edgeq's budget of {MAX_ARRAY_BYTES >> 30} GiB per array",
+                    "use fewer samples (save a subset), or smaller ones",
+                    details={"shape": list(shape), "bytes": nbytes, "cap_bytes": MAX_ARRAY_BYTES},
+                )
         fh.seek(0)
         return fmt.read_array(fh, allow_pickle=False)
     except BadInput:

@@ -7,11 +7,14 @@ when the user says they trust the model (``--custom-objects`` or ``--trust-model
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import importlib
 import json
 import os
+import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,6 +249,21 @@ def custom_classes(config: Any) -> list[tuple[str, str]]:
     return found
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what imported user code writes to stdout (print, or C code on file descriptor 1) to stderr."""
+    sys.stdout.flush()
+    kept = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(kept, 1)
+        os.close(kept)
+
+
 def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
     """Import ``module:attr`` specs. A dict attr is merged; anything else is keyed by its name.
 
@@ -259,10 +277,15 @@ def resolve_custom_objects(specs: tuple[str, ...]) -> dict[str, Any]:
         if not sep or not module_name or not attr:
             raise UsageError(f"bad --custom-objects {spec!r}", "use module:attr, e.g. mylayers:CUSTOM_OBJECTS")
         try:
-            obj = getattr(importlib.import_module(module_name), attr)
+            with _stdout_to_stderr():  # stdout is data (one JSON document with --json): user code prints elsewhere
+                obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise BadInput(
                 f"cannot import custom objects {spec!r} ({exc})", "check the module is on PYTHONPATH"
+            ) from exc
+        except (Exception, SystemExit) as exc:  # the module's own code failed while importing
+            raise BadInput(
+                f"importing custom objects {spec!r} failed ({type(exc).__name__}: {exc})", "fix that module"
             ) from exc
         if isinstance(obj, dict):
             objects.update(obj)

@@ -32,12 +32,13 @@ _PASSED: set[tuple[str, int | None, bool]] = set()
 def seeded_input(dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """The input ``bench`` feeds a model: seeded, spanning an integer dtype's range, standard normal for floats."""
     rng = np.random.default_rng(0)
+    # drawn in the model's dtype (not int64/float64 cast down): a large input costs its own size, not 8x
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
     if dtype == np.bool_:
-        return rng.integers(0, 1, size=shape, endpoint=True).astype(dtype)
-    return rng.standard_normal(shape).astype(dtype)
+        return rng.integers(0, 1, size=shape, endpoint=True, dtype=np.uint8).astype(dtype)
+    return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
 
 
 def probe(
@@ -113,11 +114,28 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def _limit_memory() -> None:
+    """Cap this child's address space at what it maps now plus twice the activation budget, so a model
+    whose shapes grow past the budget at allocation (LiteRT propagates them from the inputs) fails here
+    with an error, not by the machine's OOM killer; the parent allocates only models that passed."""
+    import resource
+
+    from edgeq.tflite_check import MAX_ACTIVATION_BYTES
+
+    with open("/proc/self/statm") as fh:
+        mapped = int(fh.read().split()[0]) * resource.getpagesize()
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    want = mapped + 2 * MAX_ACTIVATION_BYTES
+    if soft == resource.RLIM_INFINITY or want < soft:
+        resource.setrlimit(resource.RLIMIT_AS, (want, hard))
+
+
 def _child(path: str, batch: int | None, reference_kernels: bool = False) -> dict:
     """What the child does: the same steps as :func:`edgeq.runtime.open_session`, then one invoke."""
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    _limit_memory()
     try:
         kind = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
         interp = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=kind)
@@ -136,6 +154,8 @@ def _child(path: str, batch: int | None, reference_kernels: bool = False) -> dic
             interp.get_tensor(d["index"])
     except (RuntimeError, ValueError) as exc:
         return {"ok": False, "error": str(exc)}
+    except MemoryError:
+        return {"ok": False, "error": "it needs more memory than edgeq's activation budget allows"}
     return {"ok": True}
 
 

@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from edgeq.config import THREADS
 from edgeq.errors import BadInput, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_model_bytes, verify_bytes
 from edgeq.outputs import require_single
 from edgeq.tfimport import captured_stderr
 
 _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
-# LiteRT sizes its thread pool from num_threads unchecked; 100000 threads ends in SIGSEGV.
-MAX_THREADS = 64
 
 
 def _dequantize(detail: dict, y: np.ndarray) -> np.ndarray:
@@ -134,8 +133,8 @@ def open_session(
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    if not 1 <= num_threads <= MAX_THREADS:
-        raise UsageError(f"{num_threads} interpreter threads is out of range", f"use 1 to {MAX_THREADS} threads")
+    if not THREADS.ok(num_threads):  # LiteRT sizes its thread pool unchecked: 100000 threads is SIGSEGV
+        raise UsageError(f"{num_threads} interpreter threads is out of range", f"use {THREADS.text()} threads")
     if isinstance(model, bytes):
         data = model
         verify_bytes(data, origin)

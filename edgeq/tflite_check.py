@@ -12,7 +12,11 @@ reads the model in Python, where every read is bounds-checked, and checks what t
 - quantization parameters: as many zero points as scales, a per-channel axis that exists and matches;
 - no op reads a tensor that only it or a later op writes, and each tensor is written at most once and
   never when it is a constant;
-- subgraph inputs and outputs, signature tensors and control-flow subgraph references are in range.
+- subgraph inputs and outputs, signature tensors and control-flow subgraph references are in range;
+- the declared activations (every tensor without constant data) fit a memory budget: at most
+  :data:`MAX_ACTIVATION_TENSOR_BYTES` each and :data:`MAX_ACTIVATION_BYTES` together, so a shape edited
+  to ``[1,32768,32768,1]`` is refused before any runtime, input generator or code generator sizes
+  memory from it.
 
 :func:`validate` raises :class:`~edgeq.errors.BadInput` naming the model and the first problem found.
 """
@@ -36,6 +40,12 @@ _TYPE_BITS = {
 # No edge model has a tensor this large; a shape claiming more is corrupt (and would make the
 # runtimes try to allocate it).
 MAX_TENSOR_BYTES = 2**31
+# The activation budget: what edgeq lets a model's declared non-constant tensors claim before anything
+# is allocated from them (inputs generated for bench and eval, the runtimes' arenas, the C engine's plan).
+# Far above edge models (a 1080p x 64-channel float32 feature map is 531 MB), and below what fits a
+# 4 GiB machine with the runtime's own arena beside the generated inputs.
+MAX_ACTIVATION_TENSOR_BYTES = 1 << 30
+MAX_ACTIVATION_BYTES = 2 << 30
 # Options fields that name a subgraph (control flow), by options class name.
 _SUBGRAPH_FIELDS = ("initSubgraphIndex", "condSubgraphIndex", "bodySubgraphIndex", "thenSubgraphIndex",
                     "elseSubgraphIndex", "decompositionSubgraphIndex", "subgraphIndex")  # fmt: skip
@@ -79,7 +89,53 @@ def validate(data: bytes, origin: str = "model"):
             raise Corrupt(problem)
     except Corrupt as exc:
         raise BadInput(f"corrupt model {origin}: {exc}", HINT, details={"problem": str(exc)}) from None
+    check_activation_budget(model, origin)
     return model
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:g} GiB"
+
+
+def check_activation_budget(model, origin: str = "model") -> None:
+    """Refuse a model whose declared activations exceed the budget, before anything is allocated.
+
+    Raises:
+        BadInput: a non-constant tensor larger than :data:`MAX_ACTIVATION_TENSOR_BYTES` (named, with its
+            shape, type and bytes), or all of them together above :data:`MAX_ACTIVATION_BYTES`.
+    """
+    type_names = _enum_values("TensorType")
+    buffers = model.buffers or []
+    total = 0
+    for g_index, graph in enumerate(model.subgraphs or []):
+        for t_index, t in enumerate(graph.tensors or []):
+            bits = _TYPE_BITS.get(type_names.get(t.type, ""))
+            if bits is None or _held(buffers, int(t.buffer)) > 0:
+                continue  # constants are in the file already (their size was checked against it)
+            shape = [int(d) for d in (t.shape if t.shape is not None else ())]
+            nbytes = -(-math.prod(shape) * bits // 8)
+            total += nbytes
+            if nbytes > MAX_ACTIVATION_TENSOR_BYTES:
+                name = (t.name or b"").decode("utf-8", errors="replace")[:60]
+                raise BadInput(
+                    f"model {origin}: tensor {t_index} {name!r} of subgraph {g_index} has shape {shape} of "
+                    f"{type_names[t.type]}: {nbytes:,} bytes, more than edgeq's budget of "
+                    f"{_gib(MAX_ACTIVATION_TENSOR_BYTES)} per activation tensor",
+                    "edge models are far smaller: re-export the model with its real input size",
+                    details={
+                        "tensor": t_index,
+                        "shape": shape,
+                        "bytes": nbytes,
+                        "cap_bytes": MAX_ACTIVATION_TENSOR_BYTES,
+                    },
+                )
+    if total > MAX_ACTIVATION_BYTES:
+        raise BadInput(
+            f"model {origin}: its activations (tensors without constant data) declare {total:,} bytes, more "
+            f"than edgeq's budget of {_gib(MAX_ACTIVATION_BYTES)}",
+            "edge models are far smaller: re-export the model with its real input size",
+            details={"bytes": total, "cap_bytes": MAX_ACTIVATION_BYTES},
+        )
 
 
 def parse(data: bytes):
@@ -156,6 +212,14 @@ def problems(model, size: int) -> Iterator[str]:
                 yield f"signature {key!r} names tensor {m.tensorIndex} (its subgraph has {n_t})"
 
 
+def _held(buffers: list, b: int) -> int:
+    """Bytes of constant data buffer ``b`` holds (0: none, an activation; buffer 0 is the empty sentinel)."""
+    if not 0 < b < len(buffers):
+        return 0
+    buf = buffers[b]
+    return len(buf.data) if buf.data is not None else (int(buf.size or 0) if int(buf.offset or 0) > 1 else 0)
+
+
 def _where(g_index: int) -> str:
     return f"of subgraph {g_index}"
 
@@ -179,14 +243,13 @@ def _subgraph_problems(model, g_index: int, graph, buffers, codes, n_sub: int) -
         bits = _TYPE_BITS.get(type_name)
         elements = math.prod(shape)
         if bits is not None and elements * bits // 8 > MAX_TENSOR_BYTES:
-            yield f"{name} has shape {shape}: {elements * bits // 8:,} bytes, more than any edge model holds"
+            yield f"{name} has shape {shape}: {elements * bits // 8:,} bytes, more than any edge model holds ({_gib(MAX_TENSOR_BYTES)})"
             continue
         if not 0 <= int(t.buffer) < n_b:
             yield f"{name} points to buffer {t.buffer} (the model has {n_b})"
             continue
-        buf = buffers[int(t.buffer)]
-        held = len(buf.data) if buf.data is not None else (int(buf.size or 0) if int(buf.offset or 0) > 1 else 0)
-        constant[t_index] = t.buffer > 0 and held > 0
+        held = _held(buffers, int(t.buffer))
+        constant[t_index] = held > 0
         if constant[t_index] and bits is not None and t.sparsity is None:
             want = -(-elements * bits // 8)
             if held != want and not (bits < 8 and held == elements):  # sub-byte types may be stored unpacked

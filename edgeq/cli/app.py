@@ -210,6 +210,8 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
                 click.echo(printable(f"error: {env_error['message']}; {env_error['hint']}"), err=True)
         else:
             code, error = _internal(exc, app)
+    except MemoryError as exc:  # str(MemoryError()) is empty: say what ran out, and what to try
+        code, error = BAD_INPUT, _out_of_memory(exc, app)
     except Exception as exc:  # a bug: say so plainly, traceback only with -v
         code, error = _internal(exc, app)
     if app.json_mode:
@@ -220,6 +222,22 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
         if app.human and app.verbosity >= 0:
             click.echo(printable(app.human))
     return code
+
+
+def _out_of_memory(exc: MemoryError, app: App) -> dict:
+    """Exit 3: the model, data or options need more memory than this machine gives."""
+    detail = f" ({printable(str(exc))})" if str(exc) else ""
+    error = {
+        "type": "environment",
+        "message": f"out of memory while running edgeq {app.command or ''}".rstrip() + detail,
+        "hint": "use fewer or smaller samples (--samples, --resize, --runs) or a smaller model, or more memory",
+        "exit_code": BAD_INPUT,
+    }
+    if app.verbosity > 0:
+        traceback.print_exc()
+    if not app.json_mode:
+        click.echo(f"error: {error['message']}; {error['hint']}", err=True)
+    return error
 
 
 def _internal(exc: Exception, app: App) -> tuple[int, dict]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, pass_app
-from edgeq.cli.options import device_option, given_target_options, target_options
-from edgeq.config import BenchConfig
+from edgeq.cli.options import device_option, given_target_options, number_option, target_options
+from edgeq.config import BATCH, RUNS, THREADS, WARMUP, BenchConfig
 from edgeq.targets.base import Stage
 from edgeq.targets.registry import names
 
@@ -14,12 +14,12 @@ from edgeq.targets.registry import names
 @click.command("bench")
 @click.argument("model", type=click.Path(path_type=str))
 @click.option("--target", default="cpu", show_default=True, help=f"One of: {', '.join(names())}.")
-@click.option("--runs", type=int, default=100, show_default=True, help="Timed runs.")
-@click.option(
-    "--warmup", type=int, default=10, show_default=True, help="Untimed warm-up runs (after the first invoke)."
+@number_option("--runs", bound=RUNS, default=100, show_default=True, help="Timed runs.")
+@number_option(
+    "--warmup", bound=WARMUP, default=10, show_default=True, help="Untimed warm-up runs (after the first invoke)."
 )
-@click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads.")
-@click.option("--batch", type=int, default=None, help="Batch size for a model with a dynamic batch.")
+@number_option("--threads", bound=THREADS, default=1, show_default=True, help="Interpreter threads.")
+@number_option("--batch", bound=BATCH, default=None, help="Batch size for a model with a dynamic batch.")
 @device_option
 @target_options(Stage.BENCH)
 @pass_app

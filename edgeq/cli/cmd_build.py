@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
-from edgeq.cli.options import load_options, technique_options
-from edgeq.config import BuildConfig, Method, load_toml
+from edgeq.cli.options import load_options, number_option, technique_options
+from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
+from edgeq.paths import printable
 from edgeq.targets.registry import names
 
 
@@ -116,6 +117,31 @@ def problems(r: dict) -> list[str]:
     return list(dict.fromkeys(own + per_target))
 
 
+def _say_toml_trust(app: App, path: str, settings: dict, given: dict) -> None:
+    """One line on stderr when edgeq.toml (say, in a cloned folder), not the command line, turns safe mode
+    off: ``custom-objects`` imports and runs a module, ``trust-model`` runs the model's own code."""
+    import json
+
+    from edgeq.paths import shown
+
+    keys = [
+        f"{key} = {json.dumps(list(value))}" if key == "custom-objects" else f"{key} = true"
+        for key, field_name, value in (
+            ("custom-objects", "custom_objects", settings.get("custom_objects")),
+            ("trust-model", "trust_model", settings.get("trust_model")),
+        )
+        if value and given.get(field_name) is None
+    ]
+    if keys and app.verbosity >= 0:
+        click.echo(
+            printable(
+                f"WARNING: {shown(path)} sets {' and '.join(keys)}: safe mode is off, Python code runs "
+                "(drop the key unless you trust that folder)"
+            ),
+            err=True,
+        )
+
+
 @click.command("build")
 @click.argument("model", required=False, type=click.Path(path_type=str))
 @click.option("--target", "targets", default=None, help=f"One or more, comma-separated: {', '.join(names())}.")
@@ -146,12 +172,18 @@ def problems(r: dict) -> list[str]:
     default=None,
     help="ptq, qat, or auto: the planner (default).",
 )
-@click.option(
-    "--max-drop", type=float, default=None, metavar="POINTS", help="Accuracy budget for --method auto (default 1)."
+@number_option(
+    "--max-drop",
+    bound=DROP_POINTS,
+    kind=float,
+    default=None,
+    metavar="POINTS",
+    help="Accuracy budget for --method auto (default 1).",
 )
-@click.option(
+@number_option(
     "--min-sqnr",
-    type=float,
+    bound=SQNR_DB,
+    kind=float,
     default=None,
     metavar="DB",
     help="Budget for --method auto on unlabeled evaluation data: SQNR of the worst output, in dB.",
@@ -170,9 +202,9 @@ def problems(r: dict) -> list[str]:
     type=click.Path(dir_okay=False, path_type=str),
     help="edgeq.toml with the same keys (default: ./edgeq.toml if present).",
 )
-@click.option("--runs", type=int, default=None, help="Timed benchmark runs (default 100).")
-@click.option("--warmup", type=int, default=None, help="Untimed warm-up runs (default 10).")
-@click.option("--threads", type=int, default=None, help="Interpreter threads (default 1).")
+@number_option("--runs", bound=RUNS, default=None, help="Timed benchmark runs (default 100).")
+@number_option("--warmup", bound=WARMUP, default=None, help="Untimed warm-up runs (default 10).")
+@number_option("--threads", bound=THREADS, default=None, help="Interpreter threads (default 1).")
 @technique_options
 @click.option(
     "--allow-cpu-fallback",
@@ -234,6 +266,7 @@ def command(
         "trust_model": trust_model or None,  # a flag not given leaves edgeq.toml's value
         "custom_objects": tuple(custom_objects) or None,
     }
+    _say_toml_trust(app, config_path or "edgeq.toml", settings, given)
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml
     if no_cache:
         settings["cache"] = False

@@ -12,13 +12,14 @@ from edgeq.cli.options import (
     load_config,
     load_options,
     model_argument,
+    number_option,
     preprocess_options,
     technique_config,
     technique_options,
 )
 from edgeq.cli.progress import reporter
 from edgeq.cli.train_options import train_config, train_options
-from edgeq.config import IOType, Mode, QuantizeConfig
+from edgeq.config import BATCH, DROP_POINTS, SQNR_DB, IOType, Mode, QuantizeConfig
 from edgeq.errors import UsageError
 
 
@@ -116,7 +117,7 @@ def _plan_human(doc: dict) -> str:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=str), required=True, help="The .tflite to write."
 )
-@click.option("--batch", type=int, default=1, show_default=True, help="Static batch size of the converted model.")
+@number_option("--batch", bound=BATCH, default=1, show_default=True, help="Static batch size of the converted model.")
 @click.option("--allow-float-ops", is_flag=True, help="Keep ops without integer kernels in float instead of failing.")
 @click.option(
     "--qat", is_flag=True, help="Quantization-aware training with TF-MOT before converting (needs --train-data)."
@@ -147,23 +148,26 @@ def _plan_human(doc: dict) -> str:
     metavar="OP,...",
     help="Selective quantization: keep these op types (e.g. MEAN) in float.",
 )
-@click.option(
+@number_option(
     "--max-drop",
-    type=float,
+    bound=DROP_POINTS,
+    kind=float,
     default=None,
     metavar="POINTS",
     help="Planner: accuracy budget in points on labeled --eval-data.",
 )
-@click.option(
+@number_option(
     "--min-sqnr",
-    type=float,
+    bound=SQNR_DB,
+    kind=float,
     default=None,
     metavar="DB",
     help="Planner: output SQNR bound when --eval-data has no labels.",
 )
-@click.option(
+@number_option(
     "--max-class-drop",
-    type=float,
+    bound=DROP_POINTS,
+    kind=float,
     default=None,
     metavar="POINTS",
     help="Planner: budget for the worst class's accuracy drop.",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, pass_app, table
+from edgeq.cli.options import number_option
+from edgeq.config import RUNTIME_VERSION
 from edgeq.errors import UsageError
 from edgeq.targets.registry import TARGETS
 
@@ -41,7 +43,9 @@ def _supported_ops(name: str, runtime_version: int | None) -> tuple[dict, str]:
     metavar="TARGET",
     help="List TARGET's supported ops with their documented limits (each is the message a check shows).",
 )
-@click.option("--runtime-version", type=int, default=None, help="With --supported-ops: only this runtime's ops.")
+@number_option(
+    "--runtime-version", bound=RUNTIME_VERSION, default=None, help="With --supported-ops: only this runtime's ops."
+)
 @pass_app
 def command(app: App, supported_ops: str | None, runtime_version: int | None) -> None:
     """List the targets edgeq can build, check and benchmark for."""

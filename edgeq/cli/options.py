@@ -7,9 +7,49 @@ from typing import Any
 
 import click
 
-from edgeq.config import DataConfig, LoadConfig, Preprocess, TechniqueConfig
+from edgeq.config import (
+    ADAROUND_STEPS,
+    RESIZE_SIDE,
+    SAMPLES,
+    SCALE,
+    SEED,
+    Bound,
+    DataConfig,
+    LoadConfig,
+    Preprocess,
+    TechniqueConfig,
+)
 from edgeq.errors import UsageError
 from edgeq.targets.base import Stage, TargetOption
+
+
+class Bounded(click.ParamType):
+    """An int or float option within a :class:`~edgeq.config.Bound` (finite: no nan, no inf).
+
+    Out of range is a UsageError (exit 2) naming the flag and the range, the same message the
+    configs give for the same value from edgeq.toml or a library caller.
+    """
+
+    def __init__(self, bound: Bound, kind: type = int) -> None:
+        self.bound = bound
+        self.kind = kind
+        self.name = "integer" if kind is int else "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = (click.INT if self.kind is int else click.FLOAT).convert(value, param, ctx)
+        flag = max(param.opts, key=len) if param is not None and param.opts else "value"
+        self.bound.check(flag, number)
+        return number
+
+
+def ranged(text: str, bound: Bound) -> str:
+    """``--help`` text that says the option's range."""
+    return f"{text} Range: {bound.text()}."
+
+
+def number_option(*decls: str, bound: Bound, kind: type = int, help: str, **kw: Any) -> Any:
+    """A ``click.option`` whose value is checked against ``bound`` (and whose --help says it)."""
+    return click.option(*decls, type=Bounded(bound, kind), help=ranged(help, bound), **kw)
 
 
 def _floats(value: str | None, name: str) -> tuple[float, ...] | None:
@@ -48,9 +88,16 @@ def _scale(value: str | None) -> float | None:
 def preprocess_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for opt in reversed(
         [
-            click.option("--samples", type=int, default=None, help="Use N samples, drawn reproducibly with --seed."),
-            click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling."),
-            click.option("--resize", default=None, metavar="HxW", help="Resize images (image folders)."),
+            number_option(
+                "--samples", bound=SAMPLES, default=None, help="Use N samples, drawn reproducibly with --seed."
+            ),
+            number_option("--seed", bound=SEED, default=0, show_default=True, help="Seed for sampling."),
+            click.option(
+                "--resize",
+                default=None,
+                metavar="HxW",
+                help=f"Resize images (image folders); each side {RESIZE_SIDE.text()}.",
+            ),
             click.option(
                 "--color-mode",
                 type=click.Choice(["grayscale", "rgb"]),
@@ -61,7 +108,7 @@ def preprocess_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 "--scale",
                 default=None,
                 metavar="F",
-                help="Multiply values by F (e.g. 1/255). Image folders default to 1/255.",
+                help=ranged("Multiply values by F (e.g. 1/255). Image folders default to 1/255.", SCALE),
             ),
             click.option("--mean", default=None, metavar="M[,M..]", help="Subtract per-channel mean after --scale."),
             click.option("--std", default=None, metavar="S[,S..]", help="Divide by per-channel std after --mean."),
@@ -114,6 +161,8 @@ def _click_type(o: TargetOption) -> Any:
         return click.Choice(list(o.choices))
     if o.path is not None:
         return click.Path(dir_okay=o.path != "file", file_okay=o.path != "dir", path_type=str)
+    if o.bound is not None:
+        return Bounded(o.bound, o.type)
     return o.type
 
 
@@ -122,7 +171,9 @@ def _help(decls: list[tuple[str, TargetOption]]) -> str:
     by_text: dict[str, list[str]] = {}
     for name, o in decls:
         by_text.setdefault(o.help, []).append(name)
-    return " ".join(f"({', '.join(names)}) {text}" for text, names in by_text.items())
+    text = " ".join(f"({', '.join(names)}) {text}" for text, names in by_text.items())
+    bound = decls[0][1].bound  # every target declaring a key declares the same bound (TargetOption.shape)
+    return ranged(text, bound) if bound is not None else text
 
 
 def target_options(stage: Stage) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -193,8 +244,12 @@ def technique_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 help="Correct each conv/FC bias for the mean error int8 leaves (empirical).",
             ),
             click.option("--adaround", is_flag=True, default=None, help="Learn the weights' rounding (slow)."),
-            click.option(
-                "--adaround-steps", type=int, default=None, metavar="N", help="AdaRound steps per op (default 500)."
+            number_option(
+                "--adaround-steps",
+                bound=ADAROUND_STEPS,
+                default=None,
+                metavar="N",
+                help="AdaRound steps per op (default 500).",
             ),
         ]
     ):

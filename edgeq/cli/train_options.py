@@ -7,17 +7,38 @@ from typing import Any
 
 import click
 
-from edgeq.config import LrSchedule, Strategy, TrainConfig
+from edgeq.cli.options import number_option
+from edgeq.config import (
+    BATCH_SIZE,
+    CPU_DEVICES,
+    EPOCHS,
+    LEARNING_RATE,
+    PATIENCE,
+    SEED,
+    VAL_SPLIT,
+    LrSchedule,
+    Strategy,
+    TrainConfig,
+)
 
 
 def train_options(default_epochs: int, default_lr: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         for opt in reversed(
             [
-                click.option("--epochs", type=int, default=default_epochs, show_default=True, help="Training epochs."),
-                click.option("--batch-size", type=int, default=64, show_default=True, help="Global batch size."),
-                click.option(
-                    "--lr", type=float, default=default_lr, show_default=True, help="Initial learning rate (Adam)."
+                number_option(
+                    "--epochs", bound=EPOCHS, default=default_epochs, show_default=True, help="Training epochs."
+                ),
+                number_option(
+                    "--batch-size", bound=BATCH_SIZE, default=64, show_default=True, help="Global batch size."
+                ),
+                number_option(
+                    "--lr",
+                    bound=LEARNING_RATE,
+                    kind=float,
+                    default=default_lr,
+                    show_default=True,
+                    help="Initial learning rate (Adam).",
                 ),
                 click.option(
                     "--lr-schedule",
@@ -26,15 +47,16 @@ def train_options(default_epochs: int, default_lr: float) -> Callable[[Callable[
                     show_default=True,
                     help="Learning-rate schedule over all epochs.",
                 ),
-                click.option(
+                number_option(
                     "--val-split",
-                    type=float,
+                    bound=VAL_SPLIT,
+                    kind=float,
                     default=0.1,
                     show_default=True,
                     help="Fraction held out for validation when no --val-data.",
                 ),
-                click.option(
-                    "--patience", type=int, default=None, help="Stop after N epochs without a better val_loss."
+                number_option(
+                    "--patience", bound=PATIENCE, default=None, help="Stop after N epochs without a better val_loss."
                 ),
                 click.option("--augment", is_flag=True, help="Random shifts and small rotations of training images."),
                 click.option(
@@ -42,10 +64,10 @@ def train_options(default_epochs: int, default_lr: float) -> Callable[[Callable[
                     default=None,
                     help="Keras loss name; default: cross-entropy for classifiers (pass e.g. mse otherwise).",
                 ),
-                click.option(
+                number_option(
                     "--train-seed",
                     "train_seed",
-                    type=int,
+                    bound=SEED,
                     default=0,
                     show_default=True,
                     help="Seed for shuffling, splits and initialization.",
@@ -57,9 +79,9 @@ def train_options(default_epochs: int, default_lr: float) -> Callable[[Callable[
                     show_default=True,
                     help="tf.distribute strategy (multi-worker reads TF_CONFIG).",
                 ),
-                click.option(
+                number_option(
                     "--cpu-devices",
-                    type=int,
+                    bound=CPU_DEVICES,
                     default=None,
                     help="Split the CPU into N logical devices (mirrored training without GPUs).",
                 ),

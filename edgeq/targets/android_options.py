@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from edgeq.config import SAMPLES, TIMEOUT_S
 from edgeq.targets.base import option
 
 OPTIONS = (
     option("data_path", "--data", "compile", "Calibration data for the int8 flavour of a Keras MODEL.", path="any"),
-    option("data_samples", "--samples", "compile", "Calibration samples to use (default all).", type=int),
+    option(
+        "data_samples", "--samples", "compile", "Calibration samples to use (default all).", type=int, bound=SAMPLES
+    ),
     option("flavours", "--flavours", "compile", "Flavours to make: float32,fp16,int8 (default all).", metavar="LIST"),
     option("int8_io", "--int8-io", "compile", "I/O type of the int8 flavour.", choices=("int8", "uint8", "float")),
     option(
@@ -47,8 +50,10 @@ OPTIONS = (
         metavar="FLAG",
     ),
     option("adb", "--adb", "bench", "adb to use (default: on PATH).", metavar="PATH"),
-    option("timeout_s", "--timeout-s", "bench", "Limit for one benchmark run.", type=float),
-    option("adb_timeout_s", "--adb-timeout-s", "bench", "Limit for every other adb call (60).", type=float),
+    option("timeout_s", "--timeout-s", "bench", "Limit for one benchmark run.", type=float, bound=TIMEOUT_S),
+    option(
+        "adb_timeout_s", "--adb-timeout-s", "bench", "Limit for every other adb call (60).", type=float, bound=TIMEOUT_S
+    ),
     option("log_dir", "--log-dir", "bench", "Keep each run's benchmark_model output here.", path="dir"),
 )
 DEVICE_HELP = "phone: its adb serial, as --serial"

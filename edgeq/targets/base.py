@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 from edgeq.bench.timing import LatencyStats
-from edgeq.config import BenchConfig, IOType, Mode
+from edgeq.config import BenchConfig, Bound, IOType, Mode
 from edgeq.errors import UsageError
 
 NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
@@ -50,6 +50,8 @@ class TargetOption:
         path: "file", "dir" or "any" (either) when the value is a path.
         cli_default: what the CLI passes when the flag is absent (``--force`` absent means
             overwrite=False, unlike a library caller that leaves it unset); None: nothing.
+        bound: the range of an int or float value (required for them: no unbounded count or
+            timeout, no NaN); the CLI checks it and ``--help`` says it.
     """
 
     key: str
@@ -64,6 +66,7 @@ class TargetOption:
     short: str | None = None
     path: str | None = None
     cli_default: Any = None
+    bound: Bound | None = None
 
     def __post_init__(self) -> None:
         if not _KEY.fullmatch(self.key):
@@ -78,13 +81,15 @@ class TargetOption:
             raise ValueError(f"path of {self.flag} must be 'file', 'dir' or 'any'")
         if self.is_flag and (self.type is not bool or self.multiple or self.choices):
             raise ValueError(f"{self.flag} is a switch: type bool, no choices, not multiple")
+        if (self.type in (int, float)) != (self.bound is not None):
+            raise ValueError(f"{self.flag}: an int or float option declares its bound, and only those")
 
     def applies_to(self, stage: Stage) -> bool:
         return stage in self.stages
 
     def shape(self) -> tuple:
         """What must agree between targets declaring the same key: one flag, one type."""
-        return (self.flag, self.type, self.choices, self.is_flag, self.multiple, self.short, self.path)
+        return (self.flag, self.type, self.choices, self.is_flag, self.multiple, self.short, self.path, self.bound)
 
 
 def option(key: str, flag: str, stages: str, help: str, **kw: Any) -> TargetOption:

@@ -5,8 +5,13 @@ Light: the CLI reads them without importing the target.
 
 from __future__ import annotations
 
+from edgeq.config import RUNTIME_VERSION, TIMEOUT_S, Bound
 from edgeq.targets import remote_options
 from edgeq.targets.base import option
+
+SEARCH_STEP = Bound(1, 10_000, example="1")
+SEGMENTS = Bound(1, 256, example="2")
+COMPILER_TIMEOUT_S = Bound(1, 86_400, example="180")
 
 OPTIONS = (
     option(
@@ -16,6 +21,7 @@ OPTIONS = (
         "Edge TPU runtime version the model must run on, as the compiler's -m; default 14 (what "
         "edgetpu_compiler 16 targets).",
         type=int,
+        bound=RUNTIME_VERSION,
     ),
     option("compiler", "--compiler", "compile", "edgetpu_compiler to run (default: on PATH).", metavar="PATH"),
     option(
@@ -24,6 +30,7 @@ OPTIONS = (
         "compile",
         "Lowest Edge TPU runtime to support [-m].",
         type=int,
+        bound=RUNTIME_VERSION,
         short="-m",
     ),
     option(
@@ -45,7 +52,13 @@ OPTIONS = (
         short="-d",
     ),
     option(
-        "delegate_search_step", "--delegate-search-step", "compile", "Step of that search [-k].", type=int, short="-k"
+        "delegate_search_step",
+        "--delegate-search-step",
+        "compile",
+        "Step of that search [-k].",
+        type=int,
+        short="-k",
+        bound=SEARCH_STEP,
     ),
     option(
         "intermediate_tensors",
@@ -55,16 +68,32 @@ OPTIONS = (
         metavar="NAMES",
         short="-i",
     ),
-    option("num_segments", "--num-segments", "compile", "Segments for pipelining [-n].", type=int, short="-n"),
+    option(
+        "num_segments",
+        "--num-segments",
+        "compile",
+        "Segments for pipelining [-n].",
+        type=int,
+        short="-n",
+        bound=SEGMENTS,
+    ),
     option(
         "compiler_timeout_sec",
         "--compiler-timeout-sec",
         "compile",
         "The compiler's own timeout (180 s) [-t].",
         type=int,
+        bound=COMPILER_TIMEOUT_S,
         short="-t",
     ),
-    option("timeout_s", "--timeout-s", "compile", "Kill the compiler after this many seconds (600).", type=float),
+    option(
+        "timeout_s",
+        "--timeout-s",
+        "compile",
+        "Kill the compiler after this many seconds (600).",
+        type=float,
+        bound=TIMEOUT_S,
+    ),
     option(
         "require_compiler",
         "--require-compiler",

@@ -5,6 +5,7 @@ Light: the CLI reads them without importing the target.
 
 from __future__ import annotations
 
+from edgeq.config import TIMEOUT_S
 from edgeq.targets.base import option
 
 OPTIONS = (
@@ -17,7 +18,14 @@ OPTIONS = (
     option("system_config", "--system-config", "check compile", "System config from Vela's vela.ini."),
     option("memory_mode", "--memory-mode", "check compile", "Sram_Only, Shared_Sram, Dedicated_Sram."),
     option("optimise", "--optimise", "check compile", "Vela's optimisation strategy.", choices=("Performance", "Size")),
-    option("timeout_s", "--timeout-s", "check compile", "Kill Vela after this many seconds (600).", type=float),
+    option(
+        "timeout_s",
+        "--timeout-s",
+        "check compile",
+        "Kill Vela after this many seconds (600).",
+        type=float,
+        bound=TIMEOUT_S,
+    ),
     option(
         "overwrite", "--force", "compile", "Overwrite existing outputs.", type=bool, is_flag=True, cli_default=False
     ),

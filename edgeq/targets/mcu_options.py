@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edgeq.config import CHECK_SAMPLES, TIMEOUT_S
 from edgeq.targets.base import option
 
 # Written out (not read from mcu.boards) so that --help imports no target; a test keeps it in step.
@@ -15,7 +16,12 @@ OPTIONS = (
         f"Board profile: {BOARD_NAMES[0]} (default), {', '.join(BOARD_NAMES[1:])}.",
     ),
     option(
-        "parity_samples", "--parity-samples", "check", "Seeded inputs compared between TFLM and LiteRT (8).", type=int
+        "parity_samples",
+        "--parity-samples",
+        "check",
+        "Seeded inputs compared between TFLM and LiteRT (8).",
+        type=int,
+        bound=CHECK_SAMPLES,
     ),
     option(
         "timeout_s",
@@ -23,6 +29,7 @@ OPTIONS = (
         "check compile",
         "Kill each TFLM child process after this many seconds (300).",
         type=float,
+        bound=TIMEOUT_S,
     ),
     option(
         "overwrite", "--force", "compile", "Overwrite existing outputs.", type=bool, is_flag=True, cli_default=False
@@ -35,6 +42,13 @@ OPTIONS = (
         "instruction counts, not board cycles).",
         choices=("tflm", "c"),
     ),
-    option("proof_samples", "--proof-samples", "compile", "(--runtime c) Samples compared bit for bit (20).", type=int),
+    option(
+        "proof_samples",
+        "--proof-samples",
+        "compile",
+        "(--runtime c) Samples compared bit for bit (20).",
+        type=int,
+        bound=CHECK_SAMPLES,
+    ),
 )
 DEVICE_HELP = None  # on-device runs are not implemented: a device would be silently ignored

@@ -87,3 +87,42 @@ def test_toml_threads_out_of_range(run_cli, tmp_path):
     r = run_cli("build", "--config", cfg, "-o", tmp_path / "out")
     assert r.exit_code == 2 and "--threads must be between 1 and 64" in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_custom_objects_import_does_not_write_stdout(tmp_path, monkeypatch, capfd):
+    """Importing user code must not write before the one JSON document: its prints go to stderr."""
+    from edgeq.modelio import resolve_custom_objects
+
+    (tmp_path / "noisy_layers.py").write_text("print('HELLO FROM USER CODE')\nX = {'k': 1}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    capfd.readouterr()
+    assert resolve_custom_objects(("noisy_layers:X",)) == {"k": 1}
+    out, err = capfd.readouterr()
+    assert out == "" and "HELLO FROM USER CODE" in err
+
+
+def test_custom_objects_module_that_fails_is_bad_input(tmp_path, monkeypatch):
+    from edgeq.modelio import resolve_custom_objects
+
+    (tmp_path / "broken_layers.py").write_text("raise SystemExit(0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(BadInput, match="importing custom objects 'broken_layers:X' failed"):
+        resolve_custom_objects(("broken_layers:X",))
+
+
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        ('custom-objects = ["evil_layers:X"]', 'sets custom-objects = ["evil_layers:X"]: safe mode is off'),
+        ("trust-model = true", "sets trust-model = true: safe mode is off"),
+    ],
+)
+def test_toml_turning_safe_mode_off_is_said_on_stderr(run_cli, tmp_path, monkeypatch, lines, named):
+    monkeypatch.chdir(tmp_path)  # an edgeq.toml in a cloned folder, picked up without --config
+    (tmp_path / "edgeq.toml").write_text(f'target = "cpu"\nmodel = "missing.keras"\n{lines}\n')
+    r = run_cli("--json", "build", "-o", tmp_path / "out")
+    assert r.exit_code != 0  # no data and no model: it stops before loading anything
+    warned = [line for line in r.stderr.splitlines() if "safe mode is off" in line]
+    assert len(warned) == 1 and "edgeq.toml" in warned[0] and named in warned[0], r.stderr
+    r = run_cli("build", "-o", tmp_path / "out", "--trust-model", "--custom-objects", "evil_layers:X")
+    assert "safe mode is off" not in r.stderr  # the user said so on the command line

@@ -35,7 +35,7 @@ def test_technique_config():
         (["--ranges", "percentile"], "has no percentile number"),
         (["--ranges", "kl"], "unknown range method 'kl'"),
         (["--ranges", "mse:3"], "mse takes no argument"),
-        (["--adaround", "--adaround-steps", "0"], "--adaround-steps must be at least 1"),
+        (["--adaround", "--adaround-steps", "0"], "--adaround-steps must be between 1 and 100000, got 0"),
         (["--cle", "--mode", "dynamic"], "int8 quantization, not dynamic"),
         (["--allow-cpu-fallback"], "--allow-cpu-fallback goes with a planner budget"),
         (["--adaround-steps", "10"], "--adaround-steps tunes --adaround"),

@@ -94,7 +94,7 @@ def test_zero_proof_samples_is_refused(run_cli, mcu_models, tmp_path):
     r = run_cli("compile", mcu_models["ds_cnn"], "--target", "mcu", "--runtime", "c", "--proof-samples", "0",
                 "-o", tmp_path)  # fmt: skip
     assert r.exit_code == 2
-    assert "--proof-samples must be at least 1, got 0" in r.stderr
+    assert "--proof-samples must be between 1 and 10000, got 0" in r.stderr
     assert list(tmp_path.iterdir()) == []
 
 
