@@ -83,6 +83,34 @@ def test_sigterm_during_compile_runtime_c(tmp_path, tiny_int8):
     assert not _group_alive(tool[0]), f"{tool[1]}'s process group outlived edgeq"
 
 
+def _staging_in(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob(".*") if ".tmp" in p.name or p.name.startswith(".edgeq-stage-")]
+
+
+@pytest.mark.slow
+def test_sigterm_during_build(tmp_path, tf_keras_model, digits_calib):
+    out = tmp_path / "build"
+    cmd = [sys.executable, "-m", "edgeq", "--json", "build", str(tf_keras_model), "--data", str(digits_calib)]
+    cmd += ["--target", "cpu", "-o", str(out)]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT))
+    )
+    try:
+        end = time.monotonic() + 120
+        while not (out.is_dir() and _staging_in(out)) and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.005)
+        assert proc.poll() is None and _staging_in(out), "the build staged nothing before it ended"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr.decode()
+    doc = json.loads(stdout)
+    assert doc["error"]["type"] == "interrupted" and "rerun" in doc["error"]["hint"]
+    assert _staging_in(out) == []
+
+
 def test_ctrl_c_and_sigterm_give_the_same_document(run_cli, monkeypatch):
     """Both go through one path: SIGTERM raises KeyboardInterrupt's subclass inside the command."""
     from edgeq.cli import cmd_targets
