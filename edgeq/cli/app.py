@@ -38,7 +38,9 @@ _ENVIRONMENT_ERRNOS = {
     errno.EACCES: "check the permissions of that path, or choose another location with -o",
     errno.EPERM: "check the permissions of that path, or choose another location with -o",
     errno.ENAMETOOLONG: "choose a shorter name",
-    errno.ENOTDIR: "a part of that path is a file, not a folder: choose another location (or fix the variable that names it)",
+    # e.g. XDG_CACHE_HOME naming a file: the cache folder goes below it
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another location (or point "
+    "XDG_CACHE_HOME / EDGEQ_CACHE_DIR at a folder if the path is the cache)",
 }
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # commands a rerun continues: build from its stage cache, train from its checkpoints
