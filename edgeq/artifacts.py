@@ -16,6 +16,7 @@ import platform
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 from edgeq import SCHEMA_VERSION, __version__
 from edgeq.errors import BadInput, OutputExists
+from edgeq.paths import shown
 
 SIDECAR_SUFFIX = ".edgeq.json"
 _TOOL_PACKAGES = (
@@ -143,6 +145,36 @@ def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.
                 )
 
 
+_KINDS = {
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFDIR: "folder",
+}
+
+
+def refuse_special(path: str | os.PathLike) -> None:
+    """Refuse, whatever --force says, to write a file at ``path`` when something other than a regular
+    file is there: a device (``/dev/null`` replaced by a file breaks every process on the machine), a
+    FIFO, a socket, a folder. A symlink is judged by what it points to. A missing path is fine.
+
+    Raises:
+        BadInput: ``path`` exists and is not a regular file.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing, a dangling link, a loop: the write itself says what is wrong
+        return
+    if stat.S_ISREG(mode):
+        return
+    kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+    raise BadInput(
+        f"output {shown(path)} is a {kind}, not a regular file; edgeq never replaces it, not even with --force",
+        "pick a regular file path with -o",
+    )
+
+
 def check_output(
     path: str | os.PathLike, force: bool, inputs: Iterable[str | os.PathLike | None] = (), sidecar: bool = True
 ) -> Path:
@@ -158,9 +190,12 @@ def check_output(
     """
     out = Path(path)
     check_name_length(out, SIDECAR_SUFFIX if sidecar else "")
-    clean_stale(out.parent if str(out.parent) else ".")  # a killed run's half commit is undone, not refused
     if out.is_dir():
         raise BadInput(f"output {out} is a directory", "give a file name, e.g. -o model_int8.tflite")
+    refuse_special(out)
+    if sidecar:
+        refuse_special(sidecar_path(out))
+    clean_stale(out.parent if str(out.parent) else ".")  # a killed run's half commit is undone, not refused
     refuse_overwriting_inputs(out, inputs)
     if not force:
         if out.exists():
@@ -176,8 +211,13 @@ def check_output(
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temp file in the same folder and a rename.
+
+    Raises:
+        BadInput: something other than a regular file is at ``path`` (see :func:`refuse_special`).
+    """
     out = Path(path)
+    refuse_special(out)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name[:80]}.tmp{os.getpid()}-", dir=out.parent or ".")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
@@ -268,20 +308,25 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return dst
 
 
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the renames are done: they are quick, and half of them is the one state to avoid."""
+def signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the renames are done: they are quick, and half of them is the one
+    state to avoid. The first signal caught is raised again on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum)) for s in _DEFERRED}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if caught:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(caught[0])
 
 
 _JOURNAL, _REPLACED = ".commit.json", ".replaced"
@@ -359,11 +404,12 @@ class Outputs:
             dest = self.folder / name
             if dest.is_dir() and not dest.is_symlink():
                 raise BadInput(f"{dest} is a folder where edgeq writes a file", "move it away or choose another -o")
+            refuse_special(dest)
         replaced = self.stage / _REPLACED
         replaced.mkdir()
         write_json_atomic(self.stage / _JOURNAL, names)
         done: list[tuple[Path, Path | None]] = []
-        with _sigint_deferred():
+        with signals_deferred():
             try:
                 for name in names:
                     dest, old = self.folder / name, None
@@ -381,6 +427,104 @@ class Outputs:
                             os.unlink(dest)
                 raise
         self._created = False
+
+
+def check_output_folder(
+    out_dir: str | os.PathLike, name: str, marker: str, overwrite: bool | None
+) -> tuple[Path, Path]:
+    """``out_dir`` (created) and the folder ``out_dir/name`` an export may write, checked before any work.
+
+    ``overwrite``: True replaces an existing folder; False refuses; None (a pipeline's call) replaces an
+    earlier edgeq export (it holds ``marker``) and refuses anything else. Staging folders that dead
+    edgeq processes left in ``out_dir`` are removed.
+
+    Raises:
+        OutputExists: the folder exists and may not be replaced.
+        BadInput: ``out_dir`` is a file, cannot be created or is not writable; ``out_dir/name`` is not a folder.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"output folder {shown(out)} is a file", "choose a folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {shown(out)} ({exc.strerror})", "choose another -o") from exc
+    check_writable(out)
+    clean_stale(out)
+    final = out / name
+    _may_replace(final, marker, overwrite)
+    return out, final
+
+
+def _may_replace(final: Path, marker: str, overwrite: bool | None) -> None:
+    if not os.path.lexists(final):
+        return
+    ours = (final / marker).exists()
+    if overwrite is False or (overwrite is None and not ours):
+        raise OutputExists(f"output already exists: {shown(final)}", "pass --force to overwrite it")
+    if not final.is_symlink() and not final.is_dir():
+        raise BadInput(f"{shown(final)} is not a folder", "remove it or choose another -o")
+
+
+def stage_folder(out: Path, name: str) -> Path:
+    """A new staging folder for the export ``out/name``: beside it (so the final rename stays on one file
+    system) and named with this process's pid, so that :func:`clean_stale` removes it once the process
+    is dead (SIGKILL, a power cut)."""
+    staged = Path(tempfile.mkdtemp(prefix=f".edgeq-stage-{os.getpid()}-{name[:80]}.", dir=out))
+    os.chmod(staged, 0o777 & ~_umask())
+    return staged
+
+
+@contextlib.contextmanager
+def _folder_locked(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` itself: edgeq processes replacing a folder in it take turns, and
+    nothing is left behind (no lock file)."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def replace_folder(staged: Path, final: Path, marker: str, overwrite: bool | None) -> None:
+    """Rename the finished folder ``staged`` to ``final``.
+
+    The check that ``final`` may be replaced (see :func:`check_output_folder`) is made again under a lock
+    on the parent folder, so of two runs into one folder without ``overwrite`` the second is refused. An
+    earlier ``final`` is moved aside and removed only once the new one is in place (put back if the second
+    rename fails); a symlink at ``final`` is replaced itself, its target never followed nor touched.
+    Ctrl-C and SIGTERM wait for the renames.
+
+    Raises:
+        OutputExists: ``final`` appeared meanwhile and may not be replaced.
+    """
+    with _folder_locked(final.parent), signals_deferred():
+        _may_replace(final, marker, overwrite)
+        old: Path | None = None
+        if os.path.lexists(final):
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name[:80]}.old.", dir=final.parent))
+            os.rmdir(old)
+            os.replace(final, old)
+        try:
+            os.replace(staged, final)
+        except BaseException:
+            if old is not None and not os.path.lexists(final):
+                os.replace(old, final)
+            raise
+    if old is not None:
+        remove_tree(old)
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a file, a symlink (never what it points to) or a folder; errors ignored."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _umask() -> int:

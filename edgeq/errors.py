@@ -70,6 +70,12 @@ class OutputExists(BadInput):
     kind = "output_exists"
 
 
+class EnvironmentProblem(BadInput):
+    """The machine, not the model or edgeq, stopped the work: a full disk, a path that cannot be written."""
+
+    kind = "environment"
+
+
 class UnsupportedOp(BadInput):
     """The runtime cannot resolve an op of the model (for example a custom op)."""
 

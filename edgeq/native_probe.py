@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeq import procs
 from edgeq.errors import BadInput
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -65,7 +66,7 @@ def probe(
         path.write_bytes(data)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent), *sys.path]))
         try:
-            proc = subprocess.run(
+            proc = procs.run(
                 [
                     sys.executable,
                     "-m",
@@ -74,10 +75,8 @@ def probe(
                     "" if batch is None else str(batch),
                     "ref" if reference_kernels else "auto",
                 ],
-                capture_output=True,
-                timeout=timeout_s,
+                timeout_s,
                 env=env,
-                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise BadInput(

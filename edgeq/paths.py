@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,3 +64,30 @@ def native_path(path: str | os.PathLike) -> Iterator[Path]:
         alias = Path(tmp) / f"model{suffix}"
         os.symlink(os.path.abspath(p), alias, target_is_directory=p.is_dir())
         yield alias
+
+
+def mount_point(path: str | os.PathLike) -> Path:
+    """The mount point of the file system that holds ``path`` (or would hold it: the nearest existing folder)."""
+    p = Path(os.path.abspath(path))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
+
+
+_ABS_PATH = re.compile(r"(/[^\s:'\"`]+)")
+
+
+def no_space_where(tool_output: str, fallback: str | os.PathLike) -> str:
+    """ "the disk mounted at M (writing P)" for a tool's "No space left on device" message: P is the
+    last absolute path on the line that says so ("t.c:1:1: fatal error: error closing /tmp/ccX.s: No space
+    left on device": gcc names its temp file last), else ``fallback``."""
+    where: str | os.PathLike = fallback
+    for line in tool_output.splitlines():
+        if "No space left" in line or "quota exceeded" in line.lower():
+            found = _ABS_PATH.findall(line)
+            if found:
+                where = found[-1]
+                break
+    return f"the disk mounted at {shown(mount_point(where))}, writing {shown(where)}"

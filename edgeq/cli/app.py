@@ -13,7 +13,9 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ import click
 
 from edgeq import SCHEMA_VERSION
 from edgeq.errors import BAD_INPUT, INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
-from edgeq.paths import printable
+from edgeq.paths import mount_point, printable
 from edgeq.report.fmt import ms, pct  # noqa: F401  (re-exported for the commands)
 
 # where the output cannot go (full or read-only disk, no permission, a name too long): the
@@ -36,7 +38,11 @@ _ENVIRONMENT_ERRNOS = {
     errno.EACCES: "check the permissions of that path, or choose another location with -o",
     errno.EPERM: "check the permissions of that path, or choose another location with -o",
     errno.ENAMETOOLONG: "choose a shorter name",
+    # e.g. XDG_CACHE_HOME naming a file: the cache folder goes below it
+    errno.ENOTDIR: "a part of that path is a file, not a folder; choose another location (or point "
+    "XDG_CACHE_HOME / EDGEQ_CACHE_DIR at a folder if the path is the cache)",
 }
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # commands a rerun continues: build from its stage cache, train from its checkpoints
 _RESUMABLE = {"build": "rerun the same command to resume", "train": "rerun the same command with --resume to continue"}
 
@@ -48,19 +54,46 @@ def _environment_error(exc: OSError) -> dict | None:
     if hint is None:
         return None
     where = f": {exc.filename}" if exc.filename else ""
+    message = f"{exc.strerror or os.strerror(exc.errno or 0)}{where}"
+    if exc.errno in _NO_SPACE and exc.filename:
+        message = f"{exc.strerror or os.strerror(exc.errno)} (the disk mounted at {mount_point(exc.filename)}){where}"
     return {
         "type": "environment",
-        "message": f"{exc.strerror or os.strerror(exc.errno or 0)}{where}",
+        "message": message,
         "hint": hint,
         "exit_code": BAD_INPUT,
     }
 
 
-def _interrupted(command: str, args: list[str]) -> dict:
+def _interrupted(command: str, args: list[str], exc: BaseException) -> dict:
     hint = _RESUMABLE.get(command, "")
     if command == "train" and "--resume" in args:
         hint = "rerun the same command to resume"
-    return {"type": "interrupted", "message": "interrupted", "hint": hint, "exit_code": INTERRUPTED}
+    message = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+    return {"type": "interrupted", "message": message, "hint": hint, "exit_code": INTERRUPTED}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both end a run the same way: outputs
+    staged so far removed, child process groups killed, one JSON document, exit 130."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` (once: a second one while cleaning up is ignored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(_signum: int, _frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -166,7 +199,7 @@ def run(cli: click.Group, args: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     args = hoist_global_flags(list(sys.argv[1:] if args is None else args))
     verbose = "-v" in args or "--verbose" in args or "-vv" in args
-    with native_stderr_silenced(not verbose):
+    with native_stderr_silenced(not verbose), sigterm_as_interrupt():
         return _run(cli, args, verbose)
 
 
@@ -182,8 +215,8 @@ def _run(cli: click.Group, args: list[str], verbose: bool) -> int:
             cli.invoke(ctx)
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        code, error = INTERRUPTED, _interrupted(app.command, args)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        code, error = INTERRUPTED, _interrupted(app.command, args, exc)
         if not app.json_mode:
             click.echo(error["message"] + (f"; {error['hint']}" if error["hint"] else ""), err=True)
     except click.ClickException as exc:

@@ -12,13 +12,13 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq import procs
 from edgeq.errors import Unavailable, UsageError
 from edgeq.targets.addresses import adb_serial
 
@@ -89,34 +89,17 @@ def run(args: list[str], timeout_s: float) -> AdbRun:
     start = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(args, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = procs.run(args, timeout_s, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AdbTimeout(args, timeout_s, _read(out), _read(err)) from None
         except OSError as exc:
             raise Unavailable(f"cannot run {args[0]}: {exc.strerror or exc}", INSTALL_HINT) from exc
-        try:
-            returncode = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise AdbTimeout(args, timeout_s, _read(out), _read(err)) from None
-        except BaseException:
-            _kill_group(proc)
-            raise
-        return AdbRun(tuple(args), returncode, _read(out), _read(err), time.monotonic() - start)
+        return AdbRun(tuple(args), proc.returncode, _read(out), _read(err), time.monotonic() - start)
 
 
 def _read(fh) -> str:
     fh.seek(0)
     return fh.read().decode(errors="replace")
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    try:
-        proc.wait(timeout=KILL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 # --- adb's words -------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -244,7 +243,9 @@ class CoralTarget:
 
         details["compiler"] = {"path": path, "version": compiler.version(path, cfg.timeout_s), "available": True}
         details["steps"] = {"preflight": "done", "compile": "failed"}
-        tmp = Path(tempfile.mkdtemp(prefix=".edgeq-compile.", dir=out))
+        from edgeq.artifacts import stage_folder
+
+        tmp = stage_folder(out, "edgetpu")  # named with the pid: the next run removes it once this one is dead
         try:
             args = [path, *cfg.flags(), "-o", str(tmp), *[str(Path(m).resolve()) for m in models]]
             details["command"] = args
@@ -289,6 +290,8 @@ class CoralTarget:
 
     def _collect(self, entries, stems, predictions, console, tmp: Path, out: Path, produced, cfg, details) -> None:
         """Match the compiler's blocks and logs to the models, compare with the prediction, move outputs."""
+        from edgeq.artifacts import refuse_special
+
         blocks = list(console.models)
         for i, (entry, stem, pred) in enumerate(zip(entries, stems, predictions, strict=True)):
             mine = [b for b in blocks if Path(b.input_model).stem == stem]
@@ -321,12 +324,14 @@ class CoralTarget:
                 )
             outputs = []
             for name in produced[stem]:
+                refuse_special(out / name)  # a device or FIFO there is never replaced
                 os.replace(tmp / name, out / name)
                 outputs.append(str(out / name))
             entry["outputs"] = outputs
             entry["output"] = outputs[0]
             entry["logs"] = []
             for log in logs:
+                refuse_special(out / log.name)
                 os.replace(log, out / log.name)
                 entry["logs"].append(str(out / log.name))
             n_custom = _count_custom_ops(Path(outputs[0]))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeq import procs
 from edgeq.errors import ConversionFailed, Unavailable, UsageError
 from edgeq.targets.coral import logparse, rules
 
@@ -145,40 +145,27 @@ def run(args: list[str], timeout_s: float, cwd: str | None = None) -> Run:
     """
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
+        proc = procs.run(
             args,
+            timeout_s,
             cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            errors="replace",
-            start_new_session=True,  # the compiler forks a child ("Compilation child process ...")
+            errors="replace",  # the compiler forks a child ("Compilation child process ..."): procs ends both
         )
-    except OSError as exc:
-        raise Unavailable(f"cannot run {args[0]}: {exc.strerror or exc}", INSTALL_HINT) from exc
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        out, err = proc.communicate()
+    except subprocess.TimeoutExpired as exc:
         raise ConversionFailed(
             f"edgetpu_compiler did not finish within {timeout_s:g} s",
             "raise --timeout-s (and the compiler's own --compiler-timeout-sec), or simplify the model",
-            details={"command": args, "output": tail(out + err)},
+            details={"command": args, "output": tail(_text(exc.output) + _text(exc.stderr))},
         ) from None
-    except BaseException:
-        _kill_group(proc)
-        proc.communicate()
-        raise
-    return Run(args, proc.returncode, out + err, time.monotonic() - start)
+    except OSError as exc:
+        raise Unavailable(f"cannot run {args[0]}: {exc.strerror or exc}", INSTALL_HINT) from exc
+    return Run(args, proc.returncode, str(proc.stdout) + str(proc.stderr), time.monotonic() - start)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+def _text(out: str | bytes | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
 
 
 def tail(text: str, lines: int = 40) -> str:

@@ -19,7 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeq.artifacts import sha256_file, tool_versions, write_bytes_atomic, write_json_atomic
+from edgeq.artifacts import (
+    refuse_special,
+    sha256_file,
+    stage_folder,
+    tool_versions,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable
 from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
@@ -299,7 +306,7 @@ class EthosUTarget:
             for name in names:
                 if (out / name).exists():
                     raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
-        staging = Path(tempfile.mkdtemp(prefix=".edgeq-vela.", dir=out))
+        staging = stage_folder(out, "vela")  # named with the pid: the next run removes it once this one is dead
         try:
             res = self._vela(model_path, staging, cfg)
             report = self._report(res, cfg)
@@ -335,6 +342,8 @@ class EthosUTarget:
             write_json_atomic(staging / names[3], doc)
             if res["csv"] is not None and res["csv"].name != names[1]:
                 os.replace(res["csv"], staging / names[1])
+            for name in names:
+                refuse_special(out / name)  # a device or FIFO there is never replaced
             for name in names:
                 if (staging / name).exists():
                     os.replace(staging / name, out / name)

@@ -16,14 +16,19 @@ nothing half-written.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
-from edgeq.artifacts import sha256_bytes, write_bytes_atomic, write_json_atomic
-from edgeq.errors import BadInput, OutputExists
+from edgeq.artifacts import (
+    check_output_folder,
+    remove_tree,
+    replace_folder,
+    sha256_bytes,
+    stage_folder,
+    write_bytes_atomic,
+    write_json_atomic,
+)
+from edgeq.errors import BadInput
 from edgeq.targets.mcu import ops as tflm_ops
 
 MANIFEST = "edgeq_export.json"
@@ -242,51 +247,6 @@ def render(model_path: Path, data: bytes, info, arena_bytes: int, provenance: di
     }
 
 
-def export_folder(out_dir: str | Path, name: str, manifest: str, overwrite: bool | None) -> tuple[Path, Path]:
-    """``out_dir`` (created) and the export folder ``out_dir/name`` that may be written, checked before any work.
-
-    ``overwrite``: True replaces an existing folder; False refuses; None (a pipeline's call) replaces an
-    earlier edgeq export (it holds ``manifest``) and refuses anything else.
-
-    Raises:
-        OutputExists: the folder exists and may not be replaced.
-        BadInput: ``out_dir`` is a file or cannot be created; ``out_dir/name`` is a file.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
-    final = out / name
-    if final.exists():
-        ours = (final / manifest).exists()
-        if overwrite is False or (overwrite is None and not ours):
-            raise OutputExists(f"output already exists: {final}", "pass --force to overwrite it")
-        if not final.is_dir():
-            raise BadInput(f"{final} is a file", "remove it or choose another -o")
-    return out, final
-
-
-def swap_into_place(staged: Path, final: Path) -> None:
-    """Rename the finished folder ``staged`` to ``final``, replacing an earlier one only once the new one
-    is there: if the second rename fails, the earlier folder is put back."""
-    old: Path | None = None
-    if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-        os.rmdir(old)
-        os.replace(final, old)
-    try:
-        os.replace(staged, final)
-    except BaseException:
-        if old is not None and not final.exists():
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write(
     out_dir: str | Path, model_path: str | Path, files: dict[str, str | bytes], manifest: dict, overwrite: bool | None
 ) -> Path:
@@ -299,10 +259,9 @@ def write(
         OutputExists: the folder exists and may not be replaced.
         BadInput: ``out_dir`` is a file or cannot be created.
     """
-    out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
-    staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
+    out, final = check_output_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
+    staged = stage_folder(out, final.name)
     try:
-        os.chmod(staged, 0o777 & ~_umask())
         payloads = {name: text.encode() if isinstance(text, str) else text for name, text in files.items()}
         for name, payload in payloads.items():
             write_bytes_atomic(staged / name, payload)
@@ -312,14 +271,8 @@ def write(
             for name, payload in payloads.items()
         }
         write_json_atomic(staged / MANIFEST, manifest)
-        swap_into_place(staged, final)
+        replace_folder(staged, final, MANIFEST, overwrite)
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged)
         raise
     return final
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -6,7 +6,6 @@ passed and the measured RAM and flash fit the board, so an interrupted or failed
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from edgeq import __version__
-from edgeq.artifacts import sha256_bytes, tool_versions, write_json_atomic
+from edgeq.artifacts import (
+    check_output_folder,
+    remove_tree,
+    replace_folder,
+    sha256_bytes,
+    stage_folder,
+    tool_versions,
+    write_json_atomic,
+)
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
 from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
-from edgeq.targets.mcu.export import export_folder, swap_into_place
 
 MANIFEST = "edgeq_cgen.json"
 DEFAULT_PROOF_SAMPLES = 20
@@ -137,9 +143,9 @@ def compile_c(
     data = read_model_bytes(model_path)
     provenance = {"edgeq": __version__, "model_name": Path(model_path).name, "model_sha256": sha256_bytes(data)}
     project = generate(data, str(model_path), provenance)
-    out, final = export_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
+    out, final = check_output_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     core = board.core if board.core in toolchain.emit.BOARDS else None
-    staged = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=out))
+    staged = stage_folder(out, final.name)
     try:
         project.write(staged)
         samples = inputs_fn(proof_samples)
@@ -215,9 +221,9 @@ def compile_c(
             "tool_versions": tool_versions(),
         }
         write_json_atomic(staged / MANIFEST, _relocate(manifest, str(staged), str(final)))
-        swap_into_place(staged, final)
+        replace_folder(staged, final, MANIFEST, overwrite)
     except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_tree(staged)
         raise
     details = _relocate(details, str(staged), str(final))
     details["files"] = [str(final / f) for f in [*files, MANIFEST]]

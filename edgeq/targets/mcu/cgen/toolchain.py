@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import ConversionFailed, Unavailable
+from edgeq import procs
+from edgeq.errors import ConversionFailed, EnvironmentProblem, Unavailable
+from edgeq.paths import no_space_where
 from edgeq.targets.mcu.cgen import emit
 
 HOST_SOURCES = ("model.c", "eq_kernels.c", "main_host.c")
@@ -28,15 +30,34 @@ def missing(tools: tuple[str, ...]) -> list[str]:
     return [t for t in tools if shutil.which(t) is None]
 
 
+# a tool that failed on a full disk or quota failed because of the machine, not the generated code
+_NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
 def _run(cmd: list[str], cwd: Path, what: str, timeout_s: float, stdin: bytes | None = None) -> bytes:
+    """Run a build tool (or the built program) in its own process group, ended as a whole on a timeout,
+    Ctrl-C or SIGTERM (see :mod:`edgeq.procs`).
+
+    Raises:
+        Unavailable: the tool is not installed.
+        ConversionFailed: it failed or did not finish in ``timeout_s``.
+        EnvironmentProblem: it failed because the disk (or the user's quota) is full.
+    """
     try:
-        p = subprocess.run(cmd, cwd=cwd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+        p = procs.run(cmd, timeout_s, cwd=cwd, input=stdin)
     except FileNotFoundError as exc:
         raise Unavailable(f"{cmd[0]} is not installed", INSTALL) from exc
     except subprocess.TimeoutExpired as exc:
         raise ConversionFailed(f"{what} timed out after {timeout_s:.0f} s", "raise --timeout-s") from exc
     if p.returncode != 0:
-        tail = (p.stderr or p.stdout).decode(errors="replace").strip().splitlines()[-8:]
+        text = (p.stderr or p.stdout).decode(errors="replace")
+        tail = text.strip().splitlines()[-8:]
+        if any(m in text for m in _NO_SPACE):
+            raise EnvironmentProblem(
+                f"{what} failed: No space left on device ({no_space_where(text, cwd)})",
+                "free some disk space (or set TMPDIR to a roomier disk) or choose another -o",
+                details={"command": cmd, "stderr": text[-4000:]},
+            )
         raise ConversionFailed(
             f"{what} failed (exit {p.returncode}): {' | '.join(tail)}",
             "report this with the generated project attached",
