@@ -512,7 +512,7 @@ class McuTarget:
             timeout_s=timeout_s,
             proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
             tflm_check=lambda: self.check(model_path, {"board": brd.name, "timeout_s": timeout_s}),
-            inputs_fn=lambda n: parity.make_inputs(info, n, parity.DEFAULT_SEED)[0],
+            inputs_fn=lambda n: parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED),
         )
         return McuCCompileResult(self.name, output=details["export_dir"], details=details)
 
