@@ -16,10 +16,13 @@ tflm (the child-process interpreter), tflm_worker (its entry point), parity, exp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edgeq import __version__
 from edgeq.artifacts import sha256_bytes, tool_versions
@@ -124,6 +127,50 @@ def _preflight(info, origin: str) -> None:
         raise BadInput(f"{origin} has a dynamic input shape; TFLM needs static shapes", "quantize with --batch 1")
 
 
+def _largest_activation(info) -> tuple[int, Any]:
+    """The largest non-constant tensor as (bytes, tensor); every one of them lives in TFLM's arena."""
+    best: tuple[int, Any] = (0, None)
+    for t in info.tensors:
+        if not t.is_constant:
+            try:
+                itemsize = np.dtype(t.dtype).itemsize
+            except TypeError:
+                itemsize = 1
+            nbytes = math.prod(max(d, 1) for d in t.shape) * itemsize
+            best = max(best, (nbytes, t), key=lambda b: b[0])
+    return best
+
+
+def _activations_bounded(info, origin: str, board: boards.Board | None) -> None:
+    """Refuse a model whose declared activations cannot be held, before TFLM runs it or samples are drawn
+    for it: on ``board``, one tensor above its arena RAM cannot fit (exit 6); with no board to judge
+    against, one above the generated C engine's cap is a corrupt or hand-edited model (exit 3)."""
+    from edgeq.targets.mcu.cgen import shapes
+
+    nbytes, t = _largest_activation(info)
+    if t is None:
+        return
+    if board is None:
+        if nbytes > shapes.MAX_TENSOR_BYTES:
+            raise BadInput(
+                f"{origin}: tensor {t.name!r} declares {list(t.shape)}, {nbytes:,} bytes, over the "
+                f"{shapes.MAX_TENSOR_BYTES:,}-byte cap for a microcontroller model",
+                shapes.REEXPORT,
+            )
+        return
+    if nbytes > board.arena_ram_bytes:
+        bigger = [b.name for b in boards.BOARDS.values() if b.arena_ram_bytes >= nbytes]
+        raise QualityGateFailed(
+            f"{origin} does not fit {board.name}: tensor {t.name!r} {list(t.shape)} alone takes {nbytes:,} bytes of "
+            f"the tensor arena, over the {board.arena_ram_bytes:,} bytes of RAM for the arena (judged from the "
+            "declared shapes, before TFLM ran)",
+            f"boards it may fit: {', '.join(bigger)} (--board NAME)"
+            if bigger
+            else "no profiled board fits it: shrink the model (fewer channels, smaller input)",
+            details={"board": board.name, "fits": False, "tensor": t.name, "tensor_bytes": nbytes},
+        )
+
+
 def _op_rows(info) -> list[dict]:
     rows = []
     for name, count in info.op_histogram().items():
@@ -180,6 +227,7 @@ class McuRunner:
         """Run the model once in a child process (TFLM may abort), then keep an interpreter here."""
         data, info = _load(model_path)
         _preflight(info, model_path)
+        _activations_bounded(info, model_path, None)
         inputs = parity.make_inputs(info, 1)
         probe = tflm.probe(model_path, info, inputs, timeout_s=self.timeout_s)
         if probe.unsupported_ops:
@@ -206,6 +254,7 @@ class McuRunner:
         """
         data, info = _load(model_path)
         _preflight(info, model_path)
+        _activations_bounded(info, model_path, None)
         inputs = parity.make_inputs(info, 1)
         bench = {"num_runs": cfg.num_runs, "warmup_runs": cfg.warmup_runs}
         probe = tflm.probe(model_path, info, inputs, bench=bench, timeout_s=self.timeout_s)
@@ -276,7 +325,8 @@ class McuTarget:
             BadInput: not a TFLite model; float compute on an integer-only board; a model TFLM would
                 abort on or cannot prepare.
             UnsupportedOp: TFLM has no kernel for an op (all such ops are named).
-            QualityGateFailed: the arena or the flash does not fit the board (the numbers in details).
+            QualityGateFailed: the arena or the flash does not fit the board (the numbers in details); a
+                declared activation alone exceeds the board's arena RAM (judged before TFLM runs).
             Unavailable: tflite-micro is not installed.
         """
         model_path = model
@@ -287,6 +337,7 @@ class McuTarget:
         data, info = _load(model_path)
         notes = _require_integer(info, brd, model_path)
         _preflight(info, model_path)
+        _activations_bounded(info, model_path, brd)
         if parity_samples < 1:
             raise BadInput(f"parity needs at least one sample, got {parity_samples}", "e.g. --parity-samples 8")
         inputs = parity.make_inputs(info, parity_samples, parity.DEFAULT_SEED)
@@ -512,7 +563,7 @@ class McuTarget:
             timeout_s=timeout_s,
             proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
             tflm_check=lambda: self.check(model_path, {"board": brd.name, "timeout_s": timeout_s}),
-            inputs_fn=lambda n: parity.make_inputs(info, n, parity.DEFAULT_SEED)[0],
+            inputs_fn=lambda n: parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED),
         )
         return McuCCompileResult(self.name, output=details["export_dir"], details=details)
 

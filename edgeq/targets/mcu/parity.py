@@ -8,6 +8,8 @@ in output steps (quantized units) and in real units.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +19,54 @@ from edgeq.errors import BadInput
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 DEFAULT_SAMPLES = 8
 DEFAULT_SEED = 0
+CHUNK_BYTES = 16 * 1024 * 1024  # samples held at once by a chunked proof
+DRAW_CHUNK = 1 << 16  # values drawn at once (even: see _draw); 512 KiB as int64
+
+
+def _draw(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Seeded samples in ``dtype``, drawn :data:`DRAW_CHUNK` values at a time: memory is the result plus one
+    chunk, never an int64 or float64 array of the result's size.
+
+    The values are those of one int64 (float64) draw cast to ``dtype``: each chunk is an even number of
+    values, and numpy's bounded integers over these power-of-two ranges take exactly one 32-bit half of a
+    64-bit word per value (no rejections), so a chunked draw continues the stream where one draw would."""
+    out = np.empty(shape, dtype=dtype)
+    flat = out.reshape(-1)
+    for i in range(0, flat.size, DRAW_CHUNK):
+        k = min(DRAW_CHUNK, flat.size - i)
+        if dtype in _INT_RANGES:
+            lo, hi = _INT_RANGES[dtype]
+            flat[i : i + k] = rng.integers(lo, hi, size=k, endpoint=True)
+        elif dtype in ("float32", "float16"):
+            flat[i : i + k] = rng.standard_normal(k)
+        elif dtype == "bool":
+            flat[i : i + k] = rng.integers(0, 1, size=k, endpoint=True).astype(bool)
+        else:
+            flat[i : i + k] = rng.integers(0, 8, size=k)
+    return out
 
 
 def make_inputs(info, num_samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED) -> list[np.ndarray]:
-    """One array per model input, shaped (num_samples, *input shape): uniform over the integer range for
-    integer inputs, standard normal for float inputs."""
+    """One array per model input, shaped (num_samples, *input shape), in the input's dtype: uniform over the
+    integer range for integer inputs, standard normal for float inputs."""
     rng = np.random.default_rng(seed)
-    arrays = []
-    for t in info.inputs:
-        shape = (num_samples, *[max(d, 1) for d in t.shape])
-        if t.dtype in _INT_RANGES:
-            lo, hi = _INT_RANGES[t.dtype]
-            arrays.append(rng.integers(lo, hi, size=shape, endpoint=True).astype(t.dtype))
-        elif t.dtype in ("float32", "float16"):
-            arrays.append(rng.standard_normal(shape).astype(t.dtype))
-        elif t.dtype == "bool":
-            arrays.append(rng.integers(0, 1, size=shape, endpoint=True).astype(bool))
-        else:
-            arrays.append(rng.integers(0, 8, size=shape).astype(t.dtype))
-    return arrays
+    return [_draw(rng, t.dtype, (num_samples, *[max(d, 1) for d in t.shape])) for t in info.inputs]
+
+
+def sample_chunks(
+    tensor, num_samples: int, seed: int = DEFAULT_SEED, chunk_bytes: int | None = None
+) -> Iterator[np.ndarray]:
+    """``num_samples`` seeded samples of one input ``tensor`` (as :func:`make_inputs` draws them), yielded as
+    (k, *shape) arrays of at most ``chunk_bytes`` (default :data:`CHUNK_BYTES`; at least one sample, two
+    when an odd-sized sample is larger): a proof over many samples holds one chunk at a time."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(max(d, 1) for d in tensor.shape)
+    per_sample = math.prod(shape) * np.dtype(tensor.dtype).itemsize
+    step = max(1, (CHUNK_BYTES if chunk_bytes is None else chunk_bytes) // max(per_sample, 1))
+    if step % 2 and math.prod(shape) % 2:  # an even number of values per draw keeps one draw's stream (_draw)
+        step = step - 1 if step > 1 else 2
+    for start in range(0, num_samples, step):
+        yield _draw(rng, tensor.dtype, (min(step, num_samples - start), *shape))
 
 
 def inputs_description(info, num_samples: int, seed: int) -> str:

@@ -11,13 +11,14 @@ kernels with TFLite's reference arithmetic, and a proof that it answers bit for 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgeq.errors import BadInput
-from edgeq.targets.mcu.cgen import emit, graph, lower, plan, toolchain
+from edgeq.errors import BadInput, ConversionFailed
+from edgeq.targets.mcu.cgen import emit, fit, graph, lower, plan, shapes, toolchain
 
 __all__ = ["Project", "generate", "prove", "SUPPORTED_OPS", "CORES", "DEFAULT_CORES"]
 
@@ -83,6 +84,13 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
                 "quantize with --io int8, or compile with --runtime tflm",
             )
     p = plan.make(g, lowered)
+    if p.arena_bytes > shapes.MAX_TENSOR_BYTES:
+        raise shapes.corrupt(
+            origin,
+            None,
+            f"its memory plan needs an arena of {p.arena_bytes:,} bytes, over the {shapes.MAX_TENSOR_BYTES:,}-byte "
+            "cap for a microcontroller model",
+        )
     prov = provenance or {}
     files = {name: emit.runtime_text(name) for name in emit.RUNTIME_FILES}
     files["model.h"] = emit.model_h(g, p, prov)
@@ -137,10 +145,43 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray) -> dict:
     }
 
 
+def arm_build(folder: Path, core: str, timeout_s: float) -> dict:
+    """:func:`toolchain.arm_build` into ``folder/build/<core>``; a link that overflows a memory region is the
+    does-not-fit verdict (:class:`QualityGateFailed`, exit 6) with ld's figure, not a failed build.
+
+    Raises:
+        QualityGateFailed: ld reports a region overflow.
+        ConversionFailed: any other build failure.
+    """
+    try:
+        return toolchain.arm_build(folder, folder / "build" / core, core, timeout_s)
+    except ConversionFailed as exc:
+        misfit = fit.link_misfit(exc, emit.BOARDS[core][0], core)
+        if misfit is not None:
+            raise misfit from exc
+        raise
+
+
+def _merge(a: dict | None, b: dict, offset: int) -> dict:
+    """Two chunks' comparisons as one (``b``'s samples follow ``offset`` earlier ones)."""
+    if a is None:
+        return b
+    first = a["first_mismatch"]
+    if first is None and b["first_mismatch"] is not None:
+        first = offset + b["first_mismatch"]
+    return {
+        "against": a["against"],
+        "bit_exact": a["bit_exact"] + b["bit_exact"],
+        "num_samples": a["num_samples"] + b["num_samples"],
+        "max_abs_diff_steps": max(a["max_abs_diff_steps"], b["max_abs_diff_steps"]),
+        "first_mismatch": first,
+    }
+
+
 def prove(
     project: Project,
     data: bytes,
-    inputs: np.ndarray,
+    inputs: np.ndarray | Iterable[np.ndarray],
     folder: Path,
     cores: tuple[str, ...] = DEFAULT_CORES,
     timeout_s: float = toolchain.DEFAULT_TIMEOUT_S,
@@ -148,50 +189,80 @@ def prove(
     """Build ``project`` (already written to ``folder``) and compare it with LiteRT's reference kernels.
 
     Args:
-        inputs: N x input-size int8 samples.
+        inputs: N x input-size samples in the model's input type, as one array or as chunks of samples
+            (e.g. :func:`edgeq.targets.mcu.parity.sample_chunks`), run one chunk at a time so memory holds
+            one chunk, not N samples.
         folder: the project folder; builds go to ``folder/build``.
         cores: Cortex-M cores to run under QEMU (keys of :data:`CORES`).
 
     Returns:
         {"host": comparison | {"proven": False, "reason"}, "qemu": {core: comparison + instructions + sizes},
         "not_proven": [reasons], "wall_time_s"}.
+
+    Raises:
+        QualityGateFailed: the Arm link overflows a memory region of the QEMU machine.
+        ConversionFailed: a build or run failed.
     """
     t0 = time.perf_counter()
-    inputs = inputs.reshape(len(inputs), -1).astype(project.input_dtype)
-    want = reference_outputs(data, inputs).astype(project.output_dtype)
-    result: dict = {"num_samples": len(inputs), "reference": "LiteRT BUILTIN_REF", "not_proven": [], "qemu": {}}
-    gone = toolchain.missing(("gcc",))
-    if gone:
+    result: dict = {"reference": "LiteRT BUILTIN_REF", "not_proven": [], "qemu": {}}
+    exe = None
+    if toolchain.missing(("gcc",)):
         result["host"] = {"proven": False, "reason": "no gcc on PATH"}
         result["not_proven"].append("host build: no gcc on PATH")
     else:
         exe = toolchain.host_build(folder, folder / "build" / "host", timeout_s)
-        got = toolchain.host_run(exe, inputs, project.output_size, timeout_s, project.output_dtype)
-        result["host"] = _compare("LiteRT BUILTIN_REF", got, want)
     arm_missing = toolchain.missing(("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"))
+    builds: dict[str, dict] = {}
     for core in cores:
         if arm_missing:
             reason = f"{', '.join(arm_missing)} not installed ({toolchain.INSTALL})"
             result["qemu"][core] = {"proven": False, "reason": reason}
             result["not_proven"].append(f"{core} under QEMU: {reason}")
             continue
-        built = toolchain.arm_build(folder, folder / "build" / core, core, timeout_s)
-        ran = toolchain.qemu_run(Path(built["elf"]), core, inputs, project.output_size, timeout_s, project.output_dtype)
-        cmp = _compare("LiteRT BUILTIN_REF", ran["outputs"], want)
-        if "host" in result and "bit_exact" in result["host"]:
-            cmp["equals_host_build"] = bool(np.array_equal(ran["outputs"], got))
-        ins = ran["instructions"]
+        builds[core] = arm_build(folder, core, timeout_s)
+    host: dict | None = None
+    runs: dict[str, dict] = {
+        core: {"cmp": None, "instructions": [], "stack": [], "same_as_host": True} for core in builds
+    }
+    n = 0
+    for chunk in [inputs] if isinstance(inputs, np.ndarray) else inputs:
+        x = chunk.reshape(len(chunk), -1).astype(project.input_dtype, copy=False)
+        want = reference_outputs(data, x).astype(project.output_dtype)
+        got = None
+        if exe is not None:
+            got = toolchain.host_run(exe, x, project.output_size, timeout_s, project.output_dtype)
+            host = _merge(host, _compare("LiteRT BUILTIN_REF", got, want), n)
+        for core, built in builds.items():
+            ran = toolchain.qemu_run(Path(built["elf"]), core, x, project.output_size, timeout_s, project.output_dtype)
+            run = runs[core]
+            run["cmp"] = _merge(run["cmp"], _compare("LiteRT BUILTIN_REF", ran["outputs"], want), n)
+            run["same_as_host"] = run["same_as_host"] and (got is None or bool(np.array_equal(ran["outputs"], got)))
+            run["instructions"] += ran["instructions"]
+            run["stack"].append(ran["stack_bytes"])
+            run["machine"], run["instructions_per_tick"] = ran["machine"], ran["instructions_per_tick"]
+        n += len(x)
+    result["num_samples"] = n
+    if exe is not None:
+        result["host"] = host if host is not None else {"proven": False, "reason": "no samples"}
+    for core, run in runs.items():
+        built, cmp, ins = builds[core], run["cmp"], run["instructions"]
+        if cmp is None:
+            continue
+        if host is not None:
+            cmp["equals_host_build"] = run["same_as_host"]
+        stacks = [s for s in run["stack"] if s is not None]
+        stack = max(stacks) if stacks else None
         cmp.update(
             {
-                "machine": ran["machine"],
+                "machine": run["machine"],
                 "instructions_per_inference": int(np.median(ins)),
                 "instructions_min_max": [int(min(ins)), int(max(ins))],
                 "instructions_provenance": INSTRUCTION_PROVENANCE,
-                "instructions_per_tick": ran["instructions_per_tick"],
+                "instructions_per_tick": run["instructions_per_tick"],
                 "flash_bytes": built["model_flash_bytes"],
                 "static_ram_bytes": built["model_static_ram_bytes"],
-                "stack_bytes": ran["stack_bytes"],
-                "ram_bytes": built["model_static_ram_bytes"] + (ran["stack_bytes"] or 0),
+                "stack_bytes": stack,
+                "ram_bytes": built["model_static_ram_bytes"] + (stack or 0),
                 "elf": built["elf"],
                 "map": built["map"],
                 "elf_sections": built["elf_sections"],

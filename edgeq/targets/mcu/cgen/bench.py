@@ -19,7 +19,7 @@ from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig
 from edgeq.errors import ConversionFailed, Unavailable
 from edgeq.targets.base import Availability, BenchResult
-from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, emit, generate, prove, toolchain
+from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, arm_build, emit, fit, generate, prove, toolchain
 
 TIMING_KIND = "instructions (QEMU)"
 ARM_TOOLS = ("gcc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
@@ -96,9 +96,14 @@ class McuCRunner:
         self._require()
         data = read_model_bytes(model_path)
         project = generate(data, model_path)
+        fit.before_build(project, self.board, model_path)
         folder = Path(tempfile.mkdtemp(prefix="edgeq_cbench_"))
-        project.write(folder)
-        built = toolchain.arm_build(folder, folder / "build", self.board.core, self.timeout_s)
+        try:
+            project.write(folder)
+            built = arm_build(folder, self.board.core, self.timeout_s)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         sample = parity.make_inputs(read_file(model_path), 1, parity.DEFAULT_SEED)[0].reshape(1, -1)
         self._loaded = (folder, Path(built["elf"]), project.output_size, sample)
 
@@ -121,6 +126,8 @@ class McuCRunner:
             Unavailable: no QEMU machine for the board's core, or the toolchain is missing.
             UnsupportedOp, BadInput: the C engine cannot generate the model (ops named).
             ConversionFailed: a build failed, or an output differs from LiteRT's reference kernels.
+            QualityGateFailed: the project cannot fit the board (known before any compiler runs) or the
+                QEMU machine (the link overflows).
         """
         from edgeq.flatbuffer import read_file, read_model_bytes
         from edgeq.targets.mcu import estimate, parity
@@ -129,9 +136,10 @@ class McuCRunner:
         data = read_model_bytes(model_path)
         info = read_file(model_path)
         project = generate(data, model_path)
+        fit.before_build(project, self.board, model_path)
         core = self.board.core
         n = max(1, int(cfg.num_runs))
-        inputs = parity.make_inputs(info, n, parity.DEFAULT_SEED)[0]
+        inputs = parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED)  # one chunk in memory at a time
         with tempfile.TemporaryDirectory(prefix="edgeq_cbench_") as tmp:
             folder = Path(tmp)
             project.write(folder)

@@ -7,7 +7,7 @@ passed and the measured RAM and flash fit the board, so an interrupted or failed
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from edgeq.artifacts import (
 )
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
 from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
+from edgeq.targets.mcu.cgen.fit import before_build
 
 MANIFEST = "edgeq_cgen.json"
 DEFAULT_PROOF_SAMPLES = 20
@@ -73,6 +74,12 @@ def footprint(data: bytes, origin: str, board, timeout_s: float = toolchain.DEFA
         "eq_kernels.o compiled with arm-none-eabi-gcc -O2; stack not measured (compile --runtime c measures it "
         "under QEMU)",
     }
+    if project.constant_bytes > board.flash_bytes:
+        doc["reason"] = (
+            f"its constants alone ({project.constant_bytes:,} bytes) exceed the {board.flash_bytes:,} bytes of flash: "
+            "not compiled"
+        )
+        return doc
     if not board.core.startswith("cortex-m"):
         doc["reason"] = f"arm-none-eabi-gcc does not build for {board.core}: flash not measured"
         return doc
@@ -119,13 +126,13 @@ def compile_c(
     timeout_s: float,
     proof_samples: int,
     tflm_check: Callable[[], object],
-    inputs_fn: Callable[[int], np.ndarray],
+    inputs_fn: Callable[[int], Iterable[np.ndarray]],
 ) -> dict:
     """Generate, prove and write the C project for ``model_path`` on ``board`` (a boards.Board).
 
     Args:
         tflm_check: returns TFLM's check report for the same model and board (for the comparison).
-        inputs_fn: ``n -> N x input array`` of int8 samples for the proof.
+        inputs_fn: ``n -> chunks of samples`` (N in all, in the model's input type) for the proof.
 
     Returns:
         The compile details: files, memory plan, proof (host and QEMU), RAM/flash next to TFLM's.
@@ -133,7 +140,8 @@ def compile_c(
     Raises:
         UnsupportedOp, BadInput: the model cannot be generated (all unsupported ops named).
         ConversionFailed: a build failed, or the generated C differs from LiteRT's reference kernels.
-        QualityGateFailed: the measured RAM or flash does not fit the board.
+        QualityGateFailed: the constants or arena exceed the board (before any compiler runs), the Arm link
+            overflows a memory region, or the measured RAM or flash does not fit the board.
         OutputExists: the folder exists and may not be replaced.
     """
     from edgeq.flatbuffer import read_model_bytes
@@ -143,6 +151,8 @@ def compile_c(
     data = read_model_bytes(model_path)
     provenance = {"edgeq": __version__, "model_name": Path(model_path).name, "model_sha256": sha256_bytes(data)}
     project = generate(data, str(model_path), provenance)
+    # constants and arena are known now: a project that cannot fit the board is not compiled for minutes
+    before_build(project, board, str(model_path))
     out, final = check_output_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)
     core = board.core if board.core in toolchain.emit.BOARDS else None
     staged = stage_folder(out, final.name)

@@ -6,6 +6,7 @@ op's options object (strides, padding, fused activation, beta), which only code 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +37,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return math.prod(self.shape)  # Python ints: a hand-edited shape cannot wrap around to a small size
 
     @property
     def scale(self) -> float:
@@ -47,8 +48,12 @@ class Tensor:
         return self.zero_points[0] if self.zero_points else 0
 
     @property
+    def itemsize(self) -> int:
+        return np.dtype(_NUMPY.get(self.dtype, np.int8)).itemsize
+
+    @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(_NUMPY.get(self.dtype, np.int8)).itemsize
+        return self.size * self.itemsize
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,11 @@ def read(data: bytes, origin: str = "model") -> Graph:
             # an exotic constant type (int4, string...) stays raw bytes: no kernel here reads it
             arr = np.frombuffer(raw, dtype=_NUMPY.get(dtype, np.uint8))
             if dtype in _NUMPY:
+                if arr.size != math.prod(shape):
+                    raise BadInput(
+                        f"{origin}: constant tensor {i} declares {list(shape)} but holds {arr.size} values",
+                        "the model is corrupt or hand-edited: re-export the .tflite with the TFLite converter",
+                    )
                 arr = arr.reshape(shape if shape else ())
         tensors.append(
             Tensor(

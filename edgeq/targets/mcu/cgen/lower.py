@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from edgeq.errors import BadInput, UnsupportedOp
-from edgeq.targets.mcu.cgen import lut, quant
+from edgeq.targets.mcu.cgen import lut, quant, shapes
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
 
 
@@ -472,7 +472,8 @@ def lower(g: Graph, origin: str = "model") -> list[Lowered]:
 
     Raises:
         UnsupportedOp: ops outside :data:`SUPPORTED_OPS` (all of them named).
-        BadInput: a supported op with a variant the runtime does not implement.
+        BadInput: a supported op with a variant the runtime does not implement; a declared shape its op
+            does not imply, or a tensor over :data:`shapes.MAX_TENSOR_BYTES` (a corrupt or edited model).
     """
     missing: dict[str, list[int]] = {}
     floats: dict[str, list[int]] = {}
@@ -502,4 +503,5 @@ def lower(g: Graph, origin: str = "model") -> list[Lowered]:
             f"{origin} computes in float ({listed}); the generated C runtime runs int8 models",
             "quantize first (edgeq quantize MODEL --mode int8 --io int8), or compile with --runtime tflm",
         )
+    shapes.check(g, origin)  # a hand-edited shape is refused before any kernel parameter is computed from it
     return [LOWERINGS[op.name](g, op) for op in g.ops]
