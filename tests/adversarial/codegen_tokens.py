@@ -104,7 +104,19 @@ def string_value(literal: str) -> bytes:
     return bytes(out)
 
 
-def normalised(toks: list[str]) -> list[str]:
-    """``toks`` with every number as ``0``: two models that differ only in their bytes (an array of
-    them) or sizes compare equal in structure."""
-    return ["0" if t[0].isdigit() or t[0] == "." and len(t) > 1 else t for t in toks]
+_GUARD_HASH = re.compile(r"(EDGEQ_\w+_H)_[0-9A-F]{16}\Z")
+
+
+def normalised(toks: list[str], numbers: bool = True) -> list[str]:
+    """``toks`` with the model hash cut from include guards and (``numbers``) every number as ``0`` and a
+    run of ``0 ,`` as one: two models that differ only in their bytes (an array of them) compare equal."""
+    out: list[str] = []
+    skipped = False
+    for t in toks:
+        t = "0" if numbers and (t[0].isdigit() or t[0] == "." and len(t) > 1) else _GUARD_HASH.sub(r"\1", t)
+        if (t == "0" and out[-2:] == ["0", ","]) or (t == "," and skipped):
+            skipped = t == "0"
+            continue
+        skipped = False
+        out.append(t)
+    return out
