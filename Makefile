@@ -40,7 +40,7 @@ lint: setup
 	$(BIN)/ruff format --check edgeq tests
 	$(BIN)/mypy
 
-## Coverage-guided fuzzing (atheris) of the .tflite and data readers, FUZZ_SECONDS each (not in CI).
+## Coverage-guided fuzzing (atheris) of the .tflite and data readers and the C emitter's escaping, FUZZ_SECONDS each (not in CI).
 FUZZ_SECONDS ?= 600
 fuzz: setup
 	$(BIN)/pip install -q -c constraints.txt -e ".[fuzz]"
@@ -50,6 +50,7 @@ fuzz: setup
 ADV_ROUNDS ?= 3
 adversarial: setup
 	$(BIN)/python -m tests.adversarial.harness --rounds $(ADV_ROUNDS)
+	$(BIN)/python -m tests.adversarial.codegen
 
 ## Performance table (not tests); README quotes its latest output.
 bench: setup

@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = Path(os.environ.get("EDGEQ_FUZZ_OUT", "edgeq-out/fuzz"))
-HARNESSES = ("tflite", "data")
+HARNESSES = ("tflite", "data", "cemit")
 
 
 def run_one(name: str, seconds: int) -> dict:

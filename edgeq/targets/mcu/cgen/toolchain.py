@@ -2,10 +2,16 @@
 
 Every function returns what it measured or raises a typed error naming the failed command; finding a
 missing tool is :func:`missing`'s job, so callers can say what was not proven and why.
+
+The tools run inside the project, build or QEMU folder on relative file names: gcc writes a source's path
+into its assembler output raw (``@ 29 "path"`` before inline asm), ``-Wl,`` splits at commas and QEMU's
+``-kernel`` at them too, so a folder named with a newline or a comma would break the build; no path
+reaches those texts this way.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -71,8 +77,8 @@ def host_build(project: Path, build: Path, timeout_s: float = DEFAULT_TIMEOUT_S)
     project, build = project.resolve(), build.resolve()  # gcc runs in ``build``: relative paths would miss
     build.mkdir(parents=True, exist_ok=True)
     exe = build / "model_host"
-    cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-I", str(project), *[str(project / s) for s in HOST_SOURCES]]
-    _run([*cmd, "-o", str(exe)], build, "host gcc build", timeout_s)
+    cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-I", ".", *HOST_SOURCES]
+    _run([*cmd, "-o", str(exe)], project, "host gcc build", timeout_s)
     return exe
 
 
@@ -103,11 +109,11 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
         "--specs=rdimon.specs",
         "-nostartfiles",
         "-T",
-        str(project / f"link_{core}.ld"),
+        os.path.relpath(project / f"link_{core}.ld", build),
     ]
-    link += ["-Wl,--gc-sections", "-Wl,-Map=" + str(build / "model.map"), *objs, "-o", str(elf)]
+    link += ["-Wl,--gc-sections", "-Wl,-Map=model.map", *objs, "-o", elf.name]
     _run(link, build, f"arm link ({core})", timeout_s)
-    elf_size = _berkeley(_run(["arm-none-eabi-size", str(elf)], build, "arm-none-eabi-size", 60))
+    elf_size = _berkeley(_run(["arm-none-eabi-size", elf.name], build, "arm-none-eabi-size", 60))
     return {
         "elf": str(elf),
         "map": str(build / "model.map"),
@@ -128,19 +134,19 @@ def _arm_objects(
     for src in sources:
         obj = build / (Path(src).stem + ".o")
         _run(
-            ["arm-none-eabi-gcc", *flags, "-I", str(project), "-c", str(project / src), "-o", str(obj)],
-            build,
+            ["arm-none-eabi-gcc", *flags, "-I", ".", "-c", src, "-o", str(obj)],
+            project,
             f"arm-none-eabi-gcc {src} ({core})",
             timeout_s,
         )
-        objs.append(str(obj))
+        objs.append(obj.name)
     return objs
 
 
 def _model_sizes(build: Path) -> dict:
     """Flash (text + data) and static RAM (data + bss) of the model's and kernels' objects."""
     model = {"text": 0, "data": 0, "bss": 0}
-    out = _run(["arm-none-eabi-size", *[str(build / o) for o in MODEL_OBJECTS]], build, "arm-none-eabi-size", 60)
+    out = _run(["arm-none-eabi-size", *MODEL_OBJECTS], build, "arm-none-eabi-size", 60)
     for line in out.decode().splitlines()[1:]:
         text, data, bss = (int(x) for x in line.split()[:3])
         model["text"] += text
@@ -180,8 +186,9 @@ def qemu_run(
     with tempfile.TemporaryDirectory(prefix="edgeq_qemu_") as tmp:
         work = Path(tmp)
         (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
+        shutil.copyfile(elf, work / "model.elf")
         cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-semihosting", "-icount", "shift=0"]
-        cmd += ["-monitor", "none", "-serial", "none", "-kernel", str(Path(elf).resolve())]
+        cmd += ["-monitor", "none", "-serial", "none", "-kernel", "model.elf"]
         log = _run(cmd, work, f"QEMU {machine}", timeout_s).decode(errors="replace")
         raw = (work / "outputs.bin").read_bytes() if (work / "outputs.bin").exists() else b""
     ticks = [int(m.group(2)) for m in re.finditer(r"^EQ ticks (\d+) (\d+)$", log, re.M)]
