@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq import procs
 from edgeq.bench.timing import summarize
 from edgeq.config import BenchConfig
 from edgeq.errors import BadInput, Unavailable, UsageError
@@ -62,7 +63,7 @@ class SshRunner:
 
     def _run(self, cmd: list[str], what: str, timeout_s: float | None = None) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s or self.timeout_s, check=False)
+            return procs.run(cmd, timeout_s or self.timeout_s, text=True)
         except FileNotFoundError as exc:
             raise Unavailable(
                 f"{cmd[0]} is not installed", "install OpenSSH (Debian: apt-get install openssh-client)"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from edgeq import procs
 from edgeq.errors import BadInput, ConversionFailed, Unavailable, UsageError
 
 INSTALL_HINT = "pip install ethos-u-vela"
@@ -175,9 +176,7 @@ def run(model_path: str | Path, out_dir: Path, cfg: VelaConfig) -> VelaRun:
     out_dir = Path(out_dir).resolve()
     args = [*command(), str(Path(model_path).resolve()), "--output-dir", str(out_dir), *cfg.flags()]
     try:
-        proc = subprocess.run(
-            args, capture_output=True, text=True, errors="replace", timeout=cfg.timeout_s, cwd=out_dir
-        )
+        proc = procs.run(args, cfg.timeout_s, text=True, errors="replace", cwd=out_dir)
     except subprocess.TimeoutExpired as exc:
         raise ConversionFailed(
             f"Vela did not finish within {cfg.timeout_s:.0f} s", "raise --timeout-s", details={"command": args}
