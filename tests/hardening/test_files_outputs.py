@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import listing
+from tests.spies import patch_everywhere
 
 LONG = "m" * 300 + ".tflite"
 
@@ -199,12 +200,24 @@ def test_debug_onto_a_full_disk(run_cli, small_disk, tf_keras_model, digits_cali
 
 
 def test_debug_read_only_output_fails_before_the_work(run_cli, readonly_dir, tf_keras_model, digits_calib, monkeypatch):
-    from edgeq import api
+    import edgeq.stages.debug  # noqa: F401  (its from-imports bound now, so the spy replaces them too)
+    from edgeq import modelio
 
-    monkeypatch.setattr(api, "load_model", lambda *a, **k: pytest.fail("the model was loaded before the check"))
+    loads: list[str] = []
+
+    def no_loading(path, *_a, **_k):
+        loads.append(str(path))
+        raise RuntimeError("the model was loaded before the writability check")
+
+    # the loader every stage reaches, under every name it is bound to (stages.common: _load_keras)
+    patch_everywhere(monkeypatch, modelio, "load_model", no_loading)
     r = run_cli("debug", tf_keras_model, "--data", digits_calib, "-o", readonly_dir / "dbg")
+    assert loads == [], "the model was loaded before the output folder was found not writable"
     assert r.exit_code == 3, r.stderr
     assert "not writable" in _one_error_line(r.stderr)
+    # the spy sees the load when the output is writable: the check above is not vacuous
+    r = run_cli("debug", tf_keras_model, "--data", digits_calib, "-o", readonly_dir.parent / "dbg")
+    assert loads == [str(tf_keras_model)] and r.exit_code == 1, r.stderr
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from edgeq import api, flatbuffer
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
 from edgeq.errors import ConversionFailed
 from tests.conftest import DATA, ROOT
+from tests.spies import count_sha256_of
 
 
 @pytest.fixture(scope="module")
@@ -221,23 +222,17 @@ def test_float_conversion_only_when_the_size_ratio_is_asked_for(tmp_path, tf_ker
 
 
 def test_model_is_hashed_once_and_the_sidecar_has_its_hash(tmp_path, tf_keras_model, digits_calib, monkeypatch):
-    from edgeq import artifacts, modelio
+    from edgeq.artifacts import sha256_file
 
-    hashed: list[str] = []
-    real = artifacts.sha256_file
-
-    def counting(path):
-        hashed.append(os.path.realpath(path))
-        return real(path)
-
-    monkeypatch.setattr(artifacts, "sha256_file", counting)
-    monkeypatch.setattr(modelio, "sha256_file", counting)
+    model_sha = sha256_file(tf_keras_model)
+    # every sha256 of the model's bytes, by whatever module and name: a from-import cannot hide one
+    hashes = count_sha256_of(monkeypatch, model_sha)
     r = api.quantize(
         str(tf_keras_model), str(tmp_path / "m.tflite"), QuantizeConfig(), DataConfig(path=str(digits_calib))
     )
-    assert hashed.count(os.path.realpath(tf_keras_model)) == 1
+    assert len(hashes) == 1
     side = json.loads(open(r.sidecar).read())
-    assert side["inputs"]["model"]["sha256"] == real(tf_keras_model)
+    assert side["inputs"]["model"]["sha256"] == model_sha
 
 
 def test_converter_saves_the_variables_not_the_keras_model(tf_keras_model):

@@ -16,7 +16,7 @@ import pytest
 
 from edgeq.config import BenchConfig
 from edgeq.errors import BadInput, Unavailable
-from edgeq.targets.remote import SshRunner
+from edgeq.targets.remote import RUNNER_SCRIPT, SshRunner
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -68,16 +68,31 @@ def _runner(sshd, **kw) -> SshRunner:
     )
 
 
-def test_remote_benchmark_over_ssh(sshd, tiny_int8):
+def test_remote_benchmark_over_ssh(sshd, tiny_int8, monkeypatch):
+    made: list[Path] = []  # the temp folders this run made on the "board" (this machine)
+    seen_during_the_run: list[list[str]] = []
+    real_ssh = SshRunner.ssh
+
+    def watching(self, remote_command, what, timeout_s=None):
+        if remote_command.startswith(sys.executable):  # the benchmark: its folder holds the copies
+            seen_during_the_run.append(sorted(p.name for p in made[-1].iterdir()))
+        p = real_ssh(self, remote_command, what, timeout_s)
+        if remote_command.startswith("mktemp "):
+            made.append(Path(p.stdout.strip()))
+        return p
+
+    monkeypatch.setattr(SshRunner, "ssh", watching)
     r = _runner(sshd, target="coral")
     assert r.availability().available
     res = r.benchmark(str(tiny_int8), BenchConfig(num_runs=20, warmup_runs=3))
     assert res.stats.num_runs == 20 and res.stats.warmup_runs == 3
     assert res.stats.first_invoke_ms > 0 and 0 < res.stats.p50 <= res.stats.p99
     assert res.environment["runtime"] == "ai_edge_litert.interpreter" and res.environment["host"].endswith("@127.0.0.1")
-    # the remote temp folder is gone
-    left = subprocess.run(["bash", "-c", "ls -d /tmp/edgeq-bench.* 2>/dev/null"], capture_output=True, text=True).stdout
-    assert left.strip() == ""
+    # this run's remote temp folder held the model and the runner, and is gone (other runs' folders
+    # in the board's /tmp are none of this test's business)
+    assert len(made) == 1 and made[0].name.startswith("edgeq-bench.")
+    assert seen_during_the_run == [sorted([tiny_int8.name, RUNNER_SCRIPT.name])]
+    assert not made[0].exists()
 
 
 def test_remote_delegate_missing_is_unavailable(sshd, tiny_int8):
