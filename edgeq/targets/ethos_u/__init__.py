@@ -358,7 +358,7 @@ class EthosUTarget:
         """Vela's version for check and compile (both run it); bench runs nothing."""
         resolve(self, stage, options)
         if stage in (Stage.CHECK, Stage.COMPILE):
-            return {"ethos-u-vela": toolversions.package("ethos-u-vela")}
+            return {"ethos-u-vela": vela.version() or toolversions.ABSENT}
         return {}
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> EthosURunner:

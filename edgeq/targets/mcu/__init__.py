@@ -571,7 +571,7 @@ class McuTarget:
         """tflite-micro for every stage (the TFLM probe, export and timing); compile also sizes the C engine
         with arm-none-eabi-gcc; with ``runtime="c"``, compile and bench build and run it (gcc, QEMU)."""
         opts = resolve(self, stage, options)
-        tools = {"tflite-micro": toolversions.package("tflite-micro")}
+        tools = {"tflite-micro": tflm.version() or toolversions.ABSENT}
         if stage == Stage.COMPILE:
             tools["arm-none-eabi-gcc"] = toolversions.program("arm-none-eabi-gcc")
         if opts.get("runtime") == "c":
