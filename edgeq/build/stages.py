@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq.artifacts import sha256_file
+from edgeq.build.keys import step_key
 from edgeq.cache import Cache
 from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
 from edgeq.errors import QualityGateFailed
@@ -76,7 +77,9 @@ class Build:
         )
         return ev
 
-    def bench(self, tflite: Path, runner, label: str) -> dict:
+    def bench(self, tflite: Path, runner, label: str, tools: Mapping[str, str] | None = None) -> dict:
+        """``runner``'s benchmark of ``tflite``, cached by the model, the settings, the host and ``tools``
+        (the versions of the tools the runner runs, beyond the host's LiteRT and TFLM)."""
         bench_cfg = self.cfg.bench
 
         def fn(_d: Path) -> dict:
@@ -91,7 +94,11 @@ class Build:
 
         res, _ = self.cache.run(
             "bench",
-            {"tflite": sha256_file(tflite), "runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()},
+            step_key(
+                {"tflite": sha256_file(tflite)},
+                {"runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()},
+                tools or {},
+            ),
             fn,
             f"bench [{tflite.stem} on {label}]",
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import Outputs, sha256_file, sidecar_path
 from edgeq.build.folder import MANIFEST
+from edgeq.build.keys import step_key, target_tools
 from edgeq.build.stages import (
     Build,
     extra_flavour,
@@ -20,6 +21,7 @@ from edgeq.build.stages import (
 from edgeq.build.verdict import verdict
 from edgeq.config import Method, QuantizeConfig
 from edgeq.errors import EdgeqError
+from edgeq.targets.base import Stage
 
 # A check or compile message that reports a problem, not a neutral fact.
 _PROBLEM_WORDS = ("warning", "not ", "cannot", "fail", "unsupported", "exceed", "too ")
@@ -79,9 +81,11 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
             },
         }
 
-    tres, tdir = b.cache.run(
-        "target", {"tflite": sha256_file(qfile), "target": name, "format": 3}, target_fn, f"check and compile [{name}]"
-    )
+    # check and compile run the target's tools: their versions are in the key (a compiler installed since
+    # the last build redoes this step, and what takes its output)
+    tools = target_tools(tgt, (Stage.CHECK, Stage.COMPILE))
+    key = step_key({"tflite": sha256_file(qfile)}, {"target": name}, tools)
+    tres, tdir = b.cache.run("target", key, target_fn, f"check and compile [{name}]")
     compiled_out = tres["compile"]["output"]
     bench_file = (
         (tdir / compiled_out)
@@ -92,7 +96,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     available = runner.availability()
     b.step(f"{name}: benchmark")
     if available.available:
-        qbench = b.bench(bench_file, runner, name)
+        qbench = b.bench(bench_file, runner, name, target_tools(tgt, (Stage.BENCH,)))
     else:
         qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
     info, warnings = split_messages(tres["check"], tres["compile"])

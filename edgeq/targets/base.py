@@ -234,6 +234,12 @@ class Target(Protocol):
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> Runner: ...
 
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """The versions of the tools ``stage`` runs with these options, by tool name (a tool that is not
+        installed is ``"absent"``, see :mod:`edgeq.targets.toolversions`); empty when the stage runs none.
+        A build keys the stage's cached result on them: installing or upgrading a tool redoes its stages."""
+        ...
+
 
 @runtime_checkable
 class ListsOps(Protocol):
@@ -271,6 +277,7 @@ PROTOCOL: dict[str, tuple[str, ...]] = {
     "check": ("model", "options"),
     "compile": ("models", "out_dir", "options"),
     "runner": ("device", "options"),
+    "tool_versions": ("stage", "options"),
 }
 
 

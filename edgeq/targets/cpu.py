@@ -16,7 +16,7 @@ from edgeq.errors import Unavailable, UsageError
 from edgeq.flatbuffer import read_file
 from edgeq.native_probe import seeded_input
 from edgeq.runtime import Session, open_session
-from edgeq.targets import remote_options
+from edgeq.targets import remote_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.registry import resolve
 
@@ -113,6 +113,13 @@ class CpuTarget:
         resolve(self, Stage.COMPILE, options)
         read_file(model_path)  # a Keras file or a corrupt .tflite is an error, not "nothing to compile"
         return CompileResult(target=self.name, output=model_path, skipped=True, reason="the CPU runs the .tflite as is")
+
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """LiteRT for check (it opens the model) and bench; compile runs nothing."""
+        resolve(self, stage, options)
+        if stage == Stage.COMPILE:
+            return {}
+        return {"ai-edge-litert": toolversions.package("ai-edge-litert")}
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS):
         """This machine's CPU, or a board's CPU over SSH with ``options["host"]`` (``remote_options``)."""

@@ -83,7 +83,7 @@ def test_bench_cache_key_holds_the_host_and_the_tool_versions(two):
     entries = [json.loads(p.read_text()) for p in (out / ".cache").glob("bench-*/stage.json")]
     assert entries
     for e in entries:
-        host = e["inputs"]["host"]
+        host = e["inputs"]["config"]["host"]
         assert host["node"] == platform.node()
         assert {"edgeq", "ai-edge-litert", "tflite-micro"} <= set(host["tools"])
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
-from edgeq.targets import android_options
+from edgeq.targets import android_options, toolversions
 from edgeq.targets.android import flavours as fl
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
@@ -175,6 +175,21 @@ class AndroidTarget:
             reason="" if kind == "converted" else "a .tflite runs on the phone as is; verified and reported",
             details={"report": str(report), "kind": kind, "flavours": doc["flavours"], "warnings": warnings},
         )
+
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """LiteRT for check and compile (they open the model in it); for bench, adb and the benchmark_model
+        binary pushed to the phone (by content: it carries no version)."""
+        from edgeq.artifacts import sha256_file
+        from edgeq.targets.android.bench import find_binary
+
+        opts = resolve(self, stage, options)
+        if stage != Stage.BENCH:
+            return {"ai-edge-litert": toolversions.package("ai-edge-litert")}
+        binary = find_binary(opts.get("benchmark_binary"))
+        return {
+            "adb": toolversions.program(opts.get("adb") or "adb"),
+            "benchmark_model": sha256_file(binary) if binary and Path(binary).is_file() else toolversions.ABSENT,
+        }
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> AndroidRunner:
         """A runner for ``edgeq bench``: ``device`` is the phone's adb serial; options as declared in

@@ -22,7 +22,7 @@ from typing import Any
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
-from edgeq.targets import coral_options
+from edgeq.targets import coral_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.coral import compiler, logparse, preflight, rules
 from edgeq.targets.coral.compiler import CompileConfig
@@ -276,6 +276,21 @@ class CoralTarget:
         self._write_provenance(entries, cfg, details)
         first = entries[0]["outputs"][0]
         return CoralCompileResult(self.name, output=first, skipped=False, reason="", details=details)
+
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """edgetpu_compiler's version for compile (``options["compiler"]`` or the one on PATH; "absent" when
+        there is none, so installing it redoes the compile); check is edgeq's own pre-flight, and bench
+        runs LiteRT with the Edge TPU delegate."""
+        if stage == Stage.COMPILE:
+            explicit = resolve(self, stage, options).get("compiler")
+            try:
+                path = compiler.find(explicit)
+            except Unavailable:
+                path = None
+            return {compiler.EXECUTABLE: toolversions.program(path, parse=compiler.parse_version)}
+        if stage == Stage.BENCH:
+            return {"ai-edge-litert": toolversions.package("ai-edge-litert")}
+        return {}
 
     @staticmethod
     def _out_dir(out_dir: str) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from edgeq import procs
 from edgeq.errors import ConversionFailed, Unavailable, UsageError
+from edgeq.targets import toolversions
 from edgeq.targets.coral import logparse, rules
 
 EXECUTABLE = "edgetpu_compiler"
@@ -173,17 +174,24 @@ def tail(text: str, lines: int = 40) -> str:
 
 
 def version(compiler: str, timeout_s: float = VERSION_TIMEOUT_S) -> str:
-    """``edgetpu_compiler --version`` -> "16.0.384591198" ("unknown" when it prints something else).
+    """``edgetpu_compiler --version`` -> "16.0.384591198" ("unknown" when it prints something else); asked
+    once per process per executable file (a build's cache key and its compile share the answer).
 
     Raises:
         Unavailable: it cannot be started or does not answer.
     """
     try:
-        r = run([compiler, "--version"], min(timeout_s, VERSION_TIMEOUT_S))
-    except ConversionFailed as exc:
-        raise Unavailable(f"{compiler} --version did not answer", INSTALL_HINT) from exc
-    parsed = logparse.parse_console(r.output).version
-    return parsed or "unknown"
+        text = toolversions.answer(compiler, ("--version",), min(timeout_s, VERSION_TIMEOUT_S))
+    except subprocess.TimeoutExpired:
+        raise Unavailable(f"{compiler} --version did not answer", INSTALL_HINT) from None
+    except OSError as exc:
+        raise Unavailable(f"cannot run {compiler}: {exc.strerror or exc}", INSTALL_HINT) from exc
+    return parse_version(text)
+
+
+def parse_version(text: str) -> str:
+    """The version in the compiler's ``--version`` answer ("unknown" when it is not there)."""
+    return logparse.parse_console(text).version or "unknown"
 
 
 def failure_of(run_: Run, report: logparse.ConsoleReport) -> str | None:

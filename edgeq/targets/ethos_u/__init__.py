@@ -31,6 +31,7 @@ from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable
 from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
 from edgeq.targets import ethos_u_options as ethos_options
+from edgeq.targets import toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.ethos_u import summary, vela
 from edgeq.targets.ethos_u.vela import VelaConfig
@@ -352,6 +353,13 @@ class EthosUTarget:
         if res["counts"]["npu"] == 0:
             details["warnings"] = [m for m in report.messages if m.startswith("nothing runs on the NPU")]
         return EthosUCompileResult(self.name, output=str(files["model"]), details=details)
+
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """Vela's version for check and compile (both run it); bench runs nothing."""
+        resolve(self, stage, options)
+        if stage in (Stage.CHECK, Stage.COMPILE):
+            return {"ethos-u-vela": vela.version() or toolversions.ABSENT}
+        return {}
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> EthosURunner:
         """A runner that says why nothing runs here (no NPU or FVP); no device, no options."""

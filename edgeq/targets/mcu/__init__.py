@@ -30,7 +30,7 @@ from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
 from edgeq.flatbuffer import read_bytes, read_model_bytes
-from edgeq.targets import mcu_options
+from edgeq.targets import mcu_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
 from edgeq.targets.registry import resolve
@@ -566,6 +566,18 @@ class McuTarget:
             inputs_fn=lambda n: parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED),
         )
         return McuCCompileResult(self.name, output=details["export_dir"], details=details)
+
+    def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
+        """tflite-micro for every stage (the TFLM probe, export and timing); compile also sizes the C engine
+        with arm-none-eabi-gcc; with ``runtime="c"``, compile and bench build and run it (gcc, QEMU)."""
+        opts = resolve(self, stage, options)
+        tools = {"tflite-micro": tflm.version() or toolversions.ABSENT}
+        if stage == Stage.COMPILE:
+            tools["arm-none-eabi-gcc"] = toolversions.program("arm-none-eabi-gcc")
+        if opts.get("runtime") == "c":
+            for prog in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"):
+                tools[prog] = toolversions.program(prog)
+        return tools
 
     # --- bench ---------------------------------------------------------------------------------------
 
