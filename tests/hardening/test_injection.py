@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeq import procs
 from edgeq.errors import UsageError
 from edgeq.targets.addresses import adb_serial, ssh_destination
 from edgeq.targets.android.adb import Adb
@@ -92,12 +93,13 @@ def test_port_in_host_and_port_flag_must_agree():
 def _recording_runner(monkeypatch, host: str, **kw) -> tuple[SshRunner, list[list[str]]]:
     calls: list[list[str]] = []
 
-    def fake_run(cmd, **_kw):
+    def fake_run(cmd, *_a, **_kw):
         calls.append(list(cmd))
         out = "/tmp/edgeq-bench.abc123\n" if "mktemp" in cmd[-1] else '{"error": "stop here"}\n'
         return subprocess.CompletedProcess(cmd, 0, out, "")
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    # every ssh and scp goes through edgeq's one child-process runner (its own process group)
+    monkeypatch.setattr(procs, "run", fake_run)
     return SshRunner(host=host, **kw), calls
 
 
