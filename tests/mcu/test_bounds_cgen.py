@@ -81,6 +81,13 @@ def test_every_op_output_is_checked_against_its_inputs(models, tmp_path, op_inde
     assert "corrupt or hand-edited" in info.value.hint or "corrupt or hand-edited" in info.value.message
 
 
+def test_an_empty_activation_dimension_is_refused(models, tmp_path):
+    # (a negative one is refused earlier, by edgeq.tflite_check)
+    data = _edited(models["conv"], tmp_path / "m.tflite", 3, [1, 0]).read_bytes()
+    with pytest.raises(BadInput, match="a negative or empty dimension"):
+        generate(data, "m.tflite")
+
+
 def test_a_huge_declared_input_is_refused_before_any_sample_is_made(models, tmp_path):
     # [1, 32768, 32768, 1] int8 is 1 GiB per sample: 20 proof samples as int64 were 160 GiB
     data = _edited(models["conv"], tmp_path / "m.tflite", 0, [1, 32768, 32768, 1], which="input").read_bytes()

@@ -184,12 +184,12 @@ def check(g: Graph, origin: str = "model") -> None:
     """Every tensor's declared shape against its op and :data:`MAX_TENSOR_BYTES`.
 
     Raises:
-        BadInput: a negative dimension, a tensor above the cap, or an op whose declared output is not the
+        BadInput: a negative dimension (or an empty one in an activation), a tensor above the cap, or an op whose declared output is not the
             shape its inputs, filter, strides and padding imply (op index, type, tensor and both shapes named).
     """
     for t in g.tensors:
-        if any(d < 0 for d in t.shape):
-            raise corrupt(origin, None, f"tensor {t.name!r} declares a negative dimension {list(t.shape)}")
+        if any(d < 0 for d in t.shape) or (t.data is None and 0 in t.shape):
+            raise corrupt(origin, None, f"tensor {t.name!r} declares {list(t.shape)}: a negative or empty dimension")
         nbytes = t.nbytes
         if nbytes > MAX_TENSOR_BYTES:
             raise corrupt(
