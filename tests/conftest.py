@@ -122,3 +122,21 @@ def tiny_int8(tmp_path_factory, tf_keras_model, digits_calib) -> Path:
 
 def listing(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
+
+
+# -- long runs ----------------------------------------------------------------------------------------
+# `slow` tests run in `make test` (seconds each); `long` ones run for minutes (whole adversarial families)
+# and only with --long: `make adversarial` runs them, CI does not.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", help="also run the tests marked long (minutes each)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):
+        return
+    skip = pytest.mark.skip(reason="runs for minutes: only with --long (make adversarial)")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)

@@ -31,7 +31,7 @@ def test_resource_family_quick(tmp_path):
     assert counts["exit_codes"].get("2") == 4  # every option bound is a usage error
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_resource_family_full(tmp_path):
     counts = resources.run_family(tmp_path, limit_gib=4, timeout_s=300)
     _assert_clean(counts)

@@ -30,6 +30,6 @@ def test_every_hostile_name_in_every_field_at_once(tmp_path):
     _check(codegen.run_family(tmp_path, quick=True), 1)
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_each_hostile_name_in_each_field(tmp_path):
     _check(codegen.run_family(tmp_path), len(codegen.names(tmp_path)) * len(codegen.FIELDS))
