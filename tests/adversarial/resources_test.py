@@ -2,7 +2,7 @@
 a child ``edgeq --json ...`` under a 4 GiB address-space limit; no exit 1, no run killed or out of memory.
 
 The quick subset runs in about half a minute; the whole family (every file x every command, every
-option bound) is marked slow, and ``python -m tests.adversarial.resources`` prints its counts.
+option bound) is marked long (make adversarial), and ``python -m tests.adversarial.resources`` prints its counts.
 """
 
 from __future__ import annotations
