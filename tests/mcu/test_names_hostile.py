@@ -138,3 +138,18 @@ def test_defect_10_a_newline_and_a_comma_in_the_output_folder_build_for_arm(work
     assert proof["host"]["bit_exact"] == 4
     if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
         assert proof["not_proven"] == [] and all(q["bit_exact"] == 4 for q in proof["qemu"].values()), proof
+
+
+@pytest.mark.skipif(
+    not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")), reason="no Arm toolchain or QEMU"
+)
+def test_defect_1_through_bench_under_qemu(work, tmp_path):
+    """bench --runtime c builds the same project and runs it under QEMU, whose semihosting SYS_SYSTEM would
+    run the constructor's command on this machine too."""
+    marker = tmp_path / "MARKER"
+    case = codegen.Case("bench", "one_tensor", (DEFECT_1.replace(b"MARKER", str(marker).encode()),))
+    model, _ = codegen.place(case, tmp_path)
+    args = ["--json", "bench", str(model), "--target", "mcu", "--runtime", "c", "--runs", "2", "--warmup", "0"]
+    code, stdout, stderr = codegen.run_cli(args, tmp_path)
+    assert not marker.exists(), "the tensor name ran as code under QEMU"
+    assert code == 0, (stdout + stderr)[-600:]
