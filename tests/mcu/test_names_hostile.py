@@ -140,6 +140,14 @@ def test_defect_10_a_newline_and_a_comma_in_the_output_folder_build_for_arm(work
         assert proof["not_proven"] == [] and all(q["bit_exact"] == 4 for q in proof["qemu"].values()), proof
 
 
+@needs_gcc
+def test_a_tensor_name_litert_cannot_decode_is_a_clean_refusal(work, plain):
+    """LiteRT's Python API decodes tensor names as UTF-8: the proof's reference raised UnicodeDecodeError
+    (exit 1); it is bad input (exit 3) that says so."""
+    o = _judge(work, plain, "tensor", b"\xff\xfe name", "compile-c")
+    assert o.code == 3 and o.refused and not o.marker, o.problems
+
+
 @pytest.mark.skipif(
     not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")), reason="no Arm toolchain or QEMU"
 )
