@@ -257,11 +257,14 @@ def baselines(work: Path, commands: tuple[str, ...] = tuple(COMMANDS)) -> dict[s
     return found
 
 
-def cases(marker: Path, quick: bool) -> list[Case]:
+def cases(marker: Path, quick: bool, only: str = "") -> list[Case]:
+    """The family's cases; ``only``: comma-separated labels or fields to keep (default: all)."""
     hostile = names(marker)
     if quick:
         return [Case("all", "all", tuple(hostile.values()))]
-    return [Case(label, f, (value,)) for f in FIELDS for label, value in hostile.items()]
+    keep = set(only.split(",")) - {""}
+    found = [Case(label, f, (value,)) for f in FIELDS for label, value in hostile.items()]
+    return [c for c in found if not keep or c.label in keep or c.field in keep]
 
 
 @dataclass
@@ -287,12 +290,12 @@ class Summary:
         }
 
 
-def run_family(work: Path, quick: bool = False, commands: tuple[str, ...] = tuple(COMMANDS)) -> Summary:
+def run_family(work: Path, quick: bool = False, commands: tuple[str, ...] = tuple(COMMANDS), only: str = "") -> Summary:
     """Every case through every command, one child each, sequentially (each proof uses a core already)."""
     t0 = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     base = baselines(work, commands)
-    todo = cases(work / MARKER, quick)
+    todo = cases(work / MARKER, quick, only)
     outcomes = []
     for i, case in enumerate(todo):
         for command in commands:
@@ -304,8 +307,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("edgeq-out/adversarial-codegen"))
     ap.add_argument("--quick", action="store_true", help="all hostile strings in one model per field")
+    ap.add_argument("--only", default="", help="comma-separated hostile-string labels or fields (default: all)")
     args = ap.parse_args()
-    summary = run_family(args.out.resolve(), args.quick)
+    summary = run_family(args.out.resolve(), args.quick, only=args.only)
     doc = summary.to_dict()
     (args.out / "summary.json").write_text(json.dumps(doc, indent=2))
     print(json.dumps({k: v for k, v in doc.items() if k != "problems"}, indent=2))
