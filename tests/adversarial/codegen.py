@@ -227,7 +227,10 @@ def judge(case: Case, command: str, work: Path, marker: Path, baseline: dict[str
             o.problems.append(f"exit {code}: {(stdout + stderr)[-300:]}")
         return o
     folder = export_folder(stdout)
-    if folder is None or not folder.is_dir():
+    if folder is None or not folder.is_dir():  # the JSON shows a path that is not UTF-8 as text
+        found = [p for p in out.glob("*_*") if p.is_dir() and p.name.startswith(model.stem)]
+        folder = found[0] if len(found) == 1 else None
+    if folder is None:
         o.problems.append(f"no project folder in the JSON result: {stdout[-200:]}")
         return o
     try:

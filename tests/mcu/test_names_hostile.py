@@ -148,6 +148,14 @@ def test_a_tensor_name_litert_cannot_decode_is_a_clean_refusal(work, plain):
     assert o.code == 3 and o.refused and not o.marker, o.problems
 
 
+@needs_gcc
+@pytest.mark.parametrize("command", ["compile-c", "compile-tflm"])
+def test_a_model_file_named_in_bytes_that_are_not_utf8(work, plain, command):
+    """The parity reference opened LiteRT by path: pybind refuses a str holding surrogate escapes (exit 1)."""
+    o = _judge(work, plain, "file", b"\xff\xfe name", command)
+    assert o.code == 0 and o.problems == [], o.problems
+
+
 @pytest.mark.skipif(
     not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")), reason="no Arm toolchain or QEMU"
 )
