@@ -8,7 +8,8 @@ model's file name, and the output folder's name. Each variant goes through ``com
 --runtime c`` (whose proof builds and RUNS the generated C on this machine and under QEMU) and ``compile
 --target mcu`` (the TFLM export), each in a child process; the defect-1 payload in the names would
 create a marker file from a constructor. Every outcome is checked: the marker never exists, the exit code
-is 0, and the generated C/C++ sources tokenise, comments dropped, to the same tokens as the same command
+is 0 (or a clean refusal: exit 2-6 with a one-line error, as for tensor names LiteRT cannot read), and
+the generated C/C++ sources tokenise, comments dropped, to the same tokens as the same command
 on the model with plain names (numbers and the model hash in include guards aside, for the TFLM export's
 byte array).
 
@@ -116,12 +117,24 @@ def _fields(case: Case) -> tuple[str, ...]:
     return FIELDS if case.field == "all" else (case.field,)
 
 
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def model_bytes(case: Case) -> bytes:
+    """The seed with the case's strings in its name fields. With every field at once, only the UTF-8
+    strings go into the model: LiteRT (the proofs' reference) refuses other tensor names, and the point
+    of that case is to compare every source with the plain model's."""
     data = SEED.read_bytes()
     m = mutate.load(data)
+    values = [v for v in case.values if _utf8(v)] if case.field == "all" else list(case.values)
     for f in _fields(case):
         if f in MODEL_FIELDS:
-            MODEL_FIELDS[f](m, list(case.values))
+            MODEL_FIELDS[f](m, values)
     return mutate.pack(m) if set(_fields(case)) & set(MODEL_FIELDS) else data
 
 
@@ -151,6 +164,7 @@ class Outcome:
     code: int | None
     marker: bool
     problems: list[str] = field(default_factory=list)
+    refused: bool = False  # a clean refusal: exit 2-6 with a one-line error (LiteRT cannot read the names)
     seconds: float = 0.0
 
 
@@ -178,6 +192,14 @@ def source_tokens(folder: Path) -> dict[str, list[str]]:
     return found
 
 
+def _error_message(stdout: str) -> str | None:
+    """The JSON document's error message: a clean refusal has one."""
+    try:
+        return (json.loads(stdout).get("error") or {}).get("message") or None
+    except (ValueError, AttributeError):
+        return None
+
+
 def export_folder(stdout: str) -> Path | None:
     try:
         doc = json.loads(stdout)
@@ -200,10 +222,15 @@ def judge(case: Case, command: str, work: Path, marker: Path, baseline: dict[str
     if made:
         o.problems.append("MARKER CREATED: model text ran as code")
     if code != 0:
-        o.problems.append(f"exit {code}: {(stdout + stderr)[-300:]}")
+        o.refused = code not in (None, 1) and _error_message(stdout) is not None
+        if not o.refused:
+            o.problems.append(f"exit {code}: {(stdout + stderr)[-300:]}")
         return o
     folder = export_folder(stdout)
-    if folder is None or not folder.is_dir():
+    if folder is None or not folder.is_dir():  # the JSON shows a path that is not UTF-8 as text
+        found = [p for p in out.glob("*_*") if p.is_dir() and p.name.startswith(model.stem)]
+        folder = found[0] if len(found) == 1 else None
+    if folder is None:
         o.problems.append(f"no project folder in the JSON result: {stdout[-200:]}")
         return o
     try:
@@ -233,11 +260,14 @@ def baselines(work: Path, commands: tuple[str, ...] = tuple(COMMANDS)) -> dict[s
     return found
 
 
-def cases(marker: Path, quick: bool) -> list[Case]:
+def cases(marker: Path, quick: bool, only: str = "") -> list[Case]:
+    """The family's cases; ``only``: comma-separated labels or fields to keep (default: all)."""
     hostile = names(marker)
     if quick:
         return [Case("all", "all", tuple(hostile.values()))]
-    return [Case(label, f, (value,)) for f in FIELDS for label, value in hostile.items()]
+    keep = set(only.split(",")) - {""}
+    found = [Case(label, f, (value,)) for f in FIELDS for label, value in hostile.items()]
+    return [c for c in found if not keep or c.label in keep or c.field in keep]
 
 
 @dataclass
@@ -253,6 +283,8 @@ class Summary:
             "markers_created": sum(o.marker for o in self.outcomes),
             "exit_1": sum(o.code == 1 for o in self.outcomes),
             "exit_codes": {str(c): sum(o.code == c for o in self.outcomes) for c in {o.code for o in self.outcomes}},
+            "refused": sum(o.refused for o in self.outcomes),
+            "refused_cases": sorted({f"{o.command} {o.case}" for o in self.outcomes if o.refused}),
             "bad": sum(bool(o.problems) for o in self.outcomes),
             "seconds": round(self.seconds, 1),
             "problems": [
@@ -261,12 +293,12 @@ class Summary:
         }
 
 
-def run_family(work: Path, quick: bool = False, commands: tuple[str, ...] = tuple(COMMANDS)) -> Summary:
+def run_family(work: Path, quick: bool = False, commands: tuple[str, ...] = tuple(COMMANDS), only: str = "") -> Summary:
     """Every case through every command, one child each, sequentially (each proof uses a core already)."""
     t0 = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     base = baselines(work, commands)
-    todo = cases(work / MARKER, quick)
+    todo = cases(work / MARKER, quick, only)
     outcomes = []
     for i, case in enumerate(todo):
         for command in commands:
@@ -278,8 +310,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("edgeq-out/adversarial-codegen"))
     ap.add_argument("--quick", action="store_true", help="all hostile strings in one model per field")
+    ap.add_argument("--only", default="", help="comma-separated hostile-string labels or fields (default: all)")
     args = ap.parse_args()
-    summary = run_family(args.out.resolve(), args.quick)
+    summary = run_family(args.out.resolve(), args.quick, only=args.only)
     doc = summary.to_dict()
     (args.out / "summary.json").write_text(json.dumps(doc, indent=2))
     print(json.dumps({k: v for k, v in doc.items() if k != "problems"}, indent=2))

@@ -138,3 +138,34 @@ def test_defect_10_a_newline_and_a_comma_in_the_output_folder_build_for_arm(work
     assert proof["host"]["bit_exact"] == 4
     if shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"):
         assert proof["not_proven"] == [] and all(q["bit_exact"] == 4 for q in proof["qemu"].values()), proof
+
+
+@needs_gcc
+def test_a_tensor_name_litert_cannot_decode_is_a_clean_refusal(work, plain):
+    """LiteRT's Python API decodes tensor names as UTF-8: the proof's reference raised UnicodeDecodeError
+    (exit 1); it is bad input (exit 3) that says so."""
+    o = _judge(work, plain, "tensor", b"\xff\xfe name", "compile-c")
+    assert o.code == 3 and o.refused and not o.marker, o.problems
+
+
+@needs_gcc
+@pytest.mark.parametrize("command", ["compile-c", "compile-tflm"])
+def test_a_model_file_named_in_bytes_that_are_not_utf8(work, plain, command):
+    """The parity reference opened LiteRT by path: pybind refuses a str holding surrogate escapes (exit 1)."""
+    o = _judge(work, plain, "file", b"\xff\xfe name", command)
+    assert o.code == 0 and o.problems == [], o.problems
+
+
+@pytest.mark.skipif(
+    not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")), reason="no Arm toolchain or QEMU"
+)
+def test_defect_1_through_bench_under_qemu(work, tmp_path):
+    """bench --runtime c builds the same project and runs it under QEMU, whose semihosting SYS_SYSTEM would
+    run the constructor's command on this machine too."""
+    marker = tmp_path / "MARKER"
+    case = codegen.Case("bench", "one_tensor", (DEFECT_1.replace(b"MARKER", str(marker).encode()),))
+    model, _ = codegen.place(case, tmp_path)
+    args = ["--json", "bench", str(model), "--target", "mcu", "--runtime", "c", "--runs", "2", "--warmup", "0"]
+    code, stdout, stderr = codegen.run_cli(args, tmp_path)
+    assert not marker.exists(), "the tensor name ran as code under QEMU"
+    assert code == 0, (stdout + stderr)[-600:]

@@ -92,7 +92,7 @@ def litert_outputs(model_path: str, inputs: list[np.ndarray], reference_kernels:
         if failure is not None:
             raise RuntimeError(failure)
         with captured_stderr():
-            interp = Interpreter(model_path=str(model_path), experimental_op_resolver_type=kind)
+            interp = Interpreter(model_content=Path(model_path).read_bytes(), experimental_op_resolver_type=kind)
             interp.allocate_tensors()
         ins, outs = interp.get_input_details(), interp.get_output_details()
         collected: list[list[np.ndarray]] = [[] for _ in outs]

@@ -122,7 +122,13 @@ def reference_outputs(data: bytes, inputs: np.ndarray) -> np.ndarray:
     with captured_stderr():
         interp = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
         interp.allocate_tensors()
-    (din,), (dout,) = interp.get_input_details(), interp.get_output_details()
+    try:
+        (din,), (dout,) = interp.get_input_details(), interp.get_output_details()
+    except UnicodeDecodeError as exc:  # LiteRT's Python API decodes every tensor name as UTF-8
+        raise BadInput(
+            f"LiteRT, the proof's reference, cannot read the model: a tensor name is not UTF-8 ({exc.reason})",
+            "give the model's tensors UTF-8 names (re-export it)",
+        ) from exc
     outs = []
     for x in inputs:
         interp.set_tensor(din["index"], x.reshape(din["shape"]).astype(din["dtype"]))
