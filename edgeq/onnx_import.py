@@ -21,7 +21,9 @@ import importlib.metadata
 import io
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ from edgeq.errors import BadInput, ConversionFailed, EdgeqError, Unavailable
 INSTALL_HINT = "pip install edgeq[onnx]"
 MARKER = "edgeq-onnx.json"  # written last into a converted entry: the ONNX hash and every file's sha256
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+CONVERT_RECURSION_LIMIT = 20_000  # onnx2tf walks the graph recursively; bounded, unlike the limit it sets itself
 
 
 def require_onnx2tf() -> str:
@@ -40,12 +43,28 @@ def require_onnx2tf() -> str:
     Raises:
         Unavailable: the ``onnx`` extra is not installed.
     """
+    limit = sys.getrecursionlimit()
     try:
         import onnx  # noqa: F401
         import onnx2tf  # noqa: F401
     except ImportError as exc:
         raise Unavailable(f"ONNX input needs `{INSTALL_HINT}`", f"run {INSTALL_HINT} (onnx2tf and onnx)") from exc
+    finally:
+        # importing onnx2tf sets the limit to 2**31 - 1 for the whole process: any deep recursion after it
+        # (a hostile nested JSON file, a deep model graph) is then a segmentation fault, not a RecursionError
+        sys.setrecursionlimit(limit)
     return importlib.metadata.version("onnx2tf")
+
+
+@contextlib.contextmanager
+def _recursion_limit(at_least: int) -> Iterator[None]:
+    """A deeper (but bounded) recursion limit for onnx2tf's graph walk, the process's own one restored after."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, at_least))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def cache_root() -> Path:
@@ -189,6 +208,7 @@ def _sample_shape(model) -> tuple[int, ...] | None:
 
 
 def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
+    require_onnx2tf()  # imported with the process's recursion limit kept
     import onnx2tf
     import onnx2tf.onnx2tf as core
 
@@ -208,6 +228,7 @@ def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
             captured_stderr() as log,
             contextlib.redirect_stdout(io.StringIO()),
             contextlib.redirect_stderr(io.StringIO()),
+            _recursion_limit(CONVERT_RECURSION_LIMIT),
         ):
             onnx2tf.convert(
                 onnx_graph=model,

@@ -165,3 +165,21 @@ def test_a_conversion_left_by_a_killed_process_is_removed(tiny, tmp_path):
     (stale / "saved_model").mkdir(parents=True)
     entry = onnx_import.saved_model_for(onnx_path, sha)
     assert not stale.exists() and sorted(p.name for p in entry.parent.iterdir()) == [entry.name]
+
+
+def test_onnx2tf_leaves_the_recursion_limit_as_it_was():
+    """onnx2tf sets sys.setrecursionlimit(2**31 - 1) when imported: a deep recursion after it (a hostile
+    nested manifest read by `edgeq report` in the same process) was a segmentation fault."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; before = sys.getrecursionlimit()\n"
+        "from edgeq import onnx_import; onnx_import.require_onnx2tf()\n"
+        "assert sys.getrecursionlimit() == before, sys.getrecursionlimit()\n"
+        "import json\n"
+        "try:\n    json.loads('[' * 1_000_000)\nexcept RecursionError:\n    print('RecursionError')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "RecursionError"

@@ -173,6 +173,12 @@ def _berkeley(out: bytes) -> dict:
     return {"text": int(line[0]), "data": int(line[1]), "bss": int(line[2])}
 
 
+# Semihosting gives guest code the host's files and SYS_SYSTEM, a host shell command. The guest is edgeq's
+# own generated code, but a second layer costs nothing: QEMU's seccomp sandbox forbids it to spawn a
+# process (and to raise privileges), so no guest code, whatever it is, runs a command on this machine.
+QEMU_SANDBOX = ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+
+
 def qemu_run(
     elf: Path,
     core: str,
@@ -187,7 +193,7 @@ def qemu_run(
         work = Path(tmp)
         (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         shutil.copyfile(elf, work / "model.elf")
-        cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-semihosting", "-icount", "shift=0"]
+        cmd = ["qemu-system-arm", "-M", machine, "-nographic", "-semihosting", "-icount", "shift=0", *QEMU_SANDBOX]
         cmd += ["-monitor", "none", "-serial", "none", "-kernel", "model.elf"]
         log = _run(cmd, work, f"QEMU {machine}", timeout_s).decode(errors="replace")
         raw = (work / "outputs.bin").read_bytes() if (work / "outputs.bin").exists() else b""
