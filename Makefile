@@ -46,11 +46,13 @@ fuzz: setup
 	$(BIN)/pip install -q -c constraints.txt -e ".[fuzz]"
 	$(BIN)/python fuzz/run.py $(FUZZ_SECONDS)
 
-## The adversarial suite at a larger size than CI runs (ADV_ROUNDS random variants of each mutation).
+## The adversarial suite at a larger size than CI runs (ADV_ROUNDS random variants of each mutation), and the
+## whole generated-code and resource families (the tests marked long; CI runs their bounded entries).
 ADV_ROUNDS ?= 3
 adversarial: setup
 	$(BIN)/python -m tests.adversarial.harness --rounds $(ADV_ROUNDS)
 	$(BIN)/python -m tests.adversarial.codegen
+	$(BIN)/python -m tests.adversarial.resources
 
 ## Performance table (not tests); README quotes its latest output.
 bench: setup
