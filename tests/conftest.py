@@ -140,3 +140,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "long" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _recursion_limit_kept():
+    """A test that leaves the recursion limit raised (importing onnx2tf sets it to 2**31 - 1) turns a later
+    test's deep recursion into a segmentation fault of the whole run: fail the test that leaked it."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    yield
+    after = sys.getrecursionlimit()
+    if after != before:
+        sys.setrecursionlimit(before)
+        pytest.fail(f"the recursion limit was left at {after} (was {before})")

@@ -120,6 +120,9 @@ def test_a_conversion_that_never_loads_names_the_cache_folder(run_cli, tiny, tmp
 
 
 def test_a_full_disk_during_the_conversion_is_the_environment(run_cli, tiny, tmp_path, monkeypatch):
+    from edgeq.onnx_import import require_onnx2tf
+
+    require_onnx2tf()  # imports onnx2tf with the process's recursion limit kept
     import onnx2tf
 
     def full(**kw):

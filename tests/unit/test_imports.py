@@ -84,10 +84,14 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
             if len(comp) > 1:
                 out.append(sorted(comp))
 
+    limit = sys.getrecursionlimit()
     sys.setrecursionlimit(10_000)
-    for v in sorted(g):
-        if v not in index:
-            visit(v)
+    try:
+        for v in sorted(g):
+            if v not in index:
+                visit(v)
+    finally:
+        sys.setrecursionlimit(limit)
     return out
 
 
