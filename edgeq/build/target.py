@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import Outputs, sha256_file, sidecar_path
 from edgeq.build.folder import MANIFEST
 from edgeq.build.keys import step_key, target_tools
+from edgeq.build.options import Chosen, TargetSettings
 from edgeq.build.stages import (
     Build,
     extra_flavour,
@@ -21,7 +23,7 @@ from edgeq.build.stages import (
 from edgeq.build.verdict import verdict
 from edgeq.config import Method, QuantizeConfig
 from edgeq.errors import EdgeqError
-from edgeq.targets.base import Stage
+from edgeq.targets.base import Stage, Target
 
 # A check or compile message that reports a problem, not a neutral fact.
 _PROBLEM_WORDS = ("warning", "not ", "cannot", "fail", "unsupported", "exceed", "too ")
@@ -42,11 +44,12 @@ def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
     return info, warnings
 
 
-def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
+def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
     """Quantize (shared where the conversion is the same), check, compile and bench one target, and
     write its folder: the artifacts people deploy and its manifest."""
     from edgeq.quantize.planner import Profile
 
+    targets, settings = chosen.targets, chosen.settings[name]
     qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io, techniques=b.cfg.techniques)
     conversion = (tgt.build_mode, tgt.build_io)
     if conversion not in b.quantized:  # once per conversion, for every target that wants it
@@ -68,8 +71,8 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     b.step(f"{name}: check and compile")
 
     def target_fn(d: Path) -> dict:
-        report = tgt.check(str(qfile))
-        compiled = tgt.compile([str(qfile)], str(d))
+        report = tgt.check(str(qfile), settings.of(Stage.CHECK))
+        compiled = tgt.compile([str(qfile)], str(d), settings.of(Stage.COMPILE))
         return {
             "check": report.to_dict(),
             "compile": {
@@ -82,9 +85,10 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         }
 
     # check and compile run the target's tools: their versions are in the key (a compiler installed since
-    # the last build redoes this step, and what takes its output)
-    tools = target_tools(tgt, (Stage.CHECK, Stage.COMPILE))
-    key = step_key({"tflite": sha256_file(qfile)}, {"target": name}, tools)
+    # the last build redoes this step, and what takes its output), and so are their options (--board)
+    both = (Stage.CHECK, Stage.COMPILE)
+    tools = target_tools(tgt, both, {s: settings.of(s) for s in both})
+    key = step_key({"tflite": sha256_file(qfile)}, {"target": name, "options": settings.key(*both)}, tools)
     tres, tdir = b.cache.run("target", key, target_fn, f"check and compile [{name}]")
     compiled_out = tres["compile"]["output"]
     bench_file = (
@@ -92,11 +96,12 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         if compiled_out and str(compiled_out).endswith(".tflite") and (tdir / compiled_out).is_file()
         else qfile
     )
-    runner = tgt.runner()
+    runner = chosen.runners[name]
     available = runner.availability()
     b.step(f"{name}: benchmark")
     if available.available:
-        qbench = b.bench(bench_file, runner, name, target_tools(tgt, (Stage.BENCH,)))
+        bench_tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
+        qbench = b.bench(bench_file, runner, name, bench_tools, settings.key(Stage.BENCH))
     else:
         qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
     info, warnings = split_messages(tres["check"], tres["compile"])
@@ -120,7 +125,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         *(row for row, _ in extras),
         variant_row(qcfg.mode.value, qres, qeval, qbench, tfolder / qfile.name, tres["check"], tres["compile"]),
     ]
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
         "status": "ok",
         "error": None,
         "plan": plan_doc,
@@ -157,12 +162,12 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     return manifest
 
 
-def failed_target(b: Build, name: str, tgt, exc: EdgeqError) -> dict:
+def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict:
     """The manifest of a target that failed: its error in place, no artifacts; the others go on."""
     from edgeq.quantize.planner import Profile
 
     error = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
         "status": "failed",
         "error": error,
         "plan": None,
@@ -189,11 +194,12 @@ def float_row(b: Build, tfolder: Path) -> dict:
     return variant_row("float", b.float_res, b.float_eval, b.float_bench, tfolder / b.float_tflite.name)
 
 
-def manifest_head(b: Build, name: str, tgt, profile) -> dict:
+def manifest_head(b: Build, name: str, tgt: Target, profile: Any, settings: TargetSettings) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "target": name,
         "description": tgt.description,
+        "options": settings.to_dict(),  # what the target was given (--board, --host, ...), per stage
         "profile": profile.__dict__,
         "model": {"path": b.io["model"], "sha256": b.shas["model"]},
         "data": b.io["data"],
@@ -237,6 +243,7 @@ def variant_row(
         "latency_on": b["on"],
         "bench_skipped": b.get("skipped_on_target"),
         "bench_environment": b["environment"],
+        "bench_figures": b.get("figures") or None,  # a runner's figures besides latency (instructions)
     }
 
 
