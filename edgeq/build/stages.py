@@ -101,6 +101,7 @@ class Build:
                 "device": b.device,
                 "environment": b.environment,
                 "notes": list(b.notes),
+                "via": b.via,
                 # what the runner measured besides latency (the generated C's instructions, memory, proof)
                 "figures": {k: v for k, v in doc.items() if k not in _BENCH_BASE_KEYS},
             }
@@ -119,7 +120,7 @@ class Build:
 
 # BenchResult.to_dict's own keys (LatencyStats' and the base class's): the rest are a runner's own figures
 _BENCH_BASE_KEYS = frozenset(
-    {"target", "device", "num_threads", "environment", "notes", "first_invoke_ms", "num_runs", "warmup_runs"}
+    {"target", "device", "num_threads", "environment", "notes", "via", "first_invoke_ms", "num_runs", "warmup_runs"}
     | {"latency_ms"}
 )
 

@@ -22,7 +22,7 @@ from edgeq.build.stages import (
 )
 from edgeq.build.verdict import verdict
 from edgeq.config import Method, QuantizeConfig
-from edgeq.errors import EdgeqError
+from edgeq.errors import EdgeqError, Unavailable
 from edgeq.targets.base import Stage, Target
 
 # A check or compile message that reports a problem, not a neutral fact.
@@ -99,11 +99,15 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
     runner = chosen.runners[name]
     available = runner.availability()
     b.step(f"{name}: benchmark")
+    qbench, skipped = None, available.reason
     if available.available:
         bench_tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
-        qbench = b.bench(bench_file, runner, name, bench_tools, settings.key(Stage.BENCH))
-    else:
-        qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
+        try:
+            qbench = b.bench(bench_file, runner, name, bench_tools, settings.key(Stage.BENCH))
+        except Unavailable as exc:  # reached, but cannot run there (no libedgetpu on the board): said, not fatal
+            skipped = exc.message
+    if qbench is None:
+        qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
     info, warnings = split_messages(tres["check"], tres["compile"])
     warnings = list(qres.get("warnings", [])) + warnings
     dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
@@ -238,6 +242,7 @@ def variant_row(
         "compile": compiled,
         "latency_ms": b["latency_ms"],
         "latency_kind": "measured",
+        "latency_via": b.get("via") or "",  # "over SSH": measured on a board, brought back over SSH
         "latency_where": "host" if b.get("skipped_on_target") else str(b.get("device") or "host"),
         "first_invoke_ms": b["first_invoke_ms"],
         "latency_on": b["on"],

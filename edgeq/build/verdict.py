@@ -100,4 +100,5 @@ def _latency(row: dict, check: dict) -> dict | None:
     if row.get("bench_skipped"):
         note = f"not measured on the target ({row['bench_skipped']}); this is the host's figure"
         return {"value": p50, "kind": "measured", "where": "host", "note": note}
-    return {"value": p50, "kind": "measured", "where": row["latency_where"], "note": ""}
+    via = row.get("latency_via") or ""
+    return {"value": p50, "kind": "measured", "where": row["latency_where"], "note": "", "via": via}

@@ -199,7 +199,7 @@ def latency_rows(t: dict) -> list[dict]:
                 "p50": lat.get("p50"),
                 "p99": lat.get("p99"),
                 "mean": lat.get("mean"),
-                "kind": v.get("latency_kind") or "measured",
+                "kind": " ".join(filter(None, (v.get("latency_kind") or "measured", v.get("latency_via")))),
                 "where": where(v),
                 "note": note,
             }
@@ -294,7 +294,8 @@ def cells(t: dict) -> list[str]:
     elif lat and v.get("bench_skipped"):  # the host's figure stands in: say so, and why not the target's
         speed = f"{ms(lat['value'])} ms p50 measured on {lat['where']}, not on {name} ({short(v['bench_skipped'], 80)})"
     elif lat:
-        speed = f"{ms(lat['value'])} ms {short(lat.get('note') or 'p50', 100)}, {lat['kind']} on {lat['where']}"
+        how = " ".join(filter(None, (lat["kind"], lat.get("via"))))  # "measured over SSH"
+        speed = f"{ms(lat['value'])} ms {short(lat.get('note') or 'p50', 100)}, {how} on {lat['where']}"
     elif v.get("bench_skipped"):
         speed = f"not measured on {name}: {short(v['bench_skipped'], 100)}"
     else:

@@ -167,12 +167,14 @@ class BenchResult:
     num_threads: int
     environment: dict
     notes: tuple[str, ...] = ()
+    via: str = ""  # how the figures reached this machine, when not measured here ("over SSH")
 
     def to_dict(self) -> dict:
         doc = {"target": self.target, "device": self.device, "num_threads": self.num_threads}
         doc.update(self.stats.to_dict())
         doc["environment"] = self.environment
         doc["notes"] = list(self.notes)
+        doc["via"] = self.via
         return doc
 
 
