@@ -4,6 +4,7 @@ deploy and its manifest), or, when it fails, its manifest with the error in plac
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,65 +50,17 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
     write its folder: the artifacts people deploy and its manifest."""
     from edgeq.quantize.planner import Profile
 
-    targets, settings = chosen.targets, chosen.settings[name]
+    settings = chosen.settings[name]
     qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io, techniques=b.cfg.techniques)
-    conversion = (tgt.build_mode, tgt.build_io)
-    if conversion not in b.quantized:  # once per conversion, for every target that wants it
-        users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
-        b.quantized[conversion] = shared_quantize(b, qcfg, users)
-    qres, qdir = b.quantized[conversion]
-    qfile = qdir / qres["file"]
-    qeval = b.evaluate(qfile, name)
-    plan_doc = None
-    if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
-        planned = planned_quantize(b, name, tgt, qcfg, qeval)
-        if planned is None:
-            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
-        else:
-            qres, qdir = planned
-            qfile = qdir / qres["file"]
-            qeval = b.evaluate(qfile, name)
-            plan_doc = qres.get("plan")
-    b.step(f"{name}: check and compile")
-
-    def target_fn(d: Path) -> dict:
-        report = tgt.check(str(qfile), settings.of(Stage.CHECK))
-        compiled = tgt.compile([str(qfile)], str(d), settings.of(Stage.COMPILE))
-        return {
-            "check": report.to_dict(),
-            "compile": {
-                "output": rel_path(compiled.output, d),
-                "skipped": compiled.skipped,
-                "reason": compiled.reason,
-                "details": compiled.details,
-                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
-            },
-        }
-
-    # check and compile run the target's tools: their versions are in the key (a compiler installed since
-    # the last build redoes this step, and what takes its output), and so are their options (--board)
-    both = (Stage.CHECK, Stage.COMPILE)
-    tools = target_tools(tgt, both, {s: settings.of(s) for s in both})
-    key = step_key({"tflite": sha256_file(qfile)}, {"target": name, "options": settings.key(*both)}, tools)
-    tres, tdir = b.cache.run("target", key, target_fn, f"check and compile [{name}]")
+    qres, qfile, qeval, plan_doc = _quantized(b, name, tgt, qcfg, chosen.targets)
+    tres, tdir = _check_and_compile(b, name, tgt, settings, qfile)
     compiled_out = tres["compile"]["output"]
     bench_file = (
         (tdir / compiled_out)
         if compiled_out and str(compiled_out).endswith(".tflite") and (tdir / compiled_out).is_file()
         else qfile
     )
-    runner = chosen.runners[name]
-    available = runner.availability()
-    b.step(f"{name}: benchmark")
-    qbench, skipped = None, available.reason
-    if available.available:
-        bench_tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
-        try:
-            qbench = b.bench(bench_file, runner, name, bench_tools, settings.key(Stage.BENCH))
-        except Unavailable as exc:  # reached, but cannot run there (no libedgetpu on the board): said, not fatal
-            skipped = exc.message
-    if qbench is None:
-        qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
+    qbench = _benchmark(b, name, tgt, chosen, bench_file, qfile)
     info, warnings = split_messages(tres["check"], tres["compile"])
     warnings = list(qres.get("warnings", [])) + warnings
     dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
@@ -164,6 +117,73 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
         _point_at_deployed(variants[-1], artifacts)
         staged.write_json(MANIFEST, manifest)
     return manifest
+
+
+def _quantized(
+    b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, targets: Mapping[str, Target]
+) -> tuple[dict, Path, dict | None, dict | None]:
+    """The target's int8 model: the shared quantization of its conversion, or its own plan where that misses
+    the budget. Returns (result, file, evaluation, plan record)."""
+    conversion = (tgt.build_mode, tgt.build_io)
+    if conversion not in b.quantized:  # once per conversion, for every target that wants it
+        users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
+        b.quantized[conversion] = shared_quantize(b, qcfg, users)
+    qres, qdir = b.quantized[conversion]
+    qfile = qdir / qres["file"]
+    qeval = b.evaluate(qfile, name)
+    plan_doc = None
+    if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
+        planned = planned_quantize(b, name, tgt, qcfg, qeval)
+        if planned is None:
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
+        else:
+            qres, qdir = planned
+            qfile = qdir / qres["file"]
+            qeval = b.evaluate(qfile, name)
+            plan_doc = qres.get("plan")
+    return qres, qfile, qeval, plan_doc
+
+
+def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSettings, qfile: Path) -> tuple[dict, Path]:
+    """The target's check and compile of ``qfile`` with its options, cached; (result, its folder)."""
+    b.step(f"{name}: check and compile")
+
+    def target_fn(d: Path) -> dict:
+        report = tgt.check(str(qfile), settings.of(Stage.CHECK))
+        compiled = tgt.compile([str(qfile)], str(d), settings.of(Stage.COMPILE))
+        return {
+            "check": report.to_dict(),
+            "compile": {
+                "output": rel_path(compiled.output, d),
+                "skipped": compiled.skipped,
+                "reason": compiled.reason,
+                "details": compiled.details,
+                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
+            },
+        }
+
+    # check and compile run the target's tools: their versions are in the key (a compiler installed since
+    # the last build redoes this step, and what takes its output), and so are their options (--board)
+    both = (Stage.CHECK, Stage.COMPILE)
+    tools = target_tools(tgt, both, {s: settings.of(s) for s in both})
+    key = step_key({"tflite": sha256_file(qfile)}, {"target": name, "options": settings.key(*both)}, tools)
+    return b.cache.run("target", key, target_fn, f"check and compile [{name}]")
+
+
+def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict:
+    """The target's runner's benchmark of ``bench_file``, cached; where the runner cannot run it, the host's
+    figure for ``qfile``, with the reason (``skipped_on_target``)."""
+    runner, settings = chosen.runners[name], chosen.settings[name]
+    available = runner.availability()
+    b.step(f"{name}: benchmark")
+    skipped = available.reason
+    if available.available:
+        tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
+        try:
+            return b.bench(bench_file, runner, name, tools, settings.key(Stage.BENCH))
+        except Unavailable as exc:  # reached, but cannot run there (no libedgetpu on the board): said, not fatal
+            skipped = exc.message
+    return b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
 
 
 def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict:
