@@ -601,7 +601,7 @@ def _unknown_key_hint(key: str) -> str:
     known = ", ".join(TOML_KEYS)
     close = difflib.get_close_matches(key.replace("_", "-"), TOML_KEYS, n=1)
     if not close:
-        return f"known keys: {known}"
+        return f"known keys: {known}; a target's options go in its own table ([targets.mcu] board = ...)"
     # Suggest in the user's own spelling: both max-drop and max_drop are accepted.
     suggestion = close[0].replace("-", "_") if "_" in key else close[0]
     return f"did you mean {suggestion}? known keys: {known}"

@@ -108,3 +108,11 @@ def test_a_targets_entry_that_is_not_a_table_is_bad_input(tmp_path):
     toml.write_text('[build]\ntarget = "mcu"\n[targets]\nmcu = "nrf52840"\n')
     with pytest.raises(BadInput, match="`targets.mcu` must be a table"):
         load_toml(str(toml))
+
+
+def test_a_target_option_at_the_top_of_edgeq_toml_points_at_the_table(tmp_path):
+    toml = tmp_path / "edgeq.toml"
+    toml.write_text('target = "mcu"\nboard = "nrf52840"\n')
+    with pytest.raises(BadInput, match="unknown key 'board'") as err:
+        load_toml(str(toml))
+    assert "[targets.mcu]" in err.value.hint
