@@ -116,3 +116,16 @@ def test_a_target_option_at_the_top_of_edgeq_toml_points_at_the_table(tmp_path):
     with pytest.raises(BadInput, match="unknown key 'board'") as err:
         load_toml(str(toml))
     assert "[targets.mcu]" in err.value.hint
+
+
+def test_the_bundled_model_named_by_its_path_takes_the_bundled_data(tmp_path, monkeypatch):
+    from edgeq import bundled
+    from edgeq.build.inputs import resolve_inputs
+
+    monkeypatch.chdir(bundled.ROOT)
+    io = resolve_inputs(BuildConfig(targets=("cpu",), model="models/mnist_cnn.keras"))
+    assert io["data"] == str(bundled.CALIB) and io["eval_data"] == str(bundled.EVAL)
+    other = tmp_path / "mine.keras"
+    other.write_bytes(bundled.MODEL.read_bytes())
+    with pytest.raises(BadInput, match="no calibration data"):  # a model of one's own needs one's own data
+        resolve_inputs(BuildConfig(targets=("cpu",), model=str(other)))
