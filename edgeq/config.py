@@ -435,8 +435,17 @@ class BuildConfig(_Dict):
     allow_cpu_fallback: bool = False
     trust_model: bool = False
     custom_objects: tuple[str, ...] = ()
+    # Target options (keys of the targets' TargetOption declarations, e.g. "board", "host", and "device"):
+    # ``options`` go to every chosen target that declares each one (the command line); ``target_options``
+    # to one target each (edgeq.toml's [targets.NAME] tables), overridden by ``options``. The build checks
+    # them against the declarations once, before any stage runs (edgeq.build.options).
+    options: dict[str, Any] = field(default_factory=dict)
+    target_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _option_tables(self.options, self.target_options)
+        object.__setattr__(self, "options", dict(self.options))
+        object.__setattr__(self, "target_options", {k: dict(v) for k, v in self.target_options.items()})
         specs = self.custom_objects
         object.__setattr__(self, "custom_objects", (specs,) if isinstance(specs, str) else tuple(specs))
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
@@ -474,6 +483,21 @@ class BuildConfig(_Dict):
     @property
     def load(self) -> LoadConfig:
         return LoadConfig(custom_objects=self.custom_objects, trust_model=self.trust_model)
+
+
+def _option_tables(options: Any, per_target: Any) -> None:
+    """Refuse target options that are not a mapping of names (the values are checked by the build)."""
+    from collections.abc import Mapping
+
+    if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
+        raise UsageError("target options must be a mapping of option names to values", 'e.g. {"board": "nrf52840"}')
+    if not isinstance(per_target, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Mapping) and all(isinstance(o, str) for o in v)
+        for k, v in per_target.items()
+    ):
+        raise UsageError(
+            "per-target options must map target names to tables of options", '[targets.mcu] board = "nrf52840"'
+        )
 
 
 # Every edgeq.toml key: the BuildConfig field it sets, its type, and an example for the hint.
@@ -577,7 +601,7 @@ def _unknown_key_hint(key: str) -> str:
     known = ", ".join(TOML_KEYS)
     close = difflib.get_close_matches(key.replace("_", "-"), TOML_KEYS, n=1)
     if not close:
-        return f"known keys: {known}"
+        return f"known keys: {known}; a target's options go in its own table ([targets.mcu] board = ...)"
     # Suggest in the user's own spelling: both max-drop and max_drop are accepted.
     suggestion = close[0].replace("-", "_") if "_" in key else close[0]
     return f"did you mean {suggestion}? known keys: {known}"
@@ -611,20 +635,30 @@ def load_toml(path: str) -> dict:
         raise BadInput(f"{name} is not UTF-8 text", "save edgeq.toml as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{name} is not valid TOML ({exc})", "fix the syntax") from exc
+    tables = None
     if "build" in doc:
         if not isinstance(doc["build"], dict):
             raise BadInput(
                 f"{name}: `build` must be a table, got {_toml_literal(doc['build'])} ({_toml_kind(doc['build'])})",
                 "write the keys under a [build] header, or at the top level without one",
             )
-        outside = [k for k in doc if k != "build"]
+        # [targets.NAME] tables may sit beside [build] (or inside it, as [build.targets.NAME])
+        outside = [k for k in doc if k != "build" and not (k == "targets" and isinstance(doc[k], dict))]
         if outside:
             raise BadInput(
                 f"{name}: key `{outside[0]}` is outside the [build] table", "put every key under [build], or drop it"
             )
+        tables = doc.get("targets")
         doc = doc["build"]
-    out = {}
+    out: dict[str, Any] = {}
+    if tables is not None:
+        if isinstance(doc.get("targets"), dict):
+            raise BadInput(f"{name}: [targets.*] tables both inside and outside [build]", "keep them in one place")
+        out["target_options"] = _target_tables(name, tables)
     for key, value in doc.items():
+        if key == "targets" and isinstance(value, dict):
+            out["target_options"] = _target_tables(name, value)
+            continue
         spec = TOML_KEYS.get("target" if key == "targets" else key.replace("_", "-"))
         if spec is None:
             raise BadInput(f"unknown key {key!r} in {name}", _unknown_key_hint(key))
@@ -636,3 +670,22 @@ def load_toml(path: str) -> dict:
             )
         out[field_name] = tuple(value) if kind == "strs" and isinstance(value, list) else value
     return out
+
+
+def _target_tables(name: str, tables: dict) -> dict[str, dict[str, Any]]:
+    """edgeq.toml's ``[targets.NAME]`` tables, each a table (their keys and values are checked by the build
+    against the target's option declarations, :mod:`edgeq.build.options`).
+
+    Raises:
+        BadInput: an entry that is not a table.
+    """
+    from edgeq.errors import BadInput
+
+    for target, table in tables.items():
+        if not isinstance(table, dict):
+            raise BadInput(
+                f"{name}: `targets.{target}` must be a table of options, got {_toml_literal(table)} "
+                f"({_toml_kind(table)})",
+                f'e.g. [targets.mcu] with board = "nrf52840" (the target is chosen with target = ["{target}"])',
+            )
+    return {target: dict(table) for target, table in tables.items()}

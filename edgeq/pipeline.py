@@ -15,13 +15,16 @@ from pathlib import Path
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import write_json_atomic
+from edgeq.build import options
 from edgeq.build.folder import MANIFEST, MARKER, claim_dir, is_build_dir
 from edgeq.build.inputs import resolve_inputs, sha_of
+from edgeq.build.options import Chosen
 from edgeq.build.stages import Build, Say, debug_chart, float_reference
 from edgeq.build.target import build_target, failed_target, split_messages
 from edgeq.cache import Cache
 from edgeq.config import BuildConfig, DataConfig
 from edgeq.errors import EdgeqError, QualityGateFailed
+from edgeq.targets.base import Stage
 
 __all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "is_build_dir", "run", "split_messages"]
 
@@ -69,13 +72,16 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
 
     say = say or (lambda _msg: None)
     targets = {name: registry.get(name) for name in cfg.targets}  # unknown target: fails before any work
+    settings = options.resolve(cfg, targets)  # every target option checked once, before any work
+    # a runner is made from its options alone (no device is touched): one they do not make is refused now
+    runners = {name: tgt.runner(settings[name].device, settings[name].of(Stage.BENCH)) for name, tgt in targets.items()}
     io = resolve_inputs(cfg)
     out = Path(cfg.out_dir)
     with claim_dir(out, force):
-        return _run(cfg, targets, io, out, say, progress)
+        return _run(cfg, Chosen(targets, settings, runners), io, out, say, progress)
 
 
-def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progress) -> BuildResult:
+def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progress) -> BuildResult:
     from edgeq.report import render
     from edgeq.targets import registry
 
@@ -92,6 +98,7 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
         eval_cfg=DataConfig(path=io["eval_data"]) if io["eval_data"] else None,
         host=registry.get("cpu").runner(),
     )
+    targets = chosen.targets
     b.plan_steps(targets)
     float_reference(b)
     debug_doc = debug_chart(b)
@@ -100,14 +107,14 @@ def _run(cfg: BuildConfig, targets: dict, io: dict, out: Path, say: Say, progres
     gate_failures: list[str] = []
     for name, tgt in targets.items():
         try:
-            results[name] = build_target(b, name, tgt, targets)
+            results[name] = build_target(b, name, tgt, chosen)
         except EdgeqError as exc:
             failures[name] = exc
         except Exception as exc:  # noqa: BLE001 -- one target's defect must not cost the others their build
             failures[name] = EdgeqError(f"{type(exc).__name__}: {exc}", "a defect in edgeq: run with -v and report it")
             failures[name].__cause__ = exc
         if name in failures:
-            results[name] = failed_target(b, name, tgt, failures[name])
+            results[name] = failed_target(b, name, tgt, failures[name], chosen.settings[name])
         elif results[name].get("gate_failed"):
             gate_failures.append(f"{name}: {results[name]['gate_failed']}")
     return finish(b, results, failures, gate_failures, debug_doc, render)

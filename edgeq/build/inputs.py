@@ -12,7 +12,8 @@ from edgeq.errors import BadInput
 
 
 def resolve_inputs(cfg: BuildConfig) -> dict[str, str | None]:
-    bundled_model = cfg.model is None
+    # the bundled model, by default or by its path (edgeq build models/mnist_cnn.keras), takes the bundled data
+    bundled_model = cfg.model is None or _is_bundled_model(cfg.model)
     model = cfg.model or bundled.require(bundled.MODEL)
     data = cfg.data or (bundled.require(bundled.CALIB) if bundled_model else None)
     if data is None:
@@ -27,6 +28,13 @@ def resolve_inputs(cfg: BuildConfig) -> dict[str, str | None]:
 
     check_safe(model, cfg.load)  # a model safe mode refuses fails here, not after the first stages
     return io
+
+
+def _is_bundled_model(path: str) -> bool:
+    try:
+        return Path(path).resolve() == bundled.MODEL.resolve()
+    except (OSError, RuntimeError, ValueError):  # an unresolvable path is not the bundled model
+        return False
 
 
 def _check_inputs(io: dict[str, str | None]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq.artifacts import sha256_file
 from edgeq.build.keys import step_key
@@ -47,7 +48,7 @@ class Build:
         trust change what the same file computes)."""
         return {"model": self.shas["model"], "load": self.cfg.load.to_dict()}
 
-    def plan_steps(self, targets: dict) -> None:
+    def plan_steps(self, targets: Mapping[str, Any]) -> None:
         """How many steps this build announces: float reference and its benchmark, the debugger, one
         quantization per conversion, one conversion per extra flavour, check-and-compile and benchmark
         per target, the report."""
@@ -77,32 +78,51 @@ class Build:
         )
         return ev
 
-    def bench(self, tflite: Path, runner, label: str, tools: Mapping[str, str] | None = None) -> dict:
-        """``runner``'s benchmark of ``tflite``, cached by the model, the settings, the host and ``tools``
-        (the versions of the tools the runner runs, beyond the host's LiteRT and TFLM)."""
+    def bench(
+        self,
+        tflite: Path,
+        runner: Any,
+        label: str,
+        tools: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """``runner``'s benchmark of ``tflite``, cached by the model, the settings, the host, ``tools``
+        (the versions of the tools the runner runs, beyond the host's LiteRT and TFLM) and ``options``
+        (what the runner was made with: --board, --host, ...)."""
         bench_cfg = self.cfg.bench
 
         def fn(_d: Path) -> dict:
             b = runner.benchmark(str(tflite), bench_cfg)
+            doc = b.to_dict()
             return {
                 "latency_ms": b.stats.to_dict()["latency_ms"],
                 "first_invoke_ms": b.stats.first_invoke_ms,
                 "on": f"{b.target} ({b.device})",
                 "device": b.device,
                 "environment": b.environment,
+                "notes": list(b.notes),
+                "via": b.via,
+                # what the runner measured besides latency (the generated C's instructions, memory, proof)
+                "figures": {k: v for k, v in doc.items() if k not in _BENCH_BASE_KEYS},
             }
 
+        config = {"runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()}
+        if options and any(options.values()):  # none given: the key of a build before target options
+            config["options"] = dict(options)
         res, _ = self.cache.run(
             "bench",
-            step_key(
-                {"tflite": sha256_file(tflite)},
-                {"runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()},
-                tools or {},
-            ),
+            step_key({"tflite": sha256_file(tflite)}, config, tools or {}),
             fn,
             f"bench [{tflite.stem} on {label}]",
         )
         return res
+
+
+# BenchResult.to_dict's own keys (LatencyStats' and the base class's): the rest are a runner's own figures
+_BENCH_BASE_KEYS = frozenset(
+    {"target", "device", "num_threads", "environment", "notes", "via", "first_invoke_ms", "num_runs", "warmup_runs"}
+    | {"latency_ms"}
+)
 
 
 def bench_host_key() -> dict:

@@ -4,12 +4,15 @@ deploy and its manifest), or, when it fails, its manifest with the error in plac
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import Outputs, sha256_file, sidecar_path
 from edgeq.build.folder import MANIFEST
 from edgeq.build.keys import step_key, target_tools
+from edgeq.build.options import Chosen, TargetSettings
 from edgeq.build.stages import (
     Build,
     extra_flavour,
@@ -20,8 +23,8 @@ from edgeq.build.stages import (
 )
 from edgeq.build.verdict import verdict
 from edgeq.config import Method, QuantizeConfig
-from edgeq.errors import EdgeqError
-from edgeq.targets.base import Stage
+from edgeq.errors import EdgeqError, Unavailable
+from edgeq.targets.base import Stage, Target
 
 # A check or compile message that reports a problem, not a neutral fact.
 _PROBLEM_WORDS = ("warning", "not ", "cannot", "fail", "unsupported", "exceed", "too ")
@@ -42,63 +45,22 @@ def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
     return info, warnings
 
 
-def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
+def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
     """Quantize (shared where the conversion is the same), check, compile and bench one target, and
     write its folder: the artifacts people deploy and its manifest."""
     from edgeq.quantize.planner import Profile
 
+    settings = chosen.settings[name]
     qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io, techniques=b.cfg.techniques)
-    conversion = (tgt.build_mode, tgt.build_io)
-    if conversion not in b.quantized:  # once per conversion, for every target that wants it
-        users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
-        b.quantized[conversion] = shared_quantize(b, qcfg, users)
-    qres, qdir = b.quantized[conversion]
-    qfile = qdir / qres["file"]
-    qeval = b.evaluate(qfile, name)
-    plan_doc = None
-    if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
-        planned = planned_quantize(b, name, tgt, qcfg, qeval)
-        if planned is None:
-            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
-        else:
-            qres, qdir = planned
-            qfile = qdir / qres["file"]
-            qeval = b.evaluate(qfile, name)
-            plan_doc = qres.get("plan")
-    b.step(f"{name}: check and compile")
-
-    def target_fn(d: Path) -> dict:
-        report = tgt.check(str(qfile))
-        compiled = tgt.compile([str(qfile)], str(d))
-        return {
-            "check": report.to_dict(),
-            "compile": {
-                "output": rel_path(compiled.output, d),
-                "skipped": compiled.skipped,
-                "reason": compiled.reason,
-                "details": compiled.details,
-                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
-            },
-        }
-
-    # check and compile run the target's tools: their versions are in the key (a compiler installed since
-    # the last build redoes this step, and what takes its output)
-    tools = target_tools(tgt, (Stage.CHECK, Stage.COMPILE))
-    key = step_key({"tflite": sha256_file(qfile)}, {"target": name}, tools)
-    tres, tdir = b.cache.run("target", key, target_fn, f"check and compile [{name}]")
+    qres, qfile, qeval, plan_doc = _quantized(b, name, tgt, qcfg, chosen.targets)
+    tres, tdir = _check_and_compile(b, name, tgt, settings, qfile)
     compiled_out = tres["compile"]["output"]
     bench_file = (
         (tdir / compiled_out)
         if compiled_out and str(compiled_out).endswith(".tflite") and (tdir / compiled_out).is_file()
         else qfile
     )
-    runner = tgt.runner()
-    available = runner.availability()
-    b.step(f"{name}: benchmark")
-    if available.available:
-        qbench = b.bench(bench_file, runner, name, target_tools(tgt, (Stage.BENCH,)))
-    else:
-        qbench = b.bench(qfile, b.host, "cpu") | {"skipped_on_target": available.reason, "where": "host"}
+    qbench = _benchmark(b, name, tgt, chosen, bench_file, qfile)
     info, warnings = split_messages(tres["check"], tres["compile"])
     warnings = list(qres.get("warnings", [])) + warnings
     dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
@@ -120,7 +82,7 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
         *(row for row, _ in extras),
         variant_row(qcfg.mode.value, qres, qeval, qbench, tfolder / qfile.name, tres["check"], tres["compile"]),
     ]
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
         "status": "ok",
         "error": None,
         "plan": plan_doc,
@@ -157,12 +119,79 @@ def build_target(b: Build, name: str, tgt, targets: dict) -> dict:
     return manifest
 
 
-def failed_target(b: Build, name: str, tgt, exc: EdgeqError) -> dict:
+def _quantized(
+    b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, targets: Mapping[str, Target]
+) -> tuple[dict, Path, dict | None, dict | None]:
+    """The target's int8 model: the shared quantization of its conversion, or its own plan where that misses
+    the budget. Returns (result, file, evaluation, plan record)."""
+    conversion = (tgt.build_mode, tgt.build_io)
+    if conversion not in b.quantized:  # once per conversion, for every target that wants it
+        users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
+        b.quantized[conversion] = shared_quantize(b, qcfg, users)
+    qres, qdir = b.quantized[conversion]
+    qfile = qdir / qres["file"]
+    qeval = b.evaluate(qfile, name)
+    plan_doc = None
+    if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
+        planned = planned_quantize(b, name, tgt, qcfg, qeval)
+        if planned is None:
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
+        else:
+            qres, qdir = planned
+            qfile = qdir / qres["file"]
+            qeval = b.evaluate(qfile, name)
+            plan_doc = qres.get("plan")
+    return qres, qfile, qeval, plan_doc
+
+
+def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSettings, qfile: Path) -> tuple[dict, Path]:
+    """The target's check and compile of ``qfile`` with its options, cached; (result, its folder)."""
+    b.step(f"{name}: check and compile")
+
+    def target_fn(d: Path) -> dict:
+        report = tgt.check(str(qfile), settings.of(Stage.CHECK))
+        compiled = tgt.compile([str(qfile)], str(d), settings.of(Stage.COMPILE))
+        return {
+            "check": report.to_dict(),
+            "compile": {
+                "output": rel_path(compiled.output, d),
+                "skipped": compiled.skipped,
+                "reason": compiled.reason,
+                "details": compiled.details,
+                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
+            },
+        }
+
+    # check and compile run the target's tools: their versions are in the key (a compiler installed since
+    # the last build redoes this step, and what takes its output), and so are their options (--board)
+    both = (Stage.CHECK, Stage.COMPILE)
+    tools = target_tools(tgt, both, {s: settings.of(s) for s in both})
+    key = step_key({"tflite": sha256_file(qfile)}, {"target": name, "options": settings.key(*both)}, tools)
+    return b.cache.run("target", key, target_fn, f"check and compile [{name}]")
+
+
+def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict:
+    """The target's runner's benchmark of ``bench_file``, cached; where the runner cannot run it, the host's
+    figure for ``qfile``, with the reason (``skipped_on_target``)."""
+    runner, settings = chosen.runners[name], chosen.settings[name]
+    available = runner.availability()
+    b.step(f"{name}: benchmark")
+    skipped = available.reason
+    if available.available:
+        tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
+        try:
+            return b.bench(bench_file, runner, name, tools, settings.key(Stage.BENCH))
+        except Unavailable as exc:  # reached, but cannot run there (no libedgetpu on the board): said, not fatal
+            skipped = exc.message
+    return b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
+
+
+def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict:
     """The manifest of a target that failed: its error in place, no artifacts; the others go on."""
     from edgeq.quantize.planner import Profile
 
     error = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt)) | {
+    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
         "status": "failed",
         "error": error,
         "plan": None,
@@ -189,11 +218,12 @@ def float_row(b: Build, tfolder: Path) -> dict:
     return variant_row("float", b.float_res, b.float_eval, b.float_bench, tfolder / b.float_tflite.name)
 
 
-def manifest_head(b: Build, name: str, tgt, profile) -> dict:
+def manifest_head(b: Build, name: str, tgt: Target, profile: Any, settings: TargetSettings) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "target": name,
         "description": tgt.description,
+        "options": settings.to_dict(),  # what the target was given (--board, --host, ...), per stage
         "profile": profile.__dict__,
         "model": {"path": b.io["model"], "sha256": b.shas["model"]},
         "data": b.io["data"],
@@ -232,11 +262,13 @@ def variant_row(
         "compile": compiled,
         "latency_ms": b["latency_ms"],
         "latency_kind": "measured",
+        "latency_via": b.get("via") or "",  # "over SSH": measured on a board, brought back over SSH
         "latency_where": "host" if b.get("skipped_on_target") else str(b.get("device") or "host"),
         "first_invoke_ms": b["first_invoke_ms"],
         "latency_on": b["on"],
         "bench_skipped": b.get("skipped_on_target"),
         "bench_environment": b["environment"],
+        "bench_figures": b.get("figures") or None,  # a runner's figures besides latency (instructions)
     }
 
 

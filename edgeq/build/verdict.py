@@ -9,8 +9,39 @@ def verdict(row: dict) -> dict:
     check, compiled = row.get("check") or {}, row.get("compile") or {}
     return {
         "accelerator": _accelerator(check, compiled),
+        "board": _board(check),
         "fits": _fits(check, compiled),
         "latency_ms": _latency(row, check),
+        "instructions": _instructions(row),
+    }
+
+
+def _board(check: dict) -> dict | None:
+    """The board the target was judged against (``--board``): its name and core; None without one."""
+    board = (check.get("details") or {}).get("board")
+    if not isinstance(board, dict) or not board.get("name"):
+        return None
+    return {"name": board["name"], "core": board.get("core"), "title": board.get("title")}
+
+
+def _instructions(row: dict) -> dict | None:
+    """Instructions per inference where the runner counted them (the generated C under QEMU): measured,
+    but instructions, not time and not board cycles; with how many inferences were bit-exact."""
+    ins = (row.get("bench_figures") or {}).get("instructions")
+    if not isinstance(ins, dict) or ins.get("per_inference_p50") is None:
+        return None
+    proof = (row.get("bench_figures") or {}).get("proof") or {}
+    run = ((proof.get("qemu") or {}).get(ins.get("core")) or {}) if isinstance(proof, dict) else {}
+    n = ins.get("num_inferences")
+    return {
+        "value": ins["per_inference_p50"],
+        "min": ins.get("min"),
+        "max": ins.get("max"),
+        "kind": "measured",
+        "where": f"QEMU {ins.get('machine')} ({ins.get('core')})",
+        "note": str(ins.get("provenance") or "QEMU instruction count, not board cycles"),
+        "bit_exact": run.get("bit_exact"),
+        "num_inferences": n,
     }
 
 
@@ -69,4 +100,5 @@ def _latency(row: dict, check: dict) -> dict | None:
     if row.get("bench_skipped"):
         note = f"not measured on the target ({row['bench_skipped']}); this is the host's figure"
         return {"value": p50, "kind": "measured", "where": "host", "note": note}
-    return {"value": p50, "kind": "measured", "where": row["latency_where"], "note": ""}
+    via = row.get("latency_via") or ""
+    return {"value": p50, "kind": "measured", "where": row["latency_where"], "note": "", "via": via}

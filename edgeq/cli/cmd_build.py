@@ -5,7 +5,13 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, ms, pass_app, pct, table
-from edgeq.cli.options import load_options, number_option, technique_options
+from edgeq.cli.options import (
+    build_target_options,
+    given_build_options,
+    load_options,
+    number_option,
+    technique_options,
+)
 from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
 from edgeq.paths import printable
 from edgeq.targets.registry import names
@@ -215,6 +221,7 @@ def _say_toml_trust(app: App, path: str, settings: dict, given: dict) -> None:
 @click.option("--no-cache", is_flag=True, help="Redo every stage.")
 @click.option("--force", is_flag=True, help="Write into an -o folder that is not an earlier edgeq build.")
 @load_options
+@build_target_options
 @pass_app
 def command(
     app: App,
@@ -239,7 +246,10 @@ def command(
     **techniques,
 ) -> None:
     """Build MODEL (default: the bundled MNIST CNN) for each target: quantize, debug, check,
-    compile, benchmark, report. Stages are cached; a re-run redoes only what changed."""
+    compile, benchmark, report. Stages are cached; a re-run redoes only what changed.
+
+    Target options (--board, --host, --runtime, ...) go to every chosen target that takes them; in
+    edgeq.toml, a [targets.NAME] table holds one target's (board = "nrf52840"), the command line winning."""
     from pathlib import Path
 
     from edgeq import api
@@ -248,6 +258,7 @@ def command(
     settings: dict = {}
     if config_path or Path("edgeq.toml").is_file():
         settings = load_toml(config_path or "edgeq.toml")
+    target_opts = given_build_options(techniques)  # before the techniques are spread below
     given = {
         "model": model,
         "targets": targets,
@@ -265,6 +276,7 @@ def command(
         **techniques,
         "trust_model": trust_model or None,  # a flag not given leaves edgeq.toml's value
         "custom_objects": tuple(custom_objects) or None,
+        "options": target_opts or None,  # each to every chosen target that takes it
     }
     _say_toml_trust(app, config_path or "edgeq.toml", settings, given)
     settings |= {k: v for k, v in given.items() if v is not None}  # options win over edgeq.toml

@@ -214,6 +214,46 @@ def given_target_options(stage: Stage, target: str, kw: dict) -> dict[str, Any]:
     return given
 
 
+BUILD_PREFIX = "target_option_"  # the build's parameter names for target options: none clashes with its own
+
+
+def build_target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add every option the targets declare for the stages a build runs (check, compile, bench) and take
+    in a build (``in_build``), one flag per option key, and ``--device``; :func:`given_build_options`
+    reads them back."""
+    from edgeq.targets import registry
+
+    union: dict[str, list[tuple[str, TargetOption]]] = {}
+    for stage in (Stage.CHECK, Stage.COMPILE, Stage.BENCH):
+        for key, decls in registry.options_for(stage).items():
+            for name, o in decls:
+                if o.in_build and (name, o) not in union.get(key, []):
+                    union.setdefault(key, []).append((name, o))
+    for key, decls in reversed(list(union.items())):
+        o = decls[0][1]
+        names = [o.short, o.flag] if o.short else [o.flag]
+        kw: dict[str, Any] = {"help": _help(decls), "metavar": o.metavar}
+        if o.is_flag:
+            kw.update(is_flag=True, default=None)
+        else:
+            kw.update(type=_click_type(o), multiple=o.multiple, default=() if o.multiple else None)
+        fn = click.option(*names, BUILD_PREFIX + key, **kw)(fn)
+    takes = [(name, registry.device_help(name)) for name in registry.names()]
+    text = "; ".join(f"({name}) {h}" for name, h in takes if h)
+    return click.option("--device", BUILD_PREFIX + "device", default=None, help=f"Device string: {text}.")(fn)
+
+
+def given_build_options(kw: dict) -> dict[str, Any]:
+    """Pop the build's target options from ``kw``: those given on the command line, by option key (the
+    build checks them against the chosen targets, :mod:`edgeq.build.options`)."""
+    given: dict[str, Any] = {}
+    for name in [k for k in kw if k.startswith(BUILD_PREFIX)]:
+        value = kw.pop(name)
+        if value is not None and value is not False and value != ():  # a switch not given is False
+            given[name.removeprefix(BUILD_PREFIX)] = tuple(value) if isinstance(value, (list, tuple)) else value
+    return given
+
+
 def device_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--device``, with what each target that takes one accepts."""
     from edgeq.targets import registry

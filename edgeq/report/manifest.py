@@ -77,6 +77,7 @@ VARIANT = {
     "intervals": Opt(INTERVALS),
     "outputs": Opt([OUTPUT]),
     "latency_where": Opt(str),
+    "latency_via": Opt(str, ""),
 }
 PLAN_STEP = {
     "name": str,
@@ -109,7 +110,11 @@ TARGET = {
                     "ok": bool,
                 }
             ),
-            "latency_ms": Opt({"value": NUM, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, "")}),
+            "latency_ms": Opt(
+                {"value": NUM, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, ""), "via": Opt(str, "")}
+            ),
+            "board": Opt({"name": str, "core": Opt(str)}),
+            "instructions": Opt({"value": int, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, "")}),
         }
     ),
     "variants": [VARIANT],

@@ -76,7 +76,7 @@ def _no_accelerator(t: dict) -> str:
     d = _details(t)
     core = (d.get("board") or {}).get("core") if isinstance(d.get("board"), dict) else None
     if core:
-        return f"no accelerator: all ops on the {core}"
+        return f"no accelerator: all ops on the {core_name(core)}"
     if d.get("delegates"):
         return f"delegates {', '.join(map(str, d['delegates']))}: which one runs is decided on the phone"
     return "no accelerator: all ops on the CPU"
@@ -100,6 +100,40 @@ def fits(t: dict) -> dict | None:
         "basis": "estimated" if (d.get("flash") or {}).get("runtime_estimate_bytes") else "measured",
         "ok": bool(d.get("fits", fit["ram"]["fits"] and fit["flash"]["fits"])),
     }
+
+
+def core_name(core: str | None) -> str:
+    """A core as its maker writes it: cortex-m4 -> Cortex-M4, cortex-m0plus -> Cortex-M0+."""
+    if not core:
+        return "?"
+    if core.startswith("cortex-"):
+        return "Cortex-" + core.removeprefix("cortex-").upper().replace("PLUS", "+")
+    return core
+
+
+def board(t: dict) -> dict | None:
+    """``{"name", "core"}``: the board a target was judged against (``--board``), or None."""
+    given = (t.get("verdict") or {}).get("board")
+    if given:
+        return given
+    b = _details(t).get("board")
+    return {"name": b["name"], "core": b.get("core")} if isinstance(b, dict) and b.get("name") else None
+
+
+def instructions(t: dict) -> dict | None:
+    """``{"value", "kind", "where", "note", "bit_exact", "num_inferences"}``: instructions per inference
+    where the target counted them (the generated C under QEMU), or None."""
+    given = (t.get("verdict") or {}).get("instructions")
+    return given if isinstance(given, dict) and given.get("value") is not None else None
+
+
+def _speed_in_instructions(ins: dict) -> str:
+    exact = (
+        f"; bit-exact {ins['bit_exact']}/{ins['num_inferences']}"
+        if ins.get("bit_exact") is not None and ins.get("num_inferences")
+        else ""
+    )
+    return f"{ins['value']:,} instructions per inference, {ins['kind']} on {ins['where']} ({ins['note']}){exact}"
 
 
 def board_estimate(t: dict) -> dict | None:
@@ -165,7 +199,7 @@ def latency_rows(t: dict) -> list[dict]:
                 "p50": lat.get("p50"),
                 "p99": lat.get("p99"),
                 "mean": lat.get("mean"),
-                "kind": v.get("latency_kind") or "measured",
+                "kind": " ".join(filter(None, (v.get("latency_kind") or "measured", v.get("latency_via")))),
                 "where": where(v),
                 "note": note,
             }
@@ -245,16 +279,23 @@ def cells(t: dict) -> list[str]:
         if f
         else "no board limits to check"
     )
+    brd = board(t)
+    if f and brd:
+        fit = f"{brd['name']} ({core_name(brd.get('core'))}): {fit}"
     lat = latency(t)
     v = quantized(t) or {}
-    if lat and lat["kind"] == "estimated":
+    ins = instructions(t)
+    if ins:  # the generated C under QEMU: counted, not timed
+        speed = _speed_in_instructions(ins)
+    elif lat and lat["kind"] == "estimated":
         basis = (lat.get("note") or "").removeprefix("estimate; ")  # the column already says estimated
         note = f": {short(basis, 110)}" if basis else ""
         speed = f"{ms(lat['value'])} ms, estimated for {lat['where']}{note}"
     elif lat and v.get("bench_skipped"):  # the host's figure stands in: say so, and why not the target's
         speed = f"{ms(lat['value'])} ms p50 measured on {lat['where']}, not on {name} ({short(v['bench_skipped'], 80)})"
     elif lat:
-        speed = f"{ms(lat['value'])} ms {short(lat.get('note') or 'p50', 100)}, {lat['kind']} on {lat['where']}"
+        how = " ".join(filter(None, (lat["kind"], lat.get("via"))))  # "measured over SSH"
+        speed = f"{ms(lat['value'])} ms {short(lat.get('note') or 'p50', 100)}, {how} on {lat['where']}"
     elif v.get("bench_skipped"):
         speed = f"not measured on {name}: {short(v['bench_skipped'], 100)}"
     else:

@@ -5,13 +5,43 @@ from __future__ import annotations
 from edgeq.config import SAMPLES, TIMEOUT_S
 from edgeq.targets.base import option
 
+# The build passes compile the quantized .tflite, never a Keras model: what converts one is not its option.
+KERAS_ONLY = {"in_build": False}
+
 OPTIONS = (
-    option("data_path", "--data", "compile", "Calibration data for the int8 flavour of a Keras MODEL.", path="any"),
     option(
-        "data_samples", "--samples", "compile", "Calibration samples to use (default all).", type=int, bound=SAMPLES
+        "data_path",
+        "--data",
+        "compile",
+        "Calibration data for the int8 flavour of a Keras MODEL.",
+        path="any",
+        **KERAS_ONLY,
     ),
-    option("flavours", "--flavours", "compile", "Flavours to make: float32,fp16,int8 (default all).", metavar="LIST"),
-    option("int8_io", "--int8-io", "compile", "I/O type of the int8 flavour.", choices=("int8", "uint8", "float")),
+    option(
+        "data_samples",
+        "--samples",
+        "compile",
+        "Calibration samples to use (default all).",
+        type=int,
+        bound=SAMPLES,
+        **KERAS_ONLY,
+    ),
+    option(
+        "flavours",
+        "--flavours",
+        "compile",
+        "Flavours to make: float32,fp16,int8 (default all).",
+        metavar="LIST",
+        **KERAS_ONLY,
+    ),
+    option(
+        "int8_io",
+        "--int8-io",
+        "compile",
+        "I/O type of the int8 flavour.",
+        choices=("int8", "uint8", "float"),
+        **KERAS_ONLY,
+    ),
     option(
         "allow_float_ops",
         "--allow-float-ops",
@@ -19,9 +49,17 @@ OPTIONS = (
         "Accept float ops left in the int8 flavour.",
         type=bool,
         is_flag=True,
+        **KERAS_ONLY,
     ),
     option(
-        "overwrite", "--force", "compile", "Overwrite existing outputs.", type=bool, is_flag=True, cli_default=False
+        "overwrite",
+        "--force",
+        "compile",
+        "Overwrite existing outputs.",
+        type=bool,
+        is_flag=True,
+        cli_default=False,
+        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
     ),
     option("serial", "--serial", "bench", "adb serial of the phone; needed when several are attached."),
     option(

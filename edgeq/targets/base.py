@@ -52,6 +52,9 @@ class TargetOption:
             overwrite=False, unlike a library caller that leaves it unset); None: nothing.
         bound: the range of an int or float value (required for them: no unbounded count or
             timeout, no NaN); the CLI checks it and ``--help`` says it.
+        in_build: ``edgeq build`` takes it (flag and edgeq.toml key); False for what the build sets
+            itself (its own ``--force`` and ``--data``) or what applies only to an input the build never
+            passes (android's flavours of a Keras model: the build passes the quantized .tflite).
     """
 
     key: str
@@ -67,6 +70,7 @@ class TargetOption:
     path: str | None = None
     cli_default: Any = None
     bound: Bound | None = None
+    in_build: bool = True
 
     def __post_init__(self) -> None:
         if not _KEY.fullmatch(self.key):
@@ -163,12 +167,14 @@ class BenchResult:
     num_threads: int
     environment: dict
     notes: tuple[str, ...] = ()
+    via: str = ""  # how the figures reached this machine, when not measured here ("over SSH")
 
     def to_dict(self) -> dict:
         doc = {"target": self.target, "device": self.device, "num_threads": self.num_threads}
         doc.update(self.stats.to_dict())
         doc["environment"] = self.environment
         doc["notes"] = list(self.notes)
+        doc["via"] = self.via
         return doc
 
 
@@ -253,9 +259,13 @@ class ListsOps(Protocol):
     def requirements(self) -> list[dict]: ...
 
 
-def not_applicable(flag: str, target: str, stage: Stage) -> UsageError:
-    """The one "does not apply" error; ``flag`` is a real flag of the command."""
-    return UsageError(f"{flag} does not apply to target {target} for {stage.value}", f"drop {flag}")
+def not_applicable(flag: str, target: str, stage: Stage | str, takers: Sequence[str] = ()) -> UsageError:
+    """The one "does not apply" error; ``flag`` is a real flag of the command, ``target`` the target (or
+    the targets, comma-separated) it was given for, ``takers`` the targets that take it (said in the hint)."""
+    where = stage.value if isinstance(stage, Stage) else stage
+    plural = "s" if "," in target else ""
+    hint = f"drop {flag}" + (f", or choose a target that takes it: {', '.join(takers)}" if takers else "")
+    return UsageError(f"{flag} does not apply to target{plural} {target} for {where}", hint)
 
 
 def check_models(target: Declares, models: Sequence[str]) -> list[str]:

@@ -103,7 +103,14 @@ OPTIONS = (
         is_flag=True,
     ),
     option(
-        "overwrite", "--force", "compile", "Overwrite existing outputs.", type=bool, is_flag=True, cli_default=False
+        "overwrite",
+        "--force",
+        "compile",
+        "Overwrite existing outputs.",
+        type=bool,
+        is_flag=True,
+        cli_default=False,
+        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
     ),
     *remote_options.OPTIONS,
 )

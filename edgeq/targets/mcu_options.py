@@ -32,7 +32,14 @@ OPTIONS = (
         bound=TIMEOUT_S,
     ),
     option(
-        "overwrite", "--force", "compile", "Overwrite existing outputs.", type=bool, is_flag=True, cli_default=False
+        "overwrite",
+        "--force",
+        "compile",
+        "Overwrite existing outputs.",
+        type=bool,
+        is_flag=True,
+        cli_default=False,
+        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
     ),
     option(
         "runtime",

@@ -156,4 +156,5 @@ class SshRunner:
             stats=stats,
             num_threads=cfg.num_threads,
             environment=env,
+            via="over SSH",
         )

@@ -150,8 +150,8 @@ def test_too_large_arena_exits_6_with_the_numbers(mcu, mcu_models):
     assert d["arena_bytes"] > d["board"]["arena_ram_bytes"] == 256 * 1024
     assert f"{d['arena_bytes']:,}" in err.message and f"{256 * 1024:,}" in err.message
     assert "stm32l4r5" in err.hint  # boards it does fit
-    # build takes no --board: the hint says where the option goes and which board build uses
-    assert "--board NAME on check, compile and bench; build uses stm32h7a3" in err.hint
+    # the hint says where --board goes (build takes it too) and the default board
+    assert "--board NAME on check, compile, bench and build; default stm32h7a3" in err.hint
     # and on a board with the RAM it passes
     assert mcu.check(str(mcu_models["big_activations"]), {"board": "stm32l4r5"}).to_dict()["fits"] is True
 

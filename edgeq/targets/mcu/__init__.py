@@ -370,8 +370,8 @@ class McuTarget:
                 and not (b.integer_only and computes_float)
             ]
             hint = (
-                f"boards it fits: {', '.join(bigger)} (--board NAME on check, compile and bench; build uses "
-                f"{mcu_options.BOARD_NAMES[0]}); or shrink the model"
+                f"boards it fits: {', '.join(bigger)} (--board NAME on check, compile, bench and build; "
+                f"default {mcu_options.BOARD_NAMES[0]}); or shrink the model"
                 if bigger
                 else "no profiled board fits it: shrink the model (fewer channels, smaller input)"
             )

@@ -1,0 +1,60 @@
+"""edgeq build --target mcu --board nrf52840 --runtime c: the generated C engine built, proven and measured for
+that board, in the verdict; then another board from edgeq.toml redoes the mcu steps and nothing else."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from edgeq import bundled
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")),
+    reason="arm-none-eabi-gcc and qemu-system-arm are needed (apt-get install gcc-arm-none-eabi qemu-system-arm)",
+)
+
+
+def _stages(out) -> dict[str, bool]:
+    return {s["name"]: s["cached"] for s in json.loads((out / "build.json").read_text())["stages"]}
+
+
+@pytest.mark.slow
+def test_build_for_a_board_with_the_generated_c_then_another_board_from_edgeq_toml(run_cli, tmp_path):
+    out = tmp_path / "out"
+    model = bundled.require(bundled.MODEL)  # named by its path, it takes the bundled data, as by default
+    common = ["--method", "ptq", "-o", str(out), "--runs", "20"]
+    r = run_cli("build", model, "--target", "mcu", "--board", "nrf52840", "--runtime", "c", *common)
+    assert r.exit_code == 0, r.stderr
+
+    mcu = json.loads((out / "mcu" / "build.json").read_text())
+    assert mcu["options"]["compile"] == {"board": "nrf52840", "runtime": "c"}
+    assert json.loads((out / "build.json").read_text())["config"]["options"] == {"board": "nrf52840", "runtime": "c"}
+    v = mcu["verdict"]
+    assert v["board"]["name"] == "nrf52840" and v["board"]["core"] == "cortex-m4"
+    # flash and RAM of the generated engine, from the linked ELF: measured, and far under TFLM's figures
+    fits = v["fits"]
+    int8 = mcu["variants"][-1]
+    assert fits["basis"] == "measured" and fits["ok"] and fits["ram_limit"] == 256 * 1024
+    assert fits["flash_limit"] == 1024 * 1024 and 0 < fits["flash_bytes"] < int8["check"]["flash_bytes"]
+    assert 0 < fits["ram_bytes"] < int8["check"]["arena_bytes"]
+    assert int8["compile"]["details"]["runtime"] == "c" and int8["compile"]["details"]["board"] == "nrf52840"
+    # instructions per inference under QEMU on the board's core: measured, instructions not cycles, bit-exact
+    ins = v["instructions"]
+    assert ins["kind"] == "measured" and "not board cycles" in ins["note"] and "cortex-m4" in ins["where"]
+    assert ins["bit_exact"] == ins["num_inferences"] == 20 and 1e6 < ins["value"] < 1e9
+    assert "mnist_cnn_int8_c/" in mcu["artifacts"]
+    for text in (r.stdout, (out / "report.md").read_text()):
+        line = next(ln for ln in text.splitlines() if "mcu: " in ln and "instructions per inference" in ln)
+        assert "nrf52840 (Cortex-M4): fits:" in line and "(measured)" in line
+        assert f"{ins['value']:,} instructions per inference, measured on QEMU" in line
+        assert "not board cycles" in line and "bit-exact 20/20" in line
+
+    # another board from edgeq.toml: the mcu check, compile and bench run again; the rest is cached
+    (tmp_path / "edgeq.toml").write_text('[targets.mcu]\nboard = "stm32l4r5"\nruntime = "c"\n')
+    r = run_cli("build", model, "--target", "mcu", "--config", str(tmp_path / "edgeq.toml"), *common)
+    assert r.exit_code == 0, r.stderr
+    redone = sorted(name for name, cached in _stages(out).items() if not cached)
+    assert redone == ["bench [mnist_cnn_int8 on mcu]", "check and compile [mcu]"], redone
+    assert json.loads((out / "mcu" / "build.json").read_text())["verdict"]["board"]["name"] == "stm32l4r5"
