@@ -429,6 +429,22 @@ class Outputs:
         self._created = False
 
 
+def output_folder(out_dir: str | os.PathLike) -> Path:
+    """``out_dir``, created if missing: the folder a command's ``-o`` names.
+
+    Raises:
+        BadInput: ``out_dir`` is a file or cannot be created.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"output folder {shown(out)} is a file", "choose a folder with -o")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create output folder {shown(out)} ({exc.strerror})", "choose another -o") from exc
+    return out
+
+
 def check_output_folder(
     out_dir: str | os.PathLike, name: str, marker: str, overwrite: bool | None
 ) -> tuple[Path, Path]:
@@ -442,13 +458,7 @@ def check_output_folder(
         OutputExists: the folder exists and may not be replaced.
         BadInput: ``out_dir`` is a file, cannot be created or is not writable; ``out_dir/name`` is not a folder.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {shown(out)} is a file", "choose a folder with -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create output folder {shown(out)} ({exc.strerror})", "choose another -o") from exc
+    out = output_folder(out_dir)
     check_writable(out)
     clean_stale(out)
     final = out / name

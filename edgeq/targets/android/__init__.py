@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeq.artifacts import output_folder
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
 from edgeq.targets import android_options, toolversions
@@ -141,7 +142,7 @@ class AndroidTarget:
         allow_float_ops = bool(opts.get("allow_float_ops"))
         force = bool(opts.get("overwrite"))
         fmt = detect_format(model_path)
-        out = fl.require_folder(out_dir)
+        out = output_folder(out_dir)
         stem = Path(model_path).stem
         report = out / f"{stem}{fl.REPORT_SUFFIX}"
         io = IOType(int8_io)

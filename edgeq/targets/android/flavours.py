@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
-from edgeq.errors import BadInput, ConversionFailed, OutputExists, UsageError
+from edgeq.errors import ConversionFailed, OutputExists, UsageError
 from edgeq.flatbuffer import FLOAT_TYPES, ModelInfo, TensorInfo
 
 FLAVOURS = ("float32", "fp16", "int8")
@@ -263,14 +263,3 @@ def describe(model_path: str) -> FlavourArtifact:
 def refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise OutputExists(f"output already exists: {path}", "pass --force to overwrite it")
-
-
-def require_folder(out_dir: str) -> Path:
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
-    return out

@@ -20,8 +20,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from edgeq.artifacts import output_folder
 from edgeq.config import IOType, Mode
-from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
+from edgeq.errors import ConversionFailed, OutputExists, Unavailable, UsageError
 from edgeq.targets import coral_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.coral import compiler, logparse, preflight, rules
@@ -213,7 +214,7 @@ class CoralTarget:
                 f"two models named {dup[0]}.tflite would write the same {dup[0]}_edgetpu.tflite",
                 "rename one of them",
             )
-        out = self._out_dir(out_dir)
+        out = output_folder(out_dir)
         predictions = [preflight.predict(m, cfg.runtime_version) for m in models]
         overwrite = opts.get("overwrite")
         for stem in stems:
@@ -291,17 +292,6 @@ class CoralTarget:
         if stage == Stage.BENCH:
             return {"ai-edge-litert": toolversions.package("ai-edge-litert")}
         return {}
-
-    @staticmethod
-    def _out_dir(out_dir: str) -> Path:
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
-        return out
 
     def _collect(self, entries, stems, predictions, console, tmp: Path, out: Path, produced, cfg, details) -> None:
         """Match the compiler's blocks and logs to the models, compare with the prediction, move outputs."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeq.artifacts import (
+    output_folder,
     refuse_special,
     sha256_file,
     stage_folder,
@@ -28,7 +29,7 @@ from edgeq.artifacts import (
     write_json_atomic,
 )
 from edgeq.config import BenchConfig, IOType, Mode
-from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable
+from edgeq.errors import ConversionFailed, OutputExists, Unavailable
 from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
 from edgeq.targets import ethos_u_options as ethos_options
 from edgeq.targets import toolversions
@@ -294,13 +295,7 @@ class EthosUTarget:
         cfg = self._config(merged)
         overwrite = merged.get("overwrite")
         read_model_bytes(model_path)
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise BadInput(f"output folder {out} is a file", "choose a folder with -o")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BadInput(f"cannot create output folder {out} ({exc.strerror})", "choose another -o") from exc
+        out = output_folder(out_dir)
         names = self.outputs(model_path, cfg)
         ours = (out / names[-1]).exists()
         if overwrite is False or (overwrite is None and not ours):
