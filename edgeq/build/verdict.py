@@ -75,6 +75,8 @@ def _fits(check: dict, compiled: dict) -> dict | None:
     both_measured = from_compile and fit["ram"].get("measured") and fit["flash"].get("measured")
     return {
         "ram_bytes": fit["ram"]["needed_bytes"],
+        # the generated C engine has no arena: its RAM is the ELF's static data and the measured stack
+        "ram_what": "RAM (static + stack)" if from_compile else "arena",
         "ram_limit": fit["ram"]["available_bytes"],
         "flash_bytes": fit["flash"]["needed_bytes"],
         "flash_limit": fit["flash"]["available_bytes"],

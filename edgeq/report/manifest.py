@@ -103,6 +103,7 @@ TARGET = {
             "fits": Opt(
                 {
                     "ram_bytes": int,
+                    "ram_what": Opt(str, "arena"),  # TFLM's arena, or the C engine's static RAM + stack
                     "ram_limit": int,
                     "flash_bytes": int,
                     "flash_limit": int,

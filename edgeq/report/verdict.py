@@ -274,7 +274,8 @@ def cells(t: dict) -> list[str]:
         ops = _no_accelerator(t)
     f = fits(t)
     fit = (
-        f"{'fits' if f['ok'] else 'DOES NOT FIT'}: arena {kib(f['ram_bytes'])} of {kib(f['ram_limit'])} RAM, "
+        f"{'fits' if f['ok'] else 'DOES NOT FIT'}: {f.get('ram_what', 'arena')} {kib(f['ram_bytes'])} of "
+        f"{kib(f['ram_limit'])} RAM, "
         f"flash {kib(f['flash_bytes'])} of {kib(f['flash_limit'])} ({f['basis']})"
         if f
         else "no board limits to check"

@@ -167,6 +167,7 @@ def test_verdict_fits_prefers_the_figures_a_compile_measured():
     estimated = verdict(row | {"check": check, "compile": {"details": {}}})["fits"]
     assert estimated == {
         "ram_bytes": 900,
+        "ram_what": "arena",
         "ram_limit": 1000,
         "flash_bytes": 4000,
         "flash_limit": 5000,
@@ -175,3 +176,4 @@ def test_verdict_fits_prefers_the_figures_a_compile_measured():
     }
     measured = verdict(row | {"check": check, "compile": {"details": {"fit": fit(1200, 3000, True)}}})["fits"]
     assert measured["basis"] == "measured" and measured["ram_bytes"] == 1200 and measured["ok"] is False
+    assert measured["ram_what"] == "RAM (static + stack)"  # the linked C engine: no arena

@@ -39,6 +39,7 @@ def test_build_for_a_board_with_the_generated_c_then_another_board_from_edgeq_to
     assert fits["basis"] == "measured" and fits["ok"] and fits["ram_limit"] == 256 * 1024
     assert fits["flash_limit"] == 1024 * 1024 and 0 < fits["flash_bytes"] < int8["check"]["flash_bytes"]
     assert 0 < fits["ram_bytes"] < int8["check"]["arena_bytes"]
+    assert fits["ram_what"] == "RAM (static + stack)"  # the C engine has no arena
     assert int8["compile"]["details"]["runtime"] == "c" and int8["compile"]["details"]["board"] == "nrf52840"
     # instructions per inference under QEMU on the board's core: measured, instructions not cycles, bit-exact
     ins = v["instructions"]
