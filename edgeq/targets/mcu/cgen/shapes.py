@@ -17,10 +17,12 @@ import numpy as np
 from edgeq.errors import BadInput
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
 from edgeq.targets.mcu.cgen.lut import UNARY_OPS
+from edgeq.tflite_check import MAX_ACTIVATION_TENSOR_BYTES
 
 # no tensor, constant set or arena of a microcontroller model comes near this; a declared size above it
-# is refused before any array of that size is made (the board's own RAM and flash are judged later)
-MAX_TENSOR_BYTES = 1 << 30
+# is refused before any array of that size is made (the board's own RAM and flash are judged later). The
+# validator every .tflite passes first holds activations to the same budget; this also covers constants.
+MAX_TENSOR_BYTES = MAX_ACTIVATION_TENSOR_BYTES
 REEXPORT = "the model is corrupt or hand-edited: re-export the .tflite with the TFLite converter"
 
 
