@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeq.config import SAMPLES, TIMEOUT_S
-from edgeq.targets.base import option
+from edgeq.targets.base import OVERWRITE, option
 
 # The build passes compile the quantized .tflite, never a Keras model: what converts one is not its option.
 KERAS_ONLY = {"in_build": False}
@@ -51,16 +51,7 @@ OPTIONS = (
         is_flag=True,
         **KERAS_ONLY,
     ),
-    option(
-        "overwrite",
-        "--force",
-        "compile",
-        "Overwrite existing outputs.",
-        type=bool,
-        is_flag=True,
-        cli_default=False,
-        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
-    ),
+    OVERWRITE,
     option("serial", "--serial", "bench", "adb serial of the phone; needed when several are attached."),
     option(
         "delegates",

@@ -101,6 +101,19 @@ def option(key: str, flag: str, stages: str, help: str, **kw: Any) -> TargetOpti
     return TargetOption(key, flag, frozenset(Stage(s) for s in stages.split()), help, **kw)
 
 
+# Every target that writes into an output folder declares the same --force.
+OVERWRITE = option(
+    "overwrite",
+    "--force",
+    "compile",
+    "Overwrite existing outputs.",
+    type=bool,
+    is_flag=True,
+    cli_default=False,
+    in_build=False,  # the build replaces its own steps' folders; its --force is about -o
+)
+
+
 @dataclass(frozen=True)
 class Availability:
     available: bool

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from edgeq.config import RUNTIME_VERSION, TIMEOUT_S, Bound
 from edgeq.targets import remote_options
-from edgeq.targets.base import option
+from edgeq.targets.base import OVERWRITE, option
 
 SEARCH_STEP = Bound(1, 10_000, example="1")
 SEGMENTS = Bound(1, 256, example="2")
@@ -102,16 +102,7 @@ OPTIONS = (
         type=bool,
         is_flag=True,
     ),
-    option(
-        "overwrite",
-        "--force",
-        "compile",
-        "Overwrite existing outputs.",
-        type=bool,
-        is_flag=True,
-        cli_default=False,
-        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
-    ),
+    OVERWRITE,
     *remote_options.OPTIONS,
 )
 DEVICE_HELP = "Edge TPU device: usb, usb:0, pci or pci:0"

@@ -6,7 +6,7 @@ Light: the CLI reads them without importing the target.
 from __future__ import annotations
 
 from edgeq.config import TIMEOUT_S
-from edgeq.targets.base import option
+from edgeq.targets.base import OVERWRITE, option
 
 OPTIONS = (
     option(
@@ -26,15 +26,6 @@ OPTIONS = (
         type=float,
         bound=TIMEOUT_S,
     ),
-    option(
-        "overwrite",
-        "--force",
-        "compile",
-        "Overwrite existing outputs.",
-        type=bool,
-        is_flag=True,
-        cli_default=False,
-        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
-    ),
+    OVERWRITE,
 )
 DEVICE_HELP = None  # no Ethos-U NPU or FVP runs here

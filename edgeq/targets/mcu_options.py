@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgeq.config import CHECK_SAMPLES, TIMEOUT_S
-from edgeq.targets.base import option
+from edgeq.targets.base import OVERWRITE, option
 
 # Written out (not read from mcu.boards) so that --help imports no target; a test keeps it in step.
 BOARD_NAMES = ("stm32h7a3", "stm32l4r5", "nrf52840", "esp32s3", "rp2040", "corstone-300")
@@ -31,16 +31,7 @@ OPTIONS = (
         type=float,
         bound=TIMEOUT_S,
     ),
-    option(
-        "overwrite",
-        "--force",
-        "compile",
-        "Overwrite existing outputs.",
-        type=bool,
-        is_flag=True,
-        cli_default=False,
-        in_build=False,  # the build replaces its own steps' folders; its --force is about -o
-    ),
+    OVERWRITE,
     option(
         "runtime",
         "--runtime",
