@@ -241,3 +241,19 @@ def test_zero_is_a_value_given_not_an_absent_option():
 
     kw = {k: None for k in registry.options_for(Stage.CHECK)} | {"parity_samples": 0}
     assert given_target_options(Stage.CHECK, "mcu", kw)["parity_samples"] == 0
+
+
+def test_a_bench_result_outside_the_base_class_has_every_field_of_one():
+    """The build reads a runner's result as a BenchResult; Android's is its own class (a table of
+    delegates), so each field added to BenchResult must exist there too (``via`` once did not: exit 1)."""
+    import dataclasses
+
+    from edgeq.targets.android.bench import AndroidBenchResult
+    from edgeq.targets.base import BenchResult
+
+    missing = (
+        {f.name for f in dataclasses.fields(BenchResult)}
+        - set(dir(AndroidBenchResult))
+        - {f.name for f in dataclasses.fields(AndroidBenchResult)}
+    )
+    assert not missing, f"AndroidBenchResult lacks {sorted(missing)}"

@@ -403,6 +403,7 @@ class AndroidBenchResult:
     delegates: tuple[DelegateRun, ...]
     notes: tuple[str, ...] = ()
     num_threads: int | None = None
+    via: str = ""  # as BenchResult.via; the phone is named by `device`, its figures come back through adb
 
     @property
     def primary(self) -> DelegateRun | None:
