@@ -176,6 +176,21 @@ def _help(decls: list[tuple[str, TargetOption]]) -> str:
     return ranged(text, bound) if bound is not None else text
 
 
+def _declared_option(
+    decls: list[tuple[str, TargetOption]], dest: str, flag_default: bool | None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option for one key the targets ``decls`` declare, stored as ``dest``. ``flag_default``:
+    what an absent flag is (False for a command; None for the build, where edgeq.toml may still set it)."""
+    o = decls[0][1]
+    names = [o.short, o.flag] if o.short else [o.flag]
+    kw: dict[str, Any] = {"help": _help(decls), "metavar": o.metavar}
+    if o.is_flag:
+        kw.update(is_flag=True, default=flag_default)
+    else:
+        kw.update(type=_click_type(o), multiple=o.multiple, default=() if o.multiple else None)
+    return click.option(*names, dest, **kw)
+
+
 def target_options(stage: Stage) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the options every target declares for ``stage`` (their union; one flag per option key)."""
 
@@ -183,14 +198,7 @@ def target_options(stage: Stage) -> Callable[[Callable[..., Any]], Callable[...,
         from edgeq.targets import registry
 
         for key, decls in reversed(list(registry.options_for(stage).items())):
-            o = decls[0][1]
-            names = [o.short, o.flag] if o.short else [o.flag]
-            kw: dict[str, Any] = {"help": _help(decls), "metavar": o.metavar}
-            if o.is_flag:
-                kw.update(is_flag=True, default=False)
-            else:
-                kw.update(type=_click_type(o), multiple=o.multiple, default=() if o.multiple else None)
-            fn = click.option(*names, key, **kw)(fn)
+            fn = _declared_option(decls, key, flag_default=False)(fn)
         return fn
 
     return decorate
@@ -230,14 +238,7 @@ def build_target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 if o.in_build and (name, o) not in union.get(key, []):
                     union.setdefault(key, []).append((name, o))
     for key, decls in reversed(list(union.items())):
-        o = decls[0][1]
-        names = [o.short, o.flag] if o.short else [o.flag]
-        kw: dict[str, Any] = {"help": _help(decls), "metavar": o.metavar}
-        if o.is_flag:
-            kw.update(is_flag=True, default=None)
-        else:
-            kw.update(type=_click_type(o), multiple=o.multiple, default=() if o.multiple else None)
-        fn = click.option(*names, BUILD_PREFIX + key, **kw)(fn)
+        fn = _declared_option(decls, BUILD_PREFIX + key, flag_default=None)(fn)
     takes = [(name, registry.device_help(name)) for name in registry.names()]
     text = "; ".join(f"({name}) {h}" for name, h in takes if h)
     return click.option("--device", BUILD_PREFIX + "device", default=None, help=f"Device string: {text}.")(fn)
