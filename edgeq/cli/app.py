@@ -27,7 +27,7 @@ import click
 from edgeq import SCHEMA_VERSION
 from edgeq.errors import BAD_INPUT, INTERNAL, INTERRUPTED, OK, USAGE, EdgeqError
 from edgeq.paths import mount_point, printable
-from edgeq.report.fmt import ms, pct  # noqa: F401  (re-exported for the commands)
+from edgeq.report.fmt import ms, pct, table  # noqa: F401  (re-exported for the commands)
 
 # where the output cannot go (full or read-only disk, no permission, a name too long): the
 # environment, not a bug in edgeq, so exit 3 with the fix instead of exit 1
@@ -288,12 +288,3 @@ def _internal(exc: Exception, app: App) -> tuple[int, dict]:
             printable(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)"), err=True
         )
     return INTERNAL, error
-
-
-def table(rows: list[list[Any]], header: list[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

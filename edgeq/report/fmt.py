@@ -14,3 +14,12 @@ def pct(v: float | None, none: str = "-") -> str:
 def ms(v: float | None, none: str = "-") -> str:
     """A latency in milliseconds."""
     return none if v is None else f"{v:.3f}"
+
+
+def table(rows: list[list[object]], header: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig, Bound, IOType, Mode
 from edgeq.errors import UsageError
+from edgeq.findings import NONE as NO_FINDINGS
+from edgeq.findings import Findings
 
 NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
 
@@ -122,14 +124,30 @@ class Availability:
 
 @dataclass(frozen=True)
 class CompatReport:
+    """A check's result: whether the model can run on the target, and what the check found.
+
+    ``findings`` is what the build, the report and the CLI read (placement on the accelerator, fit against
+    the board, figures with their basis, messages with their level); ``details`` is the target's own
+    data for its own rendering and ``--json`` (nothing outside ``edgeq/targets`` reads its keys)."""
+
     target: str
     ok: bool
     ops: tuple[dict, ...] = ()
-    messages: tuple[str, ...] = ()
-    # Targets that split a model between an accelerator and the CPU fill these:
-    counts: dict = field(default_factory=dict)  # {"tpu": n, "cpu": n}
-    first_unmapped: dict | None = None  # the op that leaves the accelerator first, and why
-    details: dict = field(default_factory=dict)  # target-specific (memory estimate, per-op verdicts, ...)
+    findings: Findings = NO_FINDINGS
+    details: dict = field(default_factory=dict)
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """The findings' messages as text, in order."""
+        return tuple(m.text for m in self.findings.messages)
+
+    def describe(self, model: str) -> list[str]:
+        """The check for people (``edgeq check``): a target whose result has more to say overrides it."""
+        head = f"{model} on {self.target}"
+        p = self.findings.placement
+        if p is not None:
+            head += f": {p.on} op(s) on the {p.accelerator}, {p.off} on the CPU"
+        return [head, *ops_table(self.ops), *self.messages]
 
     def to_dict(self) -> dict:
         return {
@@ -137,21 +155,32 @@ class CompatReport:
             "ok": self.ok,
             "ops": list(self.ops),
             "messages": list(self.messages),
-            "counts": dict(self.counts),
-            "first_unmapped": self.first_unmapped,
+            "findings": self.findings.to_dict(),
             "details": dict(self.details),
         }
 
 
+def ops_table(ops: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The per-op table of a check, as lines (none without ops)."""
+    from edgeq.report.fmt import table
+
+    rows = list(ops)
+    if not rows:
+        return []
+    cols = [c for c in ("op", "count", "status", "on_tpu", "basis") if any(c in r for r in rows)]
+    return [table([[r.get(c) for c in cols] for r in rows], cols)]
+
+
 @dataclass(frozen=True)
 class CompileResult:
-    """What a compile made. Targets return a subclass naming their result's shape (the CLI renders
-    each type its own way); ``details`` holds the target's figures."""
+    """What a compile made. Targets return a subclass naming their result's shape; ``findings`` is what
+    the build and the report read, ``details`` the target's own figures (its rendering and ``--json``)."""
 
     target: str
     output: str
     skipped: bool = False
     reason: str = ""
+    findings: Findings = NO_FINDINGS
     details: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -160,6 +189,7 @@ class CompileResult:
             "output": self.output,
             "skipped": self.skipped,
             "reason": self.reason,
+            "findings": self.findings.to_dict(),
             **self.details,
         }
 
@@ -167,8 +197,14 @@ class CompileResult:
         """The files this compile wrote (none for a skipped compile)."""
         return []
 
+    def describe(self) -> list[str]:
+        """The compile for people (``edgeq compile``): a target whose result has more to say overrides it."""
+        if self.skipped:
+            return [f"compile for {self.target}: skipped ({self.reason})"]
+        return [f"compiled for {self.target}: {self.output}", *(f"  {f}" for f in self.artifacts())]
+
     def warnings(self) -> list[str]:
-        notes = [str(w) for w in self.details.get("warnings") or []]
+        notes = self.findings.warnings()
         return [f"compile step skipped: {self.reason}", *notes] if self.skipped else notes
 
 
@@ -181,6 +217,11 @@ class BenchResult:
     environment: dict
     notes: tuple[str, ...] = ()
     via: str = ""  # how the figures reached this machine, when not measured here ("over SSH")
+    findings: Findings = NO_FINDINGS  # what the runner measured besides time (instructions, proof, memory)
+
+    def describe(self) -> list[str]:
+        """The benchmark for people beyond the latency table (``edgeq bench``); a runner with more overrides it."""
+        return [f"note: {n}" for n in self.notes]
 
     def to_dict(self) -> dict:
         doc = {"target": self.target, "device": self.device, "num_threads": self.num_threads}
@@ -188,6 +229,7 @@ class BenchResult:
         doc["environment"] = self.environment
         doc["notes"] = list(self.notes)
         doc["via"] = self.via
+        doc["findings"] = self.findings.to_dict()
         return doc
 
 
@@ -248,8 +290,16 @@ class Target(Protocol):
     def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport: ...
 
     def compile(
-        self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
-    ) -> CompileResult: ...
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
+    ) -> CompileResult:
+        """Compile ``models``; ``checked`` is the check of each (same options) where the caller has it: a
+        target whose compile needs the check's analysis (Vela's, TFLM's arena) takes it from there instead
+        of running it again. Empty: the target checks what it needs itself."""
+        ...
 
     def runner(self, device: str | None = None, options: Mapping[str, Any] = NO_OPTIONS) -> Runner: ...
 
@@ -298,7 +348,7 @@ def check_models(target: Declares, models: Sequence[str]) -> list[str]:
 # The protocol's methods and their parameters, in order: every target takes exactly these.
 PROTOCOL: dict[str, tuple[str, ...]] = {
     "check": ("model", "options"),
-    "compile": ("models", "out_dir", "options"),
+    "compile": ("models", "out_dir", "options", "checked"),
     "runner": ("device", "options"),
     "tool_versions": ("stage", "options"),
 }
