@@ -14,111 +14,113 @@ from edgeq.cli.options import (
 )
 from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
 from edgeq.paths import printable
+from edgeq.report.verdict import Verdict, judge, quantized, short
 from edgeq.targets.registry import names
+
+
+def _variant_table(t: dict, v: Verdict) -> list[list[str]]:
+    """One row per latency figure, with the size and fidelity of the variant it is about."""
+    by_name = {row["variant"]: row for row in t["variants"]}
+    rows = []
+    for lat in v.latency_rows:
+        row = by_name.get(lat.variant, {})
+        rows.append(
+            [
+                lat.variant,
+                f"{row['size_bytes']:,}" if row.get("size_bytes") is not None else "-",
+                pct(row.get("accuracy")),
+                pct(row.get("agreement")),
+                "-" if row.get("sqnr_db") is None else f"{row['sqnr_db']:.1f}",
+                ms(lat.p50),
+                ms(lat.p99),
+                ms(lat.mean),
+                lat.kind,
+                lat.where,
+            ]
+        )
+    return rows
+
+
+VARIANTS_HEADER = ["variant", "size_bytes", "accuracy", "agreement", "sqnr_db", "p50_ms", "p99_ms", "mean_ms", "latency", "on"]  # fmt: skip
+
+
+def _outputs(q: dict) -> list[str]:
+    """A multi-output model: each output's own figures (one output is the variant's row already)."""
+    if len(q.get("outputs") or []) <= 1:
+        return []
+    lines = []
+    for o in q["outputs"]:
+        agree = f"  agreement {pct(o['agreement'])}" if o.get("agreement") is not None else ""
+        dead = f"  DEGENERATE: {o['degenerate']}" if o.get("degenerate") else ""
+        lines.append(
+            f"  {q['variant']} output {o['name']} {tuple(o['shape'])} ({o['role'].replace('_', ' ')}): "
+            f"SQNR {o['sqnr_db']:.1f} dB  cosine {o['cosine_similarity']:.4f}  "
+            f"max abs err {o['max_abs_error']:.4g}{agree}{dead}"
+        )
+    return lines
+
+
+def _steps(t: dict, v: Verdict) -> list[str]:
+    """What the target's estimate rests on, its compile, its benchmark, its plan, and its notes."""
+    lines = [f"  estimate for {lat.where}: {lat.note}" for lat in v.latency_rows if not lat.measured and lat.note]
+    q = quantized(t) or {}
+    comp = q.get("compile") or {}
+    reason = comp.get("reason") or ""
+    if comp:
+        lines.append(f"  compile: {f'skipped: {short(reason, 100)}' if comp.get('skipped') else 'done'}")
+    if v.not_benchmarked:
+        lines.append(f"  not benchmarked on {v.target}: {short(v.not_benchmarked, 100)}")
+    plan = t.get("plan")
+    if plan and (plan.get("chosen") or plan.get("steps")):
+        because = f" ({plan['stopped_because']})" if plan.get("stopped_because") else ""
+        lines.append(f"  plan: {plan.get('chosen') or 'no step met the budget'}{because}")
+    # a skip the compile line said in full is not repeated
+    said = f"compile step skipped: {reason}" if comp.get("skipped") and short(reason, 100) == reason else None
+    return lines + [f"  note: {i}" for i in v.notes() if i != said]
+
+
+def _target(r: dict, t: dict, v: Verdict, threads: int) -> list[str]:
+    name = t["target"]
+    if v.failed:
+        err = t.get("error") or {}
+        return [f"{name}: failed: {err.get('message') or 'no reason recorded'}"] + (
+            [f"  hint: {err['hint']}"] if err.get("hint") else []
+        )
+    n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
+    labeled = any(row.get("accuracy") is not None for row in t["variants"])
+    figures = "accuracy" if labeled else "agreement and SQNR (no labels)"
+    head = f"{name} build in {r['out_dir']}/{name} ({figures} on {n} held-out samples; {threads} thread(s))"
+    return [head, table(_variant_table(t, v), VARIANTS_HEADER), *_outputs(quantized(t) or {}), *_steps(t, v)]
+
+
+def _judged(r: dict) -> list[tuple[dict, Verdict]]:
+    targets = [{"target": name} | t for name, t in r["targets"].items()]
+    return [(t, judge(t)) for t in targets]
 
 
 def render(r: dict, threads: int) -> str:
     """The build for people, in the report's order: one verdict line per target, then the details."""
-    from edgeq.report import verdict
-
-    targets = [{"target": name} | t for name, t in r["targets"].items()]
-    lines = ["Verdict per target:"] + [f"  {verdict.line(t)}" for t in targets]
+    judged = _judged(r)
+    lines = ["Verdict per target:"] + [f"  {v.line()}" for _, v in judged]
     lines += [f"QUALITY GATE FAILED: {g}" for g in r.get("gate_failures") or []]
-    for t in targets:
-        name = t["target"]
-        lines.append("")
-        if verdict.failed(t):
-            err = t.get("error") or {}
-            lines.append(f"{name}: failed: {err.get('message') or 'no reason recorded'}")
-            if err.get("hint"):
-                lines.append(f"  hint: {err['hint']}")
-            continue
-        by_name = {v["variant"]: v for v in t["variants"]}
-        rows = []
-        for lat in verdict.latency_rows(t):
-            v = by_name.get(lat["variant"], {})
-            rows.append(
-                [
-                    lat["variant"],
-                    f"{v['size_bytes']:,}" if v.get("size_bytes") is not None else "-",
-                    pct(v.get("accuracy")),
-                    pct(v.get("agreement")),
-                    "-" if v.get("sqnr_db") is None else f"{v['sqnr_db']:.1f}",
-                    ms(lat["p50"]),
-                    ms(lat["p99"]),
-                    ms(lat["mean"]),
-                    lat["kind"],
-                    lat["where"],
-                ]
-            )
-        n = t["variants"][0].get("num_eval_samples", 0) if t["variants"] else 0
-        labeled = any(v.get("accuracy") is not None for v in t["variants"])
-        figures = "accuracy" if labeled else "agreement and SQNR (no labels)"
-        lines.append(f"{name} build in {r['out_dir']}/{name} ({figures} on {n} held-out samples; {threads} thread(s))")
-        header = [
-            "variant",
-            "size_bytes",
-            "accuracy",
-            "agreement",
-            "sqnr_db",
-            "p50_ms",
-            "p99_ms",
-            "mean_ms",
-            "latency",
-            "on",
-        ]
-        lines.append(table(rows, header))
-        q = verdict.quantized(t) or {}
-        if len(q.get("outputs") or []) > 1:  # a multi-output model: each output's own figures
-            for o in q["outputs"]:
-                agree = f"  agreement {pct(o['agreement'])}" if o.get("agreement") is not None else ""
-                dead = f"  DEGENERATE: {o['degenerate']}" if o.get("degenerate") else ""
-                lines.append(
-                    f"  {q['variant']} output {o['name']} {tuple(o['shape'])} ({o['role'].replace('_', ' ')}): "
-                    f"SQNR {o['sqnr_db']:.1f} dB  cosine {o['cosine_similarity']:.4f}  "
-                    f"max abs err {o['max_abs_error']:.4g}{agree}{dead}"
-                )
-        for lat in verdict.latency_rows(t):
-            if lat["kind"] == "estimated" and lat["note"]:
-                lines.append(f"  estimate for {lat['where']}: {lat['note']}")
-        q = verdict.quantized(t) or {}
-        comp = q.get("compile")
-        if comp:
-            done = f"skipped: {verdict.short(comp.get('reason') or '', 100)}" if comp.get("skipped") else "done"
-            lines.append(f"  compile: {done}")
-        if q.get("bench_skipped"):
-            lines.append(f"  not benchmarked on {name}: {verdict.short(q['bench_skipped'], 100)}")
-        plan = t.get("plan")
-        if plan and (plan.get("chosen") or plan.get("steps")):
-            because = f" ({plan['stopped_because']})" if plan.get("stopped_because") else ""
-            lines.append(f"  plan: {plan.get('chosen') or 'no step met the budget'}{because}")
-        info, _ = verdict.info_and_warnings(t, targets)
-        reason = (comp or {}).get("reason") or ""
-        said = (
-            f"compile step skipped: {reason}"
-            if comp and comp.get("skipped") and verdict.short(reason, 100) == reason
-            else None
-        )
-        lines += [f"  note: {i}" for i in info if i != said]  # a skip the compile line said in full is not repeated
+    for t, v in judged:
+        lines += ["", *_target(r, t, v, threads)]
     cached = sum(1 for s in r["stages"] if s["cached"])
     lines += ["", f"{len(r['stages'])} stages ({cached} from the cache); report: {', '.join(r['report'])}"]
     return "\n".join(lines)
 
 
 def problems(r: dict) -> list[str]:
-    """The build's warnings, each once: problems only (facts go in the notes), none from another target."""
-    from edgeq.report import verdict
-
-    targets = [{"target": name} | t for name, t in r["targets"].items()]
-    found = [(t["target"], w) for t in targets for w in verdict.info_and_warnings(t, targets)[1]]
+    """The build's warnings, each once: WARNING and ERROR messages only (INFO goes in the notes)."""
+    judged = _judged(r)
+    found = [(v.target, w) for _, v in judged for w in v.warnings()]
     seen_in: dict[str, list[str]] = {}
     for name, w in found:
         seen_in.setdefault(w, []).append(name)
     # a warning of one target names it; one every target shares (the cache's) is said once, plainly
     per_target = [w if len(seen_in[w]) > 1 else f"{name}: {w}" for name, w in found]
-    # notes the build keeps outside any target (the cache's), in manifests that do not split them yet
-    mentioned = {w for t in targets for w in (t.get("warnings") or []) + (t.get("info") or [])}
-    mentioned |= {m for t in targets for m in ((verdict.quantized(t) or {}).get("check") or {}).get("messages") or []}
+    # the build's own warnings, unless a target's messages said them already
+    mentioned = {m for _, v in judged for m in v.notes() + v.warnings()}
     own = [w for w in r.get("warnings") or [] if w not in mentioned]
     return list(dict.fromkeys(own + per_target))
 

@@ -5,6 +5,8 @@ A figure a tool did not report is shown as "-", never as a made-up number or "No
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def pct(v: float | None, none: str = "-") -> str:
     """An accuracy (0..1) as a percentage."""
@@ -16,7 +18,7 @@ def ms(v: float | None, none: str = "-") -> str:
     return none if v is None else f"{v:.3f}"
 
 
-def table(rows: list[list[object]], header: list[str]) -> str:
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     """A plain aligned text table."""
     cells = [[str(c) for c in header]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]

@@ -15,6 +15,7 @@ from typing import Any
 
 from edgeq.config import Method
 from edgeq.errors import BadInput
+from edgeq.findings import Basis, Level
 from edgeq.paths import shown
 
 NUM = (int, float)
@@ -35,7 +36,48 @@ class OneOf:
     values: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class MapOf:
+    """A JSON object whose keys are names and whose values all have ``shape``."""
+
+    shape: Any
+
+
 LATENCY_KINDS = OneOf(("measured", "predicted", "estimated"))
+BASIS = OneOf(tuple(b.value for b in Basis))
+FIGURE = {
+    "value": NUM,
+    "unit": str,
+    "basis": BASIS,
+    "where": Opt(str, ""),
+    "how": Opt(str, ""),
+    "error": Opt(str, ""),
+    "via": Opt(str, ""),
+    "low": Opt(NUM),
+    "high": Opt(NUM),
+}
+# edgeq.findings.Findings.to_dict(): what the report judges a target by
+FINDINGS = {
+    "placement": Opt(
+        {"accelerator": str, "on": int, "off": int, "basis": BASIS, "first_off": Opt(str, "")},
+    ),
+    "no_accelerator": Opt(str, ""),
+    "board": Opt({"name": str, "core": Opt(str, ""), "title": Opt(str, "")}),
+    "fit": Opt(
+        {
+            "ram": FIGURE,
+            "flash": FIGURE,
+            "ram_limit_bytes": int,
+            "flash_limit_bytes": int,
+            "ram_what": Opt(str, "arena"),  # TFLM's arena, or the C engine's static RAM + stack
+        }
+    ),
+    "latency": Opt(FIGURE),
+    "instructions": Opt(FIGURE),
+    "proof": Opt({"exact": int, "total": int, "reference": str, "where": Opt(str, "")}),
+    "memory": Opt(MapOf(FIGURE), {}),
+    "messages": Opt([{"level": OneOf(tuple(v.value for v in Level)), "text": str}], []),
+}
 INTERVAL_FIELDS = {"estimate": NUM, "low": NUM, "high": NUM, "n": int, "confidence": NUM, "method": str}
 INTERVALS = {
     what: Opt({"what": OneOf((what,)), **INTERVAL_FIELDS}) for what in ("accuracy_drop_points", "agreement", "sqnr_db")
@@ -60,17 +102,10 @@ VARIANT = {
     "size_bytes": int,
     "accuracy": Opt(NUM),
     "worst_class_drop_points": Opt(NUM),
-    "latency_ms": Opt({"p50": Opt(NUM), "p99": Opt(NUM)}),  # benchmark_model prints no percentiles
+    "latency_ms": Opt({"p50": Opt(NUM), "p99": Opt(NUM), "mean": Opt(NUM)}),  # benchmark_model prints no percentiles
     "float_ops": Opt((int, str)),
     "latency_on": Opt(str),
-    "check": Opt(
-        {
-            "ops": Opt([dict], []),
-            "counts": Opt(dict),
-            "first_unmapped": Opt((str, int, dict)),
-            "details": Opt(dict, {}),
-        }
-    ),
+    "check": Opt({"ops": Opt([dict], [])}),
     "compile": Opt({"skipped": Opt(bool, False), "reason": Opt(str, ""), "output": Opt(str)}),
     "bench_skipped": Opt(str),
     "latency_kind": Opt(LATENCY_KINDS),
@@ -95,32 +130,10 @@ TARGET = {
     "description": Opt(str, ""),
     "status": Opt(OneOf(("ok", "failed")), "ok"),
     "error": Opt({"type": Opt(str), "message": Opt(str, ""), "hint": Opt(str, ""), "exit_code": Opt(int)}),
-    "info": Opt([str]),  # None: an older manifest, whose "warnings" mix facts and problems
     "artifacts": Opt([str], []),
-    "verdict": Opt(
-        {
-            "accelerator": Opt({"on": int, "off": int, "basis": str}),
-            "fits": Opt(
-                {
-                    "ram_bytes": int,
-                    "ram_what": Opt(str, "arena"),  # TFLM's arena, or the C engine's static RAM + stack
-                    "ram_limit": int,
-                    "flash_bytes": int,
-                    "flash_limit": int,
-                    "basis": str,
-                    "ok": bool,
-                }
-            ),
-            "latency_ms": Opt(
-                {"value": NUM, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, ""), "via": Opt(str, "")}
-            ),
-            "board": Opt({"name": str, "core": Opt(str)}),
-            "instructions": Opt({"value": int, "kind": LATENCY_KINDS, "where": Opt(str, "-"), "note": Opt(str, "")}),
-        }
-    ),
+    "findings": Opt(FINDINGS),  # None: a manifest from an older edgeq, whose verdict says to rebuild
     "variants": [VARIANT],
     "plan": Opt({"chosen": Opt(str), "stopped_because": Opt(str, ""), "steps": Opt([PLAN_STEP], [])}),
-    "warnings": Opt([str], []),
 }
 TOP = {
     "status": Opt(OneOf(("running", "ok", "failed"))),
@@ -154,7 +167,7 @@ _KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a s
 
 
 def _describe(shape: Any) -> str:
-    if isinstance(shape, dict):
+    if isinstance(shape, (dict, MapOf)):
         return "an object"
     if isinstance(shape, list):
         return "an array"
@@ -200,7 +213,7 @@ def conform(value: Any, shape: Any, where: str, file: Path) -> Any:
         return value
     ok = (
         isinstance(value, dict)
-        if isinstance(shape, dict)
+        if isinstance(shape, (dict, MapOf))
         else isinstance(value, list)
         if isinstance(shape, list)
         else _is(value, shape)
@@ -223,6 +236,8 @@ def conform(value: Any, shape: Any, where: str, file: Path) -> Any:
                 )
             out[key] = conform(value.get(key), sub, f"{where}.{key}" if where else key, file)
         return out
+    if isinstance(shape, MapOf):
+        return {k: conform(v, shape.shape, f"{where}.{k}", file) for k, v in value.items()}
     if isinstance(shape, list):
         return [conform(v, shape[0], f"{where}[{i}]", file) for i, v in enumerate(value)]
     return value

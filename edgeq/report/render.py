@@ -14,10 +14,11 @@ from pathlib import Path
 
 from edgeq.artifacts import Outputs, check_writable, write_bytes_atomic
 from edgeq.config import build_max_drop
+from edgeq.findings import Figure
 from edgeq.paths import printable
-from edgeq.report import verdict
 from edgeq.report.fmt import ms, pct
 from edgeq.report.manifest import load
+from edgeq.report.verdict import NOT_RECORDED, VERDICT_HEADER, Verdict, judge, quantized
 
 
 def variant_rows(t: dict) -> list[list[str]]:
@@ -77,7 +78,7 @@ def noise_notes(top: dict, targets: list[dict]) -> list[str]:
         budget = build_max_drop(budget, cfg.get("min_sqnr"))
     notes = []
     for t in targets:
-        d = ((verdict.quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
+        d = ((quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
         note = noise_note(Interval.from_dict(d), budget if budget is not None else 0.0) if d else None
         if note:
             notes.append(f"{t['target']}: {note}")
@@ -128,12 +129,9 @@ def constant_reference_warnings(targets: list[dict]) -> list[str]:
 LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
 
 
-def latency_table(t: dict) -> list[list[str]]:
+def latency_table(v: Verdict) -> list[list[str]]:
     """One row per latency figure: measured ones say where, an estimate says how it was made."""
-    return [
-        [r["variant"], ms(r["p50"]), ms(r["p99"]), ms(r["mean"]), r["kind"], r["where"], r["note"] or "-"]
-        for r in verdict.latency_rows(t)
-    ]
+    return [[r.variant, ms(r.p50), ms(r.p99), ms(r.mean), r.kind, r.where, r.note or "-"] for r in v.latency_rows]
 
 
 def tradeoff_figure(targets: list[dict]):
@@ -216,11 +214,12 @@ def _html_table(rows: list[list[str]], header: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _verdict_table(rows: list[tuple[str, list[str], bool]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in verdict.VERDICT_HEADER)
+def _verdict_table(verdicts: list[Verdict]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in VERDICT_HEADER)
     body = ""
-    for _, cells, bad in rows:
-        if bad:
+    for v in verdicts:
+        cells = v.cells()
+        if v.failed:
             body += f"<tr class='bad'><th>{html.escape(cells[0])}</th><td colspan='4'>{html.escape(cells[1])}</td></tr>"
         else:
             body += f"<tr><th>{html.escape(cells[0])}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[1:])
@@ -239,81 +238,86 @@ def _fact(value: object) -> str:
     return str(value)
 
 
-def facts(d: dict, prefix: str = "") -> list[list[str]]:
-    """A nested dict as (key, value) rows of scalars; lists of records are left to their own tables."""
+def _amount(fig: Figure) -> str:
+    return f"{_fact(fig.value)} {fig.unit}"
+
+
+def basis_text(fig: Figure) -> str:
+    """What a figure rests on, in words: "measured (TFLM on the host)", "estimated (how; error)"."""
+    where = " ".join(filter(None, (fig.where, fig.via)))
+    said = "; ".join(filter(None, (where, fig.how, fig.error)))
+    return f"{fig.basis.value} ({said})" if said else fig.basis.value
+
+
+def memory_rows(v: Verdict) -> list[list[str]]:
+    """The target's memory figures as (figure, value, basis): each says whether it was measured, compiled,
+    predicted or estimated, as the target recorded it."""
+    f = v.findings
+    if f is None:
+        return []
     rows = []
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            rows += facts(v, key + ".")
-        elif isinstance(v, list):
-            if v and all(not isinstance(x, (dict, list)) for x in v):
-                rows.append([key, ", ".join(_fact(x) for x in v)])
-        elif v is not None:
-            rows.append([key, _fact(v)])
-    return rows
-
-
-MEMORY_WORDS = ("bytes", "memory", "arena", "flash", "sram", "fits", "cached", "streamed")
-
-
-def _memory_basis(key: str, details: dict) -> str:
-    """Where a memory figure comes from; a figure that is not a measurement never reads like one."""
-    if "estimate" in key or (key == "flash_bytes" and (details.get("flash") or {}).get("runtime_estimate_bytes")):
-        return "estimated"
-    if "predicted" in key or key.endswith("_on_tpu"):
-        return "predicted"
-    if key.startswith("arena_bytes"):
-        return "measured (TFLM allocator, on the host)" if key == "arena_bytes" else "measured + margin"
-    if key.endswith(("_limit", "on_chip_bytes")):
-        return "board data"
-    if key.endswith("bytes"):
-        return "counted in the model"
-    return "-"
-
-
-def memory_rows(t: dict) -> list[list[str]]:
-    """The target's memory figures as (figure, value, basis): measured, counted, estimated or predicted."""
-    details = ((verdict.quantized(t) or {}).get("check") or {}).get("details") or {}
-    # the allocator's per-kind breakdown and the fit (already in the verdict) stay in build.json
-    memory = {k: v for k, v in details.items() if k not in ("arena", "fit") and any(w in k for w in MEMORY_WORDS)}
-    rows = []
-    for key, value in facts(memory):
-        if key.endswith(("basis", "distinct_ops")) or key == "fits":  # the fit has its own row below
-            continue
-        rows.append([key, value, _memory_basis(key, details)])
-    f = verdict.fits(t)
-    if f:
-        rows.append(["ram_limit (arena)", _fact(f["ram_limit"]), "board data"])
-        rows.append(["flash_limit", _fact(f["flash_limit"]), "board data"])
-        rows.append(["fits", "yes" if f["ok"] else "NO", f["basis"]])
-    return rows
-
-
-def _target_details(t: dict) -> list:
-    qv = verdict.quantized(t)
-    if qv is None:
-        err = t.get("error") or {}
-        return [
-            f"failed: {err.get('message') or 'no reason recorded'}"
-            + (f" (exit code {err['exit_code']})" if err.get("exit_code") is not None else ""),
-            *([f"hint: {err['hint']}"] if err.get("hint") else []),
+    if f.fit is not None:
+        fit = f.fit
+        board = f"board data ({f.board.name})" if f.board else "board data"
+        rows += [
+            [fit.ram_what, _amount(fit.ram), basis_text(fit.ram)],
+            ["flash", _amount(fit.flash), basis_text(fit.flash)],
+            ["RAM limit", f"{fit.ram_limit_bytes:,} bytes", board],
+            ["flash limit", f"{fit.flash_limit_bytes:,} bytes", board],
+            ["fits", "yes" if fit.ok else "NO", "the figures above against the limits"],
         ]
-    check = qv.get("check") or {}
+    rows += [[name, _amount(fig), basis_text(fig)] for name, fig in f.memory.items()]
+    return rows
+
+
+def _failure_details(t: dict) -> list:
+    err = t.get("error") or {}
+    return [
+        f"failed: {err.get('message') or 'no reason recorded'}"
+        + (f" (exit code {err['exit_code']})" if err.get("exit_code") is not None else ""),
+        *([f"hint: {err['hint']}"] if err.get("hint") else []),
+    ]
+
+
+def _found_details(v: Verdict) -> list:
+    """The findings a verdict rests on, in full: placement, the board, instructions and their proof, memory."""
+    f = v.findings
+    if f is None:
+        return [f"Findings {NOT_RECORDED}."]
     blocks: list = []
-    ops = check.get("ops") or []
-    if ops:
-        keys = [k for k in ("op", "count", "status", "on_tpu", "basis") if k in ops[0]]
-        blocks.append(("table", [[_fact(o.get(k, "")) for k in keys] for o in ops], keys))
-    if check.get("counts"):
-        blocks.append("Op counts: " + ", ".join(f"{k} {_fact(n)}" for k, n in check["counts"].items()))
-    if check.get("first_unmapped"):
-        first = check["first_unmapped"]
-        text = ", ".join(f"{k} {_fact(x)}" for k, x in first.items()) if isinstance(first, dict) else _fact(first)
-        blocks.append(f"First op off the accelerator: {text}")
-    memory = memory_rows(t)
+    p = f.placement
+    if p is not None:
+        blocks.append(f"Ops: {p.on} on the {p.accelerator}, {p.off} on the CPU ({p.basis.value})")
+        if p.first_off:
+            blocks.append(f"First op off the {p.accelerator}: {p.first_off}")
+    if f.board is not None:
+        about = ", ".join(filter(None, (f.board.title, f.board.core)))
+        blocks.append(f"Board: {f.board.name}" + (f" ({about})" if about else ""))
+    ins = f.instructions
+    if ins is not None:
+        spread = (
+            f", min {_fact(ins.low)}, max {_fact(ins.high)}" if ins.low is not None and ins.high is not None else ""
+        )
+        blocks.append(f"{ins.unit.capitalize()} per inference: {_fact(ins.value)}{spread}; {basis_text(ins)}")
+    if f.proof is not None:
+        on = f" on {f.proof.where}" if f.proof.where else ""
+        blocks.append(f"Bit-exact: {f.proof.exact} of {f.proof.total} inferences against {f.proof.reference}{on}")
+    memory = memory_rows(v)
     if memory:
         blocks.append(("table", memory, ["memory", "value", "basis"]))
+    return blocks
+
+
+def _target_details(t: dict, v: Verdict) -> list:
+    if v.failed:
+        return _failure_details(t)
+    qv = quantized(t) or {}
+    blocks: list = []
+    ops = (qv.get("check") or {}).get("ops") or []
+    if ops:  # the check's per-op table, whatever columns the target gave it
+        keys = [k for k in ("op", "count", "status", "on_tpu", "basis") if any(k in o for o in ops)]
+        blocks.append(("table", [[_fact(o.get(k, "")) for k in keys] for o in ops], keys))
+    blocks += _found_details(v)
     comp = qv.get("compile") or {}
     if comp:
         if comp.get("skipped"):
@@ -325,20 +329,26 @@ def _target_details(t: dict) -> list:
     return blocks or ["no target-specific report"]
 
 
-def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
-    """The report as (title, blocks); a block is text, a ("table", rows, header) or ("image", png, alt).
+def _shared(targets: list[dict], rows_of) -> list[list[str]]:
+    """Rows several targets share (built from the same model) shown once, naming them all."""
+    shared: dict[tuple, list[str]] = {}
+    for t in targets:
+        for row in rows_of(t):
+            shared.setdefault(tuple(row), []).append(t["target"])
+    return [[", ".join(names), *row] for row, names in shared.items()]
 
-    The verdict per target comes first, then the details a person looks at when a verdict needs a why.
-    """
-    out: list[tuple[str, list]] = []
-    lines: list = [("verdict", [(verdict.line(t), verdict.cells(t), verdict.failed(t)) for t in targets])]
+
+def _verdict_section(top: dict, verdicts: list[Verdict]) -> tuple[str, list]:
+    lines: list = [("verdict", verdicts)]
     if top.get("gate_failures"):
         lines.append(("fail", "QUALITY GATE FAILED: " + "; ".join(top["gate_failures"])))
     if top.get("failed_targets"):
         lines.append(("fail", f"{len(top['failed_targets'])} target(s) failed: {', '.join(top['failed_targets'])}"))
-    out.append(("Verdict per target", lines))
-    cfg = top["config"]
-    inputs = top["inputs"]
+    return ("Verdict per target", lines)
+
+
+def _summary(top: dict) -> list[tuple[str, list]]:
+    cfg, inputs = top["config"], top["inputs"]
     summary = [
         f"Model: {inputs['model']}; calibration data: {inputs['data'] or 'none'}; "
         f"evaluation data: {inputs.get('eval_data') or 'none'}.",
@@ -347,46 +357,31 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         + (f", budget SQNR >= {cfg['min_sqnr']} dB" if cfg.get("min_sqnr") is not None else "")
         + f"; targets: {', '.join(top['targets'])}.",
     ]
-    out.append(("Summary", summary))
     stage_rows = [[s["name"], "cached" if s["cached"] else "ran", f"{s['seconds']:.2f}"] for s in top["stages"]]
-    out.append(("Steps taken", [("table", stage_rows, ["stage", "", "seconds"])]))
-    built = [t for t in targets if t["variants"]]
+    return [("Summary", summary), ("Steps taken", [("table", stage_rows, ["stage", "", "seconds"])])]
+
+
+def _variant_sections(built: list[dict], verdicts: dict[str, Verdict]) -> list[tuple[str, list]]:
+    out: list[tuple[str, list]] = []
     if built:
-        # targets built from the same model share its rows: one row per model, naming them all
-        shared: dict[tuple, list[str]] = {}
-        for t in built:
-            for row in variant_rows(t):
-                shared.setdefault(tuple(row), []).append(t["target"])
-        rows = [[", ".join(names), *row] for row, names in shared.items()]
         described = [f"{t['target']}: {t['description']}" for t in built if t["description"]]
+        rows = _shared(built, variant_rows)
         out.append(("Variants: size and accuracy", [("table", rows, ["targets", *VARIANT_HEADER]), *described]))
-        per_output: dict[tuple, list[str]] = {}
-        for t in built:
-            for row in output_rows(t):
-                per_output.setdefault(tuple(row), []).append(t["target"])
-        if len({row[1] for row in per_output}) > 1:  # a single output is the variant row already
-            rows = [[", ".join(names), *row] for row, names in per_output.items()]
-            out.append(
-                ("Outputs: fidelity per output (paired by name)", [("table", rows, ["targets", *OUTPUTS_HEADER])])
-            )
+        per_output = _shared(built, output_rows)
+        if len({row[2] for row in per_output}) > 1:  # a single output is the variant row already
+            title = "Outputs: fidelity per output (paired by name)"
+            out.append((title, [("table", per_output, ["targets", *OUTPUTS_HEADER])]))
     # every latency figure in one table; a row several targets share (the host's float run) is shown once
-    latency: dict[tuple, list[str]] = {}
-    for t in built:
-        for row in latency_table(t):
-            latency.setdefault(tuple(row), []).append(t["target"])
+    latency = _shared(built, lambda t: latency_table(verdicts[t["target"]]))
     if latency:
-        rows = [[", ".join(names), *row] for row, names in latency.items()]
-        out.append(
-            (
-                "Latency",
-                [
-                    "Each figure says what it is: measured (and on what), or estimated (and how, with its error).",
-                    ("table", rows, ["targets", *LATENCY_HEADER]),
-                ],
-            )
-        )
+        said = "Each figure says what it is: measured (and on what), or estimated (and how, with its error)."
+        out.append(("Latency", [said, ("table", latency, ["targets", *LATENCY_HEADER])]))
     if any(v["accuracy"] is not None for t in built for v in t["variants"]):
         out.append(("Accuracy vs size", [("image", tradeoff_png(built), "accuracy vs size")]))
+    return out
+
+
+def _plan_sections(built: list[dict]) -> list[tuple[str, list]]:
     plans: dict[str, tuple[str, list, list[str]]] = {}  # the same plan for several targets is shown once
     for t in built:
         plan = t.get("plan")
@@ -406,42 +401,59 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
         chosen = plan.get("chosen") or "no step met the budget"
         key = json.dumps([chosen, plan.get("stopped_because"), rows])
         plans.setdefault(key, (chosen, [plan.get("stopped_because") or "", rows], []))[2].append(t["target"])
+    out = []
     for chosen, (because, rows), names in plans.values():
         header = ["step", "budget", "top-1", "size_bytes", "float ops", "ops off accelerator"]
-        blocks: list = [*([because] if because else []), ("table", rows, header)]
-        out.append((f"Planner for {', '.join(names)}: {chosen}", blocks))
-    debug = top.get("debug")
-    if debug:
-        blocks = []
-        png = Path(debug["dir"]) / "rmse_over_scale.png"
-        if png.is_file():
-            blocks.append(("image", png.read_bytes(), "rmse/scale per layer"))
-        worst = [
-            [w["index"], w["op"], w["tensor_name"][:70], f"{w['rmse_over_scale']:.3f}"]
-            for w in debug.get("worst_layers", [])
-        ]
-        blocks.append(("table", worst, ["#", "op", "tensor", "rmse/scale"]))
-        lost = [
-            [c["class"], pct(c["reference_accuracy"]), pct(c["quantized_accuracy"]), _fact(c["drop_points"])]
-            for c in debug.get("classes_that_lost_most", [])
-        ]
-        if lost:
-            blocks.append("Classes that lost most (plain int8 PTQ):")
-            blocks.append(("table", lost, ["class", "float", "int8", "drop (pts)"]))
-        out.append(("Per-layer int8 error (quantization debugger)", blocks))
-    for t in targets:
-        out.append((f"Target {t['target']}: op mapping and memory", _target_details(t)))
-    notes: list = []
-    problems: list = []
-    for t in targets:
-        info, warnings = verdict.info_and_warnings(t, targets)
-        notes += [f"{t['target']}: {i}" for i in info]
-        problems += [f"{t['target']}: {w}" for w in warnings]
-    problems += constant_reference_warnings(targets)
-    notes += noise_notes(top, targets)
-    out.append(("Notes", notes or ["none"]))
-    out.append(("Warnings", problems or ["none"]))
+        out.append(
+            (f"Planner for {', '.join(names)}: {chosen}", [*([because] if because else []), ("table", rows, header)])
+        )
     return out
+
+
+def _debug_section(debug: dict) -> tuple[str, list]:
+    blocks: list = []
+    png = Path(debug["dir"]) / "rmse_over_scale.png"
+    if png.is_file():
+        blocks.append(("image", png.read_bytes(), "rmse/scale per layer"))
+    worst = [
+        [w["index"], w["op"], w["tensor_name"][:70], f"{w['rmse_over_scale']:.3f}"]
+        for w in debug.get("worst_layers", [])
+    ]
+    blocks.append(("table", worst, ["#", "op", "tensor", "rmse/scale"]))
+    lost = [
+        [c["class"], pct(c["reference_accuracy"]), pct(c["quantized_accuracy"]), _fact(c["drop_points"])]
+        for c in debug.get("classes_that_lost_most", [])
+    ]
+    if lost:
+        blocks.append("Classes that lost most (plain int8 PTQ):")
+        blocks.append(("table", lost, ["class", "float", "int8", "drop (pts)"]))
+    return ("Per-layer int8 error (quantization debugger)", blocks)
+
+
+def _messages(top: dict, targets: list[dict], verdicts: list[Verdict]) -> list[tuple[str, list]]:
+    """Notes (INFO) apart from warnings (WARNING, ERROR), as each target leveled them."""
+    notes = [f"{v.target}: {m}" for v in verdicts for m in v.notes()] + noise_notes(top, targets)
+    problems = [f"{v.target}: {m}" for v in verdicts for m in v.warnings()] + constant_reference_warnings(targets)
+    return [("Notes", notes or ["none"]), ("Warnings", problems or ["none"])]
+
+
+def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
+    """The report as (title, blocks); a block is text, a ("table", rows, header), ("image", png, alt),
+    ("verdict", verdicts) or ("fail", text).
+
+    The verdict per target comes first, then the details a person looks at when a verdict needs a why.
+    """
+    verdicts = [judge(t) for t in targets]
+    by_name = {v.target: v for v in verdicts}
+    built = [t for t in targets if t["variants"]]
+    out = [_verdict_section(top, verdicts), *_summary(top), *_variant_sections(built, by_name), *_plan_sections(built)]
+    if top.get("debug"):
+        out.append(_debug_section(top["debug"]))
+    out += [
+        (f"Target {v.target}: op mapping and memory", _target_details(t, v))
+        for t, v in zip(targets, verdicts, strict=True)
+    ]
+    return out + _messages(top, targets, verdicts)
 
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
@@ -491,7 +503,7 @@ def to_markdown(top: dict, targets: list[dict], image_dir: Path) -> str:
                 write_bytes_atomic(image_dir / name, b[1])
                 lines += [f"![{b[2]}]({name})", ""]
             elif isinstance(b, tuple) and b[0] == "verdict":
-                lines += [f"- {line}" for line, _, _ in b[1]] + [""]
+                lines += [f"- {v.line()}" for v in b[1]] + [""]
             elif isinstance(b, tuple) and b[0] == "fail":
                 lines += [f"**{b[1]}**", ""]
             else:

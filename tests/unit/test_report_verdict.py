@@ -1,25 +1,26 @@
-"""The build report reads top-down: one verdict line per target first, every latency figure labelled
-measured or estimated, facts apart from warnings, no Python reprs, and a failed target reported in place.
+"""The build report reads top-down: one verdict line per target first, every figure with its basis, notes
+apart from warnings by their level (never by their words), no Python reprs, a failed target reported in
+place, and a manifest from an older edgeq asking for a rebuild instead of being guessed at.
 
-The manifests are cut-down copies of a real ``edgeq build --target coral,mcu,cpu`` (no accuracy, so no
-plot, which keeps these tests fast), in the shape written before and after the verdict fields.
+The manifests are cut-down copies of a real ``edgeq build --target coral,mcu,cpu`` (no accuracy, so no plot,
+which keeps these tests fast), their findings built from the typed :mod:`edgeq.findings` as the build writes
+them (``Findings.to_dict()``).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
-MCU_MESSAGES = [
-    "tensor arena: TFLM allocated 19,072 bytes (head 15,680 + tail 3,392); firmware constant with margin 22,016",
-    "flash: model 29,696 + TFLM runtime ~57,344 (estimate, 5 kernels) = 87,040 bytes",
-    "stm32h7a3: arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB: fits",
-    "parity: bit-exact with LiteRT reference kernels; bit-exact with LiteRT optimized kernels",
-    "latency estimate on stm32h7a3: 7.27 ms (estimate; calibrated on this board, leave-one-out error mean 6.2%)",
-]
+from edgeq.findings import Basis, Board, Figure, Findings, Fit, Placement, Proof, error, info, warning
+
+KIB = 1024
 TOP = {
     "schema_version": 1,
     "config": {"method": "auto", "max_drop": None},
@@ -28,10 +29,12 @@ TOP = {
     "stages": [{"name": "float", "cached": False, "seconds": 1.5}],
     "gate_failures": [],
 }
+NO_LIBEDGETPU = "cannot load libedgetpu.so.1: libedgetpu.so.1: cannot open shared object file"
+NO_COMPILER = "edgetpu_compiler is not installed (not on PATH); install it"
 
 
-def _variant(name, p50, on, **extra):
-    return {
+def _variant(name, p50, where, findings=None, **extra):
+    row = {
         "variant": name,
         "output": f"/somewhere/{'m_int8' if name == 'int8' else 'm_float'}.tflite",
         "size_bytes": 29696 if name == "int8" else 95324,
@@ -40,74 +43,76 @@ def _variant(name, p50, on, **extra):
         "check": None,
         "compile": None,
         "latency_ms": {"p50": p50, "p99": 2 * p50},
-        "latency_on": on,
+        "latency_kind": "measured",
+        "latency_where": where,
+        "latency_via": "",
         "bench_skipped": None,
-    } | extra
+    }
+    if findings is not None:  # the check's own findings, as the variant row keeps them
+        row["check"] = {"ok": True, "ops": [], "findings": findings.to_dict()}
+    return row | extra
 
 
-CORAL = {
-    "target": "coral",
-    "description": "Google Coral Edge TPU",
-    "plan": {"chosen": None, "stopped_because": "", "steps": []},  # no planner ran
-    "variants": [
-        _variant("float", 0.032, "cpu (host)"),
+def _target(name, findings, variants, **extra):
+    return {"target": name, "description": name, "variants": variants, "findings": findings.to_dict()} | extra
+
+
+CORAL_FOUND = Findings(
+    placement=Placement("Edge TPU", 9, 0, Basis.PREDICTED),
+    messages=(info(f"compile step skipped: {NO_COMPILER}"),),
+)
+CORAL = _target(
+    "coral",
+    CORAL_FOUND,
+    [
+        _variant("float", 0.032, "host"),
         _variant(
             "int8",
             0.038,
-            "cpu (host)",
-            check={"ok": True, "messages": [], "counts": {"tpu": 9, "cpu": 0}, "details": {}},
-            compile={"skipped": True, "reason": "edgetpu_compiler is not installed (not on PATH); install it"},
-            bench_skipped="cannot load libedgetpu.so.1: libedgetpu.so.1: cannot open shared object file",
+            "host",
+            CORAL_FOUND,
+            check={"ok": True, "ops": [{"op": "CONV_2D", "count": 9, "status": "Mapped to Edge TPU"}]},
+            compile={"skipped": True, "reason": NO_COMPILER},
+            bench_skipped=NO_LIBEDGETPU,
         ),
     ],
-    "warnings": [],
-}
-MCU = {
-    "target": "mcu",
-    "description": "microcontrollers with TFLM",
-    "variants": [
-        _variant("float", 0.032, "cpu (host)"),
-        _variant(
-            "int8",
-            27.0,  # host TFLM time: a measurement, but of the host
-            "mcu (host via TFLM)",
-            check={
-                "ok": True,
-                "messages": MCU_MESSAGES,
-                "counts": {},
-                "details": {
-                    "board": {"name": "stm32h7a3", "core": "cortex-m7"},
-                    "arena_bytes": 19072,
-                    "arena": {"breakdown": [{"kind": "x", "used_bytes": 456}]},
-                    "flash_bytes": 87040,
-                    "flash": {"model_bytes": 29696, "runtime_estimate_bytes": 57344, "basis": "fitted"},
-                    "fits": True,
-                    "fit": {
-                        "ram": {"fits": True, "needed_bytes": 19072, "available_bytes": 1048576},
-                        "flash": {"fits": True, "needed_bytes": 87040, "available_bytes": 2097152},
-                    },
-                    "latency_estimate": {
-                        "kind": "estimate",
-                        "board": "stm32h7a3",
-                        "core": "cortex-m7",
-                        "latency_ms": 75.0,
-                        "board_calibrated": True,
-                        "calibrated_boards": ["stm32h7a3"],
-                        "calibration_error": {"mean_abs_error_pct": 6.2, "max_abs_error_pct": 10.9},
-                    },
-                },
-            },
-            compile={"skipped": False, "reason": "", "output": "/b/.cache/target-0a1b/m_int8_tflm/m_int8.tflite"},
-        ),
+    plan={"chosen": None, "stopped_because": "", "steps": []},  # no planner ran
+)
+MCU_FOUND = Findings(
+    no_accelerator="all ops on the Cortex-M7",
+    board=Board("stm32h7a3", "Cortex-M7", "ST NUCLEO-H7A3ZI-Q"),
+    fit=Fit(
+        ram=Figure(19072, "bytes", Basis.MEASURED, where="TFLM on the host"),
+        flash=Figure(87040, "bytes", Basis.ESTIMATED, how="model 29,696 + TFLM runtime ~57,344 (5 kernels)"),
+        ram_limit_bytes=1024 * KIB,
+        flash_limit_bytes=2048 * KIB,
+    ),
+    latency=Figure(
+        75.0, "ms", Basis.ESTIMATED, where="stm32h7a3", how="calibrated on this board", error="leave-one-out 6.2%"
+    ),
+    memory={
+        "firmware arena constant": Figure(22016, "bytes", Basis.MEASURED, where="TFLM on the host", how="+ margin")
+    },
+    messages=(
+        info("tensor arena: TFLM allocated 19,072 bytes (head 15,680 + tail 3,392)"),
+        info("stm32h7a3: arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB: fits"),
+        info("parity: bit-exact with LiteRT reference kernels"),
+    ),
+)
+MCU = _target(
+    "mcu",
+    MCU_FOUND,
+    [
+        _variant("float", 0.032, "host"),
+        # host TFLM time: a measurement, but of the host, not of the board
+        _variant("int8", 27.0, "mcu (host via TFLM)", MCU_FOUND, compile={"skipped": False, "reason": ""}),
     ],
-    "warnings": list(MCU_MESSAGES),  # written before info and warnings were split: facts among them
-}
-CPU = {
-    "target": "cpu",
-    "description": "host CPU",
-    "variants": [_variant("float", 0.032, "cpu (host)"), _variant("int8", 0.038, "cpu (host)")],
-    "warnings": list(MCU_MESSAGES),  # another target's messages leaked here by an older build
-}
+)
+CPU_FOUND = Findings(
+    no_accelerator="all ops on the CPU",
+    latency=Figure(0.038, "ms", Basis.MEASURED, where="host", how="p50 of 100 runs"),
+)
+CPU = _target("cpu", CPU_FOUND, [_variant("float", 0.032, "host"), _variant("int8", 0.038, "host", CPU_FOUND)])
 
 
 def _write(run_dir, top, *targets):
@@ -118,7 +123,7 @@ def _write(run_dir, top, *targets):
 
 
 def _report(run_cli, run_dir, top=TOP, targets=(CORAL, MCU, CPU)):
-    _write(run_dir, top, *targets)
+    _write(run_dir, top | {"targets": [t["target"] for t in targets]}, *targets)
     r = run_cli("report", run_dir)
     assert r.exit_code == 0, r.stderr
     return (run_dir / "report.md").read_text(), (run_dir / "report.html").read_text()
@@ -128,17 +133,23 @@ def _section(md: str, title: str) -> str:
     return md.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
+def _verdicts(md: str) -> list[str]:
+    return [ln for ln in _section(md, "Verdict per target").splitlines() if ln.startswith("- ")]
+
+
 def test_verdict_lines_come_first_one_per_target(run_cli, tmp_path):
     md, page = _report(run_cli, tmp_path)
     assert re.findall(r"^## .*", md, re.M)[0] == "## Verdict per target"
-    lines = [ln for ln in _section(md, "Verdict per target").splitlines() if ln.startswith("- ")]
-    assert [ln.split(":")[0] for ln in lines] == ["- coral", "- mcu", "- cpu"]
-    coral, mcu, cpu = lines
-    assert "9 of 9 ops on the Edge TPU (predicted)" in coral
-    assert "not measured on coral" in coral and "coral/m_int8.tflite" in coral
-    assert "fits: arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB (estimated)" in mcu
-    assert "75.000 ms, estimated for stm32h7a3: calibrated on this board" in mcu
-    assert "0.038 ms p50, measured on cpu (host)" in cpu
+    coral, mcu, cpu = _verdicts(md)
+    assert [ln.split(":")[0] for ln in (coral, mcu, cpu)] == ["- coral", "- mcu", "- cpu"]
+    assert "9 of 9 ops on the Edge TPU (predicted)" in coral and "coral/m_int8.tflite" in coral
+    # the host's figure stands in for coral's, said as the host's, with why coral's did not run
+    assert "0.038 ms p50 measured on host, not on coral (cannot load libedgetpu.so.1: cannot open" in coral
+    assert mcu.startswith("- mcu: all ops on the Cortex-M7; stm32h7a3 (Cortex-M7): fits: arena 18.6 KiB of ")
+    # each figure its own basis: the arena TFLM allocated, the flash with an estimated runtime
+    assert "arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB (RAM measured, flash estimated)" in mcu
+    assert "75.000 ms, estimated for stm32h7a3: calibrated on this board (leave-one-out 6.2%)" in mcu
+    assert "0.038 ms p50 of 100 runs, measured on host" in cpu and "fits" not in cpu
     # in the HTML too, the verdicts sit above everything else
     assert page.index("Verdict per target") < page.index("<h2>Summary</h2>")
     assert page.index("class='verdict'") < page.index("<h2>Latency</h2>")
@@ -158,16 +169,33 @@ def test_an_estimate_is_never_in_a_measured_row(run_cli, tmp_path):
     estimated = [r for r in rows if r["kind"] == "estimated"]
     assert not any("75.000" in r.values() for r in measured)
     assert [(r["targets"], r["p50 ms"], r["on"]) for r in estimated] == [("mcu", "75.000", "stm32h7a3")]
+    assert estimated[0]["how / note"] == "calibrated on this board (leave-one-out 6.2%)"
     # the host TFLM time stays, labelled as measured on the host
     assert {(r["p50 ms"], r["on"]) for r in measured if r["targets"] == "mcu"} == {("27.000", "mcu (host via TFLM)")}
 
 
-def test_facts_are_notes_and_not_warnings_nor_another_targets(run_cli, tmp_path):
+def test_a_message_is_a_note_or_a_warning_by_its_level_not_its_words(run_cli, tmp_path):
+    # words that used to mean "a problem" (not, cannot) in an INFO, and one that meant "a fact" (fits) in a WARNING
+    said = Findings(
+        no_accelerator="all ops on the CPU",
+        messages=(info("cache: cannot reuse nothing, not a problem"), warning("stm32h7a3: fits only without the log")),
+    )
+    cpu = _target("cpu", said, [_variant("int8", 0.038, "host", said)])
+    md, _ = _report(run_cli, tmp_path, targets=(cpu,))
+    notes, warnings = _section(md, "Notes"), _section(md, "Warnings")
+    assert "cpu: cache: cannot reuse nothing, not a problem" in notes and "cannot" not in warnings
+    assert "cpu: stm32h7a3: fits only without the log" in warnings and "fits" not in notes
+
+
+def test_an_error_message_is_a_warning_and_another_targets_messages_stay_its_own(run_cli, tmp_path):
     md, _ = _report(run_cli, tmp_path)
     notes, warnings = _section(md, "Notes"), _section(md, "Warnings")
-    assert "mcu: stm32h7a3: arena 18.6 KiB" in notes and "bit-exact" in notes
-    assert "fits" not in warnings and "bit-exact" not in warnings
-    assert "cpu: " not in notes  # the messages an older build leaked into cpu's manifest are mcu's
+    assert "mcu: stm32h7a3: arena 18.6 KiB" in notes and "mcu: parity: bit-exact" in notes
+    assert "coral: compile step skipped: edgetpu_compiler is not installed" in notes
+    assert "cpu: " not in notes and warnings.strip() == "none"
+    broken = copy.deepcopy(CPU) | {"findings": CPU_FOUND.with_messages([error("runner crashed")]).to_dict()}
+    md, _ = _report(run_cli, tmp_path, targets=(broken,))
+    assert "cpu: runner crashed" in _section(md, "Warnings")
 
 
 def test_no_python_reprs_or_none_in_the_report(run_cli, tmp_path):
@@ -175,102 +203,192 @@ def test_no_python_reprs_or_none_in_the_report(run_cli, tmp_path):
     for text in (md, page):
         assert "None" not in text and "{'" not in text and "[{" not in text
     assert "Planner for coral" not in md  # no planner ran: no heading for it
-    assert "Op counts: tpu 9, cpu 0" in md
+    coral = _section(md, "Target coral: op mapping and memory")
+    assert "| CONV_2D | 9 | Mapped to Edge TPU |" in coral  # the check's own op table, whatever its columns
+    assert "Ops: 9 on the Edge TPU, 0 on the CPU (predicted)" in coral
 
 
 def test_memory_figures_say_how_they_were_got(run_cli, tmp_path):
     md, _ = _report(run_cli, tmp_path)
     mcu = _section(md, "Target mcu: op mapping and memory")
-    assert "| arena_bytes | 19,072 | measured (TFLM allocator, on the host) |" in mcu
-    assert "| flash_bytes | 87,040 | estimated |" in mcu
-    assert "breakdown" not in mcu
+    assert "| arena | 19,072 bytes | measured (TFLM on the host) |" in mcu
+    assert "| flash | 87,040 bytes | estimated (model 29,696 + TFLM runtime ~57,344 (5 kernels)) |" in mcu
+    assert "| RAM limit | 1,048,576 bytes | board data (stm32h7a3) |" in mcu
+    assert "| firmware arena constant | 22,016 bytes | measured (TFLM on the host; + margin) |" in mcu
+    assert "Board: stm32h7a3 (ST NUCLEO-H7A3ZI-Q, Cortex-M7)" in mcu
     assert "Compile: done" in mcu and ".cache/" not in md  # a cache path is not where a person looks
 
 
+def test_a_compiled_placement_and_its_first_op_off(run_cli, tmp_path):
+    found = Findings(placement=Placement("Edge TPU", 7, 2, Basis.COMPILED, first_off="MEAN: reduces over the batch"))
+    coral = copy.deepcopy(CORAL) | {"findings": found.to_dict()}
+    md, _ = _report(run_cli, tmp_path, targets=(coral,))
+    assert "7 of 9 ops on the Edge TPU (compiled)" in _verdicts(md)[0]
+    assert "First op off the Edge TPU: MEAN: reduces over the batch" in _section(
+        md, "Target coral: op mapping and memory"
+    )
+
+
+FAILED = {
+    "target": "coral",
+    "status": "failed",
+    "error": {
+        "type": "conversion_failed",
+        "message": "edgetpu_compiler failed: unsupported op",
+        "hint": "see coral/compile.log",
+        "exit_code": 4,
+    },
+    "findings": Findings(messages=(error("edgetpu_compiler failed: unsupported op"),)).to_dict(),
+    "variants": [],
+}
+
+
 def test_a_failed_target_has_its_verdict_line_and_the_others_render(run_cli, tmp_path):
-    failed = {
-        "target": "coral",
-        "status": "failed",
-        "error": {
-            "type": "conversion_failed",
-            "message": "edgetpu_compiler failed: unsupported op",
-            "hint": "see coral/compile.log",
-            "exit_code": 4,
-        },
-        "variants": [],
-    }
-    top = TOP | {"failed_targets": ["coral"]}
-    md, page = _report(run_cli, tmp_path, top, (failed, MCU, CPU))
-    lines = [ln for ln in _section(md, "Verdict per target").splitlines() if ln.startswith("- ")]
+    md, page = _report(run_cli, tmp_path, TOP | {"failed_targets": ["coral"]}, (FAILED, MCU, CPU))
+    lines = _verdicts(md)
     assert lines[0] == "- coral: FAILED: edgetpu_compiler failed: unsupported op (fix: see coral/compile.log)"
     assert lines[1].startswith("- mcu: ") and lines[2].startswith("- cpu: ")
-    assert "1 target(s) failed: coral" in md
-    assert "class='bad'" in page
+    assert "1 target(s) failed: coral" in md and "class='bad'" in page
+    assert "failed: edgetpu_compiler failed: unsupported op (exit code 4)" in md
 
 
 def test_a_failed_target_without_a_manifest_is_reported_in_place(run_cli, tmp_path):
     top = TOP | {"targets": ["coral", "cpu"], "failed_targets": ["coral"]}
-    md, _ = _report(run_cli, tmp_path, top, (CPU,))
-    assert "- coral: FAILED: no reason recorded" in md
+    _write(tmp_path, top, CPU)
+    assert run_cli("report", tmp_path).exit_code == 0
+    assert "- coral: FAILED: no reason recorded" in (tmp_path / "report.md").read_text()
 
 
-def test_the_new_verdict_fields_are_read_when_present(run_cli, tmp_path):
-    mcu = copy.deepcopy(MCU) | {
-        "status": "ok",
-        "info": ["stm32h7a3: fits"],
-        "warnings": ["a real problem"],
-        "artifacts": ["firmware/main.cc", "m_int8.tflite"],
-        "verdict": {
-            "accelerator": None,
-            "fits": {
-                "ram_bytes": 2048,
-                "ram_limit": 4096,
-                "flash_bytes": 8192,
-                "flash_limit": 4096,
-                "basis": "measured",
-                "ok": False,
-            },
-            "latency_ms": {"value": 12.5, "kind": "measured", "where": "the board over SSH", "note": "p50"},
-        },
-    }
-    mcu["variants"][1] |= {"latency_kind": "measured", "latency_where": "nucleo over serial"}
-    md, _ = _report(run_cli, tmp_path, TOP | {"targets": ["mcu"]}, (mcu,))
-    verdict = _section(md, "Verdict per target")
-    assert "DOES NOT FIT: arena 2.0 KiB of 4.0 KiB RAM, flash 8.0 KiB of 4.0 KiB (measured)" in verdict
-    assert "12.500 ms p50, measured on the board over SSH" in verdict
-    assert "artifacts: mcu/firmware/main.cc, mcu/m_int8.tflite" in verdict
-    assert "| mcu | int8 | 27.000 | 54.000 | - | measured | nucleo over serial |" in _section(md, "Latency")
-    assert "mcu: a real problem" in _section(md, "Warnings")
-    assert "mcu: stm32h7a3: fits" in _section(md, "Notes")
+def test_a_manifest_from_an_older_edgeq_says_rebuild(run_cli, tmp_path):
+    """No legacy derivation: what an older build recorded in other fields is not re-judged."""
+    old = copy.deepcopy(MCU)
+    del old["findings"]
+    old["variants"][1]["check"] = {"ok": True, "messages": ["x: fits"], "counts": {"tpu": 3, "cpu": 0}, "details": {}}
+    old |= {"warnings": ["stm32h7a3: fits", "a problem"], "verdict": {"fits": {"ram_bytes": 1}}}
+    md, _ = _report(run_cli, tmp_path, targets=(old, CPU))
+    mcu, cpu = _verdicts(md)
+    assert mcu == "- mcu: not recorded (manifest from an older edgeq: rebuild); artifacts: mcu/m_int8.tflite"
+    assert cpu.startswith("- cpu: all ops on the CPU; latency 0.038 ms")
+    assert "Findings not recorded (manifest from an older edgeq: rebuild)." in _section(
+        md, "Target mcu: op mapping and memory"
+    )
+    assert "mcu: " not in _section(md, "Notes") and "mcu: " not in _section(md, "Warnings")
+    # its measurements are still rows of the latency table, each where it was measured
+    assert "| mcu | int8 | 27.000 | 54.000 | - | measured | mcu (host via TFLM) | - |" in _section(md, "Latency")
 
 
 def test_a_phone_mean_without_percentiles_is_still_a_measurement(run_cli, tmp_path):
-    phone = {
-        "target": "android",
-        "description": "Android phones",
-        "variants": [
-            _variant("float", 0.032, "cpu (host)"),
-            _variant("int8", 0.0, "android (R5CR1234567, cpu)")
-            | {"latency_ms": {"p50": None, "p99": None, "mean": 95.788}},
+    where = "android (R5CR1234567, cpu)"
+    found = Findings(
+        no_accelerator="delegates GPU, NNAPI: which one runs is decided on the phone",
+        latency=Figure(95.788, "ms", Basis.MEASURED, where=where, how="mean of 50 runs", via="over adb"),
+    )
+    phone = _target(
+        "android",
+        found,
+        [
+            _variant("float", 0.032, "host"),
+            _variant("int8", 0.0, where, latency_ms={"p50": None, "p99": None, "mean": 95.788}, latency_via="over adb"),
         ],
-        "warnings": [],
-    }
-    md, _ = _report(run_cli, tmp_path, TOP | {"targets": ["android"]}, (phone,))
-    assert "latency 95.788 ms mean, measured on android (R5CR1234567, cpu)" in _section(md, "Verdict per target")
-    row = "| android | int8 | - | - | 95.788 | measured | android (R5CR1234567, cpu) | - |"
-    assert row in _section(md, "Latency")
+    )
+    md, _ = _report(run_cli, tmp_path, targets=(phone,))
+    [line] = _verdicts(md)
+    assert line.startswith("- android: delegates GPU, NNAPI: which one runs is decided on the phone; latency")
+    assert f"latency 95.788 ms mean of 50 runs, measured over adb on {where}" in line
+    assert f"| android | int8 | - | - | 95.788 | measured over adb | {where} | - |" in _section(md, "Latency")
+
+
+def test_measured_over_ssh_says_so(run_cli, tmp_path):
+    host = "pi@192.0.2.7"
+    found = Findings(
+        no_accelerator="all ops on the CPU",
+        latency=Figure(1.25, "ms", Basis.MEASURED, where=host, how="p50 of 5 runs", via="over SSH", low=1.1, high=1.9),
+    )
+    cpu = _target("cpu", found, [_variant("int8", 1.25, host, found, latency_via="over SSH")])
+    md, _ = _report(run_cli, tmp_path, targets=(cpu,))
+    assert f"1.250 ms p50 of 5 runs, measured over SSH on {host}" in _verdicts(md)[0]
+
+
+MCU_C = Findings(
+    no_accelerator="all ops on the Cortex-M4",
+    board=Board("nrf52840", "Cortex-M4", "Nordic nRF52840 DK"),
+    fit=Fit(
+        ram=Figure(9000, "bytes", Basis.MEASURED, where="arm-none-eabi-size / QEMU stack"),
+        flash=Figure(60000, "bytes", Basis.MEASURED, where="arm-none-eabi-size / QEMU stack"),
+        ram_limit_bytes=256 * KIB,
+        flash_limit_bytes=1024 * KIB,
+        ram_what="RAM (static + stack)",
+    ),
+    instructions=Figure(
+        1234567,
+        "instructions",
+        Basis.MEASURED,
+        where="QEMU mps2-an386 (Cortex-M4)",
+        how="QEMU instruction count, not board cycles",
+        low=1234000,
+        high=1235000,
+    ),
+    proof=Proof(20, 20, "TFLM's reference kernels", "QEMU mps2-an386 (Cortex-M4)"),
+)
+
+
+def test_the_generated_c_counts_instructions_and_proves_them(run_cli, tmp_path):
+    mcu = _target("mcu", MCU_C, [_variant("int8", 27.0, "mcu (host via TFLM)", MCU_C)], artifacts=["m_c/"])
+    md, _ = _report(run_cli, tmp_path, targets=(mcu,))
+    [line] = _verdicts(md)
+    assert "nrf52840 (Cortex-M4): fits: RAM (static + stack) 8.8 KiB of 256.0 KiB RAM" in line
+    assert "flash 58.6 KiB of 1,024.0 KiB (measured)" in line
+    assert "1,234,567 instructions per inference, measured on QEMU mps2-an386 (Cortex-M4)" in line
+    assert "(QEMU instruction count, not board cycles); bit-exact 20/20" in line
+    details = _section(md, "Target mcu: op mapping and memory")
+    assert "Instructions per inference: 1,234,567, min 1,234,000, max 1,235,000; measured" in details
+    assert "Bit-exact: 20 of 20 inferences against TFLM's reference kernels on QEMU mps2-an386" in details
+
+
+def test_a_fit_that_fails_says_so():
+    from edgeq.report.verdict import judge
+
+    tight = dataclasses.replace(MCU_C, fit=dataclasses.replace(MCU_C.fit, flash_limit_bytes=32 * KIB))
+    v = judge(_target("mcu", tight, [_variant("int8", 27.0, "host", tight)]))
+    assert "DOES NOT FIT: RAM (static + stack) 8.8 KiB of 256.0 KiB RAM, flash 58.6 KiB of 32.0 KiB" in v.cells()[2]
+
+
+def test_judge_returns_a_frozen_typed_verdict():
+    from edgeq.report.verdict import Verdict, judge
+
+    v = judge(MCU)
+    assert isinstance(v, Verdict) and v.findings == MCU_FOUND
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.target = "cpu"  # type: ignore[misc]
+
+
+def test_the_report_and_the_cli_import_no_target_code():
+    code = (
+        "import sys\n"
+        "import edgeq.report.render, edgeq.report.verdict, edgeq.report.manifest\n"
+        "print(','.join(m for m in sys.modules if m.startswith('edgeq.targets')))\n"
+        "import edgeq.cli.render, edgeq.cli.cmd_build, edgeq.cli.cmd_check, edgeq.cli.cmd_compile, edgeq.cli.cmd_bench\n"
+        "print(','.join(m for m in sys.modules if m.startswith('edgeq.targets.') and m.count('.') == 2))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    report, cli = p.stdout.split("\n")[:2]
+    assert report == ""  # report -> targets: never
+    # cli -> a target package: never (the protocol in base, the registry and the option declarations are no target)
+    loaded = {m.split(".")[2] for m in cli.split(",") if m}
+    assert "base" in loaded and not loaded & {"cpu", "coral", "mcu", "ethos_u", "android", "remote"}, loaded
 
 
 @pytest.fixture
 def build_doc():
     """What ``edgeq build`` hands its renderer: the manifests of the targets, by name."""
-    targets = {t["target"]: {k: v for k, v in t.items() if k != "target"} for t in (CORAL, MCU, CPU)}
+    targets = {t["target"]: {k: v for k, v in t.items() if k != "target"} for t in copy.deepcopy([CORAL, MCU, CPU])}
     return {
         "out_dir": "out",
         "targets": targets,
         "stages": TOP["stages"],
         "report": ["out/report.html", "out/report.md"],
-        "warnings": list(MCU_MESSAGES),
+        "warnings": ["the cache was cleaned"],
         "gate_failures": [],
     }
 
@@ -285,16 +403,36 @@ def test_build_output_opens_with_the_verdicts_and_has_no_reprs(build_doc):
     assert "None" not in text and "{'" not in text
     row = next(ln for ln in lines if ln.startswith("int8") and "75.000" in ln)
     assert "estimated" in row and "stm32h7a3" in row
-    assert not any("75.000" in ln and "measured" in ln for ln in lines)
-    # facts are notes on stdout, not WARNING lines on stderr
+    assert not any(ln.startswith("int8") and "75.000" in ln and "measured" in ln for ln in lines)
+    assert "  estimate for stm32h7a3: calibrated on this board (leave-one-out 6.2%)" in lines
+    # INFO messages are notes on stdout, not WARNING lines on stderr
     assert "  note: stm32h7a3: arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB: fits" in lines
-    assert problems(build_doc) == []
+    assert "  compile: skipped: edgetpu_compiler is not installed (not on PATH)" in lines
+    # the compile line said the reason's first clause: the note keeps it whole
+    assert f"  note: compile step skipped: {NO_COMPILER}" in lines
+    assert "  not benchmarked on coral: cannot load libedgetpu.so.1: cannot open shared object file" in lines
+    assert problems(build_doc) == ["the cache was cleaned"]
+
+
+def test_build_warnings_come_from_warning_levels_each_once(build_doc):
+    from edgeq.cli.cmd_build import problems
+
+    for name in ("coral", "cpu"):
+        found = Findings.from_dict(build_doc["targets"][name]["findings"])
+        build_doc["targets"][name]["findings"] = found.with_messages([warning("the cache is full")]).to_dict()
+    build_doc["targets"]["mcu"]["findings"] = MCU_FOUND.with_messages([warning("no flash left")]).to_dict()
+    assert problems(build_doc) == ["the cache was cleaned", "the cache is full", "mcu: no flash left"]
 
 
 def test_build_output_names_a_failed_target(build_doc):
     from edgeq.cli.cmd_build import render
 
-    build_doc["targets"]["coral"] = {"status": "failed", "error": {"message": "boom", "hint": "fix it"}, "variants": []}
+    build_doc["targets"]["coral"] = {
+        "status": "failed",
+        "error": {"message": "boom", "hint": "fix it"},
+        "findings": Findings(messages=(error("boom"),)).to_dict(),
+        "variants": [],
+    }
     text = render(build_doc, 1)
     assert text.splitlines()[1] == "  coral: FAILED: boom (fix: fix it)"
     assert "coral: failed: boom" in text
