@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from edgeq.findings import Basis, Figure, Findings, info
+
 TOP = {
     "schema_version": 1,
     "config": {"method": "auto", "max_drop": None, "targets": ["cpu"]},
@@ -39,13 +41,19 @@ STEP = {
     "num_float_ops": 0,
     "ops_off_accelerator": 0,
 }
+FINDINGS = Findings(
+    no_accelerator="all ops on the CPU",
+    latency=Figure(0.03, "ms", Basis.MEASURED, where="host", how="p50 of 100 runs"),
+    memory={"model": Figure(29696, "bytes", Basis.MEASURED, where="the .tflite file")},
+    messages=(info("the cache was reused"),),
+)
 TARGET = {
     "schema_version": 1,
     "target": "cpu",
     "description": "host CPU",
     "plan": {"chosen": "int8 PTQ", "stopped_because": "meets", "steps": [STEP]},
     "variants": [VARIANT],
-    "warnings": [],
+    "findings": FINDINGS.to_dict(),
 }
 
 
@@ -62,11 +70,24 @@ def test_a_well_formed_manifest_renders(run_cli, tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| cpu | int8 | 29,696 | - | - | - | - | - | 0 |" in md
     assert "| cpu | int8 | 0.030 | 0.050 | - | measured | cpu (host) | - |" in md
+    assert "- cpu: all ops on the CPU; latency 0.030 ms p50 of 100 runs, measured on host" in md
+    assert "| model | 29,696 bytes | measured (the .tflite file) |" in md and "cpu: the cache was reused" in md
 
 
 def _top(**changes):
     doc = copy.deepcopy(TOP)
     doc.update(changes)
+    return doc
+
+
+def _findings(**changes):
+    doc = copy.deepcopy(TARGET)
+    for path, value in changes.items():  # latency__basis="x": findings["latency"]["basis"] = "x"
+        *keys, last = path.split("__")
+        at = doc["findings"]
+        for k in keys:
+            at = at[k]
+        at[last] = value
     return doc
 
 
@@ -95,7 +116,12 @@ DAMAGED = [
     (TOP, _variant(latency_ms={"p50": "x"}), "cpu/build.json", "`variants[0].latency_ms.p50` must be a number"),
     (TOP, _variant(accuracy=[1]), "cpu/build.json", "`variants[0].accuracy` must be a number, got [1]"),
     (TOP, dict(TARGET, plan={"steps": [{}]}), "cpu/build.json", "`plan.steps[0].name` is missing"),
-    (TOP, dict(TARGET, warnings="w"), "cpu/build.json", "`warnings` must be an array"),
+    (TOP, dict(TARGET, findings="w"), "cpu/build.json", "`findings` must be an object"),
+    (TOP, _findings(latency__value="1"), "cpu/build.json", '`findings.latency.value` must be a number, got "1"'),
+    (TOP, _findings(memory={"arena": 5}), "cpu/build.json", "`findings.memory.arena` must be an object, got 5"),
+    (TOP, _findings(memory__model__unit=None), "cpu/build.json", "`findings.memory.model.unit` must be a string"),
+    (TOP, _findings(placement={"on": 3}), "cpu/build.json", "`findings.placement.accelerator` is missing"),
+    (TOP, _findings(messages=["fits"]), "cpu/build.json", "`findings.messages[0]` must be an object"),
     ("[" * 100000, TARGET, "build.json", "is not valid JSON"),
     (b"\xff\xfe{}", TARGET, "build.json", "is not valid JSON"),
 ]
@@ -116,7 +142,10 @@ ENUMS = [
     (_top(status="done"), TARGET, "build.json", "`status` must be one of running, ok, failed"),
     (TOP, dict(TARGET, status="meh"), "cpu/build.json", "`status` must be one of ok, failed, got \"meh\""),
     (TOP, _variant(latency_kind="guessed"), "cpu/build.json", "`variants[0].latency_kind` must be one of measured, predicted, estimated"),
-    (TOP, dict(TARGET, verdict={"latency_ms": {"value": 1.0, "kind": 7}}), "cpu/build.json", "`verdict.latency_ms.kind` must be one of measured"),
+    (TOP, _findings(latency__basis="guessed"), "cpu/build.json",
+     "`findings.latency.basis` must be one of measured, compiled, predicted, estimated, got \"guessed\""),
+    (TOP, _findings(messages=[{"level": "note", "text": "x"}]), "cpu/build.json",
+     "`findings.messages[0].level` must be one of info, warning, error"),
     (TOP, _variant(intervals={"accuracy_drop_points": dict(_IV, what="bogus")}), "cpu/build.json",
      "`variants[0].intervals.accuracy_drop_points.what` must be one of accuracy_drop_points, got \"bogus\""),
     (TOP, _variant(intervals={"agreement": _IV}), "cpu/build.json", "`variants[0].intervals.agreement.what` must be one of agreement"),
