@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from edgeq.findings import Basis, Figure, Findings, Level
+from edgeq.findings import Basis, Figure, Findings
 from edgeq.report.fmt import ms
 
 NOT_RECORDED = "not recorded (manifest from an older edgeq: rebuild)"
@@ -94,17 +94,13 @@ class Verdict:
     def failed(self) -> bool:
         return bool(self.failure)
 
-    @property
-    def recorded(self) -> bool:
-        return self.findings is not None
-
     def notes(self) -> list[str]:
         """The target's neutral facts (INFO messages)."""
-        return [m.text for m in self.findings.messages if m.level == Level.INFO] if self.findings else []
+        return self.findings.infos() if self.findings else []
 
     def warnings(self) -> list[str]:
         """The target's problems (WARNING and ERROR messages)."""
-        return [m.text for m in self.findings.messages if m.level != Level.INFO] if self.findings else []
+        return self.findings.warnings() if self.findings else []
 
     def cells(self) -> list[str]:
         """The verdict as the cells of VERDICT_HEADER; a failed target's says so, and why."""
@@ -151,11 +147,9 @@ def _ops(f: Findings) -> str:
     return f.no_accelerator or "no accelerator"
 
 
-def _basis_of(*figures: Figure) -> str:
-    """One basis for figures that share it, else each named ("RAM measured, flash estimated")."""
-    if len({g.basis for g in figures}) == 1:
-        return figures[0].basis.value
-    return ", ".join(f"{what} {g.basis.value}" for what, g in zip(("RAM", "flash"), figures, strict=False))
+def _basis_of(ram: Figure, flash: Figure) -> str:
+    """One basis when RAM and flash share it, else each's ("RAM measured, flash estimated")."""
+    return ram.basis.value if ram.basis == flash.basis else f"RAM {ram.basis.value}, flash {flash.basis.value}"
 
 
 def _fit(f: Findings) -> str:
