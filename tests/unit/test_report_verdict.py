@@ -461,3 +461,18 @@ def test_chart_labels_do_not_overlap_and_stay_inside_the_plot():
     for i, a in enumerate(boxes):
         assert frame.x0 <= a.x0 and a.x1 <= frame.x1 and frame.y0 <= a.y0 and a.y1 <= frame.y1
         assert not any(a.overlaps(b) for b in boxes[i + 1 :]), labels[i].get_text()
+
+
+def test_the_report_and_the_cli_read_no_targets_details():
+    """Nothing outside edgeq/targets reads a target's private keys: the findings are typed."""
+    import inspect
+
+    from edgeq.cli import cmd_bench, cmd_build, cmd_check, cmd_compile
+    from edgeq.cli import render as cli_render
+    from edgeq.report import manifest, render, verdict
+
+    for mod in (manifest, render, verdict, cli_render, cmd_build, cmd_check, cmd_compile, cmd_bench):
+        src = inspect.getsource(mod)
+        for read in ('"details"', ".details", '"counts"', "first_unmapped", '"info"'):
+            assert read not in src, f"{mod.__name__} reads {read}"
+    assert "re.compile" not in inspect.getsource(verdict)  # no message is leveled by its words
