@@ -94,10 +94,15 @@ def test_delegates_side_by_side(standin, fake_binary, tiny_int8, tmp_path):
     (failed,) = [m for m in result.findings.messages if "nnapi delegate failed" in m.text]
     assert failed.level == Level.WARNING
     assert doc["findings"]["latency"]["via"] == "over adb"
-    # what edgeq bench prints: the delegates side by side
+    # what edgeq bench prints after the first delegate's latency: the delegates side by side, the notes
     lines = result.describe()
-    assert lines[0] == f"{tiny_int8} on android ({SERIAL})"
-    assert lines[1].splitlines()[0].split()[:3] == ["delegate", "status", "ran"]
+    assert lines[0].splitlines()[0].split()[:3] == ["delegate", "status", "ran"]
+    assert [row.split()[:2] for row in lines[0].splitlines()[2:]] == [
+        ["cpu", "ok"],
+        ["gpu", "ok"],
+        ["nnapi:qti-dsp", "failed"],
+    ]
+    assert lines[1:] == list(result.notes)
 
 
 def test_nnapi_on_npu_fully_delegated_and_android_15_deprecation(standin, fake_binary, tiny_int8):

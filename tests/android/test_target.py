@@ -43,7 +43,9 @@ def test_check_problems_are_warnings(tiny_int8, monkeypatch):
     from edgeq.targets.android import flavours
 
     real = flavours.describe
-    monkeypatch.setattr(flavours, "describe", lambda path: dataclasses.replace(real(path), problems=("I/O is not int8",)))
+    monkeypatch.setattr(
+        flavours, "describe", lambda path: dataclasses.replace(real(path), problems=("I/O is not int8",))
+    )
     report = registry.get("android").check(str(tiny_int8))
     levels = {m.text: m.level for m in report.findings.messages}
     assert levels["for the int8 flavour: I/O is not int8"] == Level.WARNING

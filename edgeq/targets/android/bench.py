@@ -438,7 +438,7 @@ class AndroidBenchResult:
     findings: Findings = NONE  # the first delegate's latency (MEASURED on the phone, over adb), warnings
 
     def describe(self) -> list[str]:
-        """The whole text ``edgeq bench`` prints: the delegates side by side (not one latency table)."""
+        """What ``edgeq bench`` prints after the first delegate's latency: the delegates side by side, the notes."""
         from edgeq.report.fmt import ms, table
 
         rows = [
@@ -456,7 +456,7 @@ class AndroidBenchResult:
             for x in self.table()
         ]
         header = ["delegate", "status", "ran on", "mean ms", "std ms", "init ms", "first ms", "vs cpu", "note"]
-        return [f"{self.model['path']} on {self.target} ({self.device})", table(rows, header), *self.notes]
+        return [table(rows, header), *self.notes]
 
     @property
     def primary(self) -> DelegateRun | None:
