@@ -104,18 +104,18 @@ def io_details(info: ModelInfo) -> dict:
     return {"inputs": [_io(t) for t in info.inputs], "outputs": [_io(t) for t in info.outputs]}
 
 
-def verify(info: ModelInfo, flavour: str, io: IOType | None = None) -> list[str]:
+def verify(info: ModelInfo, flavour: str, io: IOType | None = None, allow_float_ops: bool = False) -> list[str]:
     """What is wrong with ``info`` as a model of ``flavour`` (empty when nothing is).
 
-    int8: no op computes in float and the I/O is the integer type asked for. fp16: float32 I/O and
-    float16 weights. float32: float32 I/O, no float16 weights, no integer arithmetic.
+    int8: no op computes in float (unless ``allow_float_ops``) and the I/O is the integer type asked for.
+    fp16: float32 I/O and float16 weights. float32: float32 I/O, no float16 weights, no integer arithmetic.
     """
     problems = []
     got = classify(info)
     io_dtypes = {t.dtype for t in info.inputs + info.outputs}
     if flavour == "int8":
         want = {IOType.INT8: "int8", IOType.UINT8: "uint8", IOType.FLOAT: "float32"}.get(io or IOType.INT8, "int8")
-        if got != "int8":
+        if got != "int8" and not allow_float_ops:
             floats = sorted(set(info.float_ops))
             problems.append(f"not fully integer ({got}): ops computing in float: {', '.join(floats) or 'none'}")
         bad = sorted(f"{t.name} ({t.dtype})" for t in info.inputs + info.outputs if t.dtype != want)
@@ -267,9 +267,7 @@ def build(
         )
         data_cfg = DataConfig(path=data_path, samples=data_samples) if f == "int8" and data_path else None
         info = _convert(model, outs[f], cfg, data_cfg)
-        problems = verify(info, f, int8_io if f == "int8" else None)
-        if f == "int8" and allow_float_ops:
-            problems = [p for p in problems if not p.startswith("not fully integer")]
+        problems = verify(info, f, int8_io if f == "int8" else None, allow_float_ops and f == "int8")
         if problems:
             raise ConversionFailed(
                 f"the {f} flavour of {model_path} is not what it should be: {'; '.join(problems)}",
