@@ -124,8 +124,8 @@ def _refuse_existing(out: Path, stems: list[str], overwrite: bool | None) -> Non
 def _reused(model: str, runtime_version: int, checked: Sequence[CompatReport]) -> preflight.Prediction | None:
     """The pre-flight a check already made of ``model`` for the same runtime version, if one is in ``checked``."""
     for report in checked:
-        pred = getattr(report, "prediction", None)
-        if not isinstance(pred, preflight.Prediction) or pred.runtime_version != runtime_version:
+        pred = report.prediction if isinstance(report, CoralCompatReport) else None
+        if pred is None or pred.runtime_version != runtime_version:
             continue
         try:
             if os.path.samefile(pred.model, model):
