@@ -13,12 +13,15 @@ import numpy as np
 from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import Unavailable, UsageError
+from edgeq.findings import Findings
 from edgeq.flatbuffer import read_file
 from edgeq.native_probe import seeded_input
 from edgeq.runtime import Session, open_session
 from edgeq.targets import remote_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.registry import resolve
+
+ON_THE_CPU = "all ops on the CPU"  # Findings.no_accelerator: the CPU target has no accelerator
 
 
 class LocalRunner:
@@ -101,10 +104,17 @@ class CpuTarget:
         info = read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # raises naming any op LiteRT lacks
         ops = tuple({"op": name, "count": n, "status": "supported"} for name, n in info.op_histogram().items())
-        return CompatReport(target=self.name, ok=True, ops=ops)
+        return CompatReport(target=self.name, ok=True, ops=ops, findings=Findings(no_accelerator=ON_THE_CPU))
 
-    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
-        """Nothing to compile: the CPU runs the .tflite as is (a skipped result). No options.
+    def compile(
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
+    ) -> CompileResult:
+        """Nothing to compile: the CPU runs the .tflite as is (a skipped result). No options; ``checked`` is
+        accepted and not needed.
 
         Raises:
             BadInput: the file is not a .tflite (nothing to skip: it cannot run as is).
@@ -112,7 +122,13 @@ class CpuTarget:
         (model_path,) = check_models(self, models)
         resolve(self, Stage.COMPILE, options)
         read_file(model_path)  # a Keras file or a corrupt .tflite is an error, not "nothing to compile"
-        return CompileResult(target=self.name, output=model_path, skipped=True, reason="the CPU runs the .tflite as is")
+        return CompileResult(
+            target=self.name,
+            output=model_path,
+            skipped=True,
+            reason="the CPU runs the .tflite as is",
+            findings=Findings(no_accelerator=ON_THE_CPU),
+        )
 
     def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
         """LiteRT for check (it opens the model) and bench; compile runs nothing."""

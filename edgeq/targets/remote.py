@@ -16,13 +16,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq import procs
-from edgeq.bench.timing import summarize
+from edgeq.bench.timing import LatencyStats, summarize
 from edgeq.config import BenchConfig
 from edgeq.errors import BadInput, Unavailable, UsageError
+from edgeq.findings import Basis, Figure, Findings
 from edgeq.targets.addresses import SshDestination, ssh_destination
 from edgeq.targets.base import Availability, BenchResult
 
 RUNNER_SCRIPT = Path(__file__).with_name("runner_script.py")
+VIA = "over SSH"
+
+
+def measured_latency(stats: LatencyStats, where: str, via: str) -> Figure:
+    """The latency measured on ``where`` and brought back ``via``: p50 (the mean when there is none) of the
+    timed runs, their min and max as the range."""
+    value, what = (stats.p50, "p50") if stats.p50 is not None else (stats.mean, "mean")
+    runs = "?" if stats.num_runs is None else stats.num_runs
+    how = f"{what} of {runs} runs"
+    return Figure(value, "ms", Basis.MEASURED, where=where, how=how, via=via, low=stats.min, high=stats.max)
 
 
 def _last_line(text: str) -> str:
@@ -47,10 +58,14 @@ class SshRunner:
     device: str | None = None  # e.g. usb:0
     timeout_s: float = 120.0
     ssh_options: list[str] = field(default_factory=list)
+    # where on the board the run makes its temp folder (an absolute path; a test points it at its own folder)
+    remote_tmp: str = "/tmp"
     destination: SshDestination = field(init=False)
 
     def __post_init__(self) -> None:
         self.destination = ssh_destination(self.host, self.port)  # raises UsageError on a bad host
+        if not self.remote_tmp.startswith("/"):
+            raise UsageError(f"the board's temp folder must be an absolute path, not {self.remote_tmp!r}")
 
     def _ssh_base(self, scp: bool = False) -> list[str]:
         extra = shlex.split(os.environ.get("EDGEQ_SSH_OPTIONS", ""))  # e.g. "-o StrictHostKeyChecking=accept-new"
@@ -105,11 +120,13 @@ class SshRunner:
         available = self.availability()
         if not available.available:
             raise Unavailable(available.reason, "check `ssh USER@BOARD` works with a key, without a password prompt")
-        p = self.ssh("mktemp -d /tmp/edgeq-bench.XXXXXX", "making a temp folder")
+        prefix = f"{self.remote_tmp.rstrip('/')}/edgeq-bench."
+        p = self.ssh(f"mktemp -d {shlex.quote(prefix + 'XXXXXX')}", "making a temp folder")
         remote_dir = p.stdout.strip()
-        if p.returncode != 0 or not remote_dir.startswith("/tmp/edgeq-bench."):
+        if p.returncode != 0 or not remote_dir.startswith(prefix) or "\n" in remote_dir:
             raise Unavailable(
-                f"cannot make a temp folder on {self.host}: {p.stderr.strip()[:200]}", "check the board's /tmp"
+                f"cannot make a temp folder on {self.host}: {p.stderr.strip()[:200]}",
+                f"check the board's {self.remote_tmp}",
             )
         try:
             dest = f"{self.destination.scp_prefix()}:{remote_dir}/"
@@ -150,11 +167,13 @@ class SshRunner:
         stats = summarize(doc["first_invoke_ms"], doc["samples_ms"], doc["warmup_runs"])
         env = {k: doc.get(k) for k in ("machine", "node", "python", "runtime", "delegate", "device")}
         env["host"] = self.host
+        device = f"{self.host}" + (f" {self.device}" if self.device else "")
         return BenchResult(
             target=self.target,
-            device=f"{self.host}" + (f" {self.device}" if self.device else ""),
+            device=device,
             stats=stats,
             num_threads=cfg.num_threads,
             environment=env,
-            via="over SSH",
+            via=VIA,
+            findings=Findings(latency=measured_latency(stats, device, VIA)),
         )

@@ -91,6 +91,8 @@ def test_verify_catches_the_wrong_flavour(built):
     fp16 = flatbuffer.read_file(out / "tiny_tfkeras_fp16.tflite")
     assert any("not fully integer" in p for p in flavours.verify(f32, "int8"))
     assert any("I/O is not int8" in p for p in flavours.verify(f32, "int8"))
+    allowed = flavours.verify(f32, "int8", allow_float_ops=True)  # --allow-float-ops: float ops are the point
+    assert not any("not fully integer" in p for p in allowed) and any("I/O is not int8" in p for p in allowed)
     assert any("no float16 weights" in p for p in flavours.verify(f32, "fp16"))
     assert any("float16 weights in a float32 model" in p for p in flavours.verify(fp16, "float32"))
     assert any("I/O is not float32" in p for p in flavours.verify(int8, "fp16"))

@@ -11,6 +11,7 @@ import pytest
 
 from edgeq.config import BenchConfig
 from edgeq.errors import CONVERSION_FAILED, UNAVAILABLE, USAGE, ConversionFailed, Unavailable, UsageError
+from edgeq.findings import Basis, Level
 from edgeq.targets import registry
 from tests.android.conftest import EM_X86_64, PHONE_PROPS, calls, elf_bytes, recorded
 
@@ -85,6 +86,24 @@ def test_delegates_side_by_side(standin, fake_binary, tiny_int8, tmp_path):
     assert "EDGEQ_PID" not in doc["delegates"][0]["output_tail"]
     assert os.path.exists(doc["delegates"][1]["log"])
 
+    # the typed findings: the first delegate's latency, measured on the phone and brought back over adb
+    lat = result.findings.latency
+    assert lat is not None and lat.basis == Basis.MEASURED and lat.via == "over adb" == result.via
+    assert lat.value == pytest.approx(cpu.latency_ms()["p50"] or cpu.latency_ms()["mean"])
+    assert lat.where == f"Xiaomi Mi 11 ({SERIAL})" and "runs of benchmark_model, cpu delegate" in lat.how
+    (failed,) = [m for m in result.findings.messages if "nnapi delegate failed" in m.text]
+    assert failed.level == Level.WARNING
+    assert doc["findings"]["latency"]["via"] == "over adb"
+    # what edgeq bench prints after the first delegate's latency: the delegates side by side, the notes
+    lines = result.describe()
+    assert lines[0].splitlines()[0].split()[:3] == ["delegate", "status", "ran"]
+    assert [row.split()[:2] for row in lines[0].splitlines()[2:]] == [
+        ["cpu", "ok"],
+        ["gpu", "ok"],
+        ["nnapi:qti-dsp", "failed"],
+    ]
+    assert lines[1:] == list(result.notes)
+
 
 def test_nnapi_on_npu_fully_delegated_and_android_15_deprecation(standin, fake_binary, tiny_int8):
     props = dict(PHONE_PROPS, **{"ro.build.version.release": "15", "ro.build.version.sdk": "35"})
@@ -95,6 +114,9 @@ def test_nnapi_on_npu_fully_delegated_and_android_15_deprecation(standin, fake_b
     assert run.stats().num_runs == 520 and run.stats().warmup_runs == 1
     assert any("NNAPI is deprecated from Android 15" in n for n in result.notes)
     assert any("ran 520 timed runs" in n for n in run.notes)  # count differs from --num_runs=50
+    deprecated = [m for m in result.findings.messages if "NNAPI is deprecated" in m.text]
+    assert [m.level for m in deprecated] == [Level.WARNING]
+    assert "of 520 runs of benchmark_model, nnapi delegate" in result.findings.latency.how
 
 
 def test_every_delegate_failing_is_exit_4(standin, fake_binary, tiny_int8):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
+from edgeq.findings import Level
 from edgeq.targets import registry
 from edgeq.targets.android import bench, benchparse
 from tests.android.conftest import recorded
@@ -25,6 +28,27 @@ def test_check_names_the_flavour_and_delegates(tiny_int8):
     assert report.details["delegates"][0] == "nnapi"
     assert report.messages[0].startswith("flavour int8:")
     assert report.details["inputs"][0]["dtype"] == "int8"
+    # typed: no placement (the phone decides), every message with its level
+    f = report.findings
+    assert f.placement is None
+    assert f.no_accelerator == "delegates NNAPI, XNNPACK, CPU: which one runs is decided on the phone"
+    assert f.messages[0].level == Level.INFO
+    c = report.details["counts"]
+    lines = report.describe("m.tflite")
+    assert lines[0] == f"m.tflite on android: {c['ops']} op(s), {c['float_ops']} computing in float"
+    assert lines[-1] == "delegates it suits, best first: nnapi, xnnpack, cpu"
+
+
+def test_check_problems_are_warnings(tiny_int8, monkeypatch):
+    from edgeq.targets.android import flavours
+
+    real = flavours.describe
+    monkeypatch.setattr(
+        flavours, "describe", lambda path: dataclasses.replace(real(path), problems=("I/O is not int8",))
+    )
+    report = registry.get("android").check(str(tiny_int8))
+    levels = {m.text: m.level for m in report.findings.messages}
+    assert levels["for the int8 flavour: I/O is not int8"] == Level.WARNING
 
 
 def test_runner_options():

@@ -13,7 +13,9 @@ def test_check_json(run_cli, coral_models):
     r = run_cli("--json", "check", coral_models["bundled_int8"], "--target", "coral")
     assert r.exit_code == 0
     res = r.json["result"]
-    assert res["counts"] == {"tpu": 9, "cpu": 0} and res["first_unmapped"] is None
+    assert res["details"]["counts"] == {"tpu": 9, "cpu": 0} and res["details"]["first_unmapped"] is None
+    placement = res["findings"]["placement"]
+    assert (placement["on"], placement["off"], placement["basis"]) == (9, 0, "predicted")
     assert all(set(row) == {"op", "count", "status", "on_tpu", "basis"} for row in res["ops"])
     assert r.json["command"] == "check"
 
@@ -27,7 +29,8 @@ def test_check_text_names_the_first_unmapped_op(run_cli, coral_models):
 
 def test_check_runtime_version(run_cli, coral_models):
     r = run_cli("--json", "check", coral_models["permute"], "--target", "coral", "--runtime-version", "13")
-    assert r.json["result"]["first_unmapped"]["op"] == "TRANSPOSE"
+    assert r.json["result"]["details"]["first_unmapped"]["op"] == "TRANSPOSE"
+    assert r.json["result"]["findings"]["placement"]["first_off"].startswith("TRANSPOSE: ")
     assert run_cli("check", coral_models["permute"], "--target", "coral", "--runtime-version", "9").exit_code == 2
     assert run_cli("check", coral_models["permute"], "--target", "cpu", "--runtime-version", "13").exit_code == 2
 

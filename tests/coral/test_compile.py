@@ -14,7 +14,9 @@ import time
 import pytest
 
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, Unavailable, UsageError
-from edgeq.targets.coral import TARGET, CompileConfig, rules
+from edgeq.findings import NONE, Basis, Level
+from edgeq.targets.coral import TARGET, CompileConfig, preflight, results, rules
+from tests.spies import patch_everywhere
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +55,68 @@ def test_compile_runs_the_compiler_and_matches_the_prediction(fake_compiler, mni
     assert args[0] == "-s" and args[1:5] == ["-m", "13", "-t", "300"]
     assert args[5] == "-o" and args[-1] == str(mnist7.resolve())
     assert not [p for p in out.iterdir() if p.name.startswith(".edgeq-compile")]
+    # the typed findings: the compiler's placement and memory (COMPILED), its warning with its level
+    f = r.findings
+    assert f.placement is not None and f.placement.basis == Basis.COMPILED
+    assert (f.placement.accelerator, f.placement.on, f.placement.off, f.placement.first_off) == ("Edge TPU", 8, 0, "")
+    cached = f.memory[results.ON_CHIP]
+    assert cached.value == m["compiler"]["on_chip_cached_bytes"] and cached.basis == Basis.COMPILED
+    assert [x.level for x in f.messages if "edgetpu-custom-op" in x.text] == [Level.WARNING]
+    # merged over the check's prediction (as the build does): the compiler's figures replace the estimates
+    check = TARGET.check(str(mnist7), {"runtime_version": 13}).findings
+    assert check.memory[results.ON_CHIP].basis == Basis.ESTIMATED
+    merged = check.then(f)
+    assert merged.placement == f.placement and merged.memory[results.ON_CHIP] == cached
+    assert merged.memory[results.PARAMETERS].basis == Basis.PREDICTED  # the compiler does not report it
+
+
+def test_compile_describes_itself_as_edgeq_compile_prints_it(fake_compiler, mnist7, tmp_path):
+    fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", log="nrf20_mnist7.log")
+    out = tmp_path / "out"
+    r = TARGET.compile([str(mnist7)], str(out))
+    lines = r.describe()
+    assert lines[0] == f"compiled with {r.details['compiler']['path']} (version 16.0.384591198)"
+    assert lines[1] == (
+        f"{mnist7}: pre-flight 8 op(s) on the Edge TPU, 0 on the CPU (report: {out / 'mnist7.coral-check.json'})"
+    )
+    assert lines[2].startswith(f"  compiler: {out / 'mnist7_edgetpu.tflite'}; 8 op(s) on the Edge TPU, 0 on the CPU; ")
+    assert lines[3].startswith("  parameters: cached on chip ") and " MiB, on-chip remaining " in lines[3]
+    assert lines[4].splitlines()[0].split() == ["op", "count", "status"]
+    assert lines[5:] == ["  the compiler's table matches the pre-flight"]
+
+
+def test_compile_reuses_the_checks_preflight(fake_compiler, mnist7, tmp_path, monkeypatch):
+    """Given the check's report (same runtime), compile does not predict again; otherwise it does."""
+    fake_compiler(console="edgetpu-yolo_yolov5s-int8-224.console.txt", log="nrf20_mnist7.log")
+    report = TARGET.check(str(mnist7), {"runtime_version": 13})
+    real, calls = preflight.predict, []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    assert patch_everywhere(monkeypatch, preflight, "predict", spy)
+    r = TARGET.compile([str(mnist7)], str(tmp_path / "a"), {"min_runtime_version": 13}, checked=[report])
+    assert calls == []
+    (m,) = r.details["models"]
+    assert m["preflight"]["counts"] == report.details["counts"] and m["matches_prediction"] is True
+    # another runtime version than the check's, or no check: the pre-flight runs
+    TARGET.compile([str(mnist7)], str(tmp_path / "b"), {"min_runtime_version": 14}, checked=[report])
+    TARGET.compile([str(mnist7)], str(tmp_path / "c"), {"min_runtime_version": 13})
+    assert len(calls) == 2
+
+
+def test_a_check_of_another_model_is_not_reused(no_compiler, coral_models, mnist7, tmp_path, monkeypatch):
+    report = TARGET.check(str(coral_models["bundled_int8"]))
+    real, calls = preflight.predict, []
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    patch_everywhere(monkeypatch, preflight, "predict", spy)
+    r = TARGET.compile([str(mnist7)], str(tmp_path / "o"), checked=[report])
+    assert len(calls) == 1 and r.details["models"][0]["preflight"]["counts"] == {"tpu": 8, "cpu": 0}
 
 
 def test_every_option_reaches_the_command_line(fake_compiler, mnist7, tmp_path):
@@ -94,6 +158,11 @@ def test_co_compilation_in_one_call(fake_compiler, coral_models, mnist7, tmp_pat
         "mnist7_edgetpu.tflite",
         "bundled_edgetpu.tflite",
     ]
+    # the findings are the first model's (the one `output` names); the other's counts are an INFO message
+    first = r.details["models"][0]["compiler"]["counts"]
+    assert r.findings.placement is not None and r.findings.placement.on == first["tpu"]
+    (other_msg,) = [x for x in r.findings.messages if x.text.startswith(str(other))]
+    assert other_msg.level == Level.INFO and "(edgetpu_compiler, co-compiled)" in other_msg.text
 
 
 def test_missing_compiler_skips_and_keeps_the_preflight(no_compiler, coral_models, tmp_path):
@@ -105,6 +174,8 @@ def test_missing_compiler_skips_and_keeps_the_preflight(no_compiler, coral_model
     assert r.details["compiler"]["available"] is False
     report = json.loads((out / "bundled_int8.coral-check.json").read_text())
     assert report["preflight"]["counts"] == {"tpu": 9, "cpu": 0}
+    assert r.findings == NONE  # the check's prediction stands; the build says the compile was skipped
+    assert r.describe()[0] == f"compile: skipped ({r.reason})"
 
 
 def test_missing_compiler_required_is_unavailable(no_compiler, coral_models, tmp_path):

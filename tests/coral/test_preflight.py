@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edgeq.errors import BadInput, UsageError
-from edgeq.targets.coral import TARGET, logparse, preflight, rules
+from edgeq.findings import Basis, Figure, Findings, Level
+from edgeq.targets.coral import TARGET, logparse, preflight, results, rules
 from tests.coral.conftest import recorded
 
 pytestmark = pytest.mark.slow
@@ -85,7 +86,15 @@ def test_big_dense_layer_predicts_streaming(coral_models):
     assert mem["cached_bytes_estimate"] == rules.ON_CHIP_PARAMETER_BYTES
     assert mem["streamed_bytes_estimate"] == mem["parameter_bytes_on_tpu"] - rules.ON_CHIP_PARAMETER_BYTES
     report = TARGET.check(str(coral_models["big_dense"]))
-    assert any("streamed from the host" in m for m in report.messages)
+    (streamed,) = [m for m in report.findings.messages if "streamed from the host" in m.text]
+    assert streamed.level == Level.WARNING
+    memory = report.findings.memory
+    assert memory[results.PARAMETERS] == Figure(
+        mem["parameter_bytes_on_tpu"], "bytes", Basis.PREDICTED, how=memory[results.PARAMETERS].how
+    )
+    assert memory[results.STREAMED].value == mem["streamed_bytes_estimate"]
+    assert memory[results.STREAMED].basis == memory[results.ON_CHIP].basis == Basis.ESTIMATED
+    assert "8 MiB on-chip memory" in memory[results.STREAMED].how and memory[results.STREAMED].error
 
 
 @pytest.mark.parametrize(
@@ -111,14 +120,38 @@ def test_unknown_runtime_version_is_a_usage_error(coral_models):
 
 
 def test_check_report_shape(coral_models):
-    report = TARGET.check(str(coral_models["leaky"])).to_dict()
-    assert set(report["counts"]) == {"tpu", "cpu"}
+    checked = TARGET.check(str(coral_models["leaky"]))
+    report = checked.to_dict()
+    counts = report["details"]["counts"]
+    assert set(counts) == {"tpu", "cpu"}
     assert all(set(r) == {"op", "count", "status", "on_tpu", "basis"} for r in report["ops"])
-    assert report["first_unmapped"]["op"] == "LEAKY_RELU"
+    assert report["details"]["first_unmapped"]["op"] == "LEAKY_RELU"
     assert report["ok"] is False
-    assert len(report["details"]["op_details"]) == sum(report["counts"].values())
-    assert TARGET.cpu_ops(str(coral_models["leaky"])) == report["counts"]["cpu"]
+    assert len(report["details"]["op_details"]) == sum(counts.values())
+    assert TARGET.cpu_ops(str(coral_models["leaky"])) == counts["cpu"]
+    # the typed findings: the predicted placement, its first op off the TPU in "OP: why", the message's level
+    placement = checked.findings.placement
+    assert placement is not None and placement.basis == Basis.PREDICTED and placement.accelerator == "Edge TPU"
+    assert (placement.on, placement.off) == (counts["tpu"], counts["cpu"])
+    assert placement.first_off == f"LEAKY_RELU: {report['details']['first_unmapped']['reason']}"
+    (first,) = [m for m in checked.findings.messages if m.text.startswith("first unmapped")]
+    assert first.level == Level.WARNING
+    assert Findings.from_dict(report["findings"]) == checked.findings  # what the build writes, read back
     assert TARGET.cpu_ops(str(coral_models["bundled_int8"])) == 0
+
+
+def test_check_describes_itself_as_edgeq_check_prints_it(coral_models):
+    report = TARGET.check(str(coral_models["leaky"]))
+    lines = report.describe("m.tflite")
+    counts = report.details["counts"]
+    assert (
+        lines[0]
+        == f"m.tflite on coral (Edge TPU runtime {rules.DEFAULT_RUNTIME_VERSION}): {counts['tpu']} op(s) on the TPU, {counts['cpu']} op(s) on the CPU"
+    )
+    assert lines[1].splitlines()[0].split() == ["op", "count", "status", "on_tpu", "basis"]
+    assert lines[2].startswith("parameters on the accelerator: ") and "(on-chip memory ~8 MiB)" in lines[2]
+    assert lines[3].startswith("first unmapped: #1 LEAKY_RELU")
+    assert lines[3 : 3 + len(report.messages)] == list(report.messages)
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +192,10 @@ def test_a_verdict_from_an_unconfirmed_rule_is_labelled_a_guess(tmp_path):
     assert basis == {"CONV_2D": "predicted", "RSQRT": "guess (unconfirmed rule)"}
     assert report["details"]["unconfirmed_ops"] == 1
     assert any("1 op verdict(s) rest on unconfirmed rules" in m for m in report["messages"])
+    unconfirmed = [m for m in report["findings"]["messages"] if "unconfirmed rules" in m["text"]]
+    assert [m["level"] for m in unconfirmed] == ["warning"]
     # below runtime 14 it is off the TPU, and the first-unmapped line says the reason is a guess too
     report = TARGET.check(model, {"runtime_version": 13}).to_dict()
-    assert report["first_unmapped"]["op"] == "RSQRT" and report["first_unmapped"]["confirmed"] is False
+    first = report["details"]["first_unmapped"]
+    assert first["op"] == "RSQRT" and first["confirmed"] is False
     assert any("a guess" in m for m in report["messages"])

@@ -4,12 +4,12 @@ and the LiteRT CPU in place of the Edge TPU on the "board"."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from edgeq.config import BenchConfig
-from edgeq.errors import BadInput, Unavailable
+from edgeq.errors import BadInput, Unavailable, UsageError
+from edgeq.findings import Basis
 from edgeq.targets.remote import RUNNER_SCRIPT, SshRunner
 from tests.remote.conftest import free_port
 
@@ -25,31 +25,40 @@ def _runner(sshd, **kw) -> SshRunner:
     )
 
 
-def test_remote_benchmark_over_ssh(sshd, tiny_int8, monkeypatch):
-    made: list[Path] = []  # the temp folders this run made on the "board" (this machine)
-    seen_during_the_run: list[list[str]] = []
+def test_remote_benchmark_over_ssh(sshd, tiny_int8, tmp_path, monkeypatch):
+    board_tmp = tmp_path / "board-tmp"  # the "board"'s temp folder: this test's own, nothing else's
+    board_tmp.mkdir()
+    seen_during_the_run: list[dict[str, list[str]]] = []
     real_ssh = SshRunner.ssh
 
     def watching(self, remote_command, what, timeout_s=None):
         if remote_command.startswith(sys.executable):  # the benchmark: its folder holds the copies
-            seen_during_the_run.append(sorted(p.name for p in made[-1].iterdir()))
-        p = real_ssh(self, remote_command, what, timeout_s)
-        if remote_command.startswith("mktemp "):
-            made.append(Path(p.stdout.strip()))
-        return p
+            seen_during_the_run.append({d.name: sorted(p.name for p in d.iterdir()) for d in board_tmp.iterdir()})
+        return real_ssh(self, remote_command, what, timeout_s)
 
     monkeypatch.setattr(SshRunner, "ssh", watching)
-    r = _runner(sshd, target="coral")
+    r = _runner(sshd, target="coral", remote_tmp=str(board_tmp))
     assert r.availability().available
     res = r.benchmark(str(tiny_int8), BenchConfig(num_runs=20, warmup_runs=3))
     assert res.stats.num_runs == 20 and res.stats.warmup_runs == 3
     assert res.stats.first_invoke_ms > 0 and 0 < res.stats.p50 <= res.stats.p99
     assert res.environment["runtime"] == "ai_edge_litert.interpreter" and res.environment["host"].endswith("@127.0.0.1")
-    # this run's remote temp folder held the model and the runner, and is gone (other runs' folders
-    # in the board's /tmp are none of this test's business)
-    assert len(made) == 1 and made[0].name.startswith("edgeq-bench.")
-    assert seen_during_the_run == [sorted([tiny_int8.name, RUNNER_SCRIPT.name])]
-    assert not made[0].exists()
+    # during the run, one temp folder of this run held the model and the runner; afterwards the board's
+    # temp folder is empty: any file or folder the runner leaves behind fails here
+    ((folder, files),) = seen_during_the_run[0].items()
+    assert len(seen_during_the_run) == 1 and folder.startswith("edgeq-bench.")
+    assert files == sorted([tiny_int8.name, RUNNER_SCRIPT.name])
+    assert list(board_tmp.iterdir()) == []
+    # the latency as typed findings: measured on the board, brought back over SSH
+    lat = res.findings.latency
+    assert lat is not None and lat.basis == Basis.MEASURED and lat.via == "over SSH" == res.via
+    assert lat.value == res.stats.p50 and lat.where == res.device and lat.how == "p50 of 20 runs"
+    assert (lat.low, lat.high) == (res.stats.min, res.stats.max)
+
+
+def test_the_boards_temp_folder_is_an_absolute_path(sshd):
+    with pytest.raises(UsageError, match="absolute path"):
+        _runner(sshd, remote_tmp="tmp")
 
 
 def test_remote_delegate_missing_is_unavailable(sshd, tiny_int8):

@@ -9,8 +9,9 @@ import click
 import pytest
 
 from edgeq.errors import UsageError
+from edgeq.findings import Findings, info
 from edgeq.targets import registry
-from edgeq.targets.base import NO_OPTIONS, Stage, TargetOption, protocol_problems
+from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, TargetOption, protocol_problems
 from edgeq.targets.registry import resolve
 
 NAMES = registry.names()
@@ -149,34 +150,57 @@ def test_the_cli_does_not_sniff_result_shapes():
             assert sniff not in src, f"{mod.__name__} sniffs with {sniff}"
 
 
-def test_each_result_type_has_its_own_rendering():
-    from edgeq.cli import render
-    from edgeq.targets.android import AndroidBenchResult, AndroidCompileResult
+def _result_types():
+    from edgeq.targets.android import AndroidBenchResult, AndroidCompatReport, AndroidCompileResult
     from edgeq.targets.coral import CoralCompatReport, CoralCompileResult
     from edgeq.targets.ethos_u import EthosUCompileResult
     from edgeq.targets.mcu import McuCompileResult
 
-    for cls in (AndroidCompileResult, CoralCompileResult, EthosUCompileResult, McuCompileResult):
-        assert render.compiled.dispatch(cls) is not render.compiled.dispatch(object)
-    assert render.check.dispatch(CoralCompatReport) is not render.check.dispatch(object)
-    assert render.bench.dispatch(AndroidBenchResult) is not render.bench.dispatch(object)
+    return [
+        (CompatReport, (AndroidCompatReport, CoralCompatReport)),
+        (CompileResult, (AndroidCompileResult, CoralCompileResult, EthosUCompileResult, McuCompileResult)),
+        (object, (AndroidBenchResult,)),
+    ]
+
+
+def test_each_result_type_describes_itself():
+    """The text edgeq check/compile/bench print for a target's result is the result's describe(): the CLI
+    imports no target package to render it."""
+    for base, classes in _result_types():
+        for cls in classes:
+            assert callable(getattr(cls, "describe", None)), f"{cls.__name__} has no describe()"
+            if base is not object:
+                assert cls.describe is not base.describe, f"{cls.__name__} says no more than {base.__name__}"
 
 
 def test_android_check_counts_are_not_read_as_an_accelerator_split():
-    from edgeq.cli import render
     from edgeq.targets.android import AndroidCompatReport
 
     r = AndroidCompatReport(
         target="android",
         ok=True,
         ops=({"op": "CONV_2D", "count": 2},),
-        messages=("flavour int8: for NNAPI",),
-        counts={"ops": 2, "float_ops": 0},
-        details={"flavour": "int8", "delegates": ["nnapi", "cpu"]},
+        findings=Findings(
+            no_accelerator="delegates NNAPI, CPU: which one runs is decided on the phone",
+            messages=(info("flavour int8: for NNAPI"),),
+        ),
+        details={"flavour": "int8", "delegates": ["nnapi", "cpu"], "counts": {"ops": 2, "float_ops": 0}},
     )
-    text = render.check(r, "m.tflite")
+    text = "\n".join(r.describe("m.tflite"))
     assert text.startswith("m.tflite on android: 2 op(s), 0 computing in float\n")
-    assert "on the OPS" not in text and text.endswith("delegates it suits, best first: nnapi, cpu")
+    assert "on the OPS" not in text and text.endswith(
+        "flavour int8: for NNAPI\ndelegates it suits, best first: nnapi, cpu"
+    )
+    assert r.findings.placement is None  # the phone decides: no accelerator split, not even a predicted one
+
+
+def test_the_cpu_runs_every_op_and_has_nothing_to_compile(tiny_int8, tmp_path):
+    cpu = registry.get("cpu")
+    report = cpu.check(str(tiny_int8))
+    assert report.findings.placement is None and report.findings.no_accelerator == "all ops on the CPU"
+    compiled = cpu.compile([str(tiny_int8)], str(tmp_path), checked=[report])
+    assert compiled.skipped and compiled.findings.no_accelerator == "all ops on the CPU"
+    assert compiled.describe() == [f"compile for cpu: skipped ({compiled.reason})"]
 
 
 def test_the_board_names_in_the_help_are_the_profiles():

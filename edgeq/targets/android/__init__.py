@@ -16,21 +16,26 @@ bench (benchmark_model command lines, runs, results), benchparse (its output), e
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeq.artifacts import output_folder
 from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
+from edgeq.findings import Findings, Message, warning
+from edgeq.findings import info as info_message
+from edgeq.flatbuffer import ModelInfo
 from edgeq.targets import android_options, toolversions
 from edgeq.targets.android import flavours as fl
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
-from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
+from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models, ops_table
 from edgeq.targets.registry import resolve
 
 __all__ = [
     "TARGET",
     "AndroidTarget",
+    "AndroidCompatReport",
     "AndroidCompileResult",
     "AndroidRunner",
     "AndroidBenchResult",
@@ -44,11 +49,23 @@ __all__ = [
 PROFILE = {"integer_only": False, "int16_activations": True, "cpu_fallback_splits_graph": False}
 
 
+@dataclass(frozen=True)
 class AndroidCompatReport(CompatReport):
-    """Which flavour a .tflite is: ``counts`` are ops and float_ops (not an accelerator split);
-    ``details`` has the flavour, the delegates it suits, and its inputs and outputs."""
+    """Which flavour a .tflite is: ``details`` has the flavour, the delegates it suits, ``counts`` (ops and
+    float_ops: not an accelerator split) and its inputs and outputs. No placement: which delegate runs the
+    ops is decided on the phone (``findings.no_accelerator`` says so)."""
+
+    def describe(self, model: str) -> list[str]:
+        c = self.details["counts"]
+        return [
+            f"{model} on {self.target}: {c['ops']} op(s), {c['float_ops']} computing in float",
+            *ops_table(self.ops),
+            *self.messages,
+            f"delegates it suits, best first: {', '.join(self.details['delegates'])}",
+        ]
 
 
+@dataclass(frozen=True)
 class AndroidCompileResult(CompileResult):
     """The phone flavours: ``details`` has ``flavours`` (path, size, delegates, I/O, verified), ``kind``
     (converted or verified) and ``report``."""
@@ -56,6 +73,55 @@ class AndroidCompileResult(CompileResult):
     def artifacts(self) -> list[str]:
         files = [x for f in self.details.get("flavours") or [] for x in (f.get("path"), f.get("sidecar")) if x]
         return [*files, self.details["report"]] if self.details.get("report") else files
+
+    def describe(self) -> list[str]:
+        from edgeq.report.fmt import table
+
+        rows = []
+        for f in self.details.get("flavours") or []:
+            io = f.get("inputs") or [{}]
+            rows.append(
+                [
+                    f.get("flavour"),
+                    f.get("path"),
+                    f"{f.get('size_bytes', 0):,}",
+                    io[0].get("dtype"),
+                    ", ".join(f.get("delegates") or []),
+                    "ok" if f.get("verified") else "; ".join(f.get("problems") or []),
+                ]
+            )
+        header = ["flavour", "file", "size_bytes", "input dtype", "for delegates", "verified"]
+        return [table(rows, header), f"report: {self.details.get('report') or self.output}"]
+
+
+def on_the_phone(delegates: Sequence[str]) -> str:
+    """What runs the ops, for ``Findings.no_accelerator``: the delegates a flavour suits, decided on the phone."""
+    if not delegates:
+        return "all ops on the phone's CPU"
+    return f"delegates {', '.join(d.upper() for d in delegates)}: which one runs is decided on the phone"
+
+
+def _check_messages(art: fl.FlavourArtifact, info: ModelInfo) -> list[Message]:
+    """The check's messages: the flavour's purpose (INFO); what keeps ops off a delegate (WARNING)."""
+    purpose = fl.PURPOSE.get(art.flavour, "")
+    messages = [info_message(f"flavour {art.flavour}: {purpose}")]
+    messages += [warning(f"for the {art.flavour} flavour: {p}") for p in art.problems if p != purpose]
+    for op in info.custom_ops:
+        messages.append(
+            warning(f"custom op {op}: no delegate takes it, it runs on the CPU (and needs the op registered)")
+        )
+    if any(t.is_dynamic for t in info.inputs):
+        messages.append(
+            warning("dynamic input shape: the GPU delegate and NNAPI need static shapes; fix the batch to 1")
+        )
+    if art.flavour == "mixed":
+        messages.append(
+            warning(
+                f"{len(info.float_ops)} op(s) compute in float ({', '.join(sorted(set(info.float_ops)))}): "
+                "under NNAPI or an NPU delegate they run on the CPU"
+            )
+        )
+    return messages
 
 
 class AndroidTarget:
@@ -85,35 +151,32 @@ class AndroidTarget:
         info = flatbuffer.read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # the phone's CPU path is this interpreter
         art = fl.describe(model_path)
-        messages = [f"flavour {art.flavour}: {fl.PURPOSE.get(art.flavour, '')}"]
-        messages += [f"for the {art.flavour} flavour: {p}" for p in art.problems if p != fl.PURPOSE.get(art.flavour)]
-        for op in info.custom_ops:
-            messages.append(f"custom op {op}: no delegate takes it, it runs on the CPU (and needs the op registered)")
-        if any(t.is_dynamic for t in info.inputs):
-            messages.append("dynamic input shape: the GPU delegate and NNAPI need static shapes; fix the batch to 1")
-        if art.flavour == "mixed":
-            messages.append(
-                f"{len(info.float_ops)} op(s) compute in float ({', '.join(sorted(set(info.float_ops)))}): "
-                "under NNAPI or an NPU delegate they run on the CPU"
-            )
+        delegates = list(fl.DELEGATES_FOR.get(art.flavour, ()))
         ops = tuple({"op": name, "count": n} for name, n in info.op_histogram().items())
+        findings = Findings(no_accelerator=on_the_phone(delegates), messages=tuple(_check_messages(art, info)))
         return AndroidCompatReport(
             target=self.name,
             ok=True,
             ops=ops,
-            messages=tuple(messages),
-            counts={"ops": len(info.ops), "float_ops": len(info.float_ops)},
+            findings=findings,
             details={
                 "flavour": art.flavour,
-                "delegates": list(fl.DELEGATES_FOR.get(art.flavour, ())),
+                "delegates": delegates,
+                "counts": {"ops": len(info.ops), "float_ops": len(info.float_ops)},
                 **art.io,
             },
         )
 
-    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
+    def compile(
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
+    ) -> AndroidCompileResult:
         """The flavours a phone needs, verified, with a report ``<stem>.android.json`` in ``out_dir``.
 
-        One model at a time. Options (:mod:`edgeq.targets.android_options`): ``data_path``,
+        One model at a time; ``checked`` is accepted and not needed (the compile reads the flavours back itself). Options (:mod:`edgeq.targets.android_options`): ``data_path``,
         ``data_samples``, ``flavours``, ``int8_io``, ``allow_float_ops``, ``overwrite``. A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
         ``<stem>_int8.tflite`` (``flavours`` picks some; int8 needs ``data_path``). A .tflite (what the
         build pipeline passes) is not converted: it is read back, classified and verified, and the
@@ -174,6 +237,7 @@ class AndroidTarget:
             output=output,
             skipped=False,
             reason="" if kind == "converted" else "a .tflite runs on the phone as is; verified and reported",
+            findings=Findings(messages=tuple(warning(w) for w in warnings)),
             details={"report": str(report), "kind": kind, "flavours": doc["flavours"], "warnings": warnings},
         )
 

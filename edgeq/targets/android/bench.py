@@ -20,12 +20,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.bench.timing import LatencyStats
 from edgeq.config import BenchConfig
 from edgeq.errors import ConversionFailed, Unavailable, UsageError
+from edgeq.findings import NONE, Basis, Figure, Findings, warning
 from edgeq.targets.addresses import adb_serial
 from edgeq.targets.android import adb as adb_mod
 from edgeq.targets.android import benchparse, elf
@@ -390,6 +392,35 @@ class DelegateRun:
         return d
 
 
+VIA = "over adb"
+
+
+def bench_findings(device: str, device_info: dict, runs: Sequence[DelegateRun], notes: Sequence[str]) -> Findings:
+    """The latency of the first delegate that ran (MEASURED on the phone by benchmark_model, brought back
+    over adb: p50 where it printed one, else the mean; min and max as the range), the notes and each
+    delegate that failed as WARNINGs."""
+    messages = [warning(n) for n in notes]
+    messages += [warning(f"the {r.delegate} delegate failed on the phone: {r.error}") for r in runs if not r.ok]
+    run = next((r for r in runs if r.ok), None)
+    lat = (run.latency_ms() if run else None) or {}
+    value, what = (lat.get("p50"), "p50") if lat.get("p50") is not None else (lat.get("mean"), "mean")
+    if run is None or value is None:
+        return Findings(messages=tuple(messages))
+    n = run.parsed.inference.count if run.parsed and run.parsed.inference else None
+    phone = " ".join(str(device_info[k]) for k in ("manufacturer", "model") if device_info.get(k))
+    latency = Figure(
+        value,
+        "ms",
+        Basis.MEASURED,
+        where=f"{phone} ({device})" if phone else device,
+        how=f"{what} of {n if n is not None else '?'} runs of benchmark_model, {run.delegate} delegate",
+        via=VIA,
+        low=lat.get("min"),
+        high=lat.get("max"),
+    )
+    return Findings(latency=latency, messages=tuple(messages))
+
+
 @dataclass(frozen=True)
 class AndroidBenchResult:
     """The delegates side by side on one phone."""
@@ -403,7 +434,29 @@ class AndroidBenchResult:
     delegates: tuple[DelegateRun, ...]
     notes: tuple[str, ...] = ()
     num_threads: int | None = None
-    via: str = ""  # as BenchResult.via; the phone is named by `device`, its figures come back through adb
+    via: str = VIA  # as BenchResult.via: the phone is named by `device`, its figures come back through adb
+    findings: Findings = NONE  # the first delegate's latency (MEASURED on the phone, over adb), warnings
+
+    def describe(self) -> list[str]:
+        """What ``edgeq bench`` prints after the first delegate's latency: the delegates side by side, the notes."""
+        from edgeq.report.fmt import ms, table
+
+        rows = [
+            [
+                x["delegate"],
+                x["status"],
+                x["ran_on"],
+                ms(x["mean_ms"]),
+                ms(x["std_ms"]),
+                ms(x["init_ms"]),
+                ms(x["first_ms"]),
+                x["speedup_vs_cpu"] or "-",
+                x["note"],
+            ]
+            for x in self.table()
+        ]
+        header = ["delegate", "status", "ran on", "mean ms", "std ms", "init ms", "first ms", "vs cpu", "note"]
+        return [table(rows, header), *self.notes]
 
     @property
     def primary(self) -> DelegateRun | None:
@@ -476,6 +529,8 @@ class AndroidBenchResult:
             "delegates": [r.to_dict() for r in self.delegates],
             "table": self.table(),
             "notes": list(self.notes),
+            "via": self.via,
+            "findings": self.findings.to_dict(),
         }
         stats = primary.stats() if primary else None
         if stats is not None:
@@ -692,6 +747,7 @@ class AndroidRunner:
             delegates=tuple(runs),
             notes=tuple(notes),
             num_threads=opts.threads,
+            findings=bench_findings(device.serial, info, runs, notes),
         )
         if not any(r.ok for r in runs):
             summary = "; ".join(f"{r.delegate}: {r.error}" for r in runs)

@@ -377,241 +377,286 @@ def _parse_row(line: str, columns: list[str]) -> ProfileRow | None:
 
 def parse(text: str) -> BenchmarkOutput:
     """Parse one benchmark_model run (stdout and stderr together, in any published spelling)."""
-    params: dict[str, str] = {}
-    version = None
-    accelerators: tuple[str, ...] = ()
-    model_size = None
-    session_ms = None
-    stats: list[RunStats] = []
-    pending_runs: int | None = None
-    timings: dict = {}
-    memory: dict = {}
-    delegates = _Delegates()
-    profiles: list[ProfileSection] = []
-    errors: list[str] = []
-    warnings: list[str] = []
-    unconsumed: tuple[str, ...] = ()
-    failed = False
-    failure = None
-    exec_failure = None
-
-    gpu_unsupported: list[dict] | None = None  # collecting the lines after "not supported by GPU delegate"
-    # op-profiling state
-    section: dict | None = None
-    table_title: str | None = None
-    columns: list[str] = []
-
-    def close_section() -> None:
-        nonlocal section
-        if section is not None:
-            profiles.append(
-                ProfileSection(
-                    title=section["title"],
-                    tables={k: tuple(v) for k, v in section["tables"].items()},
-                    timings=section["timings"],
-                    nodes_observed=section["nodes"],
-                )
-            )
-        section = None
-
+    parser = _Parser()
     for raw in text.splitlines():
         level, line = clean_line(raw)
-        if not line:
-            continue
-        if any(marker in line for marker in EXEC_FAILURES) and exec_failure is None:
-            exec_failure = line
-            failed = True
-            failure = failure or line
+        if line:
+            parser.feed(level, line)
+    return parser.result()
 
-        head = _PROFILE_HEAD.match(line)
-        if head:
-            close_section()
-            section = {"title": head.group(2).strip(), "tables": {}, "timings": None, "nodes": None}
-            table_title, columns = None, []
-            continue
-        if section is not None:
-            title = _TABLE_TITLE.match(line)
-            if title:
-                table_title, columns = title.group(1), []
-                section["tables"].setdefault(table_title, [])
-                continue
-            if line.startswith("[") and "node type" in line.lower():
-                columns = _split_header(line)
-                continue
-            tm = _TIMINGS_PROFILE.match(line)
-            if tm:
-                section["timings"] = parse_stats(tm.group(1))
-                continue
-            nm = _NODES_OBSERVED.match(line)
-            if nm:
-                section["nodes"] = int(nm.group(1))
-                close_section()
-                table_title, columns = None, []
-                continue
-            if line.startswith("Memory (bytes):") or line.startswith("Number of nodes executed"):
-                continue
-            if table_title and columns:
-                row = _parse_row(line, columns)
-                if row is not None:
-                    section["tables"][table_title].append(row)
-                    continue
 
-        if gpu_unsupported is not None:
-            op_line = _GPU_OP_LINE.match(line)
-            if op_line and not _GPU_SPLIT.search(line):
-                gpu_unsupported.append({"op": op_line.group(1), "reason": op_line.group(2)})
-                continue
-            delegates.get("GPU")["unsupported_ops"] = list(gpu_unsupported)
-            gpu_unsupported = None
-        if _GPU_UNSUPPORTED.search(line):
-            gpu_unsupported = []
-            errors.append(line)
-            continue
+class _Parser:
+    """The state of one parse. Each kind of line has its method, tried in order; the first that takes the
+    line ends its handling (op-profiling sections and the GPU delegate's list of unsupported ops span lines)."""
 
+    def __init__(self) -> None:
+        self.params: dict[str, str] = {}
+        self.version: str | None = None
+        self.accelerators: tuple[str, ...] = ()
+        self.model_size: float | None = None
+        self.session_ms: float | None = None
+        self.stats: list[RunStats] = []
+        self.pending_runs: int | None = None
+        self.timings: dict = {}
+        self.memory: dict = {}
+        self.delegates = _Delegates()
+        self.profiles: list[ProfileSection] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.unconsumed: tuple[str, ...] = ()
+        self.failed = False
+        self.failure: str | None = None
+        self.exec_failure: str | None = None
+        self.gpu_unsupported: list[dict] | None = None  # collecting the lines after "not supported by GPU delegate"
+        # op-profiling state
+        self.section: dict | None = None
+        self.table_title: str | None = None
+        self.columns: list[str] = []
+
+    def feed(self, level: str, line: str) -> None:
+        if any(marker in line for marker in EXEC_FAILURES) and self.exec_failure is None:
+            self.exec_failure = line
+            self.fail(line)
+        if self.profile_line(line) or self.gpu_list_line(line):
+            return
         if level == "ERROR" or line.startswith("ERROR"):
-            errors.append(line)
+            self.errors.append(line)
         elif level in ("WARNING",):
-            warnings.append(line)
+            self.warnings.append(line)
+        for take in (self.run_line, self.memory_line, self.tool_line, self.delegate_line, self.param_line):
+            if take(line):
+                return
 
-        m = _VERSION.search(line)
-        if m:
-            version = m.group(1)
-            continue
-        m = _RUNNING.search(line)
-        if m:
-            pending_runs = int(m.group(1))
-            continue
-        m = _TIMINGS.search(line)
-        if m:
-            timings = dict(
-                zip(
-                    ("init_us", "first_inference_us", "warmup_avg_us", "inference_avg_us"),
-                    map(_num, m.groups()),
-                    strict=True,
+    def fail(self, line: str) -> None:
+        self.failed = True
+        self.failure = self.failure or line
+
+    # --- lines spanning sections -------------------------------------------------------------------
+
+    def close_section(self) -> None:
+        if self.section is not None:
+            self.profiles.append(
+                ProfileSection(
+                    title=self.section["title"],
+                    tables={k: tuple(v) for k, v in self.section["tables"].items()},
+                    timings=self.section["timings"],
+                    nodes_observed=self.section["nodes"],
                 )
             )
-            continue
+        self.section = None
+
+    def profile_line(self, line: str) -> bool:
+        """A line of an op-profiling section (its head, table titles and headers, rows, timings)."""
+        head = _PROFILE_HEAD.match(line)
+        if head:
+            self.close_section()
+            self.section = {"title": head.group(2).strip(), "tables": {}, "timings": None, "nodes": None}
+            self.table_title, self.columns = None, []
+            return True
+        section = self.section
+        if section is None:
+            return False
+        title = _TABLE_TITLE.match(line)
+        if title:
+            self.table_title, self.columns = title.group(1), []
+            section["tables"].setdefault(self.table_title, [])
+            return True
+        if line.startswith("[") and "node type" in line.lower():
+            self.columns = _split_header(line)
+            return True
+        tm = _TIMINGS_PROFILE.match(line)
+        if tm:
+            section["timings"] = parse_stats(tm.group(1))
+            return True
+        nm = _NODES_OBSERVED.match(line)
+        if nm:
+            section["nodes"] = int(nm.group(1))
+            self.close_section()
+            self.table_title, self.columns = None, []
+            return True
+        if line.startswith("Memory (bytes):") or line.startswith("Number of nodes executed"):
+            return True
+        if self.table_title and self.columns:
+            row = _parse_row(line, self.columns)
+            if row is not None:
+                section["tables"][self.table_title].append(row)
+                return True
+        return False
+
+    def gpu_list_line(self, line: str) -> bool:
+        """The GPU delegate's list of the ops it does not support, one "OP: reason" a line."""
+        if self.gpu_unsupported is not None:
+            op_line = _GPU_OP_LINE.match(line)
+            if op_line and not _GPU_SPLIT.search(line):
+                self.gpu_unsupported.append({"op": op_line.group(1), "reason": op_line.group(2)})
+                return True
+            self.delegates.get("GPU")["unsupported_ops"] = list(self.gpu_unsupported)
+            self.gpu_unsupported = None
+        if _GPU_UNSUPPORTED.search(line):
+            self.gpu_unsupported = []
+            self.errors.append(line)
+            return True
+        return False
+
+    # --- one-line facts ------------------------------------------------------------------------------
+
+    def run_line(self, line: str) -> bool:
+        """The version, the runs asked for, the timings and the statistics of a run."""
+        m = _VERSION.search(line)
+        if m:
+            self.version = m.group(1)
+            return True
+        m = _RUNNING.search(line)
+        if m:
+            self.pending_runs = int(m.group(1))
+            return True
+        m = _TIMINGS.search(line)
+        if m:
+            keys = ("init_us", "first_inference_us", "warmup_avg_us", "inference_avg_us")
+            self.timings = dict(zip(keys, map(_num, m.groups()), strict=True))
+            return True
         m = _OLD_TIMINGS.search(line)
         if m:
             warm, init, inf = map(_num, m.groups())
-            timings = {"init_us": init, "first_inference_us": None, "warmup_avg_us": warm, "inference_avg_us": inf}
-            continue
+            self.timings = {"init_us": init, "first_inference_us": None, "warmup_avg_us": warm, "inference_avg_us": inf}
+            return True
         if line.startswith("count=") or line.startswith("curr="):
-            s = parse_stats(line, pending_runs)
+            s = parse_stats(line, self.pending_runs)
             if s is not None:
-                stats.append(s)
-                pending_runs = None
-                continue
+                self.stats.append(s)
+                self.pending_runs = None
+                return True
+        return False
+
+    def memory_line(self, line: str) -> bool:
         m = _MEM_DELTA.search(line)
         if m:
-            memory.update(kind="delta_from_tool_start", init_mb=_num(m.group(1)), overall_mb=_num(m.group(2)))
-            continue
+            self.memory.update(kind="delta_from_tool_start", init_mb=_num(m.group(1)), overall_mb=_num(m.group(2)))
+            return True
         m = _MEM_PEAK_OLD.search(line)
         if m:
-            memory.update(kind="peak", init_mb=_num(m.group(1)), overall_mb=_num(m.group(2)))
-            continue
+            self.memory.update(kind="peak", init_mb=_num(m.group(1)), overall_mb=_num(m.group(2)))
+            return True
         m = _MEM_MONITOR.search(line)
         if m:
-            memory["peak_mb"] = _num(m.group(1))
-            continue
+            self.memory["peak_mb"] = _num(m.group(1))
+            return True
         if line.startswith("- VmRSS") or line.startswith("+ Rss"):
             key, _, value = line[2:].partition(":")
-            memory[key.strip().lower().replace(" + ", "_plus_").replace(" ", "_")] = value.strip()
-            continue
+            self.memory[key.strip().lower().replace(" + ", "_plus_").replace(" ", "_")] = value.strip()
+            return True
+        return False
+
+    def tool_line(self, line: str) -> bool:
+        """The model's size, the session's start-up and the flags the tool did not take."""
         m = _MODEL_SIZE.search(line)
         if m:
-            model_size = _num(m.group(1))
-            continue
+            self.model_size = _num(m.group(1))
+            return True
         m = _SESSION.search(line)
         if m:
-            session_ms = _num(m.group(1))
-            continue
+            self.session_ms = _num(m.group(1))
+            return True
         m = _UNCONSUMED.search(line)
         if m:
-            unconsumed = tuple(f for f in m.group(1).split() if f)
-            continue
+            self.unconsumed = tuple(f for f in m.group(1).split() if f)
+            return True
+        return False
+
+    def delegate_line(self, line: str) -> bool:
+        """What a delegate did: applied wholly or in part, not executed, failed, nodes replaced, created."""
         m = _APPLIED.search(line)
         if m:
-            d = delegates.get(m.group(1))
+            d = self.delegates.get(m.group(1))
             d["applied"] = "all" if m.group(2) == "completely" else "partial"
             d["kernels"] = int(m.group(3)) if m.group(3) else (1 if m.group(2) == "completely" else None)
             d.setdefault("created", True)
-            continue
+            return True
         m = _NOT_EXECUTED.search(line)
         if m:
-            d = delegates.get(m.group(1))
+            d = self.delegates.get(m.group(1))
             d["applied"] = "none"
             d["kernels"] = 0
             d.setdefault("created", True)
-            continue
+            return True
         m = _FAILED_APPLY.search(line)
         if m:
-            d = delegates.get(m.group(1))
-            d["applied"] = "failed"
-            failed = True
-            failure = failure or line
-            continue
+            self.delegates.get(m.group(1))["applied"] = "failed"
+            self.fail(line)
+            return True
         m = _REPLACING.search(line)
         if m:
             owner = DELEGATE_NODE_TYPES.get(m.group(3))
-            if owner is None and delegates.order:  # an external delegate names its node its own way
-                owner = delegates.order[-1]
-            d = delegates.get(owner or m.group(3))
+            if owner is None and self.delegates.order:  # an external delegate names its node its own way
+                owner = self.delegates.order[-1]
+            d = self.delegates.get(owner or m.group(3))
             d["nodes_delegated"] = int(m.group(1))
             d["nodes_total"] = int(m.group(2)) if m.group(2) else None
             d["partitions"] = int(m.group(4))
-            continue
+            return True
+        return self.gpu_split_line(line) or self.created_line(line)
+
+    def gpu_split_line(self, line: str) -> bool:
         m = _GPU_SPLIT.search(line)
         if m:
-            d = delegates.get("GPU")
+            d = self.delegates.get("GPU")
             d["gpu_ops"], d["cpu_ops"] = int(m.group(1)), int(m.group(2))
             if d.get("applied", "unknown") == "unknown":
                 d["applied"] = "none" if d["gpu_ops"] == 0 else ("partial" if d["cpu_ops"] else "all")
-            continue
+            return True
+        return False
+
+    def created_line(self, line: str) -> bool:
         m = _CREATED.search(line)
         if m:
             # "Created TensorFlow Lite XNNPACK delegate for CPU." names the delegate first,
             # "Created TensorFlow Lite delegate for NNAPI." last, "GPU delegate created." alone
-            delegates.get(m.group(1) or m.group(2) or m.group(3))["created"] = True
-            continue
+            self.delegates.get(m.group(1) or m.group(2) or m.group(3))["created"] = True
+            return True
+        return False
+
+    def param_line(self, line: str) -> bool:
+        """The end of a failed run, or one of the parameters the tool echoes ("Num threads: [4]")."""
         if line.startswith("Benchmarking failed"):
-            failed = True
-            failure = failure or (errors[-1] if errors else line)
-            continue
+            self.fail(self.errors[-1] if self.errors else line)
+            return True
         pm = _PARAM.match(line)
         if pm and not line.startswith("["):
             key, value = pm.group(1).strip(), pm.group(2).strip()
-            params[key] = value
+            self.params[key] = value
             if key == "NNAPI accelerators available":
-                accelerators = tuple(a.strip() for a in value.split(",") if a.strip())
-            continue
-    close_section()
-    if gpu_unsupported is not None:  # the text ended inside the list
-        delegates.get("GPU")["unsupported_ops"] = list(gpu_unsupported)
+                self.accelerators = tuple(a.strip() for a in value.split(",") if a.strip())
+            return True
+        return False
 
-    warmup, inference = _assign_stats(stats, timings)
-    return BenchmarkOutput(
-        params=params,
-        tflite_version=version,
-        nnapi_accelerators=accelerators,
-        model_size_mb=model_size,
-        init_session_ms=session_ms,
-        warmup=warmup,
-        inference=inference,
-        init_us=timings.get("init_us"),
-        first_inference_us=timings.get("first_inference_us"),
-        warmup_avg_us=timings.get("warmup_avg_us"),
-        inference_avg_us=timings.get("inference_avg_us"),
-        memory=memory,
-        delegates=delegates.frozen(),
-        profiles=tuple(profiles),
-        errors=tuple(errors),
-        warnings=tuple(warnings),
-        unconsumed_flags=unconsumed,
-        failed=failed,
-        failure=failure,
-        exec_failure=exec_failure,
-    )
+    def result(self) -> BenchmarkOutput:
+        self.close_section()
+        if self.gpu_unsupported is not None:  # the text ended inside the list
+            self.delegates.get("GPU")["unsupported_ops"] = list(self.gpu_unsupported)
+        warmup, inference = _assign_stats(self.stats, self.timings)
+        t = self.timings
+        return BenchmarkOutput(
+            params=self.params,
+            tflite_version=self.version,
+            nnapi_accelerators=self.accelerators,
+            model_size_mb=self.model_size,
+            init_session_ms=self.session_ms,
+            warmup=warmup,
+            inference=inference,
+            init_us=t.get("init_us"),
+            first_inference_us=t.get("first_inference_us"),
+            warmup_avg_us=t.get("warmup_avg_us"),
+            inference_avg_us=t.get("inference_avg_us"),
+            memory=self.memory,
+            delegates=self.delegates.frozen(),
+            profiles=tuple(self.profiles),
+            errors=tuple(self.errors),
+            warnings=tuple(self.warnings),
+            unconsumed_flags=self.unconsumed,
+            failed=self.failed,
+            failure=self.failure,
+            exec_failure=self.exec_failure,
+        )
 
 
 def _close(a: float | None, b: float | None) -> bool:

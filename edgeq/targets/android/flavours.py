@@ -6,8 +6,10 @@
 - ``int8``: full integer, no float op left; the flavour for NNAPI and the NPU/DSP delegates
   (Qualcomm, MediaTek, Google Tensor), and fast on the CPU with XNNPACK.
 
-Each flavour is converted by :func:`edgeq.stages.quantize.quantize` (which verifies I/O dtypes and float ops)
-and then read back again here against what the flavour promises; its sidecar gets an ``android``
+Each flavour is converted here with the layers below the stages (the model loaded once by
+:mod:`edgeq.modelio`, converted by :mod:`edgeq.quantize.ptq`, its I/O dtypes and float ops checked by
+:mod:`edgeq.quantize.verify`, written with a ``quantize`` sidecar as ``edgeq quantize`` writes it; a target
+never calls a stage) and then read back against what the flavour promises; its sidecar gets an ``android``
 section with the flavour, the delegates it is for, and its inputs and outputs (names, shapes,
 dtypes, scales and zero points).
 """
@@ -16,10 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
-from edgeq.errors import ConversionFailed, OutputExists, UsageError
+from edgeq.errors import BadInput, ConversionFailed, OutputExists, UsageError
 from edgeq.flatbuffer import FLOAT_TYPES, ModelInfo, TensorInfo
+
+if TYPE_CHECKING:
+    from edgeq.data import Dataset
+    from edgeq.modelio import LoadedModel
 
 FLAVOURS = ("float32", "fp16", "int8")
 MODES = {"float32": Mode.FLOAT, "fp16": Mode.FP16, "int8": Mode.INT8}
@@ -97,18 +104,18 @@ def io_details(info: ModelInfo) -> dict:
     return {"inputs": [_io(t) for t in info.inputs], "outputs": [_io(t) for t in info.outputs]}
 
 
-def verify(info: ModelInfo, flavour: str, io: IOType | None = None) -> list[str]:
+def verify(info: ModelInfo, flavour: str, io: IOType | None = None, allow_float_ops: bool = False) -> list[str]:
     """What is wrong with ``info`` as a model of ``flavour`` (empty when nothing is).
 
-    int8: no op computes in float and the I/O is the integer type asked for. fp16: float32 I/O and
-    float16 weights. float32: float32 I/O, no float16 weights, no integer arithmetic.
+    int8: no op computes in float (unless ``allow_float_ops``) and the I/O is the integer type asked for.
+    fp16: float32 I/O and float16 weights. float32: float32 I/O, no float16 weights, no integer arithmetic.
     """
     problems = []
     got = classify(info)
     io_dtypes = {t.dtype for t in info.inputs + info.outputs}
     if flavour == "int8":
         want = {IOType.INT8: "int8", IOType.UINT8: "uint8", IOType.FLOAT: "float32"}.get(io or IOType.INT8, "int8")
-        if got != "int8":
+        if got != "int8" and not allow_float_ops:
             floats = sorted(set(info.float_ops))
             problems.append(f"not fully integer ({got}): ops computing in float: {', '.join(floats) or 'none'}")
         bad = sorted(f"{t.name} ({t.dtype})" for t in info.inputs + info.outputs if t.dtype != want)
@@ -164,7 +171,7 @@ def android_section(flavour: str, info: ModelInfo, problems: list[str]) -> dict:
 
 
 def _add_to_sidecar(artifact: Path, section: dict) -> str:
-    """Add the ``android`` section to the sidecar edgeq.stages.quantize.quantize wrote for ``artifact``."""
+    """Add the ``android`` section to the sidecar :func:`_convert` wrote for ``artifact``."""
     from edgeq.artifacts import read_sidecar, sidecar_path, write_json_atomic
 
     doc = read_sidecar(artifact) or {}
@@ -172,6 +179,53 @@ def _add_to_sidecar(artifact: Path, section: dict) -> str:
     side = sidecar_path(artifact)
     write_json_atomic(side, doc)
     return str(side)
+
+
+def _calibration(model: LoadedModel, cfg: QuantizeConfig, data_cfg: DataConfig) -> tuple[Dataset, list[str]]:
+    """The calibration samples for ``model``'s input, checked against it (shape, NaN; range warnings)."""
+    from edgeq import data
+    from edgeq.quantize import ptq
+
+    shape = ptq.static_input_shape(model, cfg.batch)
+    calib = data.load(data_cfg, shape[1:])
+    warnings = data.validate(calib, shape[1:], model.value_range, "calibration data")
+    if calib.num_samples < cfg.batch:
+        raise BadInput(
+            f"calibration data has {calib.num_samples} samples, fewer than --batch {cfg.batch}", "give more samples"
+        )
+    return calib, warnings
+
+
+def _convert(model: LoadedModel, out: Path, cfg: QuantizeConfig, data_cfg: DataConfig | None) -> ModelInfo:
+    """Convert ``model`` to ``out`` per ``cfg``, check what came out (I/O dtypes, float ops), and write it with
+    the sidecar ``edgeq quantize`` writes (config, calibration, verification, the converter's log).
+
+    Raises:
+        BadInput: the calibration data does not fit the model.
+        ConversionFailed: the converter failed, or its output is not what ``cfg`` asks.
+    """
+    from edgeq import flatbuffer
+    from edgeq.artifacts import provenance, sha256_file, write_artifact
+    from edgeq.quantize import ptq, verify
+
+    calib, warnings = _calibration(model, cfg, data_cfg) if data_cfg is not None else (None, [])
+    data, log = ptq.convert(model, cfg, calib)
+    info = flatbuffer.read_bytes(data, origin="converted model")
+    check = verify.verify(info, cfg)
+    verify.require(check, cfg)
+    doc = provenance(
+        "quantize",
+        cfg.to_dict(),
+        {},
+        calibration=calib.provenance(data_cfg.seed) if calib is not None and data_cfg is not None else None,
+        verification={"float_ops": list(check.float_ops), "problems": list(check.problems)},
+        converter_log=log[-8000:],
+        warnings=warnings + list(check.problems),
+        model_format=model.format.value,
+    )
+    doc["inputs"] = {"model": {"path": model.path, "sha256": model.sha256 or sha256_file(model.path)}}
+    write_artifact(out, data, doc)
+    return info
 
 
 def build(
@@ -189,11 +243,10 @@ def build(
     Raises:
         UsageError: int8 without calibration data.
         OutputExists: an output exists and ``force`` is false (checked before converting anything).
-        BadInput, ConversionFailed: as :func:`edgeq.stages.quantize.quantize` raises; a flavour that reads back wrong.
+        BadInput, ConversionFailed: the model or data cannot be read or converted; a flavour that reads back wrong.
     """
-    from edgeq import flatbuffer
     from edgeq.artifacts import check_output
-    from edgeq.stages.quantize import quantize
+    from edgeq.modelio import load_model
 
     if "int8" in flavours and not data_path:
         raise UsageError(
@@ -203,9 +256,9 @@ def build(
     stem = Path(model_path).stem
     outs = {f: out_dir / f"{stem}_{f}.tflite" for f in flavours}
     for out in outs.values():  # fail before the first conversion, not after it
-        check_output(out, force)
+        check_output(out, force, [model_path, data_path])
+    model = load_model(model_path)  # once for every flavour
     artifacts = []
-    float_size = None
     for f in flavours:
         cfg = QuantizeConfig(
             mode=MODES[f],
@@ -213,13 +266,8 @@ def build(
             allow_float_ops=allow_float_ops if f == "int8" else False,
         )
         data_cfg = DataConfig(path=data_path, samples=data_samples) if f == "int8" and data_path else None
-        q = quantize(model_path, str(outs[f]), cfg, data_cfg, force=force, reference_size_bytes=float_size)
-        if f == "float32":
-            float_size = q.size_bytes
-        info = flatbuffer.read_file(outs[f])
-        problems = verify(info, f, int8_io if f == "int8" else None)
-        if f == "int8" and allow_float_ops:
-            problems = [p for p in problems if not p.startswith("not fully integer")]
+        info = _convert(model, outs[f], cfg, data_cfg)
+        problems = verify(info, f, int8_io if f == "int8" else None, allow_float_ops and f == "int8")
         if problems:
             raise ConversionFailed(
                 f"the {f} flavour of {model_path} is not what it should be: {'; '.join(problems)}",

@@ -1,13 +1,14 @@
 """Google Coral Edge TPU: a pre-flight that predicts edgetpu_compiler, and a wrapper that runs it.
 
 - ``TARGET.check(model, options)`` predicts the compiler's per-op table from the .tflite alone (no compiler).
-- ``TARGET.compile(models, out_dir, options)`` runs the pre-flight, then edgetpu_compiler when it is
-  installed (skipped, with the reason, when it is not), parses its console and .log, and compares them
-  with the prediction.
+- ``TARGET.compile(models, out_dir, options, checked)`` runs the pre-flight (or reuses the check's, given
+  in ``checked``), then edgetpu_compiler when it is installed (skipped, with the reason, when it is not),
+  parses its console and .log, and compares them with the prediction.
 - ``TARGET.profile`` is the hardware as data for the quantization planner; ``TARGET.cpu_ops(model)``
   says how many ops would leave the accelerator.
 
-Modules: rules (supported ops and limits as data), preflight, compiler (subprocess), logparse.
+Modules: rules (supported ops and limits as data), preflight, compiler (subprocess), logparse, results
+(the result types, their findings and their text).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from edgeq.artifacts import output_folder
 from edgeq.config import IOType, Mode
 from edgeq.errors import ConversionFailed, OutputExists, Unavailable, UsageError
 from edgeq.targets import coral_options, toolversions
-from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models
-from edgeq.targets.coral import compiler, logparse, preflight, rules
+from edgeq.targets.base import NO_OPTIONS, CompatReport, Stage, check_models
+from edgeq.targets.coral import compiler, logparse, preflight, results, rules
 from edgeq.targets.coral.compiler import CompileConfig
+from edgeq.targets.coral.results import CoralCompatReport, CoralCompileResult
 from edgeq.targets.registry import resolve
 
 __all__ = ["TARGET", "CoralTarget", "CompileConfig", "CoralCompatReport", "CoralCompileResult", "PROFILE"]
@@ -70,20 +72,6 @@ def _compile_config(options: dict) -> CompileConfig:
     return CompileConfig(**options)
 
 
-class CoralCompatReport(CompatReport):
-    """The pre-flight's prediction: ``details`` has runtime_version, memory (cached vs streamed) and notes."""
-
-
-class CoralCompileResult(CompileResult):
-    """Per model (``details["models"]``): the pre-flight, the compiler's parsed report and their differences."""
-
-    def artifacts(self) -> list[str]:
-        files: list[str] = []
-        for m in self.details.get("models") or []:
-            files += [m["preflight_report"], *m.get("outputs", []), *m.get("logs", []), *m.get("sidecars", [])]
-        return files
-
-
 def _summary(pred: preflight.Prediction) -> dict:
     return {
         "runtime_version": pred.runtime_version,
@@ -109,6 +97,42 @@ def _count_custom_ops(path: Path) -> int | None:
         )
     except Exception:  # the reader raises anything on bytes that are not a model
         return None
+
+
+def _stems(models: list[str]) -> list[str]:
+    """The models' stems, refused when two would write the same compiled file."""
+    stems = [Path(m).stem for m in models]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise UsageError(
+            f"two models named {dup[0]}.tflite would write the same {dup[0]}_edgetpu.tflite", "rename one of them"
+        )
+    return stems
+
+
+def _refuse_existing(out: Path, stems: list[str], overwrite: bool | None) -> None:
+    """Refuse outputs that exist, unless ``overwrite``; unset, an earlier edgeq compile's are replaced."""
+    for stem in stems:
+        ours = (out / f"{stem}.coral-check.json").exists()
+        if overwrite or (overwrite is None and ours):
+            continue
+        for name in (f"{stem}_edgetpu.tflite", f"{stem}_edgetpu.log", f"{stem}.coral-check.json"):
+            if (out / name).exists():
+                raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
+
+
+def _reused(model: str, runtime_version: int, checked: Sequence[CompatReport]) -> preflight.Prediction | None:
+    """The pre-flight a check already made of ``model`` for the same runtime version, if one is in ``checked``."""
+    for report in checked:
+        pred = report.prediction if isinstance(report, CoralCompatReport) else None
+        if pred is None or pred.runtime_version != runtime_version:
+            continue
+        try:
+            if os.path.samefile(pred.model, model):
+                return pred
+        except OSError:
+            continue
+    return None
 
 
 class CoralTarget:
@@ -141,37 +165,15 @@ class CoralTarget:
         return self.report(pred)
 
     def report(self, pred: preflight.Prediction) -> CoralCompatReport:
-        counts, first = pred.counts, pred.first_unmapped
-        messages = []
-        if first is not None:
-            tail = (
-                f"; {first['ops_stranded_after']} op(s) after it stranded on the CPU" if first["splits_graph"] else ""
-            )
-            guess = "" if first["confirmed"] else " (a guess: the rule behind it is unconfirmed)"
-            messages.append(f"first unmapped: #{first['index']} {first['op']}: {first['reason']}{tail}{guess}")
-        if pred.unconfirmed:
-            messages.append(
-                f"{pred.unconfirmed} op verdict(s) rest on unconfirmed rules (basis 'guess'); the compiler may decide "
-                "otherwise: compile with edgetpu_compiler to know"
-            )
-        mem = pred.memory
-        if mem["streaming_predicted"]:
-            messages.append(
-                f"parameters on the Edge TPU ({mem['parameter_bytes_on_tpu']:,} bytes) exceed the ~8 MiB on-chip "
-                f"memory: about {mem['streamed_bytes_estimate']:,} bytes would be streamed from the host on every "
-                "inference"
-            )
         details = pred.to_dict()  # notes (documented limits that cannot be predicted) stay in details
-        for key in ("ops", "counts", "first_unmapped"):
-            details.pop(key)
+        details.pop("ops")
         return CoralCompatReport(
             target=self.name,
-            ok=counts["cpu"] == 0,
+            ok=pred.counts["cpu"] == 0,
             ops=tuple(pred.table()),
-            messages=tuple(messages),
-            counts=counts,
-            first_unmapped=first,
+            findings=results.check_findings(pred),
             details=details,
+            prediction=pred,
         )
 
     def cpu_ops(self, model_path: str, runtime_version: int = rules.DEFAULT_RUNTIME_VERSION) -> int:
@@ -186,17 +188,25 @@ class CoralTarget:
 
     # --- compile -------------------------------------------------------------------------------------
 
-    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
+    def compile(
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
+    ) -> CoralCompileResult:
         """Pre-flight, then edgetpu_compiler on one or several models (co-compiled in one call).
 
         A missing compiler gives ``skipped=True`` with the reason. ``options`` are :class:`CompileConfig`
         fields (as declared in :mod:`edgeq.targets.coral_options`). ``overwrite``: True replaces existing
         outputs, False refuses; unset (a pipeline's call) replaces an earlier edgeq compile of the same
-        model (its pre-flight report exists) and refuses anything else.
+        model (its pre-flight report exists) and refuses anything else. ``checked``: the check's report of
+        each model (same runtime version); its pre-flight is reused instead of predicting again.
 
         Returns:
-            CompileResult: ``output`` is the first compiled model (the input when skipped); ``details``
-            has per model the pre-flight, the compiler's parsed report and their differences.
+            CoralCompileResult: ``output`` is the first compiled model (the input when skipped); ``details``
+            has per model the pre-flight, the compiler's parsed report and their differences; ``findings``
+            the first model's placement and memory as the compiler reported them.
 
         Raises:
             UsageError: contradictory options.
@@ -207,32 +217,14 @@ class CoralTarget:
         models = check_models(self, models)
         opts = resolve(self, Stage.COMPILE, options)
         cfg = _compile_config(opts)
-        stems = [Path(m).stem for m in models]
-        dup = sorted({s for s in stems if stems.count(s) > 1})
-        if dup:
-            raise UsageError(
-                f"two models named {dup[0]}.tflite would write the same {dup[0]}_edgetpu.tflite",
-                "rename one of them",
-            )
+        stems = _stems(models)
         out = output_folder(out_dir)
-        predictions = [preflight.predict(m, cfg.runtime_version) for m in models]
-        overwrite = opts.get("overwrite")
-        for stem in stems:
-            ours = (out / f"{stem}.coral-check.json").exists()
-            if overwrite or (overwrite is None and ours):
-                continue
-            for name in (f"{stem}_edgetpu.tflite", f"{stem}_edgetpu.log", f"{stem}.coral-check.json"):
-                if (out / name).exists():
-                    raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
-        from edgeq.artifacts import write_json_atomic
-
-        entries: list[dict[str, Any]] = []
-        for model, stem, pred in zip(models, stems, predictions, strict=True):
-            report_path = out / f"{stem}.coral-check.json"
-            write_json_atomic(report_path, {"model": model, "target": self.name, "preflight": pred.to_dict()})
-            entries.append({"input": model, "preflight_report": str(report_path), "preflight": _summary(pred)})
+        predictions = [
+            _reused(m, cfg.runtime_version, checked) or preflight.predict(m, cfg.runtime_version) for m in models
+        ]
+        _refuse_existing(out, stems, opts.get("overwrite"))
+        entries = self._write_preflight(models, stems, predictions, out)
         details: dict[str, Any] = {"target": self.name, "config": cfg.to_dict(), "models": entries, "warnings": []}
-
         path = compiler.find(cfg.compiler)
         if path is None:
             reason = f"edgetpu_compiler is not installed (not on PATH); {compiler.INSTALL_HINT}"
@@ -241,11 +233,32 @@ class CoralTarget:
             details.update(compiler={"path": None, "version": None, "available": False}, command=None)
             details["steps"] = {"preflight": "done", "compile": "skipped"}
             return CoralCompileResult(self.name, output=models[0], skipped=True, reason=reason, details=details)
-
         details["compiler"] = {"path": path, "version": compiler.version(path, cfg.timeout_s), "available": True}
         details["steps"] = {"preflight": "done", "compile": "failed"}
+        console = self._run_compiler(path, models, stems, predictions, out, cfg, details)
+        details["steps"]["compile"] = "done"
+        details["console"] = {k: v for k, v in console.to_dict().items() if k != "models"}
+        self._write_provenance(entries, cfg, details)
+        findings = results.compile_findings(entries, details["warnings"])
+        first = entries[0]["outputs"][0]
+        return CoralCompileResult(self.name, output=first, skipped=False, reason="", findings=findings, details=details)
+
+    def _write_preflight(self, models, stems, predictions, out: Path) -> list[dict[str, Any]]:
+        """Write each model's pre-flight report beside the outputs; the per-model entries of the result."""
+        from edgeq.artifacts import write_json_atomic
+
+        entries: list[dict[str, Any]] = []
+        for model, stem, pred in zip(models, stems, predictions, strict=True):
+            report_path = out / f"{stem}.coral-check.json"
+            write_json_atomic(report_path, {"model": model, "target": self.name, "preflight": pred.to_dict()})
+            entries.append({"input": model, "preflight_report": str(report_path), "preflight": _summary(pred)})
+        return entries
+
+    def _run_compiler(self, path: str, models, stems, predictions, out: Path, cfg: CompileConfig, details: dict):
+        """Run edgetpu_compiler into a staging folder, check it made every model, and collect its outputs."""
         from edgeq.artifacts import stage_folder
 
+        entries = details["models"]
         tmp = stage_folder(out, "edgetpu")  # named with the pid: the next run removes it once this one is dead
         try:
             args = [path, *cfg.flags(), "-o", str(tmp), *[str(Path(m).resolve()) for m in models]]
@@ -272,11 +285,7 @@ class CoralTarget:
             self._collect(entries, stems, predictions, console, tmp, out, produced, cfg, details)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        details["steps"]["compile"] = "done"
-        details["console"] = {k: v for k, v in console.to_dict().items() if k != "models"}
-        self._write_provenance(entries, cfg, details)
-        first = entries[0]["outputs"][0]
-        return CoralCompileResult(self.name, output=first, skipped=False, reason="", details=details)
+        return console
 
     def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
         """edgetpu_compiler's version for compile (``options["compiler"]`` or the one on PATH; "absent" when
