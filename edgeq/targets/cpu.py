@@ -13,12 +13,12 @@ import numpy as np
 from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import Unavailable, UsageError
-from edgeq.flatbuffer import read_file
 from edgeq.native_probe import seeded_input
 from edgeq.runtime import Session, open_session
 from edgeq.targets import remote_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.registry import resolve
+from edgeq.tflite import read_file
 
 
 class LocalRunner:

@@ -77,12 +77,12 @@ class AndroidTarget:
             UsageError: any option (android's check takes none).
             BadInput: not a valid .tflite file, or an op LiteRT cannot resolve.
         """
-        from edgeq import flatbuffer
+        from edgeq import tflite
         from edgeq.runtime import open_session
 
         resolve(self, Stage.CHECK, options)
         model_path = model
-        info = flatbuffer.read_file(model_path)
+        info = tflite.read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # the phone's CPU path is this interpreter
         art = fl.describe(model_path)
         messages = [f"flavour {art.flavour}: {fl.PURPOSE.get(art.flavour, '')}"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
 from edgeq.errors import ConversionFailed, OutputExists, UsageError
-from edgeq.flatbuffer import FLOAT_TYPES, ModelInfo, TensorInfo
+from edgeq.tflite import FLOAT_TYPES, ModelInfo, TensorInfo
 
 FLAVOURS = ("float32", "fp16", "int8")
 MODES = {"float32": Mode.FLOAT, "fp16": Mode.FP16, "int8": Mode.INT8}
@@ -82,9 +82,9 @@ def classify(info: ModelInfo) -> str:
 
 
 def classify_file(path: str) -> str:
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    return classify(flatbuffer.read_file(path))
+    return classify(tflite.read_file(path))
 
 
 def _io(t: TensorInfo) -> dict:
@@ -191,7 +191,7 @@ def build(
         OutputExists: an output exists and ``force`` is false (checked before converting anything).
         BadInput, ConversionFailed: as :func:`edgeq.stages.quantize.quantize` raises; a flavour that reads back wrong.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.artifacts import check_output
     from edgeq.stages.quantize import quantize
 
@@ -216,7 +216,7 @@ def build(
         q = quantize(model_path, str(outs[f]), cfg, data_cfg, force=force, reference_size_bytes=float_size)
         if f == "float32":
             float_size = q.size_bytes
-        info = flatbuffer.read_file(outs[f])
+        info = tflite.read_file(outs[f])
         problems = verify(info, f, int8_io if f == "int8" else None)
         if f == "int8" and allow_float_ops:
             problems = [p for p in problems if not p.startswith("not fully integer")]
@@ -241,9 +241,9 @@ def describe(model_path: str) -> FlavourArtifact:
     Raises:
         BadInput: not a valid .tflite file.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    info = flatbuffer.read_file(model_path)
+    info = tflite.read_file(model_path)
     flavour = classify(info)
     io = None
     if flavour == "int8" and info.inputs:
