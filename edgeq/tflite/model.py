@@ -25,7 +25,7 @@ import numpy as np
 
 from edgeq.errors import BadInput
 from edgeq.tflite import check
-from edgeq.tflite._schema import builtin_code, code_name, enum_names, schema
+from edgeq.tflite._schema import TFLITE_IDENTIFIER, builtin_code, code_name, enum_names, schema
 
 FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
 INT_ACTIVATION_TYPES = ("int8", "uint8", "int16")
@@ -396,6 +396,8 @@ def custom_op_count(data: bytes, custom_code: str) -> int | None:
     """How many ops of every subgraph are the custom op ``custom_code`` (an Edge TPU compiled model's
     ``edgetpu-custom-op``), read with bounded work but not validated (a compiled model holds ops LiteRT
     cannot resolve); None when the bytes are not a readable model."""
+    if data[4:8] != TFLITE_IDENTIFIER:
+        return None
     try:
         tree = check.parse(data)
     except check.Corrupt:
