@@ -142,10 +142,10 @@ class Model:
     data: bytes
     origin: str
     info: ModelInfo
-    tree: Any = field(repr=False, compare=False)  # the schema's ModelT (read-only; private to edgeq.tflite)
+    _tree: Any = field(repr=False, compare=False)  # the schema's ModelT: read-only, private to edgeq.tflite
 
     def _op(self, op_index: int) -> Any:
-        return self.tree.subgraphs[0].operators[op_index]
+        return self._tree.subgraphs[0].operators[op_index]
 
     def options(self, op_index: int) -> Any:
         """The builtin options object of op ``op_index`` of the main subgraph (strides, padding, fused
@@ -154,13 +154,13 @@ class Model:
 
     def op_version(self, op_index: int) -> int:
         """The kernel version the converter wrote for op ``op_index`` of the main subgraph."""
-        return int(self.tree.operatorCodes[self._op(op_index).opcodeIndex].version or 1)
+        return int(self._tree.operatorCodes[self._op(op_index).opcodeIndex].version or 1)
 
     def constant_bytes(self, tensor_index: int) -> bytes | None:
         """The constant data of tensor ``tensor_index`` of the main subgraph (inline or in an external
         buffer inside the file), or None for an activation."""
-        t = self.tree.subgraphs[0].tensors[tensor_index]
-        buffers = self.tree.buffers or []
+        t = self._tree.subgraphs[0].tensors[tensor_index]
+        buffers = self._tree.buffers or []
         buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
         if buf is None:
             return None
@@ -172,18 +172,18 @@ class Model:
 
     def op_names(self) -> list[str]:
         """Every op the model uses, in first-use order over all subgraphs (control flow bodies included)."""
-        codes = self.tree.operatorCodes or []
+        codes = self._tree.operatorCodes or []
         seen: dict[str, None] = {}
-        for g in self.tree.subgraphs or []:
+        for g in self._tree.subgraphs or []:
             for op in g.operators or []:
                 seen.setdefault(code_name(codes[op.opcodeIndex]))
         return list(seen)
 
     def resource_variables(self) -> int:
         """The number of distinct resource variables (VAR_HANDLE shared names, over all subgraphs)."""
-        codes = self.tree.operatorCodes or []
+        codes = self._tree.operatorCodes or []
         shared: set[bytes] = set()
-        for g in self.tree.subgraphs or []:
+        for g in self._tree.subgraphs or []:
             for op in g.operators or []:
                 if code_name(codes[op.opcodeIndex]) == "VAR_HANDLE":
                     shared.add(bytes(getattr(op.builtinOptions, "sharedName", None) or b""))
@@ -198,15 +198,15 @@ class Model:
                 inputs=tuple((m.name or b"").decode(errors="replace") for m in sig.inputs or []),
                 outputs=tuple((m.name or b"").decode(errors="replace") for m in sig.outputs or []),
             )
-            for sig in self.tree.signatureDefs or []
+            for sig in self._tree.signatureDefs or []
         )
 
     @property
     def metadata(self) -> dict[str, int]:
         """The model's metadata entries: name -> bytes of the buffer holding it."""
-        buffers = self.tree.buffers or []
+        buffers = self._tree.buffers or []
         out = {}
-        for m in self.tree.metadata or []:
+        for m in self._tree.metadata or []:
             b = int(m.buffer)
             buf = buffers[b] if 0 <= b < len(buffers) else None
             size = 0 if buf is None else (len(buf.data) if buf.data is not None else int(buf.size or 0))
@@ -259,7 +259,7 @@ def _parse(data: bytes, origin: str) -> Model:
         raise BadInput(
             f"{origin} is truncated or corrupt ({exc})", "re-export or re-download the .tflite file"
         ) from exc
-    return Model(data=data, origin=origin, info=_facts(tree, data, origin), tree=tree)
+    return Model(data=data, origin=origin, info=_facts(tree, data, origin), _tree=tree)
 
 
 def load(path: str | Path) -> Model:
