@@ -87,10 +87,10 @@ def _timed(fn):
 
 
 def measure(model: Path, samples: int, cores: tuple[str, ...], work: Path) -> dict:
-    from edgeq.flatbuffer import read_file
     from edgeq.targets import registry
     from edgeq.targets.mcu import parity
     from edgeq.targets.mcu.cgen import generate, reference_outputs, toolchain
+    from edgeq.tflite import read_file
 
     data = model.read_bytes()
     project, t_gen = _timed(lambda: generate(data, model.name))

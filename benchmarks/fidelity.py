@@ -135,7 +135,7 @@ def evaluate(
 ) -> dict:
     """One row's figures. Outputs are paired by name; a multi-output model's SQNR is its worst output's,
     its gain the gain on the output the plain model does worst on, its agreement the class-score output's."""
-    from edgeq import flatbuffer, outputs
+    from edgeq import outputs, tflite
     from edgeq.bench import fidelity, stats, tasks
     from edgeq.runtime import open_session
 
@@ -146,7 +146,7 @@ def evaluate(
     row: dict = {
         "sqnr_db": round(min(sqnr.values()), 2),
         "sqnr_db_per_output": {n: round(v, 2) for n, v in sqnr.items()},
-        "float_ops": len(flatbuffer.read_bytes(data).float_ops),
+        "float_ops": len(tflite.read_bytes(data).float_ops),
         "size_bytes": len(data),
         "output": out,  # for the paired gains; dropped before the results are written
     }

@@ -50,7 +50,7 @@ def zoo_models() -> dict[str, bytes]:
 
 def zoo_work() -> dict[str, dict]:
     """The reference models' work read from :func:`zoo_models`."""
-    from edgeq.flatbuffer import read_bytes
+    from edgeq.tflite import read_bytes
 
     return {name: estimate.work_of(read_bytes(data, origin=name)) for name, data in zoo_models().items()}
 

@@ -249,7 +249,7 @@ def overhead_in_process(tmp: Path, repeats: int) -> dict:
 
 def edgeq_stages(tmp: Path, repeats: int) -> dict:
     """Where api.quantize's time goes, stage by stage (uses edgeq internals; --stages only)."""
-    from edgeq import api, flatbuffer
+    from edgeq import api, tflite
     from edgeq.artifacts import provenance, write_artifact
     from edgeq.config import DataConfig, Mode, QuantizeConfig
     from edgeq.data import load as load_data
@@ -273,7 +273,7 @@ def edgeq_stages(tmp: Path, repeats: int) -> dict:
         data, _ = ptq.convert(model, cfg, calib)
         t["int8 conversion"] = clock() - t0
         t0 = clock()
-        verify.verify(flatbuffer.read_bytes(data, origin="converted model"), cfg)
+        verify.verify(tflite.read_bytes(data, origin="converted model"), cfg)
         t["read back + verify"] = clock() - t0
         t0 = clock()
         ptq.convert(model, QuantizeConfig(mode=Mode.FLOAT, batch=cfg.batch), None)

@@ -1,6 +1,6 @@
 """Run a .tflite once with LiteRT in a child process, so a native crash cannot take edgeq down.
 
-:func:`edgeq.tflite_check.validate` catches the inconsistencies we know of before LiteRT reads a file;
+:func:`edgeq.tflite.check.validate` catches the inconsistencies we know of before LiteRT reads a file;
 this is the net for the ones we do not: the child builds the interpreter, allocates and invokes once
 on the same seeded input ``bench`` uses, and reports back. A child killed by a signal becomes a
 :class:`~edgeq.errors.BadInput` naming the model and the signal; LiteRT's own errors come back as text
@@ -119,7 +119,7 @@ def _limit_memory() -> None:
     with an error, not by the machine's OOM killer; the parent allocates only models that passed."""
     import resource
 
-    from edgeq.tflite_check import MAX_ACTIVATION_BYTES
+    from edgeq.tflite import MAX_ACTIVATION_BYTES
 
     with open("/proc/self/statm") as fh:
         mapped = int(fh.read().split()[0]) * resource.getpagesize()

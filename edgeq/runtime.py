@@ -14,9 +14,9 @@ import numpy as np
 
 from edgeq.config import THREADS
 from edgeq.errors import BadInput, UnsupportedOp, UsageError
-from edgeq.flatbuffer import read_model_bytes, verify_bytes
 from edgeq.outputs import require_single
 from edgeq.tfimport import captured_stderr
+from edgeq.tflite import parse, read_model_bytes
 
 _INT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
 
@@ -122,7 +122,7 @@ def open_session(
 ) -> Session:
     """Create, resize (dynamic batch) and allocate a LiteRT interpreter.
 
-    A model read from a file is validated (:mod:`edgeq.tflite_check`) and first run once in a child
+    A model read from a file is validated (:mod:`edgeq.tflite.check`) and first run once in a child
     process (:mod:`edgeq.native_probe`), so a file that would crash LiteRT is an error naming it, not a
     dead process. Bytes edgeq's own converter just produced skip the child.
 
@@ -137,11 +137,11 @@ def open_session(
         raise UsageError(f"{num_threads} interpreter threads is out of range", f"use {THREADS.text()} threads")
     if isinstance(model, bytes):
         data = model
-        verify_bytes(data, origin)
+        parse(data, origin)
     else:
         data = read_model_bytes(model)
         origin = str(model) if origin == "model" else origin
-        verify_bytes(data, origin)
+        parse(data, origin)
         from edgeq.native_probe import probe
 
         failure = probe(data, origin, batch=batch)

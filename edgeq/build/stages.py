@@ -286,8 +286,8 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
 
 def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | None = None) -> dict:
     """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
-    from edgeq.flatbuffer import read_bytes
     from edgeq.quantize.planner import Profile, ops_off_accelerator
+    from edgeq.tflite import read_bytes
 
     info = read_bytes(qfile.read_bytes())
     applied = (qres.get("techniques") or {}).get("applied", "minmax")

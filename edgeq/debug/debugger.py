@@ -191,7 +191,7 @@ def sensitivity_groups(session: Session) -> list[list[str]]:
     Each group is a layer and the compute layer feeding it: keeping a layer in float does not
     help when its input was already squeezed through a badly scaled int8 tensor upstream.
     """
-    from edgeq.flatbuffer import read_bytes
+    from edgeq.tflite import read_bytes
 
     info = read_bytes(session.quantized_model())
     producer_of = {}

@@ -24,6 +24,7 @@ import numpy as np
 
 from edgeq.errors import UsageError
 from edgeq.quantize import bias_correction, tflite_edit
+from edgeq.tflite.edit import new_buffer
 
 _ZETA, _GAMMA = 1.1, -0.1  # the rectified sigmoid's stretch, from the paper
 
@@ -171,13 +172,10 @@ def _unshare_weight_buffers(model: Any, ops: list[Any]) -> int:
     for t in graph.tensors:
         users[t.buffer] = users.get(t.buffer, 0) + 1
     copied = 0
-    schema = tflite_edit._schema()
     for op in ops:
         tensor = graph.tensors[op.inputs[1]]
         if users.get(tensor.buffer, 0) > 1:
-            buf = schema.BufferT()
-            buf.data = np.array(model.buffers[tensor.buffer].data, dtype=np.uint8)
-            model.buffers.append(buf)
+            model.buffers.append(new_buffer(np.array(model.buffers[tensor.buffer].data, dtype=np.uint8)))
             users[tensor.buffer] -= 1
             tensor.buffer = len(model.buffers) - 1
             copied += 1

@@ -34,6 +34,7 @@ import numpy as np
 
 from edgeq.errors import BadInput, UsageError
 from edgeq.quantize import tflite_edit
+from edgeq.tflite import edit
 
 CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _INT32 = np.iinfo(np.int32)
@@ -216,8 +217,7 @@ def _unsupported(model: Any, op: Any) -> str | None:
     if len(op.inputs) < 3 or op.inputs[2] < 0:
         return "no bias"
     types = {graph.tensors[i].type for i in op.inputs[:2]}
-    schema = tflite_edit._schema()
-    if types != {schema.TensorType.INT8} or graph.tensors[op.inputs[2]].type != schema.TensorType.INT32:
+    if types != {edit.tensor_type("INT8")} or graph.tensors[op.inputs[2]].type != edit.tensor_type("INT32"):
         return "not an int8 op with an int32 bias"
     return None
 
@@ -230,15 +230,12 @@ def _unshare_bias_buffers(model: Any) -> int:
         users[t.buffer] = users.get(t.buffer, 0) + 1
     seen: set[int] = set()
     copied = 0
-    schema = tflite_edit._schema()
     for op in graph.operators:
         if tflite_edit.op_name(model, op) not in CORRECTED_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
             continue
         tensor = graph.tensors[op.inputs[2]]
         if users.get(tensor.buffer, 0) > 1 or tensor.buffer in seen:
-            buf = schema.BufferT()
-            buf.data = np.array(model.buffers[tensor.buffer].data, dtype=np.uint8)
-            model.buffers.append(buf)
+            model.buffers.append(edit.new_buffer(np.array(model.buffers[tensor.buffer].data, dtype=np.uint8)))
             users[tensor.buffer] -= 1
             tensor.buffer = len(model.buffers) - 1
             copied += 1
@@ -282,13 +279,11 @@ def _reference_output(name: str, op: Any, x: np.ndarray, w: np.ndarray, b: np.nd
 
 def _linear_range(op: Any) -> tuple[float, float]:
     """Where the op's fused activation passes its input through unchanged."""
-    act = tflite_edit._schema().ActivationFunctionType
-    fused = getattr(op.builtinOptions, "fusedActivationFunction", act.NONE)
     return {
-        act.RELU: (0.0, np.inf),
-        act.RELU6: (0.0, 6.0),
-        act.RELU_N1_TO_1: (-1.0, 1.0),
-    }.get(fused, (-np.inf, np.inf))
+        "RELU": (0.0, np.inf),
+        "RELU6": (0.0, 6.0),
+        "RELU_N1_TO_1": (-1.0, 1.0),
+    }.get(edit.activation_name(op), (-np.inf, np.inf))
 
 
 def _apply(model: Any, op: Any, index: int, name: str, out_name: str, shift: np.ndarray) -> OpCorrection:

@@ -102,10 +102,10 @@ def prepare(data: bytes, origin: str) -> FloatTflite:
     Raises:
         BadInput: already quantized, several inputs or subgraph signatures, a dynamic input shape.
     """
-    from edgeq import flatbuffer
-    from edgeq.quantize import tflite_edit
+    from edgeq import tflite
+    from edgeq.tflite import edit
 
-    info = flatbuffer.read_bytes(data, origin=origin)
+    info = tflite.read_bytes(data, origin=origin)
     integer_io = [t.name for t in (*info.inputs, *info.outputs) if t.dtype != "float32"]
     integer_ops = [op.name for op in info.ops if op.compute in ("int8", "int16")]
     if integer_io or integer_ops:
@@ -124,12 +124,12 @@ def prepare(data: bytes, origin: str) -> FloatTflite:
             f"{origin} input {spec.name!r} has a dynamic shape {list(spec.shape_signature)}",
             "export the .tflite with a fixed input shape",
         )
-    model = tflite_edit.unpack(data)
+    model = edit.unpack(data)
     _set_builtin_codes(model)
     folded = _fold_fp16_constants(model)
     added = _add_signature(model, origin)
     return FloatTflite(
-        data=tflite_edit.pack(model),
+        data=edit.pack(model),
         input_name=spec.name,
         input_shape=tuple(spec.shape),
         folded_fp16_constants=folded,
@@ -149,25 +149,22 @@ def _set_builtin_codes(model) -> None:
 
 def _fold_fp16_constants(model) -> int:
     """Replace ``DEQUANTIZE(float16 constant)`` by the float32 constant it computes; the count folded."""
-    from edgeq.flatbuffer import _schema
-    from edgeq.quantize import tflite_edit
+    from edgeq.tflite import edit
 
-    tt = _schema().TensorType
+    float16 = edit.tensor_type("FLOAT16")
     folded = 0
     for sg in model.subgraphs:
         kept = []
         for op in sg.operators:
-            src = sg.tensors[op.inputs[0]] if tflite_edit.op_name(model, op) == "DEQUANTIZE" else None
+            src = sg.tensors[op.inputs[0]] if edit.op_name(model, op) == "DEQUANTIZE" else None
             raw = model.buffers[src.buffer].data if src is not None else None
-            if src is None or src.type != tt.FLOAT16 or raw is None or len(raw) == 0:
+            if src is None or src.type != float16 or raw is None or len(raw) == 0:
                 kept.append(op)
                 continue
             dst = sg.tensors[op.outputs[0]]
             values = np.frombuffer(np.asarray(raw, dtype=np.uint8).tobytes(), dtype=np.float16).astype(np.float32)
             # a new buffer: the output's own is usually buffer 0, shared by every non-constant tensor
-            buffer = _schema().BufferT()
-            buffer.data = np.frombuffer(values.tobytes(), dtype=np.uint8)
-            model.buffers.append(buffer)
+            model.buffers.append(edit.new_buffer(values))
             dst.buffer = len(model.buffers) - 1
             folded += 1
         sg.operators = kept
@@ -212,7 +209,7 @@ def _shared_buffer(model, this_sg, buffer: int) -> bool:
 
 def _add_signature(model, origin: str) -> bool:
     """Give a model without signatures a ``serving_default`` over its main subgraph's I/O."""
-    from edgeq.flatbuffer import _schema
+    from edgeq.tflite import edit
 
     if model.signatureDefs:
         if len(model.signatureDefs) > 1:
@@ -221,19 +218,15 @@ def _add_signature(model, origin: str) -> bool:
                 "export the signature to deploy alone",
             )
         return False
-    schema = _schema()
     sg = model.subgraphs[0]
-
-    def entry(index: int):
-        t = schema.TensorMapT()
-        t.name, t.tensorIndex = sg.tensors[index].name, index
-        return t
-
-    sig = schema.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = SIGNATURE.encode(), 0
-    sig.inputs = [entry(i) for i in sg.inputs]
-    sig.outputs = [entry(i) for i in sg.outputs]
-    model.signatureDefs = [sig]
+    model.signatureDefs = [
+        edit.new_signature(
+            SIGNATURE,
+            0,
+            [(sg.tensors[i].name, i) for i in sg.inputs],
+            [(sg.tensors[i].name, i) for i in sg.outputs],
+        )
+    ]
     return True
 
 
@@ -277,9 +270,9 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
 def _signature(data: bytes) -> tuple[str, str]:
     """The signature's key and its input's name (a model's own signature may name the input apart
     from the tensor)."""
-    from edgeq.quantize import tflite_edit
+    from edgeq.tflite import edit
 
-    sig = tflite_edit.unpack(data).signatureDefs[0]
+    sig = edit.unpack(data).signatureDefs[0]
     return sig.signatureKey.decode(), sig.inputs[0].name.decode()
 
 
@@ -287,42 +280,32 @@ def to_fp16(data: bytes) -> tuple[bytes, int]:
     """Float16 weights, as the TFLite converter stores them: each float32 constant becomes a float16
     constant read through a DEQUANTIZE op (which runs once, at load). ``data`` has float32 constants
     only (``prepare`` made it so). Returns the model and how many constants were converted."""
-    from edgeq.flatbuffer import _schema
-    from edgeq.quantize import tflite_edit
+    from edgeq.tflite import edit
 
-    schema = _schema()
-    model = tflite_edit.unpack(data)
+    model = edit.unpack(data)
     sg = model.subgraphs[0]
     read = {i for op in sg.operators for i in op.inputs if i >= 0}
     constants = [
         i
         for i in sorted(read)
-        if sg.tensors[i].type == schema.TensorType.FLOAT32
+        if sg.tensors[i].type == edit.tensor_type("FLOAT32")
         and model.buffers[sg.tensors[i].buffer].data is not None
         and len(model.buffers[sg.tensors[i].buffer].data) > 0
     ]
     if not constants:
         return data, 0
-    code = schema.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.DEQUANTIZE
-    code.version = 3  # float16 input
-    model.operatorCodes.append(code)
+    model.operatorCodes.append(edit.new_operator_code("DEQUANTIZE", version=3))  # version 3: float16 input
     dequantize_ops = []
     for i in constants:
         const = sg.tensors[i]
         buffer = model.buffers[const.buffer]
         values = np.frombuffer(np.asarray(buffer.data, dtype=np.uint8).tobytes(), dtype=np.float32)
         buffer.data = np.frombuffer(values.astype(np.float16).tobytes(), dtype=np.uint8)
-        const.type = schema.TensorType.FLOAT16
-        wide = schema.TensorT()
-        wide.shape, wide.type, wide.buffer = const.shape, schema.TensorType.FLOAT32, 0
-        wide.name = const.name + b"_dequantize"
-        sg.tensors.append(wide)
+        const.type = edit.tensor_type("FLOAT16")
+        sg.tensors.append(edit.new_tensor(const.name + b"_dequantize", const.shape, "FLOAT32"))
         new = len(sg.tensors) - 1
         for op in sg.operators:
             op.inputs = [new if j == i else j for j in op.inputs]
-        op = schema.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = len(model.operatorCodes) - 1, [i], [new]
-        dequantize_ops.append(op)
+        dequantize_ops.append(edit.new_operator(len(model.operatorCodes) - 1, [i], [new]))
     sg.operators = dequantize_ops + sg.operators  # constants: computed once, before everything else
-    return tflite_edit.pack(model), len(constants)
+    return edit.pack(model), len(constants)

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeq.bench import fidelity
 from edgeq.errors import UsageError
-from edgeq.flatbuffer import ModelInfo, read_bytes
+from edgeq.tflite import ModelInfo, read_bytes
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Editing .tflite flatbuffers in place of the converter: unpack, change, repack.
+"""What the accuracy techniques share when they change a model the converter produced.
 
-The accuracy techniques (range selection, bias correction) change numbers inside a model the
-converter produced, never its ops. They share these helpers: the schema object API of the
-flatbuffer (from LiteRT, so no TensorFlow import), op names, and a LiteRT run that keeps every
-intermediate tensor.
+Range selection, bias correction and AdaRound change numbers inside the .tflite, never its ops. The
+edits themselves (unpack, pack, op and tensor names, new tables) are :mod:`edgeq.tflite.edit`'s, the
+one owner of the format; here are the rest: a LiteRT run that keeps every intermediate tensor,
+dequantization, and an op's float forward pass.
 """
 
 from __future__ import annotations
@@ -14,34 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeq.flatbuffer import TFLITE_IDENTIFIER, _enum_names, _schema
+from edgeq.tflite import edit
+from edgeq.tflite.edit import op_name, pack, tensor_name, unpack
 
-
-def unpack(data: bytes) -> Any:
-    """The mutable object tree (``ModelT``) of a .tflite flatbuffer."""
-    return _schema().ModelT.InitFromPackedBuf(data, 0)
-
-
-def pack(model: Any) -> bytes:
-    """Serialize a ``ModelT`` back to .tflite bytes, with the TFL3 file identifier."""
-    import flatbuffers
-
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
-    return bytes(builder.Output())
-
-
-def op_name(model: Any, op: Any) -> str:
-    """The builtin name of an operator (``CONV_2D``), or its custom code."""
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-    if builtin == _schema().BuiltinOperator.CUSTOM:
-        return (code.customCode or b"?").decode(errors="replace")
-    return _enum_names("BuiltinOperator").get(builtin, f"OP{builtin}")
-
-
-def tensor_name(tensor: Any) -> str:
-    return (tensor.name or b"").decode(errors="replace")
+# the techniques edit through edgeq.tflite.edit; these names are theirs, used as tflite_edit.unpack(...)
+__all__ = ["dequantize", "forward", "op_name", "pack", "run_keeping_tensors", "tensor_name", "unpack"]
 
 
 def run_keeping_tensors(
@@ -104,7 +81,7 @@ def forward(name: str, op: Any, x: Any, w: Any) -> Any:
     if name == "FULLY_CONNECTED":
         return tf.matmul(tf.reshape(x, (-1, w.shape[1])), w, transpose_b=True)
     opts = op.builtinOptions
-    padding = "SAME" if opts.padding == _schema().Padding.SAME else "VALID"
+    padding = edit.padding_name(op)
     strides = (1, opts.strideH, opts.strideW, 1)
     dilations = (opts.dilationHFactor or 1, opts.dilationWFactor or 1)
     if name == "CONV_2D":

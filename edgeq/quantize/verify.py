@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from edgeq.config import IOType, QuantizeConfig
 from edgeq.errors import ConversionFailed
-from edgeq.flatbuffer import ModelInfo
+from edgeq.tflite import ModelInfo
 
 _IO_DTYPE = {IOType.FLOAT: "float32", IOType.INT8: "int8", IOType.UINT8: "uint8", IOType.INT16: "int16"}
 

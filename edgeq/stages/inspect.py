@@ -20,9 +20,9 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
     """
     fmt = detect_format(model_path)
     if fmt == Format.TFLITE:
-        from edgeq import flatbuffer
+        from edgeq import tflite
 
-        info = flatbuffer.read_file(model_path)
+        info = tflite.read_file(model_path)
         return {
             "path": model_path,
             "format": fmt.value,

@@ -119,10 +119,10 @@ def verified(
 
     ``reference_size_bytes`` is reported as given (None: unknown); no conversion is made here.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.quantize import verify
 
-    info = flatbuffer.read_bytes(data, origin="converted model")
+    info = tflite.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     reference_size = len(data) if cfg.mode == Mode.FLOAT else reference_size_bytes

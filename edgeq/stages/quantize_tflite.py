@@ -30,7 +30,7 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
         ConversionFailed: the quantizer failed, or its output is not all int8 with int8 I/O.
         Unavailable: ai-edge-quantizer is not installed.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
     from edgeq.quantize import from_tflite, verify
     from edgeq.stages.common import input_paths, load_data, require_data
@@ -38,7 +38,7 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
     out = check_output(output, force, input_paths(model_path, data_cfg))
     from_tflite.check_config(cfg)
     require_data(cfg, data_cfg)
-    original = flatbuffer.read_model_bytes(model_path)
+    original = tflite.read_model_bytes(model_path)
     model = from_tflite.prepare(original, model_path)
     if cfg.mode == Mode.FLOAT:
         copied = {"tool": None, "copied": "a float .tflite is its own float model"}
@@ -57,7 +57,7 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
     if calib.num_samples < batch:
         raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
     data, log = from_tflite.quantize(model, calib.x.astype(np.float32))
-    info = flatbuffer.read_bytes(data, origin="quantized model")
+    info = tflite.read_bytes(data, origin="quantized model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     warnings = warnings + list(check.problems)
@@ -87,11 +87,11 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
 
 def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):
     """A float flavour of a float .tflite (itself, or with fp16 weights), verified and with its sidecar."""
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.artifacts import provenance, sha256_file, write_artifact
     from edgeq.quantize import verify
 
-    info = flatbuffer.read_bytes(data, origin=model_path)
+    info = tflite.read_bytes(data, origin=model_path)
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     doc = provenance(

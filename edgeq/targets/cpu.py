@@ -14,12 +14,12 @@ from edgeq.bench.timing import host_environment, measure
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import Unavailable, UsageError
 from edgeq.findings import Findings
-from edgeq.flatbuffer import read_file
 from edgeq.native_probe import seeded_input
 from edgeq.runtime import Session, open_session
 from edgeq.targets import remote_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.registry import resolve
+from edgeq.tflite import read_file
 
 ON_THE_CPU = "all ops on the CPU"  # Findings.no_accelerator: the CPU target has no accelerator
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from edgeq import flatbuffer
+from edgeq import tflite
 from edgeq.errors import OutputExists, UsageError
 from edgeq.targets import registry
 from edgeq.targets.android import flavours
@@ -45,7 +45,7 @@ def test_three_flavours_written_and_reported(built, tf_keras_model):
 def test_int8_flavour_is_full_integer_with_quant_params_in_sidecar(built):
     out, _ = built
     path = out / "tiny_tfkeras_int8.tflite"
-    info = flatbuffer.read_file(path)
+    info = tflite.read_file(path)
     assert info.float_ops == []
     assert [t.dtype for t in info.inputs + info.outputs] == ["int8", "int8"]
     assert flavours.classify(info) == "int8"
@@ -66,7 +66,7 @@ def test_int8_flavour_is_full_integer_with_quant_params_in_sidecar(built):
 @pytest.mark.slow
 def test_fp16_flavour_has_float16_weights_and_float_io(built):
     out, _ = built
-    info = flatbuffer.read_file(out / "tiny_tfkeras_fp16.tflite")
+    info = tflite.read_file(out / "tiny_tfkeras_fp16.tflite")
     assert info.weight_dtypes.get("float16", 0) > 0
     assert [t.dtype for t in info.inputs + info.outputs] == ["float32", "float32"]
     assert "DEQUANTIZE" in info.op_histogram()  # float16 weights widened to float32 at run time
@@ -78,7 +78,7 @@ def test_fp16_flavour_has_float16_weights_and_float_io(built):
 @pytest.mark.slow
 def test_float32_flavour(built):
     out, _ = built
-    info = flatbuffer.read_file(out / "tiny_tfkeras_float32.tflite")
+    info = tflite.read_file(out / "tiny_tfkeras_float32.tflite")
     assert "float16" not in info.weight_dtypes and flavours.classify(info) == "float32"
     assert flavours.verify(info, "float32") == []
 
@@ -86,9 +86,9 @@ def test_float32_flavour(built):
 @pytest.mark.slow
 def test_verify_catches_the_wrong_flavour(built):
     out, _ = built
-    f32 = flatbuffer.read_file(out / "tiny_tfkeras_float32.tflite")
-    int8 = flatbuffer.read_file(out / "tiny_tfkeras_int8.tflite")
-    fp16 = flatbuffer.read_file(out / "tiny_tfkeras_fp16.tflite")
+    f32 = tflite.read_file(out / "tiny_tfkeras_float32.tflite")
+    int8 = tflite.read_file(out / "tiny_tfkeras_int8.tflite")
+    fp16 = tflite.read_file(out / "tiny_tfkeras_fp16.tflite")
     assert any("not fully integer" in p for p in flavours.verify(f32, "int8"))
     assert any("I/O is not int8" in p for p in flavours.verify(f32, "int8"))
     allowed = flavours.verify(f32, "int8", allow_float_ops=True)  # --allow-float-ops: float ops are the point

@@ -16,7 +16,7 @@ from tests.adversarial.resources import SEED, with_shapes
 def test_input_declared_past_the_tensor_budget_is_refused():
     # 2 GiB of int8: under the old "corrupt" cap (2**31), over the 1 GiB activation budget
     data = with_shapes(SEED.read_bytes(), input_shape=[1, 32768, 32768, 2])
-    from edgeq.tflite_check import MAX_ACTIVATION_TENSOR_BYTES, validate
+    from edgeq.tflite import MAX_ACTIVATION_TENSOR_BYTES, validate
 
     with pytest.raises(BadInput) as info:
         validate(data, "big.tflite")
@@ -29,14 +29,14 @@ def test_input_declared_past_the_tensor_budget_is_refused():
 def test_activations_past_the_total_budget_are_refused():
     # each tensor exactly at the per-tensor cap, together past the total
     data = with_shapes(SEED.read_bytes(), input_shape=[1, 32768, 32768, 1], output_shape=[1, 32768, 32768, 1])
-    from edgeq.tflite_check import validate
+    from edgeq.tflite import validate
 
     with pytest.raises(BadInput, match="activations .* declare .* bytes, more than edgeq's budget of 2 GiB"):
         validate(data, "big.tflite")
 
 
 def test_seed_model_is_within_budget():
-    from edgeq.tflite_check import validate
+    from edgeq.tflite import validate
 
     model = load(SEED.read_bytes())
     validate(pack(model), "seed.tflite")

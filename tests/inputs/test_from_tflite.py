@@ -246,9 +246,9 @@ def test_build_on_a_float_tflite(run_cli, tmp_path, face_int8):
     assert int8.exists() and (out / "coral" / "face_detection_short_range_float.tflite").read_bytes() == (
         FACE_DETECTION.read_bytes()
     )
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    info = flatbuffer.read_file(int8)
+    info = tflite.read_file(int8)
     assert not info.float_ops and {t.dtype for t in info.inputs + info.outputs} == {"int8"}
 
 
@@ -256,25 +256,16 @@ def test_a_model_with_its_own_signature(tmp_path, face_int8):
     """A signature may name its input apart from the tensor (``image`` for ``serving_default_image:0``):
     calibration feeds the signature's name, under the signature's key."""
     from edgeq.config import DataConfig, Mode, QuantizeConfig
-    from edgeq.flatbuffer import _schema
-    from edgeq.quantize import tflite_edit
     from edgeq.stages.quantize import quantize
+    from edgeq.tflite import edit
 
-    schema = _schema()
-    model = tflite_edit.unpack(FACE_DETECTION.read_bytes())
+    model = edit.unpack(FACE_DETECTION.read_bytes())
     sg = model.subgraphs[0]
-
-    def entry(name: bytes, index: int):
-        t = schema.TensorMapT()
-        t.name, t.tensorIndex = name, index
-        return t
-
-    sig = schema.SignatureDefT()
-    sig.signatureKey, sig.subgraphIndex = b"detect", 0
-    sig.inputs = [entry(b"pixels", sg.inputs[0])]
-    sig.outputs = [entry(b"boxes", sg.outputs[0]), entry(b"scores", sg.outputs[1])]
+    sig = edit.new_signature(
+        "detect", 0, [(b"pixels", sg.inputs[0])], [(b"boxes", sg.outputs[0]), (b"scores", sg.outputs[1])]
+    )
     model.signatureDefs = [sig]
-    (tmp_path / "signed.tflite").write_bytes(tflite_edit.pack(model))
+    (tmp_path / "signed.tflite").write_bytes(edit.pack(model))
     _, _, d = face_int8
     r = quantize(
         str(tmp_path / "signed.tflite"), str(tmp_path / "q.tflite"), QuantizeConfig(mode=Mode.INT8),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq import api, flatbuffer
+from edgeq import api, tflite
 from edgeq.config import PLAIN, DataConfig, QuantizeConfig, TechniqueConfig
 from edgeq.quantize import planner
 from tests.conftest import DATA, ROOT, listing
@@ -72,7 +72,7 @@ def test_selective_quantization_keeps_named_layers_float(run_cli, tmp_path):
     res = r.json["result"]
     assert res["float_ops"] == ["CONV_2D"] and res["warnings"] == []
     assert res["inputs"][0]["dtype"] == "int8" and res["outputs"][0]["dtype"] == "int8"
-    info = flatbuffer.read_file(tmp_path / "s.tflite")
+    info = tflite.read_file(tmp_path / "s.tflite")
     assert info.inputs[0].shape_signature == (1, 28, 28, 1)
     float_conv = [op for op in info.ops if op.is_float][0]
     assert "conv2" in info.tensors[float_conv.outputs[0]].name

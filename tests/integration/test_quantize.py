@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from edgeq import api, flatbuffer
+from edgeq import api, tflite
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
 from edgeq.errors import ConversionFailed
 from tests.conftest import DATA, ROOT
@@ -35,7 +35,7 @@ def test_bundled_int8_is_fully_integer_and_small(bundled_int8):
     assert r.inputs[0]["shape"] == [1, 28, 28, 1]
     # int8 weights are a quarter of float32; per-channel scales and graph overhead add the rest.
     assert r.size_bytes <= 0.32 * r.reference_size_bytes
-    info = flatbuffer.read_file(r.output)
+    info = tflite.read_file(r.output)
     assert set(info.compute_histogram()) <= {"int8", "other"}
     assert info.inputs[0].scales[0] == pytest.approx(1 / 255, rel=0.05)
 
@@ -78,7 +78,7 @@ def test_modes_read_back(tmp_path, tf_keras_model, digits_calib, mode, io, expec
     cfg = QuantizeConfig(mode=Mode(mode), io=IOType(io) if io else None)
     data = DataConfig(path=str(digits_calib)) if cfg.mode.needs_data else None
     r = api.quantize(str(tf_keras_model), str(tmp_path / "m.tflite"), cfg, data)
-    info = flatbuffer.read_file(r.output)
+    info = tflite.read_file(r.output)
     assert bool(r.float_ops) == expect_float
     assert weights in info.weight_dtypes
     want_io = {"uint8": "uint8", "float": "float32", None: "float32"}[io] if mode != "int8" or io else "int8"
@@ -108,7 +108,7 @@ def test_formats_convert_to_the_same_int8_graph(tmp_path, keras3_model, tf_keras
     r = api.quantize(str(src), str(tmp_path / "m.tflite"), QuantizeConfig(), DataConfig(path=str(digits_calib)))
     assert r.float_ops == []
     assert r.inputs[0]["shape"] == [1, 8, 8, 1]
-    ops = flatbuffer.read_file(r.output).op_histogram()
+    ops = tflite.read_file(r.output).op_histogram()
     assert ops.get("CONV_2D") == 2 and ops.get("FULLY_CONNECTED") == 1
     ev = api.evaluate(r.output, str(src), DataConfig(path=str(DATA / "digits_eval.npz")))
     assert ev["agreement"] > 0.9

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq import api, flatbuffer
+from edgeq import api, tflite
 from edgeq.config import DataConfig, QuantizeConfig, TrainConfig
 from tests.conftest import DATA, ROOT, listing
 
@@ -131,7 +131,7 @@ def test_zoo_model_trains_qat_and_converts_to_full_int8(tmp_path, name):
     assert all(x["status"] != "float during training" for x in summary.qat_layers), summary.qat_layers
     q = api.quantize(summary.output, str(tmp_path / "m.tflite"), QuantizeConfig(), data)
     assert q.float_ops == []
-    info = flatbuffer.read_file(q.output)
+    info = tflite.read_file(q.output)
     assert info.inputs[0].dtype == "int8" and info.outputs[0].dtype == "int8"
     assert set(info.compute_histogram()) <= {"int8", "other"}
 

@@ -67,7 +67,7 @@ def test_efficientnet_b0_quantizes_and_maps_to_the_edge_tpu(tmp_path, app_data):
 
     from edgeq import api
     from edgeq.config import DataConfig, QuantizeConfig
-    from edgeq.flatbuffer import read_file
+    from edgeq.tflite import read_file
 
     data, x = app_data
     model = _save(tmp_path, "efficientnetb0", keras.applications.EfficientNetB0, x)

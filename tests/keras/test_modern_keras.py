@@ -13,7 +13,7 @@ from edgeq.errors import BadInput
 def test_quantize_keeps_hard_swish_as_one_int8_op(tmp_path, keras3_hardswish, image_data):
     from edgeq import api
     from edgeq.config import DataConfig, QuantizeConfig
-    from edgeq.flatbuffer import read_file
+    from edgeq.tflite import read_file
 
     out = tmp_path / "m.tflite"
     api.quantize(str(keras3_hardswish), str(out), QuantizeConfig(), DataConfig(path=str(image_data)))

@@ -25,7 +25,7 @@ def test_tf_op_layers_load_in_safe_mode(tf_keras_tfops):
 def test_tf_op_model_quantizes_to_int8(tmp_path, tf_keras_tfops, image_data):
     from edgeq import api
     from edgeq.config import DataConfig, QuantizeConfig
-    from edgeq.flatbuffer import read_file
+    from edgeq.tflite import read_file
 
     out = tmp_path / "m.tflite"
     api.quantize(str(tf_keras_tfops), str(out), QuantizeConfig(), DataConfig(path=str(image_data)))

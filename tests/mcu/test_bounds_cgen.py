@@ -82,7 +82,7 @@ def test_every_op_output_is_checked_against_its_inputs(models, tmp_path, op_inde
 
 
 def test_an_empty_activation_dimension_is_refused(models, tmp_path):
-    # (a negative one is refused earlier, by edgeq.tflite_check)
+    # (a negative one is refused earlier, by edgeq.tflite.check)
     data = _edited(models["conv"], tmp_path / "m.tflite", 3, [1, 0]).read_bytes()
     with pytest.raises(BadInput, match="a negative or empty dimension"):
         generate(data, "m.tflite")
@@ -210,8 +210,8 @@ def test_a_link_overflow_in_the_proof_exits_6_not_4(run_cli, models, tmp_path):
 
 
 def test_samples_are_drawn_in_the_input_dtype_without_int64_copies(models):
-    from edgeq.flatbuffer import read_file
     from edgeq.targets.mcu import parity
+    from edgeq.tflite import read_file
 
     info = read_file(models["conv"])
     n = 4000  # 4000 x 784 int8 = 3 MiB; drawn as int64 first it was 24 MiB
@@ -229,8 +229,8 @@ def test_samples_are_drawn_in_the_input_dtype_without_int64_copies(models):
 
 
 def test_sample_chunks_hold_at_most_one_chunk(models):
-    from edgeq.flatbuffer import read_file
     from edgeq.targets.mcu import parity
+    from edgeq.tflite import read_file
 
     t = read_file(models["conv"]).inputs[0]
     chunks = list(parity.sample_chunks(t, 10, parity.DEFAULT_SEED, chunk_bytes=3 * 784))

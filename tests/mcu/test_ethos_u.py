@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, UsageError
-from edgeq.flatbuffer import read_file
 from edgeq.targets import registry
+from edgeq.tflite import read_file
 from tests.mcu.conftest import MLPERF_TINY
 
 

@@ -11,9 +11,9 @@ import pytest
 
 from edgeq.config import BenchConfig
 from edgeq.errors import UnsupportedOp
-from edgeq.flatbuffer import read_file
 from edgeq.targets import registry
 from edgeq.targets.mcu import estimate
+from edgeq.tflite import read_file
 from tests.mcu.conftest import MLPERF_TINY
 
 ROOT = Path(__file__).resolve().parents[2]

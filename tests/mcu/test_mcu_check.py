@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgeq.errors import BAD_INPUT, QUALITY_GATE, BadInput, QualityGateFailed, UnsupportedOp
-from edgeq.flatbuffer import read_file
 from edgeq.targets import registry
 from edgeq.targets.mcu import parity, tflm
+from edgeq.tflite import read_file
 from tests.mcu.conftest import MLPERF_TINY
 
 ALLOCATE = """

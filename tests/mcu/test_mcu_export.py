@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from edgeq.errors import OutputExists, UnsupportedOp
-from edgeq.flatbuffer import read_file
 from edgeq.targets import registry
 from edgeq.targets.mcu import export, ops
+from edgeq.tflite import read_file
 from tests.mcu.conftest import MLPERF_TINY
 
 STUBS = Path(__file__).resolve().parent / "tflm_stubs"

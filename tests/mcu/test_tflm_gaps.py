@@ -15,9 +15,9 @@ from types import SimpleNamespace
 import pytest
 
 from edgeq.errors import BadInput
-from edgeq.flatbuffer import read_file
 from edgeq.targets import registry
 from edgeq.targets.mcu import export, tflm
+from edgeq.tflite import read_file
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "third_party"
 WAKEWORD = DATA / "pymicro_wakeword" / "okay_nabu.tflite"

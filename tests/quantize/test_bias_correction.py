@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeq import flatbuffer
+from edgeq import tflite
 from edgeq.bench import fidelity
 from edgeq.config import QuantizeConfig
 from edgeq.errors import BadInput, UsageError
@@ -54,7 +54,7 @@ def test_bias_correction_raises_sqnr_and_keeps_the_structure(bundled, calibrated
     before = fidelity.sqnr_db(bundled.reference, predict_tflite(bundled.plain, bundled.eval_x))
     after = fidelity.sqnr_db(bundled.reference, predict_tflite(result.model, bundled.eval_x))
     assert after > before + min_gain_db, (before, after)
-    info = flatbuffer.read_bytes(result.model)
+    info = tflite.read_bytes(result.model)
     assert not info.float_ops and info.inputs[0].dtype == "int8"
 
 

@@ -88,9 +88,9 @@ def test_techniques_together_are_verified_and_recorded(run_cli, tmp_path):
     t = side["techniques"]
     assert t["applied"] == "cle+mse+bias" and t["cle"]["pairs"] and t["ranges"]["edited"]
     assert t["bias_correction"]["corrected"]
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    info = flatbuffer.read_file(out)
+    info = tflite.read_file(out)
     assert not info.float_ops and info.inputs[0].dtype == "uint8"
 
 

@@ -54,7 +54,7 @@ def test_minmax_is_the_plain_converter_byte_for_byte(bundled):
 
 @pytest.mark.slow
 def test_mse_ranges_raise_sqnr_and_keep_the_model_contract(bundled):
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.bench import fidelity
 
     result = ranges.quantize_with_ranges(
@@ -63,7 +63,7 @@ def test_mse_ranges_raise_sqnr_and_keep_the_model_contract(bundled):
     plain_db = fidelity.sqnr_db(bundled.reference, predict_tflite(bundled.plain, bundled.eval_x))
     mse_db = fidelity.sqnr_db(bundled.reference, predict_tflite(result.model, bundled.eval_x))
     assert mse_db > plain_db + 1.0, (plain_db, mse_db)  # measured +2.8 dB on 1000 eval samples
-    new, old = flatbuffer.read_bytes(result.model), flatbuffer.read_bytes(bundled.plain)
+    new, old = tflite.read_bytes(result.model), tflite.read_bytes(bundled.plain)
     assert [op.name for op in new.ops] == [op.name for op in old.ops]
     assert not new.float_ops
     # graph input and output keep the calibrated scale; the softmax output scale is the fixed 1/256

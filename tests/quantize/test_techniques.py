@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeq import flatbuffer
+from edgeq import tflite
 from edgeq.config import IOType, QuantizeConfig
 from edgeq.quantize import bias_correction, cle, ranges
 from edgeq.quantize.adaround import AdaRoundConfig
@@ -30,7 +30,7 @@ def test_no_technique_is_the_plain_converter_and_all_stay_int8(bundled):
         bias_correction.BiasCorrectionConfig(),
     )
     result = build_int8(bundled.model, bundled.calib, QuantizeConfig(io=IOType.UINT8), full)
-    info = flatbuffer.read_bytes(result.model)
+    info = tflite.read_bytes(result.model)
     assert not info.float_ops
     assert info.inputs[0].dtype == "uint8" and info.outputs[0].dtype == "uint8"
     assert set(result.records) == {"cle", "ranges", "adaround", "bias_correction"}

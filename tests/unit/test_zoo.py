@@ -122,8 +122,8 @@ def test_fc_autoencoder_with_batch_norm_stays_int8_through_qat():
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
 
-    from edgeq.flatbuffer import read_bytes
     from edgeq.quantize import qat
+    from edgeq.tflite import read_bytes
 
     model, notes = qat.prepare(zoo.build("fc_autoencoder", input_dim=64))
     assert len(notes) == 9 and not any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)

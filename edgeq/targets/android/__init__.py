@@ -25,7 +25,7 @@ from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
 from edgeq.findings import Findings, Message, warning
 from edgeq.findings import info as info_message
-from edgeq.flatbuffer import ModelInfo
+from edgeq.tflite import ModelInfo
 from edgeq.targets import android_options, toolversions
 from edgeq.targets.android import flavours as fl
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
@@ -143,12 +143,12 @@ class AndroidTarget:
             UsageError: any option (android's check takes none).
             BadInput: not a valid .tflite file, or an op LiteRT cannot resolve.
         """
-        from edgeq import flatbuffer
+        from edgeq import tflite
         from edgeq.runtime import open_session
 
         resolve(self, Stage.CHECK, options)
         model_path = model
-        info = flatbuffer.read_file(model_path)
+        info = tflite.read_file(model_path)
         open_session(model_path, batch=1, origin=model_path)  # the phone's CPU path is this interpreter
         art = fl.describe(model_path)
         delegates = list(fl.DELEGATES_FOR.get(art.flavour, ()))

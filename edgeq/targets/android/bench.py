@@ -712,9 +712,9 @@ class AndroidRunner:
             UsageError: several devices and no serial; bad options.
             ConversionFailed: every delegate failed on the phone.
         """
-        from edgeq import flatbuffer
+        from edgeq import tflite
 
-        flatbuffer.read_file(model_path)  # a BadInput for anything that is not a valid .tflite
+        tflite.read_file(model_path)  # a BadInput for anything that is not a valid .tflite
         opts = self._effective(cfg)
         adb, device, info, bin_info = self._prepared if self._prepared else self._prepare(model_path)
         self._prepared = None

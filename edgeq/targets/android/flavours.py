@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from edgeq.config import DataConfig, IOType, Mode, QuantizeConfig
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, UsageError
-from edgeq.flatbuffer import FLOAT_TYPES, ModelInfo, TensorInfo
+from edgeq.tflite import FLOAT_TYPES, ModelInfo, TensorInfo
 
 if TYPE_CHECKING:
     from edgeq.data import Dataset
@@ -89,9 +89,9 @@ def classify(info: ModelInfo) -> str:
 
 
 def classify_file(path: str) -> str:
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    return classify(flatbuffer.read_file(path))
+    return classify(tflite.read_file(path))
 
 
 def _io(t: TensorInfo) -> dict:
@@ -204,13 +204,13 @@ def _convert(model: LoadedModel, out: Path, cfg: QuantizeConfig, data_cfg: DataC
         BadInput: the calibration data does not fit the model.
         ConversionFailed: the converter failed, or its output is not what ``cfg`` asks.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
     from edgeq.artifacts import provenance, sha256_file, write_artifact
     from edgeq.quantize import ptq, verify
 
     calib, warnings = _calibration(model, cfg, data_cfg) if data_cfg is not None else (None, [])
     data, log = ptq.convert(model, cfg, calib)
-    info = flatbuffer.read_bytes(data, origin="converted model")
+    info = tflite.read_bytes(data, origin="converted model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     doc = provenance(
@@ -289,9 +289,9 @@ def describe(model_path: str) -> FlavourArtifact:
     Raises:
         BadInput: not a valid .tflite file.
     """
-    from edgeq import flatbuffer
+    from edgeq import tflite
 
-    info = flatbuffer.read_file(model_path)
+    info = tflite.read_file(model_path)
     flavour = classify(info)
     io = None
     if flavour == "int8" and info.inputs:

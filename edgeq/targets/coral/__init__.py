@@ -84,18 +84,11 @@ def _summary(pred: preflight.Prediction) -> dict:
 
 def _count_custom_ops(path: Path) -> int | None:
     """How many edgetpu-custom-op ops the compiled model holds (read back; never trust a tool's word)."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
+    from edgeq.tflite import custom_op_count
 
-        model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
-        codes = model.operatorCodes or []
-        return sum(
-            1
-            for g in model.subgraphs or []
-            for op in g.operators or []
-            if (codes[op.opcodeIndex].customCode or b"") == EDGETPU_CUSTOM_OP.encode()
-        )
-    except Exception:  # the reader raises anything on bytes that are not a model
+    try:
+        return custom_op_count(path.read_bytes(), EDGETPU_CUSTOM_OP)
+    except OSError:
         return None
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import BadInput, UsageError
-from edgeq.flatbuffer import FLOAT_TYPES, ModelInfo, OpInfo, TensorInfo, read_bytes, read_model_bytes
 from edgeq.targets.coral import rules
+from edgeq.tflite import FLOAT_TYPES, ModelInfo, OpInfo, TensorInfo, read_bytes, read_model_bytes
 
 EIGHT_BIT = ("int8", "uint8")
 ITEMSIZE = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "int64": 8}
@@ -130,27 +130,23 @@ class Prediction:
         }
 
 
-# --- reading what flatbuffer.ModelInfo does not carry: builtin options and constant values -----------
+# --- reading what tflite.ModelInfo does not carry: builtin options and constant values -----------
 
 
 class Graph:
     """The main subgraph with builtin options and constant tensor values, for the limit predicates."""
 
-    def __init__(self, info: ModelInfo, data: bytes) -> None:
-        from ai_edge_litert import schema_py_generated as schema
+    def __init__(self, info: ModelInfo, data: bytes, origin: str = "model") -> None:
+        from edgeq import tflite
 
         self.info = info
-        model = schema.ModelT.InitFromPackedBuf(data, 0)
-        self._ops = model.subgraphs[0].operators or []
-        self._tensors = model.subgraphs[0].tensors or []
-        self._buffers = model.buffers or []
+        self._model = tflite.parse(data, origin)  # the parse that made ``info``: cached, not read again
         self.op_versions: dict[str, int] = {}
-        for op_t, op in zip(self._ops, info.ops, strict=True):
-            code = model.operatorCodes[op_t.opcodeIndex]
-            self.op_versions[op.name] = max(self.op_versions.get(op.name, 0), int(code.version or 1))
+        for op in info.ops:
+            self.op_versions[op.name] = max(self.op_versions.get(op.name, 0), self._model.op_version(op.index))
 
     def options(self, op: OpInfo):
-        return self._ops[op.index].builtinOptions
+        return self._model.options(op.index)
 
     def tensor(self, index: int) -> TensorInfo | None:
         return self.info.tensors[index] if 0 <= index < len(self.info.tensors) else None
@@ -163,12 +159,11 @@ class Graph:
         t = self.tensor(index)
         if t is None or not t.is_constant:
             return None
-        buf = self._buffers[self._tensors[index].buffer]
-        if buf.data is None:
+        raw = self._model.constant_bytes(index)
+        if raw is None:
             return None
         if t.dtype not in ITEMSIZE or t.dtype == "bool":
             return None
-        raw = np.asarray(buf.data, dtype=np.uint8).tobytes()
         return np.frombuffer(raw, dtype=np.dtype(t.dtype)).reshape(t.shape or ())
 
 
@@ -529,7 +524,7 @@ def _memory(info: ModelInfo, verdicts: list[OpVerdict]) -> dict:
 def predict_info(info: ModelInfo, data: bytes, origin: str, runtime_version: int) -> Prediction:
     """The prediction for an already-read model (see :func:`predict`)."""
     require_compilable(info, origin)
-    g = Graph(info, data)
+    g = Graph(info, data, origin)
     cpu_tensors: set[int] = set()  # outputs of ops on the CPU that split the graph
     verdicts: list[OpVerdict] = []
     for op in info.ops:

@@ -30,13 +30,13 @@ from edgeq.artifacts import (
 )
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import ConversionFailed, OutputExists, Unavailable
-from edgeq.flatbuffer import read_bytes, read_file, read_model_bytes
 from edgeq.targets import ethos_u_options as ethos_options
 from edgeq.targets import toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.ethos_u import summary, vela
 from edgeq.targets.ethos_u.vela import VelaConfig
 from edgeq.targets.registry import resolve
+from edgeq.tflite import read_bytes, read_file, read_model_bytes
 
 __all__ = ["TARGET", "EthosUTarget", "EthosUCompileResult", "VelaConfig"]
 

@@ -29,11 +29,11 @@ from edgeq.artifacts import sha256_bytes, tool_versions
 from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
-from edgeq.flatbuffer import read_bytes, read_model_bytes
 from edgeq.targets import mcu_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
 from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
 from edgeq.targets.registry import resolve
+from edgeq.tflite import read_bytes, read_model_bytes
 
 __all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuCompileResult", "McuBenchResult", "boards", "estimate"]
 

@@ -72,7 +72,7 @@ FITTED_STACK = "X-CUBE-AI 8.0"
 
 def work_of(info) -> dict:
     """A model's work by kind: MACs of convolutions, depthwise convolutions and fully connected layers,
-    and output elements of every other op (an :class:`edgeq.flatbuffer.ModelInfo`)."""
+    and output elements of every other op (an :class:`edgeq.tflite.ModelInfo`)."""
     w = {"conv": 0, "depthwise": 0, "fc": 0, "elem": 0}
     for op in info.ops:
         if op.name in CONV_OPS:

@@ -225,7 +225,7 @@ RULES = (
 
 
 def preflight(info) -> list[dict]:
-    """Rule violations of a :class:`edgeq.flatbuffer.ModelInfo` (a list of {rule, op, index, text, fix})."""
+    """Rule violations of a :class:`edgeq.tflite.ModelInfo` (a list of {rule, op, index, text, fix})."""
     found = []
     for op in info.ops:
         if op.name == "SOFTMAX" and op.inputs:

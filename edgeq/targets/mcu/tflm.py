@@ -190,66 +190,26 @@ def parse_allocations(text: str) -> dict:
 # --- model surgery for the missing-op search ---------------------------------------------------------
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
-
-
-def _op_name(code, schema, names: dict[int, str]) -> str:
-    builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        return (code.customCode or b"?").decode(errors="replace")
-    return names.get(builtin, f"OP{builtin}")
-
-
 def op_names(data: bytes) -> list[str]:
     """Every op the model uses, in first-use order over all subgraphs (control flow bodies included)."""
-    from edgeq.flatbuffer import _enum_names
+    from edgeq import tflite
 
-    schema = _schema()
-    names = _enum_names("BuiltinOperator")
-    model = schema.ModelT.InitFromPackedBuf(data, 0)
-    codes = model.operatorCodes or []
-    seen: dict[str, None] = {}
-    for g in model.subgraphs or []:
-        for op in g.operators or []:
-            seen.setdefault(_op_name(codes[op.opcodeIndex], schema, names))
-    return list(seen)
+    return tflite.parse(data).op_names()
 
 
 def resource_variables(data: bytes) -> int:
     """The number of distinct resource variables (VAR_HANDLE shared names, over all subgraphs): what
     ``MicroResourceVariables::Create`` must be given, counted as TFLM's own Python interpreter counts them."""
-    from edgeq.flatbuffer import _enum_names
+    from edgeq import tflite
 
-    schema = _schema()
-    names = _enum_names("BuiltinOperator")
-    model = schema.ModelT.InitFromPackedBuf(data, 0)
-    codes = model.operatorCodes or []
-    shared: set[bytes] = set()
-    for g in model.subgraphs or []:
-        for op in g.operators or []:
-            if _op_name(codes[op.opcodeIndex], schema, names) == "VAR_HANDLE":
-                shared.add(bytes(getattr(op.builtinOptions, "sharedName", None) or b""))
-    return len(shared)
+    return tflite.parse(data).resource_variables()
 
 
 def without_ops(data: bytes, drop: set[str]) -> bytes:
     """A copy of the model with every operator named in ``drop`` removed from every subgraph."""
-    import flatbuffers
+    from edgeq.tflite import edit
 
-    from edgeq.flatbuffer import _enum_names
-
-    schema = _schema()
-    names = _enum_names("BuiltinOperator")
-    model = schema.ModelT.InitFromPackedBuf(data, 0)
-    codes = model.operatorCodes or []
-    for g in model.subgraphs or []:
-        g.operators = [op for op in (g.operators or []) if _op_name(codes[op.opcodeIndex], schema, names) not in drop]
-    builder = flatbuffers.Builder(len(data) + 4096)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return edit.without_ops(data, drop)
 
 
 def _first_unresolvable_custom(info, drop: set[str]) -> str | None:

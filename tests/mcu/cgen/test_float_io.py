@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgeq.errors import BadInput
-from edgeq.flatbuffer import read_bytes
 from edgeq.targets.mcu import cgen
+from edgeq.tflite import read_bytes
 from tests.mcu.conftest import _keras
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc on PATH")]

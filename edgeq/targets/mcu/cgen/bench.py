@@ -90,8 +90,8 @@ class McuCRunner:
 
     def load(self, model_path: str, cfg: BenchConfig) -> None:
         """Generate and build the project (kept until the runner is dropped) and one seeded input."""
-        from edgeq.flatbuffer import read_file, read_model_bytes
         from edgeq.targets.mcu import parity
+        from edgeq.tflite import read_file, read_model_bytes
 
         self._require()
         data = read_model_bytes(model_path)
@@ -129,8 +129,8 @@ class McuCRunner:
             QualityGateFailed: the project cannot fit the board (known before any compiler runs) or the
                 QEMU machine (the link overflows).
         """
-        from edgeq.flatbuffer import read_file, read_model_bytes
         from edgeq.targets.mcu import estimate, parity
+        from edgeq.tflite import read_file, read_model_bytes
 
         self._require()
         data = read_model_bytes(model_path)

@@ -144,7 +144,7 @@ def compile_c(
             overflows a memory region, or the measured RAM or flash does not fit the board.
         OutputExists: the folder exists and may not be replaced.
     """
-    from edgeq.flatbuffer import read_model_bytes
+    from edgeq.tflite import read_model_bytes
 
     if proof_samples < 1:
         raise BadInput(f"the proof needs at least one sample, got {proof_samples}", "e.g. --proof-samples 20")

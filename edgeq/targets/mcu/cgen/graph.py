@@ -1,7 +1,8 @@
 """The int8 .tflite as the C generator needs it: tensors with their constant data, ops with builtin options.
 
-``edgeq.flatbuffer`` reads what a model holds for checks; this module also keeps the weight bytes and each
-op's options object (strides, padding, fused activation, beta), which only code generation needs.
+:mod:`edgeq.tflite` parses the model (once, checked) and gives its typed facts; this module adds the weight
+values as arrays and each op's options object (strides, padding, fused activation, beta), which only code
+generation needs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeq import tflite
 from edgeq.errors import BadInput
-from edgeq.flatbuffer import _enum_names, _schema, verify_bytes
 
 _NUMPY = {
     "int8": np.int8,
@@ -75,34 +76,18 @@ class Graph:
 
 
 def read(data: bytes, origin: str = "model") -> Graph:
-    """Parse the main subgraph of a verified .tflite into a :class:`Graph`.
+    """The main subgraph of a checked .tflite (:func:`edgeq.tflite.parse`) as a :class:`Graph`.
 
     Raises:
-        BadInput: not a TFLite model.
+        BadInput: not a TFLite model, or a constant whose data does not match its shape.
     """
-    verify_bytes(data, origin)
-    schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(data, 0)
-    if not model.subgraphs:
-        raise BadInput(f"{origin} has no subgraph", "re-export the .tflite file")
+    model = tflite.parse(data, origin)
     # other subgraphs are reached only through ops (WHILE, IF, CALL_ONCE), which lowering refuses by name
-    type_names = _enum_names("TensorType")
-    op_names = _enum_names("BuiltinOperator")
-    graph = model.subgraphs[0]
-    buffers = model.buffers or []
     tensors = []
-    for i, t in enumerate(graph.tensors or []):
-        q = t.quantization
-        dtype = type_names.get(t.type, f"type{t.type}").lower()
-        shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+    for t in model.info.tensors:
+        i, dtype, shape = t.index, t.dtype, t.shape
         arr = None
-        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-        if buf is not None and (buf.offset or 0) > 1:
-            raw = data[buf.offset : buf.offset + buf.size]
-        elif buf is not None and buf.data is not None and len(buf.data) > 0:
-            raw = bytes(np.asarray(buf.data, dtype=np.uint8))
-        else:
-            raw = None
+        raw = model.constant_bytes(i)
         if raw is not None:
             # an exotic constant type (int4, string...) stays raw bytes: no kernel here reads it
             arr = np.frombuffer(raw, dtype=_NUMPY.get(dtype, np.uint8))
@@ -114,37 +99,22 @@ def read(data: bytes, origin: str = "model") -> Graph:
                     )
                 arr = arr.reshape(shape if shape else ())
         tensors.append(
-            Tensor(
-                index=i,
-                name=(t.name or b"").decode(errors="replace"),
-                shape=shape,
-                dtype=dtype,
-                scales=tuple(float(s) for s in (q.scale if q is not None and q.scale is not None else ())),
-                zero_points=tuple(int(z) for z in (q.zeroPoint if q is not None and q.zeroPoint is not None else ())),
-                data=arr,
-            )
+            Tensor(index=i, name=t.name, shape=shape, dtype=dtype, scales=t.scales, zero_points=t.zero_points, data=arr)
         )
-    ops = []
-    for i, op in enumerate(graph.operators or []):
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
-        if builtin == schema.BuiltinOperator.CUSTOM:
-            name = "CUSTOM:" + (code.customCode or b"?").decode(errors="replace")
-        else:
-            name = op_names.get(builtin, f"OP{builtin}")
-        ops.append(
-            Op(
-                index=i,
-                name=name,
-                inputs=tuple(int(x) for x in (op.inputs if op.inputs is not None else ())),
-                outputs=tuple(int(x) for x in (op.outputs if op.outputs is not None else ())),
-                options=op.builtinOptions,
-            )
+    ops = [
+        Op(
+            index=op.index,
+            name="CUSTOM:" + op.name if op.is_custom else op.name,
+            inputs=op.inputs,
+            outputs=op.outputs,
+            options=model.options(op.index),
         )
+        for op in model.info.ops
+    ]
     return Graph(
         tensors=tuple(tensors),
         ops=tuple(ops),
-        inputs=tuple(int(x) for x in graph.inputs),
-        outputs=tuple(int(x) for x in graph.outputs),
+        inputs=tuple(t.index for t in model.info.inputs),
+        outputs=tuple(t.index for t in model.info.outputs),
         source=data,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.errors import BadInput
-from edgeq.flatbuffer import _schema
+from edgeq.tflite import edit
 
 # ops whose int8 kernel maps each value independently and reads no other tensor
 UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "ELU", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "GELU", "QUANTIZE")
@@ -19,29 +19,14 @@ UNARY_OPS = ("LOGISTIC", "TANH", "HARD_SWISH", "ELU", "RELU", "RELU6", "RELU_N1_
 
 def unary_table(data: bytes, op_index: int) -> np.ndarray:
     """The 256 int8 outputs of op ``op_index`` of model ``data`` for inputs -128..127 (BUILTIN_REF)."""
-    import flatbuffers
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from edgeq.tfimport import captured_stderr
 
-    model = _schema().ModelT.InitFromPackedBuf(data, 0)
-    sg = model.subgraphs[0]
-    op = sg.operators[op_index]
-    src, dst = op.inputs[0], op.outputs[0]
-    for t in (src, dst):
-        sg.tensors[t].shape = [256]
-        sg.tensors[t].shapeSignature = None
-    sg.operators = [op]
-    sg.inputs, sg.outputs = [src], [dst]
-    model.subgraphs = [sg]
-    model.signatureDefs = None
-    builder = flatbuffers.Builder(max(1024, len(data)))
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    alone = edit.single_op_model(data, op_index, 256)
     try:
         with captured_stderr():
-            interp = Interpreter(
-                model_content=bytes(builder.Output()), experimental_op_resolver_type=OpResolverType.BUILTIN_REF
-            )
+            interp = Interpreter(model_content=alone, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
             interp.allocate_tensors()
         interp.set_tensor(interp.get_input_details()[0]["index"], np.arange(-128, 128, dtype=np.int8))
         interp.invoke()

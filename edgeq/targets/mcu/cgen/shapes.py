@@ -17,7 +17,7 @@ import numpy as np
 from edgeq.errors import BadInput
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
 from edgeq.targets.mcu.cgen.lut import UNARY_OPS
-from edgeq.tflite_check import MAX_ACTIVATION_TENSOR_BYTES
+from edgeq.tflite import MAX_ACTIVATION_TENSOR_BYTES
 
 # no tensor, constant set or arena of a microcontroller model comes near this; a declared size above it
 # is refused before any array of that size is made (the board's own RAM and flash are judged later). The

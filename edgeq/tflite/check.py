@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from functools import cache
 
 from edgeq.errors import BadInput
+from edgeq.tflite._schema import builtin_code, root, schema, unpack
+from edgeq.tflite._schema import enum_names as _enum_values
 
 HINT = "re-export the model with the TFLite converter (or re-download it)"
 # Bits per element; None for types whose size is not fixed (strings, resources, variants).
@@ -53,19 +54,6 @@ _SUBGRAPH_FIELDS = ("initSubgraphIndex", "condSubgraphIndex", "bodySubgraphIndex
 
 class Corrupt(Exception):
     """One problem found; :func:`validate` turns it into a BadInput naming the model."""
-
-
-@cache
-def _schema():
-    from ai_edge_litert import schema_py_generated
-
-    return schema_py_generated
-
-
-@cache
-def _enum_values(enum_name: str) -> dict[int, str]:
-    enum_cls = getattr(_schema(), enum_name)
-    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
 
 
 def validate(data: bytes, origin: str = "model"):
@@ -145,10 +133,9 @@ def parse(data: bytes):
         Corrupt: the flatbuffer's offsets point outside the file, or its tables repeat so much that
             reading them would not end in reasonable time.
     """
-    s = _schema()
     try:
-        _check_budget(s.Model.GetRootAs(data, 0), len(data))
-        return s.ModelT.InitFromPackedBuf(data, 0)
+        _check_budget(root(data), len(data))
+        return unpack(data)
     except Corrupt:
         raise
     except Exception:  # the generated reader raises struct.error, IndexError, ValueError... on garbage
@@ -176,7 +163,7 @@ def _check_budget(root, size: int) -> None:
 
 def problems(model, size: int) -> Iterator[str]:
     """Every inconsistency in a parsed model, first found first (lazy: the caller may stop at one)."""
-    s = _schema()
+    s = schema()
     builtin_names = _enum_values("BuiltinOperator")
     if not model.subgraphs:
         yield "it has no subgraph"
@@ -184,7 +171,7 @@ def problems(model, size: int) -> Iterator[str]:
     buffers = model.buffers or []
     codes = model.operatorCodes or []
     for c, code in enumerate(codes):
-        builtin = max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0))
+        builtin = builtin_code(code)
         if builtin not in builtin_names:
             yield f"operator code {c} names builtin op {builtin}, which does not exist"
         elif builtin == s.BuiltinOperator.CUSTOM and not code.customCode:

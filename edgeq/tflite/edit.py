@@ -1,0 +1,141 @@
+"""Edits of .tflite flatbuffers: unpack a mutable copy, change it, pack it back.
+
+Every change edgeq makes to a model the converter wrote goes through here: the accuracy techniques
+(range selection, bias correction, AdaRound) change constants and quantization parameters, the .tflite
+quantizer path folds float16 constants and adds a signature, the MCU target cuts ops out (the
+missing-op search, one-op lookup tables). Callers hold the schema's object tree (``ModelT``) only between
+:func:`unpack` and :func:`pack`, and build new tables with the constructors here, never with the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeq.errors import BadInput
+from edgeq.tflite import check
+from edgeq.tflite._schema import code_name, enum_names, schema
+from edgeq.tflite._schema import pack as _pack
+
+
+def unpack(data: bytes) -> Any:
+    """A mutable copy of the object tree (``ModelT``) of .tflite bytes, read with bounded work.
+
+    Raises:
+        BadInput: the flatbuffer is truncated, or its tables claim more than the file can hold.
+    """
+    try:
+        return check.parse(bytes(data))
+    except check.Corrupt as exc:
+        raise BadInput(f"corrupt model: {exc}", check.HINT) from None
+
+
+def pack(model: Any, size_hint: int = 1024) -> bytes:
+    """Serialize a ``ModelT`` back to .tflite bytes, with the TFL3 file identifier."""
+    return _pack(model, size_hint)
+
+
+def op_name(model: Any, op: Any) -> str:
+    """The builtin name of an operator (``CONV_2D``), or its custom code."""
+    return code_name(model.operatorCodes[op.opcodeIndex])
+
+
+def tensor_name(tensor: Any) -> str:
+    return (tensor.name or b"").decode(errors="replace")
+
+
+def tensor_type(name: str) -> int:
+    """The schema's value of a tensor type by name (``"INT8"``), to compare with ``tensor.type``."""
+    return int(getattr(schema().TensorType, name.upper()))
+
+
+def tensor_type_name(value: int) -> str:
+    """The name of a tensor type value, lower case as :class:`edgeq.tflite.TensorInfo` writes it (``"int8"``)."""
+    return enum_names("TensorType").get(int(value), f"type{value}").lower()
+
+
+def activation_name(op: Any) -> str:
+    """The fused activation of an op (``"NONE"``, ``"RELU"``, ``"RELU6"``...), ``"NONE"`` without one."""
+    fused = getattr(op.builtinOptions, "fusedActivationFunction", None)
+    return enum_names("ActivationFunctionType").get(int(fused or 0), "NONE")
+
+
+def padding_name(op: Any) -> str:
+    """``"SAME"`` or ``"VALID"``: the padding of a convolution's options."""
+    return "SAME" if op.builtinOptions.padding == schema().Padding.SAME else "VALID"
+
+
+def new_buffer(data: np.ndarray | bytes | None = None) -> Any:
+    """A buffer table holding ``data`` (bytes or any array, kept as its uint8 bytes)."""
+    buf = schema().BufferT()
+    if data is not None:
+        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+        buf.data = np.frombuffer(raw, dtype=np.uint8).copy()
+    return buf
+
+
+def new_tensor(name: bytes, shape: Sequence[int], type_name: str, buffer: int = 0) -> Any:
+    """A tensor table (``buffer`` 0: no constant data)."""
+    t = schema().TensorT()
+    t.name, t.shape, t.type, t.buffer = name, list(shape), tensor_type(type_name), buffer
+    return t
+
+
+def new_operator_code(builtin: str, version: int = 1) -> Any:
+    """An operator code for builtin op ``builtin`` (``"DEQUANTIZE"``), in both the new and deprecated fields."""
+    code = schema().OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = int(getattr(schema().BuiltinOperator, builtin))
+    code.version = version
+    return code
+
+
+def new_operator(opcode_index: int, inputs: Iterable[int], outputs: Iterable[int]) -> Any:
+    op = schema().OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = opcode_index, list(inputs), list(outputs)
+    return op
+
+
+def new_signature(
+    key: str, subgraph: int, inputs: Iterable[tuple[bytes, int]], outputs: Iterable[tuple[bytes, int]]
+) -> Any:
+    """A signature over ``subgraph`` naming its (name, tensor index) inputs and outputs."""
+    s = schema()
+
+    def entry(name: bytes, index: int) -> Any:
+        t = s.TensorMapT()
+        t.name, t.tensorIndex = name, index
+        return t
+
+    sig = s.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = key.encode(), subgraph
+    sig.inputs = [entry(n, i) for n, i in inputs]
+    sig.outputs = [entry(n, i) for n, i in outputs]
+    return sig
+
+
+def without_ops(data: bytes, drop: set[str]) -> bytes:
+    """A copy of the model with every operator named in ``drop`` removed from every subgraph."""
+    model = unpack(data)
+    codes = model.operatorCodes or []
+    for g in model.subgraphs or []:
+        g.operators = [op for op in (g.operators or []) if code_name(codes[op.opcodeIndex]) not in drop]
+    return pack(model, len(data) + 4096)
+
+
+def single_op_model(data: bytes, op_index: int, length: int) -> bytes:
+    """Op ``op_index`` of the main subgraph cut out alone, its input and output made 1-D of ``length``
+    elements (an element-wise op tabulated over every input value)."""
+    model = unpack(data)
+    sg = model.subgraphs[0]
+    op = sg.operators[op_index]
+    src, dst = op.inputs[0], op.outputs[0]
+    for t in (src, dst):
+        sg.tensors[t].shape = [length]
+        sg.tensors[t].shapeSignature = None
+    sg.operators = [op]
+    sg.inputs, sg.outputs = [src], [dst]
+    model.subgraphs = [sg]
+    model.signatureDefs = None
+    return pack(model, len(data))
