@@ -86,7 +86,9 @@ def test_tflm_compile_takes_the_check_and_does_not_probe_again(mcu, mcu_models, 
     f = r.findings
     assert f.board == l4.findings.board and f.no_accelerator == "all ops on the Cortex-M4"
     assert f.memory["kTensorArenaSize"].value == r.details["tensor_arena_size_constant"]
-    assert [m.level for m in f.messages] == [Level.INFO] and f.messages[0].text.startswith("generated C")
+    assert f.fit == l4.findings.fit and f.latency == l4.findings.latency  # the check's, carried
+    assert f.messages[: len(l4.findings.messages)] == l4.findings.messages
+    assert f.messages[-1].level == Level.INFO and f.messages[-1].text.startswith("generated C (--runtime c)")
     lines = r.describe()
     assert lines[0] == f"compiled for mcu: {r.output}" and "board: stm32l4r5" in lines
     assert f"arena_bytes: {r.details['arena_bytes']:,}" in lines and lines[-1].startswith("generated C (--runtime c)")

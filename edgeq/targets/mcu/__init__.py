@@ -566,12 +566,12 @@ class McuTarget:
         (model_path,) = check_models(self, models)
         opts = resolve(self, Stage.COMPILE, options)
         brd = boards.get(opts.get("board"))
+        if opts.get("runtime") != "c" and opts.get("proof_samples") is not None:
+            raise UsageError("--proof-samples applies to --runtime c", "drop --proof-samples or add --runtime c")
         data, info = _load(model_path)
         reused = _checked_report(checked, model_path, data, brd)
         if opts.get("runtime") == "c":
             return self._compile_c(model_path, out_dir, opts, info, reused)
-        if opts.get("proof_samples") is not None:
-            raise UsageError("--proof-samples applies to --runtime c", "drop --proof-samples or add --runtime c")
         report = reused or self.check(model_path, {k: opts.get(k) for k in ("board", "timeout_s")})
         return self._export_tflm(model_path, out_dir, opts.get("overwrite"), data, info, brd, report)
 
@@ -624,7 +624,8 @@ class McuTarget:
         return McuCompileResult(
             self.name,
             output=str(final / f"{stem}.tflite"),
-            findings=figures.tflm_compile(details, brd, line),
+            # the check's findings (the export is its arena) with what the export adds
+            findings=report.findings.then(figures.tflm_compile(details, brd, line)),
             details=details,
         )
 
