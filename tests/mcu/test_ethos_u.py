@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from edgeq.errors import BadInput, ConversionFailed, OutputExists, UsageError
+from edgeq.findings import Basis, Level, Placement
 from edgeq.targets import registry
 from edgeq.tflite import read_file
 from tests.mcu.conftest import MLPERF_TINY
@@ -63,24 +65,40 @@ def test_bigger_npu_is_not_slower(ethos, mcu_models):
 
 def test_check_reports_the_split(ethos, mcu_models):
     r = ethos.check(str(mcu_models["ds_cnn"]))
-    assert r.ok and r.counts["cpu"] == 0 and r.first_unmapped is None
+    p = r.findings.placement
+    n_ops = len(read_file(mcu_models["ds_cnn"]).ops)
+    assert r.ok and p == Placement("Ethos-U NPU (ethos-u55-128)", n_ops, 0, Basis.COMPILED, "")
     assert all(row["status"] == "npu" for row in r.ops)
     assert any("Vela estimate" in m for m in r.messages)
+    # Vela's memory figures are the compiler's; its time is its performance model's estimate
+    s = r.details["summary"]
+    sram = r.findings.memory["SRAM"]
+    assert sram.basis == Basis.COMPILED and sram.value == s["sram_used_bytes"] and sram.unit == "bytes"
+    assert "ethos-u55-128" in sram.where and "Ethos_U55_High_End_Embedded" in sram.where
+    lat = r.findings.latency
+    assert lat is not None and lat.basis == Basis.ESTIMATED and lat.how == "Vela's performance model"
+    assert lat.value == s["inference_time_ms"] and lat.unit == "ms" and "CPU" in lat.error
+    assert {m.level for m in r.findings.messages} == {Level.INFO}  # all on the NPU: nothing to warn about
+    assert r.describe("ds_cnn.tflite")[0] == f"ds_cnn.tflite on ethos-u: {n_ops} op(s) on the NPU, 0 op(s) on the CPU"
 
 
 def test_unsupported_op_stays_on_the_cpu_with_vela_reason(ethos, mcu_models):
     r = ethos.check(str(mcu_models["three_missing"]))
-    assert not r.ok and r.counts["cpu"] >= 1
+    p = r.findings.placement
+    assert not r.ok and p is not None and p.off >= 1 and p.basis == Basis.COMPILED
     rows = {row["op"]: row for row in r.ops if row["status"] == "cpu"}
     assert "TOPK_V2" in rows and rows["TOPK_V2"]["reason"]
-    assert r.first_unmapped is not None and r.first_unmapped["reason"]
+    first = next(m for m in r.findings.messages if m.text.startswith("first op on the CPU"))
+    assert first.level == Level.WARNING and p.first_off and p.first_off.split(":")[0] in first.text
 
 
 def test_float_model_maps_nothing(ethos, mcu_models):
     r = ethos.check(str(mcu_models["bundled_float"]))
-    assert not r.ok and r.counts["npu"] == 0 and r.counts["cpu"] == len(read_file(mcu_models["bundled_float"]).ops)
-    assert any("nothing runs on the NPU" in m and "float" in m for m in r.messages)
-    assert "Float32" in r.first_unmapped["reason"]
+    p = r.findings.placement
+    assert not r.ok and p is not None and p.on == 0 and p.off == len(read_file(mcu_models["bundled_float"]).ops)
+    nothing = [m for m in r.findings.messages if "nothing runs on the NPU" in m.text]
+    assert len(nothing) == 1 and "float" in nothing[0].text and nothing[0].level == Level.WARNING
+    assert "Float32" in p.first_off and r.findings.latency is None  # no NPU estimate for a model the NPU does not run
 
 
 def test_other_accelerators_and_memory_modes(ethos, mcu_models, tmp_path):
@@ -126,3 +144,39 @@ def test_relative_model_and_output_paths(ethos, mcu_models, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     r = ethos.compile(["m.tflite"], "out")
     assert (tmp_path / "out" / "m_vela.tflite").exists() and r.details["counts"]["cpu"] == 0
+
+
+def test_compile_given_the_check_does_not_run_vela_again(ethos, mcu_models, tmp_path, monkeypatch):
+    from edgeq.targets.ethos_u import vela
+
+    model = str(mcu_models["bundled_int8"])
+    report = ethos.check(model)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Vela ran again in compile")
+
+    monkeypatch.setattr(vela, "run", refuse)
+    r = ethos.compile([model], str(tmp_path / "a"), checked=(report,))
+    assert read_file(r.output).op_histogram().get("ethos-u", 0) >= 1
+    assert r.findings == report.findings and r.details["summary"] == report.details["summary"]
+    for key in ("summary_csv", "console_log", "report"):
+        assert Path(r.details["files"][key]).exists()
+    saved = json.loads(Path(r.details["files"]["report"]).read_text())
+    assert saved["findings"] == report.findings.to_dict()
+    # another config, or a report without Vela's outputs, is not this compile's: Vela runs (and here fails)
+    with pytest.raises(AssertionError, match="Vela ran again"):
+        ethos.compile([model], str(tmp_path / "b"), {"accelerator": "ethos-u55-256"}, checked=(report,))
+    with pytest.raises(AssertionError, match="Vela ran again"):
+        ethos.compile([model], str(tmp_path / "c"), checked=(dataclasses.replace(report, vela=None),))
+    monkeypatch.undo()
+    alone = ethos.compile([model], str(tmp_path / "d"))  # without the check: runs Vela itself
+    assert alone.findings == report.findings
+    assert Path(alone.output).read_bytes() == Path(r.output).read_bytes()
+
+
+def test_compile_describes_vela_summary(compiled):
+    _, results = compiled
+    r = results["bundled_int8"]
+    lines = r.describe()
+    assert lines[0] == f"compiled for ethos-u: {r.output}"
+    assert any("sram_used_bytes" in line and "value" in line for line in lines)

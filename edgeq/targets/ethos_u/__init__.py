@@ -16,13 +16,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgeq.artifacts import (
     output_folder,
     refuse_special,
-    sha256_file,
+    sha256_bytes,
     stage_folder,
     tool_versions,
     write_bytes_atomic,
@@ -30,16 +31,27 @@ from edgeq.artifacts import (
 )
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import ConversionFailed, OutputExists, Unavailable
+from edgeq.findings import Basis, Figure, Findings, Message, Placement, info, warning
 from edgeq.targets import ethos_u_options as ethos_options
 from edgeq.targets import toolversions
-from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
+from edgeq.targets.base import (
+    NO_OPTIONS,
+    Availability,
+    BenchResult,
+    CompatReport,
+    CompileResult,
+    Stage,
+    check_models,
+    ops_table,
+)
 from edgeq.targets.ethos_u import summary, vela
 from edgeq.targets.ethos_u.vela import VelaConfig
 from edgeq.targets.registry import resolve
 from edgeq.tflite import read_bytes, read_file, read_model_bytes
 
-__all__ = ["TARGET", "EthosUTarget", "EthosUCompileResult", "VelaConfig"]
+__all__ = ["TARGET", "EthosUTarget", "EthosUCompatReport", "EthosUCompileResult", "VelaConfig"]
 
+TARGET_NAME = "ethos-u"
 PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
 ETHOSU_OP = "ethos-u"
 REPORT_SUFFIX = ".ethos-u.json"
@@ -49,12 +61,63 @@ ESTIMATE_NOTE = (
 )
 
 
+VELA_MODEL = "Vela's performance model"
+MEMORY_FIGURES = (
+    ("sram_used_bytes", "SRAM"),
+    ("dram_used_bytes", "DRAM"),
+    ("on_chip_flash_used_bytes", "on-chip flash"),
+    ("off_chip_flash_used_bytes", "off-chip flash"),
+)
+
+
+@dataclass(frozen=True)
+class VelaOutputs:
+    """What Vela wrote for a check, kept in memory so that a compile given the check (``checked``) writes it
+    instead of running Vela again: the optimised model, the summary CSV (its name and text), the console."""
+
+    model: bytes
+    console: str
+    command: tuple[str, ...]
+    csv_name: str | None = None
+    csv_text: str | None = None
+
+
+@dataclass(frozen=True)
+class EthosUCompatReport(CompatReport):
+    """Vela's check: ``findings.placement`` (COMPILED: Vela mapped the ops), Vela's memory figures and its
+    latency estimate; ``details`` names the model (``model``, ``model_sha256``) and the config.
+
+    ``vela`` holds Vela's outputs for a compile given this report; it is not part of the result's data
+    (not in ``to_dict``, not compared)."""
+
+    vela: VelaOutputs | None = field(default=None, repr=False, compare=False)
+
+    def describe(self, model: str) -> list[str]:
+        """The split as ``N op(s) on the NPU, M op(s) on the CPU``, the per-op table, Vela's messages."""
+        head = f"{model} on {self.target}"
+        p = self.findings.placement
+        if p is not None:
+            head += f": {p.on} op(s) on the NPU, {p.off} op(s) on the CPU"
+        return [head, *ops_table(self.ops), *self.messages]
+
+
 class EthosUCompileResult(CompileResult):
     """Vela's output: ``details`` has the config, Vela's parsed summary (memory, cycles, estimated time),
     the per-op placement and ``files`` (model, summary_csv, console_log, report)."""
 
     def artifacts(self) -> list[str]:
         return [f for f in (self.details.get("files") or {}).values() if f]
+
+    def describe(self) -> list[str]:
+        """The outputs, then Vela's summary numbers as a table."""
+        from edgeq.report.fmt import table
+
+        lines = super().describe()
+        summary = self.details.get("summary") or {}
+        numbers = {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if numbers:
+            lines.append(table([[k, v] for k, v in numbers.items()], ["", "value"]))
+        return lines
 
 
 class EthosURunner:
@@ -123,8 +186,128 @@ def _table(rows: list[dict]) -> list[dict]:
     return list(table.values())
 
 
+def _findings(res: dict, cfg: VelaConfig) -> Findings:
+    """Vela's result as findings: the placement it compiled, its memory figures, its latency estimate, and
+    the messages with their level."""
+    rows = res["placement"]["ops"]
+    counts = res["counts"]
+    s = res["summary"]
+    first = next((r for r in rows if not r["on_npu"]), None)
+    messages: list[Message] = []
+    if first:
+        messages.append(warning(f"first op on the CPU: #{first['index']} {first['op']}: {first.get('reason', '')}"))
+    if counts["npu"] == 0:
+        floats = res["original"].float_ops
+        why = (
+            f"the model computes in float ({len(floats)} op(s)); the Ethos-U runs int8/int16 only: quantize with "
+            "--mode int8"
+            if floats
+            else "Vela mapped none of its ops"
+        )
+        messages.append(warning(f"nothing runs on the NPU: {why}"))
+    used = [(label, s[key]) for key, label in MEMORY_FIGURES if s.get(key)]
+    if used:
+        messages.append(info("Vela memory: " + ", ".join(f"{label} {n / 1024:,.2f} KiB" for label, n in used)))
+    where = (
+        f"{cfg.accelerator} ({s.get('system_config') or cfg.system_config}, {s.get('memory_mode') or cfg.memory_mode})"
+    )
+    latency = None
+    if s.get("inference_time_ms") and counts["npu"]:
+        messages.append(
+            info(
+                f"Vela estimate on {cfg.accelerator} ({s.get('system_config')}, {s.get('memory_mode')}): "
+                f"{s['inference_time_ms']:.3f} ms, {s['inferences_per_second']:,.1f} inferences/s, "
+                f"{(s.get('cycles') or {}).get('total'):,} cycles (NPU-side estimate; CPU ops not included)"
+            )
+        )
+        latency = Figure(
+            s["inference_time_ms"],
+            "ms",
+            Basis.ESTIMATED,
+            where=where,
+            how=VELA_MODEL,
+            error="not given by Vela, which says to run on an FVP or FPGA for performance numbers; the NPU's "
+            "work only, ops on the CPU not included",
+        )
+    return Findings(
+        placement=Placement(
+            f"Ethos-U NPU ({cfg.accelerator})",
+            counts["npu"],
+            counts["cpu"],
+            Basis.COMPILED,
+            first_off=f"{first['op']}: {first.get('reason', '')}" if first else "",
+        ),
+        latency=latency,
+        memory={label: Figure(n, "bytes", Basis.COMPILED, where=where, how="Vela's summary") for label, n in used},
+        messages=tuple(messages),
+    )
+
+
+def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """The same Vela configuration (the timeout changes nothing Vela makes)."""
+    return {k: v for k, v in a.items() if k != "timeout_s"} == {k: v for k, v in b.items() if k != "timeout_s"}
+
+
+def _checked_report(
+    checked: Sequence[CompatReport], model_path: str, sha256: str, cfg: VelaConfig
+) -> EthosUCompatReport | None:
+    """The check of ``model_path`` (these bytes) by this Vela with ``cfg`` among ``checked``, with its Vela
+    outputs; None when there is none (another model, other bytes, another config or Vela)."""
+    path = Path(model_path).resolve()
+    for report in checked:
+        if not isinstance(report, EthosUCompatReport) or report.vela is None:
+            continue
+        d = report.details
+        if (
+            d.get("model_sha256") == sha256
+            and d.get("model") is not None
+            and Path(d["model"]).resolve() == path
+            and _same_config(d.get("config") or {}, cfg.to_dict())
+            and d.get("vela_version") == vela.version()
+        ):
+            return report
+    return None
+
+
+def _compile_details(report: EthosUCompatReport, model_path: str, files: Mapping[str, Path | None]) -> dict:
+    d = report.details
+    assert report.vela is not None
+    return {
+        "target": TARGET_NAME,
+        "input": str(model_path),
+        "command": list(report.vela.command),
+        "config": d["config"],
+        "vela_version": d["vela_version"],
+        "summary": d["summary"],
+        "counts": d["counts"],
+        "npu_custom_ops": d["npu_custom_ops"],
+        "cpu_ops_in_output": d["cpu_ops_in_output"],
+        "placement": d["placement"],
+        "estimate_note": ESTIMATE_NOTE,
+        "files": {k: (str(v) if v is not None else None) for k, v in files.items()},
+    }
+
+
+def _write_outputs(staging: Path, names: list[str], report: EthosUCompatReport, details: dict) -> None:
+    """Vela's outputs and the parsed report into ``staging``, under the names the compile promises."""
+    outs = report.vela
+    assert outs is not None
+    write_bytes_atomic(staging / names[0], outs.model)
+    if outs.csv_text is not None:
+        write_bytes_atomic(staging / names[1], outs.csv_text.encode())
+    write_bytes_atomic(staging / names[2], outs.console.encode())
+    doc = {
+        "model": {"path": details["input"], "sha256": report.details["model_sha256"]},
+        "target": TARGET_NAME,
+        "tool_versions": {**tool_versions(), "ethos-u-vela": vela.version()},
+        **details,
+        "findings": report.findings.to_dict(),
+    }
+    write_json_atomic(staging / names[3], doc)
+
+
 class EthosUTarget:
-    name = "ethos-u"
+    name = TARGET_NAME
     description = "Arm Ethos-U NPU (Vela: NPU/CPU split, SRAM/flash, cycle estimate)"
     build_mode = Mode.INT8
     build_io = IOType.INT8
@@ -162,69 +345,37 @@ class EthosUTarget:
             "counts": {"npu": len(where["ops"]) - cpu, "cpu": cpu},
         }
 
-    def _report(self, res: dict, cfg: VelaConfig) -> CompatReport:
+    def _report(self, res: dict, cfg: VelaConfig, model_path: str, sha256: str) -> EthosUCompatReport:
         rows = res["placement"]["ops"]
         counts = res["counts"]
-        first = next((r for r in rows if not r["on_npu"]), None)
-        first_unmapped = (
-            {
-                "index": first["index"],
-                "op": first["op"],
-                "reason": first.get("reason", ""),
-                "splits_graph": False,
-                "ops_stranded_after": 0,
-            }
-            if first
-            else None
-        )
-        s = res["summary"]
-        messages = []
-        if first:
-            messages.append(f"first op on the CPU: #{first['index']} {first['op']}: {first.get('reason', '')}")
-        if counts["npu"] == 0:
-            floats = res["original"].float_ops
-            why = (
-                f"the model computes in float ({len(floats)} op(s)); the Ethos-U runs int8/int16 only: quantize with "
-                "--mode int8"
-                if floats
-                else "Vela mapped none of its ops"
-            )
-            messages.append(f"nothing runs on the NPU: {why}")
-        mem = [
-            f"{label} {s[key] / 1024:,.2f} KiB"
-            for key, label in (
-                ("sram_used_bytes", "SRAM"),
-                ("dram_used_bytes", "DRAM"),
-                ("on_chip_flash_used_bytes", "on-chip flash"),
-                ("off_chip_flash_used_bytes", "off-chip flash"),
-            )
-            if s.get(key)
-        ]
-        if mem:
-            messages.append("Vela memory: " + ", ".join(mem))
-        if s.get("inference_time_ms") and counts["npu"]:
-            messages.append(
-                f"Vela estimate on {cfg.accelerator} ({s.get('system_config')}, {s.get('memory_mode')}): "
-                f"{s['inference_time_ms']:.3f} ms, {s['inferences_per_second']:,.1f} inferences/s, "
-                f"{(s.get('cycles') or {}).get('total'):,} cycles (NPU-side estimate; CPU ops not included)"
-            )
         details = {
+            "model": str(model_path),
+            "model_sha256": sha256,
             "config": cfg.to_dict(),
             "vela_version": vela.version(),
-            "summary": s,
+            "summary": res["summary"],
+            "counts": counts,
             "npu_custom_ops": res["placement"]["npu_custom_ops"],
             "cpu_ops_in_output": res["placement"]["cpu_ops_in_output"],
             "placement": rows,
             "estimate_note": ESTIMATE_NOTE,
         }
-        return CompatReport(
+        out = res["out_model"]
+        csv = res["csv"]
+        outputs = VelaOutputs(
+            model=out.read_bytes(),
+            console=res["run"].console,
+            command=tuple(res["run"].args),
+            csv_name=csv.name if csv is not None else None,
+            csv_text=csv.read_text() if csv is not None else None,
+        )
+        return EthosUCompatReport(
             target=self.name,
             ok=counts["cpu"] == 0,
             ops=tuple(_table(rows)),
-            messages=tuple(messages),
-            counts=counts,
-            first_unmapped=first_unmapped,
+            findings=_findings(res, cfg),
             details=details,
+            vela=outputs,
         )
 
     # --- check ---------------------------------------------------------------------------------------
@@ -239,7 +390,7 @@ class EthosUTarget:
             float(opts.get("timeout_s") or vela.DEFAULT_TIMEOUT_S),
         )
 
-    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompatReport:
+    def check(self, model: str, options: Mapping[str, Any] = NO_OPTIONS) -> EthosUCompatReport:
         """Run Vela on ``model`` (in a temporary folder) and report the NPU/CPU split.
 
         Options (:mod:`edgeq.targets.ethos_u_options`): ``accelerator``
@@ -247,8 +398,10 @@ class EthosUTarget:
         Vela's Arm/vela.ini), ``optimise`` (Performance | Size), ``timeout_s`` (600).
 
         Returns:
-            CompatReport: ``counts`` {npu, cpu} over the model's ops, ``first_unmapped``, per-op table,
-            ``details.summary`` (Vela's CSV numbers: SRAM/flash used, cycles, inference time).
+            EthosUCompatReport: ``findings`` with the placement Vela compiled (ops on the NPU and on the
+            CPU, the first on the CPU and Vela's reason), Vela's SRAM/flash figures and latency estimate;
+            the per-op table; ``details.summary`` (Vela's CSV numbers: SRAM/flash used, cycles, inference
+            time). Vela's outputs stay with the report (``vela``) for a compile given it.
 
         Raises:
             UsageError: an unknown accelerator, system config or memory mode.
@@ -258,10 +411,10 @@ class EthosUTarget:
         """
         model_path = model
         cfg = self._config(resolve(self, Stage.CHECK, options))
-        read_model_bytes(model_path)
+        sha = sha256_bytes(read_model_bytes(model_path))
         with tempfile.TemporaryDirectory(prefix="edgeq-vela-") as tmp:
             res = self._vela(model_path, Path(tmp), cfg)
-            return self._report(res, cfg)
+            return self._report(res, cfg, model_path, sha)
 
     # --- compile -------------------------------------------------------------------------------------
 
@@ -274,18 +427,26 @@ class EthosUTarget:
             f"{stem}{REPORT_SUFFIX}",
         ]
 
-    def compile(self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS) -> CompileResult:
+    def compile(
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
+    ) -> EthosUCompileResult:
         """Compile with Vela into ``out_dir``: ``<stem>_vela.tflite``, Vela's summary CSV, its console as
         ``<stem>_vela.log`` and the parsed report ``<stem>.ethos-u.json``.
 
         One model at a time. Options as in :meth:`check`, plus ``overwrite``: True replaces existing
         outputs, False refuses (the CLI passes ``--force``); None (a pipeline's call) replaces an earlier
-        edgeq compile of the same model (its report exists) and refuses anything else.
+        edgeq compile of the same model (its report exists) and refuses anything else. ``checked``: the
+        check of the model with the same options; when one matches (same path, same bytes, same Vela
+        config and version), its Vela outputs are written instead of running Vela again.
 
         Returns:
-            CompileResult: ``output`` is the optimised .tflite; ``details`` has the config, Vela's parsed
-            summary (NPU/CPU operators, SRAM and flash used, cycles, inference time, inferences per
-            second), the per-op placement, and the files.
+            EthosUCompileResult: ``output`` is the optimised .tflite; ``findings`` as the check's;
+            ``details`` has the config, Vela's parsed summary (NPU/CPU operators, SRAM and flash used,
+            cycles, inference time, inferences per second), the per-op placement, and the files.
 
         Raises:
             as :meth:`check`; OutputExists when outputs exist and may not be replaced.
@@ -294,7 +455,7 @@ class EthosUTarget:
         merged = resolve(self, Stage.COMPILE, options)
         cfg = self._config(merged)
         overwrite = merged.get("overwrite")
-        read_model_bytes(model_path)
+        sha = sha256_bytes(read_model_bytes(model_path))
         out = output_folder(out_dir)
         names = self.outputs(model_path, cfg)
         ours = (out / names[-1]).exists()
@@ -302,42 +463,20 @@ class EthosUTarget:
             for name in names:
                 if (out / name).exists():
                     raise OutputExists(f"output already exists: {out / name}", "pass --force to overwrite it")
+        report = _checked_report(checked, model_path, sha, cfg)
         staging = stage_folder(out, "vela")  # named with the pid: the next run removes it once this one is dead
         try:
-            res = self._vela(model_path, staging, cfg)
-            report = self._report(res, cfg)
-            stem = res["stem"]
-            write_bytes_atomic(staging / f"{stem}_vela.log", res["run"].console.encode())
+            if report is None:
+                report = self._report(self._vela(model_path, staging, cfg), cfg, model_path, sha)
+            assert report.vela is not None  # every report this target makes carries its outputs
             files = {
                 "model": out / names[0],
-                "summary_csv": out / names[1] if res["csv"] is not None else None,
+                "summary_csv": out / names[1] if report.vela.csv_text is not None else None,
                 "console_log": out / names[2],
                 "report": out / names[3],
             }
-            details = {
-                "target": self.name,
-                "input": str(model_path),
-                "command": res["run"].args,
-                "config": cfg.to_dict(),
-                "vela_version": vela.version(),
-                "summary": res["summary"],
-                "counts": res["counts"],
-                "npu_custom_ops": report.details["npu_custom_ops"],
-                "cpu_ops_in_output": report.details["cpu_ops_in_output"],
-                "placement": report.details["placement"],
-                "messages": list(report.messages),
-                "estimate_note": ESTIMATE_NOTE,
-                "files": {k: (str(v) if v is not None else None) for k, v in files.items()},
-            }
-            doc = {
-                "model": {"path": str(model_path), "sha256": sha256_file(model_path)},
-                "target": self.name,
-                "tool_versions": {**tool_versions(), "ethos-u-vela": vela.version()},
-                **details,
-            }
-            write_json_atomic(staging / names[3], doc)
-            if res["csv"] is not None and res["csv"].name != names[1]:
-                os.replace(res["csv"], staging / names[1])
+            details = _compile_details(report, model_path, files)
+            _write_outputs(staging, names, report, details)
             for name in names:
                 refuse_special(out / name)  # a device or FIFO there is never replaced
             for name in names:
@@ -345,9 +484,7 @@ class EthosUTarget:
                     os.replace(staging / name, out / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        if res["counts"]["npu"] == 0:
-            details["warnings"] = [m for m in report.messages if m.startswith("nothing runs on the NPU")]
-        return EthosUCompileResult(self.name, output=str(files["model"]), details=details)
+        return EthosUCompileResult(self.name, output=str(files["model"]), findings=report.findings, details=details)
 
     def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
         """Vela's version for check and compile (both run it); bench runs nothing."""

@@ -25,24 +25,29 @@ from typing import Any
 import numpy as np
 
 from edgeq import __version__
+from edgeq import findings as fd
 from edgeq.artifacts import sha256_bytes, tool_versions
 from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig, IOType, Mode
 from edgeq.errors import BadInput, QualityGateFailed, Unavailable, UnsupportedOp, UsageError
 from edgeq.targets import mcu_options, toolversions
 from edgeq.targets.base import NO_OPTIONS, Availability, BenchResult, CompatReport, CompileResult, Stage, check_models
-from edgeq.targets.mcu import boards, estimate, export, ops, parity, tflm
+from edgeq.targets.mcu import boards, estimate, export, figures, ops, parity, tflm
 from edgeq.targets.registry import resolve
 from edgeq.tflite import read_bytes, read_model_bytes
 
 __all__ = ["TARGET", "McuTarget", "McuCompatReport", "McuCompileResult", "McuBenchResult", "boards", "estimate"]
 
+TARGET_NAME = "mcu"
 PROFILE = {"integer_only": True, "int16_activations": True, "cpu_fallback_splits_graph": False}
 TOP_LEVEL_KEYS = ("arena_bytes", "flash_bytes", "unsupported_ops", "fits")
 
 
 class McuCompatReport(CompatReport):
-    """A CompatReport whose JSON also carries the four figures of the issue at the top level."""
+    """A CompatReport whose JSON also carries the four figures of the issue at the top level.
+
+    ``details`` also names the model checked (``model``, ``model_sha256``): a compile given this report
+    (``checked``) takes TFLM's arena from it instead of running TFLM again."""
 
     def to_dict(self) -> dict:
         doc = super().to_dict()
@@ -57,6 +62,20 @@ class McuCompileResult(CompileResult):
     def artifacts(self) -> list[str]:
         return [str(f) for f in self.details.get("files") or []]
 
+    def describe(self) -> list[str]:
+        """The export, the board, TFLM's arena and flash figures, and the generated C's beside them."""
+        from edgeq.targets.mcu.cgen.compile import footprint_line
+
+        d = self.details
+        lines = super().describe()
+        if self.skipped:
+            return lines
+        lines.append(f"board: {d['board']}")
+        lines += [f"{key}: {d[key]:,}" for key in ("arena_bytes", "tensor_arena_size_constant", "flash_bytes")]
+        if d.get("c_runtime"):
+            lines.append(footprint_line(d["c_runtime"], d["arena_bytes"], d["flash_bytes"]))
+        return lines
+
 
 class McuCCompileResult(CompileResult):
     """The generated C engine (``--runtime c``): ``details`` has the project, the proof (bit-exact counts,
@@ -65,12 +84,22 @@ class McuCCompileResult(CompileResult):
     def artifacts(self) -> list[str]:
         return [str(self.details["export_dir"])] if self.details.get("export_dir") else []
 
+    def describe(self) -> list[str]:
+        """The project, the memory plan, the proof on the host and under QEMU, RAM and flash beside TFLM's."""
+        from edgeq.targets.mcu.cgen.compile import render
+
+        return render(self.to_dict()).splitlines()
+
 
 @dataclass(frozen=True)
 class McuBenchResult(BenchResult):
     """Host TFLM timing (``stats``) and the board's latency ``estimate``, kept apart."""
 
     estimate: dict = field(default_factory=dict)
+
+    def describe(self) -> list[str]:
+        """What the latency table does not say: that it is the host's, and the board's estimate."""
+        return list(self.notes)
 
     def to_dict(self) -> dict:
         doc = super().to_dict()
@@ -88,7 +117,7 @@ def _load(model_path: str):
     return data, read_bytes(data, origin=str(model_path))
 
 
-def _require_integer(info, board: boards.Board, origin: str) -> list[str]:
+def _require_integer(info, board: boards.Board, origin: str) -> list[fd.Message]:
     """Refuse float compute on an integer-only board; return notes for float I/O conversions."""
     float_ops = [op for op in info.ops if op.compute in ("float", "hybrid")]
     conversions = [op for op in info.ops if op.compute == "conversion"]
@@ -103,13 +132,17 @@ def _require_integer(info, board: boards.Board, origin: str) -> list[str]:
     notes = []
     if float_ops:
         notes.append(
-            f"{len(float_ops)} op(s) compute in float: TFLM runs them with float reference kernels (no CMSIS-NN); "
-            "quantize to int8 for the optimized kernels"
+            fd.warning(
+                f"{len(float_ops)} op(s) compute in float: TFLM runs them with float reference kernels (no "
+                "CMSIS-NN); quantize to int8 for the optimized kernels"
+            )
         )
     if conversions:
         notes.append(
-            "the model has float I/O: its QUANTIZE/DEQUANTIZE ops convert on the microcontroller; quantize with "
-            "--io int8 to feed int8 directly"
+            fd.info(
+                "the model has float I/O: its QUANTIZE/DEQUANTIZE ops convert on the microcontroller; quantize with "
+                "--io int8 to feed int8 directly"
+            )
         )
     return notes
 
@@ -206,6 +239,26 @@ def _unsupported_error(origin: str, missing: list[dict], info, board: boards.Boa
     )
 
 
+def _checked_report(
+    checked: Sequence[CompatReport], model_path: str, data: bytes, brd: boards.Board
+) -> CompatReport | None:
+    """The check of ``model_path`` (these bytes) on ``brd`` among ``checked``, or None: a report of another
+    model, other bytes (the file changed since) or another board is not this compile's."""
+    sha = sha256_bytes(data)
+    path = Path(model_path).resolve()
+    for report in checked:
+        d = report.details
+        if (
+            report.target == TARGET_NAME
+            and d.get("model_sha256") == sha
+            and d.get("model") is not None
+            and Path(d["model"]).resolve() == path
+            and (d.get("board") or {}).get("name") == brd.name
+        ):
+            return report
+    return None
+
+
 class McuRunner:
     """Times the model in TFLM's Python interpreter on this host and adds the board's latency estimate.
 
@@ -271,31 +324,32 @@ class McuRunner:
         est = estimate.estimate(info, self.board)
         env = host_environment()
         env["runtime"] = f"tflite-micro {tflm.version()} (Python interpreter, reference kernels)"
-        notes = [
-            "host timing: TFLM's reference kernels on this machine's CPU, not the microcontroller",
-        ]
+        notes = [fd.info("host timing: TFLM's reference kernels on this machine's CPU, not the microcontroller")]
         if est.get("latency_ms") is not None:
             notes.append(
-                f"estimate for {self.board.name} ({self.board.core} @ {self.board.clock_hz / 1e6:.0f} MHz): "
-                f"{est['latency_ms']:.2f} ms per inference ({estimate.basis(est)})"
+                fd.info(
+                    f"estimate for {self.board.name} ({self.board.core} @ {self.board.clock_hz / 1e6:.0f} MHz): "
+                    f"{est['latency_ms']:.2f} ms per inference ({estimate.basis(est)})"
+                )
             )
         else:
-            notes.append(f"no latency estimate for {self.board.name}: {est['reason']}")
+            notes.append(fd.info(f"no latency estimate for {self.board.name}: {est['reason']}"))
         if cfg.num_threads != 1:
-            notes.append(f"TFLM is single-threaded: --threads {cfg.num_threads} does not apply")
+            notes.append(fd.warning(f"TFLM is single-threaded: --threads {cfg.num_threads} does not apply"))
         return McuBenchResult(
             target="mcu",
             device=f"host ({env.get('cpu') or env.get('machine')}) via TFLM",
             stats=stats,
             num_threads=1,
             environment=env,
-            notes=tuple(notes),
+            notes=tuple(m.text for m in notes),
+            findings=figures.host_bench(self.board, est, notes),
             estimate=est,
         )
 
 
 class McuTarget:
-    name = "mcu"
+    name = TARGET_NAME
     description = "microcontrollers with TensorFlow Lite Micro (TFLM check, arena/flash fit, C export)"
     build_mode = Mode.INT8
     build_io = IOType.INT8
@@ -346,7 +400,6 @@ class McuTarget:
             raise _unsupported_error(model_path, probe.unsupported_ops, info, brd)
         tflm.require_ok(probe, model_path)
         details = self._details(model_path, data, info, brd, probe, inputs)
-        messages = self._messages(details) + notes
         if not details["fits"]:
             fit = details["fit"]
             parts = []
@@ -380,7 +433,7 @@ class McuTarget:
             target=self.name,
             ok=True,
             ops=tuple(_op_rows(info)),
-            messages=tuple(messages),
+            findings=figures.check(details, brd, self._messages(details) + notes),
             details=details,
         )
 
@@ -393,6 +446,8 @@ class McuTarget:
         flash_fits = flash_bytes <= brd.flash_bytes
         par = parity.parity(model_path, info, inputs, probe.outputs or [], parity.DEFAULT_SEED)
         return {
+            "model": str(model_path),
+            "model_sha256": sha256_bytes(data),
             "board": brd.to_dict(),
             "arena_bytes": arena_bytes,
             "arena": {
@@ -434,7 +489,7 @@ class McuTarget:
         }
 
     @staticmethod
-    def _messages(d: dict) -> list[str]:
+    def _messages(d: dict) -> list[fd.Message]:
         b = d["board"]
         arena = d["arena"]
         if arena.get("allocates_at_report_total", True):
@@ -448,35 +503,49 @@ class McuTarget:
                 f"{arena.get('report_total_bytes'):,}, but the kernels' temporary allocations while they prepare "
                 "need more"
             )
+        parity_line = "parity: " + parity.summary(d["parity"])
         msgs = [
-            arena_line + f"; firmware constant with margin {d['arena_bytes_with_margin']:,}",
-            f"flash: model {d['flash']['model_bytes']:,} + TFLM runtime ~{d['flash']['runtime_estimate_bytes']:,} "
-            f"(estimate, {d['flash']['distinct_ops']} kernels) = {d['flash_bytes']:,} bytes",
-            f"{b['name']}: arena {_kib(d['arena_bytes'])} of {_kib(b['arena_ram_bytes'])} RAM, flash "
-            f"{_kib(d['flash_bytes'])} of {_kib(b['flash_bytes'])}: fits",
-            "parity: " + parity.summary(d["parity"]),
+            fd.info(arena_line + f"; firmware constant with margin {d['arena_bytes_with_margin']:,}"),
+            fd.info(
+                f"flash: model {d['flash']['model_bytes']:,} + TFLM runtime ~{d['flash']['runtime_estimate_bytes']:,} "
+                f"(estimate, {d['flash']['distinct_ops']} kernels) = {d['flash_bytes']:,} bytes"
+            ),
+            fd.info(
+                f"{b['name']}: arena {_kib(d['arena_bytes'])} of {_kib(b['arena_ram_bytes'])} RAM, flash "
+                f"{_kib(d['flash_bytes'])} of {_kib(b['flash_bytes'])}: fits"
+            ),
+            # TFLM and LiteRT's reference kernels run the same integer arithmetic: a difference is worth reading
+            fd.info(parity_line) if d["parity"]["bit_exact"] else fd.warning(parity_line),
         ]
         if not d["fit"]["ram"]["margin_fits"]:
             msgs.append(
-                f"the arena fits but not with the export's margin ({d['arena_bytes_with_margin']:,} bytes): "
-                "trim kTensorArenaSize to arena_used_bytes() on the device"
+                fd.warning(
+                    f"the arena fits but not with the export's margin ({d['arena_bytes_with_margin']:,} bytes): "
+                    "trim kTensorArenaSize to arena_used_bytes() on the device"
+                )
             )
         est = d["latency_estimate"]
         if est.get("latency_ms") is not None:
-            msgs.append(f"latency estimate on {b['name']}: {est['latency_ms']:.2f} ms ({estimate.basis(est)})")
+            msgs.append(fd.info(f"latency estimate on {b['name']}: {est['latency_ms']:.2f} ms ({estimate.basis(est)})"))
         if arena.get("allocates_at_arena_bytes") is False:
-            msgs.append(f"warning: an arena of exactly {d['arena_bytes']:,} bytes did not allocate on a re-check")
+            msgs.append(fd.warning(f"an arena of exactly {d['arena_bytes']:,} bytes did not allocate on a re-check"))
         return msgs
 
     # --- compile -------------------------------------------------------------------------------------
 
     def compile(
-        self, models: Sequence[str], out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
+        self,
+        models: Sequence[str],
+        out_dir: str,
+        options: Mapping[str, Any] = NO_OPTIONS,
+        checked: Sequence[CompatReport] = (),
     ) -> McuCompileResult | McuCCompileResult:
         """Check the model (as :meth:`check`), then export the firmware files to ``out_dir/<stem>_tflm``.
 
         One model at a time. Options (:mod:`edgeq.targets.mcu_options`): ``board``, ``timeout_s``,
-        ``overwrite``, ``runtime``, ``proof_samples``.
+        ``overwrite``, ``runtime``, ``proof_samples``. ``checked``: the check of the model on the same board
+        (:meth:`check`'s report); when one matches (same path, same bytes, same board), TFLM's arena and
+        flash are taken from it instead of running TFLM again.
 
         ``runtime="c"`` generates edgeq's own C engine instead (``out_dir/<stem>_c``, see
         :mod:`edgeq.targets.mcu.cgen`), proven bit-exact against LiteRT's reference kernels on the host and,
@@ -487,20 +556,29 @@ class McuTarget:
 
         Returns:
             CompileResult: ``output`` is the exported copy of the .tflite; ``details`` lists the files,
-            the arena figures, the resolver calls and the check.
+            the arena figures, the resolver calls and the check; ``findings`` the board, the arena constant,
+            the generated C's figures (``runtime="c"``: the fit measured from the firmware, the proof and
+            the instruction count under QEMU).
 
         Raises:
             as :meth:`check`; OutputExists when the folder may not be replaced.
         """
         (model_path,) = check_models(self, models)
         opts = resolve(self, Stage.COMPILE, options)
-        if opts.get("runtime") == "c":
-            return self._compile_c(model_path, out_dir, opts)
-        if opts.get("proof_samples") is not None:
+        brd = boards.get(opts.get("board"))
+        if opts.get("runtime") != "c" and opts.get("proof_samples") is not None:
             raise UsageError("--proof-samples applies to --runtime c", "drop --proof-samples or add --runtime c")
-        overwrite = opts.get("overwrite")
-        report = self.check(model_path, {k: opts.get(k) for k in ("board", "timeout_s")})
         data, info = _load(model_path)
+        reused = _checked_report(checked, model_path, data, brd)
+        if opts.get("runtime") == "c":
+            return self._compile_c(model_path, out_dir, opts, info, reused)
+        report = reused or self.check(model_path, {k: opts.get(k) for k in ("board", "timeout_s")})
+        return self._export_tflm(model_path, out_dir, opts.get("overwrite"), data, info, brd, report)
+
+    def _export_tflm(
+        self, model_path: str, out_dir: str, overwrite: bool | None, data: bytes, info, brd, report: CompatReport
+    ) -> McuCompileResult:
+        """The firmware files for TFLM, with the arena of ``report`` (the model's check on ``brd``)."""
         d = report.details
         provenance = {
             "edgeq": __version__,
@@ -541,17 +619,23 @@ class McuTarget:
         # compile --runtime c's job)
         from edgeq.targets.mcu.cgen import compile as cgen_compile
 
-        c_figures = cgen_compile.footprint(data, str(model_path), boards.get(d["board"]["name"]))
-        details["c_runtime"] = c_figures
-        details["info"] = [cgen_compile.footprint_line(c_figures, d["arena_bytes"], d["flash_bytes"])]
-        return McuCompileResult(self.name, output=str(final / f"{stem}.tflite"), details=details)
+        details["c_runtime"] = cgen_compile.footprint(data, str(model_path), brd)
+        line = cgen_compile.footprint_line(details["c_runtime"], d["arena_bytes"], d["flash_bytes"])
+        return McuCompileResult(
+            self.name,
+            output=str(final / f"{stem}.tflite"),
+            # the check's findings (the export is its arena) with what the export adds
+            findings=report.findings.then(figures.tflm_compile(details, brd, line)),
+            details=details,
+        )
 
-    def _compile_c(self, model_path: str, out_dir: str, opts: Mapping[str, Any]) -> McuCCompileResult:
+    def _compile_c(
+        self, model_path: str, out_dir: str, opts: Mapping[str, Any], info, reused: CompatReport | None
+    ) -> McuCCompileResult:
         from edgeq.targets.mcu.cgen import compile as cgen_compile
 
         brd = boards.get(opts.get("board"))
         timeout_s = float(opts.get("timeout_s") or tflm.DEFAULT_TIMEOUT_S)
-        _, info = _load(model_path)
         samples = opts.get("proof_samples")
         if samples is not None and samples < 1:
             raise UsageError(f"--proof-samples must be at least 1, got {samples}", "e.g. --proof-samples 20")
@@ -562,10 +646,12 @@ class McuTarget:
             overwrite=opts.get("overwrite"),
             timeout_s=timeout_s,
             proof_samples=cgen_compile.DEFAULT_PROOF_SAMPLES if samples is None else int(samples),
-            tflm_check=lambda: self.check(model_path, {"board": brd.name, "timeout_s": timeout_s}),
+            tflm_check=lambda: reused or self.check(model_path, {"board": brd.name, "timeout_s": timeout_s}),
             inputs_fn=lambda n: parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED),
         )
-        return McuCCompileResult(self.name, output=details["export_dir"], details=details)
+        return McuCCompileResult(
+            self.name, output=details["export_dir"], findings=figures.c_compile(details, brd), details=details
+        )
 
     def tool_versions(self, stage: Stage, options: Mapping[str, Any] = NO_OPTIONS) -> dict[str, str]:
         """tflite-micro for every stage (the TFLM probe, export and timing); compile also sizes the C engine

@@ -168,6 +168,22 @@ BOARDS: dict[str, Board] = {
 DEFAULT_BOARD = "stm32h7a3"
 
 
+# A core as its maker writes it ("Cortex-M4"), for people and for the typed findings' Board.
+CORE_NAMES = {
+    "cortex-m0plus": "Cortex-M0+",
+    "cortex-m4": "Cortex-M4",
+    "cortex-m7": "Cortex-M7",
+    "cortex-m33": "Cortex-M33",
+    "cortex-m55": "Cortex-M55",
+    "xtensa-lx7": "Xtensa LX7",
+}
+
+
+def core_name(core: str) -> str:
+    """``core`` as its maker writes it: cortex-m4 -> Cortex-M4 (an unknown core as given)."""
+    return CORE_NAMES.get(core, core)
+
+
 def get(name: str | None) -> Board:
     """The board called ``name`` (None: :data:`DEFAULT_BOARD`).
 

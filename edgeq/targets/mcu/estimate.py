@@ -290,3 +290,12 @@ def basis(est: dict) -> str:
         )
     fitted = ", ".join(est.get("calibrated_boards") or []) or "other boards"
     return f"estimate; scaled by clock from the {est['core']} fit on {fitted}, error on this board unknown"
+
+
+def error(est: dict) -> str:
+    """How far off an estimate may be, for people: the leave-one-out error where the board is calibrated,
+    else why it is unknown."""
+    err = est.get("calibration_error")
+    if est.get("board_calibrated") and err:
+        return f"leave-one-out error on this board: mean {err['mean_abs_error_pct']}%, max {err['max_abs_error_pct']}%"
+    return est.get("extrapolation") or f"unknown on {est.get('board', 'this board')}"

@@ -211,6 +211,21 @@ def prove(
     """
     t0 = time.perf_counter()
     result: dict = {"reference": "LiteRT BUILTIN_REF", "not_proven": [], "qemu": {}}
+    exe, builds = _build_all(folder, cores, timeout_s, result)
+    host, runs, n = _run_all(project, data, inputs, exe, builds, timeout_s)
+    result["num_samples"] = n
+    if exe is not None:
+        result["host"] = host if host is not None else {"proven": False, "reason": "no samples"}
+    for core, run in runs.items():
+        if run["cmp"] is not None:
+            result["qemu"][core] = _qemu_result(builds[core], run, host is not None)
+    result["wall_time_s"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _build_all(folder: Path, cores: tuple[str, ...], timeout_s: float, result: dict) -> tuple[Path | None, dict]:
+    """The host executable (None without gcc) and each core's Arm build; what cannot be built is recorded in
+    ``result`` as not proven, with the reason."""
     exe = None
     if toolchain.missing(("gcc",)):
         result["host"] = {"proven": False, "reason": "no gcc on PATH"}
@@ -226,6 +241,19 @@ def prove(
             result["not_proven"].append(f"{core} under QEMU: {reason}")
             continue
         builds[core] = arm_build(folder, core, timeout_s)
+    return exe, builds
+
+
+def _run_all(
+    project: Project,
+    data: bytes,
+    inputs: np.ndarray | Iterable[np.ndarray],
+    exe: Path | None,
+    builds: dict[str, dict],
+    timeout_s: float,
+) -> tuple[dict | None, dict[str, dict], int]:
+    """Every chunk of samples through LiteRT's reference kernels, the host build and each QEMU build:
+    (the host's comparison, per core its comparison, instruction counts and stack, the number of samples)."""
     host: dict | None = None
     runs: dict[str, dict] = {
         core: {"cmp": None, "instructions": [], "stack": [], "same_as_host": True} for core in builds
@@ -247,33 +275,30 @@ def prove(
             run["stack"].append(ran["stack_bytes"])
             run["machine"], run["instructions_per_tick"] = ran["machine"], ran["instructions_per_tick"]
         n += len(x)
-    result["num_samples"] = n
-    if exe is not None:
-        result["host"] = host if host is not None else {"proven": False, "reason": "no samples"}
-    for core, run in runs.items():
-        built, cmp, ins = builds[core], run["cmp"], run["instructions"]
-        if cmp is None:
-            continue
-        if host is not None:
-            cmp["equals_host_build"] = run["same_as_host"]
-        stacks = [s for s in run["stack"] if s is not None]
-        stack = max(stacks) if stacks else None
-        cmp.update(
-            {
-                "machine": run["machine"],
-                "instructions_per_inference": int(np.median(ins)),
-                "instructions_min_max": [int(min(ins)), int(max(ins))],
-                "instructions_provenance": INSTRUCTION_PROVENANCE,
-                "instructions_per_tick": run["instructions_per_tick"],
-                "flash_bytes": built["model_flash_bytes"],
-                "static_ram_bytes": built["model_static_ram_bytes"],
-                "stack_bytes": stack,
-                "ram_bytes": built["model_static_ram_bytes"] + (stack or 0),
-                "elf": built["elf"],
-                "map": built["map"],
-                "elf_sections": built["elf_sections"],
-            }
-        )
-        result["qemu"][core] = cmp
-    result["wall_time_s"] = round(time.perf_counter() - t0, 2)
-    return result
+    return host, runs, n
+
+
+def _qemu_result(built: dict, run: dict, host_ran: bool) -> dict:
+    """One core's comparison with its instruction counts, the deepest stack and the ELF's sizes."""
+    cmp, ins = run["cmp"], run["instructions"]
+    if host_ran:
+        cmp["equals_host_build"] = run["same_as_host"]
+    stacks = [s for s in run["stack"] if s is not None]
+    stack = max(stacks) if stacks else None
+    cmp.update(
+        {
+            "machine": run["machine"],
+            "instructions_per_inference": int(np.median(ins)),
+            "instructions_min_max": [int(min(ins)), int(max(ins))],
+            "instructions_provenance": INSTRUCTION_PROVENANCE,
+            "instructions_per_tick": run["instructions_per_tick"],
+            "flash_bytes": built["model_flash_bytes"],
+            "static_ram_bytes": built["model_static_ram_bytes"],
+            "stack_bytes": stack,
+            "ram_bytes": built["model_static_ram_bytes"] + (stack or 0),
+            "elf": built["elf"],
+            "map": built["map"],
+            "elf_sections": built["elf_sections"],
+        }
+    )
+    return cmp

@@ -18,6 +18,7 @@ import numpy as np
 from edgeq.bench.timing import LatencyStats, host_environment
 from edgeq.config import BenchConfig
 from edgeq.errors import ConversionFailed, Unavailable
+from edgeq.findings import Message, info, warning
 from edgeq.targets.base import Availability, BenchResult
 from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, arm_build, emit, fit, generate, prove, toolchain
 
@@ -35,6 +36,13 @@ class McuCBenchResult(BenchResult):
     memory: dict = field(default_factory=dict)
     proof: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
+
+    def describe(self, model: str = "the model") -> list[str]:
+        """The whole benchmark for people, ``model`` first: instructions, not a latency table (nothing here
+        was timed), flash and RAM from the ELF, the notes."""
+        from edgeq.targets.mcu.cgen.compile import render_bench
+
+        return render_bench(self.to_dict(), model).splitlines()
 
     def to_dict(self) -> dict:
         doc = super().to_dict()
@@ -129,17 +137,17 @@ class McuCRunner:
             QualityGateFailed: the project cannot fit the board (known before any compiler runs) or the
                 QEMU machine (the link overflows).
         """
-        from edgeq.targets.mcu import estimate, parity
+        from edgeq.targets.mcu import estimate, figures, parity
         from edgeq.tflite import read_file, read_model_bytes
 
         self._require()
         data = read_model_bytes(model_path)
-        info = read_file(model_path)
+        model_info = read_file(model_path)
         project = generate(data, model_path)
         fit.before_build(project, self.board, model_path)
         core = self.board.core
         n = max(1, int(cfg.num_runs))
-        inputs = parity.sample_chunks(info.inputs[0], n, parity.DEFAULT_SEED)  # one chunk in memory at a time
+        inputs = parity.sample_chunks(model_info.inputs[0], n, parity.DEFAULT_SEED)  # one chunk in memory at a time
         with tempfile.TemporaryDirectory(prefix="edgeq_cbench_") as tmp:
             folder = Path(tmp)
             project.write(folder)
@@ -154,55 +162,75 @@ class McuCRunner:
                 "report this with the model attached; bench --runtime tflm meanwhile",
                 details={"proof": proof},
             )
-        lo, hi = run["instructions_min_max"]
-        instructions = {
-            "per_inference_p50": run["instructions_per_inference"],
-            "min": lo,
-            "max": hi,
-            "num_inferences": n,
-            "macs": project.macs,
-            "kind": TIMING_KIND,
-            "provenance": INSTRUCTION_PROVENANCE,
-            "machine": run["machine"],
-            "core": core,
-        }
-        memory = {
-            "flash_bytes": run["flash_bytes"],
-            "ram_bytes": run["ram_bytes"],
-            "static_ram_bytes": run["static_ram_bytes"],
-            "stack_bytes": run["stack_bytes"],
-            "arena_bytes": project.arena_bytes,
-            "io_bytes": project.io_bytes,
-            "basis": "measured: arm-none-eabi-size of the model and kernel objects in the linked ELF; stack "
-            "painted and read back under QEMU",
-        }
-        est = estimate.estimate(info, self.board)
+        est = estimate.estimate(model_info, self.board)
         env = host_environment()
         env["runtime"] = f"edgeq generated C, arm-none-eabi-gcc -O2 -mcpu={emit.BOARDS[core][1]}, QEMU {run['machine']}"
-        notes = [
-            f"{TIMING_KIND}: {INSTRUCTION_PROVENANCE}; a board adds wait states, stalls and multi-cycle "
-            "instructions on top",
-            f"bit-exact {run['bit_exact']}/{n} with LiteRT BUILTIN_REF on QEMU (and {proof['host']['bit_exact']}/{n} "
-            "built for the host)",
-        ]
-        if est.get("latency_ms") is not None:
-            notes.append(
-                f"latency estimate for {self.board.name} (TFLM with CMSIS-NN, not this C engine): "
-                f"{est['latency_ms']:.2f} ms ({estimate.basis(est)})"
-            )
-        if cfg.num_threads != 1:
-            notes.append(f"the generated C is single-threaded: --threads {cfg.num_threads} does not apply")
-        notes.append("warm-up does not apply: QEMU's instruction count does not depend on caches or earlier runs")
+        notes = self._notes(run, proof, n, est, cfg)
         return McuCBenchResult(
             target="mcu",
             device=f"{self.board.name} ({core}) on QEMU {run['machine']}, generated C",
             stats=_no_latency(n),
             num_threads=1,
             environment=env,
-            notes=tuple(notes),
-            instructions=instructions,
-            memory=memory,
+            notes=tuple(m.text for m in notes),
+            findings=figures.c_bench(self.board, run, n, notes),
+            instructions=_instructions(run, n, project.macs, core),
+            memory=_memory(run, project),
             proof={k: proof[k] for k in ("host", "num_samples", "reference", "wall_time_s")}
             | {"qemu": {core: {k: v for k, v in run.items() if k not in ("elf", "map")}}},
             estimate=est,
         )
+
+    def _notes(self, run: dict, proof: dict, n: int, est: dict, cfg: BenchConfig) -> list[Message]:
+        """What the figures are and are not, each with its level."""
+        from edgeq.targets.mcu import estimate
+
+        notes = [
+            info(
+                f"{TIMING_KIND}: {INSTRUCTION_PROVENANCE}; a board adds wait states, stalls and multi-cycle "
+                "instructions on top"
+            ),
+            info(
+                f"bit-exact {run['bit_exact']}/{n} with LiteRT BUILTIN_REF on QEMU (and "
+                f"{proof['host']['bit_exact']}/{n} built for the host)"
+            ),
+        ]
+        if est.get("latency_ms") is not None:
+            notes.append(
+                info(
+                    f"latency estimate for {self.board.name} (TFLM with CMSIS-NN, not this C engine): "
+                    f"{est['latency_ms']:.2f} ms ({estimate.basis(est)})"
+                )
+            )
+        if cfg.num_threads != 1:
+            notes.append(warning(f"the generated C is single-threaded: --threads {cfg.num_threads} does not apply"))
+        notes.append(info("warm-up does not apply: QEMU's instruction count does not depend on caches or earlier runs"))
+        return notes
+
+
+def _instructions(run: dict, n: int, macs: int, core: str) -> dict:
+    lo, hi = run["instructions_min_max"]
+    return {
+        "per_inference_p50": run["instructions_per_inference"],
+        "min": lo,
+        "max": hi,
+        "num_inferences": n,
+        "macs": macs,
+        "kind": TIMING_KIND,
+        "provenance": INSTRUCTION_PROVENANCE,
+        "machine": run["machine"],
+        "core": core,
+    }
+
+
+def _memory(run: dict, project) -> dict:
+    return {
+        "flash_bytes": run["flash_bytes"],
+        "ram_bytes": run["ram_bytes"],
+        "static_ram_bytes": run["static_ram_bytes"],
+        "stack_bytes": run["stack_bytes"],
+        "arena_bytes": project.arena_bytes,
+        "io_bytes": project.io_bytes,
+        "basis": "measured: arm-none-eabi-size of the model and kernel objects in the linked ELF; stack "
+        "painted and read back under QEMU",
+    }

@@ -158,67 +158,12 @@ def compile_c(
     staged = stage_folder(out, final.name)
     try:
         project.write(staged)
-        samples = inputs_fn(proof_samples)
-        proof = prove(project, data, samples, staged, cores=(core,) if core else (), timeout_s=timeout_s)
-        if core is None:
-            reason = f"QEMU emulates no {board.core} board (it has Cortex-M4, M7, M33 and M55)"
-            proof["not_proven"].append(f"{board.core} under QEMU: {reason}")
-        runs = {"host": proof["host"], **{f"qemu {c}": r for c, r in proof["qemu"].items()}}
-        wrong = [
-            f"{where}: {r['bit_exact']}/{r['num_samples']}"
-            for where, r in runs.items()
-            if "bit_exact" in r and r["bit_exact"] != r["num_samples"]
-        ]
-        if wrong:
-            raise ConversionFailed(
-                f"the generated C for {model_path} differs from LiteRT's reference kernels ({'; '.join(wrong)} bit-exact)",
-                "report this with the model attached; compile with --runtime tflm meanwhile",
-                details={"proof": proof},
-            )
-        measured = proof["qemu"].get(core, {}) if core else {}
-        ram = measured.get("ram_bytes")
-        flash = measured.get("flash_bytes")
-        fit = {
-            "ram": {
-                "needed_bytes": ram if ram is not None else project.arena_bytes,
-                "measured": ram is not None,
-                "available_bytes": board.arena_ram_bytes,
-            },
-            "flash": {"needed_bytes": flash, "measured": flash is not None, "available_bytes": board.flash_bytes},
-        }
-        fit["ram"]["fits"] = fit["ram"]["needed_bytes"] <= board.arena_ram_bytes
-        fit["flash"]["fits"] = flash is None or flash <= board.flash_bytes
-        details = {
-            "target": "mcu",
-            "runtime": "c",
-            "export_dir": str(final),
-            "board": board.name,
-            "core": board.core,
-            "ops": sorted(set(project.ops)),
-            "num_ops": len(project.ops),
-            "macs": project.macs,
-            "arena_bytes": project.arena_bytes,
-            "memory_plan": project.plan,
-            "ram_bytes": ram,
-            # TFLM's arena holds the input and output tensors; here they are the caller's arrays
-            "io_bytes": project.io_bytes,
-            "flash_bytes": flash,
-            "fit": fit,
-            "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
-            "tflm": _tflm_figures(tflm_check),
-            "proof": proof,
-            "proof_inputs": f"{proof_samples} seeded random {project.input_dtype} samples"
-            + (" (standard normal)" if project.input_dtype == "float32" else ""),
-            "instructions_provenance": INSTRUCTION_PROVENANCE,
-        }
-        if not details["fits"]:
-            raise QualityGateFailed(
-                f"{model_path} with the generated C runtime does not fit {board.name}: RAM "
-                f"{fit['ram']['needed_bytes']:,} of {board.arena_ram_bytes:,} bytes, flash "
-                f"{flash if flash is not None else '?'} of {board.flash_bytes:,} bytes",
-                "choose a bigger board (--board) or shrink the model",
-                details=details,
-            )
+        proof = _proven(project, data, inputs_fn(proof_samples), staged, board, core, timeout_s, model_path)
+        details = _details(project, board, core, str(final), proof, tflm_check)
+        details["proof_inputs"] = f"{proof_samples} seeded random {project.input_dtype} samples" + (
+            " (standard normal)" if project.input_dtype == "float32" else ""
+        )
+        _judge_fit(details, board, model_path)
         files = sorted(p.name for p in staged.iterdir() if p.is_file())
         manifest = {
             "target": "mcu",
@@ -238,6 +183,82 @@ def compile_c(
     details = _relocate(details, str(staged), str(final))
     details["files"] = [str(final / f) for f in [*files, MANIFEST]]
     return details
+
+
+def _proven(project, data: bytes, samples, staged: Path, board, core: str | None, timeout_s: float, model_path) -> dict:
+    """:func:`prove` on the host and, where QEMU emulates the board's core, under QEMU; a sample that is not
+    bit-exact anywhere fails the compile."""
+    proof = prove(project, data, samples, staged, cores=(core,) if core else (), timeout_s=timeout_s)
+    if core is None:
+        reason = f"QEMU emulates no {board.core} board (it has Cortex-M4, M7, M33 and M55)"
+        proof["not_proven"].append(f"{board.core} under QEMU: {reason}")
+    runs = {"host": proof["host"], **{f"qemu {c}": r for c, r in proof["qemu"].items()}}
+    wrong = [
+        f"{where}: {r['bit_exact']}/{r['num_samples']}"
+        for where, r in runs.items()
+        if "bit_exact" in r and r["bit_exact"] != r["num_samples"]
+    ]
+    if wrong:
+        raise ConversionFailed(
+            f"the generated C for {model_path} differs from LiteRT's reference kernels ({'; '.join(wrong)} bit-exact)",
+            "report this with the model attached; compile with --runtime tflm meanwhile",
+            details={"proof": proof},
+        )
+    return proof
+
+
+def _details(project, board, core: str | None, final: str, proof: dict, tflm_check: Callable[[], object]) -> dict:
+    """The compile's details: the project's figures, RAM and flash measured under QEMU (the arena alone when
+    nothing ran there) against the board, TFLM's figures beside them, the proof."""
+    measured = proof["qemu"].get(core, {}) if core else {}
+    ram = measured.get("ram_bytes")
+    flash = measured.get("flash_bytes")
+    fit = {
+        "ram": {
+            "needed_bytes": ram if ram is not None else project.arena_bytes,
+            "measured": ram is not None,
+            "available_bytes": board.arena_ram_bytes,
+        },
+        "flash": {"needed_bytes": flash, "measured": flash is not None, "available_bytes": board.flash_bytes},
+    }
+    fit["ram"]["fits"] = fit["ram"]["needed_bytes"] <= board.arena_ram_bytes
+    fit["flash"]["fits"] = flash is None or flash <= board.flash_bytes
+    return {
+        "target": "mcu",
+        "runtime": "c",
+        "export_dir": final,
+        "board": board.name,
+        "core": board.core,
+        "ops": sorted(set(project.ops)),
+        "num_ops": len(project.ops),
+        "macs": project.macs,
+        "arena_bytes": project.arena_bytes,
+        "constant_bytes": project.constant_bytes,
+        "memory_plan": project.plan,
+        "ram_bytes": ram,
+        # TFLM's arena holds the input and output tensors; here they are the caller's arrays
+        "io_bytes": project.io_bytes,
+        "flash_bytes": flash,
+        "fit": fit,
+        "fits": fit["ram"]["fits"] and fit["flash"]["fits"],
+        "tflm": _tflm_figures(tflm_check),
+        "proof": proof,
+        "instructions_provenance": INSTRUCTION_PROVENANCE,
+    }
+
+
+def _judge_fit(details: dict, board, model_path: str) -> None:
+    """Refuse a project whose measured RAM or flash does not fit the board (exit 6, every figure given)."""
+    if details["fits"]:
+        return
+    fit, flash = details["fit"], details["flash_bytes"]
+    raise QualityGateFailed(
+        f"{model_path} with the generated C runtime does not fit {board.name}: RAM "
+        f"{fit['ram']['needed_bytes']:,} of {board.arena_ram_bytes:,} bytes, flash "
+        f"{flash if flash is not None else '?'} of {board.flash_bytes:,} bytes",
+        "choose a bigger board (--board) or shrink the model",
+        details=details,
+    )
 
 
 def _kib(n) -> str:
