@@ -7,7 +7,6 @@ latency distribution every runner measures the same way.
 
 from __future__ import annotations
 
-from edgeq.report.fmt import ms
 from edgeq.targets.base import BenchResult, CompatReport, CompileResult
 
 
@@ -21,21 +20,7 @@ def compiled(r: CompileResult) -> str:
     return "\n".join(r.describe())
 
 
-def _count(n: int | None) -> str:
-    return "?" if n is None else str(n)  # a count the measuring tool did not print
-
-
 def bench(r: BenchResult, model: str) -> str:
-    """A benchmark: where and how it ran, the first invoke apart and the latency distribution (when the
-    runner timed the model), then what the runner has to say besides (its ``describe()``)."""
-    s = r.stats
-    threads = f", {r.num_threads} thread(s)" if r.num_threads is not None else ""
-    lines = [
-        f"{model} on {r.target} ({r.device}{threads}, {_count(s.num_runs)} runs after {_count(s.warmup_runs)} warm-up)"
-    ]
-    if any(x is not None for x in (s.p50, s.mean)):  # a runner that counts instructions times nothing
-        lines.append(
-            f"first invoke {ms(s.first_invoke_ms)} ms; latency ms p50 {ms(s.p50)}  p90 {ms(s.p90)}  "
-            f"p99 {ms(s.p99)}  mean {ms(s.mean)}  std {ms(s.std)}"
-        )
-    return "\n".join([*lines, *r.describe()])
+    """A benchmark, as the runner describes it (where and how it ran, the latency distribution when it
+    timed the model, what it has to say besides)."""
+    return "\n".join(r.describe(model))

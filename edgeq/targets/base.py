@@ -219,9 +219,21 @@ class BenchResult:
     via: str = ""  # how the figures reached this machine, when not measured here ("over SSH")
     findings: Findings = NO_FINDINGS  # what the runner measured besides time (instructions, proof, memory)
 
-    def describe(self) -> list[str]:
-        """The benchmark for people beyond the latency table (``edgeq bench``); a runner with more overrides it."""
-        return [f"note: {n}" for n in self.notes]
+    def describe(self, model: str) -> list[str]:
+        """The benchmark for people (``edgeq bench``): where and how it ran, the first invoke apart, the
+        latency distribution (when the runner timed the model), the notes; a runner with more overrides it."""
+        from edgeq.report.fmt import ms
+
+        s = self.stats
+        threads = f", {self.num_threads} thread(s)" if self.num_threads is not None else ""
+        runs = f"{_count(s.num_runs)} runs after {_count(s.warmup_runs)} warm-up"
+        lines = [f"{model} on {self.target} ({self.device}{threads}, {runs})"]
+        if any(x is not None for x in (s.p50, s.mean)):  # a runner that counts instructions times nothing
+            lines.append(
+                f"first invoke {ms(s.first_invoke_ms)} ms; latency ms p50 {ms(s.p50)}  p90 {ms(s.p90)}  "
+                f"p99 {ms(s.p99)}  mean {ms(s.mean)}  std {ms(s.std)}"
+            )
+        return [*lines, *self.notes]
 
     def to_dict(self) -> dict:
         doc = {"target": self.target, "device": self.device, "num_threads": self.num_threads}
@@ -231,6 +243,10 @@ class BenchResult:
         doc["via"] = self.via
         doc["findings"] = self.findings.to_dict()
         return doc
+
+
+def _count(n: int | None) -> str:
+    return "?" if n is None else str(n)  # a count the measuring tool did not print
 
 
 class Runner(Protocol):

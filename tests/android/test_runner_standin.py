@@ -94,8 +94,9 @@ def test_delegates_side_by_side(standin, fake_binary, tiny_int8, tmp_path):
     (failed,) = [m for m in result.findings.messages if "nnapi delegate failed" in m.text]
     assert failed.level == Level.WARNING
     assert doc["findings"]["latency"]["via"] == "over adb"
-    # what edgeq bench prints after the first delegate's latency: the delegates side by side, the notes
-    lines = result.describe()
+    # what edgeq bench prints: the phone, the delegates side by side, the notes
+    head, *lines = result.describe("m.tflite")
+    assert head == f"m.tflite on {result.target} ({result.device})"
     assert lines[0].splitlines()[0].split()[:3] == ["delegate", "status", "ran"]
     assert [row.split()[:2] for row in lines[0].splitlines()[2:]] == [
         ["cpu", "ok"],

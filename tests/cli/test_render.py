@@ -40,20 +40,20 @@ def test_compile_prints_what_the_result_describes():
 
 @dataclass(frozen=True)
 class _Counted(BenchResult):
-    def describe(self) -> list[str]:
-        return ["  instructions per inference: p50 1,234,567"]
+    def describe(self, model: str) -> list[str]:
+        return [f"{model}: the runner's own words", "  instructions per inference: p50 1,234,567"]
 
 
-def test_bench_prints_the_distribution_then_the_runners_own_lines():
+def test_bench_prints_the_distribution_then_the_notes_or_the_runners_own_text():
     r = BenchResult("cpu", "host", STATS, 1, {}, notes=("pinned to core 0",))
     lines = render.bench(r, "m.tflite").splitlines()
     assert lines[0] == "m.tflite on cpu (host, 1 thread(s), 100 runs after 10 warm-up)"
     assert lines[1].startswith("first invoke 0.900 ms; latency ms p50 0.031  p90 0.033  p99 0.040")
-    assert lines[2] == "note: pinned to core 0"
-    # a runner that counts instructions times nothing: no latency line of dashes, its own lines instead
+    assert lines[2] == "pinned to core 0"
+    # a runner that times nothing prints no latency line of dashes
     untimed = LatencyStats(None, 20, 0, None, None, None, None, None, None, None)  # type: ignore[arg-type]
+    lines = render.bench(BenchResult("mcu", "QEMU mps2-an386", untimed, 1, {}), "m.tflite").splitlines()
+    assert lines == ["m.tflite on mcu (QEMU mps2-an386, 1 thread(s), 20 runs after 0 warm-up)"]
+    # a runner with more to say describes the whole benchmark itself
     lines = render.bench(_Counted("mcu", "QEMU mps2-an386", untimed, 1, {}), "m.tflite").splitlines()
-    assert lines == [
-        "m.tflite on mcu (QEMU mps2-an386, 1 thread(s), 20 runs after 0 warm-up)",
-        "  instructions per inference: p50 1,234,567",
-    ]
+    assert lines == ["m.tflite: the runner's own words", "  instructions per inference: p50 1,234,567"]

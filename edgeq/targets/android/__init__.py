@@ -25,12 +25,12 @@ from edgeq.config import IOType, Mode
 from edgeq.errors import UsageError
 from edgeq.findings import Findings, Message, warning
 from edgeq.findings import info as info_message
-from edgeq.tflite import ModelInfo
 from edgeq.targets import android_options, toolversions
 from edgeq.targets.android import flavours as fl
 from edgeq.targets.android.bench import DELEGATES, AndroidBenchResult, AndroidRunner, BenchOptions
 from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage, check_models, ops_table
 from edgeq.targets.registry import resolve
+from edgeq.tflite import ModelInfo
 
 __all__ = [
     "TARGET",

@@ -437,8 +437,8 @@ class AndroidBenchResult:
     via: str = VIA  # as BenchResult.via: the phone is named by `device`, its figures come back through adb
     findings: Findings = NONE  # the first delegate's latency (MEASURED on the phone, over adb), warnings
 
-    def describe(self) -> list[str]:
-        """What ``edgeq bench`` prints after the first delegate's latency: the delegates side by side, the notes."""
+    def describe(self, model: str) -> list[str]:
+        """What ``edgeq bench`` prints: the phone, the delegates side by side, the notes."""
         from edgeq.report.fmt import ms, table
 
         rows = [
@@ -456,7 +456,7 @@ class AndroidBenchResult:
             for x in self.table()
         ]
         header = ["delegate", "status", "ran on", "mean ms", "std ms", "init ms", "first ms", "vs cpu", "note"]
-        return [table(rows, header), *self.notes]
+        return [f"{model} on {self.target} ({self.device})", table(rows, header), *self.notes]
 
     @property
     def primary(self) -> DelegateRun | None:

@@ -97,10 +97,6 @@ class McuBenchResult(BenchResult):
 
     estimate: dict = field(default_factory=dict)
 
-    def describe(self) -> list[str]:
-        """What the latency table does not say: that it is the host's, and the board's estimate."""
-        return list(self.notes)
-
     def to_dict(self) -> dict:
         doc = super().to_dict()
         doc["timing_kind"] = "host"

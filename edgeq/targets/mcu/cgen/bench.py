@@ -37,7 +37,7 @@ class McuCBenchResult(BenchResult):
     proof: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
 
-    def describe(self, model: str = "the model") -> list[str]:
+    def describe(self, model: str) -> list[str]:
         """The whole benchmark for people, ``model`` first: instructions, not a latency table (nothing here
         was timed), flash and RAM from the ELF, the notes."""
         from edgeq.targets.mcu.cgen.compile import render_bench
