@@ -1,0 +1,224 @@
+"""The layers of docs STYLE.md sections 2 and 3, checked on every import edgeq makes.
+
+Imports inside functions count: they keep TensorFlow out of ``--help``, but they must still point down
+the layers. Two checks, each naming every offending import by file and line:
+
+- the "never" list of STYLE.md section 3 (:data:`NEVER`), which forbids some arrows between modules of
+  one layer too (cli -> a target package, quantize -> targets);
+- the layer table (:data:`LAYERS`): an import goes to the same layer or a lower one, never up.
+
+(``tests/unit/test_imports.py`` checks cycles and that every module imports alone, on the same parse.)
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "edgeq"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")  # __main__ runs the CLI
+
+
+@dataclass(frozen=True)
+class Import:
+    """One edgeq module named by an import statement of another."""
+
+    source: str  # the importing module
+    target: str  # the longest edgeq module the statement names ("edgeq.targets.registry.get" -> ...registry)
+    where: str  # "edgeq/cli/render.py:11"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.source} imports {self.target}"
+
+
+def parse_imports(rel: str, text: str, modules: set[str]) -> list[Import]:
+    """The edgeq modules the file ``rel`` (holding ``text``) imports, at module level or inside functions,
+    with the line of each."""
+    path = ROOT / rel
+    me = module_name(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    found: dict[tuple[str, int], Import] = {}
+    for node in ast.walk(ast.parse(text)):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        for n in names:
+            while n and n not in modules:
+                n = n.rpartition(".")[0]
+            if n and n != me and n != "edgeq":
+                found.setdefault((n, node.lineno), Import(me, n, f"{rel}:{node.lineno}"))
+    return sorted(found.values(), key=lambda i: (int(i.where.rpartition(":")[2]), i.target))
+
+
+def imports_in(path: Path, modules: set[str]) -> list[Import]:
+    return parse_imports(path.relative_to(ROOT).as_posix(), path.read_text(), modules)
+
+
+@functools.cache
+def all_imports() -> tuple[Import, ...]:
+    modules = set(MODULES)
+    return tuple(i for p in sorted(PACKAGE.rglob("*.py")) for i in imports_in(p, modules))
+
+
+def _matches(module: str, prefix: str) -> bool:
+    """``prefix`` names ``module`` or a package holding it ("edgeq" alone names only the package's root)."""
+    return module == prefix or (prefix != "edgeq" and module.startswith(prefix + "."))
+
+
+def _under(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(_matches(module, p) for p in prefixes)
+
+
+# The protocol and the registry are how everyone above the targets reaches them; the rest is a target's own.
+TARGET_PROTOCOL = ("edgeq.targets.base", "edgeq.targets.registry")
+
+
+def _a_target_package(module: str) -> bool:
+    return module.startswith("edgeq.targets.") and not _under(module, TARGET_PROTOCOL)
+
+
+MODELS_IN = ("edgeq.modelio", "edgeq.data", "edgeq.onnx_import", "edgeq.outputs", "edgeq.runtime")
+
+# STYLE.md section 3: (what the rule says, importer prefixes, is the imported module forbidden)
+NEVER: tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...] = (
+    ("cli -> a target package", ("edgeq.cli", "edgeq.__main__"), _a_target_package),
+    ("report -> target code", ("edgeq.report",), lambda m: _under(m, ("edgeq.targets",))),
+    ("build -> a target's internals", ("edgeq.build", "edgeq.pipeline"), _a_target_package),
+    (
+        "targets -> stages, api, build or cli",
+        ("edgeq.targets",),
+        lambda m: _under(m, ("edgeq.stages", "edgeq.api", "edgeq.build", "edgeq.pipeline", "edgeq.cli")),
+    ),
+    ("modelio -> quantize", MODELS_IN, lambda m: _under(m, ("edgeq.quantize",))),
+    ("quantize -> targets", ("edgeq.quantize",), lambda m: _under(m, ("edgeq.targets",))),
+    ("bench -> targets", ("edgeq.bench",), lambda m: _under(m, ("edgeq.targets",))),
+)
+
+
+def never_violations(imports: tuple[Import, ...] | list[Import]) -> list[str]:
+    out = []
+    for rule, importers, forbidden in NEVER:
+        out += [f"{i} ({rule})" for i in imports if _under(i.source, importers) and forbidden(i.target)]
+    return out
+
+
+def test_never_imports():
+    found = never_violations(all_imports())
+    assert not found, "imports STYLE.md section 3 says never:\n" + "\n".join(found)
+
+
+# Top to bottom (STYLE.md section 2). A module belongs to the layer of its longest matching prefix.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("cli", ("edgeq.__main__", "edgeq.cli")),
+    ("api", ("edgeq.api",)),
+    ("stages and build", ("edgeq.stages", "edgeq.build", "edgeq.pipeline")),
+    (
+        "quantize, debug, report, train, targets",
+        ("edgeq.quantize", "edgeq.debug", "edgeq.report", "edgeq.train", "edgeq.targets"),
+    ),
+    (
+        "models and data in, bench",
+        (
+            *MODELS_IN,
+            "edgeq.keras_objects",
+            "edgeq.keras_migrate",
+            "edgeq.zoo",
+            "edgeq.bench",
+            "edgeq.tflite",  # the one reader of .tflite flatbuffers
+            "edgeq.flatbuffer",
+            "edgeq.tflite_check",
+            "edgeq.native_probe",
+        ),
+    ),
+    (
+        "core",
+        (
+            "edgeq",
+            "edgeq.config",
+            "edgeq.errors",
+            "edgeq.findings",
+            "edgeq.artifacts",
+            "edgeq.paths",
+            "edgeq.tfimport",
+            "edgeq.procs",
+            "edgeq.ctext",
+            "edgeq.cache",
+            "edgeq.bundled",
+            "edgeq.report.fmt",  # text formatting (imports nothing of edgeq): the targets' describe() uses it
+        ),
+    ),
+)
+
+
+def layer_of(module: str) -> int | None:
+    """Index in :data:`LAYERS` (0 is the top), by the longest prefix naming the module."""
+    best: tuple[int, int] | None = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            if _matches(module, p) and (best is None or len(p) > best[0]):
+                best = (len(p), index)
+    return None if best is None else best[1]
+
+
+def upward_imports(imports: tuple[Import, ...] | list[Import]) -> list[str]:
+    out = []
+    for i in imports:
+        src, dst = layer_of(i.source), layer_of(i.target)
+        if src is not None and dst is not None and dst < src:
+            out.append(f"{i} (up: {LAYERS[src][0]} -> {LAYERS[dst][0]})")
+    return out
+
+
+def test_every_module_has_a_layer():
+    loose = [m for m in MODULES if layer_of(m) is None]
+    assert not loose, "modules in no layer (add them to LAYERS in tests/unit/test_layers.py): " + ", ".join(loose)
+
+
+def test_imports_go_down_the_layers():
+    found = upward_imports(all_imports())
+    assert not found, "imports up the layers:\n" + "\n".join(found)
+
+
+def test_the_checks_name_file_and_line():
+    """The checks find what they should: a cli module importing a target package (even lazily), and a
+    module of models in importing quantize, each named by file and line."""
+    tree = {
+        "edgeq/cli/x.py": "def f():\n    from edgeq.targets.coral import TARGET\n",
+        "edgeq/cli/y.py": "from edgeq.targets import registry\nfrom edgeq.targets.base import Stage\n",
+        "edgeq/modelio.py": "import json\n\n\ndef g():\n    from edgeq.quantize import qat\n",
+    }
+    modules = {"edgeq.targets", "edgeq.targets.coral", "edgeq.targets.registry", "edgeq.targets.base"}
+    modules |= {"edgeq.quantize", "edgeq.quantize.qat", "edgeq.cli.x", "edgeq.cli.y", "edgeq.modelio"}
+    imports = [i for rel, text in tree.items() for i in parse_imports(rel, text, modules)]
+    found = never_violations(imports)
+    assert found == [
+        "edgeq/cli/x.py:2: edgeq.cli.x imports edgeq.targets.coral (cli -> a target package)",
+        "edgeq/modelio.py:5: edgeq.modelio imports edgeq.quantize (modelio -> quantize)",
+        "edgeq/modelio.py:5: edgeq.modelio imports edgeq.quantize.qat (modelio -> quantize)",
+    ]
+    assert upward_imports(imports) == [
+        "edgeq/modelio.py:5: edgeq.modelio imports edgeq.quantize (up: models and data in, bench -> "
+        "quantize, debug, report, train, targets)",
+        "edgeq/modelio.py:5: edgeq.modelio imports edgeq.quantize.qat (up: models and data in, bench -> "
+        "quantize, debug, report, train, targets)",
+    ]
