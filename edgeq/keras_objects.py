@@ -25,7 +25,7 @@ def _output_config_class() -> type:
     quantization = tfmot().quantization.keras
     quantizers = quantization.quantizers
 
-    class OutputQuantizeConfig(quantization.QuantizeConfig):  # type: ignore[misc,name-defined]
+    class OutputQuantizeConfig(quantization.QuantizeConfig):
         """Fake-quantize the layer's output like TF-MOT quantizes activations (8-bit, asymmetric)."""
 
         def get_weights_and_quantizers(self, layer: Any) -> list[Any]:

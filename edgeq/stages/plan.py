@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import PLAIN, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig, TechniqueConfig
@@ -91,7 +92,7 @@ def plan(
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     session_holder: dict = {}
 
-    def session():
+    def session() -> Any:
         if "s" not in session_holder:
             session_holder["s"] = debugger.calibrate(model, calib)
         return session_holder["s"]

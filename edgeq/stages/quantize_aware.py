@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
@@ -83,7 +83,7 @@ def quantize_aware(
     plans = qat_mod.plan(model)
     weights = model.get_weights()
 
-    def build():
+    def build() -> Any:
         import tf_keras
 
         fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import Outputs, check_output, provenance, refuse_overwriting_inputs, sidecar_path
 from edgeq.config import DataConfig, LoadConfig
@@ -165,7 +165,7 @@ def train(
     plans = qat_mod.plan(model) if qat else []
     base_weights = model.get_weights()
 
-    def build():
+    def build() -> Any:
         import tf_keras
 
         fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)
