@@ -24,8 +24,9 @@ def tfmot() -> Any:
 def _output_config_class() -> type:
     quantization = tfmot().quantization.keras
     quantizers = quantization.quantizers
+    base: Any = quantization.QuantizeConfig
 
-    class OutputQuantizeConfig(quantization.QuantizeConfig):
+    class OutputQuantizeConfig(base):
         """Fake-quantize the layer's output like TF-MOT quantizes activations (8-bit, asymmetric)."""
 
         def get_weights_and_quantizers(self, layer: Any) -> list[Any]:
