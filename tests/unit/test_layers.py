@@ -273,3 +273,30 @@ def test_unannotated_finds_what_mypy_skips():
         "        return 1\n"
     )
     assert unannotated(text) == [(1, "a"), (5, "m"), (7, "inner")]
+
+
+# No function over 80 lines (from its ``def`` to its last line; decorators, e.g. click's options, not counted).
+# Parsers of a tool's text output are excepted; the other entries are in files other owners are changing in
+# issue 20, with their length today, for integration to remove as they are split.
+MAX_FUNCTION_LINES = 80
+LONG_ALLOWED = {
+    "edgeq/targets/android/benchparse.py:parse": 237,  # a parser: excepted
+    "edgeq/targets/mcu/cgen/compile.py:compile_c": 121,
+    "edgeq/report/render.py:sections": 117,
+    "edgeq/targets/mcu/cgen/__init__.py:prove": 93,
+    "edgeq/targets/coral/__init__.py:compile": 91,
+    "edgeq/targets/mcu/cgen/bench.py:benchmark": 88,
+    "edgeq/cli/cmd_build.py:render": 86,
+}
+
+
+def test_no_function_over_80_lines():
+    over = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > max(MAX_FUNCTION_LINES, LONG_ALLOWED.get(f"{rel}:{node.name}", 0)):
+                    over.append(f"{rel}:{node.lineno}: {node.name} has {lines} lines")
+    assert not over, f"functions over {MAX_FUNCTION_LINES} lines (split them):\n" + "\n".join(over)
