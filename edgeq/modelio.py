@@ -407,15 +407,13 @@ def _load_onnx(p: Path, cfg: LoadConfig) -> LoadedModel:
     return loaded
 
 
-def _qat_scope(p: Path, fmt: Format):
+def _qat_scope(p: Path, fmt: Format) -> contextlib.AbstractContextManager:
     """TF-MOT's deserialization scope when the file holds a QAT model, else nothing."""
-    import contextlib
-
     if "QuantizeWrapper" not in json.dumps(_keras_config(p, fmt)):
         return contextlib.nullcontext()
-    from edgeq.quantize import qat
+    from edgeq.keras_objects import qat_scope
 
-    return qat.scope()
+    return qat_scope()
 
 
 def from_keras(

@@ -11,9 +11,10 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 
-def tensorflow():
+def tensorflow() -> Any:
     """Import TensorFlow with tf_keras as ``tf.keras`` and its C++ logging quiet."""
     if "tensorflow" not in sys.modules:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"

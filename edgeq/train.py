@@ -149,7 +149,7 @@ def split(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | N
     order = np.random.default_rng(seed).permutation(len(ds.x))
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
 
-    def part(idx):
+    def part(idx: np.ndarray) -> Dataset:
         return replace(ds, x=ds.x[idx], y=None if ds.y is None else ds.y[idx], indices=ds.indices[idx])
 
     return part(train_idx), part(val_idx)
@@ -280,33 +280,128 @@ def fit(
     """
     import tf_keras
 
-    tf = tensorflow()
+    tensorflow()
     strategy = make_strategy(cfg.strategy)
-    chief = _is_chief(strategy)
-    ckpt = checkpoint_dir if chief or checkpoint_dir is None else Path(tempfile.mkdtemp(prefix="edgeq-worker-ckpt-"))
-    if ckpt is not None:
-        ckpt.mkdir(parents=True, exist_ok=True)
-        clean_stale(ckpt)  # temp files of a run that was killed
-    if resume and ckpt is None:
-        raise UsageError("--resume needs a checkpoint folder", "pass --checkpoint-dir")
+    ckpt = _checkpoint_folder(checkpoint_dir, _is_chief(strategy), resume)
     tf_keras.utils.set_random_seed(cfg.seed)
     steps = math.ceil(len(train.x) / cfg.batch_size)
-    state = read_state(ckpt) if resume and ckpt is not None else None
-    if resume and ckpt is not None and (state is None or not (ckpt / LAST).exists()):
-        raise BadInput(f"nothing to resume in {ckpt} (no {STATE} and {LAST})", "run once without --resume")
+    state = _resumed(ckpt) if resume and ckpt is not None else None
     with strategy.scope(), scope():
         if state is not None and ckpt is not None:
             model = tf_keras.models.load_model(ckpt / LAST, compile=True)
         else:
             model = build()
             compile_model(model, task, cfg, steps)
-    history: dict[str, list[float]] = {k: list(v) for k, v in (state or {}).get("history", {}).items()}
-    best_loss = (state or {}).get("best_val_loss")
-    best_epoch = (state or {}).get("best_epoch")
-    wait = (state or {}).get("wait", 0)
-    initial_epoch = (state or {}).get("epoch", 0)
-    stopped_early = bool((state or {}).get("stopped_early", False))
+    run = _Run.of(state)
+    train_pipe = input_pipeline(train, task, cfg.batch_size, True, cfg.seed, cfg.augment)
+    val_pipe = input_pipeline(val, task, cfg.batch_size, False, cfg.seed, False) if val is not None else None
+    if run.initial_epoch < cfg.epochs and not run.stopped_early:
+        model.fit(
+            train_pipe,
+            validation_data=val_pipe,
+            epochs=cfg.epochs,
+            initial_epoch=run.initial_epoch,
+            verbose=0,
+            callbacks=_callbacks(run, cfg, ckpt, progress, steps),
+        )
+    if run.best_weights is not None:
+        model.set_weights(run.best_weights)
+    elif val is not None and run.best_epoch is not None and ckpt is not None and (ckpt / BEST).exists():
+        with strategy.scope(), scope():
+            best = tf_keras.models.load_model(ckpt / BEST, compile=False)
+        model.set_weights(best.get_weights())
+    best_acc = None
+    if run.best_epoch is not None and "val_accuracy" in run.history:
+        best_acc = run.history["val_accuracy"][run.best_epoch - 1]
+    return model, TrainResult(
+        history=run.history,
+        epochs_run=len(next(iter(run.history.values()), [])),
+        best_epoch=run.best_epoch,
+        best_val_accuracy=best_acc,
+        best_val_loss=run.best_loss,
+        stopped_early=run.stopped_early,
+        resumed_from_epoch=run.initial_epoch if state is not None else None,
+        task=task,
+        num_train_samples=len(train.x),
+        num_val_samples=0 if val is None else len(val.x),
+        strategy=cfg.strategy.value,
+        num_replicas=int(strategy.num_replicas_in_sync),
+    )
+
+
+def _checkpoint_folder(checkpoint_dir: Path | None, chief: bool, resume: bool) -> Path | None:
+    """Where this worker keeps checkpoints: the given folder on the chief, a temporary one on other workers."""
+    ckpt = checkpoint_dir if chief or checkpoint_dir is None else Path(tempfile.mkdtemp(prefix="edgeq-worker-ckpt-"))
+    if ckpt is not None:
+        ckpt.mkdir(parents=True, exist_ok=True)
+        clean_stale(ckpt)  # temp files of a run that was killed
+    if resume and ckpt is None:
+        raise UsageError("--resume needs a checkpoint folder", "pass --checkpoint-dir")
+    return ckpt
+
+
+def _resumed(ckpt: Path) -> dict:
+    state = read_state(ckpt)
+    if state is None or not (ckpt / LAST).exists():
+        raise BadInput(f"nothing to resume in {ckpt} (no {STATE} and {LAST})", "run once without --resume")
+    return state
+
+
+@dataclass
+class _Run:
+    """How far a fit has come: early stopping's counters and the history (``state.json`` between runs)."""
+
+    history: dict[str, list[float]]
+    best_loss: float | None
+    best_epoch: int | None
+    wait: int
+    initial_epoch: int
+    stopped_early: bool
     best_weights: list | None = None  # in memory when there is no checkpoint folder
+
+    @classmethod
+    def of(cls, state: dict | None) -> _Run:
+        state = state or {}
+        return cls(
+            history={k: list(v) for k, v in state.get("history", {}).items()},
+            best_loss=state.get("best_val_loss"),
+            best_epoch=state.get("best_epoch"),
+            wait=state.get("wait", 0),
+            initial_epoch=state.get("epoch", 0),
+            stopped_early=bool(state.get("stopped_early", False)),
+        )
+
+    def record(self, epoch: int, logs: dict[str, float], patience: int | None) -> bool:
+        """Add one epoch's logs; True when its validation loss is the best yet. Sets ``stopped_early``
+        when ``patience`` epochs went by without one."""
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+        val_loss = logs.get("val_loss")
+        improved = val_loss is not None and (self.best_loss is None or val_loss < self.best_loss)
+        if improved:
+            self.best_loss, self.best_epoch, self.wait = val_loss, epoch + 1, 0
+        elif val_loss is not None:
+            self.wait += 1
+            if patience is not None and self.wait >= patience:
+                self.stopped_early = True
+        return improved
+
+    def state(self, epoch: int, cfg: TrainConfig) -> dict:
+        return {
+            "epoch": epoch + 1,
+            "epochs": cfg.epochs,
+            "history": self.history,
+            "best_val_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_early": self.stopped_early,
+            "config": cfg.to_dict(),
+        }
+
+
+def _callbacks(run: _Run, cfg: TrainConfig, ckpt: Path | None, progress: Progress | None, steps: int) -> list[Any]:
+    """Keras callbacks: per epoch, record ``run`` and checkpoint; per step, progress (when shown)."""
+    import tf_keras
 
     class _Batches(tf_keras.callbacks.Callback):
         """Per-step progress; only installed when someone shows it (Keras converts every
@@ -314,10 +409,10 @@ def fit(
 
         _epoch = 0
 
-        def on_epoch_begin(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self._epoch = epoch
 
-        def on_train_batch_end(self, batch, logs=None):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             assert progress is not None
             event = {
                 "event": "batch",
@@ -329,84 +424,22 @@ def fit(
             progress(event | {"logs": logs or {}})
 
     class _Epochs(tf_keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch = epoch
-
-        def on_epoch_end(self, epoch, logs=None):
-            nonlocal best_loss, best_epoch, wait, stopped_early, best_weights
-            logs = {k: float(v) for k, v in (logs or {}).items()}
-            for k, v in logs.items():
-                history.setdefault(k, []).append(v)
-            val_loss = logs.get("val_loss")
-            improved = val_loss is not None and (best_loss is None or val_loss < best_loss)
-            if improved:
-                best_loss, best_epoch, wait = val_loss, epoch + 1, 0
-            elif val_loss is not None:
-                wait += 1
-                if cfg.patience is not None and wait >= cfg.patience:
-                    self.model.stop_training = True
-                    stopped_early = True
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            floats = {k: float(v) for k, v in (logs or {}).items()}
+            improved = run.record(epoch, floats, cfg.patience)
+            if run.stopped_early:
+                self.model.stop_training = True
             if ckpt is None:
                 if improved:
-                    best_weights = self.model.get_weights()
+                    run.best_weights = self.model.get_weights()
             else:
                 # one save per epoch; the best model is the same file, linked (a rename later
                 # replaces last.h5 and leaves the link pointing at this epoch's file)
                 save_model_atomic(self.model, ckpt / LAST)
                 if improved:
                     _link_atomic(ckpt / LAST, ckpt / BEST)
-                self._write_state(epoch)
+                write_json_atomic(ckpt / STATE, run.state(epoch, cfg))
             if progress:
-                progress({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "logs": logs})
+                progress({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "logs": floats})
 
-        def _write_state(self, epoch: int) -> None:
-            assert ckpt is not None
-            write_json_atomic(
-                ckpt / STATE,
-                {
-                    "epoch": epoch + 1,
-                    "epochs": cfg.epochs,
-                    "history": history,
-                    "best_val_loss": best_loss,
-                    "best_epoch": best_epoch,
-                    "wait": wait,
-                    "stopped_early": stopped_early,
-                    "config": cfg.to_dict(),
-                },
-            )
-
-    train_pipe = input_pipeline(train, task, cfg.batch_size, True, cfg.seed, cfg.augment)
-    val_pipe = input_pipeline(val, task, cfg.batch_size, False, cfg.seed, False) if val is not None else None
-    if initial_epoch < cfg.epochs and not stopped_early:
-        model.fit(
-            train_pipe,
-            validation_data=val_pipe,
-            epochs=cfg.epochs,
-            initial_epoch=initial_epoch,
-            verbose=0,
-            callbacks=[_Epochs(), _Batches()] if progress else [_Epochs()],
-        )
-    if best_weights is not None:
-        model.set_weights(best_weights)
-    elif val is not None and best_epoch is not None and ckpt is not None and (ckpt / BEST).exists():
-        with strategy.scope(), scope():
-            best = tf_keras.models.load_model(ckpt / BEST, compile=False)
-        model.set_weights(best.get_weights())
-    best_acc = None
-    if best_epoch is not None and "val_accuracy" in history:
-        best_acc = history["val_accuracy"][best_epoch - 1]
-    del tf
-    return model, TrainResult(
-        history=history,
-        epochs_run=len(next(iter(history.values()), [])),
-        best_epoch=best_epoch,
-        best_val_accuracy=best_acc,
-        best_val_loss=best_loss,
-        stopped_early=stopped_early,
-        resumed_from_epoch=initial_epoch if state is not None else None,
-        task=task,
-        num_train_samples=len(train.x),
-        num_val_samples=0 if val is None else len(val.x),
-        strategy=cfg.strategy.value,
-        num_replicas=int(strategy.num_replicas_in_sync),
-    )
+    return [_Epochs(), _Batches()] if progress else [_Epochs()]

@@ -102,16 +102,7 @@ def compare(
         reference, test = {"output": reference}, {"output": test}
     assert isinstance(test, dict)
     roles = tasks.roles(reference, task, labels is not None)
-    limits = limits or {}
-    rows = []
-    for name, ref in reference.items():
-        out = test[name]
-        row = {"name": name, "shape": list(ref.shape[1:]), "role": roles[name]} | output_fidelity(ref, out)
-        if roles[name] == tasks.CLASS:
-            row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
-        row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
-        row["constant_reference"] = tasks.constant(ref)
-        rows.append(row)
+    rows = _output_rows(reference, test, roles, limits or {})
     worst = min(rows, key=lambda r: r["sqnr_db"])
     result: dict = {
         "num_samples": int(len(next(iter(reference.values())))),
@@ -126,14 +117,7 @@ def compare(
     cls_test = test[classes[0]] if classes else None
     result["class_output"] = classes[0] if classes else None
     result["agreement"] = next((r["agreement"] for r in rows if r["role"] == tasks.CLASS), None)
-    result["detection"] = None
-    if result["task"] == "detection":
-        b = next(n for n, r in roles.items() if r == tasks.BOXES)
-        s = next(n for n, r in roles.items() if r == tasks.SCORES)
-        fmt = "corners" if tasks.POSTPROCESS.search(b) else "center_size"
-        result["detection"] = {"boxes": b, "scores": s} | tasks.detection_metrics(
-            (reference[b], test[b]), (reference[s], test[s]), fmt
-        )
+    result["detection"] = _detection(reference, test, roles) if result["task"] == "detection" else None
     result["degenerate"] = [{"output": r["name"], "why": r["degenerate"]} for r in rows if r["degenerate"]]
     result["warnings"] = [
         f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
@@ -148,17 +132,56 @@ def compare(
     result["reference"] = {"accuracy": None}
     result["quantized"] = {"accuracy": None}
     if labels is not None and cls_ref is not None and cls_test is not None:
-        check_labels(cls_ref, labels, source)
-        result["reference"] = {"accuracy": top1_accuracy(cls_ref, labels)}
-        result["quantized"] = {"accuracy": top1_accuracy(cls_test, labels)}
-        result["accuracy_drop_points"] = round(
-            100 * (result["reference"]["accuracy"] - result["quantized"]["accuracy"]), 3
-        )
-        result["per_class"] = per_class_drops(per_class_accuracy(cls_ref, labels), per_class_accuracy(cls_test, labels))
-        result["worst_class_drop_points"] = result["per_class"][0]["drop_points"] if result["per_class"] else 0.0
+        result |= _accuracies(cls_ref, cls_test, labels, source)
     # drop and agreement on the class-score output, SQNR on the worst output (the model's figure)
     result["intervals"] = intervals(cls_ref, cls_test, labels, reference[worst["name"]], test[worst["name"]])
     return result
+
+
+def _output_rows(
+    reference: dict[str, np.ndarray],
+    test: dict[str, np.ndarray],
+    roles: dict[str, str],
+    limits: dict[str, tuple[float, float]],
+) -> list[dict]:
+    """Per output: name, shape, role, fidelity, top-1 agreement (class scores), degenerate, constant reference."""
+    from edgeq.bench import tasks
+
+    rows = []
+    for name, ref in reference.items():
+        out = test[name]
+        row = {"name": name, "shape": list(ref.shape[1:]), "role": roles[name]} | output_fidelity(ref, out)
+        if roles[name] == tasks.CLASS:
+            row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
+        row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
+        row["constant_reference"] = tasks.constant(ref)
+        rows.append(row)
+    return rows
+
+
+def _detection(reference: dict[str, np.ndarray], test: dict[str, np.ndarray], roles: dict[str, str]) -> dict:
+    """Box IoU and score agreement of a detection head."""
+    from edgeq.bench import tasks
+
+    b = next(n for n, r in roles.items() if r == tasks.BOXES)
+    s = next(n for n, r in roles.items() if r == tasks.SCORES)
+    fmt = "corners" if tasks.POSTPROCESS.search(b) else "center_size"
+    return {"boxes": b, "scores": s} | tasks.detection_metrics((reference[b], test[b]), (reference[s], test[s]), fmt)
+
+
+def _accuracies(cls_ref: np.ndarray, cls_test: np.ndarray, labels: np.ndarray, source: str) -> dict:
+    """Top-1 accuracy of reference and quantized class scores, the drop in points, overall and per class."""
+    check_labels(cls_ref, labels, source)
+    reference = top1_accuracy(cls_ref, labels)
+    quantized = top1_accuracy(cls_test, labels)
+    per_class = per_class_drops(per_class_accuracy(cls_ref, labels), per_class_accuracy(cls_test, labels))
+    return {
+        "reference": {"accuracy": reference},
+        "quantized": {"accuracy": quantized},
+        "accuracy_drop_points": round(100 * (reference - quantized), 3),
+        "per_class": per_class,
+        "worst_class_drop_points": per_class[0]["drop_points"] if per_class else 0.0,
+    }
 
 
 def per_class_drops(reference: dict[int, float], quantized: dict[int, float]) -> list[dict]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from edgeq.cli.app import App, pass_app, pct, table
@@ -19,8 +21,11 @@ from edgeq.cli.options import (
 )
 from edgeq.cli.progress import reporter
 from edgeq.cli.train_options import train_config, train_options
-from edgeq.config import BATCH, DROP_POINTS, SQNR_DB, IOType, Mode, QuantizeConfig
+from edgeq.config import BATCH, DROP_POINTS, SQNR_DB, IOType, Mode, QuantizeConfig, TechniqueConfig
 from edgeq.errors import UsageError
+
+if TYPE_CHECKING:
+    from edgeq.api import QuantizeResult
 
 
 def _qat_human(doc: dict) -> str:
@@ -213,7 +218,7 @@ def command(
     size_ratio: bool,
     allow_cpu_fallback: bool,
     force: bool,
-    **kw,
+    **kw: Any,
 ) -> None:
     """Quantize MODEL (.keras, .h5 or SavedModel) to OUTPUT and verify the result.
 
@@ -236,6 +241,83 @@ def command(
     steps_given = kw.get("adaround_steps") is not None
     techniques = technique_config(kw)
     planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
+    denylisted = bool(denylist or denylist_ops)
+    _refuse_conflicts(planning, qat, train_path, eval_path, denylisted, techniques, steps_given, allow_cpu_fallback)
+    cfg = _quantize_config(mode, io, batch, allow_float_ops, denylist, denylist_ops, techniques)
+    preprocess = dict(kw)
+    data_cfg = data_config(data_path, kw)
+    load_cfg = load_config(kw)
+    train_data = data_config(train_path, dict(preprocess)) if train_path else None
+    eval_data = data_config(eval_path, dict(preprocess)) if eval_path else None
+    if planning:
+        from edgeq.quantize.planner import Budget
+
+        budget = Budget(max_drop=max_drop, min_sqnr=min_sqnr, max_class_drop=max_class_drop)
+        if data_cfg is None:
+            raise UsageError("the planner needs calibration data", "pass --data PATH")
+        app.say(f"planning the quantization of {model} for {target} ...")
+        args = (model, output, target, budget, data_cfg, eval_data, io, train_data, train_cfg, load_cfg, force)
+        doc = api.plan(
+            *args, reporter(app), allow_cpu_fallback=allow_cpu_fallback, adaround_steps=techniques.adaround_steps
+        )
+        app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
+        return
+    if qat:
+        assert train_data is not None
+        app.say(f"quantization-aware training of {model} ({train_cfg.epochs} epochs) ...")
+        doc = api.quantize_aware(
+            model, output, cfg, train_data, train_cfg, data_cfg, eval_data, load_cfg, force, reporter(app)
+        )
+        app.done(doc, _qat_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
+        return
+    app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
+    r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force, size_ratio=size_ratio)
+    app.done(r.to_dict(), _quantize_human(r), [r.output, r.sidecar], r.warnings)
+
+
+def _quantize_config(
+    mode: str,
+    io: str | None,
+    batch: int,
+    allow_float_ops: bool,
+    denylist: str | None,
+    denylist_ops: str | None,
+    techniques: TechniqueConfig,
+) -> QuantizeConfig:
+    return QuantizeConfig(
+        mode=Mode(mode),
+        io=IOType(io) if io else None,
+        batch=batch,
+        allow_float_ops=allow_float_ops,
+        denylist=_split(denylist),
+        denylist_ops=_split(denylist_ops),
+        techniques=techniques,
+    )
+
+
+def _quantize_human(r: QuantizeResult) -> str:
+    rows = [[t["name"], t["dtype"], t["shape"], t["scale"], t["zero_point"]] for t in r.inputs + r.outputs]
+    return "\n".join(
+        [
+            f"wrote {r.output} ({r.size_bytes:,} bytes{_vs_float(r.size_bytes, r.reference_size_bytes)})",
+            f"float ops: {', '.join(sorted(set(r.float_ops))) if r.float_ops else 'none (every op is integer)'}",
+            table(rows, ["tensor", "dtype", "shape", "scale", "zero_point"]),
+            *_techniques_lines(r.techniques),
+        ]
+    )
+
+
+def _refuse_conflicts(
+    planning: bool,
+    qat: bool,
+    train_path: str | None,
+    eval_path: str | None,
+    denylisted: bool,
+    techniques: TechniqueConfig,
+    steps_given: bool,
+    allow_cpu_fallback: bool,
+) -> None:
+    """Usage errors of option combinations that do not go together, each naming the fix."""
     if (train_path or eval_path) and not (qat or planning):
         raise UsageError(
             "--train-data and --eval-data go with --qat or a planner budget", "add --qat or --max-drop, or drop them"
@@ -246,7 +328,7 @@ def command(
         )
     if qat and train_path is None:
         raise UsageError("--qat needs labeled training data", "pass --train-data PATH")
-    if planning and (denylist or denylist_ops):
+    if planning and denylisted:
         raise UsageError(
             "--denylist and --max-drop conflict: the planner picks the float layers", "use one or the other"
         )
@@ -261,62 +343,3 @@ def command(
         raise UsageError("--allow-cpu-fallback goes with a planner budget", "add --max-drop or --min-sqnr, or drop it")
     if planning and eval_path is None:
         raise UsageError("--max-drop needs evaluation data", "pass --eval-data PATH (labeled)")
-    cfg = QuantizeConfig(
-        mode=Mode(mode),
-        io=IOType(io) if io else None,
-        batch=batch,
-        allow_float_ops=allow_float_ops,
-        denylist=_split(denylist),
-        denylist_ops=_split(denylist_ops),
-        techniques=techniques,
-    )
-    preprocess = dict(kw)
-    data_cfg = data_config(data_path, kw)
-    load_cfg = load_config(kw)
-    train_data = data_config(train_path, dict(preprocess)) if train_path else None
-    eval_data = data_config(eval_path, dict(preprocess)) if eval_path else None
-    if planning:
-        from edgeq.quantize.planner import Budget
-
-        budget = Budget(max_drop=max_drop, min_sqnr=min_sqnr, max_class_drop=max_class_drop)
-        if data_cfg is None:
-            raise UsageError("the planner needs calibration data", "pass --data PATH")
-        app.say(f"planning the quantization of {model} for {target} ...")
-        doc = api.plan(
-            model,
-            output,
-            target,
-            budget,
-            data_cfg,
-            eval_data,
-            io,
-            train_data,
-            train_cfg,
-            load_cfg,
-            force,
-            reporter(app),
-            allow_cpu_fallback=allow_cpu_fallback,
-            adaround_steps=techniques.adaround_steps,
-        )
-        app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
-        return
-    if qat:
-        assert train_data is not None
-        app.say(f"quantization-aware training of {model} ({train_cfg.epochs} epochs) ...")
-        doc = api.quantize_aware(
-            model, output, cfg, train_data, train_cfg, data_cfg, eval_data, load_cfg, force, reporter(app)
-        )
-        app.done(doc, _qat_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
-        return
-    app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
-    r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force, size_ratio=size_ratio)
-    rows = [[t["name"], t["dtype"], t["shape"], t["scale"], t["zero_point"]] for t in r.inputs + r.outputs]
-    human = "\n".join(
-        [
-            f"wrote {r.output} ({r.size_bytes:,} bytes{_vs_float(r.size_bytes, r.reference_size_bytes)})",
-            f"float ops: {', '.join(sorted(set(r.float_ops))) if r.float_ops else 'none (every op is integer)'}",
-            table(rows, ["tensor", "dtype", "shape", "scale", "zero_point"]),
-            *_techniques_lines(r.techniques),
-        ]
-    )
-    app.done(r.to_dict(), human, [r.output, r.sidecar], r.warnings)

@@ -90,7 +90,7 @@ class StepTicker:
             self.thread = threading.Thread(target=self._tick, name="edgeq-progress", daemon=True)
             self.thread.start()
 
-    def around(self, callback):
+    def around(self, callback: Callable[[dict], None] | None) -> Callable[[dict], None] | None:
         """``callback`` (another progress display) wrapped so that the ticker keeps quiet while it writes."""
         if callback is None:
             return None

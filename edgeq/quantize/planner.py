@@ -257,48 +257,13 @@ def run(
         if step.meets:
             return done(step, f"{name} meets the budget with every op int8")
 
-    def try_qat() -> PlanResult | None:
-        if qat is None:
-            planner.skip("QAT", "qat", "no --train-data given")
-            return None
-        s = planner.evaluate(Step("QAT", "qat"), qat())
-        return done(s, "QAT meets the budget") if s.meets else None
-
-    def try_int16() -> PlanResult | None:
-        if not prof.int16_activations:
-            planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
-            return None
-        s = planner.evaluate(Step("int16x8", "int16x8"), int16())
-        return done(s, "int16 activations meet the budget") if s.meets else None
-
     def try_selective() -> Step | None:
-        if selective is None or sensitivity is None:
-            return None
-        if prof.integer_only and not planner.allow_cpu_fallback:
-            planner.skip(
-                "selective",
-                "selective",
-                "a float layer leaves the accelerator on this integer-only target (--allow-cpu-fallback tries it)",
-            )
-            return None
-        denied: list[str] = []
-        for group in sensitivity()[:max_selective_steps]:
-            denied = denied + [t for t in group if t not in denied]
-            s = planner.evaluate(
-                Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)), selective(denied)
-            )
-            if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:
-                s.misses.append(f"{s.num_float_ops} of {s.num_ops} ops in float is more than {max_float_fraction:.0%}")
-                s.meets = False
-                return None
-            if s.meets:
-                return s
-        return None
+        return _try_selective(planner, selective, sensitivity, max_selective_steps, max_float_fraction)
 
     if prof.integer_only:
         # Integer-only hardware: whatever keeps every op integer (int16 where it runs, QAT) comes
         # before a float layer, which is a CPU fallback (and, on the Edge TPU, takes every op after it).
-        if (r := try_int16()) or (r := try_qat()):
+        if (r := _try_int16(planner, int16)) or (r := _try_qat(planner, qat)):
             return r
         chosen = try_selective()
         if chosen is not None:
@@ -310,6 +275,55 @@ def run(
     chosen = try_selective()
     if chosen is not None:
         return done(chosen, "selective quantization meets the budget")
-    if (r := try_int16()) or (r := try_qat()):
+    if (r := _try_int16(planner, int16)) or (r := _try_qat(planner, qat)):
         return r
     return PlanResult(planner.steps, None, "no candidate meets the budget")
+
+
+def _try_qat(planner: Planner, qat: Callable[[], bytes] | None) -> PlanResult | None:
+    if qat is None:
+        planner.skip("QAT", "qat", "no --train-data given")
+        return None
+    s = planner.evaluate(Step("QAT", "qat"), qat())
+    return PlanResult(planner.steps, s, "QAT meets the budget") if s.meets else None
+
+
+def _try_int16(planner: Planner, int16: Callable[[], bytes]) -> PlanResult | None:
+    if not planner.profile.int16_activations:
+        planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
+        return None
+    s = planner.evaluate(Step("int16x8", "int16x8"), int16())
+    return PlanResult(planner.steps, s, "int16 activations meet the budget") if s.meets else None
+
+
+def _try_selective(
+    planner: Planner,
+    selective: Callable[[list[str]], bytes] | None,
+    sensitivity: Callable[[], list[list[str]]] | None,
+    max_selective_steps: int,
+    max_float_fraction: float,
+) -> Step | None:
+    """Leave the most sensitive tensors in float, a group at a time, until the budget is met (or too many ops
+    are float)."""
+    if selective is None or sensitivity is None:
+        return None
+    if planner.profile.integer_only and not planner.allow_cpu_fallback:
+        planner.skip(
+            "selective",
+            "selective",
+            "a float layer leaves the accelerator on this integer-only target (--allow-cpu-fallback tries it)",
+        )
+        return None
+    denied: list[str] = []
+    for group in sensitivity()[:max_selective_steps]:
+        denied = denied + [t for t in group if t not in denied]
+        s = planner.evaluate(
+            Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)), selective(denied)
+        )
+        if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:
+            s.misses.append(f"{s.num_float_ops} of {s.num_ops} ops in float is more than {max_float_fraction:.0%}")
+            s.meets = False
+            return None
+        if s.meets:
+            return s
+    return None

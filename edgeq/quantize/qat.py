@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from edgeq import keras_objects
 from edgeq.errors import BadInput
 
 # Layers without weights whose output can simply be fake-quantized: the converter gives them
@@ -41,51 +42,11 @@ class LayerPlan:
         return {"layer": self.name, "type": self.layer_type, "status": self.status.value, "reason": self.reason}
 
 
-def _tfmot():
-    from edgeq.tfimport import tensorflow
-
-    tensorflow()
-    import tensorflow_model_optimization as tfmot
-
-    return tfmot
+def _tfmot() -> Any:
+    return keras_objects.tfmot()
 
 
-def _output_config_class():
-    tfmot = _tfmot()
-    quantizers = tfmot.quantization.keras.quantizers
-
-    class OutputQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
-        """Fake-quantize the layer's output like TF-MOT quantizes activations (8-bit, asymmetric)."""
-
-        def get_weights_and_quantizers(self, layer):
-            return []
-
-        def get_activations_and_quantizers(self, layer):
-            return []
-
-        def set_quantize_weights(self, layer, quantize_weights):
-            pass
-
-        def set_quantize_activations(self, layer, quantize_activations):
-            pass
-
-        def get_output_quantizers(self, layer):
-            return [quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
-
-        def get_config(self):
-            return {}
-
-    return OutputQuantizeConfig
-
-
-_OUTPUT_CONFIG = None
-
-
-def output_config_class():
-    global _OUTPUT_CONFIG  # one class per process, so saved QAT models load with it
-    if _OUTPUT_CONFIG is None:
-        _OUTPUT_CONFIG = _output_config_class()
-    return _OUTPUT_CONFIG
+output_config_class = keras_objects.output_config_class
 
 
 def clone_layer(layer: Any) -> Any:
@@ -104,7 +65,7 @@ def clone_layer(layer: Any) -> Any:
 
 def scope() -> AbstractContextManager:
     """The deserialization scope for QAT models (TF-MOT wrappers and edgeq's config)."""
-    return _tfmot().quantization.keras.quantize_scope({"OutputQuantizeConfig": output_config_class()})
+    return keras_objects.qat_scope()
 
 
 def _inbound_layers(layer: Any) -> list[Any]:
@@ -283,7 +244,7 @@ def apply(model: Any, plans: list[LayerPlan]) -> Any:
     by_name = {p.name: p for p in plans}
     config_cls = output_config_class()
 
-    def clone(layer):
+    def clone(layer: Any) -> Any:
         new = clone_layer(layer)
         p = by_name.get(layer.name)
         if p is None or p.status == Status.FLOAT:

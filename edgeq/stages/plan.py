@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import check_output, write_artifact
-from edgeq.config import PLAIN, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig, TechniqueConfig
+from edgeq.config import PLAIN, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig, TechniqueConfig, TrainConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
 from edgeq.stages.quantize import float_size, verified
 from edgeq.stages.quantize_aware import quantize_aware
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgeq.data import Dataset
+    from edgeq.modelio import LoadedModel
+    from edgeq.quantize.planner import Budget, PlanResult, Step
 
 
 def plan(
     model_path: str,
     output: str,
     target: str,
-    budget,
+    budget: Budget,
     data_cfg: DataConfig,
     eval_cfg: DataConfig | None,
-    io=None,
+    io: IOType | str | None = None,
     train_data_cfg: DataConfig | None = None,
-    train_cfg=None,
+    train_cfg: TrainConfig | None = None,
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
-    progress=None,
+    progress: Callable[[dict], None] | None = None,
     allow_cpu_fallback: bool = False,
     adaround_steps: int = 500,
 ) -> dict:
@@ -50,12 +59,8 @@ def plan(
             data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
     """
     import functools
-    import tempfile
 
-    from edgeq.bench import stats
-    from edgeq.config import TrainConfig
     from edgeq.debug import debugger
-    from edgeq.errors import QualityGateFailed
     from edgeq.quantize import planner, ptq
     from edgeq.targets import registry
 
@@ -68,33 +73,79 @@ def plan(
     calib, warnings = calibration(model, QuantizeConfig(), data_cfg)
     ev, more = load_data(eval_cfg, tuple(calib.x.shape[1:]), expected_input_range(model), "evaluation data")
     warnings += more
-    if ev.y is None and budget.max_drop is not None:
-        raise BadInput(
-            f"evaluation data {ev.source} has no labels, so --max-drop cannot be measured",
-            "give labels (y), or use --min-sqnr DB",
-        )
-    if ev.y is None and budget.max_class_drop is not None:
-        raise BadInput(f"evaluation data {ev.source} has no labels for --max-class-drop", "give labels (y)")
     reference = model.predict_outputs(ev.x)
-    if ev.y is not None:  # labels that do not fit the outputs: now, not after the first candidate
-        from edgeq.bench import fidelity, tasks
-
-        roles = tasks.roles(reference, None, labeled=True)
-        fidelity.check_labels(reference[next(n for n, r in roles.items() if r == tasks.CLASS)], ev.y, ev.source)
-    if len(ev.x) < stats.MIN_SAMPLES:  # judged on a handful of samples, every candidate would "meet" by luck
-        raise QualityGateFailed(
-            f"no plan for {model_path} can meet the budget: {planner.too_few_samples(len(ev.x))} (evaluation"
-            f" data {ev.source})",
-            f"give at least {stats.MIN_SAMPLES} evaluation samples (--eval-data)",
-            details={"num_eval_samples": len(ev.x), "min_samples": stats.MIN_SAMPLES},
-        )
+    _check_evaluation(model_path, ev, reference, budget)
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     session_holder: dict = {}
 
-    def session():
+    def session() -> Any:
         if "s" not in session_holder:
             session_holder["s"] = debugger.calibrate(model, calib)
         return session_holder["s"]
+
+    build_qat = _qat_candidate(model_path, io, data_cfg, train_cfg, load_cfg, progress, session_holder)
+    int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
+    result = planner.run(
+        p,
+        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
+        integer=integer_candidates(model, calib, io, adaround_steps, session_holder),
+        selective=lambda nodes: session().quantized_model(nodes, [], io),
+        sensitivity=lambda: debugger.sensitivity_groups(session()),
+        int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
+        qat=functools.partial(build_qat, train_data_cfg) if train_data_cfg is not None else None,
+    )
+    profile = planner.Profile.of(tgt).__dict__
+    summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
+    if result.chosen is None:
+        raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
+    written = _write_chosen(model, out, result.chosen, io, int16_io, summary, session_holder, calib, data_cfg, warnings)
+    return written | {"plan": summary}
+
+
+def _write_chosen(
+    model: LoadedModel,
+    out: Path,
+    chosen: Step,
+    io: IOType,
+    int16_io: IOType,
+    summary: dict,
+    holder: dict,
+    calib: Dataset,
+    data_cfg: DataConfig,
+    warnings: list[str],
+) -> dict:
+    """Write the chosen plan's model, verified like every output, with the plan in its sidecar."""
+    cfg = QuantizeConfig(
+        mode=Mode.INT16X8 if chosen.method == "int16x8" else Mode.INT8,
+        io=int16_io if chosen.method == "int16x8" else io,
+        allow_float_ops=chosen.method == "selective",
+        techniques=PLAIN,
+    )
+    extra = {"plan": summary}
+    if chosen.name in holder.get("techniques", {}):
+        extra["techniques"] = holder["techniques"][chosen.name]
+    if "qat" in holder and chosen.method == "qat":
+        extra["qat"] = holder["qat"]
+    assert chosen.data is not None
+    float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
+    res, doc = verified(
+        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, float_bytes, "quantize --max-drop", extra
+    )
+    write_artifact(out, chosen.data, doc)
+    return res.to_dict()
+
+
+def _qat_candidate(
+    model_path: str,
+    io: IOType,
+    data_cfg: DataConfig,
+    train_cfg: TrainConfig | None,
+    load_cfg: LoadConfig,
+    progress: Callable[[dict], None] | None,
+    holder: dict,
+) -> Callable[[DataConfig], bytes]:
+    """The QAT candidate: fine-tunes on the training data given; its QAT record goes to ``holder["qat"]``."""
+    import tempfile
 
     def build_qat(train_data: DataConfig) -> bytes:
         with tempfile.TemporaryDirectory(prefix="edgeq-plan-") as tmp:
@@ -109,58 +160,54 @@ def plan(
                 load_cfg,
                 progress=progress,
             )
-            session_holder["qat"] = doc["qat"]
+            holder["qat"] = doc["qat"]
             return Path(doc["output"]).read_bytes()
 
-    int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
-    result = planner.run(
-        p,
-        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
-        integer=integer_candidates(model, calib, io, adaround_steps, session_holder),
-        selective=lambda nodes: session().quantized_model(nodes, [], io),
-        sensitivity=lambda: debugger.sensitivity_groups(session()),
-        int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
-        qat=functools.partial(build_qat, train_data_cfg) if train_data_cfg is not None else None,
-    )
-    summary = result.to_dict() | {
-        "target": target,
-        "budget": budget.to_dict(),
-        "profile": planner.Profile.of(tgt).__dict__,
-    }
-    if result.chosen is None:
-        best = result.best_integer if p.profile.integer_only else result.best
-        what = "best all-integer plan" if p.profile.integer_only else "best"
-        raise QualityGateFailed(
-            f"no quantization of {model_path} meets the budget on {target}"
-            + (f"; {what}: {best.name} ({'; '.join(best.misses)})" if best else ""),
-            "raise the budget, give --train-data for QAT"
-            + (
-                ", or --allow-cpu-fallback for float layers"
-                if p.profile.integer_only and not allow_cpu_fallback
-                else ""
-            )
-            + " (--json shows every step)",
-            details=summary,
+    return build_qat
+
+
+def _check_evaluation(model_path: str, ev: Dataset, reference: dict[str, np.ndarray], budget: Budget) -> None:
+    """Evaluation data that can judge ``budget``: labels where it needs them, fitting the outputs, and enough
+    samples. Checked now, not after the first candidate."""
+    from edgeq.bench import fidelity, stats, tasks
+    from edgeq.errors import QualityGateFailed
+    from edgeq.quantize import planner
+
+    if ev.y is None and budget.max_drop is not None:
+        raise BadInput(
+            f"evaluation data {ev.source} has no labels, so --max-drop cannot be measured",
+            "give labels (y), or use --min-sqnr DB",
         )
-    chosen = result.chosen
-    cfg = QuantizeConfig(
-        mode=Mode.INT16X8 if chosen.method == "int16x8" else Mode.INT8,
-        io=int16_io if chosen.method == "int16x8" else io,
-        allow_float_ops=chosen.method == "selective",
-        techniques=PLAIN,
+    if ev.y is None and budget.max_class_drop is not None:
+        raise BadInput(f"evaluation data {ev.source} has no labels for --max-class-drop", "give labels (y)")
+    if ev.y is not None:  # labels that do not fit the outputs
+        roles = tasks.roles(reference, None, labeled=True)
+        fidelity.check_labels(reference[next(n for n, r in roles.items() if r == tasks.CLASS)], ev.y, ev.source)
+    if len(ev.x) < stats.MIN_SAMPLES:  # judged on a handful of samples, every candidate would "meet" by luck
+        raise QualityGateFailed(
+            f"no plan for {model_path} can meet the budget: {planner.too_few_samples(len(ev.x))} (evaluation"
+            f" data {ev.source})",
+            f"give at least {stats.MIN_SAMPLES} evaluation samples (--eval-data)",
+            details={"num_eval_samples": len(ev.x), "min_samples": stats.MIN_SAMPLES},
+        )
+
+
+def _no_plan(
+    result: PlanResult, integer_only: bool, model_path: str, target: str, allow_cpu_fallback: bool, summary: dict
+) -> Exception:
+    """The error when no candidate met the budget, naming the best one tried and what it missed."""
+    from edgeq.errors import QualityGateFailed
+
+    best = result.best_integer if integer_only else result.best
+    what = "best all-integer plan" if integer_only else "best"
+    return QualityGateFailed(
+        f"no quantization of {model_path} meets the budget on {target}"
+        + (f"; {what}: {best.name} ({'; '.join(best.misses)})" if best else ""),
+        "raise the budget, give --train-data for QAT"
+        + (", or --allow-cpu-fallback for float layers" if integer_only and not allow_cpu_fallback else "")
+        + " (--json shows every step)",
+        details=summary,
     )
-    extra = {"plan": summary}
-    if chosen.name in session_holder.get("techniques", {}):
-        extra["techniques"] = session_holder["techniques"][chosen.name]
-    if "qat" in session_holder and chosen.method == "qat":
-        extra["qat"] = session_holder["qat"]
-    assert chosen.data is not None
-    float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
-    res, doc = verified(
-        model, out, cfg, chosen.data, "", calib, data_cfg, warnings, float_bytes, "quantize --max-drop", extra
-    )
-    write_artifact(out, chosen.data, doc)
-    return res.to_dict() | {"plan": summary}
 
 
 def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> list:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import DataConfig, LoadConfig, Mode, QuantizeConfig
@@ -10,12 +11,14 @@ from edgeq.errors import BadInput, UsageError
 from edgeq.modelio import Format
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_model
 from edgeq.stages.quantize import convert, verified
-from edgeq.stages.train import train_data, trainable_model
+from edgeq.stages.train import builder, train_data, trainable_model
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgeq.config import TrainConfig
     from edgeq.data import Dataset
+    from edgeq.modelio import LoadedModel
 
 
 def accuracy_of(tflite: bytes, x: np.ndarray, labels: np.ndarray) -> float:
@@ -25,17 +28,43 @@ def accuracy_of(tflite: bytes, x: np.ndarray, labels: np.ndarray) -> float:
     return fidelity.top1_accuracy(open_session(tflite, batch=1).predict(x), labels)
 
 
+def _labeled(eval_cfg: DataConfig, input_shape: tuple) -> tuple[Dataset, np.ndarray]:
+    """The evaluation data and its labels."""
+    from edgeq import data
+
+    ev = data.load(eval_cfg, input_shape)
+    if ev.y is None:
+        raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
+    return ev, ev.y
+
+
+def _side_by_side(
+    float_model: LoadedModel, cfg: QuantizeConfig, calib: Any, tflite: bytes, ev: Dataset, labels: np.ndarray
+) -> dict:
+    """Top-1 accuracy of the float model, its plain PTQ conversion and the QAT model on ``ev``."""
+    from edgeq.bench import fidelity
+    from edgeq.quantize import ptq
+
+    ptq_bytes, _ = ptq.convert(float_model, cfg, calib)
+    return {
+        "num_samples": ev.num_samples,
+        "float": fidelity.top1_accuracy(float_model.predict(ev.x), labels),
+        "ptq": accuracy_of(ptq_bytes, ev.x, labels),
+        "qat": accuracy_of(tflite, ev.x, labels),
+    }
+
+
 def quantize_aware(
     model_path: str,
     output: str,
     cfg: QuantizeConfig,
     train_data_cfg: DataConfig,
-    train_cfg,
+    train_cfg: TrainConfig,
     data_cfg: DataConfig | None = None,
     eval_cfg: DataConfig | None = None,
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
-    progress=None,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """QAT fine-tuning with TF-MOT, then full-integer conversion, verified like every output.
 
@@ -57,7 +86,6 @@ def quantize_aware(
         UsageError: a mode other than int8.
         BadInput, ConversionFailed: as the stages raise.
     """
-
     from edgeq import data
     from edgeq import train as training
     from edgeq.modelio import from_keras
@@ -70,26 +98,12 @@ def quantize_aware(
     float_model = load_model(model_path, load_cfg)
     model, _, notes = trainable_model(model_path, (), None, load_cfg)
     input_shape = tuple(model.inputs[0].shape[1:])
-    labeled: tuple[Dataset, np.ndarray] | None = None  # the evaluation data and its labels
-    if eval_cfg is not None:  # before the training: an unusable evaluation set must not cost an epoch
-        ev = data.load(eval_cfg, input_shape)
-        if ev.y is None:
-            raise BadInput(f"evaluation data {ev.source} has no labels", "give --eval-data with y labels")
-        labeled = ev, ev.y
+    # before the training: an unusable evaluation set must not cost an epoch
+    labeled = _labeled(eval_cfg, input_shape) if eval_cfg is not None else None
     train_ds, val_ds, warnings = train_data(train_data_cfg, None, train_cfg, input_shape)
     task = training.resolve_task(model, train_ds, train_cfg.loss)
-    model, fold_notes = qat_mod.prepare(model)
+    build, plans, fold_notes = builder(model, qat=True)
     notes = notes + fold_notes
-    plans = qat_mod.plan(model)
-    weights = model.get_weights()
-
-    def build():
-        import tf_keras
-
-        fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)
-        fresh.set_weights(weights)
-        return qat_mod.apply(fresh, plans)
-
     # no checkpoint files: quantize --qat has no --resume, so the best weights stay in memory
     qat_model, result = training.fit(
         build, train_ds, val_ds, task, train_cfg, None, progress=progress, scope=qat_mod.scope
@@ -107,18 +121,9 @@ def quantize_aware(
         "notes": notes,
     }
     tflite, log, extra = convert(qat_loaded, cfg, calib, {"qat": qat_info})
+    warnings = warnings + cal_warnings
     res, sidecar = verified(
-        qat_loaded,
-        out,
-        cfg,
-        tflite,
-        log,
-        calib,
-        calib_cfg,
-        warnings + cal_warnings,
-        float_size,
-        "quantize --qat",
-        extra,
+        qat_loaded, out, cfg, tflite, log, calib, calib_cfg, warnings, float_size, "quantize --qat", extra
     )
     doc = res.to_dict() | {"qat": qat_info, "accuracy": None}
     if labeled is not None:
@@ -126,14 +131,6 @@ def quantize_aware(
         doc["warnings"] = doc["warnings"] + data.validate(
             ev, input_shape, expected_input_range(float_model), "evaluation data"
         )
-        from edgeq.bench import fidelity
-
-        ptq_bytes, _ = ptq.convert(float_model, cfg, calib)
-        doc["accuracy"] = {
-            "num_samples": ev.num_samples,
-            "float": fidelity.top1_accuracy(float_model.predict(ev.x), labels),
-            "ptq": accuracy_of(ptq_bytes, ev.x, labels),
-            "qat": accuracy_of(tflite, ev.x, labels),
-        }
+        doc["accuracy"] = _side_by_side(float_model, cfg, calib, tflite, ev, labels)
     write_artifact(out, tflite, sidecar)  # last: whatever failed above left no file behind
     return doc

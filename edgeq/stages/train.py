@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import Outputs, check_output, provenance, refuse_overwriting_inputs, sidecar_path
 from edgeq.config import DataConfig, LoadConfig
@@ -13,7 +14,9 @@ from edgeq.modelio import Format
 from edgeq.stages.common import input_paths, load_model
 
 if TYPE_CHECKING:
+    from edgeq.config import TrainConfig
     from edgeq.data import Dataset
+    from edgeq.quantize.qat import LayerPlan
 
 
 def trainable_model(
@@ -92,7 +95,7 @@ def train(
     model_ref: str,
     data_cfg: DataConfig,
     output: str,
-    cfg,
+    cfg: TrainConfig,
     val_cfg: DataConfig | None = None,
     qat: bool = False,
     weights: str | None = None,
@@ -100,7 +103,7 @@ def train(
     resume: bool = False,
     load_cfg: LoadConfig = LoadConfig(),
     force: bool = False,
-    progress=None,
+    progress: Callable[[dict], None] | None = None,
     zoo_args: dict | None = None,
 ) -> TrainSummary:
     """Train a zoo model or fine-tune a model file; with ``qat``, quantization-aware.
@@ -127,6 +130,62 @@ def train(
     from edgeq import train as training
     from edgeq.quantize import qat as qat_mod
 
+    out, ckpt = _outputs(model_ref, data_cfg, output, val_cfg, qat, weights, checkpoint_dir, resume, force)
+    probe = data.load(data_cfg)
+    num_labels = int(probe.y.max()) + 1 if probe.y is not None else None
+    model, described, notes = trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg, zoo_args)
+    if weights:
+        _load_weights(model, weights, described)
+    input_shape = tuple(model.inputs[0].shape[1:])
+    train_ds, val_ds, warnings = train_data(data_cfg, val_cfg, cfg, input_shape)
+    task = training.resolve_task(model, train_ds, cfg.loss)
+    build, plans, fold_notes = builder(model, qat)
+    notes = notes + fold_notes
+    scope = qat_mod.scope if qat else None
+    trained, result = training.fit(
+        build, train_ds, val_ds, task, cfg, ckpt, resume, progress, **({"scope": scope} if scope else {})
+    )
+    lo, hi = train_ds.value_range()
+    doc = provenance(
+        "train",
+        cfg.to_dict(),
+        {"data": data_cfg.path} | ({"model": model_ref} if Path(model_ref).exists() else {}),
+        model=described,
+        qat=qat,
+        qat_layers=[p.to_dict() for p in plans],
+        data={"train": train_ds.provenance(data_cfg.seed) | {"indices": None}, "value_range": [lo, hi]},
+        training=result.to_dict(),
+        notes=notes,
+        checkpoint_dir=str(ckpt.resolve()),
+    )
+    _save(out, trained, doc)
+    notes = notes + (qat_mod.target_impact(plans) if qat else [])
+    return TrainSummary(
+        output=str(out),
+        sidecar=str(sidecar_path(out)),
+        model=described,
+        checkpoint_dir=str(ckpt),
+        training=result.to_dict(),
+        qat_layers=[p.to_dict() for p in plans],
+        notes=notes,
+        warnings=warnings,
+    )
+
+
+def _outputs(
+    model_ref: str,
+    data_cfg: DataConfig,
+    output: str,
+    val_cfg: DataConfig | None,
+    qat: bool,
+    weights: str | None,
+    checkpoint_dir: str | None,
+    resume: bool,
+    force: bool,
+) -> tuple[Path, Path]:
+    """The output file and the checkpoint folder, checked before anything is loaded."""
+    from edgeq import train as training
+
     suffix = Path(output).suffix
     if qat and suffix != ".h5":
         raise UsageError(
@@ -145,70 +204,52 @@ def train(
     out = check_output(output, force or resume, inputs)
     for src in inputs:
         refuse_overwriting_inputs(ckpt / training.LAST, [src])
-    probe = data.load(data_cfg)
-    num_labels = int(probe.y.max()) + 1 if probe.y is not None else None
-    model, described, notes = trainable_model(model_ref, tuple(probe.x.shape[1:]), num_labels, load_cfg, zoo_args)
-    if weights:
-        try:
-            model.load_weights(weights)
-        except Exception as exc:
-            raise BadInput(
-                f"cannot load weights {weights} into {described} ({str(exc).splitlines()[0][:200]})",
-                "pass weights saved from the same architecture",
-            ) from exc
-    input_shape = tuple(model.inputs[0].shape[1:])
-    train_ds, val_ds, warnings = train_data(data_cfg, val_cfg, cfg, input_shape)
-    task = training.resolve_task(model, train_ds, cfg.loss)
-    if qat:
-        model, fold_notes = qat_mod.prepare(model)
-        notes = notes + fold_notes
-    plans = qat_mod.plan(model) if qat else []
-    base_weights = model.get_weights()
+    return out, ckpt
 
-    def build():
+
+def _load_weights(model: Any, weights: str, described: str) -> None:
+    try:
+        model.load_weights(weights)
+    except Exception as exc:
+        raise BadInput(
+            f"cannot load weights {weights} into {described} ({str(exc).splitlines()[0][:200]})",
+            "pass weights saved from the same architecture",
+        ) from exc
+
+
+def builder(model: Any, qat: bool) -> tuple[Callable[[], Any], list[LayerPlan], list[str]]:
+    """What :func:`edgeq.train.fit` builds its model with: fresh copies of ``model`` (QAT-wrapped with ``qat``,
+    after folding what QAT cannot handle), QAT's per-layer plan and the notes of the folding."""
+    from edgeq.quantize import qat as qat_mod
+
+    notes: list[str] = []
+    if qat:
+        model, notes = qat_mod.prepare(model)
+    plans = qat_mod.plan(model) if qat else []
+    weights = model.get_weights()
+
+    def build() -> Any:
         import tf_keras
 
         fresh = tf_keras.models.clone_model(model, clone_function=qat_mod.clone_layer)
-        fresh.set_weights(base_weights)
+        fresh.set_weights(weights)
         return qat_mod.apply(fresh, plans) if qat else fresh
 
-    scope = qat_mod.scope if qat else None
-    trained, result = training.fit(
-        build, train_ds, val_ds, task, cfg, ckpt, resume, progress, **({"scope": scope} if scope else {})
-    )
-    lo, hi = train_ds.value_range()
-    doc = provenance(
-        "train",
-        cfg.to_dict(),
-        {"data": data_cfg.path} | ({"model": model_ref} if Path(model_ref).exists() else {}),
-        model=described,
-        qat=qat,
-        qat_layers=[p.to_dict() for p in plans],
-        data={"train": train_ds.provenance(data_cfg.seed) | {"indices": None}, "value_range": [lo, hi]},
-        training=result.to_dict(),
-        notes=notes,
-        checkpoint_dir=str(ckpt.resolve()),
-    )
+    return build, plans, notes
+
+
+def _save(out: Path, trained: Any, doc: dict) -> None:
+    """The model and its sidecar together, or neither."""
+    from edgeq import train as training
     from edgeq.artifacts import sha256_file
 
-    with Outputs(out.parent) as staged:  # the model and its sidecar together, or neither
+    with Outputs(out.parent) as staged:
         side = staged.path(sidecar_path(out).name)
         staged_model = staged.path(out.name)
         training.save_model_atomic(trained, staged_model)
         size = staged_model.stat().st_size
         doc["output"] = {"path": str(out), "sha256": sha256_file(staged_model), "size_bytes": size}
         staged.write_json(side.name, doc)
-    notes = notes + (qat_mod.target_impact(plans) if qat else [])
-    return TrainSummary(
-        output=str(out),
-        sidecar=str(sidecar_path(out)),
-        model=described,
-        checkpoint_dir=str(ckpt),
-        training=result.to_dict(),
-        qat_layers=[p.to_dict() for p in plans],
-        notes=notes,
-        warnings=warnings,
-    )
 
 
 def own_output(out: Path, ckpt: Path) -> bool:

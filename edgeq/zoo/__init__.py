@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+from types import ModuleType
+from typing import Any
 
 from edgeq.errors import UsageError
 from edgeq.zoo._common import count_macs
@@ -38,7 +40,7 @@ def names() -> list[str]:
     return list(ZOO)
 
 
-def _module(name: str):
+def _module(name: str) -> ModuleType:
     if name not in ZOO:
         raise UsageError(f"unknown zoo model {name!r}", f"choose one of: {', '.join(ZOO)}")
     return importlib.import_module(ZOO[name][0])
@@ -53,7 +55,7 @@ def card(name: str) -> dict:
     return copy.deepcopy(_module(name).MODEL_CARD)
 
 
-def build(name: str, **kwargs):
+def build(name: str, **kwargs: Any) -> Any:
     """Build the uncompiled ``tf_keras.Model`` ``name``; keyword arguments go to its factory.
 
     Args:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from edgeq.errors import UsageError
 
 
-def keras():
+def keras() -> Any:
     """Return ``tf_keras`` (Keras 2), importing TensorFlow through edgeq's one import point.
 
     TF-MOT quantization-aware training wraps tf_keras layers only, so the zoo never builds
@@ -36,7 +37,7 @@ def check_shape(model: str, input_shape: Sequence[int], default: tuple[int, ...]
     return shape
 
 
-def count_macs(model) -> int:
+def count_macs(model: Any) -> int:
     """Multiply-accumulates of one inference (batch 1) in Conv2D, DepthwiseConv2D and Dense layers.
 
     Each such layer applies its whole kernel once per output position, so its MACs are the

@@ -21,13 +21,16 @@ Two deliberate differences, both free of parameters and MACs:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from edgeq.zoo._common import check_shape, keras
 
 FILTERS = 64
 NUM_BLOCKS = 4
 
 
-def build_ds_cnn(input_shape=(49, 10, 1), num_classes=12, weight_decay=1e-4):
+def build_ds_cnn(input_shape: Sequence[int] = (49, 10, 1), num_classes: int = 12, weight_decay: float = 1e-4) -> Any:
     """Build the (uncompiled) DS-CNN keyword spotter.
 
     Args:

@@ -22,6 +22,8 @@ one Dense first, which keeps the model int8 throughout.
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgeq.errors import UsageError
 from edgeq.zoo._common import keras
 
@@ -30,7 +32,12 @@ BOTTLENECK_UNITS = 8
 DEPTH = 4  # Dense-BN-ReLU layers on each side of the bottleneck
 
 
-def build_fc_autoencoder(input_dim=640, hidden_units=HIDDEN_UNITS, bottleneck_units=BOTTLENECK_UNITS, batch_norm=True):
+def build_fc_autoencoder(
+    input_dim: int = 640,
+    hidden_units: int = HIDDEN_UNITS,
+    bottleneck_units: int = BOTTLENECK_UNITS,
+    batch_norm: bool = True,
+) -> Any:
     """Build the (uncompiled) fully connected autoencoder.
 
     Args:
@@ -59,7 +66,7 @@ def build_fc_autoencoder(input_dim=640, hidden_units=HIDDEN_UNITS, bottleneck_un
     tf_keras = keras()
     layers = tf_keras.layers
 
-    def dense_bn_relu(x, units, name):
+    def dense_bn_relu(x: Any, units: int, name: str) -> Any:
         x = layers.Dense(units, name=name)(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"{name}_bn")(x)

@@ -31,6 +31,9 @@ Design choices for post-training quantization and QAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from edgeq.zoo._common import check_shape, count_macs, keras
 
 __all__ = ["BN_MOMENTUM", "CONV_FILTERS", "KERNEL_SIZE", "MODEL_CARD", "build_mnist_cnn", "count_macs"]
@@ -42,7 +45,7 @@ KERNEL_SIZE = 3
 BN_MOMENTUM = 0.9
 
 
-def build_mnist_cnn(input_shape=(28, 28, 1), num_classes=10):
+def build_mnist_cnn(input_shape: Sequence[int] = (28, 28, 1), num_classes: int = 10) -> Any:
     """Build the (uncompiled) MNIST CNN with the functional API.
 
     Args:

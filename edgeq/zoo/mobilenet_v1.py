@@ -21,6 +21,9 @@ matches for Conv-BN-ReLU folding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from edgeq.errors import UsageError
 from edgeq.zoo._common import check_shape, keras
 
@@ -43,7 +46,9 @@ BLOCKS = (
 )
 
 
-def build_mobilenet_v1(input_shape=(96, 96, 3), num_classes=2, alpha=0.25, weight_decay=1e-4):
+def build_mobilenet_v1(
+    input_shape: Sequence[int] = (96, 96, 3), num_classes: int = 2, alpha: float = 0.25, weight_decay: float = 1e-4
+) -> Any:
     """Build the (uncompiled) MobileNetV1.
 
     Args:

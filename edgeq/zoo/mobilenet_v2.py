@@ -25,6 +25,9 @@ plain ones TF-MOT annotates, and so any input size works (e.g. 32x32).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from edgeq.errors import UsageError
 from edgeq.zoo._common import check_shape, keras
 
@@ -51,7 +54,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new
 
 
-def build_mobilenet_v2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0):
+def build_mobilenet_v2(input_shape: Sequence[int] = (224, 224, 3), num_classes: int = 1000, alpha: float = 1.0) -> Any:
     """Build the (uncompiled) MobileNetV2.
 
     Args:
@@ -73,7 +76,7 @@ def build_mobilenet_v2(input_shape=(224, 224, 3), num_classes=1000, alpha=1.0):
     if not alpha > 0:
         raise UsageError(f"mobilenet_v2 needs alpha > 0, got {alpha!r}", "published widths are 0.35 to 1.4")
 
-    def conv_bn(x, filters, kernel_size, strides, name, relu6=True):
+    def conv_bn(x: Any, filters: int, kernel_size: int, strides: int, name: str, relu6: bool = True) -> Any:
         x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name)(x)
         x = layers.BatchNormalization(**BN, name=f"{name}_bn")(x)
         return layers.ReLU(max_value=6.0, name=f"{name}_relu")(x) if relu6 else x

@@ -19,6 +19,9 @@ matches for Conv-BN-ReLU folding.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from edgeq.errors import UsageError
 from edgeq.zoo._common import check_shape, keras
 
@@ -26,7 +29,12 @@ STACK_FILTERS = (16, 32, 64)
 STACK_STRIDES = (1, 2, 2)
 
 
-def build_resnet8(input_shape=(32, 32, 3), num_classes=10, filters=STACK_FILTERS, weight_decay=1e-4):
+def build_resnet8(
+    input_shape: Sequence[int] = (32, 32, 3),
+    num_classes: int = 10,
+    filters: Sequence[int] = STACK_FILTERS,
+    weight_decay: float = 1e-4,
+) -> Any:
     """Build the (uncompiled) ResNet-8.
 
     Args:
@@ -50,7 +58,7 @@ def build_resnet8(input_shape=(32, 32, 3), num_classes=10, filters=STACK_FILTERS
         )
     reg = tf_keras.regularizers.l2(weight_decay) if weight_decay else None
 
-    def conv(x, f, kernel_size, strides, name):
+    def conv(x: Any, f: int, kernel_size: int, strides: int, name: str) -> Any:
         return layers.Conv2D(
             f,
             kernel_size,

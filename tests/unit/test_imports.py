@@ -1,58 +1,24 @@
-"""The layers run one way: no import cycle between edgeq's modules, and every module imports alone.
+"""No import cycle between edgeq's modules, and every module imports alone.
 
-Imports inside functions count: they keep TensorFlow out of ``--help``, but they must still point
-down the layers (cli -> api -> stages -> targets/modelio -> core), never back up.
+Imports inside functions count. Which way the imports go (the layers and STYLE.md's "never" list) is
+``tests/unit/test_layers.py``, on the same parse of the sources.
 """
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "edgeq"
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-MODULES = sorted(module_name(p) for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")  # __main__ runs the CLI
-
-
-def imports_of(path: Path, modules: set[str]) -> set[str]:
-    """edgeq modules ``path`` imports, at module level or inside functions."""
-    me = module_name(path)
-    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        for n in names:
-            # the longest edgeq module the name refers to ("edgeq.targets.registry.get" -> edgeq.targets.registry)
-            while n and n not in modules:
-                n = n.rpartition(".")[0]
-            if n and n != me and n != "edgeq":
-                found.add(n)
-    return found
+from tests.unit.test_layers import MODULES, PACKAGE, ROOT, all_imports, module_name
 
 
 def graph() -> dict[str, set[str]]:
-    modules = set(MODULES)
-    return {module_name(p): imports_of(p, modules) for p in PACKAGE.rglob("*.py")}
+    g: dict[str, set[str]] = {module_name(p): set() for p in PACKAGE.rglob("*.py")}
+    for i in all_imports():
+        g[i.source].add(i.target)
+    return g
 
 
 def cycles(g: dict[str, set[str]]) -> list[list[str]]:
@@ -136,18 +102,3 @@ def test_every_module_imports_alone():
 def test_light_modules_do_not_import_tensorflow(module):
     code = f"import sys, {module}; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=120).returncode == 0
-
-
-# Upper layers: the CLI, the API facade and the build. Nothing below them may import them.
-UPPER = ("edgeq.cli", "edgeq.api", "edgeq.pipeline", "edgeq.build", "edgeq.__main__")
-
-
-def test_lower_layers_do_not_import_upper_ones():
-    bad = [
-        f"{m} imports {d}"
-        for m, deps in graph().items()
-        if not m.startswith(UPPER)
-        for d in sorted(deps)
-        if d.startswith(UPPER)
-    ]
-    assert not bad, "; ".join(bad)
