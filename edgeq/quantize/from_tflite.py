@@ -182,7 +182,7 @@ def _drop_unused_constants(model, sg) -> None:
         return
     new_index = {old: new for new, old in enumerate(i for i in range(len(sg.tensors)) if i in used)}
 
-    def renumber(indices):
+    def renumber(indices: list[int]) -> list[int]:
         return [new_index[i] if i >= 0 else i for i in indices]
 
     still_used = {sg.tensors[i].buffer for i in used}

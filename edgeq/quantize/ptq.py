@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ def make_converter(model: LoadedModel, batch: int):
         if len(names) > 1:
             # Keyed by the Keras output names, the .tflite's signature names each output: its output tensors
             # come out in another order than the model's, so position says nothing (edgeq.outputs pairs by name).
-            def serve(x):
+            def serve(x: Any) -> dict:
                 y = keras_model(x, training=False)
                 return dict(y) if isinstance(y, dict) else dict(zip(names, y, strict=True))
 

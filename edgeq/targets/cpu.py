@@ -35,7 +35,7 @@ class LocalRunner:
         self.session: Session | None = None
         self._x: np.ndarray | None = None
 
-    def _load_delegate(self):
+    def _load_delegate(self) -> Any:
         from ai_edge_litert.interpreter import load_delegate
 
         assert self.delegate is not None

@@ -13,9 +13,10 @@ import json
 import platform
 import sys
 import time
+from typing import Any
 
 
-def _interpreter_module():
+def _interpreter_module() -> tuple[Any, str]:
     for name in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
         try:
             return __import__(name, fromlist=["Interpreter"]), name
