@@ -19,14 +19,16 @@ from edgeq.build import options
 from edgeq.build.folder import MANIFEST, MARKER, claim_dir, is_build_dir
 from edgeq.build.inputs import resolve_inputs, sha_of
 from edgeq.build.options import Chosen
+from edgeq.build.recipe import BuildInputs
 from edgeq.build.stages import Build, Say, debug_chart, float_reference
-from edgeq.build.target import build_target, failed_target, split_messages
+from edgeq.build.target import build_target, failed_target
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig
+from edgeq.config import BuildConfig
 from edgeq.errors import EdgeqError, QualityGateFailed
+from edgeq.findings import Findings, Level
 from edgeq.targets.base import Stage
 
-__all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "is_build_dir", "run", "split_messages"]
+__all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "is_build_dir", "run"]
 
 
 @dataclass
@@ -86,16 +88,10 @@ def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progre
     from edgeq.targets import registry
 
     b = Build(
-        cfg=cfg,
-        io=io,
-        out=out,
+        given=BuildInputs(cfg, io, {k: sha_of(v) for k, v in io.items()}, out),
+        cache=Cache(out / ".cache", cfg.cache),
         say=say,
         progress=progress,
-        cache=Cache(out / ".cache", cfg.cache),
-        shas={k: sha_of(v) for k, v in io.items()},
-        stem=Path(io["model"]).stem,
-        data_cfg=DataConfig(path=io["data"]),
-        eval_cfg=DataConfig(path=io["eval_data"]) if io["eval_data"] else None,
         host=registry.get("cpu").runner(),
     )
     targets = chosen.targets
@@ -136,7 +132,10 @@ def finish(b: Build, results: dict, failures: dict, gate_failures: list, debug_d
     write_json_atomic(b.out / MANIFEST, top)
     b.step("report")
     report_files = render.write(b.out)
-    warnings = b.cache.notes + [w for m in results.values() for w in m.get("warnings", []) if w not in b.cache.notes]
+    warnings = list(b.cache.notes)
+    for m in results.values():  # each target's problems (its findings' warnings and errors), each once
+        found = Findings.from_dict(m["findings"])
+        warnings += [x.text for x in found.messages if x.level != Level.INFO and x.text not in warnings]
     result = BuildResult(
         str(b.out), results, b.cache.to_list(), [str(p) for p in report_files], warnings, gate_failures
     )
