@@ -106,11 +106,14 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
 
 
 def target_findings(b: Build, q: Quantized, compiled: Compiled, bench: Mapping[str, Any]) -> Findings:
-    """The deployed variant's findings: the check's, then the compile's, then the benchmark's where it ran
-    on the target (with the measured latency), and the build's own messages about this target."""
+    """The deployed variant's findings: the check's, then the compile's, then, where the benchmark ran on
+    the target, the measured latency and the runner's findings; and the build's own messages about this
+    target (the quantization's warnings, dead int8 outputs, the cache's notes)."""
     found = compiled.findings
     if not bench.get("skipped_on_target"):
-        found = found.then(bench_findings(bench)).then(Findings(latency=measured_latency(bench)))
+        # the runner's own latency figure, where it gives one, over its timing: a runner that times a
+        # stand-in (TFLM on the host for a board) says what the board's latency is, and on what basis
+        found = found.then(Findings(latency=measured_latency(bench))).then(bench_findings(bench))
     notes: list[Message] = [warning(str(w)) for w in q.result.get("warnings") or []]
     dead = (q.evaluation or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
     notes += [warning(f"int8 output {d['output']!r} is {d['why']}: it carries no signal") for d in dead]

@@ -38,7 +38,8 @@ def test_second_run_takes_every_stage_from_the_cache(run_cli, built):
         "bench",
         "debug",
         "quantize",
-        "check and compile",
+        "check",
+        "compile",
     }
 
 

@@ -61,3 +61,25 @@ def test_every_target_says_its_tools_for_every_stage(name):
     for stage in Stage:
         tools = tgt.tool_versions(stage)
         assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in tools.items()), (stage, tools)
+
+
+STRICT = ("edgeq/findings.py", "edgeq/build/recipe.py", "edgeq/build/keys.py")
+
+
+def test_the_findings_and_the_recipe_pass_mypy_strict():
+    """The typed findings, the recipe and its keys are checked as strictly as mypy goes (their imports are
+    read for their types, not judged: ``--follow-imports=silent``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental", *STRICT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr

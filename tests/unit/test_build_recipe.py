@@ -153,6 +153,7 @@ def _recomputed(top: dict) -> list[str]:
     return [s["name"] for s in top["stages"] if not s["cached"]]
 
 
+@pytest.mark.slow
 def test_check_once_compile_given_it_and_a_new_compiler_redoes_only_compile(
     fake, tmp_path, tf_keras_model, digits_calib, digits_eval
 ):
@@ -200,6 +201,7 @@ def test_check_once_compile_given_it_and_a_new_compiler_redoes_only_compile(
     assert _recomputed(top) == [] and fake.calls == []
 
 
+@pytest.mark.slow
 def test_a_failed_target_has_findings_with_the_error(fake, tmp_path, tf_keras_model, digits_calib, digits_eval):
     from edgeq.errors import ConversionFailed
     from edgeq.pipeline import TargetsFailed
