@@ -143,5 +143,3 @@ def test_a_target_whose_budget_plain_ptq_misses_gets_its_own_plan(run_cli, tmp_p
     plan = _doc(out / "cpu" / "build.json")["plan"]
     assert plan["steps"][0]["name"] == "int8 PTQ" and not plan["steps"][0]["meets"]
     assert (out / "report.html").is_file()
-
-

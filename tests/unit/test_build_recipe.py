@@ -123,9 +123,7 @@ def test_compile_reads_its_check_by_content():
 @pytest.fixture
 def fake(monkeypatch):
     target = FakeTarget()
-    monkeypatch.setitem(
-        registry.TARGETS, "fake", registry.Entry(__name__, __name__, "a stand-in accelerator")
-    )
+    monkeypatch.setitem(registry.TARGETS, "fake", registry.Entry(__name__, __name__, "a stand-in accelerator"))
     monkeypatch.setattr(sys.modules[__name__], "TARGET", target)
     return target
 
@@ -215,7 +213,7 @@ def test_a_failed_target_has_findings_with_the_error(fake, tmp_path, tf_keras_mo
     manifest = json.loads((tmp_path / "out" / "fake" / "build.json").read_text())
     found = Findings.from_dict(manifest["findings"])
     assert manifest["status"] == "failed" and found.placement is None
-    assert [m for m in found.messages if m.level == Level.ERROR] == [
-        found.messages[0]
-    ] and found.messages[0].text == "fakec crashed; reinstall fakec"
+    assert [m for m in found.messages if m.level == Level.ERROR] == [found.messages[0]] and found.messages[
+        0
+    ].text == "fakec crashed; reinstall fakec"
     assert manifest["tools"] == {"fakec": ABSENT}
