@@ -2,9 +2,10 @@
 
 load -> float reference -> quantize once per conversion (the planner per target only where plain PTQ
 misses the budget) -> debug -> check and compile per target -> bench where a runner is available ->
-report. Every stage's result is cached by the content hash of its inputs and config (``edgeq.cache``),
-so a re-run redoes only what changed and a run interrupted with Ctrl-C resumes from its last completed
-stage. A target that fails is reported in place; the others finish and the report is written. The
+report. Every step is declared in :mod:`edgeq.build.recipe` with the content hashes of its inputs, its
+config and the versions of the tools it runs, and cached under the key made from them (``edgeq.cache``),
+so a re-run redoes only what changed (a newly installed compiler: its compile and what reads its output)
+and a run interrupted with Ctrl-C resumes from its last completed step. A target that fails is reported in place; the others finish and the report is written. The
 stages live in :mod:`edgeq.build`.
 """
 
@@ -20,7 +21,7 @@ from edgeq.build.folder import MANIFEST, MARKER, claim_dir, is_build_dir
 from edgeq.build.inputs import resolve_inputs, sha_of
 from edgeq.build.options import Chosen
 from edgeq.build.recipe import BuildInputs
-from edgeq.build.stages import Build, Say, debug_chart, float_reference
+from edgeq.build.stages import Announcer, Build, Say, debug_chart, float_reference
 from edgeq.build.target import build_target, failed_target
 from edgeq.cache import Cache
 from edgeq.config import BuildConfig
@@ -90,8 +91,7 @@ def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progre
     b = Build(
         given=BuildInputs(cfg, io, {k: sha_of(v) for k, v in io.items()}, out),
         cache=Cache(out / ".cache", cfg.cache),
-        say=say,
-        progress=progress,
+        steps=Announcer(say, progress),
         host=registry.get("cpu").runner(),
     )
     targets = chosen.targets

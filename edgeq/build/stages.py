@@ -30,20 +30,32 @@ class Reference:
 
 
 @dataclass
+class Announcer:
+    """The build's steps for people: "[i/N] name ..." through ``say``; ``progress`` for a long stage's bar."""
+
+    say: Say
+    progress: object = None
+    done: int = 0
+    total: int = 0  # known up front but for planner runs, which add one each when they start
+
+    def step(self, name: str, unplanned: bool = False) -> None:
+        self.total += int(unplanned)
+        self.done += 1
+        self.say(f"[{self.done}/{max(self.total, self.done)}] {name} ...")
+
+
+@dataclass
 class Build:
-    """One build's state: its fixed inputs (``given``), its cache, its progress, and what the steps every
+    """One build's state: its fixed inputs (``given``), its cache, its announcer, and what the steps every
     target shares have made (the float reference, one quantization per conversion, other flavours)."""
 
     given: BuildInputs
     cache: Cache
-    say: Say
-    progress: object
+    steps: Announcer
     host: Any  # the host CPU's runner: the float reference and every host figure
     reference: Reference | None = None
     quantized: dict = field(default_factory=dict)  # (mode, io) -> the shared quantization's (result, folder)
     extras: dict = field(default_factory=dict)  # Mode -> another flavour's (result, folder)
-    steps_done: int = 0
-    steps_total: int = 0  # known up front but for planner runs, which add one each when they start
 
     @property
     def cfg(self) -> BuildConfig:
@@ -74,13 +86,15 @@ class Build:
         conversions = {(t.build_mode, t.build_io) for t in targets.values()}
         extras = {m for t in targets.values() for m in getattr(t, "build_extra_modes", ())}
         debug = self.eval_cfg is not None or bool(self.io["data"])
-        self.steps_total = 2 + int(debug) + len(conversions) + len(extras) + 2 * len(targets) + 1
+        self.steps.total = 2 + int(debug) + len(conversions) + len(extras) + 2 * len(targets) + 1
 
     def step(self, name: str, unplanned: bool = False) -> None:
         """Announce the next step to people as "[i/N] name ..." (the CLI adds elapsed time on a terminal)."""
-        self.steps_total += int(unplanned)
-        self.steps_done += 1
-        self.say(f"[{self.steps_done}/{max(self.steps_total, self.steps_done)}] {name} ...")
+        self.steps.step(name, unplanned)
+
+    @property
+    def progress(self) -> object:
+        return self.steps.progress
 
     def evaluate(self, tflite: Path, label: str) -> dict | None:
         from edgeq.stages.evaluate import evaluate
