@@ -234,9 +234,16 @@ def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSetting
     check_opts, compile_opts = settings.of(Stage.CHECK), settings.of(Stage.COMPILE)
     check_tools = target_tools(tgt, (Stage.CHECK,), {Stage.CHECK: check_opts})
     check_step = recipe.check_step(name, sha, settings.key(Stage.CHECK), check_tools)
-    check_doc, _ = recipe.run(b.cache, check_step, lambda _d: tgt.check(str(qfile), check_opts).to_dict())
-    # the same report whether the check ran now or came from the cache: the compile sees one thing
-    report = report_of(check_doc)
+    ran: list[CompatReport] = []
+
+    def check_fn(_d: Path) -> dict:
+        ran.append(tgt.check(str(qfile), check_opts))
+        return ran[0].to_dict()
+
+    check_doc, _ = recipe.run(b.cache, check_step, check_fn)
+    # the check's own report where it ran now (with what the target keeps of it in memory: Vela's outputs),
+    # else the cached one rebuilt from its to_dict() (the target finds its analysis in its details)
+    report = ran[0] if ran else report_of(check_doc)
 
     def compile_fn(d: Path) -> dict:
         compiled = tgt.compile([str(qfile)], str(d), compile_opts, checked=(report,))

@@ -32,6 +32,11 @@ ABSENT = "absent"
 
 
 @dataclass(frozen=True)
+class FakeReport(CompatReport):
+    in_memory: object = None  # what a target keeps of its check for its compile, beyond to_dict (Vela's outputs)
+
+
+@dataclass(frozen=True)
 class FakeCompiled(CompileResult):
     def artifacts(self) -> list[str]:
         return [] if self.skipped else [self.output]
@@ -72,7 +77,7 @@ class FakeTarget:
             placement=Placement("Fake NPU", 5, 1, Basis.PREDICTED, "MEAN: not on the NPU"),
             messages=(info("arena fits"), warning("MEAN runs on the CPU")),
         )
-        return CompatReport("fake", True, ({"op": "MEAN", "count": 1},), found, {"analysis": 42})
+        return FakeReport("fake", True, ({"op": "MEAN", "count": 1},), found, {"analysis": 42}, in_memory=model)
 
     def compile(
         self,
@@ -160,6 +165,7 @@ def test_check_once_compile_given_it_and_a_new_compiler_redoes_only_compile(
     assert [c for c, _ in fake.calls] == ["check", "compile", "bench"]
     [given] = fake.checked
     assert len(given) == 1 and given[0].details == {"analysis": 42}  # the check's analysis, not redone
+    assert isinstance(given[0], FakeReport) and given[0].in_memory  # the report itself, as the check made it
     assert given[0].findings.placement is not None and given[0].findings.placement.basis == Basis.PREDICTED
     assert not {"verdict", "info", "warnings"} & set(manifest)
     assert manifest["tools"] == {"fakec": ABSENT}
@@ -184,7 +190,9 @@ def test_check_once_compile_given_it_and_a_new_compiler_redoes_only_compile(
     top, manifest = _build(out, tf_keras_model, digits_calib, digits_eval)
     assert [c for c, _ in fake.calls] == ["compile", "bench"] and fake.calls[1][1].endswith("_fake.tflite")
     assert _recomputed(top) == ["compile [fake]", "bench [tiny_tfkeras_int8_fake on fake]"]
-    assert fake.checked[-1][0].details == {"analysis": 42}  # the cached check, given to the compile
+    cached = fake.checked[-1][0]
+    assert cached.details == {"analysis": 42} and not isinstance(cached, FakeReport)  # the cached check, rebuilt
+    assert cached.to_dict() == given[0].to_dict()
     changed = {s["name"] for s in top["stages"] if first.get(s["name"]) != s["key"]}
     assert changed == set(_recomputed(top))
     found = Findings.from_dict(manifest["findings"])
