@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import write_json_atomic
@@ -35,13 +36,13 @@ __all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "i
 @dataclass
 class BuildResult:
     out_dir: str
-    targets: dict[str, dict]
-    stages: list[dict]
+    targets: dict[str, dict[str, Any]]
+    stages: list[dict[str, Any]]
     report: list[str]
     warnings: list[str] = field(default_factory=list)
     gate_failures: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -52,7 +53,7 @@ class TargetsFailed(EdgeqError):
 
     kind = "targets_failed"
 
-    def __init__(self, failures: dict[str, EdgeqError], report: str, details: dict) -> None:
+    def __init__(self, failures: dict[str, EdgeqError], report: str, details: dict[str, Any]) -> None:
         names = ", ".join(failures)
         first = next(iter(failures.values()))
         super().__init__(
@@ -63,7 +64,7 @@ class TargetsFailed(EdgeqError):
         self.exit_code = first.exit_code
 
 
-def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=None) -> BuildResult:
+def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress: object = None) -> BuildResult:
     """Run the build; see the module docstring.
 
     Raises:
@@ -84,8 +85,7 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
         return _run(cfg, Chosen(targets, settings, runners), io, out, say, progress)
 
 
-def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progress) -> BuildResult:
-    from edgeq.report import render
+def _run(cfg: BuildConfig, chosen: Chosen, io: dict[str, Any], out: Path, say: Say, progress: object) -> BuildResult:
     from edgeq.targets import registry
 
     b = Build(
@@ -98,7 +98,7 @@ def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progre
     b.plan_steps(targets)
     float_reference(b)
     debug_doc = debug_chart(b)
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     failures: dict[str, EdgeqError] = {}
     gate_failures: list[str] = []
     for name, tgt in targets.items():
@@ -113,11 +113,19 @@ def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progre
             results[name] = failed_target(b, name, tgt, failures[name], chosen.settings[name])
         elif results[name].get("gate_failed"):
             gate_failures.append(f"{name}: {results[name]['gate_failed']}")
-    return finish(b, results, failures, gate_failures, debug_doc, render)
+    return finish(b, results, failures, gate_failures, debug_doc)
 
 
-def finish(b: Build, results: dict, failures: dict, gate_failures: list, debug_doc: dict | None, render):
+def finish(
+    b: Build,
+    results: dict[str, Any],
+    failures: dict[str, Any],
+    gate_failures: list[str],
+    debug_doc: dict[str, Any] | None,
+) -> BuildResult:
     """The top manifest and the report, then the build's verdict: a failed target, else a missed gate."""
+    from edgeq.report import render
+
     top = {
         "schema_version": SCHEMA_VERSION,
         "config": b.cfg.to_dict(),

@@ -6,15 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import sha256_file
 from edgeq.build import recipe
 from edgeq.build.recipe import BuildInputs
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
+from edgeq.config import BuildConfig, DataConfig, IOType, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
 from edgeq.errors import QualityGateFailed
 from edgeq.findings import Findings
+from edgeq.targets.base import Target
+
+if TYPE_CHECKING:
+    from edgeq.quantize.planner import Budget
 
 Say = Callable[[str], None]
 
@@ -23,10 +27,10 @@ Say = Callable[[str], None]
 class Reference:
     """The float baseline every target shares: its conversion, file, evaluation and host benchmark."""
 
-    result: dict
+    result: dict[str, Any]
     tflite: Path
-    evaluation: dict | None
-    bench: dict
+    evaluation: dict[str, Any] | None
+    bench: dict[str, Any]
 
 
 @dataclass
@@ -54,8 +58,9 @@ class Build:
     steps: Announcer
     host: Any  # the host CPU's runner: the float reference and every host figure
     reference: Reference | None = None
-    quantized: dict = field(default_factory=dict)  # (mode, io) -> the shared quantization's (result, folder)
-    extras: dict = field(default_factory=dict)  # Mode -> another flavour's (result, folder)
+    # (mode, io) -> the shared quantization's (result, folder)
+    quantized: dict[tuple[Mode, IOType], tuple[dict[str, Any], Path]] = field(default_factory=dict)
+    extras: dict[Mode, tuple[dict[str, Any], Path]] = field(default_factory=dict)  # another flavour's (result, folder)
 
     @property
     def cfg(self) -> BuildConfig:
@@ -96,7 +101,7 @@ class Build:
     def progress(self) -> object:
         return self.steps.progress
 
-    def evaluate(self, tflite: Path, label: str) -> dict | None:
+    def evaluate(self, tflite: Path, label: str) -> dict[str, Any] | None:
         from edgeq.stages.evaluate import evaluate
 
         eval_cfg, model = self.eval_cfg, self.given.model
@@ -113,13 +118,13 @@ class Build:
         label: str,
         tools: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """``runner``'s benchmark of ``tflite``, cached by the model, the settings, the host, ``tools``
         (the versions of the tools the runner runs, beyond the host's LiteRT and TFLM) and ``options``
         (what the runner was made with: --board, --host, ...)."""
         bench_cfg = self.cfg.bench
 
-        def fn(_d: Path) -> dict:
+        def fn(_d: Path) -> dict[str, Any]:
             b = runner.benchmark(str(tflite), bench_cfg)
             stats = b.stats.to_dict()
             return {
@@ -168,7 +173,7 @@ def float_reference(b: Build) -> None:
     b.reference = Reference(res, tflite, evaluation, b.bench(tflite, b.host, "cpu"))
 
 
-def debug_chart(b: Build) -> dict | None:
+def debug_chart(b: Build) -> dict[str, Any] | None:
     """The per-layer error chart, shared by every target."""
     from edgeq.modelio import Format, detect_format
     from edgeq.stages.debug import debug
@@ -188,14 +193,14 @@ def debug_chart(b: Build) -> dict | None:
     return doc | {"dir": str(folder)}
 
 
-def _budget(cfg: BuildConfig):
+def _budget(cfg: BuildConfig) -> Budget:
     from edgeq.quantize.planner import Budget
 
     # unlabeled data: the SQNR budget alone, unless a drop is asked for too
     return Budget(max_drop=build_max_drop(cfg.max_drop, cfg.min_sqnr), min_sqnr=cfg.min_sqnr)
 
 
-def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict, Path]:
+def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict[str, Any], Path]:
     """The quantization every target with this conversion (mode, I/O) shares: plain PTQ, or QAT.
 
     Its key holds no target profile, so coral, mcu, android and cpu (all int8) quantize once."""
@@ -208,7 +213,7 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
     config["method"] = method
     b.step(f"quantize ({method}) for {', '.join(users)}")
 
-    def fn(d: Path) -> dict:
+    def fn(d: Path) -> dict[str, Any]:
         out_file = d / f"{b.given.stem}_{qcfg.mode.value}.tflite"
         if method == "qat":
             doc = quantize_aware(
@@ -236,7 +241,9 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
     return recipe.run(b.cache, recipe.quantize_step(b.given, config, ", ".join(users)), fn)
 
 
-def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: dict) -> tuple[dict, Path] | None:
+def planned_quantize(
+    b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, ptq_eval: dict[str, Any]
+) -> tuple[dict[str, Any], Path] | None:
     """The planner for one target, run only when the shared PTQ misses the budget (None when it meets it).
 
     Keyed on the target's profile: what a float layer costs differs between targets."""
@@ -259,7 +266,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     }
     b.step(f"{name}: the shared int8 model misses the budget; planner", unplanned=True)
 
-    def fn(d: Path) -> dict:
+    def fn(d: Path) -> dict[str, Any]:
         out_file = d / f"{b.given.stem}_{qcfg.mode.value}.tflite"
         train = DataConfig(path=str(io["train_data"])) if io["train_data"] else None
         try:
@@ -288,7 +295,9 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     return recipe.run(b.cache, recipe.plan_step(b.given, name, config), fn)
 
 
-def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | None = None) -> dict:
+def ptq_plan_summary(
+    qres: dict[str, Any], ev: dict[str, Any], qfile: Path, tgt: Target, min_sqnr: float | None = None
+) -> dict[str, Any]:
     """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
     from edgeq.flatbuffer import read_bytes
     from edgeq.quantize.planner import Profile, ops_off_accelerator
@@ -320,7 +329,7 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | N
     return {"chosen": name, "stopped_because": because, "steps": [step]}
 
 
-def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:
+def extra_flavour(b: Build, mode: Mode) -> tuple[dict[str, Any], Path]:
     """Another conversion a target deploys beside its quantized model (Android's fp16 for the GPU
     delegate): converted once per build whatever the number of targets that want it."""
     from edgeq.stages.quantize import quantize
@@ -347,7 +356,7 @@ def rel_path(path: str | None, folder: Path) -> str | None:
         return str(p)
 
 
-def relative_paths(doc: dict, folder: Path) -> dict:
+def relative_paths(doc: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Stage results are cached by folder: store the paths inside it as relative ones."""
     out = dict(doc)
     for key in ("output", "sidecar"):

@@ -34,10 +34,10 @@ from edgeq.targets.base import CompatReport, Stage, Target
 class Quantized:
     """A target's int8 model: the shared quantization of its conversion or its own plan."""
 
-    result: dict
+    result: dict[str, Any]
     file: Path
-    evaluation: dict | None
-    plan: dict | None
+    evaluation: dict[str, Any] | None
+    plan: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Compiled:
     compile's ``to_dict()`` (its output relative to ``folder``) and the files it wrote, relative too."""
 
     check: CompatReport
-    compile: dict
+    compile: dict[str, Any]
     folder: Path
     artifacts: tuple[str, ...]
 
@@ -66,7 +66,7 @@ class Compiled:
         return path if path is not None and path.suffix == ".tflite" and path.is_file() else None
 
 
-def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
+def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict[str, Any]:
     """Quantize (shared where the conversion is the same), check, compile and bench one target, and
     write its folder: the artifacts people deploy and its manifest."""
     settings = chosen.settings[name]
@@ -149,7 +149,7 @@ def _tools(tgt: Target, settings: TargetSettings) -> dict[str, str]:
     return target_tools(tgt, BUILD_STAGES, {s: settings.of(s) for s in BUILD_STAGES})
 
 
-def _extra_flavours(b: Build, tgt: Target, tfolder: Path) -> list[tuple[dict, Path]]:
+def _extra_flavours(b: Build, tgt: Target, tfolder: Path) -> list[tuple[dict[str, Any], Path]]:
     """The target's other flavours (Android's fp16), each a row measured on the host, and its file."""
     extras = []
     for mode in getattr(tgt, "build_extra_modes", ()):
@@ -165,7 +165,7 @@ def _extra_flavours(b: Build, tgt: Target, tfolder: Path) -> list[tuple[dict, Pa
 
 
 def _write_folder(
-    tfolder: Path, manifest: dict, models: Sequence[Path], compiled_model: Path | None, compiled: Compiled
+    tfolder: Path, manifest: dict[str, Any], models: Sequence[Path], compiled_model: Path | None, compiled: Compiled
 ) -> None:
     """The target's folder: copies, never hard links into the cache (editing a deployed model must not
     damage a later build); sidecars first and the manifest last, all moved into place together."""
@@ -236,7 +236,7 @@ def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSetting
     check_step = recipe.check_step(name, sha, settings.key(Stage.CHECK), check_tools)
     ran: list[CompatReport] = []
 
-    def check_fn(_d: Path) -> dict:
+    def check_fn(_d: Path) -> dict[str, Any]:
         ran.append(tgt.check(str(qfile), check_opts))
         return ran[0].to_dict()
 
@@ -245,7 +245,7 @@ def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSetting
     # else the cached one rebuilt from its to_dict() (the target finds its analysis in its details)
     report = ran[0] if ran else report_of(check_doc)
 
-    def compile_fn(d: Path) -> dict:
+    def compile_fn(d: Path) -> dict[str, Any]:
         compiled = tgt.compile([str(qfile)], str(d), compile_opts, checked=(report,))
         return {
             "compile": compiled.to_dict() | {"output": rel_path(compiled.output, d)},
@@ -258,7 +258,7 @@ def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSetting
     return Compiled(report, dict(doc["compile"]), folder, tuple(a for a in doc["artifacts"] if a))
 
 
-def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict:
+def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict[str, Any]:
     """The target's runner's benchmark of ``bench_file``, cached; where the runner cannot run it, the host's
     figure for ``qfile``, with the reason (``skipped_on_target``)."""
     runner, settings = chosen.runners[name], chosen.settings[name]
@@ -274,7 +274,7 @@ def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Pat
     return b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
 
 
-def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict:
+def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict[str, Any]:
     """The manifest of a target that failed: its error in place (an ERROR message in its findings), no
     artifacts; the others go on."""
     err = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
@@ -306,12 +306,12 @@ def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: T
     return manifest
 
 
-def float_row(b: Build, tfolder: Path) -> dict:
+def float_row(b: Build, tfolder: Path) -> dict[str, Any]:
     ref = b.ref
     return variant_row("float", ref.result, ref.evaluation, ref.bench, tfolder / ref.tflite.name)
 
 
-def manifest_head(b: Build, name: str, tgt: Target, settings: TargetSettings) -> dict:
+def manifest_head(b: Build, name: str, tgt: Target, settings: TargetSettings) -> dict[str, Any]:
     from edgeq.quantize.planner import Profile
 
     return {
@@ -330,13 +330,13 @@ def manifest_head(b: Build, name: str, tgt: Target, settings: TargetSettings) ->
 
 def variant_row(
     label: str,
-    q: dict,
-    ev: dict | None,
-    b: dict,
+    q: dict[str, Any],
+    ev: dict[str, Any] | None,
+    b: dict[str, Any],
     path: Path,
-    check: dict | None = None,
-    compiled: dict | None = None,
-) -> dict:
+    check: dict[str, Any] | None = None,
+    compiled: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "variant": label,
         "output": str(path),
@@ -368,7 +368,7 @@ def variant_row(
     }
 
 
-def _point_at_deployed(row: dict, artifacts: list[str]) -> None:
+def _point_at_deployed(row: dict[str, Any], artifacts: list[str]) -> None:
     """A compile output that is a cache path (a target that keeps the model as given) names the
     deployed copy instead: people are never sent into .cache."""
     compiled = row.get("compile") or {}

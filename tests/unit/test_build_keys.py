@@ -63,12 +63,19 @@ def test_every_target_says_its_tools_for_every_stage(name):
         assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in tools.items()), (stage, tools)
 
 
-STRICT = ("edgeq/findings.py", "edgeq/build/recipe.py", "edgeq/build/keys.py")
+# the typed findings and the whole build: its recipe, keys, steps, targets' steps, cache and entry point
+STRICT = (
+    "edgeq/findings.py",
+    "edgeq/build/",
+    "edgeq/cache.py",
+    "edgeq/pipeline.py",
+    "edgeq/stages/deploy.py",
+)
 
 
-def test_the_findings_and_the_recipe_pass_mypy_strict():
-    """The typed findings, the recipe and its keys are checked as strictly as mypy goes (their imports are
-    read for their types, not judged: ``--follow-imports=silent``)."""
+def test_the_findings_and_the_build_pass_mypy_strict():
+    """The typed findings and the build (recipe, keys, steps) are checked as strictly as mypy goes (their
+    imports are read for their types, not judged: ``--follow-imports=silent``)."""
     import subprocess
     import sys
     from pathlib import Path
