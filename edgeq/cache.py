@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq.artifacts import clean_stale, sha256_file, write_json_atomic
 
 STAGE_FILE = "stage.json"
 
 
-def key_of(parts: dict) -> str:
+def key_of(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -44,7 +45,9 @@ def files_of(folder: Path, marker: str = STAGE_FILE) -> dict[str, str]:
     }
 
 
-def damage(entry: Path, marker: str = STAGE_FILE, required: tuple[str, ...] = ("result",)) -> tuple[dict | None, str]:
+def damage(
+    entry: Path, marker: str = STAGE_FILE, required: tuple[str, ...] = ("result",)
+) -> tuple[dict[str, Any] | None, str]:
     """The entry's marker document (written last, with the sha256 of every file in ``files``) if the entry
     is whole, else None and what is wrong: a symbolic link, no or an unreadable marker, a marker without
     the ``required`` keys, a file missing, changed or added since the marker was written."""
@@ -93,7 +96,9 @@ class Cache:
     def __post_init__(self) -> None:
         clean_stale(self.root)  # stage folders of a build that was killed
 
-    def run(self, stage: str, parts: dict, fn: Callable[[Path], dict], label: str = "") -> tuple[dict, Path]:
+    def run(
+        self, stage: str, parts: dict[str, Any], fn: Callable[[Path], dict[str, Any]], label: str = ""
+    ) -> tuple[dict[str, Any], Path]:
         """The result of ``fn(folder)`` for these inputs, from the cache when it is there and whole.
 
         ``fn`` writes its files into ``folder`` and returns a JSON-able dict; file names in it
@@ -123,5 +128,5 @@ class Cache:
         self.records.append(StageRecord(label or stage, key, False, round(time.perf_counter() - t0, 3)))
         return result, final
 
-    def to_list(self) -> list[dict]:
+    def to_list(self) -> list[dict[str, Any]]:
         return [r.__dict__ for r in self.records]

@@ -2,9 +2,10 @@
 
 load -> float reference -> quantize once per conversion (the planner per target only where plain PTQ
 misses the budget) -> debug -> check and compile per target -> bench where a runner is available ->
-report. Every stage's result is cached by the content hash of its inputs and config (``edgeq.cache``),
-so a re-run redoes only what changed and a run interrupted with Ctrl-C resumes from its last completed
-stage. A target that fails is reported in place; the others finish and the report is written. The
+report. Every step is declared in :mod:`edgeq.build.recipe` with the content hashes of its inputs, its
+config and the versions of the tools it runs, and cached under the key made from them (``edgeq.cache``),
+so a re-run redoes only what changed (a newly installed compiler: its compile and what reads its output)
+and a run interrupted with Ctrl-C resumes from its last completed step. A target that fails is reported in place; the others finish and the report is written. The
 stages live in :mod:`edgeq.build`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import write_json_atomic
@@ -19,26 +21,28 @@ from edgeq.build import options
 from edgeq.build.folder import MANIFEST, MARKER, claim_dir, is_build_dir
 from edgeq.build.inputs import resolve_inputs, sha_of
 from edgeq.build.options import Chosen
-from edgeq.build.stages import Build, Say, debug_chart, float_reference
-from edgeq.build.target import build_target, failed_target, split_messages
+from edgeq.build.recipe import BuildInputs
+from edgeq.build.stages import Announcer, Build, Say, debug_chart, float_reference
+from edgeq.build.target import build_target, failed_target
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig
+from edgeq.config import BuildConfig
 from edgeq.errors import EdgeqError, QualityGateFailed
+from edgeq.findings import Findings, Level
 from edgeq.targets.base import Stage
 
-__all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "is_build_dir", "run", "split_messages"]
+__all__ = ["MANIFEST", "MARKER", "BuildResult", "TargetsFailed", "claim_dir", "is_build_dir", "run"]
 
 
 @dataclass
 class BuildResult:
     out_dir: str
-    targets: dict[str, dict]
-    stages: list[dict]
+    targets: dict[str, dict[str, Any]]
+    stages: list[dict[str, Any]]
     report: list[str]
     warnings: list[str] = field(default_factory=list)
     gate_failures: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
@@ -49,7 +53,7 @@ class TargetsFailed(EdgeqError):
 
     kind = "targets_failed"
 
-    def __init__(self, failures: dict[str, EdgeqError], report: str, details: dict) -> None:
+    def __init__(self, failures: dict[str, EdgeqError], report: str, details: dict[str, Any]) -> None:
         names = ", ".join(failures)
         first = next(iter(failures.values()))
         super().__init__(
@@ -60,7 +64,7 @@ class TargetsFailed(EdgeqError):
         self.exit_code = first.exit_code
 
 
-def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=None) -> BuildResult:
+def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress: object = None) -> BuildResult:
     """Run the build; see the module docstring.
 
     Raises:
@@ -81,28 +85,20 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress=
         return _run(cfg, Chosen(targets, settings, runners), io, out, say, progress)
 
 
-def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progress) -> BuildResult:
-    from edgeq.report import render
+def _run(cfg: BuildConfig, chosen: Chosen, io: dict[str, Any], out: Path, say: Say, progress: object) -> BuildResult:
     from edgeq.targets import registry
 
     b = Build(
-        cfg=cfg,
-        io=io,
-        out=out,
-        say=say,
-        progress=progress,
+        given=BuildInputs(cfg, io, {k: sha_of(v) for k, v in io.items()}, out),
         cache=Cache(out / ".cache", cfg.cache),
-        shas={k: sha_of(v) for k, v in io.items()},
-        stem=Path(io["model"]).stem,
-        data_cfg=DataConfig(path=io["data"]),
-        eval_cfg=DataConfig(path=io["eval_data"]) if io["eval_data"] else None,
+        steps=Announcer(say, progress),
         host=registry.get("cpu").runner(),
     )
     targets = chosen.targets
     b.plan_steps(targets)
     float_reference(b)
     debug_doc = debug_chart(b)
-    results: dict[str, dict] = {}
+    results: dict[str, dict[str, Any]] = {}
     failures: dict[str, EdgeqError] = {}
     gate_failures: list[str] = []
     for name, tgt in targets.items():
@@ -117,11 +113,19 @@ def _run(cfg: BuildConfig, chosen: Chosen, io: dict, out: Path, say: Say, progre
             results[name] = failed_target(b, name, tgt, failures[name], chosen.settings[name])
         elif results[name].get("gate_failed"):
             gate_failures.append(f"{name}: {results[name]['gate_failed']}")
-    return finish(b, results, failures, gate_failures, debug_doc, render)
+    return finish(b, results, failures, gate_failures, debug_doc)
 
 
-def finish(b: Build, results: dict, failures: dict, gate_failures: list, debug_doc: dict | None, render):
+def finish(
+    b: Build,
+    results: dict[str, Any],
+    failures: dict[str, Any],
+    gate_failures: list[str],
+    debug_doc: dict[str, Any] | None,
+) -> BuildResult:
     """The top manifest and the report, then the build's verdict: a failed target, else a missed gate."""
+    from edgeq.report import render
+
     top = {
         "schema_version": SCHEMA_VERSION,
         "config": b.cfg.to_dict(),
@@ -136,7 +140,10 @@ def finish(b: Build, results: dict, failures: dict, gate_failures: list, debug_d
     write_json_atomic(b.out / MANIFEST, top)
     b.step("report")
     report_files = render.write(b.out)
-    warnings = b.cache.notes + [w for m in results.values() for w in m.get("warnings", []) if w not in b.cache.notes]
+    warnings = list(b.cache.notes)
+    for m in results.values():  # each target's problems (its findings' warnings and errors), each once
+        found = Findings.from_dict(m["findings"])
+        warnings += [x.text for x in found.messages if x.level != Level.INFO and x.text not in warnings]
     result = BuildResult(
         str(b.out), results, b.cache.to_list(), [str(p) for p in report_files], warnings, gate_failures
     )

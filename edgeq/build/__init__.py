@@ -1,9 +1,12 @@
-"""``edgeq build``, stage by stage (the entry point is :func:`edgeq.pipeline.run`).
+"""``edgeq build``, as a recipe of declared steps (the entry point is :func:`edgeq.pipeline.run`).
 
+- ``recipe``: every cached step declared (its inputs' hashes, config and tools), and the build's inputs.
+- ``keys``: a step's cache key, computed in one place, with the versions of the tools it runs.
+- ``options``: the target options of a build, resolved and checked once.
 - ``folder``: the build folder, its marker and lock.
 - ``inputs``: the model and data, given or bundled, checked up front.
 - ``stages``: what every target shares (float reference, debugger chart, one quantization per conversion,
-  the planner where plain PTQ misses the budget, other flavours), each cached by ``edgeq.cache``.
-- ``target``: one target's check, compile, bench and folder; a failed target's manifest.
-- ``verdict``: the per-target verdict line and what each figure rests on.
+  the planner where plain PTQ misses the budget, other flavours).
+- ``target``: one target's check (once), compile (given the check), bench and folder, with the typed
+  findings its manifest carries; a failed target's manifest.
 """

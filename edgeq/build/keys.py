@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from edgeq import __version__
 from edgeq.targets.base import NO_OPTIONS, Stage, Target
 
 # Bumped when the shape of a key changes, so that a cache written by an older edgeq is recomputed once
-# (4: tool versions in the key of check-and-compile and of benchmarks).
-KEY_FORMAT = 4
+# (4: tool versions in the key of check-and-compile and of benchmarks; 5: edgeq's version in every key,
+# check and compile cached as two steps).
+KEY_FORMAT = 5
 
 
 def step_key(inputs: Mapping[str, Any], config: Mapping[str, Any], tools: Mapping[str, str]) -> dict[str, Any]:
@@ -22,11 +24,14 @@ def step_key(inputs: Mapping[str, Any], config: Mapping[str, Any], tools: Mappin
         inputs: the content hashes of what the step reads (a model's sha256, ...).
         config: what the step is asked to do (target, settings, the host it measures on).
         tools: the versions of the tools it runs, by name ("absent" for one that is not installed).
+
+    edgeq's own version is in every key: what a step computes is edgeq's code as much as the tools'.
     """
     return {
         "inputs": dict(inputs),
         "config": dict(config),
         "tools": dict(sorted(tools.items())),
+        "edgeq": __version__,
         "format": KEY_FORMAT,
     }
 

@@ -6,47 +6,83 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeq.artifacts import sha256_file
-from edgeq.build.keys import step_key
+from edgeq.build import recipe
+from edgeq.build.recipe import BuildInputs
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
+from edgeq.config import BuildConfig, DataConfig, IOType, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
 from edgeq.errors import QualityGateFailed
+from edgeq.findings import Findings
+from edgeq.targets.base import Target
+
+if TYPE_CHECKING:
+    from edgeq.quantize.planner import Budget
 
 Say = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The float baseline every target shares: its conversion, file, evaluation and host benchmark."""
+
+    result: dict[str, Any]
+    tflite: Path
+    evaluation: dict[str, Any] | None
+    bench: dict[str, Any]
+
+
+@dataclass
+class Announcer:
+    """The build's steps for people: "[i/N] name ..." through ``say``; ``progress`` for a long stage's bar."""
+
+    say: Say
+    progress: object = None
+    done: int = 0
+    total: int = 0  # known up front but for planner runs, which add one each when they start
+
+    def step(self, name: str, unplanned: bool = False) -> None:
+        self.total += int(unplanned)
+        self.done += 1
+        self.say(f"[{self.done}/{max(self.total, self.done)}] {name} ...")
+
+
 @dataclass
 class Build:
-    """What every target of one build shares: inputs, cache, the float reference and its figures."""
+    """One build's state: its fixed inputs (``given``), its cache, its announcer, and what the steps every
+    target shares have made (the float reference, one quantization per conversion, other flavours)."""
 
-    cfg: BuildConfig
-    io: dict
-    out: Path
-    say: Say
-    progress: object
+    given: BuildInputs
     cache: Cache
-    shas: dict
-    stem: str
-    data_cfg: DataConfig
-    eval_cfg: DataConfig | None
-    host: object
-    float_res: dict = field(default_factory=dict)
-    float_tflite: Path = Path()
-    float_eval: dict | None = None
-    float_bench: dict = field(default_factory=dict)
-    quantized: dict = field(default_factory=dict)  # (mode, io) -> the shared quantization's (result, folder)
-    extras: dict = field(default_factory=dict)  # Mode -> another flavour's (result, folder)
-
-    steps_done: int = 0
-    steps_total: int = 0  # known up front but for planner runs, which add one each when they start
+    steps: Announcer
+    host: Any  # the host CPU's runner: the float reference and every host figure
+    reference: Reference | None = None
+    # (mode, io) -> the shared quantization's (result, folder)
+    quantized: dict[tuple[Mode, IOType], tuple[dict[str, Any], Path]] = field(default_factory=dict)
+    extras: dict[Mode, tuple[dict[str, Any], Path]] = field(default_factory=dict)  # another flavour's (result, folder)
 
     @property
-    def model_key(self) -> dict:
-        """The model's part of a stage's cache key: its content and how it is loaded (custom objects and
-        trust change what the same file computes)."""
-        return {"model": self.shas["model"], "load": self.cfg.load.to_dict()}
+    def cfg(self) -> BuildConfig:
+        return self.given.cfg
+
+    @property
+    def io(self) -> Mapping[str, str | None]:
+        return self.given.io
+
+    @property
+    def out(self) -> Path:
+        return self.given.out
+
+    @property
+    def eval_cfg(self) -> DataConfig | None:
+        return self.given.eval_cfg
+
+    @property
+    def ref(self) -> Reference:
+        """The float reference (built first, before any target)."""
+        assert self.reference is not None, "float_reference runs before the targets"
+        return self.reference
 
     def plan_steps(self, targets: Mapping[str, Any]) -> None:
         """How many steps this build announces: float reference and its benchmark, the debugger, one
@@ -55,27 +91,24 @@ class Build:
         conversions = {(t.build_mode, t.build_io) for t in targets.values()}
         extras = {m for t in targets.values() for m in getattr(t, "build_extra_modes", ())}
         debug = self.eval_cfg is not None or bool(self.io["data"])
-        self.steps_total = 2 + int(debug) + len(conversions) + len(extras) + 2 * len(targets) + 1
+        self.steps.total = 2 + int(debug) + len(conversions) + len(extras) + 2 * len(targets) + 1
 
     def step(self, name: str, unplanned: bool = False) -> None:
         """Announce the next step to people as "[i/N] name ..." (the CLI adds elapsed time on a terminal)."""
-        self.steps_total += int(unplanned)
-        self.steps_done += 1
-        self.say(f"[{self.steps_done}/{max(self.steps_total, self.steps_done)}] {name} ...")
+        self.steps.step(name, unplanned)
 
-    def evaluate(self, tflite: Path, label: str) -> dict | None:
+    @property
+    def progress(self) -> object:
+        return self.steps.progress
+
+    def evaluate(self, tflite: Path, label: str) -> dict[str, Any] | None:
         from edgeq.stages.evaluate import evaluate
 
-        if self.eval_cfg is None:
+        eval_cfg, model = self.eval_cfg, self.given.model
+        if eval_cfg is None:
             return None
-        eval_cfg, model = self.eval_cfg, self.io["model"]
-        ev, _ = self.cache.run(
-            "eval",
-            # format 2: results carry 95% intervals; older cached ones are evaluated again
-            {"tflite": sha256_file(tflite), **self.model_key, "eval": self.shas["eval_data"], "format": 2},
-            lambda _d: evaluate(str(tflite), model, eval_cfg, self.cfg.load),
-            f"eval [{label}]",
-        )
+        step = recipe.eval_step(self.given, sha256_file(tflite), label)
+        ev, _ = recipe.run(self.cache, step, lambda _d: evaluate(str(tflite), model, eval_cfg, self.cfg.load))
         return ev
 
     def bench(
@@ -85,61 +118,39 @@ class Build:
         label: str,
         tools: Mapping[str, str] | None = None,
         options: Mapping[str, Any] | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """``runner``'s benchmark of ``tflite``, cached by the model, the settings, the host, ``tools``
         (the versions of the tools the runner runs, beyond the host's LiteRT and TFLM) and ``options``
         (what the runner was made with: --board, --host, ...)."""
         bench_cfg = self.cfg.bench
 
-        def fn(_d: Path) -> dict:
+        def fn(_d: Path) -> dict[str, Any]:
             b = runner.benchmark(str(tflite), bench_cfg)
-            doc = b.to_dict()
+            stats = b.stats.to_dict()
             return {
-                "latency_ms": b.stats.to_dict()["latency_ms"],
+                "latency_ms": stats["latency_ms"],
+                "num_runs": stats["num_runs"],
                 "first_invoke_ms": b.stats.first_invoke_ms,
                 "on": f"{b.target} ({b.device})",
                 "device": b.device,
                 "environment": b.environment,
                 "notes": list(b.notes),
                 "via": b.via,
-                # what the runner measured besides latency (the generated C's instructions, memory, proof)
-                "figures": {k: v for k, v in doc.items() if k not in _BENCH_BASE_KEYS},
+                # what the runner measured besides latency (instructions, proof, memory), typed
+                "findings": b.findings.to_dict(),
             }
 
-        config = {"runner": label, "bench": bench_cfg.to_dict(), "host": bench_host_key()}
-        if options and any(options.values()):  # none given: the key of a build before target options
-            config["options"] = dict(options)
-        res, _ = self.cache.run(
-            "bench",
-            step_key({"tflite": sha256_file(tflite)}, config, tools or {}),
-            fn,
-            f"bench [{tflite.stem} on {label}]",
+        step = recipe.bench_step(
+            tflite, sha256_file(tflite), label, bench_cfg.to_dict(), dict(options or {}), dict(tools or {})
         )
+        res, _ = recipe.run(self.cache, step, fn)
         return res
 
 
-# BenchResult.to_dict's own keys (LatencyStats' and the base class's): the rest are a runner's own figures
-_BENCH_BASE_KEYS = frozenset(
-    {"target", "device", "num_threads", "environment", "notes", "via", "first_invoke_ms", "num_runs", "warmup_runs"}
-    | {"latency_ms"}
-)
-
-
-def bench_host_key() -> dict:
-    """What a benchmark's figures depend on besides the model and the settings: the machine and the
-    runtime versions. A cached timing from another host or another LiteRT is not this one's."""
-    import importlib.metadata
-    import platform
-
-    from edgeq import __version__
-
-    versions: dict[str, str | None] = {"edgeq": __version__}
-    for pkg in ("ai-edge-litert", "tflite-micro"):
-        try:
-            versions[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {"node": platform.node(), "machine": platform.machine(), "cpu": platform.processor(), "tools": versions}
+def bench_findings(bench: Mapping[str, Any]) -> Findings:
+    """What a cached benchmark's runner found besides latency (none in a result without findings)."""
+    doc = bench.get("findings")
+    return Findings.from_dict(doc) if isinstance(doc, dict) else Findings()
 
 
 def float_reference(b: Build) -> None:
@@ -147,22 +158,22 @@ def float_reference(b: Build) -> None:
     from edgeq.stages.quantize import quantize
 
     b.step("float reference")
-    model, name = b.io["model"], f"{b.stem}_float.tflite"
-    b.float_res, float_dir = b.cache.run(
-        "float",
-        b.model_key,
+    model, name = b.given.model, f"{b.given.stem}_float.tflite"
+    res, float_dir = recipe.run(
+        b.cache,
+        recipe.float_step(b.given),
         lambda d: (
             quantize(model, str(d / name), QuantizeConfig(mode=Mode.FLOAT), load_cfg=b.cfg.load).to_dict()
             | {"file": name}
         ),
     )
-    b.float_tflite = float_dir / b.float_res["file"]
-    b.float_eval = b.evaluate(b.float_tflite, "float")
+    tflite = float_dir / res["file"]
+    evaluation = b.evaluate(tflite, "float")
     b.step("float reference: host benchmark")
-    b.float_bench = b.bench(b.float_tflite, b.host, "cpu")
+    b.reference = Reference(res, tflite, evaluation, b.bench(tflite, b.host, "cpu"))
 
 
-def debug_chart(b: Build) -> dict | None:
+def debug_chart(b: Build) -> dict[str, Any] | None:
     """The per-layer error chart, shared by every target."""
     from edgeq.modelio import Format, detect_format
     from edgeq.stages.debug import debug
@@ -170,26 +181,26 @@ def debug_chart(b: Build) -> dict | None:
     if b.eval_cfg is None and not b.io["data"]:
         return None
     b.step("quantization debugger")
-    if detect_format(b.io["model"]) == Format.TFLITE:  # the debugger works on the Keras/SavedModel model
+    if detect_format(b.given.model) == Format.TFLITE:  # the debugger works on the Keras/SavedModel model
         b.cache.notes.append("no per-layer debugger chart: the model is a .tflite (the debugger needs the Keras model)")
         return None
-    model, data_cfg, eval_cfg = b.io["model"], b.data_cfg, b.eval_cfg
-    doc, folder = b.cache.run(
-        "debug",
-        {**b.model_key, "data": b.shas["data"], "eval": b.shas["eval_data"]},
+    model, data_cfg, eval_cfg = b.given.model, b.given.data_cfg, b.eval_cfg
+    doc, folder = recipe.run(
+        b.cache,
+        recipe.debug_step(b.given),
         lambda d: relative_paths(debug(model, data_cfg, str(d), eval_cfg, b.cfg.load, force=True), d),
     )
     return doc | {"dir": str(folder)}
 
 
-def _budget(cfg: BuildConfig):
+def _budget(cfg: BuildConfig) -> Budget:
     from edgeq.quantize.planner import Budget
 
     # unlabeled data: the SQNR budget alone, unless a drop is asked for too
     return Budget(max_drop=build_max_drop(cfg.max_drop, cfg.min_sqnr), min_sqnr=cfg.min_sqnr)
 
 
-def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict, Path]:
+def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict[str, Any], Path]:
     """The quantization every target with this conversion (mode, I/O) shares: plain PTQ, or QAT.
 
     Its key holds no target profile, so coral, mcu, android and cpu (all int8) quantize once."""
@@ -197,38 +208,42 @@ def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[d
     from edgeq.stages.quantize_aware import quantize_aware
 
     cfg, io = b.cfg, b.io
-    parts = {**b.model_key, "data": b.shas["data"], "mode": qcfg.mode.value, "io": qcfg.io_type.value}
-    parts["techniques"] = qcfg.techniques.to_dict()
     method = "qat" if cfg.method == Method.QAT else "ptq"
-    parts["method"] = method
-    if method == "qat":
-        parts["train"] = b.shas["train_data"]
+    config = {"mode": qcfg.mode.value, "io": qcfg.io_type.value, "techniques": qcfg.techniques.to_dict()}
+    config["method"] = method
     b.step(f"quantize ({method}) for {', '.join(users)}")
 
-    def fn(d: Path) -> dict:
-        out_file = d / f"{b.stem}_{qcfg.mode.value}.tflite"
+    def fn(d: Path) -> dict[str, Any]:
+        out_file = d / f"{b.given.stem}_{qcfg.mode.value}.tflite"
         if method == "qat":
             doc = quantize_aware(
-                io["model"],
+                b.given.model,
                 str(out_file),
                 qcfg,
-                DataConfig(path=io["train_data"]),
+                DataConfig(path=str(io["train_data"])),
                 TrainConfig(epochs=2, learning_rate=1e-4),
-                b.data_cfg,
+                b.given.data_cfg,
                 b.eval_cfg,
                 cfg.load,
                 progress=b.progress,
             )
         else:
             doc = quantize(
-                io["model"], str(out_file), qcfg, b.data_cfg, cfg.load, reference_size_bytes=b.float_res["size_bytes"]
+                b.given.model,
+                str(out_file),
+                qcfg,
+                b.given.data_cfg,
+                cfg.load,
+                reference_size_bytes=b.ref.result["size_bytes"],
             ).to_dict()
         return relative_paths(doc, d) | {"file": out_file.name}
 
-    return b.cache.run("quantize", parts, fn, f"quantize [{', '.join(users)}]")
+    return recipe.run(b.cache, recipe.quantize_step(b.given, config, ", ".join(users)), fn)
 
 
-def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: dict) -> tuple[dict, Path] | None:
+def planned_quantize(
+    b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, ptq_eval: dict[str, Any]
+) -> tuple[dict[str, Any], Path] | None:
     """The planner for one target, run only when the shared PTQ misses the budget (None when it meets it).
 
     Keyed on the target's profile: what a float layer costs differs between targets."""
@@ -240,11 +255,7 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     if b.cfg.method != Method.AUTO or b.eval_cfg is None or not misses:
         return None
     io = b.io
-    parts = {
-        **b.model_key,
-        "data": b.shas["data"],
-        "eval": b.shas["eval_data"],
-        "train": b.shas["train_data"],
+    config = {
         "mode": qcfg.mode.value,
         "io": qcfg.io_type.value,
         "profile": Profile.of(tgt).__dict__,
@@ -255,16 +266,16 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
     }
     b.step(f"{name}: the shared int8 model misses the budget; planner", unplanned=True)
 
-    def fn(d: Path) -> dict:
-        out_file = d / f"{b.stem}_{qcfg.mode.value}.tflite"
-        train = DataConfig(path=io["train_data"]) if io["train_data"] else None
+    def fn(d: Path) -> dict[str, Any]:
+        out_file = d / f"{b.given.stem}_{qcfg.mode.value}.tflite"
+        train = DataConfig(path=str(io["train_data"])) if io["train_data"] else None
         try:
             doc = plan(
-                io["model"],
+                b.given.model,
                 str(out_file),
                 name,
                 _budget(b.cfg),
-                b.data_cfg,
+                b.given.data_cfg,
                 b.eval_cfg,
                 qcfg.io_type.value,
                 train,
@@ -275,16 +286,18 @@ def planned_quantize(b: Build, name: str, tgt, qcfg: QuantizeConfig, ptq_eval: d
                 adaround_steps=b.cfg.techniques.adaround_steps,
             )
         except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
-            doc = quantize(io["model"], str(out_file), qcfg, b.data_cfg, b.cfg.load).to_dict() | {
+            doc = quantize(b.given.model, str(out_file), qcfg, b.given.data_cfg, b.cfg.load).to_dict() | {
                 "gate_failed": exc.one_line(),
                 "plan": exc.details,
             }
         return relative_paths(doc, d) | {"file": out_file.name}
 
-    return b.cache.run("plan", parts, fn, f"plan [{name}]")
+    return recipe.run(b.cache, recipe.plan_step(b.given, name, config), fn)
 
 
-def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | None = None) -> dict:
+def ptq_plan_summary(
+    qres: dict[str, Any], ev: dict[str, Any], qfile: Path, tgt: Target, min_sqnr: float | None = None
+) -> dict[str, Any]:
     """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
     from edgeq.quantize.planner import Profile, ops_off_accelerator
     from edgeq.tflite import read_bytes
@@ -316,21 +329,20 @@ def ptq_plan_summary(qres: dict, ev: dict, qfile: Path, tgt, min_sqnr: float | N
     return {"chosen": name, "stopped_because": because, "steps": [step]}
 
 
-def extra_flavour(b: Build, mode: Mode) -> tuple[dict, Path]:
+def extra_flavour(b: Build, mode: Mode) -> tuple[dict[str, Any], Path]:
     """Another conversion a target deploys beside its quantized model (Android's fp16 for the GPU
     delegate): converted once per build whatever the number of targets that want it."""
     from edgeq.stages.quantize import quantize
 
-    model, name = b.io["model"], f"{b.stem}_{mode.value}.tflite"
+    model, name = b.given.model, f"{b.given.stem}_{mode.value}.tflite"
     b.step(f"convert ({mode.value})")
-    return b.cache.run(
-        "convert",
-        {**b.model_key, "mode": mode.value},
+    return recipe.run(
+        b.cache,
+        recipe.convert_step(b.given, mode.value),
         lambda d: (
             relative_paths(quantize(model, str(d / name), QuantizeConfig(mode=mode), load_cfg=b.cfg.load).to_dict(), d)
             | {"file": name}
         ),
-        f"convert [{mode.value}]",
     )
 
 
@@ -344,7 +356,7 @@ def rel_path(path: str | None, folder: Path) -> str | None:
         return str(p)
 
 
-def relative_paths(doc: dict, folder: Path) -> dict:
+def relative_paths(doc: dict[str, Any], folder: Path) -> dict[str, Any]:
     """Stage results are cached by folder: store the paths inside it as relative ones."""
     out = dict(doc)
     for key in ("output", "sidecar"):

@@ -4,70 +4,154 @@ deploy and its manifest), or, when it fails, its manifest with the error in plac
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgeq import SCHEMA_VERSION
 from edgeq.artifacts import Outputs, sha256_file, sidecar_path
+from edgeq.build import recipe
 from edgeq.build.folder import MANIFEST
-from edgeq.build.keys import step_key, target_tools
-from edgeq.build.options import Chosen, TargetSettings
+from edgeq.build.keys import target_tools
+from edgeq.build.options import BUILD_STAGES, Chosen, TargetSettings
 from edgeq.build.stages import (
     Build,
+    bench_findings,
     extra_flavour,
     planned_quantize,
     ptq_plan_summary,
     rel_path,
     shared_quantize,
 )
-from edgeq.build.verdict import verdict
 from edgeq.config import Method, QuantizeConfig
 from edgeq.errors import EdgeqError, Unavailable
-from edgeq.targets.base import Stage, Target
-
-# A check or compile message that reports a problem, not a neutral fact.
-_PROBLEM_WORDS = ("warning", "not ", "cannot", "fail", "unsupported", "exceed", "too ")
+from edgeq.findings import Basis, Figure, Findings, Message, error, info, warning
+from edgeq.targets.base import CompatReport, Stage, Target
 
 
-def split_messages(check: dict, compiled: dict) -> tuple[list[str], list[str]]:
-    """(info, warnings) of a target's check and compile: a passing check's facts (fits, bit-exact)
-    and a skipped compile (nothing to compile, or no compiler installed) are info; the rest are warnings."""
-    info: list[str] = []
-    warnings: list[str] = []
-    for msg in check.get("messages", []):
-        problem = not check.get("ok", True) or any(w in msg.lower() for w in _PROBLEM_WORDS)
-        (warnings if problem else info).append(msg)
-    if compiled.get("skipped"):  # a target skips only when there is nothing to do or no compiler; a failure raises
-        info.append(f"compile step skipped: {compiled.get('reason')}")
-    info += [str(m) for m in (compiled.get("details") or {}).get("info") or []]
-    warnings += [str(w) for w in (compiled.get("details") or {}).get("warnings") or []]
-    return info, warnings
+@dataclass(frozen=True)
+class Quantized:
+    """A target's int8 model: the shared quantization of its conversion or its own plan."""
+
+    result: dict[str, Any]
+    file: Path
+    evaluation: dict[str, Any] | None
+    plan: dict[str, Any] | None
 
 
-def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
+@dataclass(frozen=True)
+class Compiled:
+    """A target's check and compile of its model: the check's report (what compile was given), the
+    compile's ``to_dict()`` (its output relative to ``folder``) and the files it wrote, relative too."""
+
+    check: CompatReport
+    compile: dict[str, Any]
+    folder: Path
+    artifacts: tuple[str, ...]
+
+    @property
+    def findings(self) -> Findings:
+        """The check's findings updated by the compile's (the compiler's placement over the prediction)."""
+        found = self.check.findings.then(Findings.from_dict(self.compile.get("findings") or {}))
+        if self.compile.get("skipped"):  # nothing to compile, or no compiler: a fact, not a failure
+            found = found.then(Findings(messages=(info(f"compile step skipped: {self.compile.get('reason')}"),)))
+        return found
+
+    @property
+    def deployed(self) -> Path | None:
+        """The compiled .tflite the target runs, when the compile wrote one."""
+        out = self.compile.get("output")
+        path = self.folder / str(out) if out else None
+        return path if path is not None and path.suffix == ".tflite" and path.is_file() else None
+
+
+def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict[str, Any]:
     """Quantize (shared where the conversion is the same), check, compile and bench one target, and
     write its folder: the artifacts people deploy and its manifest."""
-    from edgeq.quantize.planner import Profile
-
     settings = chosen.settings[name]
     qcfg = QuantizeConfig(mode=tgt.build_mode, io=tgt.build_io, techniques=b.cfg.techniques)
-    qres, qfile, qeval, plan_doc = _quantized(b, name, tgt, qcfg, chosen.targets)
-    tres, tdir = _check_and_compile(b, name, tgt, settings, qfile)
-    compiled_out = tres["compile"]["output"]
-    bench_file = (
-        (tdir / compiled_out)
-        if compiled_out and str(compiled_out).endswith(".tflite") and (tdir / compiled_out).is_file()
-        else qfile
-    )
-    qbench = _benchmark(b, name, tgt, chosen, bench_file, qfile)
-    info, warnings = split_messages(tres["check"], tres["compile"])
-    warnings = list(qres.get("warnings", [])) + warnings
-    dead = (qeval or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
-    warnings += [f"int8 output {d['output']!r} is {d['why']}: it carries no signal" for d in dead]
-
+    q = _quantized(b, name, tgt, qcfg, chosen.targets)
+    compiled = _check_and_compile(b, name, tgt, settings, q.file)
+    bench_file = compiled.deployed or q.file
+    bench = _benchmark(b, name, tgt, chosen, bench_file, q.file)
     tfolder = b.out / name
-    extras = []  # (row, file): the target's other flavours, measured on the host like the float reference
+    extras = _extra_flavours(b, tgt, tfolder)  # (row, file): measured on the host like the float reference
+    variants = [
+        float_row(b, tfolder),
+        *(row for row, _ in extras),
+        variant_row(
+            qcfg.mode.value,
+            q.result,
+            q.evaluation,
+            bench,
+            tfolder / q.file.name,
+            compiled.check.to_dict(),
+            compiled.compile,
+        ),
+    ]
+    manifest = manifest_head(b, name, tgt, settings) | {
+        "status": "ok",
+        "error": None,
+        "plan": q.plan,
+        "qat": q.result.get("qat"),
+        "variants": variants,
+        "findings": target_findings(b, q, compiled, bench).to_dict(),
+        "tools": _tools(tgt, settings),
+        "gate_failed": q.result.get("gate_failed"),
+    }
+    models = (b.ref.tflite, *(f for _, f in extras), q.file)
+    _write_folder(tfolder, manifest, models, bench_file if bench_file != q.file else None, compiled)
+    return manifest
+
+
+def target_findings(b: Build, q: Quantized, compiled: Compiled, bench: Mapping[str, Any]) -> Findings:
+    """The deployed variant's findings: the check's, then the compile's, then, where the benchmark ran on
+    the target, the measured latency and the runner's findings; and the build's own messages about this
+    target (the quantization's warnings, dead int8 outputs, the cache's notes)."""
+    found = compiled.findings
+    if not bench.get("skipped_on_target"):
+        # the runner's own latency figure, where it gives one, over its timing: a runner that times a
+        # stand-in (TFLM on the host for a board) says what the board's latency is, and on what basis
+        found = found.then(Findings(latency=measured_latency(bench))).then(bench_findings(bench))
+    notes: list[Message] = [warning(str(w)) for w in q.result.get("warnings") or []]
+    dead = (q.evaluation or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
+    notes += [warning(f"int8 output {d['output']!r} is {d['why']}: it carries no signal") for d in dead]
+    notes += [info(n) for n in b.cache.notes]
+    return found.then(Findings(messages=tuple(notes)))
+
+
+def measured_latency(bench: Mapping[str, Any]) -> Figure | None:
+    """The latency a benchmark measured: its p50 (the mean where the runner gives no percentiles)."""
+    lat = bench.get("latency_ms") or {}
+    n = bench.get("num_runs")
+    runs = f" of {n} runs" if n else ""
+    if lat.get("p50") is not None:
+        value, how = lat["p50"], "p50" + runs
+    elif lat.get("mean") is not None:
+        value, how = lat["mean"], "mean" + runs
+    else:
+        return None
+    return Figure(
+        value,
+        "ms",
+        Basis.MEASURED,
+        where=str(bench.get("device") or "host"),
+        how=how,
+        via=str(bench.get("via") or ""),
+        low=lat.get("min"),
+        high=lat.get("max"),
+    )
+
+
+def _tools(tgt: Target, settings: TargetSettings) -> dict[str, str]:
+    """The versions of the tools the target's steps run (check, compile, bench), for the manifest."""
+    return target_tools(tgt, BUILD_STAGES, {s: settings.of(s) for s in BUILD_STAGES})
+
+
+def _extra_flavours(b: Build, tgt: Target, tfolder: Path) -> list[tuple[dict[str, Any], Path]]:
+    """The target's other flavours (Android's fp16), each a row measured on the host, and its file."""
+    extras = []
     for mode in getattr(tgt, "build_extra_modes", ()):
         if mode not in b.extras:
             b.extras[mode] = extra_flavour(b, mode)
@@ -77,36 +161,25 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
             mode.value, xres, b.evaluate(xfile, mode.value), b.bench(xfile, b.host, "cpu"), tfolder / xfile.name
         )
         extras.append((xrow, xfile))
-    variants = [
-        float_row(b, tfolder),
-        *(row for row, _ in extras),
-        variant_row(qcfg.mode.value, qres, qeval, qbench, tfolder / qfile.name, tres["check"], tres["compile"]),
-    ]
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
-        "status": "ok",
-        "error": None,
-        "plan": plan_doc,
-        "qat": qres.get("qat"),
-        "variants": variants,
-        "verdict": verdict(variants[-1]),
-        "info": info,
-        "warnings": b.cache.notes + warnings,
-        "gate_failed": qres.get("gate_failed"),
-    }
-    # copies, never hard links into the cache: editing a deployed model must not damage a later build;
-    # sidecars first and the manifest last, all moved into place together
+    return extras
+
+
+def _write_folder(
+    tfolder: Path, manifest: dict[str, Any], models: Sequence[Path], compiled_model: Path | None, compiled: Compiled
+) -> None:
+    """The target's folder: copies, never hard links into the cache (editing a deployed model must not
+    damage a later build); sidecars first and the manifest last, all moved into place together."""
     artifacts: list[str] = []
     with Outputs(tfolder) as staged:
-        models = (b.float_tflite, *(f for _, f in extras), qfile)
         for src in models:
             if sidecar_path(src).exists():
                 staged.copy(sidecar_path(src).name, sidecar_path(src))
-        for src in models + ((bench_file,) if bench_file != qfile else ()):
+        for src in (*models, *((compiled_model,) if compiled_model else ())):
             staged.copy(src.name, src)
             if src.name not in artifacts:
                 artifacts.append(src.name)
-        for top in _top_level(tres["compile"].get("artifacts") or []):
-            src = tdir / top
+        for top in _top_level(list(compiled.artifacts)):
+            src = compiled.folder / top
             if src.is_file() and top not in artifacts:
                 staged.copy(top, src)
                 artifacts.append(top)
@@ -114,16 +187,13 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict:
                 _copy_folder(src, tfolder / top)
                 artifacts.append(top + "/")
         manifest["artifacts"] = artifacts
-        _point_at_deployed(variants[-1], artifacts)
+        _point_at_deployed(manifest["variants"][-1], artifacts)
         staged.write_json(MANIFEST, manifest)
-    return manifest
 
 
-def _quantized(
-    b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, targets: Mapping[str, Target]
-) -> tuple[dict, Path, dict | None, dict | None]:
+def _quantized(b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, targets: Mapping[str, Target]) -> Quantized:
     """The target's int8 model: the shared quantization of its conversion, or its own plan where that misses
-    the budget. Returns (result, file, evaluation, plan record)."""
+    the budget."""
     conversion = (tgt.build_mode, tgt.build_io)
     if conversion not in b.quantized:  # once per conversion, for every target that wants it
         users = [n for n, t in targets.items() if (t.build_mode, t.build_io) == conversion]
@@ -141,36 +211,54 @@ def _quantized(
             qfile = qdir / qres["file"]
             qeval = b.evaluate(qfile, name)
             plan_doc = qres.get("plan")
-    return qres, qfile, qeval, plan_doc
+    return Quantized(qres, qfile, qeval, plan_doc)
 
 
-def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSettings, qfile: Path) -> tuple[dict, Path]:
-    """The target's check and compile of ``qfile`` with its options, cached; (result, its folder)."""
+def report_of(doc: Mapping[str, Any]) -> CompatReport:
+    """A check's report from its ``to_dict()`` (as cached): what compile is given as ``checked``."""
+    return CompatReport(
+        target=str(doc["target"]),
+        ok=bool(doc["ok"]),
+        ops=tuple(doc.get("ops") or ()),
+        findings=Findings.from_dict(doc.get("findings") or {}),
+        details=dict(doc.get("details") or {}),
+    )
+
+
+def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSettings, qfile: Path) -> Compiled:
+    """The target's check of ``qfile``, then its compile given that check (``checked``): two cached steps,
+    each keyed on the versions of the tools it runs (a compiler installed since the last build redoes
+    the compile and what takes its output, not the check) and on its options (--board)."""
     b.step(f"{name}: check and compile")
+    sha = sha256_file(qfile)
+    check_opts, compile_opts = settings.of(Stage.CHECK), settings.of(Stage.COMPILE)
+    check_tools = target_tools(tgt, (Stage.CHECK,), {Stage.CHECK: check_opts})
+    check_step = recipe.check_step(name, sha, settings.key(Stage.CHECK), check_tools)
+    ran: list[CompatReport] = []
 
-    def target_fn(d: Path) -> dict:
-        report = tgt.check(str(qfile), settings.of(Stage.CHECK))
-        compiled = tgt.compile([str(qfile)], str(d), settings.of(Stage.COMPILE))
+    def check_fn(_d: Path) -> dict[str, Any]:
+        ran.append(tgt.check(str(qfile), check_opts))
+        return ran[0].to_dict()
+
+    check_doc, _ = recipe.run(b.cache, check_step, check_fn)
+    # the check's own report where it ran now (with what the target keeps of it in memory: Vela's outputs),
+    # else the cached one rebuilt from its to_dict() (the target finds its analysis in its details)
+    report = ran[0] if ran else report_of(check_doc)
+
+    def compile_fn(d: Path) -> dict[str, Any]:
+        compiled = tgt.compile([str(qfile)], str(d), compile_opts, checked=(report,))
         return {
-            "check": report.to_dict(),
-            "compile": {
-                "output": rel_path(compiled.output, d),
-                "skipped": compiled.skipped,
-                "reason": compiled.reason,
-                "details": compiled.details,
-                "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
-            },
+            "compile": compiled.to_dict() | {"output": rel_path(compiled.output, d)},
+            "artifacts": [rel_path(a, d) for a in compiled.artifacts()],
         }
 
-    # check and compile run the target's tools: their versions are in the key (a compiler installed since
-    # the last build redoes this step, and what takes its output), and so are their options (--board)
-    both = (Stage.CHECK, Stage.COMPILE)
-    tools = target_tools(tgt, both, {s: settings.of(s) for s in both})
-    key = step_key({"tflite": sha256_file(qfile)}, {"target": name, "options": settings.key(*both)}, tools)
-    return b.cache.run("target", key, target_fn, f"check and compile [{name}]")
+    compile_tools = target_tools(tgt, (Stage.COMPILE,), {Stage.COMPILE: compile_opts})
+    compile_step = recipe.compile_step(name, sha, check_doc, settings.key(Stage.COMPILE), compile_tools)
+    doc, folder = recipe.run(b.cache, compile_step, compile_fn)
+    return Compiled(report, dict(doc["compile"]), folder, tuple(a for a in doc["artifacts"] if a))
 
 
-def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict:
+def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict[str, Any]:
     """The target's runner's benchmark of ``bench_file``, cached; where the runner cannot run it, the host's
     figure for ``qfile``, with the reason (``skipped_on_target``)."""
     runner, settings = chosen.runners[name], chosen.settings[name]
@@ -186,46 +274,53 @@ def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Pat
     return b.bench(qfile, b.host, "cpu") | {"skipped_on_target": skipped, "where": "host"}
 
 
-def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict:
-    """The manifest of a target that failed: its error in place, no artifacts; the others go on."""
-    from edgeq.quantize.planner import Profile
-
-    error = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
-    manifest = manifest_head(b, name, tgt, Profile.of(tgt), settings) | {
+def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: TargetSettings) -> dict[str, Any]:
+    """The manifest of a target that failed: its error in place (an ERROR message in its findings), no
+    artifacts; the others go on."""
+    err = {"type": exc.kind, "message": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+    found = Findings(messages=(error(exc.one_line()), *(info(n) for n in b.cache.notes)))
+    try:
+        tools = _tools(tgt, settings)
+    except Exception:  # noqa: BLE001 -- the failure may be the target's own; its manifest is still written
+        tools = {}
+    manifest = manifest_head(b, name, tgt, settings) | {
         "status": "failed",
-        "error": error,
+        "error": err,
         "plan": None,
         "qat": None,
         # the float reference was built before any target ran, so a failed target still has its baseline
         # (and the report, which wants at least one variant, renders)
         "variants": [float_row(b, b.out / name)],
-        "verdict": {"accelerator": None, "fits": None, "latency_ms": None},
-        "info": [],
-        "warnings": list(b.cache.notes),
+        "findings": found.to_dict(),
+        "tools": tools,
         "artifacts": [],
         "gate_failed": None,
     }
+    ref = b.ref.tflite
     with Outputs(b.out / name) as staged:
-        if sidecar_path(b.float_tflite).exists():
-            staged.copy(sidecar_path(b.float_tflite).name, sidecar_path(b.float_tflite))
-        staged.copy(b.float_tflite.name, b.float_tflite)
-        manifest["artifacts"] = [b.float_tflite.name]
+        if sidecar_path(ref).exists():
+            staged.copy(sidecar_path(ref).name, sidecar_path(ref))
+        staged.copy(ref.name, ref)
+        manifest["artifacts"] = [ref.name]
         staged.write_json(MANIFEST, manifest)
     return manifest
 
 
-def float_row(b: Build, tfolder: Path) -> dict:
-    return variant_row("float", b.float_res, b.float_eval, b.float_bench, tfolder / b.float_tflite.name)
+def float_row(b: Build, tfolder: Path) -> dict[str, Any]:
+    ref = b.ref
+    return variant_row("float", ref.result, ref.evaluation, ref.bench, tfolder / ref.tflite.name)
 
 
-def manifest_head(b: Build, name: str, tgt: Target, profile: Any, settings: TargetSettings) -> dict:
+def manifest_head(b: Build, name: str, tgt: Target, settings: TargetSettings) -> dict[str, Any]:
+    from edgeq.quantize.planner import Profile
+
     return {
         "schema_version": SCHEMA_VERSION,
         "target": name,
         "description": tgt.description,
         "options": settings.to_dict(),  # what the target was given (--board, --host, ...), per stage
-        "profile": profile.__dict__,
-        "model": {"path": b.io["model"], "sha256": b.shas["model"]},
+        "profile": Profile.of(tgt).__dict__,
+        "model": {"path": b.given.model, "sha256": b.given.shas["model"]},
         "data": b.io["data"],
         "eval_data": b.io["eval_data"],
         "method": b.cfg.method.value,
@@ -235,13 +330,13 @@ def manifest_head(b: Build, name: str, tgt: Target, profile: Any, settings: Targ
 
 def variant_row(
     label: str,
-    q: dict,
-    ev: dict | None,
-    b: dict,
+    q: dict[str, Any],
+    ev: dict[str, Any] | None,
+    b: dict[str, Any],
     path: Path,
-    check: dict | None = None,
-    compiled: dict | None = None,
-) -> dict:
+    check: dict[str, Any] | None = None,
+    compiled: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
         "variant": label,
         "output": str(path),
@@ -268,11 +363,12 @@ def variant_row(
         "latency_on": b["on"],
         "bench_skipped": b.get("skipped_on_target"),
         "bench_environment": b["environment"],
-        "bench_figures": b.get("figures") or None,  # a runner's figures besides latency (instructions)
+        # what the runner found besides latency (instructions, a proof), typed; None on the host
+        "bench_findings": b.get("findings") if not b.get("skipped_on_target") else None,
     }
 
 
-def _point_at_deployed(row: dict, artifacts: list[str]) -> None:
+def _point_at_deployed(row: dict[str, Any], artifacts: list[str]) -> None:
     """A compile output that is a cache path (a target that keeps the model as given) names the
     deployed copy instead: people are never sent into .cache."""
     compiled = row.get("compile") or {}

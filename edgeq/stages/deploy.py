@@ -14,7 +14,7 @@ from edgeq.config import BenchConfig
 from edgeq.errors import BadInput, Unavailable
 from edgeq.modelio import Format, detect_format
 from edgeq.targets import registry
-from edgeq.targets.base import NO_OPTIONS, CompatReport, CompileResult, Stage
+from edgeq.targets.base import NO_OPTIONS, BenchResult, CompatReport, CompileResult, Stage
 from edgeq.targets.registry import resolve
 
 
@@ -31,9 +31,16 @@ def check(model_path: str, target: str, options: Mapping[str, Any] = NO_OPTIONS)
 
 
 def compile(  # noqa: A001 - the stage's name
-    models: Sequence[str], target: str, out_dir: str, options: Mapping[str, Any] = NO_OPTIONS
+    models: Sequence[str],
+    target: str,
+    out_dir: str,
+    options: Mapping[str, Any] = NO_OPTIONS,
+    checked: Sequence[CompatReport] = (),
 ) -> CompileResult:
     """Compile ``models`` for ``target`` into ``out_dir`` (several only where the target co-compiles).
+
+    ``checked`` is each model's :func:`check` with the same options, where the caller has it: the target
+    takes its analysis from there (Vela's, TFLM's arena, the Edge TPU pre-flight) instead of redoing it.
 
     Raises:
         UsageError: unknown target; an option it does not take; more models than it compiles at once.
@@ -42,7 +49,7 @@ def compile(  # noqa: A001 - the stage's name
         ConversionFailed: the compiler failed.
     """
     tgt = registry.get(target)
-    return tgt.compile(list(models), out_dir, resolve(tgt, Stage.COMPILE, options))
+    return tgt.compile(list(models), out_dir, resolve(tgt, Stage.COMPILE, options), checked=tuple(checked))
 
 
 def bench(
@@ -51,7 +58,7 @@ def bench(
     cfg: BenchConfig,
     device: str | None = None,
     options: Mapping[str, Any] = NO_OPTIONS,
-):
+) -> BenchResult:
     """Benchmark a .tflite on ``target`` (warm-up excluded, p50/p90/p99).
 
     ``device`` is the target's device string (``usb:0`` for a Coral USB Accelerator); ``options``

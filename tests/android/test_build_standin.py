@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from edgeq.findings import Basis, Findings
 from tests.android.conftest import recorded
 
 
@@ -27,10 +28,11 @@ def test_android_build_with_a_phone_renders(run_cli, standin, fake_binary, tmp_p
     assert lat["mean"] == pytest.approx(95.788, abs=1e-3) and lat["std"] == pytest.approx(1.284)  # as recorded
     assert lat["p50"] is None and lat["p99"] is None  # this benchmark_model printed no percentiles
     assert "R5CR1234567" in r.stdout
-    # the verdict: measured on the phone (the mean: no percentiles printed), and where
-    verdict = manifest["verdict"]["latency_ms"]
-    assert verdict["kind"] == "measured" and "R5CR1234567" in verdict["where"]
-    assert verdict["value"] == pytest.approx(95.788, abs=1e-3)
+    # the findings: measured on the phone (the mean: no percentiles printed), where, and over adb
+    assert not {"verdict", "info", "warnings"} & set(manifest)
+    found = Findings.from_dict(manifest["findings"]).latency
+    assert found is not None and found.basis == Basis.MEASURED and "R5CR1234567" in found.where
+    assert found.value == pytest.approx(95.788, abs=1e-3) and found.how.startswith("mean of ")
     assert int8["latency_kind"] == "measured" and "R5CR1234567" in int8["latency_where"]
     # every phone flavour is deployed: float32 (the reference), fp16 (GPU delegate), int8
     assert [v["variant"] for v in manifest["variants"]] == ["float", "fp16", "int8"]

@@ -1,6 +1,6 @@
-"""A build keys check-and-compile on the versions of the tools it runs: installing edgetpu_compiler after a
-build redoes coral's compile (not "skipped" from the cache any more), and only that step; the quantization
-and the other targets' steps come from the cache. Issue 20, item 3."""
+"""A build keys each step on the versions of the tools it runs: installing edgetpu_compiler after a build
+redoes coral's compile (not "skipped" from the cache any more), and only that step; coral's check (which
+runs no tool), the quantization and the other targets' steps come from the cache. Issue 20, item 3."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.coral.conftest import FAKE
 
-COMPILE_STEP = "check and compile [coral]"
+COMPILE_STEP = "compile [coral]"
 
 
 def _stand_in(folder: Path, calls: Path) -> Path:
@@ -46,7 +46,7 @@ def test_installing_the_compiler_redoes_its_compile_and_nothing_else(run_cli, tm
     out = tmp_path / "out"
 
     _, top, coral = _build(run_cli, out)
-    assert coral["variants"][-1]["compile"]["skipped"] is True
+    assert coral["variants"][-1]["compile"]["skipped"] is True and coral["tools"]["edgetpu_compiler"] == "absent"
     first = {s["name"]: s["key"] for s in top["stages"]}
 
     calls = tmp_path / "calls.txt"
@@ -55,7 +55,7 @@ def test_installing_the_compiler_redoes_its_compile_and_nothing_else(run_cli, tm
     stdout, top, coral = _build(run_cli, out)
     compiled = coral["variants"][-1]["compile"]
     assert compiled["skipped"] is False, compiled["reason"]
-    assert compiled["details"]["compiler"]["version"] == "16.0.384591198"
+    assert coral["tools"]["edgetpu_compiler"] == "16.0.384591198"  # the manifest says which compiler made it
     assert _recomputed(top) == [COMPILE_STEP], top["stages"]
     keys = {s["name"]: s["key"] for s in top["stages"]}
     assert {n for n in keys if keys[n] != first.get(n)} == {COMPILE_STEP}

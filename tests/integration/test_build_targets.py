@@ -1,5 +1,5 @@
 """edgeq build with several targets: one shared quantization, a failing target reported in place,
-each target's messages kept to its own manifest, info apart from warnings."""
+each target's messages kept to its own manifest, each with its level (typed findings, no word matching)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import platform
 import pytest
 
 from edgeq.errors import CONVERSION_FAILED, INTERNAL, ConversionFailed
+from edgeq.findings import Basis, Findings, Level
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,11 @@ def two(tmp_path_factory):
 
 def _doc(path):
     return json.loads(path.read_text())
+
+
+def _found(manifest: dict) -> Findings:
+    assert not {"verdict", "info", "warnings"} & set(manifest)  # the typed findings replace them
+    return Findings.from_dict(manifest["findings"])
 
 
 def test_targets_with_the_same_conversion_share_one_quantization(two):
@@ -42,9 +48,9 @@ def test_targets_with_the_same_conversion_share_one_quantization(two):
 def test_one_targets_messages_stay_in_its_own_manifest(two):
     _, out = two
     coral, cpu = _doc(out / "coral" / "build.json"), _doc(out / "cpu" / "build.json")
-    coral_msgs = set(coral["info"]) | set(coral["warnings"])
+    coral_msgs = {m.text for m in _found(coral).messages}
     assert coral_msgs, "the coral check says something"
-    assert not coral_msgs & (set(cpu["info"]) | set(cpu["warnings"]))
+    assert not coral_msgs & {m.text for m in _found(cpu).messages}
     for m in (coral, cpu):
         assert m["status"] == "ok" and m["error"] is None and m["artifacts"]
         for a in m["artifacts"]:
@@ -57,23 +63,27 @@ def test_a_missing_compiler_is_info_not_a_warning(two):
     coral = _doc(out / "coral" / "build.json")
     compiled = coral["variants"][1]["compile"]
     if compiled["skipped"]:
-        assert any("compile step skipped" in m for m in coral["info"])
-        assert not any("compile step skipped" in m for m in coral["warnings"])
+        levels = [m.level for m in _found(coral).messages if m.text.startswith("compile step skipped")]
+        assert levels == [Level.INFO]
+    assert coral["tools"].keys() >= {"edgetpu_compiler"}
 
 
-def test_verdict_says_what_each_figure_is(two):
+def test_findings_say_what_each_figure_rests_on(two):
     _, out = two
     coral, cpu = _doc(out / "coral" / "build.json"), _doc(out / "cpu" / "build.json")
-    acc = coral["verdict"]["accelerator"]
-    assert (acc["on"], acc["off"]) == (9, 0)
-    assert acc["basis"] == ("predicted" if coral["variants"][1]["compile"]["skipped"] else "compiled")
-    assert coral["verdict"]["fits"] is None
-    lat = coral["verdict"]["latency_ms"]
-    if coral["variants"][1]["bench_skipped"]:  # no Edge TPU here: the host's figure, and it says so
-        assert lat["kind"] == "measured" and lat["where"] == "host" and "not measured on the target" in lat["note"]
+    found = _found(coral)
+    acc = found.placement
+    assert acc is not None and (acc.on, acc.off) == (9, 0) and acc.accelerator == "Edge TPU"
+    assert acc.basis == (Basis.PREDICTED if coral["variants"][1]["compile"]["skipped"] else Basis.COMPILED)
+    assert found.fit is None
+    if coral["variants"][1]["bench_skipped"]:  # no Edge TPU here: no latency on the target; the host's in the row
+        assert found.latency is None
         assert coral["variants"][1]["latency_where"] == "host"
-    assert cpu["verdict"]["accelerator"] is None and cpu["verdict"]["latency_ms"]["where"] == "host"
-    assert cpu["verdict"]["latency_ms"]["value"] == cpu["variants"][1]["latency_ms"]["p50"]
+    cpu_found = _found(cpu)
+    assert cpu_found.placement is None and cpu_found.no_accelerator
+    lat = cpu_found.latency
+    assert lat is not None and lat.basis == Basis.MEASURED and lat.where == "host"
+    assert lat.value == cpu["variants"][1]["latency_ms"]["p50"] and lat.how.startswith("p50 of ")
     for row in coral["variants"] + cpu["variants"]:
         assert row["latency_kind"] == "measured" and row["latency_where"]
 
@@ -85,7 +95,7 @@ def test_bench_cache_key_holds_the_host_and_the_tool_versions(two):
     for e in entries:
         host = e["inputs"]["config"]["host"]
         assert host["node"] == platform.node()
-        assert {"edgeq", "ai-edge-litert", "tflite-micro"} <= set(host["tools"])
+        assert {"ai-edge-litert", "tflite-micro"} <= set(e["inputs"]["tools"]) and e["inputs"]["edgeq"]
 
 
 @pytest.mark.slow
@@ -115,28 +125,10 @@ def test_a_failing_target_is_reported_in_place_and_the_others_finish(run_cli, tm
         and [v["variant"] for v in failed["variants"]] == ["float"]
     )
     assert (out / "coral" / failed["artifacts"][0]).is_file()  # the float baseline, nothing quantized
+    assert [m.level for m in _found(failed).messages if m.level == Level.ERROR] == [Level.ERROR]
     ok = _doc(out / "cpu" / "build.json")
     assert ok["status"] == "ok" and (out / "cpu" / "mnist_cnn_int8.tflite").is_file()
     assert (out / "report.html").is_file()
-
-
-def test_split_messages():
-    from edgeq.pipeline import split_messages
-
-    info, warnings = split_messages(
-        {
-            "ok": True,
-            "messages": ["stm32h7a3: arena 20 KiB of 1024 KiB RAM: fits", "warning: the arena did not allocate"],
-        },
-        {"skipped": True, "reason": "edgetpu_compiler is not installed", "details": {"warnings": ["odd op"]}},
-    )
-    assert info == [
-        "stm32h7a3: arena 20 KiB of 1024 KiB RAM: fits",
-        "compile step skipped: edgetpu_compiler is not installed",
-    ]
-    assert warnings == ["warning: the arena did not allocate", "odd op"]
-    _, warnings = split_messages({"ok": False, "messages": ["3 ops run on the CPU"]}, {"skipped": False})
-    assert warnings == ["3 ops run on the CPU"]
 
 
 @pytest.mark.slow
@@ -151,29 +143,3 @@ def test_a_target_whose_budget_plain_ptq_misses_gets_its_own_plan(run_cli, tmp_p
     plan = _doc(out / "cpu" / "build.json")["plan"]
     assert plan["steps"][0]["name"] == "int8 PTQ" and not plan["steps"][0]["meets"]
     assert (out / "report.html").is_file()
-
-
-def test_verdict_fits_prefers_the_figures_a_compile_measured():
-    from edgeq.build.verdict import verdict
-
-    def fit(ram, flash, measured):
-        return {
-            "ram": {"needed_bytes": ram, "available_bytes": 1000, "fits": ram <= 1000, "measured": measured},
-            "flash": {"needed_bytes": flash, "available_bytes": 5000, "fits": flash <= 5000, "measured": measured},
-        }
-
-    row = {"latency_ms": {"p50": 1.0}, "latency_where": "host", "bench_skipped": None}
-    check = {"details": {"fit": fit(900, 4000, None)}}
-    estimated = verdict(row | {"check": check, "compile": {"details": {}}})["fits"]
-    assert estimated == {
-        "ram_bytes": 900,
-        "ram_what": "arena",
-        "ram_limit": 1000,
-        "flash_bytes": 4000,
-        "flash_limit": 5000,
-        "basis": "estimated",
-        "ok": True,
-    }
-    measured = verdict(row | {"check": check, "compile": {"details": {"fit": fit(1200, 3000, True)}}})["fits"]
-    assert measured["basis"] == "measured" and measured["ram_bytes"] == 1200 and measured["ok"] is False
-    assert measured["ram_what"] == "RAM (static + stack)"  # the linked C engine: no arena

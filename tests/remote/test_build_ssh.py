@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from edgeq.findings import Basis, Findings
+
 SSH_OPTIONS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 
 
@@ -26,8 +28,9 @@ def test_build_benchmarks_cpu_over_ssh_and_says_why_coral_cannot(sshd, run_cli, 
     int8 = cpu["variants"][-1]
     assert int8["latency_where"] == host and int8["latency_via"] == "over SSH" and not int8["bench_skipped"]
     assert int8["bench_environment"]["host"] == host and int8["latency_ms"]["p50"] > 0
-    lat = cpu["verdict"]["latency_ms"]
-    assert lat["kind"] == "measured" and lat["via"] == "over SSH" and lat["where"] == host
+    lat = Findings.from_dict(cpu["findings"]).latency
+    assert lat is not None and lat.basis == Basis.MEASURED and lat.via == "over SSH" and lat.where == host
+    assert lat.value == int8["latency_ms"]["p50"] and lat.low is not None and lat.high is not None
     assert cpu["options"]["bench"]["host"] == host and cpu["options"]["bench"]["port"] == sshd["port"]
     cpu_line = next(line for line in r.stdout.splitlines() if line.strip().startswith("cpu:"))
     assert f"measured over SSH on {host}" in cpu_line
@@ -39,6 +42,7 @@ def test_build_benchmarks_cpu_over_ssh_and_says_why_coral_cannot(sshd, run_cli, 
     coral = json.loads((out / "coral" / "build.json").read_text())
     assert coral["status"] == "ok" and coral["options"]["bench"]["host"] == host
     skipped = coral["variants"][-1]["bench_skipped"]
+    assert Findings.from_dict(coral["findings"]).latency is None  # the host's figure is no latency on coral
     assert skipped and host in skipped and "edgetpu" in skipped.lower()
     coral_line = next(line for line in r.stdout.splitlines() if line.strip().startswith("coral:"))
     assert "not on coral" in coral_line and "measured over SSH" not in coral_line

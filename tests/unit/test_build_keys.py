@@ -61,3 +61,32 @@ def test_every_target_says_its_tools_for_every_stage(name):
     for stage in Stage:
         tools = tgt.tool_versions(stage)
         assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in tools.items()), (stage, tools)
+
+
+# the typed findings and the whole build: its recipe, keys, steps, targets' steps, cache and entry point
+STRICT = (
+    "edgeq/findings.py",
+    "edgeq/build/",
+    "edgeq/cache.py",
+    "edgeq/pipeline.py",
+    "edgeq/stages/deploy.py",
+)
+
+
+def test_the_findings_and_the_build_pass_mypy_strict():
+    """The typed findings and the build (recipe, keys, steps) are checked as strictly as mypy goes (their
+    imports are read for their types, not judged: ``--follow-imports=silent``)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mypy")
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental", *STRICT],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
