@@ -137,7 +137,8 @@ def test_check_coral_on_float_tflite_names_the_command_then_passes(run_cli, face
     r = run_cli("--json", "check", "--target", "coral", out)
     assert r.exit_code == 0, r.stderr
     res = r.json["result"]
-    assert res["ok"] and res["counts"] == {"tpu": 94, "cpu": 0}  # every op predicted on the Edge TPU
+    placement = res["findings"]["placement"]  # every op predicted on the Edge TPU
+    assert res["ok"] and (placement["on"], placement["off"], placement["basis"]) == (94, 0, "predicted")
 
 
 def test_prepare_keeps_the_float_model_exact():
