@@ -146,7 +146,11 @@ class Placement:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Placement:
         return cls(
-            str(doc["accelerator"]), int(doc["on"]), int(doc["off"]), Basis(str(doc["basis"])), str(doc.get("first_off") or "")
+            str(doc["accelerator"]),
+            int(doc["on"]),
+            int(doc["off"]),
+            Basis(str(doc["basis"])),
+            str(doc.get("first_off") or ""),
         )
 
 

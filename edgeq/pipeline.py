@@ -22,7 +22,7 @@ from edgeq.build.folder import MANIFEST, MARKER, claim_dir, is_build_dir
 from edgeq.build.inputs import resolve_inputs, sha_of
 from edgeq.build.options import Chosen
 from edgeq.build.recipe import BuildInputs
-from edgeq.build.stages import Announcer, Build, Say, debug_chart, float_reference
+from edgeq.build.stages import Announcer, Build, Progress, Say, debug_chart, float_reference
 from edgeq.build.target import build_target, failed_target
 from edgeq.cache import Cache
 from edgeq.config import BuildConfig
@@ -64,7 +64,7 @@ class TargetsFailed(EdgeqError):
         self.exit_code = first.exit_code
 
 
-def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress: object = None) -> BuildResult:
+def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress: Progress | None = None) -> BuildResult:
     """Run the build; see the module docstring.
 
     Raises:
@@ -85,7 +85,9 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress:
         return _run(cfg, Chosen(targets, settings, runners), io, out, say, progress)
 
 
-def _run(cfg: BuildConfig, chosen: Chosen, io: dict[str, Any], out: Path, say: Say, progress: object) -> BuildResult:
+def _run(
+    cfg: BuildConfig, chosen: Chosen, io: dict[str, Any], out: Path, say: Say, progress: Progress | None
+) -> BuildResult:
     from edgeq.targets import registry
 
     b = Build(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edgeq.quantize.planner import Budget
 
 Say = Callable[[str], None]
+Progress = Callable[[dict], None]  # a long stage's progress events (as edgeq.train's)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Announcer:
     """The build's steps for people: "[i/N] name ..." through ``say``; ``progress`` for a long stage's bar."""
 
     say: Say
-    progress: object = None
+    progress: Progress | None = None
     done: int = 0
     total: int = 0  # known up front but for planner runs, which add one each when they start
 
@@ -98,7 +99,7 @@ class Build:
         self.steps.step(name, unplanned)
 
     @property
-    def progress(self) -> object:
+    def progress(self) -> Progress | None:
         return self.steps.progress
 
     def evaluate(self, tflite: Path, label: str) -> dict[str, Any] | None:
