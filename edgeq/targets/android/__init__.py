@@ -176,8 +176,10 @@ class AndroidTarget:
     ) -> AndroidCompileResult:
         """The flavours a phone needs, verified, with a report ``<stem>.android.json`` in ``out_dir``.
 
-        One model at a time; ``checked`` is accepted and not needed (the compile reads the flavours back itself). Options (:mod:`edgeq.targets.android_options`): ``data_path``,
-        ``data_samples``, ``flavours``, ``int8_io``, ``allow_float_ops``, ``overwrite``. A Keras/SavedModel model is converted to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
+        One model at a time; ``checked`` is accepted and not needed (the compile reads the flavours back
+        itself). Options (:mod:`edgeq.targets.android_options`): ``data_path``, ``data_samples``,
+        ``flavours``, ``int8_io``, ``allow_float_ops``, ``overwrite``. A Keras/SavedModel model is converted
+        to ``<stem>_float32.tflite``, ``<stem>_fp16.tflite`` and
         ``<stem>_int8.tflite`` (``flavours`` picks some; int8 needs ``data_path``). A .tflite (what the
         build pipeline passes) is not converted: it is read back, classified and verified, and the
         report is written (replacing an earlier one; it is derived from the model).

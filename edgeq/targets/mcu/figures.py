@@ -136,16 +136,7 @@ def c_compile(d: dict, brd: boards.Board) -> Findings:
             brd.flash_bytes,
             ram_what=C_RAM,
         )
-        lo, hi = run["instructions_min_max"]
-        instructions: Figure | None = Figure(
-            run["instructions_per_inference"],
-            "instructions",
-            Basis.MEASURED,
-            where=where,
-            how=run["instructions_provenance"],
-            low=lo,
-            high=hi,
-        )
+        instructions: Figure | None = qemu_instructions(run, where)
         proven: Proof | None = Proof(run["bit_exact"], run["num_samples"], REFERENCE, where)
     else:  # no QEMU run: what generation knows, labelled as such
         fit = Fit(
@@ -181,7 +172,6 @@ def c_bench(brd: boards.Board, run: dict, n: int, messages: Iterable[Message]) -
     """``bench --runtime c``'s findings: instructions per inference under QEMU (not time, not cycles), RAM
     and flash measured from the linked ELF, and the bit-exactness of every inference."""
     where = qemu_where(run["machine"], brd.core)
-    lo, hi = run["instructions_min_max"]
     return replace(
         _base(brd, messages),
         fit=Fit(
@@ -191,14 +181,20 @@ def c_bench(brd: boards.Board, run: dict, n: int, messages: Iterable[Message]) -
             brd.flash_bytes,
             ram_what=C_RAM,
         ),
-        instructions=Figure(
-            run["instructions_per_inference"],
-            "instructions",
-            Basis.MEASURED,
-            where=where,
-            how=run["instructions_provenance"],
-            low=lo,
-            high=hi,
-        ),
+        instructions=qemu_instructions(run, where),
         proof=Proof(run["bit_exact"], n, REFERENCE, where),
+    )
+
+
+def qemu_instructions(run: dict, where: str) -> Figure:
+    """Instructions per inference counted under QEMU (measured; instructions, not time nor board cycles)."""
+    lo, hi = run["instructions_min_max"]
+    return Figure(
+        run["instructions_per_inference"],
+        "instructions",
+        Basis.MEASURED,
+        where=where,
+        how=run["instructions_provenance"],
+        low=lo,
+        high=hi,
     )
