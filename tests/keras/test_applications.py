@@ -75,5 +75,6 @@ def test_efficientnet_b0_quantizes_and_maps_to_the_edge_tpu(tmp_path, app_data):
     api.quantize(str(model), str(out), QuantizeConfig(), DataConfig(path=str(data)))
     assert read_file(str(out)).float_ops == []
     report = api.check(str(out), "coral")
-    assert report.first_unmapped is None, report.first_unmapped
-    assert report.counts["tpu"] > 200 and report.counts["cpu"] == 0
+    placement = report.findings.placement
+    assert placement is not None and placement.first_off == "", placement.first_off
+    assert placement.on > 200 and placement.off == 0

@@ -105,7 +105,7 @@ def test_host_bench_findings(mcu, mcu_models):
     f = r.findings
     assert f.latency is not None and f.latency.basis == Basis.ESTIMATED and f.latency.value == r.estimate["latency_ms"]
     assert f.board is not None and f.board.core == "Cortex-M4"
-    assert [m.text for m in f.messages] == list(r.notes) == r.describe()
+    assert [m.text for m in f.messages] == list(r.notes) == r.describe("m.tflite")[-len(r.notes) :]
     threads = [m for m in f.messages if "single-threaded" in m.text]
     assert len(threads) == 1 and threads[0].level == Level.WARNING
 
