@@ -259,3 +259,34 @@ def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
     if not (out / "saved_model.pb").is_file():
         tail = log.text.strip().splitlines()[-1:] if log.text.strip() else ["no output"]
         raise ConversionFailed(f"onnx2tf wrote no SavedModel ({tail[0][:200]})", "check its ops with onnx2tf -i MODEL")
+
+
+def graph_summary(onnx_path: str | os.PathLike) -> dict:
+    """The ONNX graph as the user wrote it (for ``inspect``): one row per node (its name, op type and the
+    number of values of the initializers it reads), the op histogram, and the parameter count (every
+    initializer's values; onnx2tf folds them into graph constants, so the SavedModel holds no variables).
+
+    Raises:
+        Unavailable: the ``onnx`` package is not installed.
+        BadInput: the file is not a valid ONNX model.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable(f"ONNX input needs `{INSTALL_HINT}`", f"run {INSTALL_HINT} (onnx2tf and onnx)") from exc
+    model = _read(Path(onnx_path))
+    graph = model.graph
+    sizes = {t.name: int(np.prod(t.dims, dtype=np.int64)) for t in graph.initializer}
+    layers: list[dict] = []
+    ops: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
+        layers.append({"name": name, "type": node.op_type, "parameters": sum(sizes.get(x, 0) for x in node.input)})
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {
+        "layers": layers,
+        "num_layers": len(layers),
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "num_parameters": int(sum(sizes.values())),
+        "opset": {o.domain or "ai.onnx": int(o.version) for o in model.opset_import},
+    }
