@@ -393,7 +393,10 @@ def parse_log(text: str, tail_lines: int = TAIL_LINES) -> Failure:
     exceptions = [ln.strip() for ln in lines if _EXCEPTION.match(ln) and not ln.strip().startswith("File ")]
     errors = [m.group(1).strip() for ln in lines if (m := _ERROR.match(ln)) and m.group(1).strip()]
     errors = [e for e in errors if not _BOILERPLATE.match(e)]
-    if exceptions:
+    unimplemented = [e for e in errors if "OP is not yet implemented" in e]  # onnx2tf has no converter for it
+    if unimplemented:
+        reason = unimplemented[-1]
+    elif exceptions:
         reason = exceptions[-1]
     elif errors:
         reason = errors[-1]

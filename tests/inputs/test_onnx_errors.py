@@ -98,6 +98,31 @@ def test_onnx2tf_failure_names_the_node_and_keeps_the_log(run_cli, tmp_path, mon
 
 
 @needs_extra
+def test_an_op_onnx2tf_does_not_implement(run_cli, tmp_path, monkeypatch):
+    """A custom-domain op (no onnx2tf converter): before, "No module named 'onnx2tf.ops.FancyNorm'"."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("FancyNorm", ["r"], ["y"], domain="com.example", name="norm1"),
+    ]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("x", "y")]
+    model = helper.make_model(
+        helper.make_graph(nodes, "c", io[:1], io[1:]),
+        opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.example", 1)],
+    )
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "c.onnx"))
+    monkeypatch.setenv("EDGEQ_CACHE_DIR", str(tmp_path / "cache"))
+    r = run_cli("--json", "inspect", tmp_path / "c.onnx")
+    assert r.exit_code == 4, r.stdout
+    error = r.json["error"]
+    assert "at FancyNorm node 'norm1': FancyNorm OP is not yet implemented" in error["message"]
+    assert (error["details"]["op"], error["details"]["node"]) == ("FancyNorm", "norm1")  # the node from the graph
+
+
+@needs_extra
 def test_a_graph_mode_error_of_onnx2tf_is_whole(run_cli, tmp_path, monkeypatch):
     """onnx2tf traces the Keras model it built (``get_concrete_function``): a failure there is TensorFlow's
     "in user code:" error, the real one kept in tests/data, raised here in onnx2tf's place. Before, the
