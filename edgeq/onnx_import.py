@@ -269,6 +269,7 @@ def _conversion_failed(model, exc: BaseException | None, logs: list[str]) -> Con
     if failure.op and not node:  # the log names the op type only: the graph's nodes of that type
         names = [n.name or (n.output[0] if n.output else "?") for n in model.graph.node if n.op_type == failure.op]
         node = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "") if names else None
+    node = node[:120] if node else None  # a model's string: bounded (the CLI makes it printable)
     where = f" at {failure.op} node {node!r}" if failure.op and node else f" at op {failure.op}" if failure.op else ""
     if failure.op:
         hint = (
