@@ -20,10 +20,12 @@ import errno
 import importlib.metadata
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -221,13 +223,14 @@ def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
     fetch = core.download_test_image_data
     if sample_shape is not None:
         core.download_test_image_data = lambda: np.random.default_rng(0).uniform(0, 1, sample_shape).astype("float32")
+    out_text, err_text = io.StringIO(), io.StringIO()
     try:
         # it prints progress and the model summary: to the descriptors and to sys.stdout, which the CLI
-        # may have swapped (stdout is data: one JSON document with --json)
+        # may have swapped (stdout is data: one JSON document with --json); kept for a failure's message
         with (
             captured_stderr() as log,
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
+            contextlib.redirect_stdout(out_text),
+            contextlib.redirect_stderr(err_text),
             _recursion_limit(CONVERT_RECURSION_LIMIT),
         ):
             onnx2tf.convert(
@@ -239,23 +242,182 @@ def _convert(model, out: Path, sample_shape: tuple[int, ...] | None) -> None:
     except OSError as exc:
         if exc.errno in _FULL:
             raise  # the environment, not the model: saved_model_for names the cache folder
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionFailed(
-            f"onnx2tf could not convert the model: {msg[:300]}", "check its ops with onnx2tf -i MODEL"
-        ) from exc
-    except SystemExit as exc:  # onnx2tf exits the process on some failures
-        raise ConversionFailed(
-            f"onnx2tf could not convert the model (it exited with {exc.code})", "check its ops with onnx2tf -i MODEL"
-        ) from exc
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionFailed(
-            f"onnx2tf could not convert the model: {msg[:300]}", "check its ops with onnx2tf -i MODEL"
-        ) from exc
+        failed = _conversion_failed(model, exc, [log.text, out_text.getvalue(), err_text.getvalue()])
+        raise failed from failed.__cause__
+    except (Exception, SystemExit) as exc:  # onnx2tf exits the process on some failures
+        failed = _conversion_failed(model, exc, [log.text, out_text.getvalue(), err_text.getvalue()])
+        raise failed from failed.__cause__  # its log, chained to onnx2tf's exception
     finally:
         core.download_test_image_data = fetch
     for extra in out.glob("*.tflite"):  # onnx2tf also writes float .tflite files: edgeq makes its own
         extra.unlink()
     if not (out / "saved_model.pb").is_file():
-        tail = log.text.strip().splitlines()[-1:] if log.text.strip() else ["no output"]
-        raise ConversionFailed(f"onnx2tf wrote no SavedModel ({tail[0][:200]})", "check its ops with onnx2tf -i MODEL")
+        raise _conversion_failed(model, None, [log.text, out_text.getvalue(), err_text.getvalue()])
+
+
+def _conversion_failed(model, exc: BaseException | None, logs: list[str]) -> ConversionFailed:
+    """One line naming the failing op and node (as far as the log says, completed from the graph) and why;
+    the meaningful tail of onnx2tf's log in the details, and chained as the cause so ``-v`` shows it."""
+    if isinstance(exc, SystemExit):
+        head = f"onnx2tf exited with {exc.code}"
+    elif exc is not None:
+        head = f"{type(exc).__name__}: {exc}"
+    else:
+        head = "onnx2tf wrote no SavedModel"
+    failure = parse_log("\n".join([*logs, head]))
+    node = failure.node
+    if failure.op and not node:  # the log names the op type only: the graph's nodes of that type
+        names = [n.name or (n.output[0] if n.output else "?") for n in model.graph.node if n.op_type == failure.op]
+        node = ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "") if names else None
+    node = node[:120] if node else None  # a model's string: bounded (the CLI makes it printable)
+    where = f" at {failure.op} node {node!r}" if failure.op and node else f" at op {failure.op}" if failure.op else ""
+    if failure.op:
+        hint = (
+            f"onnx2tf cannot convert this {failure.op} node: replace it or move it out of the model (re-export"
+            f" without it, or run it outside), or try another onnx2tf version; rerun with -v for its log"
+        )
+    else:
+        hint = "rerun with -v for onnx2tf's log; check the model with onnx2tf -i MODEL"
+    error = ConversionFailed(
+        f"onnx2tf could not convert the model{where}: {failure.reason[:300]}",
+        hint,
+        details={**failure.to_dict(), "node": node},
+    )
+    error.__cause__ = ConverterLog("onnx2tf's log (meaningful tail):\n" + "\n".join(failure.tail))
+    if exc is not None:
+        error.__cause__.__cause__ = exc
+    return error
+
+
+def graph_summary(onnx_path: str | os.PathLike) -> dict:
+    """The ONNX graph as the user wrote it (for ``inspect``): one row per node (its name, op type and the
+    number of values of the initializers it reads), the op histogram, and the parameter count (every
+    initializer's values; onnx2tf folds them into graph constants, so the SavedModel holds no variables).
+
+    Raises:
+        Unavailable: the ``onnx`` package is not installed.
+        BadInput: the file is not a valid ONNX model.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError as exc:
+        raise Unavailable(f"ONNX input needs `{INSTALL_HINT}`", f"run {INSTALL_HINT} (onnx2tf and onnx)") from exc
+    model = _read(Path(onnx_path))
+    graph = model.graph
+    sizes = {t.name: int(np.prod(t.dims, dtype=np.int64)) for t in graph.initializer}
+    layers: list[dict] = []
+    ops: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        name = node.name or (node.output[0] if node.output else f"{node.op_type}_{i}")
+        layers.append({"name": name, "type": node.op_type, "parameters": sum(sizes.get(x, 0) for x in node.input)})
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    return {
+        "layers": layers,
+        "num_layers": len(layers),
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "num_parameters": int(sum(sizes.values())),
+        "opset": {o.domain or "ai.onnx": int(o.version) for o in model.opset_import},
+    }
+
+
+# --- converter logs --------------------------------------------------------------------------------------
+# What a converter's failure says, read from its exception and its log (onnx2tf here, the TFLite converter in
+# edgeq.quantize.ptq). Their errors are long and their first line is often useless: TensorFlow's graph-mode
+# errors open with ``in user code:``, onnx2tf prints a traceback, boilerplate advice and colour codes.
+# :func:`parse_log` keeps what a person needs: the reason (the last exception line, else the last error line
+# that is not boilerplate), the op type and node the log names, and the meaningful tail (colour codes,
+# native logging and the frames of TensorFlow's and Keras's own code removed).
+
+TAIL_LINES = 40  # the meaningful tail kept for the error's details and -v
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NOISE = re.compile(
+    r"^[IWE]\d{4} \d\d:\d\d:\d\d|^WARNING: All log messages before absl|oneDNN custom operations|cudart_stub"
+    r"|Could not find cuda|^\s*[~^]+\s*$|^\s*$"
+)
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line \d+, in (\S+)')
+_EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit))(?::\s*(.*))?$")
+_ERROR = re.compile(r"^\s*ERROR:\s*(.*)$")
+_BOILERPLATE = re.compile(
+    r"^(The trace log is below|input_onnx_file_path:|onnx_op_name:|Read this and deal with it|Alternatively, if"
+    r"|If the input OP of ONNX|Also, for models that include)"
+)
+_OP_PATTERNS = (
+    re.compile(r"onnx2tf/ops/(\w+)\.py"),  # a frame of onnx2tf's converter for that ONNX op
+    re.compile(r"No module named 'onnx2tf\.ops\.(\w+)'"),
+    re.compile(r"^(\w+) OP is not yet implemented"),
+    re.compile(r"'tfl?\.(\w+)' op"),  # the TFLite converter's MLIR diagnostics
+    re.compile(r"\{\{node [^}]+\}\} = (\w+)\["),  # TensorFlow's graph errors: {{node NAME}} = OpType[...]
+)
+_NODE = re.compile(r"onnx_op_name:\s*(\S+)|\{\{node ([^}]+)\}\}")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A converter failure as a person needs it."""
+
+    reason: str  # one line
+    op: str | None = None  # the op type the log names (an ONNX op type for onnx2tf)
+    node: str | None = None  # the node the log names
+    tail: list[str] = field(default_factory=list)  # the meaningful last lines of the exception and log
+
+    def to_dict(self) -> dict:
+        return {"reason": self.reason, "op": self.op, "node": self.node, "log": self.tail}
+
+
+def clean_lines(text: str) -> list[str]:
+    """The lines of ``text`` without colour codes, native logging, blank lines, and without the traceback
+    frames (and their source lines) of installed libraries other than onnx2tf's op converters."""
+    out: list[str] = []
+    skip_indent: int | None = None
+    for raw in _ANSI.sub("", text).splitlines():
+        line = raw.rstrip()
+        if _NOISE.search(line):
+            continue
+        frame = _FRAME.match(line)
+        if frame:
+            indent, path = len(frame.group(1)), frame.group(2).replace("\\", "/")
+            library = "site-packages/" in path or "dist-packages/" in path
+            skip_indent = indent if library and "onnx2tf/ops/" not in path else None
+            if skip_indent is None:
+                out.append(line)
+            continue
+        if skip_indent is not None and len(line) - len(line.lstrip()) > skip_indent:
+            continue  # the source line under a dropped frame
+        skip_indent = None
+        out.append(line)
+    return out
+
+
+def parse_log(text: str, tail_lines: int = TAIL_LINES) -> Failure:
+    """The reason, op, node and meaningful tail of a converter's exception text and log (``text``)."""
+    lines = clean_lines(text)
+    exceptions = [ln.strip() for ln in lines if _EXCEPTION.match(ln) and not ln.strip().startswith("File ")]
+    errors = [m.group(1).strip() for ln in lines if (m := _ERROR.match(ln)) and m.group(1).strip()]
+    errors = [e for e in errors if not _BOILERPLATE.match(e)]
+    unimplemented = [e for e in errors if "OP is not yet implemented" in e]  # onnx2tf has no converter for it
+    if unimplemented:
+        reason = unimplemented[-1]
+    elif exceptions:
+        reason = exceptions[-1]
+    elif errors:
+        reason = errors[-1]
+    else:
+        useful = [
+            ln.strip() for ln in lines if ln.strip() not in ("in user code:", "Traceback (most recent call last):")
+        ]
+        reason = useful[-1] if useful else "no message"
+    op = None
+    for pattern in _OP_PATTERNS:
+        found = [m.group(1) for ln in lines if (m := pattern.search(ln.strip()))]
+        if found:
+            op = found[-1]
+            break
+    nodes = [m.group(1) or m.group(2) for ln in lines if (m := _NODE.search(ln))]
+    return Failure(
+        reason=_ANSI.sub("", reason)[:400], op=op, node=nodes[-1] if nodes else None, tail=lines[-tail_lines:]
+    )
+
+
+class ConverterLog(Exception):
+    """The meaningful tail of a converter's log, chained under the error edgeq raises so that ``-v`` (which
+    prints the traceback with its causes) shows it."""

@@ -36,14 +36,18 @@ def command(app: App, model: str, **kw) -> None:
         lines.append("float ops: " + (", ".join(r["float_ops"]) if r["float_ops"] else "none"))
         if r["custom_ops"]:
             lines.append("custom ops: " + ", ".join(r["custom_ops"]))
-    elif r.get("loaded_as", r["format"]) == "saved_model":  # a SavedModel, or an ONNX model converted to one
+    else:
         if r.get("converted_to"):
             lines.append(f"converted by onnx2tf to a SavedModel (NHWC inputs): {r['converted_to']}")
-        signatures = ", ".join(r["signatures"]) or "none"
-        lines.append(f"signatures: {signatures}  variables: {r['num_variables']}  parameters: {r['num_parameters']:,}")
-    else:
-        lines.append(f"layers: {r['num_layers']}  parameters: {r['num_parameters']:,}")
-        lines.append(
-            table([[x["name"], x["type"], x["parameters"]] for x in r["layers"]], ["layer", "type", "parameters"])
-        )
+        if "signatures" in r:  # a SavedModel, or an ONNX model converted to one
+            signatures = ", ".join(r["signatures"]) or "none"
+            lines.append(f"signatures: {signatures}  variables: {r['num_variables']}")
+        if "layers" in r:  # a Keras model's layers, an ONNX graph's nodes
+            what = "nodes" if r["format"] == "onnx" else "layers"
+            lines.append(f"{what}: {r['num_layers']}  parameters: {r['num_parameters']:,}")
+            lines.append(
+                table([[x["name"], x["type"], x["parameters"]] for x in r["layers"]], ["layer", "type", "parameters"])
+            )
+        else:
+            lines.append(f"parameters: {r['num_parameters']:,}")
     app.done(r, "\n".join(lines))

@@ -153,7 +153,7 @@ def _fold_fp16_constants(model) -> int:
 
     float16 = edit.tensor_type("FLOAT16")
     folded = 0
-    for sg in model.subgraphs:
+    for index, sg in enumerate(model.subgraphs):
         kept = []
         for op in sg.operators:
             src = sg.tensors[op.inputs[0]] if edit.op_name(model, op) == "DEQUANTIZE" else None
@@ -168,43 +168,10 @@ def _fold_fp16_constants(model) -> int:
             dst.buffer = len(model.buffers) - 1
             folded += 1
         sg.operators = kept
-        _drop_unused_constants(model, sg)
+        # the float16 copies no op reads now; every index renumbered, the signatures' too (a signature's
+        # output index once pointed past the shortened tensor list: "Invalid tensor index 81 exceeds max 63")
+        edit.drop_unused_tensors(model, index)
     return folded
-
-
-def _drop_unused_constants(model, sg) -> None:
-    """Remove the constants no op reads any more (the float16 copies) and empty their buffers, so they
-    add no size. Tensor indices are renumbered everywhere the subgraph names them."""
-    used = {i for op in sg.operators for i in (*op.inputs, *op.outputs, *_intermediates(op)) if i >= 0}
-    used |= set(sg.inputs) | set(sg.outputs)
-    dropped = [i for i in range(len(sg.tensors)) if i not in used]
-    if not dropped:
-        return
-    new_index = {old: new for new, old in enumerate(i for i in range(len(sg.tensors)) if i in used)}
-
-    def renumber(indices: list[int]) -> list[int]:
-        return [new_index[i] if i >= 0 else i for i in indices]
-
-    still_used = {sg.tensors[i].buffer for i in used}
-    for i in dropped:
-        buffer = sg.tensors[i].buffer
-        if buffer and buffer not in still_used and not _shared_buffer(model, sg, buffer):
-            model.buffers[buffer].data = None
-    for op in sg.operators:
-        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
-        if _intermediates(op):
-            op.intermediates = renumber(op.intermediates)
-    sg.inputs, sg.outputs = renumber(sg.inputs), renumber(sg.outputs)
-    sg.tensors = [sg.tensors[i] for i in sorted(used)]
-
-
-def _intermediates(op) -> list[int]:
-    return list(op.intermediates) if op.intermediates is not None else []
-
-
-def _shared_buffer(model, this_sg, buffer: int) -> bool:
-    """Whether a tensor of another subgraph uses ``buffer`` too."""
-    return any(t.buffer == buffer for sg in model.subgraphs if sg is not this_sg for t in sg.tensors)
 
 
 def _add_signature(model, origin: str) -> bool:

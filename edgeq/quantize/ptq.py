@@ -124,17 +124,22 @@ def convert(model: LoadedModel, cfg: QuantizeConfig, calib: Dataset | None) -> t
 
 
 def _conversion_error(exc: Exception, log: str, cfg: QuantizeConfig) -> ConversionFailed:
+    from edgeq.onnx_import import parse_log
+
     text = f"{exc}\n{log}"
     ops = sorted(set(re.findall(r"'tfl\.(\w+)' op", text)) | set(re.findall(r"op '(\w+)' is neither", text)))
-    lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()] or [
-        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    ]
-    what = f"ops {', '.join(ops)}: " if ops else ""
+    failure = parse_log(f"{log}\n{type(exc).__name__}: {exc}")
+    # the MLIR diagnostics ("error: ...") when there are some; else the last exception line, never the
+    # opening of a graph-mode error ("in user code:")
+    lines = [ln.strip() for ln in str(exc).splitlines() if "error:" in ln.lower()] or [failure.reason]
+    what = f"ops {', '.join(ops)}: " if ops else f"op {failure.op} (node {failure.node}): " if failure.node else ""
     hint = (
-        "pass --allow-float-ops to keep unsupported ops in float"
+        "pass --allow-float-ops to keep unsupported ops in float; rerun with -v for the converter log"
         if cfg.mode.needs_data and not cfg.allow_float_ops
-        else "run with -v for the converter log"
+        else "rerun with -v for the converter log"
     )
     return ConversionFailed(
-        f"TFLite converter failed ({what}{lines[0][:300]})", hint, details={"ops": ops, "log": log[-4000:]}
+        f"TFLite converter failed ({what}{lines[0][:300]})",
+        hint,
+        details={"ops": ops, **failure.to_dict(), "log": log[-4000:], "log_tail": failure.tail},
     )

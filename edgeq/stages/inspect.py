@@ -13,7 +13,10 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
     """Describe a model: I/O, op histogram, float vs integer ops, size, parameters, MACs.
 
     A model that is not a .tflite also says what it was loaded as (``loaded_as``: an ONNX file is the
-    SavedModel onnx2tf converts it to, kept at ``converted_to``) and carries that format's summary.
+    SavedModel onnx2tf converts it to, kept at ``converted_to``) and carries that format's summary. An
+    ONNX file's layers, op histogram and parameters are its own graph's (nodes and initializers), the
+    SavedModel's signatures beside them (``saved_model_parameters`` counts its variables: onnx2tf makes
+    none, it folds the weights into constants).
 
     Raises:
         BadInput: missing, corrupt or unreadable model.
@@ -43,6 +46,10 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
         }
     model = load_model(model_path, load_cfg)
     summary = model_summary(model)
+    if fmt == Format.ONNX:  # the graph the user gave (nodes, initializers), beside the SavedModel it runs as
+        from edgeq.onnx_import import graph_summary
+
+        summary = {**summary, **graph_summary(model_path), "saved_model_parameters": summary["num_parameters"]}
     return {
         "path": model_path,
         "format": fmt.value,

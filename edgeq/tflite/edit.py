@@ -139,3 +139,45 @@ def single_op_model(data: bytes, op_index: int, length: int) -> bytes:
     model.subgraphs = [sg]
     model.signatureDefs = None
     return pack(model, len(data))
+
+
+def drop_unused_tensors(model: Any, subgraph: int) -> int:
+    """Remove the tensors of subgraph ``subgraph`` that nothing names any more (constants no op reads after
+    a fold), emptying the buffers only they held, so they add no size; the count removed.
+
+    Tensor indices are renumbered everywhere the model names them: the operators' inputs, outputs and
+    intermediates, the subgraph's inputs and outputs, and every signature over the subgraph (its
+    ``tensorIndex`` entries), so a signature runner still finds its tensors.
+    """
+    sg = model.subgraphs[subgraph]
+    signatures = [s for s in model.signatureDefs or [] if s.subgraphIndex == subgraph]
+    entries = [e for s in signatures for e in (*(s.inputs or []), *(s.outputs or []))]
+    used = {i for op in sg.operators or [] for i in (*op.inputs, *op.outputs, *_intermediates(op)) if i >= 0}
+    used |= set(sg.inputs) | set(sg.outputs) | {e.tensorIndex for e in entries}
+    dropped = [i for i in range(len(sg.tensors)) if i not in used]
+    if not dropped:
+        return 0
+    new_index = {old: new for new, old in enumerate(sorted(used))}
+
+    def renumber(indices: Iterable[int]) -> list[int]:
+        return [new_index[i] if i >= 0 else i for i in indices]
+
+    still_used = {sg.tensors[i].buffer for i in used}
+    others = {t.buffer for g in model.subgraphs if g is not sg for t in g.tensors or []}
+    for i in dropped:
+        buffer = sg.tensors[i].buffer
+        if buffer and buffer not in still_used and buffer not in others:
+            model.buffers[buffer].data = None
+    for op in sg.operators or []:
+        op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
+        if _intermediates(op):
+            op.intermediates = renumber(op.intermediates)
+    sg.inputs, sg.outputs = renumber(sg.inputs), renumber(sg.outputs)
+    for e in entries:
+        e.tensorIndex = new_index[e.tensorIndex]
+    sg.tensors = [sg.tensors[i] for i in sorted(used)]
+    return len(dropped)
+
+
+def _intermediates(op: Any) -> list[int]:
+    return list(op.intermediates) if op.intermediates is not None else []

@@ -155,9 +155,23 @@ def test_inspect_an_onnx_model(run_cli, tiny, tmp_path):
     res = r.json["result"]
     assert res["format"] == "onnx" and res["loaded_as"] == "saved_model"
     assert f"{sha[:32]}-onnx2tf-" in res["converted_to"] and res["inputs"][0]["shape"] == [1, 16, 16, 3]
+    # issue 21, defect 1: it reported the SavedModel's variables (0: onnx2tf folds weights into constants)
+    # as the parameters, and no layers; now the ONNX graph's own nodes and initializers
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    weights = {t.name: numpy_helper.to_array(t).size for t in graph.initializer}
+    assert res["num_parameters"] == sum(weights.values()) > 0
+    assert [(x["type"], x["parameters"]) for x in res["layers"]] == [
+        (n.op_type, sum(weights.get(i, 0) for i in n.input)) for n in graph.node
+    ]
+    assert res["num_layers"] == len(graph.node) and res["ops"]["Conv"] == 1 and res["signatures"]
     r = run_cli("inspect", onnx_path)
     assert r.exit_code == 0, r.stderr
     assert "converted by onnx2tf to a SavedModel" in r.stdout and "signatures:" in r.stdout
+    assert f"nodes: {len(graph.node)}  parameters: {sum(weights.values()):,}" in r.stdout
+    assert all(n.op_type in r.stdout for n in graph.node)
 
 
 def test_a_conversion_left_by_a_killed_process_is_removed(tiny, tmp_path):
