@@ -343,6 +343,9 @@ def ptq_plan_summary(
     because = (
         "plain int8 PTQ meets the budget" if applied == "minmax" else f"{name} meets the budget with every op int8"
     )
+    constant = [str(o["name"]) for o in ev.get("outputs") or [] if o.get("constant_reference") is not None]
+    if constant:  # any model meets a budget against a constant reference: said, not claimed
+        because += f" on paper only: the float reference's output {constant[0]!r} is constant, so nothing was judged"
     return {"chosen": name, "stopped_because": because, "steps": [step], "budget": budget.to_dict()}
 
 
