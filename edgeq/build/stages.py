@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from edgeq.quantize.planner import Budget
 
 Say = Callable[[str], None]
-Progress = Callable[[dict], None]  # a long stage's progress events (as edgeq.train's)
+Progress = Callable[[dict[str, Any]], None]  # a long stage's progress events (as edgeq.train's)
 
 
 @dataclass(frozen=True)
