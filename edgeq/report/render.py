@@ -78,8 +78,12 @@ def noise_notes(top: dict, targets: list[dict]) -> list[str]:
         budget = build_max_drop(budget, cfg.get("min_sqnr"))
     notes = []
     for t in targets:
-        d = ((quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
+        iv = (quantized(t) or {}).get("intervals") or {}
+        d, sqnr = iv.get("accuracy_drop_points"), iv.get("sqnr_db")
+        floor = (t.get("budget") or {}).get("min_sqnr")  # the SQNR floor the build applied (unlabeled data)
         note = noise_note(Interval.from_dict(d), budget if budget is not None else 0.0) if d else None
+        if note is None and not d and sqnr and floor is not None:
+            note = noise_note(Interval.from_dict(sqnr), float(floor))
         if note:
             notes.append(f"{t['target']}: {note}")
     return notes

@@ -545,3 +545,21 @@ def test_the_verdict_table_has_a_fidelity_column_and_every_table_fits_the_page(r
     # every table scrolls inside its own box rather than past the page's edge
     assert page.count("<table") == page.count("<div class='wide'><table") > 3
     assert "div.wide{max-width:100%;overflow-x:auto}" in page
+
+
+def test_an_sqnr_inside_the_noise_of_the_default_floor_is_a_note(run_cli, tmp_path):
+    """Unlabeled data: the build's default SQNR floor (kept in the manifest) is judged against its interval."""
+    iv = {"sqnr_db": _iv("sqnr_db", 20.4, 19.1, 21.8, 200)}
+    budget = {"max_drop": None, "min_sqnr": 20.0, "why": "the default", "text": "worst-output SQNR >= 20 dB"}
+    cpu = copy.deepcopy(CPU) | {"budget": budget}
+    cpu["variants"][1] |= {"sqnr_db": 20.4, "num_eval_samples": 200, "intervals": iv}
+    md, _ = _report(run_cli, tmp_path, targets=(cpu,))
+    assert "cpu: the 95% interval of the SQNR (19.10..21.80 dB on 200 samples) spans the 20.0 dB floor" in md
+    assert _verdicts(md)[0].startswith("- cpu: worst-output SQNR 20.40 dB (95%: 19.10..21.80 dB, n=200);")
+    far = copy.deepcopy(cpu) | {"budget": budget | {"min_sqnr": 10.0}}
+    md, _ = _report(run_cli, tmp_path, targets=(far,))
+    assert "spans the" not in md
+    cpu["budget"] = {"min_sqnr": "twenty"}  # a damaged manifest is one clear error, not a traceback
+    _write(tmp_path, TOP | {"targets": ["cpu"]}, cpu)
+    r = run_cli("report", tmp_path)
+    assert r.exit_code == 3 and "budget.min_sqnr" in r.stderr
