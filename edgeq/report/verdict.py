@@ -249,10 +249,21 @@ def _constant(v: Mapping[str, Any]) -> str | None:
     return next((str(o["name"]) for o in v.get("outputs") or [] if o.get("constant_reference") is not None), None)
 
 
+def _detection(d: Mapping[str, Any] | None) -> str:
+    """ "; box IoU 0.91, score agreement 97.0%" of a detection head (what its task is judged by), or ""."""
+    said = []
+    if d and d.get("box_iou_mean") is not None:
+        said.append(f"box IoU {d['box_iou_mean']:.2f}")
+    if d and d.get("score_agreement") is not None:
+        said.append(f"score agreement {100 * d['score_agreement']:.1f}%")
+    return "; " + ", ".join(said) if said else ""
+
+
 def fidelity(v: Mapping[str, Any]) -> str:
     """Whether the deployed model still works, in one cell: its top-1 drop against the float reference
     where the evaluation data has labels, else its top-1 agreement with float (class scores), else its
-    worst output's SQNR; each with its 95% interval, and said when too few samples judge nothing."""
+    worst output's SQNR (and a detection head's box IoU and score agreement); each with its 95% interval,
+    and said when too few samples judge nothing."""
     from edgeq.bench.stats import MIN_SAMPLES
 
     iv = v.get("intervals") or {}
@@ -269,7 +280,7 @@ def fidelity(v: Mapping[str, Any]) -> str:
         sqnr = v["sqnr_db"]
         worst = f" ({v['worst_output']!r})" if v.get("worst_output") and len(v.get("outputs") or []) > 1 else ""
         value = "identical to float" if sqnr == float("inf") else f"{sqnr:.2f} dB"
-        text = f"worst-output SQNR{worst} {value}{_interval(iv.get('sqnr_db'))}"
+        text = f"worst-output SQNR{worst} {value}{_interval(iv.get('sqnr_db'))}" + _detection(v.get("detection"))
     else:
         return "fidelity not measured (no evaluation data)"
     if 0 < n < MIN_SAMPLES:

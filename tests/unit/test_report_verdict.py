@@ -519,6 +519,8 @@ def test_fidelity_is_the_drop_with_labels_else_agreement_else_worst_sqnr():
     reg = unlabeled | {"agreement": None, "worst_output": "boxes", "outputs": outputs}
     reg["intervals"] = {"sqnr_db": _iv("sqnr_db", 4.0, 3.5, 4.4, 500)}
     assert fidelity(reg) == "worst-output SQNR ('boxes') 4.00 dB (95%: 3.50..4.40 dB, n=500)"
+    det = reg | {"detection": {"box_iou_mean": 0.412, "score_agreement": 0.5, "boxes": "boxes"}}
+    assert fidelity(det).endswith("n=500); box IoU 0.41, score agreement 50.0%")
     assert fidelity({"sqnr_db": float("inf"), "num_eval_samples": 100}) == "worst-output SQNR identical to float"
     assert fidelity({"accuracy": None, "num_eval_samples": 0}) == "fidelity not measured (no evaluation data)"
 
