@@ -565,3 +565,32 @@ def test_an_sqnr_inside_the_noise_of_the_default_floor_is_a_note(run_cli, tmp_pa
     _write(tmp_path, TOP | {"targets": ["cpu"]}, cpu)
     r = run_cli("report", tmp_path)
     assert r.exit_code == 3 and "budget.min_sqnr" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("chromium"), reason="needs headless chromium")
+def test_the_report_fits_a_1280_px_window_in_chromium(run_cli, tmp_path):
+    """Laid out by a real browser at 1280 px: the page is no wider than the window (before: the variants
+    table of a real build ran to 1,363 px and was cut off) and no table runs past the body's edge."""
+    import shutil
+
+    wide = copy.deepcopy(MCU)  # long cells: the variants table is the widest of a real build
+    for v in wide["variants"]:
+        v |= {"accuracy": 0.9785, "reference_accuracy": 0.979, "agreement": 0.9995, "sqnr_db": 40.7}
+        v |= {"worst_class_drop_points": 0.25, "num_eval_samples": 2000}
+    _report(run_cli, tmp_path, targets=(CORAL, wide, CPU))
+    probe = (
+        "<script>var b=document.body.getBoundingClientRect().right,o=0;"
+        "document.querySelectorAll('table').forEach(function(t){if(t.getBoundingClientRect().right>b+1)o++});"
+        "document.body.setAttribute('data-fit',document.documentElement.scrollWidth+' '+o)</script></body>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text((tmp_path / "report.html").read_text().replace("</body>", probe))
+    profile = tmp_path / "profile"
+    p = subprocess.run(
+        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--window-size=1280,2000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    width, outside = re.search(r'data-fit="(\d+) (\d+)"', p.stdout).groups()
+    assert int(width) <= 1280 and outside == "0", (width, outside)
