@@ -409,6 +409,47 @@ def build_max_drop(max_drop: float | None, min_sqnr: float | None) -> float | No
     return DEFAULT_MAX_DROP
 
 
+# The budget --method auto builds with on unlabeled evaluation data when neither --max-drop nor --min-sqnr is
+# given: the worst output's SQNR against float, by the model's task (edgeq.bench.tasks.model_task). Class
+# scores only need their argmax kept (20 dB: noise at a tenth of the signal's amplitude); an embedding's
+# cosine stays above 0.99 at 20 dB; boxes and regressed values are read as numbers, so they ask for more.
+DEFAULT_MIN_SQNR_DB = {"classification": 20.0, "embedding": 20.0, "detection": 25.0, "regression": 30.0}
+
+
+@dataclass(frozen=True)
+class BuildBudget:
+    """The budget a build's planner applies, and how it came about (``why``: for people)."""
+
+    max_drop: float | None
+    min_sqnr: float | None
+    why: str
+
+    def text(self) -> str:
+        """ "top-1 drop <= 1.0 point (the default for labeled data)" and the like."""
+        parts = []
+        if self.max_drop is not None:
+            parts.append(f"top-1 drop <= {self.max_drop:g} point{'' if self.max_drop == 1 else 's'}")
+        if self.min_sqnr is not None:
+            parts.append(f"worst-output SQNR >= {self.min_sqnr:g} dB")
+        return f"{' and '.join(parts)} ({self.why})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_drop": self.max_drop, "min_sqnr": self.min_sqnr, "why": self.why, "text": self.text()}
+
+
+def build_budget(max_drop: float | None, min_sqnr: float | None, labeled: bool, task: str) -> BuildBudget:
+    """The budget of a build's planner: the given one; else a top-1 drop of :data:`DEFAULT_MAX_DROP` points
+    where the evaluation data has labels; else (unlabeled) the worst output's SQNR of
+    :data:`DEFAULT_MIN_SQNR_DB` for the model's ``task``: never no budget at all."""
+    if max_drop is not None or min_sqnr is not None:
+        return BuildBudget(max_drop, min_sqnr, "given")
+    if labeled:
+        return BuildBudget(DEFAULT_MAX_DROP, None, "the default for labeled evaluation data; --max-drop sets it")
+    sqnr = DEFAULT_MIN_SQNR_DB.get(task, max(DEFAULT_MIN_SQNR_DB.values()))
+    why = f"the default for a {task} model with unlabeled evaluation data; --min-sqnr sets it, labels allow --max-drop"
+    return BuildBudget(None, sqnr, why)
+
+
 @dataclass(frozen=True)
 class BuildConfig(_Dict):
     """``edgeq build``: the same keys as its options, and as ``edgeq.toml``."""

@@ -12,7 +12,17 @@ from edgeq.artifacts import sha256_file
 from edgeq.build import recipe
 from edgeq.build.recipe import BuildInputs
 from edgeq.cache import Cache
-from edgeq.config import BuildConfig, DataConfig, IOType, Method, Mode, QuantizeConfig, TrainConfig, build_max_drop
+from edgeq.config import (
+    BuildBudget,
+    BuildConfig,
+    DataConfig,
+    IOType,
+    Method,
+    Mode,
+    QuantizeConfig,
+    TrainConfig,
+    build_budget,
+)
 from edgeq.errors import QualityGateFailed
 from edgeq.findings import Findings
 from edgeq.targets.base import Target
@@ -194,11 +204,18 @@ def debug_chart(b: Build) -> dict[str, Any] | None:
     return doc | {"dir": str(folder)}
 
 
-def _budget(cfg: BuildConfig) -> Budget:
+def budget_of(cfg: BuildConfig, ev: Mapping[str, Any]) -> BuildBudget:
+    """The budget the build applies to an evaluation ``ev``: the given one, else the default for labeled
+    data (a top-1 drop), else the task's default SQNR (unlabeled data: never skipped)."""
+    labeled = (ev.get("quantized") or {}).get("accuracy") is not None
+    return build_budget(cfg.max_drop, cfg.min_sqnr, labeled, str(ev.get("task") or "regression"))
+
+
+def _budget(cfg: BuildConfig, ev: Mapping[str, Any]) -> Budget:
     from edgeq.quantize.planner import Budget
 
-    # unlabeled data: the SQNR budget alone, unless a drop is asked for too
-    return Budget(max_drop=build_max_drop(cfg.max_drop, cfg.min_sqnr), min_sqnr=cfg.min_sqnr)
+    chosen = budget_of(cfg, ev)
+    return Budget(max_drop=chosen.max_drop, min_sqnr=chosen.min_sqnr)
 
 
 def shared_quantize(b: Build, qcfg: QuantizeConfig, users: list[str]) -> tuple[dict[str, Any], Path]:
@@ -252,7 +269,7 @@ def planned_quantize(
     from edgeq.stages.plan import plan
     from edgeq.stages.quantize import quantize
 
-    misses = _budget(b.cfg).misses(ptq_eval) or ptq_eval.get("degenerate")  # a dead int8 output never passes
+    misses = _budget(b.cfg, ptq_eval).misses(ptq_eval) or ptq_eval.get("degenerate")  # a dead int8 output never passes
     if b.cfg.method != Method.AUTO or b.eval_cfg is None or not misses:
         return None
     io = b.io
@@ -264,6 +281,7 @@ def planned_quantize(
         "allow_cpu_fallback": b.cfg.allow_cpu_fallback,
         "adaround_steps": b.cfg.techniques.adaround_steps,
         "min_sqnr": b.cfg.min_sqnr,
+        "budget": budget_of(b.cfg, ptq_eval).to_dict(),  # the default one too: it depends on labels and task
     }
     b.step(f"{name}: the shared int8 model misses the budget; planner", unplanned=True)
 
@@ -275,7 +293,7 @@ def planned_quantize(
                 b.given.model,
                 str(out_file),
                 name,
-                _budget(b.cfg),
+                _budget(b.cfg, ptq_eval),
                 b.given.data_cfg,
                 b.eval_cfg,
                 qcfg.io_type.value,
@@ -297,9 +315,10 @@ def planned_quantize(
 
 
 def ptq_plan_summary(
-    qres: dict[str, Any], ev: dict[str, Any], qfile: Path, tgt: Target, min_sqnr: float | None = None
+    qres: dict[str, Any], ev: dict[str, Any], qfile: Path, tgt: Target, budget: BuildBudget
 ) -> dict[str, Any]:
-    """The plan record when the shared plain PTQ meets the budget: the planner's first step, taken."""
+    """The plan record when the shared plain PTQ meets ``budget`` (kept in the record): the planner's first
+    step, taken."""
     from edgeq.quantize.planner import Profile, ops_off_accelerator
     from edgeq.tflite import read_bytes
 
@@ -324,10 +343,10 @@ def ptq_plan_summary(
     because = (
         "plain int8 PTQ meets the budget" if applied == "minmax" else f"{name} meets the budget with every op int8"
     )
-    if ev["quantized"]["accuracy"] is None and min_sqnr is None:  # no labels: a drop cannot be measured
-        because = f"{name} taken unmeasured: the evaluation data has no labels (give --min-sqnr DB)"
-        step |= {"meets": False, "misses": ["accuracy budget not measured (no labels)"]}
-    return {"chosen": name, "stopped_because": because, "steps": [step]}
+    constant = [str(o["name"]) for o in ev.get("outputs") or [] if o.get("constant_reference") is not None]
+    if constant:  # any model meets a budget against a constant reference: said, not claimed
+        because += f" on paper only: the float reference's output {constant[0]!r} is constant, so nothing was judged"
+    return {"chosen": name, "stopped_because": because, "steps": [step], "budget": budget.to_dict()}
 
 
 def extra_flavour(b: Build, mode: Mode) -> tuple[dict[str, Any], Path]:

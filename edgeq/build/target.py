@@ -18,13 +18,14 @@ from edgeq.build.options import BUILD_STAGES, Chosen, TargetSettings
 from edgeq.build.stages import (
     Build,
     bench_findings,
+    budget_of,
     extra_flavour,
     planned_quantize,
     ptq_plan_summary,
     rel_path,
     shared_quantize,
 )
-from edgeq.config import Method, QuantizeConfig
+from edgeq.config import BuildBudget, Method, QuantizeConfig
 from edgeq.errors import EdgeqError, Unavailable
 from edgeq.findings import Basis, Figure, Findings, Message, error, info, warning
 from edgeq.targets.base import CompatReport, Stage, Target
@@ -38,6 +39,7 @@ class Quantized:
     file: Path
     evaluation: dict[str, Any] | None
     plan: dict[str, Any] | None
+    budget: BuildBudget | None = None  # what the planner judged it by (None: --method ptq/qat, or no eval data)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,16 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict[str, 
             compiled.compile,
         ),
     ]
+    found = target_findings(b, q, compiled, bench)
+    slower = host_speed_note(variants[0], variants[-1], name)
     manifest = manifest_head(b, name, tgt, settings) | {
         "status": "ok",
         "error": None,
         "plan": q.plan,
         "qat": q.result.get("qat"),
+        "budget": q.budget.to_dict() if q.budget else None,
         "variants": variants,
-        "findings": target_findings(b, q, compiled, bench).to_dict(),
+        "findings": (found.with_messages([slower]) if slower else found).to_dict(),
         "tools": _tools(tgt, settings),
         "gate_failed": q.result.get("gate_failed"),
     }
@@ -117,8 +122,48 @@ def target_findings(b: Build, q: Quantized, compiled: Compiled, bench: Mapping[s
     notes: list[Message] = [warning(str(w)) for w in q.result.get("warnings") or []]
     dead = (q.evaluation or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
     notes += [warning(f"int8 output {d['output']!r} is {d['why']}: it carries no signal") for d in dead]
+    notes += evaluation_messages(q.evaluation, q.budget)
     notes += [info(n) for n in b.cache.notes]
     return found.then(Findings(messages=tuple(notes)))
+
+
+def evaluation_messages(ev: Mapping[str, Any] | None, budget: BuildBudget | None) -> list[Message]:
+    """What the evaluation of the deployed model says beside its figures: the budget it was judged by
+    (a default one named as such), each output whose float reference is constant over the evaluation
+    data (an untrained network: none of its figures means anything), and too few samples to judge."""
+    from edgeq.bench import stats, tasks
+
+    if not ev:
+        return []
+    out = [info(f"budget: {budget.text()}")] if budget is not None else []
+    for o in ev.get("outputs") or []:
+        if o.get("constant_reference") is not None:
+            out.append(warning(tasks.constant_warning(str(o["name"]), float(o["constant_reference"]))))
+    small = stats.too_few(int(ev.get("num_samples") or 0))
+    if small and ev.get("num_samples"):
+        out.append(warning(small))
+    return out
+
+
+SLOWER = 1.1  # int8 this much slower than float on the host is said (less is within run-to-run noise)
+
+
+def host_speed_note(float_row: Mapping[str, Any], row: Mapping[str, Any], target: str) -> Message | None:
+    """A note when the deployed model runs slower than float on the host CPU: LiteRT's XNNPACK often has
+    faster float kernels than int8 ones on a desktop CPU, which says nothing of ``target``'s. A warning
+    where the host is the target (its figure is the verdict's), else a note: the target's figure counts."""
+    f = (float_row.get("latency_ms") or {}).get("p50")
+    q = (row.get("latency_ms") or {}).get("p50")
+    on_host = row.get("latency_where") == "host" and float_row.get("latency_where") == "host"
+    if not (f and q and on_host and q > SLOWER * f):
+        return None
+    said = (
+        f"{row['variant']} runs {q / f:.1f}x slower than float on this host's CPU ({q:.3f} vs {f:.3f} ms p50):"
+        " LiteRT's XNNPACK runs float faster than int8 on this CPU"
+    )
+    if row.get("bench_skipped") is None and target == "cpu":
+        return warning(f"{said}; deployed on this CPU, the float model is the faster one")
+    return info(f"{said}; the host's figure says nothing of {target}: its own latency is what counts")
 
 
 def measured_latency(bench: Mapping[str, Any]) -> Figure | None:
@@ -201,17 +246,18 @@ def _quantized(b: Build, name: str, tgt: Target, qcfg: QuantizeConfig, targets: 
     qres, qdir = b.quantized[conversion]
     qfile = qdir / qres["file"]
     qeval = b.evaluate(qfile, name)
-    plan_doc = None
+    plan_doc, budget = None, None
     if b.cfg.method == Method.AUTO and b.eval_cfg is not None and qeval is not None:
+        budget = budget_of(b.cfg, qeval)
         planned = planned_quantize(b, name, tgt, qcfg, qeval)
         if planned is None:
-            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, b.cfg.min_sqnr)
+            plan_doc = ptq_plan_summary(qres, qeval, qfile, tgt, budget_of(b.cfg, qeval))
         else:
             qres, qdir = planned
             qfile = qdir / qres["file"]
             qeval = b.evaluate(qfile, name)
             plan_doc = qres.get("plan")
-    return Quantized(qres, qfile, qeval, plan_doc)
+    return Quantized(qres, qfile, qeval, plan_doc, budget)
 
 
 def report_of(doc: Mapping[str, Any]) -> CompatReport:

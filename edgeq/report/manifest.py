@@ -134,6 +134,8 @@ TARGET = {
     "findings": Opt(FINDINGS),  # None: a manifest from an older edgeq, whose verdict says to rebuild
     "variants": [VARIANT],
     "plan": Opt({"chosen": Opt(str), "stopped_because": Opt(str, ""), "steps": Opt([PLAN_STEP], [])}),
+    # what the build judged the int8 model by (a default one said as such); None: no evaluation, or not auto
+    "budget": Opt({"max_drop": Opt(NUM), "min_sqnr": Opt(NUM), "why": Opt(str, ""), "text": Opt(str, "")}),
 }
 TOP = {
     "status": Opt(OneOf(("running", "ok", "failed"))),

@@ -78,8 +78,12 @@ def noise_notes(top: dict, targets: list[dict]) -> list[str]:
         budget = build_max_drop(budget, cfg.get("min_sqnr"))
     notes = []
     for t in targets:
-        d = ((quantized(t) or {}).get("intervals") or {}).get("accuracy_drop_points")
+        iv = (quantized(t) or {}).get("intervals") or {}
+        d, sqnr = iv.get("accuracy_drop_points"), iv.get("sqnr_db")
+        floor = (t.get("budget") or {}).get("min_sqnr")  # the SQNR floor the build applied (unlabeled data)
         note = noise_note(Interval.from_dict(d), budget if budget is not None else 0.0) if d else None
+        if note is None and not d and sqnr and floor is not None:
+            note = noise_note(Interval.from_dict(sqnr), float(floor))
         if note:
             notes.append(f"{t['target']}: {note}")
     return notes
@@ -211,7 +215,7 @@ def _md_table(rows: list[list[str]], header: list[str]) -> str:
 def _html_table(rows: list[list[str]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _verdict_table(verdicts: list[Verdict]) -> str:
@@ -220,11 +224,11 @@ def _verdict_table(verdicts: list[Verdict]) -> str:
     for v in verdicts:
         cells = v.cells()
         if v.failed:
-            body += f"<tr class='bad'><th>{html.escape(cells[0])}</th><td colspan='4'>{html.escape(cells[1])}</td></tr>"
+            body += f"<tr class='bad'><th>{html.escape(cells[0])}</th><td colspan='{len(VERDICT_HEADER) - 1}'>{html.escape(cells[1])}</td></tr>"
         else:
             body += f"<tr><th>{html.escape(cells[0])}</th>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[1:])
             body += "</tr>"
-    return f"<table class='verdict'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'><table class='verdict'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _fact(value: object) -> str:
@@ -459,9 +463,10 @@ def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-th{background:#f3f5f7;white-space:nowrap}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
+th{background:#f3f5f7}tbody th{white-space:nowrap}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
 table.verdict{font-size:.95em}table.verdict tbody th{background:#eef6ee;white-space:nowrap}
-table.verdict tr.bad th,table.verdict tr.bad td{background:#fdf3f3;color:#b00020;font-weight:bold}"""
+table.verdict tr.bad th,table.verdict tr.bad td{background:#fdf3f3;color:#b00020;font-weight:bold}
+div.wide{max-width:100%;overflow-x:auto}td{overflow-wrap:break-word}"""
 
 
 def to_html(top: dict, targets: list[dict]) -> str:

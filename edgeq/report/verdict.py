@@ -18,7 +18,7 @@ from edgeq.findings import Basis, Figure, Findings
 from edgeq.report.fmt import ms
 
 NOT_RECORDED = "not recorded (manifest from an older edgeq: rebuild)"
-VERDICT_HEADER = ["target", "on the accelerator", "fits the board", "latency on the target", "artifacts"]
+VERDICT_HEADER = ["target", "fidelity", "on the accelerator", "fits the board", "latency on the target", "artifacts"]
 
 
 def kib(n: float) -> str:
@@ -80,6 +80,7 @@ class Verdict:
         not_benchmarked: why the target's own benchmark did not run; "" when it did.
         latency_rows: every latency figure, measured ones first, then the target's estimate.
         artifacts: what a person deploys, relative to the build folder.
+        fidelity: whether the deployed model still works, from its variant row (:func:`fidelity`).
     """
 
     target: str
@@ -89,6 +90,7 @@ class Verdict:
     not_benchmarked: str = ""
     latency_rows: tuple[LatencyRow, ...] = ()
     artifacts: tuple[str, ...] = ()
+    fidelity: str = "fidelity not measured (no evaluation data)"
 
     @property
     def failed(self) -> bool:
@@ -106,20 +108,22 @@ class Verdict:
         """The verdict as the cells of VERDICT_HEADER; a failed target's says so, and why."""
         arts = ", ".join(self.artifacts) if self.artifacts else "none"
         if self.failure:
-            return [self.target, f"FAILED: {self.failure}", "-", "-", "-"]
+            return [self.target, f"FAILED: {self.failure}", "-", "-", "-", "-"]
         if self.findings is None:
-            return [self.target, NOT_RECORDED, "-", "-", arts]
-        return [self.target, _ops(self.findings), _fit(self.findings), self._speed(self.findings), arts]
+            return [self.target, "-", NOT_RECORDED, "-", "-", arts]
+        f = self.findings
+        return [self.target, self.fidelity, _ops(f), _fit(f), self._speed(f), arts]
 
     def line(self) -> str:
-        """One line a person reads first: does it fail, run on the accelerator, fit, how fast, where it is."""
-        name, ops, fit, speed, arts = self.cells()
+        """One line a person reads first: does it fail, does the model still work, does it run on the
+        accelerator, fit, how fast, where it is."""
+        name, fid, ops, fit, speed, arts = self.cells()
         if self.failure:
-            return f"{name}: {ops}"
+            return f"{name}: {fid}"
         if self.findings is None:
             return f"{name}: {ops}; artifacts: {arts}"
         fit = f"{fit}; " if self.findings.fit else ""  # a target with no board limits has nothing to say here
-        return f"{name}: {ops}; {fit}latency {speed}; artifacts: {arts}"
+        return f"{name}: {fid}; {ops}; {fit}latency {speed}; artifacts: {arts}"
 
     def _speed(self, f: Findings) -> str:
         name = self.target
@@ -230,6 +234,60 @@ def _rows(t: Mapping[str, Any], estimate: Figure | None) -> tuple[LatencyRow, ..
     return tuple(rows)
 
 
+def _interval(iv: Mapping[str, Any] | None) -> str:
+    """ "(95%: low..high, n=N)" of a stored interval, or "" without one."""
+    if not iv:
+        return ""
+    from edgeq.bench.stats import Interval
+
+    i = Interval.from_dict(dict(iv))
+    return f" ({round(100 * i.confidence)}%: {i.text()}, n={i.n})"
+
+
+def _constant(v: Mapping[str, Any]) -> str | None:
+    """The first output whose float reference is constant over the evaluation data, or None."""
+    return next((str(o["name"]) for o in v.get("outputs") or [] if o.get("constant_reference") is not None), None)
+
+
+def _detection(d: Mapping[str, Any] | None) -> str:
+    """ "; box IoU 0.91, score agreement 97.0%" of a detection head (what its task is judged by), or ""."""
+    said = []
+    if d and d.get("box_iou_mean") is not None:
+        said.append(f"box IoU {d['box_iou_mean']:.2f}")
+    if d and d.get("score_agreement") is not None:
+        said.append(f"score agreement {100 * d['score_agreement']:.1f}%")
+    return "; " + ", ".join(said) if said else ""
+
+
+def fidelity(v: Mapping[str, Any]) -> str:
+    """Whether the deployed model still works, in one cell: its top-1 drop against the float reference
+    where the evaluation data has labels, else its top-1 agreement with float (class scores), else its
+    worst output's SQNR (and a detection head's box IoU and score agreement); each with its 95% interval,
+    and said when too few samples judge nothing."""
+    from edgeq.bench.stats import MIN_SAMPLES
+
+    iv = v.get("intervals") or {}
+    n = int(v.get("num_eval_samples") or 0)
+    const = _constant(v)
+    if const is not None:
+        return f"NOT JUDGED: the float reference's output {const!r} is constant over the evaluation data"
+    if v.get("accuracy") is not None and v.get("reference_accuracy") is not None:
+        drop = 100 * (v["reference_accuracy"] - v["accuracy"])
+        text = f"top-1 drop {drop:.2f} points vs float{_interval(iv.get('accuracy_drop_points'))}"
+    elif v.get("agreement") is not None:
+        text = f"top-1 agreement with float {100 * v['agreement']:.2f}%{_interval(iv.get('agreement'))}"
+    elif v.get("sqnr_db") is not None:
+        sqnr = v["sqnr_db"]
+        worst = f" ({v['worst_output']!r})" if v.get("worst_output") and len(v.get("outputs") or []) > 1 else ""
+        value = "identical to float" if sqnr == float("inf") else f"{sqnr:.2f} dB"
+        text = f"worst-output SQNR{worst} {value}{_interval(iv.get('sqnr_db'))}" + _detection(v.get("detection"))
+    else:
+        return "fidelity not measured (no evaluation data)"
+    if 0 < n < MIN_SAMPLES:
+        text += f"; only {n} samples, too few to judge (needs {MIN_SAMPLES})"
+    return text
+
+
 def judge(t: Mapping[str, Any]) -> Verdict:
     """A target's verdict from its manifest: its ``findings`` and its variant rows, nothing else.
 
@@ -247,7 +305,7 @@ def judge(t: Mapping[str, Any]) -> Verdict:
     host = None
     if found is not None and found.latency is None:
         host = _measured(v)
-    return Verdict(name, found, "", host, skipped, _rows(t, estimate), arts)
+    return Verdict(name, found, "", host, skipped, _rows(t, estimate), arts, fidelity(v))
 
 
 def _findings(t: Mapping[str, Any]) -> Findings | None:

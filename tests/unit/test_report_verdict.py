@@ -105,7 +105,27 @@ MCU = _target(
     [
         _variant("float", 0.032, "host"),
         # host TFLM time: a measurement, but of the host, not of the board
-        _variant("int8", 27.0, "mcu (host via TFLM)", MCU_FOUND, compile={"skipped": False, "reason": ""}),
+        _variant(
+            "int8",
+            27.0,
+            "mcu (host via TFLM)",
+            MCU_FOUND,
+            compile={"skipped": False, "reason": ""},
+            # unlabeled evaluation data: agreement with float (no accuracy, so no plot)
+            agreement=0.64,
+            num_eval_samples=500,
+            intervals={
+                "agreement": {
+                    "what": "agreement",
+                    "estimate": 0.64,
+                    "low": 0.5968,
+                    "high": 0.6813,
+                    "n": 500,
+                    "confidence": 0.95,
+                    "method": "wilson",
+                }
+            },  # fmt: skip
+        ),
     ],
 )
 CPU_FOUND = Findings(
@@ -145,7 +165,12 @@ def test_verdict_lines_come_first_one_per_target(run_cli, tmp_path):
     assert "9 of 9 ops on the Edge TPU (predicted)" in coral and "coral/m_int8.tflite" in coral
     # the host's figure stands in for coral's, said as the host's, with why coral's did not run
     assert "0.038 ms p50 measured on host, not on coral (cannot load libedgetpu.so.1: cannot open" in coral
-    assert mcu.startswith("- mcu: all ops on the Cortex-M7; stm32h7a3 (Cortex-M7): fits: arena 18.6 KiB of ")
+    # fidelity leads: int8 disagreeing with float on 36% of inputs is the first thing said, with its interval
+    assert mcu.startswith(
+        "- mcu: top-1 agreement with float 64.00% (95%: 59.68-68.13%, n=500); all ops on the Cortex-M7"
+    )
+    assert "; all ops on the Cortex-M7; stm32h7a3 (Cortex-M7): fits: arena 18.6 KiB of " in mcu
+    assert coral.startswith("- coral: fidelity not measured (no evaluation data); 9 of 9 ops")
     # each figure its own basis: the arena TFLM allocated, the flash with an estimated runtime
     assert "arena 18.6 KiB of 1,024.0 KiB RAM, flash 85.0 KiB of 2,048.0 KiB (RAM measured, flash estimated)" in mcu
     assert "75.000 ms, estimated for stm32h7a3: calibrated on this board (leave-one-out 6.2%)" in mcu
@@ -268,7 +293,7 @@ def test_a_manifest_from_an_older_edgeq_says_rebuild(run_cli, tmp_path):
     md, _ = _report(run_cli, tmp_path, targets=(old, CPU))
     mcu, cpu = _verdicts(md)
     assert mcu == "- mcu: not recorded (manifest from an older edgeq: rebuild); artifacts: mcu/m_int8.tflite"
-    assert cpu.startswith("- cpu: all ops on the CPU; latency 0.038 ms")
+    assert cpu.startswith("- cpu: fidelity not measured (no evaluation data); all ops on the CPU; latency 0.038 ms")
     assert "Findings not recorded (manifest from an older edgeq: rebuild)." in _section(
         md, "Target mcu: op mapping and memory"
     )
@@ -293,7 +318,7 @@ def test_a_phone_mean_without_percentiles_is_still_a_measurement(run_cli, tmp_pa
     )
     md, _ = _report(run_cli, tmp_path, targets=(phone,))
     [line] = _verdicts(md)
-    assert line.startswith("- android: delegates GPU, NNAPI: which one runs is decided on the phone; latency")
+    assert line.startswith("- android: fidelity not measured (no evaluation data); delegates GPU, NNAPI: which one")
     assert f"latency 95.788 ms mean of 50 runs, measured over adb on {where}" in line
     assert f"| android | int8 | - | - | 95.788 | measured over adb | {where} | - |" in _section(md, "Latency")
 
@@ -350,7 +375,7 @@ def test_a_fit_that_fails_says_so():
 
     tight = dataclasses.replace(MCU_C, fit=dataclasses.replace(MCU_C.fit, flash_limit_bytes=32 * KIB))
     v = judge(_target("mcu", tight, [_variant("int8", 27.0, "host", tight)]))
-    assert "DOES NOT FIT: RAM (static + stack) 8.8 KiB of 256.0 KiB RAM, flash 58.6 KiB of 32.0 KiB" in v.cells()[2]
+    assert "DOES NOT FIT: RAM (static + stack) 8.8 KiB of 256.0 KiB RAM, flash 58.6 KiB of 32.0 KiB" in v.cells()[3]
 
 
 def test_judge_returns_a_frozen_typed_verdict():
@@ -476,3 +501,96 @@ def test_the_report_and_the_cli_read_no_targets_details():
         for read in ('"details"', ".details", '"counts"', "first_unmapped", '"info"'):
             assert read not in src, f"{mod.__name__} reads {read}"
     assert "re.compile" not in inspect.getsource(verdict)  # no message is leveled by its words
+
+
+def _iv(what, estimate, low, high, n):
+    return {"what": what, "estimate": estimate, "low": low, "high": high, "n": n, "confidence": 0.95, "method": "m"}
+
+
+def test_fidelity_is_the_drop_with_labels_else_agreement_else_worst_sqnr():
+    from edgeq.report.verdict import fidelity
+
+    row = {"accuracy": 0.60, "reference_accuracy": 0.96, "agreement": 0.62, "sqnr_db": 4.0, "num_eval_samples": 500}
+    row["intervals"] = {"accuracy_drop_points": _iv("accuracy_drop_points", 36.0, 31.5, 40.2, 500)}
+    assert fidelity(row) == "top-1 drop 36.00 points vs float (95%: +31.50..+40.20 points, n=500)"
+    unlabeled = row | {"accuracy": None, "reference_accuracy": None, "intervals": {}}
+    assert fidelity(unlabeled) == "top-1 agreement with float 62.00%"
+    outputs = [{"name": "boxes", "constant_reference": None}, {"name": "scores", "constant_reference": None}]
+    reg = unlabeled | {"agreement": None, "worst_output": "boxes", "outputs": outputs}
+    reg["intervals"] = {"sqnr_db": _iv("sqnr_db", 4.0, 3.5, 4.4, 500)}
+    assert fidelity(reg) == "worst-output SQNR ('boxes') 4.00 dB (95%: 3.50..4.40 dB, n=500)"
+    det = reg | {"detection": {"box_iou_mean": 0.412, "score_agreement": 0.5, "boxes": "boxes"}}
+    assert fidelity(det).endswith("n=500); box IoU 0.41, score agreement 50.0%")
+    assert fidelity({"sqnr_db": float("inf"), "num_eval_samples": 100}) == "worst-output SQNR identical to float"
+    assert fidelity({"accuracy": None, "num_eval_samples": 0}) == "fidelity not measured (no evaluation data)"
+
+
+def test_fidelity_says_when_samples_are_too_few_or_the_reference_is_constant():
+    from edgeq.bench.stats import MIN_SAMPLES
+    from edgeq.report.verdict import fidelity
+
+    few = {"agreement": 1.0, "num_eval_samples": MIN_SAMPLES - 1}
+    assert fidelity(few).endswith(f"only {MIN_SAMPLES - 1} samples, too few to judge (needs {MIN_SAMPLES})")
+    assert "too few" not in fidelity(few | {"num_eval_samples": MIN_SAMPLES})
+    dead = {"agreement": 1.0, "sqnr_db": float("inf"), "num_eval_samples": 500}
+    dead["outputs"] = [{"name": "logits", "constant_reference": 0.0}]
+    assert fidelity(dead) == "NOT JUDGED: the float reference's output 'logits' is constant over the evaluation data"
+
+
+def test_the_verdict_table_has_a_fidelity_column_and_every_table_fits_the_page(run_cli, tmp_path):
+    from edgeq.report.verdict import VERDICT_HEADER
+
+    assert VERDICT_HEADER[:3] == ["target", "fidelity", "on the accelerator"]
+    md, page = _report(run_cli, tmp_path, TOP | {"failed_targets": ["coral"]}, (FAILED, MCU, CPU))
+    assert "<th>mcu</th><td>top-1 agreement with float 64.00% (95%: 59.68-68.13%, n=500)</td><td>all ops" in page
+    assert f"<td colspan='{len(VERDICT_HEADER) - 1}'>FAILED" in page
+    # every table scrolls inside its own box rather than past the page's edge
+    assert page.count("<table") == page.count("<div class='wide'><table") > 3
+    assert "div.wide{max-width:100%;overflow-x:auto}" in page
+
+
+def test_an_sqnr_inside_the_noise_of_the_default_floor_is_a_note(run_cli, tmp_path):
+    """Unlabeled data: the build's default SQNR floor (kept in the manifest) is judged against its interval."""
+    iv = {"sqnr_db": _iv("sqnr_db", 20.4, 19.1, 21.8, 200)}
+    budget = {"max_drop": None, "min_sqnr": 20.0, "why": "the default", "text": "worst-output SQNR >= 20 dB"}
+    cpu = copy.deepcopy(CPU) | {"budget": budget}
+    cpu["variants"][1] |= {"sqnr_db": 20.4, "num_eval_samples": 200, "intervals": iv}
+    md, _ = _report(run_cli, tmp_path, targets=(cpu,))
+    assert "cpu: the 95% interval of the SQNR (19.10..21.80 dB on 200 samples) spans the 20.0 dB floor" in md
+    assert _verdicts(md)[0].startswith("- cpu: worst-output SQNR 20.40 dB (95%: 19.10..21.80 dB, n=200);")
+    far = copy.deepcopy(cpu) | {"budget": budget | {"min_sqnr": 10.0}}
+    md, _ = _report(run_cli, tmp_path, targets=(far,))
+    assert "spans the" not in md
+    cpu["budget"] = {"min_sqnr": "twenty"}  # a damaged manifest is one clear error, not a traceback
+    _write(tmp_path, TOP | {"targets": ["cpu"]}, cpu)
+    r = run_cli("report", tmp_path)
+    assert r.exit_code == 3 and "budget.min_sqnr" in r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("shutil").which("chromium"), reason="needs headless chromium")
+def test_the_report_fits_a_1280_px_window_in_chromium(run_cli, tmp_path):
+    """Laid out by a real browser at 1280 px: the page is no wider than the window (before: the variants
+    table of a real build ran to 1,363 px and was cut off) and no table runs past the body's edge."""
+    import shutil
+
+    wide = copy.deepcopy(MCU)  # long cells: the variants table is the widest of a real build
+    for v in wide["variants"]:
+        v |= {"accuracy": 0.9785, "reference_accuracy": 0.979, "agreement": 0.9995, "sqnr_db": 40.7}
+        v |= {"worst_class_drop_points": 0.25, "num_eval_samples": 2000}
+    _report(run_cli, tmp_path, targets=(CORAL, wide, CPU))
+    probe = (
+        "<script>var b=document.body.getBoundingClientRect().right,o=0;"
+        "document.querySelectorAll('table').forEach(function(t){if(t.getBoundingClientRect().right>b+1)o++});"
+        "document.body.setAttribute('data-fit',document.documentElement.scrollWidth+' '+o)</script></body>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text((tmp_path / "report.html").read_text().replace("</body>", probe))
+    profile = tmp_path / "profile"
+    p = subprocess.run(
+        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--window-size=1280,2000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    width, outside = re.search(r'data-fit="(\d+) (\d+)"', p.stdout).groups()
+    assert int(width) <= 1280 and outside == "0", (width, outside)
