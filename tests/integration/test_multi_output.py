@@ -233,13 +233,13 @@ def test_build_warns_of_a_dead_int8_output(run_cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_build_without_labels_or_min_sqnr_does_not_claim_the_budget_met(run_cli, multi, tmp_path):
+def test_build_without_labels_or_min_sqnr_applies_the_tasks_default_budget(run_cli, multi, tmp_path):
     r = run_cli(
         "build", multi / "m.keras", "--target", "cpu", "--data", multi / "x.npy", "--eval-data", multi / "x.npy",
         "-o", tmp_path / "b", "--runs", "2", "--warmup", "0",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
-    assert "meets the budget" not in r.stdout and "no labels (give --min-sqnr DB)" in r.stdout
+    assert "note: budget: worst-output SQNR >= " in r.stdout and "with unlabeled evaluation data" in r.stdout, r.stdout
 
 
 def test_eval_against_a_float_tflite_reference_pairs_by_signature_names(run_cli, multi):
