@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use as real tools: an OpenSSH server on 127.0.0.1, adb with no device, and the
-# Arm toolchain with QEMU (the generated C engine is built and run bit-exact on Cortex-M under emulation).
-SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# Arm toolchain with QEMU (the generated C engine is built and run bit-exact on Cortex-M under emulation),
+# and headless Chromium (report.html is laid out by a real browser: its tables fit a 1280 px window).
+SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium
 
 .PHONY: setup sysdeps demo test lint bench data model clean fuzz adversarial
 
