@@ -120,7 +120,7 @@ CPU_DEVICES = Bound(1, MAX_THREADS, example="2")
 CHECK_SAMPLES = Bound(1, 10_000, example="20")  # --proof-samples, --parity-samples
 PORT = Bound(1, 65_535, example="22")
 RUNTIME_VERSION = Bound(1, 99, example="14")  # Edge TPU runtime versions (10 to 16 exist)
-INPUT_DIM = Bound(1, 65_536, example="1x224x224x3")  # one dimension of --input-shape
+INPUT_DIM = Bound(1, 2**24, example="1x224x224x3")  # one dimension of --input-shape (audio: 144000 samples and more)
 MAX_INPUT_RANK = 8  # TFLite kernels take at most 5 or 6 dimensions
 MAX_INPUT_ELEMENTS = 2**28  # one pinned input: 1 GiB of float32
 

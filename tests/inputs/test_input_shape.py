@@ -113,9 +113,9 @@ def test_dynamic_batch_without_input_shape_takes_batch(run_cli, tmp_path, dynami
 @pytest.mark.parametrize(
     ("shape", "code", "words"),
     [
-        ("0x8x8x1", 2, "every dimension must be between 1 and 65536, got 0"),
+        ("0x8x8x1", 2, "every dimension must be between 1 and 16777216, got 0"),
         ("-1x8x8x1", 2, "takes DxDx.. (positive integers)"),
-        ("1x99999999x8x1", 2, "every dimension must be between 1 and 65536"),
+        ("1x99999999x8x1", 2, "every dimension must be between 1 and 16777216"),
         ("64x4096x4096x3", 2, "elements; at most"),
         ("1x8x8", 2, 'has 3 dimensions; input "x"'),
         ("1x9x8x1", 2, "dimension 1 is fixed at 8"),
