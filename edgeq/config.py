@@ -597,7 +597,12 @@ class BuildConfig(_Dict):
         object.__setattr__(self, "custom_objects", (specs,) if isinstance(specs, str) else tuple(specs))
         shapes = self.input_shape
         object.__setattr__(self, "input_shape", (shapes,) if isinstance(shapes, str) else tuple(shapes))
-        input_shapes(self.input_shape)  # validates
+        for s in input_shapes(self.input_shape):  # validates
+            if s.name is None and len(s.dims) > 1 and s.dims[0] != 1:
+                raise UsageError(
+                    f"--input-shape {s.text()}: the build makes batch-1 models for edge targets",
+                    "give batch 1 (e.g. --input-shape 1x" + "x".join(map(str, s.dims[1:])) + "), or use edgeq quantize",
+                )
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
         targets = tuple(t.strip() for part in targets for t in str(part).split(",") if t.strip())
         object.__setattr__(self, "targets", targets)

@@ -228,3 +228,9 @@ def test_dynamic_batch_onnx_quantized_with_input_shape(run_cli, tmp_path, onnx_c
     assert not any(t.is_dynamic for t in tflite.read_file(str(out)).tensors)
     entries = sorted(p.name for p in (onnx_cache / "onnx").iterdir() if not p.name.startswith("."))
     assert any("-shape" in e for e in entries), entries  # the pinned conversion has its own cache entry
+
+
+def test_build_refuses_a_batch_other_than_1(run_cli, tmp_path, dynamic_tflite):
+    r = run_cli("build", dynamic_tflite, "--target", "cpu", "--input-shape", "2x8x8x1", "-o", tmp_path / "out")
+    assert r.exit_code == 2 and "the build makes batch-1 models" in r.stderr and "1x8x8x1" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
