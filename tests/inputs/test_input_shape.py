@@ -154,6 +154,11 @@ def test_keras_dynamic_spatial_pinned(run_cli, tmp_path):
     from edgeq import tflite
 
     assert list(tflite.read_file(str(tmp_path / "b.tflite")).inputs[0].shape_signature) == [1, 8, 8, 1]
+    # the debugger converts the same pinned model (it refused the dynamic dimensions before)
+    r = run_cli("debug", tmp_path / "m.keras", "--data", DATA / "digits_calib.npz", "--samples", "20",
+                "--input-shape", "1x8x8x1", "-o", tmp_path / "dbg")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "dbg" / "layers.json").exists()
 
 
 def test_advice_names_an_option_that_applies(run_cli, tmp_path, dynamic_tflite):
