@@ -239,3 +239,30 @@ def test_build_refuses_a_batch_other_than_1(run_cli, tmp_path, dynamic_tflite):
     r = run_cli("build", dynamic_tflite, "--target", "cpu", "--input-shape", "2x8x8x1", "-o", tmp_path / "out")
     assert r.exit_code == 2 and "the build makes batch-1 models" in r.stderr and "1x8x8x1" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_saved_model_dynamic_spatial_pinned(run_cli, tmp_path):
+    """A SavedModel whose signature takes [None, None, None, 1]: converted through that signature, pinned."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+
+    class Model(tf.Module):
+        def __init__(self) -> None:
+            self.k = tf.Variable(rng.normal(0, 0.5, (3, 3, 1, 4)).astype(np.float32))
+            self.w = tf.Variable(rng.normal(0, 0.5, (4, 10)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32)])
+        def __call__(self, x: tf.Tensor) -> dict:
+            return {"logits": tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(x, self.k, 1, "SAME")), axis=[1, 2]) @ self.w}
+
+    m = Model()
+    tf.saved_model.save(m, str(tmp_path / "sm"), signatures=m.__call__)
+    args = ("quantize", tmp_path / "sm", "--data", DATA / "digits_calib.npz")
+    r = run_cli(*args, "-o", tmp_path / "a.tflite")
+    assert r.exit_code == 3 and "--input-shape 1xNxNx1" in r.stderr, r.stderr
+    r = run_cli(*args, "--input-shape", "x:1x8x8x1", "-o", tmp_path / "b.tflite")
+    assert r.exit_code == 0, r.stderr
+    from edgeq import tflite
+
+    assert list(tflite.read_file(str(tmp_path / "b.tflite")).inputs[0].shape_signature) == [1, 8, 8, 1]
