@@ -120,6 +120,9 @@ CPU_DEVICES = Bound(1, MAX_THREADS, example="2")
 CHECK_SAMPLES = Bound(1, 10_000, example="20")  # --proof-samples, --parity-samples
 PORT = Bound(1, 65_535, example="22")
 RUNTIME_VERSION = Bound(1, 99, example="14")  # Edge TPU runtime versions (10 to 16 exist)
+INPUT_DIM = Bound(1, 2**24, example="1x224x224x3")  # one dimension of --input-shape (audio: 144000 samples and more)
+MAX_INPUT_RANK = 8  # TFLite kernels take at most 5 or 6 dimensions
+MAX_INPUT_ELEMENTS = 2**28  # one pinned input: 1 GiB of float32
 
 
 def _plain(value: Any) -> Any:
@@ -341,11 +344,154 @@ class BenchConfig(_Dict):
 
 
 @dataclass(frozen=True)
+class InputShape(_Dict):
+    """One input shape pinned by ``--input-shape 1x320x320x3`` (or, naming the input, ``image:1x320x320x3``).
+
+    Every dimension is a positive integer within :data:`INPUT_DIM`, the rank at most
+    :data:`MAX_INPUT_RANK`, the element count at most :data:`MAX_INPUT_ELEMENTS`; which input it
+    names and whether it agrees with the model's static dimensions is :func:`pin_shapes`'s to say.
+    """
+
+    dims: tuple[int, ...]
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", tuple(self.dims))
+        if not 1 <= len(self.dims) <= MAX_INPUT_RANK:
+            raise UsageError(
+                f"--input-shape {self.text()} has {len(self.dims)} dimensions; at most {MAX_INPUT_RANK} are allowed",
+                "e.g. --input-shape 1x224x224x3",
+            )
+        for d in self.dims:
+            if not INPUT_DIM.ok(d) or not isinstance(d, int):
+                raise UsageError(
+                    f"--input-shape {self.text()}: every dimension must be {INPUT_DIM.text()}, got {d}",
+                    "e.g. --input-shape 1x224x224x3",
+                )
+        count = 1
+        for d in self.dims:
+            count *= d
+        if count > MAX_INPUT_ELEMENTS:
+            raise UsageError(
+                f"--input-shape {self.text()} is {count} elements; at most {MAX_INPUT_ELEMENTS} are allowed",
+                "edge models take far smaller inputs: give the model's real input size",
+            )
+
+    @classmethod
+    def parse(cls, text: Any) -> InputShape:
+        """``1x320x320x3`` or ``NAME:1x320x320x3`` (the name is everything before the last colon).
+
+        Raises:
+            UsageError: not that form, a dimension that is not a positive integer or out of bounds.
+        """
+        if isinstance(text, InputShape):
+            return text
+        raw = str(text).strip()
+        name, _, dims = raw.rpartition(":")
+        if len(name) > 256:
+            raise UsageError("--input-shape names an input of more than 256 characters", "give the input's name")
+        parts = dims.lower().replace(",", "x").split("x")
+        if len(raw) > 1000 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+            shown = _quoted(raw if len(raw) <= 60 else raw[:57] + "...")
+            raise UsageError(
+                f"--input-shape takes DxDx.. (positive integers), got {shown}",
+                "e.g. --input-shape 1x224x224x3, or NAME:1x224x224x3 for one input of several",
+            )
+        return cls(tuple(int(p) for p in parts), name.strip() or None)
+
+    def text(self) -> str:
+        shape = "x".join(str(d) for d in self.dims)
+        return f"{_quoted(self.name)[1:-1]}:{shape}" if self.name else shape
+
+
+def _quoted(text: str) -> str:
+    """``text`` in double quotes on one line: control characters and undecodable bytes escaped."""
+    import json
+
+    from edgeq.paths import printable
+
+    return json.dumps(printable(text), ensure_ascii=False)
+
+
+def input_shapes(values: Any) -> tuple[InputShape, ...]:
+    """Parse and check ``--input-shape`` values (a string or several): one unnamed shape, or named ones
+    each naming another input.
+
+    Raises:
+        UsageError: a malformed shape, an unnamed shape with others, an input named twice.
+    """
+    items = [values] if isinstance(values, (str, InputShape)) else list(values or ())
+    shapes = tuple(InputShape.parse(v) for v in items)
+    if len(shapes) > 1 and any(s.name is None for s in shapes):
+        raise UsageError(
+            "several --input-shape values must each name their input", "e.g. --input-shape a:1x16 --input-shape b:1x8"
+        )
+    names = [s.name for s in shapes]
+    twice = sorted({n for n in names if names.count(n) > 1 and n is not None})
+    if twice:
+        raise UsageError(f"--input-shape names input {twice[0]!r} twice", "give each input one shape")
+    return shapes
+
+
+def pin_shapes(
+    shapes: tuple[InputShape, ...], inputs: list[tuple[str, tuple[int | None, ...]]], origin: str
+) -> dict[str, tuple[int, ...]]:
+    """The static shape each pinned input of a model gets: ``inputs`` are its (name, shape) with None
+    for a dynamic dimension. Inputs not named keep their shape (absent from the result).
+
+    Raises:
+        UsageError: an unnamed shape for a model of several inputs, a name the model has no input of
+            (the message lists them), another rank, or a dimension that contradicts a static one.
+    """
+    names = [n for n, _ in inputs]
+    listed = ", ".join(_quoted(n) for n in names[:20]) + (" ..." if len(names) > 20 else "")
+    first = _quoted(names[0])[1:-1] if names else "NAME"
+    pinned: dict[str, tuple[int, ...]] = {}
+    for s in shapes:
+        if s.name is None and len(inputs) != 1:
+            raise UsageError(
+                f"{origin} has {len(inputs)} inputs ({listed}); --input-shape {s.text()} does not say which",
+                f"name it: --input-shape {first}:{s.text()}",
+            )
+        name = names[0] if s.name is None else s.name
+        if name not in names:
+            raise UsageError(
+                f"{origin} has no input named {_quoted(name)}; its inputs: {listed}",
+                f"use one of those names: --input-shape {first}:{'x'.join(map(str, s.dims))}",
+            )
+        own = dict(inputs)[name]
+        shown = "x".join("?" if d is None or d < 0 else str(d) for d in own)
+        if len(own) != len(s.dims):
+            raise UsageError(
+                f"--input-shape {s.text()} has {len(s.dims)} dimensions; input {_quoted(name)} of {origin} has "
+                f"{len(own)} ({shown})",
+                f"give {len(own)} dimensions, keeping the static ones: {shown.replace('?', 'N')}",
+            )
+        clash = [i for i, (d, p) in enumerate(zip(own, s.dims, strict=True)) if d is not None and d >= 0 and d != p]
+        if clash:
+            raise UsageError(
+                f"--input-shape {s.text()} contradicts input {_quoted(name)} of {origin} ({shown}): dimension "
+                f"{clash[0]} is fixed at {own[clash[0]]}",
+                f"pin only its dynamic dimensions (?): {shown.replace('?', 'N')}",
+            )
+        pinned[name] = s.dims
+    return pinned
+
+
+@dataclass(frozen=True)
 class LoadConfig(_Dict):
-    """How models are deserialized. Safe mode refuses Python code stored in a model file."""
+    """How models are deserialized. Safe mode refuses Python code stored in a model file.
+
+    ``input_shapes`` pin dynamic input dimensions (``--input-shape``): a Keras or SavedModel model is
+    converted with that input signature, an ONNX model converted by onnx2tf with it, a float .tflite
+    rewritten with it (:func:`pin_shapes` matches them to the model's inputs)."""
 
     custom_objects: tuple[str, ...] = ()  # "module:attr" specs; giving any implies trust
     trust_model: bool = False
+    input_shapes: tuple[InputShape, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shapes", input_shapes(self.input_shapes))
 
     @property
     def safe_mode(self) -> bool:
@@ -476,6 +622,7 @@ class BuildConfig(_Dict):
     allow_cpu_fallback: bool = False
     trust_model: bool = False
     custom_objects: tuple[str, ...] = ()
+    input_shape: tuple[str, ...] = ()  # --input-shape values (edgeq.toml: input-shape)
     # Target options (keys of the targets' TargetOption declarations, e.g. "board", "host", and "device"):
     # ``options`` go to every chosen target that declares each one (the command line); ``target_options``
     # to one target each (edgeq.toml's [targets.NAME] tables), overridden by ``options``. The build checks
@@ -489,6 +636,14 @@ class BuildConfig(_Dict):
         object.__setattr__(self, "target_options", {k: dict(v) for k, v in self.target_options.items()})
         specs = self.custom_objects
         object.__setattr__(self, "custom_objects", (specs,) if isinstance(specs, str) else tuple(specs))
+        shapes = self.input_shape
+        object.__setattr__(self, "input_shape", (shapes,) if isinstance(shapes, str) else tuple(shapes))
+        for s in input_shapes(self.input_shape):  # validates
+            if s.name is None and len(s.dims) > 1 and s.dims[0] != 1:
+                raise UsageError(
+                    f"--input-shape {s.text()}: the build makes batch-1 models for edge targets",
+                    "give batch 1 (e.g. --input-shape 1x" + "x".join(map(str, s.dims[1:])) + "), or use edgeq quantize",
+                )
         targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
         targets = tuple(t.strip() for part in targets for t in str(part).split(",") if t.strip())
         object.__setattr__(self, "targets", targets)
@@ -523,7 +678,11 @@ class BuildConfig(_Dict):
 
     @property
     def load(self) -> LoadConfig:
-        return LoadConfig(custom_objects=self.custom_objects, trust_model=self.trust_model)
+        return LoadConfig(
+            custom_objects=self.custom_objects,
+            trust_model=self.trust_model,
+            input_shapes=input_shapes(self.input_shape),
+        )
 
 
 def _option_tables(options: Any, per_target: Any) -> None:
@@ -565,6 +724,7 @@ TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "allow-cpu-fallback": ("allow_cpu_fallback", "bool", "allow-cpu-fallback = false"),
     "trust-model": ("trust_model", "bool", "trust-model = true"),
     "custom-objects": ("custom_objects", "strs", 'custom-objects = ["mylayers:CUSTOM_OBJECTS"]'),
+    "input-shape": ("input_shape", "strs", 'input-shape = "1x320x320x3" (several inputs: ["a:1x16", "b:1x8"])'),
 }
 
 _TYPE_NAMES = {

@@ -8,6 +8,7 @@ when the user says they trust the model (``--custom-objects`` or ``--trust-model
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import importlib
 import json
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from edgeq.artifacts import read_sidecar, sha256_file
-from edgeq.config import LoadConfig
+from edgeq.config import LoadConfig, pin_shapes
 from edgeq.errors import BadInput, UsageError
 from edgeq.outputs import require_single
 from edgeq.paths import native_path
@@ -379,6 +380,7 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
         inputs, outputs = _saved_model_specs(obj, p)
     else:
         inputs, outputs = _keras_specs(obj)
+    inputs = pinned(inputs, cfg, str(p))
     side = read_sidecar(p) or {}
     vr = (side.get("data") or {}).get("value_range")
     return LoadedModel(
@@ -392,6 +394,18 @@ def load_model(path: str | os.PathLike, cfg: LoadConfig = LoadConfig()) -> Loade
     )
 
 
+def pinned(inputs: tuple[TensorSpec, ...], cfg: LoadConfig, origin: str) -> tuple[TensorSpec, ...]:
+    """``inputs`` with the shapes ``--input-shape`` pins (the converter's concrete function takes them).
+
+    Raises:
+        UsageError: a pinned shape that names no input, has another rank or contradicts a static dimension.
+    """
+    if not cfg.input_shapes:
+        return inputs
+    shapes = pin_shapes(cfg.input_shapes, [(t.name, t.shape) for t in inputs], origin)
+    return tuple(TensorSpec(t.name, shapes.get(t.name, t.shape), t.dtype) for t in inputs)
+
+
 def _load_onnx(p: Path, cfg: LoadConfig) -> LoadedModel:
     """An ONNX model as the SavedModel onnx2tf makes of it (cached). The path stays the SavedModel's (the
     converter and the debugger read it from there); the hash is the .onnx file's, which the cache
@@ -399,7 +413,9 @@ def _load_onnx(p: Path, cfg: LoadConfig) -> LoadedModel:
     from edgeq.onnx_import import load_converted
 
     sha = sha256_file(p)
-    loaded = load_converted(p, sha, lambda folder: load_model(folder, cfg))
+    # the shapes are the ONNX model's (its own layout): onnx2tf converts with them, the SavedModel keeps them
+    plain = dataclasses.replace(cfg, input_shapes=())
+    loaded = load_converted(p, sha, lambda folder: load_model(folder, plain), cfg.input_shapes)
     loaded.sha256 = sha
     side = read_sidecar(p) or {}
     vr = (side.get("data") or {}).get("value_range")

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.artifacts import clean_stale, write_json_atomic
+from edgeq.config import InputShape
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, Unavailable
 
 INSTALL_HINT = "pip install edgeq[onnx]"
@@ -78,7 +79,7 @@ def cache_root() -> Path:
     return Path(base) / "edgeq" / "onnx"
 
 
-def saved_model_for(onnx_path: str | os.PathLike, sha256: str) -> Path:
+def saved_model_for(onnx_path: str | os.PathLike, sha256: str, shapes: tuple[InputShape, ...] = ()) -> Path:
     """The SavedModel directory converted from ``onnx_path`` (cached by content hash, verified by its marker).
 
     Raises:
@@ -90,10 +91,11 @@ def saved_model_for(onnx_path: str | os.PathLike, sha256: str) -> Path:
     from edgeq import cache
 
     version = require_onnx2tf()
-    target = cache_root() / f"{sha256[:32]}-onnx2tf-{version}"
+    target = cache_root() / f"{sha256[:32]}-onnx2tf-{version}{_shape_key(shapes)}"
     if _verified(target, sha256):
         return target
     model = _read(Path(onnx_path))
+    overwrite = _overwrite(model, shapes, str(onnx_path))
     try:
         if os.path.lexists(target):  # damaged, planted or a symbolic link: never used, converted again
             cache.remove_entry(target)
@@ -117,13 +119,18 @@ def saved_model_for(onnx_path: str | os.PathLike, sha256: str) -> Path:
         full = _disk_full(exc)
         if full is not None:
             raise _cache_error(full, target) from exc
+        dynamic = [(n, d) for n, d in _graph_inputs(model) if None in d]
+        if dynamic and not overwrite:  # the likely cause, and the option that removes it
+            name, dims = dynamic[0]
+            example = "x".join(str(v) if v else ("1" if i == 0 else "N") for i, v in enumerate(dims))
+            exc.hint = f"input {name!r} has dynamic dimensions: pin them with --input-shape {example}; {exc.hint}"
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
 
 
-def load_converted(onnx_path: str | os.PathLike, sha256: str, load):
+def load_converted(onnx_path: str | os.PathLike, sha256: str, load, shapes: tuple[InputShape, ...] = ()):
     """``load(folder)`` of the SavedModel converted from ``onnx_path``; a cached one that fails to load is
     converted again once, and if that fails too the error names the cache folder to delete.
 
@@ -133,12 +140,12 @@ def load_converted(onnx_path: str | os.PathLike, sha256: str, load):
     """
     from edgeq import cache
 
-    folder = saved_model_for(onnx_path, sha256)
+    folder = saved_model_for(onnx_path, sha256, shapes)
     try:
         return load(folder)
     except (BadInput, OSError, ValueError):
         cache.remove_entry(folder)  # the marker matched, but what it vouches for does not load: convert again
-    folder = saved_model_for(onnx_path, sha256)
+    folder = saved_model_for(onnx_path, sha256, shapes)
     try:
         return load(folder)
     except (BadInput, OSError, ValueError) as exc:
@@ -198,6 +205,56 @@ def _read(p: Path):
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BadInput(f"{p} is not a valid ONNX model ({msg[:200]})", "re-export it from its framework") from exc
     return model
+
+
+def _shape_key(shapes: tuple[InputShape, ...]) -> str:
+    """The cache entry's suffix for pinned input shapes: a conversion with other shapes is another model."""
+    import hashlib
+
+    if not shapes:
+        return ""
+    text = ";".join(sorted(f"{s.name or ''}:{'x'.join(map(str, s.dims))}" for s in shapes))
+    return "-shape" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def _graph_inputs(model) -> list[tuple[str, tuple[int | None, ...]]]:
+    """The ONNX graph's real inputs (not initializers), each dimension None where it is symbolic."""
+    constants = {t.name for t in model.graph.initializer}
+    return [
+        (i.name, tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                       for d in i.type.tensor_type.shape.dim))
+        for i in model.graph.input
+        if i.name not in constants
+    ]  # fmt: skip
+
+
+def _overwrite(model, shapes: tuple[InputShape, ...], origin: str) -> dict[str, tuple[int, ...]]:
+    """Pin the inputs of ``model`` (in place) to ``shapes`` (``--input-shape``, in the ONNX model's own layout,
+    checked) and infer every other shape from them; the shapes pinned.
+
+    Done here rather than with onnx2tf's ``overwrite_input_shape``, which reaches only its onnxsim pass: a
+    symbolic batch left in the graph's other shapes still failed its conversion ("partially known TensorShape").
+    """
+    import onnx
+
+    from edgeq.config import pin_shapes
+
+    pinned = pin_shapes(shapes, _graph_inputs(model), origin) if shapes else {}
+    if not pinned:
+        return pinned
+    for i in model.graph.input:
+        for d, size in zip(i.type.tensor_type.shape.dim, pinned.get(i.name, ()), strict=False):
+            d.dim_value = size  # clears dim_param (a oneof)
+    for o in model.graph.output:
+        o.type.tensor_type.ClearField("shape")  # inferred again from the pinned inputs
+    del model.graph.value_info[:]
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as exc:  # onnx raises InferenceError, ValidationError...
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(f"{origin} does not take --input-shape {pinned} ({msg[:200]})", "check the sizes") from exc
+    model.CopyFrom(inferred)
+    return pinned
 
 
 def _sample_shape(model) -> tuple[int, ...] | None:

@@ -122,7 +122,12 @@ def _plan_human(doc: dict) -> str:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=str), required=True, help="The .tflite to write."
 )
-@number_option("--batch", bound=BATCH, default=1, show_default=True, help="Static batch size of the converted model.")
+@number_option(
+    "--batch",
+    bound=BATCH,
+    default=None,
+    help="Static batch size of the converted model (default: --input-shape's first dimension, else 1).",
+)
 @click.option("--allow-float-ops", is_flag=True, help="Keep ops without integer kernels in float instead of failing.")
 @click.option(
     "--qat", is_flag=True, help="Quantization-aware training with TF-MOT before converting (needs --train-data)."
@@ -204,7 +209,7 @@ def command(
     io: str | None,
     data_path: str | None,
     output: str,
-    batch: int,
+    batch: int | None,
     allow_float_ops: bool,
     qat: bool,
     train_path: str | None,
@@ -243,6 +248,7 @@ def command(
     planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
     denylisted = bool(denylist or denylist_ops)
     _refuse_conflicts(planning, qat, train_path, eval_path, denylisted, techniques, steps_given, allow_cpu_fallback)
+    batch = _batch(batch, kw.get("input_shape"))
     cfg = _quantize_config(mode, io, batch, allow_float_ops, denylist, denylist_ops, techniques)
     preprocess = dict(kw)
     data_cfg = data_config(data_path, kw)
@@ -273,6 +279,19 @@ def command(
     app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
     r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force, size_ratio=size_ratio)
     app.done(r.to_dict(), _quantize_human(r), [r.output, r.sidecar], r.warnings)
+
+
+def _batch(batch: int | None, shapes: tuple[str, ...] | None) -> int:
+    """--batch, or the batch (first dimension) of a single --input-shape; the two must agree."""
+    from edgeq.config import input_shapes
+
+    pinned = input_shapes(shapes)
+    first = pinned[0].dims[0] if len(pinned) == 1 and len(pinned[0].dims) > 1 else None
+    if batch is not None and first is not None and batch != first:
+        raise UsageError(
+            f"--batch {batch} contradicts --input-shape {pinned[0].text()} (batch {first})", "give one batch"
+        )
+    return batch if batch is not None else first or 1
 
 
 def _quantize_config(

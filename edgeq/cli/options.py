@@ -9,6 +9,7 @@ import click
 
 from edgeq.config import (
     ADAROUND_STEPS,
+    INPUT_DIM,
     RESIZE_SIDE,
     SAMPLES,
     SCALE,
@@ -18,6 +19,7 @@ from edgeq.config import (
     LoadConfig,
     Preprocess,
     TechniqueConfig,
+    input_shapes,
 )
 from edgeq.errors import UsageError
 from edgeq.targets.base import Stage, TargetOption
@@ -133,7 +135,22 @@ def data_config(path: str | None, kw: dict) -> DataConfig | None:
     return DataConfig(path=path, samples=samples, seed=seed, preprocess=spec)
 
 
+def _input_shapes(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Check ``--input-shape`` as it is parsed (a bad one is exit 2, one line); None when not given (the
+    build then keeps edgeq.toml's)."""
+    input_shapes(value)
+    return tuple(value) or None
+
+
 def load_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--input-shape",
+        multiple=True,
+        metavar="[NAME:]DxDx..",
+        callback=_input_shapes,
+        help=f"Pin the model's dynamic input dimensions, e.g. 1x320x320x3 (Keras, SavedModel, ONNX in its own "
+        f"layout, float .tflite); several inputs: repeat it as NAME:1x16. Each dimension {INPUT_DIM.text()}.",
+    )(fn)
     fn = click.option(
         "--trust-model",
         is_flag=True,
@@ -149,7 +166,11 @@ def load_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_config(kw: dict) -> LoadConfig:
-    return LoadConfig(custom_objects=tuple(kw.pop("custom_objects")), trust_model=kw.pop("trust_model"))
+    return LoadConfig(
+        custom_objects=tuple(kw.pop("custom_objects")),
+        trust_model=kw.pop("trust_model"),
+        input_shapes=input_shapes(kw.pop("input_shape", None)),
+    )
 
 
 model_argument = click.argument("model", type=click.Path(dir_okay=True, path_type=str))

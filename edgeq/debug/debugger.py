@@ -26,11 +26,10 @@ from edgeq.modelio import Format, LoadedModel
 from edgeq.tfimport import captured_stderr, tensorflow
 
 
-def _static_batch_keras(obj: Any) -> Any:
-    """A batch-1 copy of a tf_keras model."""
+def _static_batch_keras(obj: Any, shape: tuple[int, ...]) -> Any:
+    """A batch-1 copy of a tf_keras model, its input ``shape`` (without the batch; ``--input-shape`` pins it)."""
     import tf_keras
 
-    shape = tuple(obj.inputs[0].shape[1:])
     fixed = tf_keras.models.clone_model(
         obj, input_tensors=tf_keras.Input(batch_shape=(1, *shape), name=obj.inputs[0].name.split(":")[0])
     )
@@ -73,6 +72,8 @@ def converter_for(model: LoadedModel, calib: Dataset) -> Iterator[Any]:
 
     A Keras 3 model tf_keras cannot express is converted from a SavedModel in a temporary folder, which
     lives as long as the converter is in use (the debugger converts twice while it is made)."""
+    from edgeq.quantize import ptq
+
     tf = tensorflow()
     with tempfile.TemporaryDirectory(prefix="edgeq-debug-") as tmp:
         tf_keras_model = None if model.format == Format.SAVED_MODEL else _as_tf_keras(model)
@@ -82,9 +83,9 @@ def converter_for(model: LoadedModel, calib: Dataset) -> Iterator[Any]:
             _save_keras3(model, tmp)
             converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         else:
-            converter = tf.lite.TFLiteConverter.from_keras_model(_static_batch_keras(tf_keras_model))
-        from edgeq.quantize import ptq
-
+            converter = tf.lite.TFLiteConverter.from_keras_model(
+                _static_batch_keras(tf_keras_model, ptq.static_input_shape(model, 1)[1:])
+            )
         ptq.configure(converter, QuantizeConfig(io=IOType.FLOAT, allow_float_ops=True), calib)
         yield converter
 

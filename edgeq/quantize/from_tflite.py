@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeq.config import IOType, Mode, QuantizeConfig
+from edgeq.config import InputShape, IOType, Mode, QuantizeConfig, pin_shapes
 from edgeq.errors import BadInput, ConversionFailed, Unavailable, UsageError
 
 RECIPE = "static_wi8_ai8"
@@ -46,6 +46,7 @@ class FloatTflite:
     input_shape: tuple[int, ...]
     folded_fp16_constants: int
     added_signature: bool
+    pinned_input_shape: tuple[int, ...] | None = None  # the static shape a dynamic input was given
 
 
 def require_quantizer() -> str:
@@ -96,11 +97,13 @@ def check_config(cfg: QuantizeConfig) -> None:
         )
 
 
-def prepare(data: bytes, origin: str) -> FloatTflite:
-    """Check that ``data`` is a float, single-input, static-shape .tflite and ready it for the quantizer.
+def prepare(data: bytes, origin: str, shapes: tuple[InputShape, ...] = (), batch: int | None = None) -> FloatTflite:
+    """Check that ``data`` is a float, single-input .tflite, pin its dynamic input dimensions (``shapes``,
+    from ``--input-shape``; without them a dynamic batch alone takes ``batch``) and ready it for the quantizer.
 
     Raises:
-        BadInput: already quantized, several inputs or subgraph signatures, a dynamic input shape.
+        UsageError: ``shapes`` that do not fit the model's input (:func:`edgeq.config.pin_shapes`).
+        BadInput: already quantized, several inputs or subgraph signatures, a dynamic input shape left.
     """
     from edgeq import tflite
     from edgeq.tflite import edit
@@ -119,10 +122,15 @@ def prepare(data: bytes, origin: str) -> FloatTflite:
             "export a single-input model",
         )
     spec = info.inputs[0]
+    pins = _pins(spec, shapes, batch, origin)
+    if pins:
+        data = edit.pin_input_shapes(data, pins, origin)
+        spec = tflite.read_bytes(data, origin=origin).inputs[0]
     if spec.is_dynamic:
+        example = "x".join(str(d) if d > 0 else ("1" if i == 0 else "N") for i, d in enumerate(spec.shape_signature))
         raise BadInput(
             f"{origin} input {spec.name!r} has a dynamic shape {list(spec.shape_signature)}",
-            "export the .tflite with a fixed input shape",
+            f"pin it with --input-shape {example} (N: the size you will run it at)",
         )
     model = edit.unpack(data)
     _set_builtin_codes(model)
@@ -134,7 +142,18 @@ def prepare(data: bytes, origin: str) -> FloatTflite:
         input_shape=tuple(spec.shape),
         folded_fp16_constants=folded,
         added_signature=added,
+        pinned_input_shape=tuple(spec.shape) if pins else None,
     )
+
+
+def _pins(spec, shapes: tuple[InputShape, ...], batch: int | None, origin: str) -> dict[str, tuple[int, ...]]:
+    """The shape to pin the input to: ``shapes`` checked against it, else ``batch`` for a dynamic batch alone."""
+    own = tuple(d if d >= 0 else None for d in spec.shape_signature)
+    if shapes:
+        return pin_shapes(shapes, [(spec.name, own)], origin)
+    if batch is not None and len(own) > 1 and own[0] is None and None not in own[1:]:
+        return {spec.name: (batch, *(int(d) for d in own[1:] if d is not None))}
+    return {}
 
 
 def _set_builtin_codes(model) -> None:

@@ -31,7 +31,8 @@ def static_input_shape(model: LoadedModel, batch: int) -> tuple[int, ...]:
     if any(d is None for d in rest):
         raise BadInput(
             f"model input {spec.name!r} has dynamic dimensions {list(spec.shape)}",
-            "build or re-export the model with a fixed input size (e.g. Input((224, 224, 3)))",
+            "pin them with --input-shape, e.g. --input-shape "
+            + "x".join(str(d) if d is not None else ("1" if i == 0 else "N") for i, d in enumerate(spec.shape)),
         )
     return (batch, *[int(d) for d in rest if d is not None])
 

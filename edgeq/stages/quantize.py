@@ -46,7 +46,7 @@ def quantize(
     if detect_format(model_path) == Format.TFLITE:  # a downloaded float .tflite: no Keras model to convert
         from edgeq.stages.quantize_tflite import quantize_tflite
 
-        return quantize_tflite(model_path, output, cfg, data_cfg, force)
+        return quantize_tflite(model_path, output, cfg, data_cfg, force, load_cfg)
     out = check_output(output, force, input_paths(model_path, data_cfg))
     require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)

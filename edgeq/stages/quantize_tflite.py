@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.config import Mode, QuantizeConfig
+from edgeq.config import LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.quantize_result import QuantizeResult
 
 
-def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg, force: bool = False):
+def quantize_tflite(
+    model_path: str,
+    output: str,
+    cfg: QuantizeConfig,
+    data_cfg,
+    force: bool = False,
+    load_cfg: LoadConfig = LoadConfig(),
+):
     """``quantize`` for a float .tflite: calibrate, quantize, verify like any conversion, write with a sidecar.
 
     Args:
@@ -20,6 +27,8 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
             (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
         data_cfg: the representative data (required).
         force: overwrite an existing output.
+        load_cfg: its ``input_shapes`` (``--input-shape``) pin dynamic input dimensions; without them a
+            dynamic batch alone takes ``cfg.batch``. The written model is static either way.
 
     Returns:
         A ``QuantizeResult`` like the Keras route's.
@@ -39,19 +48,16 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
     from_tflite.check_config(cfg)
     require_data(cfg, data_cfg)
     original = tflite.read_model_bytes(model_path)
-    model = from_tflite.prepare(original, model_path)
-    if cfg.mode == Mode.FLOAT:
-        copied = {"tool": None, "copied": "a float .tflite is its own float model"}
-        return _as_is(model_path, original, out, cfg, copied, len(original))
-    if cfg.mode == Mode.FP16:
-        data, count = from_tflite.to_fp16(model.data)
-        return _as_is(model_path, data, out, cfg, {"tool": "edgeq", "fp16_constants": count}, len(original))
+    model = from_tflite.prepare(original, model_path, load_cfg.input_shapes, cfg.batch)
+    pinned = {"pinned_input_shape": list(model.input_shape)} if model.pinned_input_shape else {}
+    if cfg.mode in (Mode.FLOAT, Mode.FP16):
+        return _float_flavour(model_path, original, model, out, cfg, pinned)
     version = from_tflite.require_quantizer()
     batch = model.input_shape[0] if model.input_shape else 1
     if cfg.batch != batch:
         raise UsageError(
             f"{model_path} has its batch fixed at {batch}; --batch {cfg.batch} cannot change it",
-            f"drop --batch (or pass --batch {batch})",
+            f"drop --batch (or pass --batch {batch}); a dynamic batch is pinned with --batch or --input-shape",
         )
     calib, warnings = load_data(data_cfg, model.input_shape[1:], None, "calibration data")
     if calib.num_samples < batch:
@@ -68,6 +74,7 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
         "calibration": from_tflite.CALIBRATION,
         "folded_fp16_constants": model.folded_fp16_constants,
         "added_signature": from_tflite.SIGNATURE if model.added_signature else None,
+        **pinned,
     }
     doc = provenance(
         "quantize",
@@ -83,6 +90,20 @@ def quantize_tflite(model_path: str, output: str, cfg: QuantizeConfig, data_cfg,
     doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
     write_artifact(out, data, doc)
     return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), len(original), calib.num_samples, warnings)
+
+
+def _float_flavour(model_path: str, original: bytes, model, out, cfg: QuantizeConfig, pinned: dict):
+    """Float mode: the model itself (pinned, if it was: its float reference then has the static shape its
+    quantized ones have); fp16 mode: with float16 weights."""
+    from edgeq.quantize import from_tflite
+
+    if cfg.mode == Mode.FP16:
+        data, count = from_tflite.to_fp16(model.data)
+        return _as_is(model_path, data, out, cfg, {"tool": "edgeq", "fp16_constants": count, **pinned}, len(original))
+    if pinned:
+        return _as_is(model_path, model.data, out, cfg, {"tool": "edgeq", **pinned}, len(original))
+    copied = {"tool": None, "copied": "a float .tflite is its own float model"}
+    return _as_is(model_path, original, out, cfg, copied, len(original))
 
 
 def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, reference_size: int):

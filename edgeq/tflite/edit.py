@@ -181,3 +181,39 @@ def drop_unused_tensors(model: Any, subgraph: int) -> int:
 
 def _intermediates(op: Any) -> list[int]:
     return list(op.intermediates) if op.intermediates is not None else []
+
+
+def pin_input_shapes(data: bytes, shapes: dict[str, tuple[int, ...]], origin: str = "model") -> bytes:
+    """A copy of the model whose main-subgraph inputs named in ``shapes`` (tensor names) have those static
+    shapes, and every tensor of that subgraph the static shape LiteRT infers from them: no ``-1`` is left
+    in a shape signature, so quantizers, compilers and targets see a static model.
+
+    Raises:
+        BadInput: a name that is no input, a shape LiteRT refuses for the model (a static dimension
+            changed, ops that cannot take it).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = unpack(data)
+    sg = model.subgraphs[0]
+    index = {tensor_name(sg.tensors[i]): i for i in sg.inputs}
+    missing = [n for n in shapes if n not in index]
+    if missing:
+        raise BadInput(f"{origin} has no input named {missing[0]!r}", f"its inputs: {', '.join(map(repr, index))}")
+    try:
+        interp = Interpreter(model_content=bytes(data))
+        for name, dims in shapes.items():
+            interp.resize_tensor_input(index[name], [int(d) for d in dims], strict=True)
+        interp.allocate_tensors()
+        inferred = {int(d["index"]): [int(x) for x in d["shape"]] for d in interp.get_tensor_details()}
+    except (RuntimeError, ValueError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInput(
+            f"{origin} does not take the input shape {dict(shapes)} ({msg[:200]})",
+            "pin only its dynamic dimensions, with sizes its ops accept",
+        ) from exc
+    for i, t in enumerate(sg.tensors):
+        signature = list(t.shapeSignature) if t.shapeSignature is not None else []
+        if i in inferred and (any(d < 0 for d in signature) or i in index.values()):
+            t.shape, t.shapeSignature = inferred[i], None
+    return pack(model, len(data) + 4096)

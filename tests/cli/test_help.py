@@ -57,3 +57,18 @@ def test_targets_lists_cpu(run_cli):
     r = run_cli("--json", "targets")
     assert r.exit_code == 0
     assert "cpu" in [t["name"] for t in r.json["result"]["targets"]]
+
+
+@pytest.mark.parametrize("command", ["quantize", "eval", "debug", "inspect", "train", "build"])
+def test_model_loading_commands_take_input_shape(run_cli, command):
+    """Every command that loads a model can pin its dynamic input dimensions, and --help says the range."""
+    r = run_cli(command, "--help")
+    assert r.exit_code == 0
+    text = " ".join(r.stdout.split())
+    assert "--input-shape" in text and "Each dimension between 1 and 16777216" in text, text
+
+
+def test_bad_input_shape_is_a_usage_error_before_any_work(run_cli, tmp_path):
+    r = run_cli("--json", "quantize", tmp_path / "absent.keras", "--input-shape", "1x0x3", "-o", tmp_path / "o.tflite")
+    assert r.exit_code == 2 and r.json["error"]["exit_code"] == 2
+    assert "every dimension must be between 1 and 16777216, got 0" in r.json["error"]["message"]

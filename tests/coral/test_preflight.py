@@ -100,8 +100,8 @@ def test_big_dense_layer_predicts_streaming(coral_models):
 @pytest.mark.parametrize(
     ("name", "words", "fix"),
     [
-        ("dynamic_batch", "dynamic batch", "--batch 1"),
-        ("bundled_batch2", "batch 2", "--batch 1"),
+        ("dynamic_batch", "dynamic batch", "--input-shape 1x"),
+        ("bundled_batch2", "batch 2", "--input-shape 1x"),
         ("bundled_dynamic", "dynamic-range quantized", "--mode int8 --data"),
         ("bundled_float", "not fully integer (float ops: CONV_2D x3", "--mode int8 --data"),
     ],

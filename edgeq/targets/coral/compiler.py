@@ -219,7 +219,7 @@ def failure_hint(message: str, cfg: CompileConfig) -> str:
     if "could not be parsed" in message or "Didn't find op" in message:
         return "the model uses an op version newer than the compiler knows; re-convert with an older converter"
     if "dynamic-sized tensors" in message:
-        return "quantize with a static input shape (edgeq quantize --batch 1)"
+        return "quantize the float model with a static input shape (edgeq quantize FLOAT_MODEL --input-shape 1xHxWxC)"
     if "large activation tensors" in message:
         return "reduce the input resolution, or try -m with an older runtime or -a"
     return "see the compiler output in the error details; run edgeq check MODEL --target coral"

@@ -367,6 +367,12 @@ def _histogram(names: list[str]) -> str:
     return ", ".join(f"{n} x{c}" for n, c in collections.Counter(names).most_common())
 
 
+def _pinned_fix(fix: str, shape: tuple[int, ...]) -> str:
+    """A requirement's fix with the ``--input-shape`` this model's input would take (batch 1, N where dynamic)."""
+    example = "x".join("1" if i == 0 else (str(d) if d > 0 else "N") for i, d in enumerate(shape))
+    return f"{fix}; for this input: --input-shape {example}" if len(shape) > 1 else fix
+
+
 def require_compilable(info: ModelInfo, origin: str) -> None:
     """Raise the hard errors: dynamic shapes, batch > 1, float or hybrid ops, 16-bit activations.
 
@@ -384,7 +390,7 @@ def require_compilable(info: ModelInfo, origin: str) -> None:
             raise BadInput(
                 f"model has {what} (input {t.name!r} shape {list(t.shape_signature)}); the Edge TPU needs static "
                 "shapes",
-                req["static-shapes"].fix,
+                _pinned_fix(req["static-shapes"].fix, t.shape_signature),
             )
     dynamic = [t for t in info.tensors if t.is_dynamic]
     if dynamic:
@@ -397,7 +403,7 @@ def require_compilable(info: ModelInfo, origin: str) -> None:
         if len(t.shape) > 1 and t.shape[0] > 1:
             raise BadInput(
                 f"model has batch {t.shape[0]} (input {t.name!r} shape {list(t.shape)}); the Edge TPU runs batch 1",
-                req["batch-1"].fix,
+                _pinned_fix(req["batch-1"].fix, t.shape),
             )
     hybrid = [op.name for op in info.ops if op.compute == "hybrid"]
     floating = [op.name for op in info.ops if op.compute == "float"]

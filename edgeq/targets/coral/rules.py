@@ -69,13 +69,14 @@ REQUIREMENTS = (
     Requirement(
         "static-shapes",
         "Tensor sizes are constant at compile time: no dynamic dimensions.",
-        "quantize with a fixed input shape: edgeq quantize MODEL --batch 1 ...",
+        "quantize the float model with its input shape pinned: edgeq quantize FLOAT_MODEL --input-shape 1xHxWxC "
+        "(Keras, SavedModel, ONNX or float .tflite)",
         "coral-table-v12",
     ),
     Requirement(
         "batch-1",
         "Batch size is 1: with more than 3 dimensions only the 3 innermost may be larger than 1.",
-        "quantize with --batch 1",
+        "quantize the float model with batch 1: edgeq quantize FLOAT_MODEL --input-shape 1xHxWxC",
         "coral-table-v12; google-coral/edgetpu#700",
     ),
     Requirement(
