@@ -155,7 +155,7 @@ def open_session(
             if any(d < 0 for d in sig[1:]):
                 raise BadInput(
                     f"{origin} input {inp['name']!r} has dynamic dimensions {sig}",
-                    "re-export the model with a fixed input size",
+                    "pin them: edgeq quantize FLOAT_MODEL --input-shape 1x... makes a static model",
                 )
             if sig and sig[0] < 0:
                 if batch is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeq.config import LoadConfig
+from edgeq.errors import UsageError
 from edgeq.modelio import Format, detect_format, model_summary
 from edgeq.stages.common import expected_input_range, load_model
 
@@ -20,10 +21,17 @@ def inspect(model_path: str, load_cfg: LoadConfig = LoadConfig()) -> dict:
 
     Raises:
         BadInput: missing, corrupt or unreadable model.
+        UsageError: ``--input-shape`` on a .tflite (inspect reads the file as it is).
     """
     fmt = detect_format(model_path)
     if fmt == Format.TFLITE:
         from edgeq import tflite
+
+        if load_cfg.input_shapes:
+            raise UsageError(
+                "--input-shape does not apply to inspecting a .tflite: it is read as it is",
+                f"drop --input-shape; to make a static model: edgeq quantize {Path(model_path).name} --input-shape ...",
+            )
 
         info = tflite.read_file(model_path)
         return {

@@ -4,6 +4,8 @@ advice that names an option which applies."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -266,3 +268,11 @@ def test_saved_model_dynamic_spatial_pinned(run_cli, tmp_path):
     from edgeq import tflite
 
     assert list(tflite.read_file(str(tmp_path / "b.tflite")).inputs[0].shape_signature) == [1, 8, 8, 1]
+
+
+def test_inspect_refuses_input_shape_on_a_tflite(run_cli, tmp_path):
+    """inspect reads a .tflite as it is: a pinned shape would be silently ignored, so it is a usage error."""
+    model = Path(__file__).parents[1] / "data" / "third_party" / "face_detection_short_range.tflite"
+    r = run_cli("inspect", model, "--input-shape", "1x8")
+    assert r.exit_code == 2 and "--input-shape does not apply to inspecting a .tflite" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr

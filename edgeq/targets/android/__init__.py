@@ -112,7 +112,9 @@ def _check_messages(art: fl.FlavourArtifact, info: ModelInfo) -> list[Message]:
         )
     if any(t.is_dynamic for t in info.inputs):
         messages.append(
-            warning("dynamic input shape: the GPU delegate and NNAPI need static shapes; fix the batch to 1")
+            warning(
+                "dynamic input shape: the GPU delegate and NNAPI need static shapes; quantize the float model with --input-shape 1x..."
+            )
         )
     if art.flavour == "mixed":
         messages.append(

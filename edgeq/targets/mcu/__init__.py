@@ -153,7 +153,10 @@ def _preflight(info, origin: str) -> None:
             details={"preflight": found},
         )
     if any(t.is_dynamic for t in info.inputs):
-        raise BadInput(f"{origin} has a dynamic input shape; TFLM needs static shapes", "quantize with --batch 1")
+        raise BadInput(
+            f"{origin} has a dynamic input shape; TFLM needs static shapes",
+            "quantize the float model with its input shape pinned: edgeq quantize FLOAT_MODEL --input-shape 1x...",
+        )
 
 
 def _largest_activation(info) -> tuple[int, Any]:
@@ -687,7 +690,7 @@ class McuTarget:
             {
                 "id": "static-shapes",
                 "text": "Tensor shapes are static (TFLM does not resize tensors).",
-                "fix": "quantize with --batch 1",
+                "fix": "quantize the float model with its input shape pinned: edgeq quantize FLOAT_MODEL --input-shape 1x...",
                 "source": "TFLM",
             }
         )
