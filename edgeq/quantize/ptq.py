@@ -14,7 +14,7 @@ import numpy as np
 
 from edgeq.config import IOType, Mode, QuantizeConfig
 from edgeq.data import Dataset
-from edgeq.errors import BadInput, ConversionFailed
+from edgeq.errors import BadInput, ConversionFailed, EdgeqError
 from edgeq.modelio import Format, LoadedModel
 from edgeq.tfimport import captured_stderr, tensorflow
 
@@ -111,12 +111,14 @@ def convert(model: LoadedModel, cfg: QuantizeConfig, calib: Dataset | None) -> t
     Raises:
         ConversionFailed: the converter raised; the message names the op when it can.
     """
-    converter = make_converter(model, cfg.batch)
-    configure(converter, cfg, calib)
     with captured_stderr() as log:
         error: Exception | None = None
-        try:
+        try:  # tracing the model (make_converter) fails like a conversion: in TensorFlow's graph code
+            converter = make_converter(model, cfg.batch)
+            configure(converter, cfg, calib)
             data = converter.convert()
+        except EdgeqError:
+            raise  # edgeq's own refusals (bad data, usage) keep their kind and exit code
         except Exception as exc:
             error = exc
     if error is not None:

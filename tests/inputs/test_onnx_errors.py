@@ -72,6 +72,31 @@ def test_tflite_converter_error_is_not_in_user_code():
     assert err.details["op"] == "Reshape" and err.details["log_tail"]
 
 
+def test_a_model_that_fails_to_trace_is_a_conversion_failure(monkeypatch):
+    """Tracing a Keras/SavedModel model (TensorFlow's graph code, before the converter runs) fails like a
+    conversion: exit 4 with the reason, not an internal error; edgeq's own refusals keep their kind."""
+    from edgeq.config import QuantizeConfig
+    from edgeq.errors import BadInput, ConversionFailed
+    from edgeq.quantize import ptq
+
+    message = (LOGS / "in_user_code_tf.log").read_text().split(": ", 1)[1]
+
+    def tracing_fails(*_a: object) -> None:
+        raise ValueError(message)
+
+    monkeypatch.setattr(ptq, "make_converter", tracing_fails)
+    with pytest.raises(ConversionFailed) as failed:
+        ptq.convert(None, QuantizeConfig(), None)  # type: ignore[arg-type]
+    assert "Dimension size must be evenly divisible by 3" in failed.value.message and failed.value.exit_code == 4
+
+    def refuses(*_a: object) -> None:
+        raise BadInput("calibration data has the wrong shape", "pass data shaped like the model's input")
+
+    monkeypatch.setattr(ptq, "make_converter", refuses)
+    with pytest.raises(BadInput):
+        ptq.convert(None, QuantizeConfig(), None)  # type: ignore[arg-type]
+
+
 @needs_extra
 def test_onnx2tf_failure_names_the_node_and_keeps_the_log(run_cli, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEQ_CACHE_DIR", str(tmp_path / "cache"))
