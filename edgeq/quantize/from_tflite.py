@@ -70,30 +70,33 @@ def check_config(cfg: QuantizeConfig) -> None:
     """Refuse what this route cannot make, before any work.
 
     Raises:
-        UsageError: a mode other than int8, fp16 or float (the model as it is), I/O other than int8,
-            selective quantization.
+        UsageError: a mode other than int8, fp16 or float (the model as it is), I/O other than int8 or
+            float, selective quantization.
     """
     if cfg.mode in (Mode.FLOAT, Mode.FP16):
         return
     if cfg.mode != Mode.INT8:
         raise UsageError(
             f"a float .tflite can be quantized to int8 or fp16 only, not {cfg.mode.value}",
-            "use --mode int8, or quantize the Keras/SavedModel model it came from",
+            "use --mode int8, or quantize the Keras model, SavedModel or ONNX file it came from",
         )
-    if cfg.io_type != IOType.INT8:
+    if cfg.io_type not in (IOType.INT8, IOType.FLOAT):
         raise UsageError(
-            f"a .tflite quantized by ai-edge-quantizer has int8 I/O, not {cfg.io_type.value}",
-            "use --io int8 (the default), or quantize the Keras/SavedModel model it came from",
+            f"a float .tflite quantized to int8 has int8 or float I/O, not {cfg.io_type.value}",
+            "use --io int8 (the default) or --io float (an int8 body with float input and output)",
         )
     if cfg.selective:
         raise UsageError(
-            "--denylist/--denylist-ops need the Keras/SavedModel model (the quantization debugger)",
-            "drop them, or quantize the model it came from",
+            "--denylist/--denylist-ops need a Keras model or SavedModel (the quantization debugger runs on it); "
+            "this model is a .tflite, quantized by ai-edge-quantizer",
+            "drop them, or quantize the Keras model, SavedModel or ONNX file the .tflite came from",
         )
     if not cfg.techniques.plain:
+        source = "Keras model" if cfg.techniques.cle else "Keras model, SavedModel or ONNX file"
         raise UsageError(
-            f"{cfg.techniques.label} needs the Keras/SavedModel model (a .tflite is quantized by ai-edge-quantizer)",
-            "drop --ranges/--cle/--bias-correction/--adaround, or quantize the model it came from",
+            f"{cfg.techniques.label} needs the {source} a .tflite is made from; this model is a .tflite, "
+            "quantized by ai-edge-quantizer",
+            f"drop --ranges/--cle/--bias-correction/--adaround, or quantize the {source} the .tflite came from",
         )
 
 
@@ -248,7 +251,7 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionFailed(
             f"ai-edge-quantizer could not quantize the model: {msg[:300]}",
-            "check its ops with edgeq inspect; quantize the Keras/SavedModel model it came from instead",
+            "check its ops with edgeq inspect; quantize the Keras model, SavedModel or ONNX file it came from instead",
         ) from exc
     return bytes(result.quantized_model), log.text
 

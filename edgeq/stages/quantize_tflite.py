@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.config import LoadConfig, Mode, QuantizeConfig
+from edgeq.config import IOType, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.quantize_result import QuantizeResult
 
@@ -23,7 +23,8 @@ def quantize_tflite(
     Args:
         model_path: the float .tflite.
         output: the int8 .tflite to write (a ``.edgeq.json`` sidecar goes beside it, naming the route).
-        cfg: int8 mode with int8 I/O (what this route makes); float mode writes the model unchanged
+        cfg: int8 mode with int8 I/O (what the quantizer makes) or float I/O (QUANTIZE and DEQUANTIZE ops
+            added around that int8 body); float mode writes the model unchanged
             (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
         data_cfg: the representative data (required).
         force: overwrite an existing output.
@@ -36,13 +37,14 @@ def quantize_tflite(
     Raises:
         UsageError: a mode or I/O type this route cannot make; no data.
         BadInput: not a float single-input .tflite; data that does not fit its input.
-        ConversionFailed: the quantizer failed, or its output is not all int8 with int8 I/O.
+        ConversionFailed: the quantizer failed, or its output is not all int8 with the I/O asked for.
         Unavailable: ai-edge-quantizer is not installed.
     """
     from edgeq import tflite
     from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
     from edgeq.quantize import from_tflite, verify
     from edgeq.stages.common import input_paths, load_data, require_data
+    from edgeq.tflite import edit as tflite_edit
 
     out = check_output(output, force, input_paths(model_path, data_cfg))
     from_tflite.check_config(cfg)
@@ -63,19 +65,13 @@ def quantize_tflite(
     if calib.num_samples < batch:
         raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
     data, log = from_tflite.quantize(model, calib.x.astype(np.float32))
+    if cfg.io_type == IOType.FLOAT:  # the quantizer makes int8 I/O; float I/O wraps that body
+        data = tflite_edit.io_conversion(data, "float32")
     info = tflite.read_bytes(data, origin="quantized model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     warnings = warnings + list(check.problems)
-    route = {
-        "tool": "ai-edge-quantizer",
-        "version": version,
-        "recipe": from_tflite.RECIPE,
-        "calibration": from_tflite.CALIBRATION,
-        "folded_fp16_constants": model.folded_fp16_constants,
-        "added_signature": from_tflite.SIGNATURE if model.added_signature else None,
-        **pinned,
-    }
+    route = _route(model, cfg, version, pinned)
     doc = provenance(
         "quantize",
         cfg.to_dict(),
@@ -127,3 +123,19 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, 
     doc["inputs"] = {"model": {"path": model_path, "sha256": sha256_file(model_path)}}
     write_artifact(out, data, doc)
     return QuantizeResult.of(out, cfg, data, info, list(check.float_ops), reference_size, 0, list(check.problems))
+
+
+def _route(model, cfg: QuantizeConfig, version: str, pinned: dict) -> dict:
+    """The sidecar's record of how ai-edge-quantizer made the model, and what edgeq did around it."""
+    from edgeq.quantize import from_tflite
+
+    return {
+        "tool": "ai-edge-quantizer",
+        "version": version,
+        "recipe": from_tflite.RECIPE,
+        "calibration": from_tflite.CALIBRATION,
+        "folded_fp16_constants": model.folded_fp16_constants,
+        "added_signature": from_tflite.SIGNATURE if model.added_signature else None,
+        "io": "int8" if cfg.io_type == IOType.INT8 else "float32 (QUANTIZE/DEQUANTIZE added by edgeq at the I/O)",
+        **pinned,
+    }

@@ -217,3 +217,67 @@ def pin_input_shapes(data: bytes, shapes: dict[str, tuple[int, ...]], origin: st
         if i in inferred and (any(d < 0 for d in signature) or i in index.values()):
             t.shape, t.shapeSignature = inferred[i], None
     return pack(model, len(data) + 4096)
+
+
+def io_conversion(data: bytes, io: str) -> bytes:
+    """A copy of an int8-I/O model whose main-subgraph inputs and outputs are ``io`` (``"float32"`` or
+    ``"int16"``) around the unchanged int8 body: a QUANTIZE op in front of each int8 input, a DEQUANTIZE
+    (float32) or QUANTIZE (int16, a requantize) op after each int8 output. The new I/O tensors take the
+    old ones' names (the int8 ones get ``_int8``) and every signature entry points at them. An int16 tensor
+    is symmetric (zero point 0) over the int8 one's real range, so it loses nothing of it.
+
+    Raises:
+        BadInput: an input or output that is not int8 (nothing to convert; ``data`` is not the quantizer's).
+    """
+    model = unpack(data)
+    sg = model.subgraphs[0]
+    int8 = tensor_type("INT8")
+    bad = [tensor_name(sg.tensors[i]) for i in (*sg.inputs, *sg.outputs) if sg.tensors[i].type != int8]
+    if bad:
+        raise BadInput(f"I/O tensor {bad[0]!r} is not int8", "convert the I/O of an int8-I/O model only")
+    entry_op = _op_code(model, "QUANTIZE", 3 if io == "int16" else 2)
+    exit_op = _op_code(model, "QUANTIZE", 3) if io == "int16" else _op_code(model, "DEQUANTIZE", 2)
+    moved: dict[int, int] = {}
+    front, back = [], []
+    for i in sg.inputs:
+        moved[i] = _io_twin(sg, i, io)
+        front.append(new_operator(entry_op, [moved[i]], [i]))
+    for i in sg.outputs:
+        moved[i] = _io_twin(sg, i, io)
+        back.append(new_operator(exit_op, [i], [moved[i]]))
+    sg.operators = front + list(sg.operators) + back
+    sg.inputs, sg.outputs = [moved[i] for i in sg.inputs], [moved[i] for i in sg.outputs]
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            for e in (*(sig.inputs or []), *(sig.outputs or [])):
+                e.tensorIndex = moved.get(e.tensorIndex, e.tensorIndex)
+    return pack(model, len(data) + 4096)
+
+
+def _op_code(model: Any, builtin: str, version: int) -> int:
+    """The index of ``builtin``'s operator code, raised to ``version`` at least (added when missing)."""
+    value = int(getattr(schema().BuiltinOperator, builtin))
+    for index, code in enumerate(model.operatorCodes):
+        if max(int(code.builtinCode or 0), int(code.deprecatedBuiltinCode or 0)) == value:
+            code.version = max(int(code.version or 1), version)
+            return index
+    model.operatorCodes.append(new_operator_code(builtin, version))
+    return len(model.operatorCodes) - 1
+
+
+def _io_twin(sg: Any, index: int, io: str) -> int:
+    """Add the ``io`` twin of int8 tensor ``index`` (its name, shape; int16: symmetric over its range),
+    rename the int8 one ``<name>_int8``; the twin's index."""
+    old = sg.tensors[index]
+    twin = new_tensor(old.name, old.shape, "INT16" if io == "int16" else "FLOAT32")
+    twin.shapeSignature = old.shapeSignature
+    if io == "int16":
+        q = old.quantization
+        scale, zero = float(q.scale[0]), int(q.zeroPoint[0])
+        reach = max(abs((-128 - zero) * scale), abs((127 - zero) * scale))
+        params = schema().QuantizationParametersT()
+        params.scale, params.zeroPoint = [reach / 32767.0], [0]
+        twin.quantization = params
+    old.name = (old.name or b"") + b"_int8"
+    sg.tensors.append(twin)
+    return len(sg.tensors) - 1
