@@ -100,6 +100,44 @@ class _Pair:
         return f"{self.first.name} -> {self.second.name}{through}"
 
 
+def not_keras(model_path: str) -> tuple[str, str] | None:
+    """Why ``--cle`` cannot run on the model the user gave at ``model_path``, and the fix, in the terms of
+    what they gave (an ONNX file, a SavedModel, a .tflite, never the SavedModel an ONNX file becomes);
+    None for a Keras model (.keras, .h5)."""
+    from pathlib import Path
+
+    from edgeq.modelio import Format, detect_format
+
+    fmt = detect_format(model_path)
+    name = Path(model_path).name or str(model_path)
+    if fmt.is_keras_file:
+        return None
+    plain = "drop --cle (--ranges mse, --bias-correction and --adaround work without it)"
+    if fmt == Format.ONNX:
+        return (
+            f"{name} is an ONNX model; edgeq runs it as the TensorFlow graph onnx2tf converts it to, "
+            "which has no Keras layers to rescale",
+            f"{plain}, or export the model as a .keras file",
+        )
+    if fmt == Format.TFLITE:
+        return f"{name} is a .tflite, quantized by ai-edge-quantizer", f"{plain}, or pass the Keras model it came from"
+    return (
+        f"{name} is a SavedModel, a graph without Keras layers to rescale",
+        f"{plain}, or pass the .keras or .h5 file",
+    )
+
+
+def refuse_unless_keras(model_path: str) -> None:
+    """Refuse ``--cle`` before any work unless ``model_path`` is a Keras model.
+
+    Raises:
+        UsageError: an ONNX file, a SavedModel or a .tflite, named as such.
+    """
+    why = not_keras(model_path)
+    if why is not None:
+        raise UsageError(f"--cle needs a Keras model (.keras, .h5): {why[0]}", why[1])
+
+
 def equalize(model: LoadedModel, cfg: CleConfig = CleConfig()) -> CleResult:
     """Cross-layer equalize a copy of a Keras model (the input model is not changed).
 
@@ -112,9 +150,9 @@ def equalize(model: LoadedModel, cfg: CleConfig = CleConfig()) -> CleResult:
         BadInput: the model cannot be cloned (custom layers without a config).
     """
     start = time.perf_counter()
-    if not model.is_keras:
+    if not model.is_keras:  # the stages refuse first, naming the user's file (refuse_unless_keras)
         raise UsageError(
-            f"cross-layer equalization needs a Keras model, not a {model.format.value}",
+            "cross-layer equalization needs a Keras model (.keras, .h5), not a graph (SavedModel, ONNX)",
             "pass the .keras or .h5 model, or quantize without --cle",
         )
     keras_model = _clone(model.obj)

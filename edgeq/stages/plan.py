@@ -88,7 +88,7 @@ def plan(
     result = planner.run(
         p,
         ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
-        integer=integer_candidates(model, calib, io, adaround_steps, session_holder),
+        integer=integer_candidates(model, calib, io, adaround_steps, session_holder, model_path),
         selective=lambda nodes: session().quantized_model(nodes, [], io),
         sensitivity=lambda: debugger.sensitivity_groups(session()),
         int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
@@ -210,7 +210,7 @@ def _no_plan(
     )
 
 
-def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> list:
+def integer_candidates(model, calib, io, adaround_steps: int, holder: dict, model_path: str = "") -> list:
     """The all-integer techniques as planner candidates, cheapest first: CLE, then MSE ranges with bias
     correction (after CLE where it equalizes anything), then AdaRound on top.
 
@@ -222,8 +222,9 @@ def integer_candidates(model, calib, io, adaround_steps: int, holder: dict) -> l
     from edgeq.quantize import cle, techniques
 
     why_not = ""
-    if not model.is_keras:
-        why_not = f"cross-layer equalization needs a Keras model, not a {model.format.value}"
+    not_keras = cle.not_keras(model_path) if model_path else None
+    if not_keras is not None or not model.is_keras:
+        why_not = "cross-layer equalization needs a Keras model" + (f": {not_keras[0]}" if not_keras else "")
     else:
         try:
             if not cle.equalize(model).pairs:

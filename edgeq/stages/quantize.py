@@ -47,6 +47,10 @@ def quantize(
         from edgeq.stages.quantize_tflite import quantize_tflite
 
         return quantize_tflite(model_path, output, cfg, data_cfg, force, load_cfg)
+    if cfg.techniques.cle:
+        from edgeq.quantize import cle
+
+        cle.refuse_unless_keras(model_path)
     out = check_output(output, force, input_paths(model_path, data_cfg))
     require_data(cfg, data_cfg)
     model = load_model(model_path, load_cfg)
