@@ -2,7 +2,10 @@
 
 There is no Keras model to give the TFLite converter, so the float flatbuffer is quantized as it is,
 with Google's ai-edge-quantizer and its static int8 recipe (``static_wi8_ai8``: int8 weights per
-channel, int8 activations), calibrated on the representative data.
+channel, int8 activations), calibrated on the representative data; ``--mode int16x8`` takes its
+``static_wi8_ai16`` recipe (int16 activations). The quantizer makes integer I/O (it quantizes the graph's
+input and output tensors); ``--io float`` adds QUANTIZE/DEQUANTIZE ops around that body
+(:func:`edgeq.tflite.edit.io_conversion`).
 
 Three things are done around it, each because the tool alone gets them wrong:
 
@@ -33,6 +36,7 @@ from edgeq.config import InputShape, IOType, Mode, QuantizeConfig, pin_shapes
 from edgeq.errors import BadInput, ConversionFailed, Unavailable, UsageError
 
 RECIPE = "static_wi8_ai8"
+RECIPES = {Mode.INT8: RECIPE, Mode.INT16X8: "static_wi8_ai16"}  # int16x8: int8 weights, int16 activations
 CALIBRATION = "global min/max over all samples (qsv_utils.min_max_update)"
 SIGNATURE = "serving_default"
 
@@ -70,20 +74,21 @@ def check_config(cfg: QuantizeConfig) -> None:
     """Refuse what this route cannot make, before any work.
 
     Raises:
-        UsageError: a mode other than int8, fp16 or float (the model as it is), I/O other than int8 or
-            float, selective quantization.
+        UsageError: a mode other than int8, int16x8, fp16 or float (the model as it is); I/O other than
+            the quantizer's own (int8, int16) or float; selective quantization; the accuracy techniques.
     """
     if cfg.mode in (Mode.FLOAT, Mode.FP16):
         return
-    if cfg.mode != Mode.INT8:
+    if cfg.mode not in RECIPES:
         raise UsageError(
-            f"a float .tflite can be quantized to int8 or fp16 only, not {cfg.mode.value}",
+            f"a float .tflite can be quantized to int8, int16x8 or fp16 only, not {cfg.mode.value}",
             "use --mode int8, or quantize the Keras model, SavedModel or ONNX file it came from",
         )
-    if cfg.io_type not in (IOType.INT8, IOType.FLOAT):
+    own = IOType.INT8 if cfg.mode == Mode.INT8 else IOType.INT16
+    if cfg.io_type not in (own, IOType.FLOAT):
         raise UsageError(
-            f"a float .tflite quantized to int8 has int8 or float I/O, not {cfg.io_type.value}",
-            "use --io int8 (the default) or --io float (an int8 body with float input and output)",
+            f"a float .tflite quantized to {cfg.mode.value} has {own.value} or float I/O, not {cfg.io_type.value}",
+            f"use --io {own.value} or --io float (the {cfg.mode.value} body with float input and output)",
         )
     if cfg.selective:
         raise UsageError(
@@ -219,9 +224,9 @@ def _add_signature(model, origin: str) -> bool:
     return True
 
 
-def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
-    """The int8 model of ``model`` calibrated on ``x`` (float samples, model input shape without batch),
-    and what the tool wrote while doing it.
+def quantize(model: FloatTflite, x: np.ndarray, mode: Mode = Mode.INT8) -> tuple[bytes, str]:
+    """The ``mode`` model (int8 or int16x8, its I/O of the same type) of ``model`` calibrated on ``x``
+    (float samples, model input shape without batch), and what the tool wrote while doing it.
 
     Raises:
         ConversionFailed: the quantizer failed (an op it cannot quantize, a custom op).
@@ -234,7 +239,7 @@ def quantize(model: FloatTflite, x: np.ndarray) -> tuple[bytes, str]:
     batch = model.input_shape[0] if model.input_shape else 1
     signature, input_key = _signature(model.data)
     samples = [{input_key: x[i : i + batch]} for i in range(0, len(x) - batch + 1, batch)]
-    rcp = recipe.static_wi8_ai8()
+    rcp = getattr(recipe, RECIPES[mode])()
     try:
         # its C++ log goes to the captured descriptors; its tqdm bars to sys.stderr, which the CLI may
         # have swapped: the library never prints

@@ -23,8 +23,8 @@ def quantize_tflite(
     Args:
         model_path: the float .tflite.
         output: the int8 .tflite to write (a ``.edgeq.json`` sidecar goes beside it, naming the route).
-        cfg: int8 mode with int8 I/O (what the quantizer makes) or float I/O (QUANTIZE and DEQUANTIZE ops
-            added around that int8 body); float mode writes the model unchanged
+        cfg: int8 mode with int8 I/O, int16x8 with int16 I/O (what the quantizer makes), either with
+            float I/O (QUANTIZE and DEQUANTIZE ops added around that integer body); float mode writes the model unchanged
             (the float reference of a build), fp16 mode with float16 weights (Android's GPU flavour).
         data_cfg: the representative data (required).
         force: overwrite an existing output.
@@ -64,8 +64,8 @@ def quantize_tflite(
     calib, warnings = load_data(data_cfg, model.input_shape[1:], None, "calibration data")
     if calib.num_samples < batch:
         raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
-    data, log = from_tflite.quantize(model, calib.x.astype(np.float32))
-    if cfg.io_type == IOType.FLOAT:  # the quantizer makes int8 I/O; float I/O wraps that body
+    data, log = from_tflite.quantize(model, calib.x.astype(np.float32), cfg.mode)
+    if cfg.io_type == IOType.FLOAT:  # the quantizer makes integer I/O; float I/O wraps that body
         data = tflite_edit.io_conversion(data, "float32")
     info = tflite.read_bytes(data, origin="quantized model")
     check = verify.verify(info, cfg)
@@ -132,10 +132,12 @@ def _route(model, cfg: QuantizeConfig, version: str, pinned: dict) -> dict:
     return {
         "tool": "ai-edge-quantizer",
         "version": version,
-        "recipe": from_tflite.RECIPE,
+        "recipe": from_tflite.RECIPES[cfg.mode],
         "calibration": from_tflite.CALIBRATION,
         "folded_fp16_constants": model.folded_fp16_constants,
         "added_signature": from_tflite.SIGNATURE if model.added_signature else None,
-        "io": "int8" if cfg.io_type == IOType.INT8 else "float32 (QUANTIZE/DEQUANTIZE added by edgeq at the I/O)",
+        "io": "float32 (QUANTIZE/DEQUANTIZE added by edgeq at the I/O)"
+        if cfg.io_type == IOType.FLOAT
+        else cfg.io_type.value,
         **pinned,
     }

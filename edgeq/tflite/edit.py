@@ -220,30 +220,32 @@ def pin_input_shapes(data: bytes, shapes: dict[str, tuple[int, ...]], origin: st
 
 
 def io_conversion(data: bytes, io: str) -> bytes:
-    """A copy of an int8-I/O model whose main-subgraph inputs and outputs are ``io`` (``"float32"`` or
-    ``"int16"``) around the unchanged int8 body: a QUANTIZE op in front of each int8 input, a DEQUANTIZE
-    (float32) or QUANTIZE (int16, a requantize) op after each int8 output. The new I/O tensors take the
-    old ones' names (the int8 ones get ``_int8``) and every signature entry points at them. An int16 tensor
-    is symmetric (zero point 0) over the int8 one's real range, so it loses nothing of it.
+    """A copy of an integer-I/O model whose main-subgraph inputs and outputs are ``io`` (``"float32"``, or
+    ``"int16"`` around an int8 body) with the body unchanged: a QUANTIZE op in front of each input, a
+    DEQUANTIZE (float32) or QUANTIZE (int16, a requantize) op after each output. The new I/O tensors take
+    the old ones' names (the old ones get ``_int8``/``_int16``) and every signature entry points at them.
+    An int16 tensor is symmetric (zero point 0) over the int8 one's real range, so it loses nothing of it.
 
     Raises:
-        BadInput: an input or output that is not int8 (nothing to convert; ``data`` is not the quantizer's).
+        BadInput: I/O tensors not all int8, or not all int16 (for float32 I/O); int16 I/O asked of a
+            model that is not int8.
     """
     model = unpack(data)
     sg = model.subgraphs[0]
-    int8 = tensor_type("INT8")
-    bad = [tensor_name(sg.tensors[i]) for i in (*sg.inputs, *sg.outputs) if sg.tensors[i].type != int8]
-    if bad:
-        raise BadInput(f"I/O tensor {bad[0]!r} is not int8", "convert the I/O of an int8-I/O model only")
-    entry_op = _op_code(model, "QUANTIZE", 3 if io == "int16" else 2)
-    exit_op = _op_code(model, "QUANTIZE", 3) if io == "int16" else _op_code(model, "DEQUANTIZE", 2)
+    kinds = {tensor_type_name(sg.tensors[i].type) for i in (*sg.inputs, *sg.outputs)}
+    body = kinds.pop() if len(kinds) == 1 else ""
+    if body not in ("int8", "int16") or (io == "int16" and body != "int8"):
+        raise BadInput(f"the model's I/O is {'/'.join(sorted(kinds | {body}))}", "convert int8 or int16 I/O only")
+    wide = body == "int16" or io == "int16"  # QUANTIZE version 3 makes or reads int16, DEQUANTIZE 3 reads it
+    entry_op = _op_code(model, "QUANTIZE", 3 if wide else 2)
+    exit_op = _op_code(model, "QUANTIZE", 3) if io == "int16" else _op_code(model, "DEQUANTIZE", 3 if wide else 2)
     moved: dict[int, int] = {}
     front, back = [], []
     for i in sg.inputs:
-        moved[i] = _io_twin(sg, i, io)
+        moved[i] = _io_twin(sg, i, io, body)
         front.append(new_operator(entry_op, [moved[i]], [i]))
     for i in sg.outputs:
-        moved[i] = _io_twin(sg, i, io)
+        moved[i] = _io_twin(sg, i, io, body)
         back.append(new_operator(exit_op, [i], [moved[i]]))
     sg.operators = front + list(sg.operators) + back
     sg.inputs, sg.outputs = [moved[i] for i in sg.inputs], [moved[i] for i in sg.outputs]
@@ -265,9 +267,9 @@ def _op_code(model: Any, builtin: str, version: int) -> int:
     return len(model.operatorCodes) - 1
 
 
-def _io_twin(sg: Any, index: int, io: str) -> int:
-    """Add the ``io`` twin of int8 tensor ``index`` (its name, shape; int16: symmetric over its range),
-    rename the int8 one ``<name>_int8``; the twin's index."""
+def _io_twin(sg: Any, index: int, io: str, body: str) -> int:
+    """Add the ``io`` twin of ``body``-typed tensor ``index`` (its name, shape; int16: symmetric over its
+    range), rename the old one ``<name>_<body>``; the twin's index."""
     old = sg.tensors[index]
     twin = new_tensor(old.name, old.shape, "INT16" if io == "int16" else "FLOAT32")
     twin.shapeSignature = old.shapeSignature
@@ -278,6 +280,6 @@ def _io_twin(sg: Any, index: int, io: str) -> int:
         params = schema().QuantizationParametersT()
         params.scale, params.zeroPoint = [reach / 32767.0], [0]
         twin.quantization = params
-    old.name = (old.name or b"") + b"_int8"
+    old.name = (old.name or b"") + b"_" + body.encode()
     sg.tensors.append(twin)
     return len(sg.tensors) - 1
