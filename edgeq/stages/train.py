@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from edgeq.artifacts import Outputs, check_output, provenance, refuse_overwriting_inputs, sidecar_path
 from edgeq.config import DataConfig, LoadConfig
 from edgeq.errors import BadInput, OutputExists, UsageError
-from edgeq.modelio import Format
+from edgeq.modelio import Format, detect_format
 from edgeq.stages.common import input_paths, load_model
 
 if TYPE_CHECKING:
@@ -39,7 +39,15 @@ def trainable_model(
         raise UsageError("--zoo-arg is for zoo models", f"{model_ref} is a model file")
     loaded = load_model(model_ref, load_cfg)
     if not loaded.is_keras:
-        raise BadInput(f"{model_ref} is a SavedModel; training needs a Keras model", "pass the .keras or .h5 file")
+        kind = (
+            "an ONNX model (run as the TensorFlow graph onnx2tf converts it to)"
+            if detect_format(model_ref) == Format.ONNX
+            else "a SavedModel"
+        )
+        raise BadInput(
+            f"{model_ref} is {kind}; training (train, --qat) needs a Keras model",
+            "pass the .keras or .h5 file, or quantize without --qat (PTQ works on it)",
+        )
     if loaded.format == Format.KERAS3:
         from edgeq.keras_migrate import to_tf_keras
 

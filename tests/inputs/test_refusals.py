@@ -61,3 +61,16 @@ def test_not_keras_for_each_format(tmp_path):
     (tmp_path / "sm" / "saved_model.pb").write_bytes(b"\x08\x01")
     assert cle.not_keras(str(tmp_path / "sm"))[0].startswith("sm is a SavedModel")
     assert cle.not_keras(str(THIRD_PARTY / "hand_recrop.tflite"))[0].startswith("hand_recrop.tflite is a .tflite")
+
+
+@needs_onnx
+def test_training_an_onnx_model_names_the_onnx_file(tiny_onnx):
+    """train and --qat need a Keras model: an ONNX file is named as ONNX, not as the SavedModel it becomes."""
+    from edgeq.config import LoadConfig
+    from edgeq.errors import BadInput
+    from edgeq.stages.train import trainable_model
+
+    with pytest.raises(BadInput) as refused:
+        trainable_model(str(tiny_onnx), (3, 16, 16), None, LoadConfig())
+    assert "is an ONNX model" in refused.value.message and "needs a Keras model" in refused.value.message
+    assert "PTQ works on it" in refused.value.hint
