@@ -90,7 +90,9 @@ def compare(
         one); ``detection`` holds box IoU and score agreement for a detection head; ``degenerate`` and
         ``warnings`` name int8 outputs that carry no signal, outputs whose float reference is constant
         over the data (``constant_reference`` per output, its value or None: no figure of it carries information), and too
-        few samples to judge anything (``judgeable`` False below :data:`edgeq.bench.stats.MIN_SAMPLES`).
+        few samples to judge anything (``judgeable`` False below :data:`edgeq.bench.stats.MIN_SAMPLES`), and
+        int8 outputs whose channel groups span ranges one scale cannot hold (``mixed_ranges`` per output,
+        :func:`edgeq.bench.tasks.mixed_ranges`: a YOLO head's 0..1 scores under its 0..320 boxes' scale).
 
     Raises:
         BadInput: ``task`` does not fit the outputs; labels that do not fit the class-score output.
@@ -119,12 +121,18 @@ def compare(
     result["agreement"] = next((r["agreement"] for r in rows if r["role"] == tasks.CLASS), None)
     result["detection"] = _detection(reference, test, roles) if result["task"] == "detection" else None
     result["degenerate"] = [{"output": r["name"], "why": r["degenerate"]} for r in rows if r["degenerate"]]
-    result["warnings"] = [
-        f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
-        for d in result["degenerate"]
-    ] + [
-        tasks.constant_warning(r["name"], r["constant_reference"]) for r in rows if r["constant_reference"] is not None
-    ]
+    result["warnings"] = (
+        [
+            f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
+            for d in result["degenerate"]
+        ]
+        + [
+            tasks.constant_warning(r["name"], r["constant_reference"])
+            for r in rows
+            if r["constant_reference"] is not None
+        ]
+        + [r["mixed_ranges_warning"] for r in rows if r["mixed_ranges_warning"]]
+    )
     small = stats.too_few(result["num_samples"])
     result["judgeable"] = small is None  # enough samples to judge any budget (stats.MIN_SAMPLES)
     if small:
@@ -155,14 +163,23 @@ def _output_rows(
             row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
         row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
         row["constant_reference"] = tasks.constant(ref)
+        lim = limits.get(name)
+        mixed = tasks.mixed_ranges(ref, (lim[1] - lim[0]) / 255) if lim else None
+        row["mixed_ranges"] = mixed
+        row["mixed_ranges_warning"] = tasks.mixed_warning(name, mixed) if mixed else None
         rows.append(row)
     return rows
 
 
 def _detection(reference: dict[str, np.ndarray], test: dict[str, np.ndarray], roles: dict[str, str]) -> dict:
-    """Box IoU and score agreement of a detection head."""
+    """Box IoU and score agreement of a detection head; for a YOLO head also class agreement."""
     from edgeq.bench import tasks
 
+    yolo = next((n for n, r in roles.items() if r == tasks.YOLO), None)
+    if yolo is not None:
+        layout = tasks.yolo_layout(reference[yolo], by_values=False)
+        assert layout is not None
+        return {"boxes": yolo, "scores": yolo} | tasks.yolo_metrics(reference[yolo], test[yolo], layout)
     b = next(n for n, r in roles.items() if r == tasks.BOXES)
     s = next(n for n, r in roles.items() if r == tasks.SCORES)
     fmt = "corners" if tasks.POSTPROCESS.search(b) else "center_size"
