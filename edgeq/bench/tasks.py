@@ -102,19 +102,11 @@ def yolo_split(r: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
 def yolo_metrics(reference: np.ndarray, test: np.ndarray, layout: str, threshold: float = YOLO_THRESHOLD) -> dict:
     """Agreement of two YOLO heads on the anchors whose float top class score is above ``threshold``.
 
-    :func:`detection_metrics` (box IoU of those anchors, detections above the threshold in float and
-    int8, score agreement), plus ``class_agreement``: the fraction of those anchors whose int8 top class
-    is the float one (None where the float detects nothing)."""
+    :func:`detection_metrics`: box IoU of those anchors, detections above the threshold in float and
+    int8, score agreement and class agreement."""
     rb, rs = yolo_split(reference, layout)
     tb, ts = yolo_split(test, layout)
-    out = detection_metrics((rb, tb), (rs, ts), "center_size", threshold, logits=False)
-    on = rs.max(axis=-1) > threshold
-    same = rs.argmax(axis=-1)[on] == ts.argmax(axis=-1)[on]
-    return out | {
-        "layout": layout,
-        "classes": int(rs.shape[-1]),
-        "class_agreement": round(float(same.mean()), 6) if same.size else None,
-    }
+    return detection_metrics((rb, tb), (rs, ts), "center_size", threshold, logits=False) | {"layout": layout}
 
 
 def roles(reference: dict[str, np.ndarray], task: str | None, labeled: bool) -> dict[str, str]:
@@ -226,7 +218,8 @@ def detection_metrics(
     ``score_agreement``: detections above the threshold in both, over those above it in either (per
     anchor for raw heads; matched by IoU >= 0.5 after post-processing, whose rows are sorted by score).
     ``box_iou_mean`` and ``box_agreement``: IoU of each reference detection with its int8 counterpart, and
-    the fraction at IoU >= 0.5. None where the reference detects nothing above the threshold.
+    the fraction at IoU >= 0.5. None where the reference detects nothing above the threshold. A raw head
+    with several classes per anchor also gets ``class_agreement`` (:func:`_class_agreement`).
     ``logits``: whether the scores are logits (None: inferred from the float reference's values, and
     the int8 side is read alike; a score above 1 out of an int8 head is still a score).
     """
@@ -259,7 +252,17 @@ def detection_metrics(
         "score_agreement": round(both / either, 6) if either else None,
         "box_iou_mean": round(float(best.mean()), 6) if len(best) else None,
         "box_agreement": round(float(np.mean(best >= IOU_MATCH)), 6) if len(best) else None,
-    }
+    } | _class_agreement(scores, ref_on, box_format)
+
+
+def _class_agreement(scores: tuple[np.ndarray, np.ndarray], ref_on: np.ndarray, box_format: str) -> dict:
+    """Raw heads with several classes per anchor (N, anchors, C): how many of the anchors the float
+    detects (``ref_on``) keep their top class in int8 (None where it detects nothing)."""
+    ref, test = scores
+    if box_format != "center_size" or ref.ndim != 3 or ref.shape[-1] < 2:
+        return {}
+    same = ref.argmax(axis=-1)[ref_on] == test.argmax(axis=-1)[ref_on]
+    return {"classes": int(ref.shape[-1]), "class_agreement": round(float(same.mean()), 6) if same.size else None}
 
 
 def constant(reference: np.ndarray) -> float | None:
@@ -334,9 +337,9 @@ def mixed_warning(name: str, mixed: dict) -> str:
         return f"{word} {g['first']}" if g["first"] == g["last"] else f"{word} {g['first']}-{g['last']}"
 
     spans = " and ".join(f"{rows(g)} span {g['min']:.4g}..{g['max']:.4g}" for g in mixed["groups"])
-    lost = ", ".join(f"{rows(g)} only {g['steps']:.2g} steps" for g in mixed["groups"] if g["narrow"])
+    lost = ", ".join(f"{rows(g)} span only {g['steps']:.2g} steps" for g in mixed["groups"] if g["narrow"])
     return (
-        f"output {name!r}: {spans}: under one int8 scale ({mixed['scale']:.4g}) {lost} span, so int8 keeps"
+        f"output {name!r}: {spans}: under one int8 scale ({mixed['scale']:.4g}) {lost}, so int8 keeps"
         " a few levels of them at most, whatever the output's SQNR says; split the head into separate outputs"
         " (e.g. boxes and scores) so each gets its own scale"
     )
