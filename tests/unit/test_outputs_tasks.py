@@ -253,3 +253,14 @@ def test_softmax_and_even_outputs_are_never_mixed():
     assert tasks.mixed_ranges(even, 320 / 255) is None
     interleaved = np.concatenate([rng.uniform(0, 320, (50, 1)), rng.uniform(0, 1, (50, 1))] * 4, axis=1)
     assert tasks.mixed_ranges(interleaved, 320 / 255) is None  # 8 alternating groups: not a concatenation
+
+
+def test_the_build_puts_the_mixed_ranges_warning_into_the_targets_findings():
+    from edgeq.build.target import evaluation_messages
+    from edgeq.findings import Level
+
+    ref = yolo_head(n=40)
+    lo, hi = float(ref.min()), float(ref.max())
+    ev = fidelity.compare({"output0": ref}, {"output0": quantize(ref, lo, hi)}, None, limits={"output0": (lo, hi)})
+    warns = [m.text for m in evaluation_messages(ev, None) if m.level == Level.WARNING]
+    assert len(warns) == 1 and warns[0].startswith("output 'output0': rows 0-3 span") and "split the head" in warns[0]
