@@ -79,7 +79,9 @@ def yolo_layout(r: np.ndarray, by_values: bool = True) -> str | None:
     """``"rows"`` for a YOLO head [N, 4+C, anchors], ``"columns"`` for [N, anchors, 4+C], else None.
 
     By shape: C >= 1 and many more anchors than rows. ``by_values`` (guessing without ``--task
-    detection``) also wants the score rows in 0..1, as exports give them (after their sigmoid)."""
+    detection``) also wants the score rows in 0..1 (after the export's sigmoid), boxes in pixels (beyond
+    0..1; an export with normalized boxes needs ``--task detection``) and no softmax over each anchor (a
+    segmentation map [N, pixels, classes] is not a YOLO head)."""
     if r.ndim != 3:
         return None
     a, b = r.shape[1], r.shape[2]
@@ -88,8 +90,10 @@ def yolo_layout(r: np.ndarray, by_values: bool = True) -> str | None:
     )
     if layout is None or not by_values:
         return layout
-    scores = yolo_split(r, layout)[1]
-    ok = scores.size and float(scores.min()) >= 0 and float(scores.max()) <= 1 and np.ptp(yolo_split(r, layout)[0]) > 0
+    boxes, scores = yolo_split(r, layout)
+    in_unit = bool(scores.size and float(scores.min()) >= 0 and float(scores.max()) <= 1)
+    in_pixels = bool(np.ptp(boxes) > 0 and float(np.abs(boxes).max()) > 1)
+    ok = in_unit and in_pixels and not _is_distribution(np.swapaxes(r, 1, 2) if layout == "rows" else r)
     return layout if ok else None
 
 

@@ -223,6 +223,8 @@ def test_a_yolo_head_is_one_detection_output_in_either_layout():
     wide = ref * 5
     assert fidelity.compare({"o": wide}, {"o": wide}, None)["task"] == "regression"
     assert fidelity.compare({"o": wide}, {"o": wide}, None, task="detection")["task"] == "detection"
+    segmentation = softmax(rng.normal(size=(4, 256, 6)))  # per-pixel classes: not guessed a YOLO head
+    assert tasks.yolo_layout(segmentation) is None and tasks.yolo_layout(segmentation, by_values=False) == "columns"
 
 
 def test_one_int8_scale_over_boxes_and_scores_is_named_and_the_collapse_measured():
@@ -244,6 +246,10 @@ def test_one_int8_scale_over_boxes_and_scores_is_named_and_the_collapse_measured
     s = fidelity.compare(split_ref, split, None, task="regression", limits=limits)
     assert not any("int8 scale" in w for w in s["warnings"])
     assert all(o["mixed_ranges"] is None for o in s["outputs"])
+    # the transposed export [N, anchors, 4+C] (YOLOv5) is the same head, its groups along the last axis
+    cols = tasks.mixed_ranges(np.swapaxes(ref, 1, 2), (hi - lo) / 255)
+    assert cols is not None and cols["axis"] == "channels"
+    assert [(g["first"], g["last"]) for g in cols["groups"]] == [(0, 3), (4, 6)]
 
 
 def test_softmax_and_even_outputs_are_never_mixed():
