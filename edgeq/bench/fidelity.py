@@ -71,6 +71,7 @@ def compare(
     task: str | None = None,
     limits: dict[str, tuple[float, float]] | None = None,
     source: str = "the evaluation data",
+    scales: dict[str, float] | None = None,
 ) -> dict:
     """Everything ``eval`` reports, per output and for the model.
 
@@ -81,6 +82,8 @@ def compare(
         task: classification, regression, detection or embedding; None infers each output's role
             (:mod:`edgeq.bench.tasks`).
         limits: each integer output's float range, to name saturated outputs.
+        scales: each int8 output's scale, to name channel groups it cannot hold; None takes every output
+            in ``limits`` for int8 (its range over 255 steps).
 
     Returns:
         ``outputs``: per output its name, shape, role and fidelity (SQNR, cosine, mean/max absolute
@@ -90,7 +93,9 @@ def compare(
         one); ``detection`` holds box IoU and score agreement for a detection head; ``degenerate`` and
         ``warnings`` name int8 outputs that carry no signal, outputs whose float reference is constant
         over the data (``constant_reference`` per output, its value or None: no figure of it carries information), and too
-        few samples to judge anything (``judgeable`` False below :data:`edgeq.bench.stats.MIN_SAMPLES`).
+        few samples to judge anything (``judgeable`` False below :data:`edgeq.bench.stats.MIN_SAMPLES`), and
+        int8 outputs whose channel groups span ranges one scale cannot hold (``mixed_ranges`` per output,
+        :func:`edgeq.bench.tasks.mixed_ranges`: a YOLO head's 0..1 scores under its 0..320 boxes' scale).
 
     Raises:
         BadInput: ``task`` does not fit the outputs; labels that do not fit the class-score output.
@@ -102,7 +107,9 @@ def compare(
         reference, test = {"output": reference}, {"output": test}
     assert isinstance(test, dict)
     roles = tasks.roles(reference, task, labels is not None)
-    rows = _output_rows(reference, test, roles, limits or {})
+    if scales is None:
+        scales = {n: (hi - lo) / 255 for n, (lo, hi) in (limits or {}).items()}
+    rows = _output_rows(reference, test, roles, limits or {}, scales)
     worst = min(rows, key=lambda r: r["sqnr_db"])
     result: dict = {
         "num_samples": int(len(next(iter(reference.values())))),
@@ -119,12 +126,7 @@ def compare(
     result["agreement"] = next((r["agreement"] for r in rows if r["role"] == tasks.CLASS), None)
     result["detection"] = _detection(reference, test, roles) if result["task"] == "detection" else None
     result["degenerate"] = [{"output": r["name"], "why": r["degenerate"]} for r in rows if r["degenerate"]]
-    result["warnings"] = [
-        f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
-        for d in result["degenerate"]
-    ] + [
-        tasks.constant_warning(r["name"], r["constant_reference"]) for r in rows if r["constant_reference"] is not None
-    ]
+    result["warnings"] = _warnings(result["degenerate"], rows)
     small = stats.too_few(result["num_samples"])
     result["judgeable"] = small is None  # enough samples to judge any budget (stats.MIN_SAMPLES)
     if small:
@@ -138,11 +140,26 @@ def compare(
     return result
 
 
+def _warnings(degenerate: list[dict], rows: list[dict]) -> list[str]:
+    """Dead int8 outputs, constant float references and channel groups one int8 scale cannot hold."""
+    from edgeq.bench import tasks
+
+    dead = [
+        f"int8 output {d['output']!r} is {d['why']}: it carries no signal, whatever its other figures say"
+        for d in degenerate
+    ]
+    constant = [
+        tasks.constant_warning(r["name"], r["constant_reference"]) for r in rows if r["constant_reference"] is not None
+    ]
+    return dead + constant + [r["mixed_ranges_warning"] for r in rows if r["mixed_ranges_warning"]]
+
+
 def _output_rows(
     reference: dict[str, np.ndarray],
     test: dict[str, np.ndarray],
     roles: dict[str, str],
     limits: dict[str, tuple[float, float]],
+    scales: dict[str, float],
 ) -> list[dict]:
     """Per output: name, shape, role, fidelity, top-1 agreement (class scores), degenerate, constant reference."""
     from edgeq.bench import tasks
@@ -155,14 +172,22 @@ def _output_rows(
             row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
         row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
         row["constant_reference"] = tasks.constant(ref)
+        mixed = tasks.mixed_ranges(ref, scales[name]) if name in scales else None
+        row["mixed_ranges"] = mixed
+        row["mixed_ranges_warning"] = tasks.mixed_warning(name, mixed) if mixed else None
         rows.append(row)
     return rows
 
 
 def _detection(reference: dict[str, np.ndarray], test: dict[str, np.ndarray], roles: dict[str, str]) -> dict:
-    """Box IoU and score agreement of a detection head."""
+    """Box IoU and score agreement of a detection head; for a YOLO head also class agreement."""
     from edgeq.bench import tasks
 
+    yolo = next((n for n, r in roles.items() if r == tasks.YOLO), None)
+    if yolo is not None:
+        layout = tasks.yolo_layout(reference[yolo], by_values=False)
+        assert layout is not None
+        return {"boxes": yolo, "scores": yolo} | tasks.yolo_metrics(reference[yolo], test[yolo], layout)
     b = next(n for n, r in roles.items() if r == tasks.BOXES)
     s = next(n for n, r in roles.items() if r == tasks.SCORES)
     fmt = "corners" if tasks.POSTPROCESS.search(b) else "center_size"
@@ -252,4 +277,7 @@ def compare_session(
     ref, test, names = outputs.paired(reference, session.predict_outputs(x), *origins)
     ranges = session.output_ranges()
     limits = {n: ranges[t] for n, t in names.items() if t in ranges}
-    return compare(ref, test, labels, task, limits=limits, source=source)
+    # 8-bit outputs only: an int16 output's scale is 256 times finer than its range over 255 steps
+    int8 = {d["name"]: float(d["quantization"][0]) for d in session.outputs if np.dtype(d["dtype"]).itemsize == 1}
+    scales = {n: int8[t] for n, t in names.items() if int8.get(t)}
+    return compare(ref, test, labels, task, limits=limits, source=source, scales=scales)

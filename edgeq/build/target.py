@@ -130,7 +130,8 @@ def target_findings(b: Build, q: Quantized, compiled: Compiled, bench: Mapping[s
 def evaluation_messages(ev: Mapping[str, Any] | None, budget: BuildBudget | None) -> list[Message]:
     """What the evaluation of the deployed model says beside its figures: the budget it was judged by
     (a default one named as such), each output whose float reference is constant over the evaluation
-    data (an untrained network: none of its figures means anything), and too few samples to judge."""
+    data (an untrained network: none of its figures means anything), each output whose channel groups
+    one int8 scale cannot hold, and too few samples to judge."""
     from edgeq.bench import stats, tasks
 
     if not ev:
@@ -139,6 +140,8 @@ def evaluation_messages(ev: Mapping[str, Any] | None, budget: BuildBudget | None
     for o in ev.get("outputs") or []:
         if o.get("constant_reference") is not None:
             out.append(warning(tasks.constant_warning(str(o["name"]), float(o["constant_reference"]))))
+        if o.get("mixed_ranges_warning"):  # channel groups one int8 scale cannot hold (a YOLO head)
+            out.append(warning(str(o["mixed_ranges_warning"])))
     small = stats.too_few(int(ev.get("num_samples") or 0))
     if small and ev.get("num_samples"):
         out.append(warning(small))

@@ -25,7 +25,9 @@ NO_LABELS = "n/a (no labels)"
     "--task",
     type=click.Choice(["classification", "regression", "detection", "embedding"]),
     default=None,
-    help="What the model's outputs are; by default inferred per output from its name, shape and values.",
+    help="What the model's outputs are; by default inferred per output from its name, shape and values. "
+    "detection takes separate boxes and scores, TFLite_Detection_PostProcess, or a YOLOv5/v8 head [1, 4+C, N] "
+    "or [1, N, 4+C] (anchors above 0.25).",
 )
 @preprocess_options
 @load_options
@@ -34,8 +36,10 @@ def command(app: App, model: str, reference: str, data_path: str, task: str | No
     """Fidelity of MODEL.tflite against its reference, output by output (paired by name).
 
     Every output gets SQNR, cosine similarity and errors (no labels needed); class-score outputs
-    also top-1 agreement (and accuracy with labels), a detection head box IoU and score agreement.
-    The model's figures are its worst output's.
+    also top-1 agreement (and accuracy with labels), a detection head box IoU and score agreement
+    (a YOLO head also class agreement and anchors above 0.25, float vs int8). The model's figures are
+    its worst output's; an int8 output whose channel groups one scale cannot hold (a YOLO head's 0..320
+    boxes and 0..1 scores) is named in a warning, whatever its SQNR.
     """
     from edgeq import api
     from edgeq.cli.fidelity_view import outputs_lines

@@ -11,6 +11,7 @@ ROLE_WORDS = {
     "embedding": "embedding",
     "boxes": "detection boxes",
     "scores": "detection scores",
+    "yolo_head": "detection (YOLO boxes+scores)",
 }
 
 
@@ -26,7 +27,9 @@ def outputs_lines(r: dict) -> list[str]:
             f"{o['mean_abs_error']:.4g}",
             f"{o['max_abs_error']:.4g}",
             pct(o.get("agreement")),
-            o["degenerate"] or ("reference constant" if o.get("constant_reference") is not None else ""),
+            o["degenerate"]
+            or ("reference constant" if o.get("constant_reference") is not None else "")
+            or ("mixed ranges" if o.get("mixed_ranges") else ""),
         ]
         for o in r["outputs"]
     ]
@@ -39,10 +42,12 @@ def outputs_lines(r: dict) -> list[str]:
     d = r.get("detection")
     if d:
         iou = "-" if d["box_iou_mean"] is None else f"{d['box_iou_mean']:.3f}"
+        head = d["boxes"] if d["boxes"] == d["scores"] else f"{d['boxes']} + {d['scores']}"
         lines.append(
-            f"detection ({d['boxes']} + {d['scores']}, score > {d['score_threshold']}): "
+            f"detection ({head}, score > {d['score_threshold']}): "
             f"{d['reference_detections']} float / {d['quantized_detections']} int8 detections, "
             f"score agreement {pct(d['score_agreement'])}, box IoU mean {iou}, "
             f"box agreement (IoU >= 0.5) {pct(d['box_agreement'])}"
+            + (f", class agreement {pct(d['class_agreement'])}" if "class_agreement" in d else "")
         )
     return lines

@@ -192,3 +192,81 @@ def test_one_array_is_refused_for_a_model_with_several_outputs():
     require_single(["logits"], "m.keras")  # one output: nothing to confuse
     with pytest.raises(BadInput, match=r"m.keras has 2 outputs \(boxes, scores\) where one is needed"):
         require_single(["boxes", "scores"], "m.keras")
+
+
+def yolo_head(n=8, classes=3, anchors=64, seed=1):
+    """A YOLOv8 export's one output [N, 4+C, anchors]: boxes in pixels (0..320), class scores in 0..1."""
+    g = np.random.default_rng(seed)
+    boxes = np.concatenate([g.uniform(0, 320, (n, 2, anchors)), g.uniform(10, 80, (n, 2, anchors))], axis=1)
+    scores = g.uniform(0, 0.2, (n, classes, anchors))
+    for i in range(n):  # six anchors per image detect one class each, most of them at 0.3..0.6 as YOLO does
+        scores[i, g.integers(0, classes, 6), np.arange(6)] = g.uniform(0.3, 0.7, 6)
+    return np.concatenate([boxes, scores], axis=1)
+
+
+def quantize(x, lo, hi):
+    scale = (hi - lo) / 255
+    zp = np.round(-128 - lo / scale)
+    return (np.clip(np.round(x / scale) + zp, -128, 127) - zp) * scale
+
+
+def test_a_yolo_head_is_one_detection_output_in_either_layout():
+    ref = yolo_head()
+    assert tasks.yolo_layout(ref) == "rows" and tasks.yolo_layout(np.swapaxes(ref, 1, 2)) == "columns"
+    for r in (ref, np.swapaxes(ref, 1, 2)):
+        same = fidelity.compare({"output0": r}, {"output0": r}, None)
+        assert same["task"] == "detection" and same["outputs"][0]["role"] == tasks.YOLO
+        d = same["detection"]
+        assert d["class_agreement"] == 1.0 and d["box_iou_mean"] == pytest.approx(1.0)
+        assert d["reference_detections"] == d["quantized_detections"] == 8 * 6
+    # a regression output of that shape whose "scores" leave 0..1 is guessed a regression, but --task says
+    wide = ref * 5
+    assert fidelity.compare({"o": wide}, {"o": wide}, None)["task"] == "regression"
+    assert fidelity.compare({"o": wide}, {"o": wide}, None, task="detection")["task"] == "detection"
+    segmentation = softmax(rng.normal(size=(4, 256, 6)))  # per-pixel classes: not guessed a YOLO head
+    assert tasks.yolo_layout(segmentation) is None and tasks.yolo_layout(segmentation, by_values=False) == "columns"
+
+
+def test_one_int8_scale_over_boxes_and_scores_is_named_and_the_collapse_measured():
+    ref = yolo_head()
+    lo, hi = float(ref.min()), float(ref.max())
+    test = quantize(ref, lo, hi)  # what the plain converter does: one scale, about 1.26 for 0..320
+    r = fidelity.compare({"output0": ref}, {"output0": test}, None, limits={"output0": (lo, hi)})
+    mixed = r["outputs"][0]["mixed_ranges"]
+    assert [(g["first"], g["last"], g["narrow"]) for g in mixed["groups"]] == [(0, 3, False), (4, 6, True)]
+    text = "\n".join(r["warnings"])
+    assert "output 'output0': rows 0-3 span" in text and "rows 4-6 span" in text and "split the head" in text
+    d = r["detection"]
+    assert d["quantized_detections"] < d["reference_detections"] / 2 and d["class_agreement"] < 0.7
+    # scores with their own scale (a split head) keep them, and say nothing
+    boxes, scores = ref[:, :4], ref[:, 4:]
+    split_ref = {"boxes": boxes, "scores": scores}
+    split = {"boxes": quantize(boxes, lo, hi), "scores": quantize(scores, 0.0, 1.0)}
+    limits = {"boxes": (lo, hi), "scores": (0.0, 1.0)}
+    s = fidelity.compare(split_ref, split, None, task="regression", limits=limits)
+    assert not any("int8 scale" in w for w in s["warnings"])
+    assert all(o["mixed_ranges"] is None for o in s["outputs"])
+    # the transposed export [N, anchors, 4+C] (YOLOv5) is the same head, its groups along the last axis
+    cols = tasks.mixed_ranges(np.swapaxes(ref, 1, 2), (hi - lo) / 255)
+    assert cols is not None and cols["axis"] == "channels"
+    assert [(g["first"], g["last"]) for g in cols["groups"]] == [(0, 3), (4, 6)]
+
+
+def test_softmax_and_even_outputs_are_never_mixed():
+    probs = softmax(rng.normal(scale=4, size=(50, 10)))
+    assert tasks.mixed_ranges(probs, 1 / 255) is None
+    even = rng.uniform(0, 320, (50, 8))
+    assert tasks.mixed_ranges(even, 320 / 255) is None
+    interleaved = np.concatenate([rng.uniform(0, 320, (50, 1)), rng.uniform(0, 1, (50, 1))] * 4, axis=1)
+    assert tasks.mixed_ranges(interleaved, 320 / 255) is None  # 8 alternating groups: not a concatenation
+
+
+def test_the_build_puts_the_mixed_ranges_warning_into_the_targets_findings():
+    from edgeq.build.target import evaluation_messages
+    from edgeq.findings import Level
+
+    ref = yolo_head(n=40)
+    lo, hi = float(ref.min()), float(ref.max())
+    ev = fidelity.compare({"output0": ref}, {"output0": quantize(ref, lo, hi)}, None, limits={"output0": (lo, hi)})
+    warns = [m.text for m in evaluation_messages(ev, None) if m.level == Level.WARNING]
+    assert len(warns) == 1 and warns[0].startswith("output 'output0': rows 0-3 span") and "split the head" in warns[0]
