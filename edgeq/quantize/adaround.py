@@ -125,7 +125,11 @@ def adaround(
         x_in = tflite_edit.dequantize(np.concatenate(runs[int(op.inputs[0])]), graph.tensors[op.inputs[0]])
         w_float, _ = bias_correction._float_weights(fmodel, fop)
         scale = _weight_scales(w_t, w_float.shape)
-        w_int, before, after = _learn(name, op, x_in.astype(np.float32), w_float, scale, cfg, rng)
+        try:
+            w_int, before, after = _learn(name, op, x_in.astype(np.float32), w_float, scale, cfg, rng)
+        except Exception as exc:  # noqa: BLE001 - e.g. a kernel TensorFlow lacks here: this op only keeps nearest
+            skipped.append(f"{name} {out_name}{_grouped(w_float, x_in)}: kept round-to-nearest ({_one_line(exc)})")
+            continue
         nearest = np.clip(np.round(w_float / scale), -127, 127)
         if after >= before:
             w_int = nearest  # learned rounding did not help this op: keep nearest
@@ -154,6 +158,18 @@ def adaround(
         seconds=time.perf_counter() - start,
         notes=notes,
     )
+
+
+def _grouped(w: np.ndarray, x: np.ndarray) -> str:
+    """ " (grouped convolution, groups=G)" for a CONV_2D whose weights see a share of the input channels."""
+    if w.ndim != 4 or not w.shape[-1] or x.shape[-1] == w.shape[-1]:
+        return ""
+    return f" (grouped convolution, groups={x.shape[-1] // w.shape[-1]})"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def _weight_scales(tensor: Any, shape: tuple[int, ...]) -> np.ndarray:
