@@ -19,10 +19,10 @@ from edgeq.cli.options import (
     technique_config,
     technique_options,
 )
-from edgeq.cli.progress import reporter
+from edgeq.cli.progress import PLAN_HEADERS, plan_row, reporter
 from edgeq.cli.train_options import train_config, train_options
 from edgeq.config import BATCH, DROP_POINTS, SQNR_DB, IOType, Mode, QuantizeConfig, TechniqueConfig
-from edgeq.errors import UsageError
+from edgeq.errors import QualityGateFailed, UsageError
 
 if TYPE_CHECKING:
     from edgeq.api import QuantizeResult
@@ -59,39 +59,20 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
 
 
+def plan_table(plan: dict) -> str:
+    """Every step the planner tried, as a table (the rows the progress lines showed as they finished)."""
+    rows = [plan_row(st, plan["profile"]["integer_only"]) for st in plan["steps"]]
+    return table(rows, PLAN_HEADERS)
+
+
 def _plan_human(doc: dict) -> str:
     plan = doc["plan"]
-    rows = []
-    for st in plan["steps"]:
-        if st["skipped"]:
-            rows.append([st["name"], "skipped", "", "", "", "", st["skipped"]])
-            continue
-        acc = "-" if st["accuracy"] is None else pct(st["accuracy"])
-        drop = ((st.get("intervals") or {}).get("accuracy_drop_points")) or None
-        if drop is not None:
-            acc += f" (drop {drop['estimate']:+.2f}, {drop['low']:+.2f}..{drop['high']:+.2f})"
-        off = st["ops_off_accelerator"] if plan["profile"]["integer_only"] else "-"
-        verdict = "meets" if st["meets"] else "; ".join(st["misses"])
-        rows.append(
-            [
-                st["name"],
-                acc,
-                st["sqnr_db"],
-                f"{st['size_bytes']:,}",
-                f"{st['num_float_ops']}/{st['num_ops']}",
-                off,
-                verdict,
-            ]
-        )
     return "\n".join(
         [
-            f"plan for {plan['target']}: {plan['chosen']} ({plan['stopped_because']})",
-            table(
-                rows,
-                ["step", "accuracy (drop, 95% CI)", "sqnr_db", "size_bytes", "float_ops", "ops_off_accel", "budget"],
-            ),
-            *[f"note: {n}" for n in plan.get("noise") or []],
             f"wrote {doc['output']} ({doc['size_bytes']:,} bytes)",
+            *[f"note: {n}" for n in plan.get("noise") or []],
+            f"plan for {plan['target']}: {plan['chosen']} ({plan['stopped_because']})",
+            plan_table(plan),
         ]
     )
 
@@ -263,9 +244,7 @@ def command(
             raise UsageError("the planner needs calibration data", "pass --data PATH")
         app.say(f"planning the quantization of {model} for {target} ...")
         args = (model, output, target, budget, data_cfg, eval_data, io, train_data, train_cfg, load_cfg, force)
-        doc = api.plan(
-            *args, reporter(app), allow_cpu_fallback=allow_cpu_fallback, adaround_steps=techniques.adaround_steps
-        )
+        doc = _run_plan(app, args, allow_cpu_fallback, techniques.adaround_steps)
         app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
         return
     if qat:
@@ -279,6 +258,21 @@ def command(
     app.say(f"quantizing {model} ({cfg.mode.value}, {cfg.io_type.value} I/O) ...")
     r = api.quantize(model, output, cfg, data_cfg, load_cfg, force=force, size_ratio=size_ratio)
     app.done(r.to_dict(), _quantize_human(r), [r.output, r.sidecar], r.warnings)
+
+
+def _run_plan(app: App, args: tuple, allow_cpu_fallback: bool, adaround_steps: int) -> dict:
+    """The planner, each step's line on stderr as it finishes; on exit 6 the table of every step tried
+    still ends the human output (on stderr, before the error line)."""
+    from edgeq import api
+
+    try:
+        return api.plan(
+            *args, progress=reporter(app), allow_cpu_fallback=allow_cpu_fallback, adaround_steps=adaround_steps
+        )  # type: ignore[misc]
+    except QualityGateFailed as exc:
+        if not app.json_mode and isinstance(exc.details, dict) and "steps" in exc.details:
+            click.echo(f"every step tried:\n{plan_table(exc.details)}", err=True)
+        raise
 
 
 def _batch(batch: int | None, shapes: tuple[str, ...] | None) -> int:

@@ -11,13 +11,42 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from edgeq.cli.app import App
+from edgeq.cli.app import App, pct
 from edgeq.paths import printable
 
 
 def _metrics(logs: dict) -> str:
     keys = ("loss", "accuracy", "val_loss", "val_accuracy")
     return "  ".join(f"{k} {logs[k]:.4f}" for k in keys if k in logs)
+
+
+PLAN_HEADERS = ["step", "accuracy (drop, 95% CI)", "sqnr_db", "size_bytes", "float_ops", "ops_off_accel", "budget"]
+
+
+def plan_row(st: dict, integer_only: bool) -> list:
+    """One planner step as a row of the step table (PLAN_HEADERS): what was tried, the figures with their
+    95% intervals, and the budget verdict (or why it was skipped or failed)."""
+    if st["skipped"]:
+        return [st["name"], "skipped", "", "", "", "", st["skipped"]]
+    if st.get("failed"):
+        return [st["name"], "failed", "", "", "", "", st["failed"]]
+    acc = "-" if st["accuracy"] is None else pct(st["accuracy"])
+    drop = ((st.get("intervals") or {}).get("accuracy_drop_points")) or None
+    if drop is not None:
+        acc += f" (drop {drop['estimate']:+.2f}, {drop['low']:+.2f}..{drop['high']:+.2f})"
+    off = st["ops_off_accelerator"] if integer_only else "-"
+    verdict = "meets" if st["meets"] else "; ".join(st["misses"])
+    sizes = f"{st['size_bytes']:,}"
+    return [st["name"], acc, st["sqnr_db"], sizes, f"{st['num_float_ops']}/{st['num_ops']}", off, verdict]
+
+
+def plan_line(st: dict, integer_only: bool) -> str:
+    """A finished planner step as one line on stderr: the step table's row, its cells named."""
+    row = plan_row(st, integer_only)
+    named = [f"{h} {v}" for h, v in zip(PLAN_HEADERS[1:-1], row[1:-1], strict=True) if v not in ("", "-")]
+    return f"plan step: {row[0]}: " + ", ".join(
+        [*named, f"budget: {row[-1]}" if row[1] not in ("skipped", "failed") else f"{row[1]}: {row[-1]}"]
+    )
 
 
 def reporter(app: App):
@@ -27,6 +56,9 @@ def reporter(app: App):
     tty = sys.stderr.isatty()
 
     def report(event: dict) -> None:
+        if event["event"] == "plan_step":
+            click.echo(printable(plan_line(event["step"], event["integer_only"])), err=True)
+            return
         if event["event"] == "batch":
             if tty:
                 width = 24

@@ -113,6 +113,7 @@ class Step:
     meets: bool = False
     misses: list[str] = field(default_factory=list)
     skipped: str = ""
+    failed: str = ""  # the candidate raised: why, in one line (the plan went on with the next)
     intervals: dict | None = None  # 95% intervals of the drop, agreement and SQNR (edgeq.bench.stats)
     noise: list[str] = field(default_factory=list)  # budgets the evaluation set cannot decide
     outputs: list[dict] = field(default_factory=list)  # per-output fidelity, by name (fidelity.compare)
@@ -154,6 +155,34 @@ class Planner:
     profile: Profile
     allow_cpu_fallback: bool = False
     steps: list[Step] = field(default_factory=list)
+    on_step: Callable[[Step], None] | None = None  # told of each step as it finishes (progress; never prints)
+
+    def _add(self, step: Step) -> Step:
+        self.steps.append(step)
+        if self.on_step is not None:
+            self.on_step(step)
+        return step
+
+    def attempt(self, step: Step, build: Callable[[], bytes | str]) -> Step:
+        """Build and evaluate ``step``; a builder's reason it does not apply (a string) is a skip, and a
+        candidate that raises (not a usage error) is a failed step with its reason: the plan goes on."""
+        try:
+            data = build()
+            if isinstance(data, str):
+                step.skipped = data
+                return self._add(step)
+            return self.evaluate(step, data)
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one candidate's failure must not lose the steps measured
+            return self.fail(step, exc)
+
+    def fail(self, step: Step, exc: BaseException) -> Step:
+        text = " ".join(str(exc).split())
+        step.failed = f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+        step.meets = False
+        step.misses = [f"failed: {step.failed}"]
+        return self._add(step)
 
     def evaluate(self, step: Step, data: bytes) -> Step:
         from edgeq.runtime import open_session
@@ -179,11 +208,10 @@ class Planner:
         step.intervals = ev.get("intervals")
         step.noise = self.budget.undecided(step.intervals or {})
         step.data = data
-        self.steps.append(step)
-        return step
+        return self._add(step)
 
     def skip(self, name: str, method: str, why: str) -> None:
-        self.steps.append(Step(name=name, method=method, skipped=why))
+        self._add(Step(name=name, method=method, skipped=why))
 
 
 @dataclass(frozen=True)
@@ -194,12 +222,13 @@ class PlanResult:
 
     @property
     def best(self) -> Step | None:
-        return _best([s for s in self.steps if not s.skipped])
+        return _best([s for s in self.steps if not s.skipped and not s.failed])
 
     @property
     def best_integer(self) -> Step | None:
         """The best plan that keeps every op on the accelerator (all int8 on integer-only targets)."""
-        return _best([s for s in self.steps if not s.skipped and not s.ops_off_accelerator and not s.num_float_ops])
+        measured = [s for s in self.steps if not s.skipped and not s.failed]
+        return _best([s for s in measured if not s.ops_off_accelerator and not s.num_float_ops])
 
     def to_dict(self) -> dict:
         return {
@@ -245,15 +274,11 @@ def run(
     def done(step: Step, why: str) -> PlanResult:
         return PlanResult(planner.steps, step, why)
 
-    step = planner.evaluate(Step("int8 PTQ", "ptq"), ptq())
+    step = planner.attempt(Step("int8 PTQ", "ptq"), ptq)
     if step.meets:
         return done(step, "plain int8 PTQ meets the budget")
     for name, build in integer:
-        built = build()
-        if isinstance(built, str):
-            planner.skip(name, "ptq", built)
-            continue
-        step = planner.evaluate(Step(name, "ptq"), built)
+        step = planner.attempt(Step(name, "ptq"), build)
         if step.meets:
             return done(step, f"{name} meets the budget with every op int8")
 
@@ -284,7 +309,7 @@ def _try_qat(planner: Planner, qat: Callable[[], bytes] | None) -> PlanResult | 
     if qat is None:
         planner.skip("QAT", "qat", "no --train-data given")
         return None
-    s = planner.evaluate(Step("QAT", "qat"), qat())
+    s = planner.attempt(Step("QAT", "qat"), qat)
     return PlanResult(planner.steps, s, "QAT meets the budget") if s.meets else None
 
 
@@ -292,7 +317,7 @@ def _try_int16(planner: Planner, int16: Callable[[], bytes]) -> PlanResult | Non
     if not planner.profile.int16_activations:
         planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
         return None
-    s = planner.evaluate(Step("int16x8", "int16x8"), int16())
+    s = planner.attempt(Step("int16x8", "int16x8"), int16)
     return PlanResult(planner.steps, s, "int16 activations meet the budget") if s.meets else None
 
 
@@ -317,8 +342,9 @@ def _try_selective(
     denied: list[str] = []
     for group in sensitivity()[:max_selective_steps]:
         denied = denied + [t for t in group if t not in denied]
-        s = planner.evaluate(
-            Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)), selective(denied)
+        s = planner.attempt(
+            Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)),
+            lambda d=list(denied): selective(d),  # type: ignore[misc]
         )
         if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:
             s.misses.append(f"{s.num_float_ops} of {s.num_ops} ops in float is more than {max_float_fraction:.0%}")

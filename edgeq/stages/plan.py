@@ -76,6 +76,7 @@ def plan(
     reference = model.predict_outputs(ev.x)
     _check_evaluation(model_path, ev, reference, budget)
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
+    p.on_step = _step_events(progress, p.profile.integer_only)
     session_holder: dict = {}
 
     def session() -> Any:
@@ -100,6 +101,13 @@ def plan(
         raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
     written = _write_chosen(model, out, result.chosen, io, int16_io, summary, session_holder, calib, data_cfg, warnings)
     return written | {"plan": summary}
+
+
+def _step_events(progress: Callable[[dict], None] | None, integer_only: bool) -> Callable[[Step], None] | None:
+    """Each finished step as a ``plan_step`` progress event (the step's record, as in the plan's steps)."""
+    if progress is None:
+        return None
+    return lambda st: progress({"event": "plan_step", "step": st.to_dict(), "integer_only": integer_only})
 
 
 def _write_chosen(

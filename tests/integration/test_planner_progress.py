@@ -1,0 +1,64 @@
+"""The planner in the open: each step's line on stderr as it finishes, the step table at the end (also on exit 6),
+and a candidate that raises is a failed step, not the end of the plan."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.quantize import planner
+from tests.conftest import DATA, ROOT
+
+MNIST = ROOT / "models" / "mnist_cnn.keras"
+CALIB = DATA / "mnist_calib.npz"
+EVAL = DATA / "mnist_eval.npz"
+
+
+def _boom(*args: object, **kwargs: object) -> bytes:
+    raise RuntimeError("grouped convolution\nis not supported")
+
+
+def test_a_raising_candidate_is_a_failed_step_and_the_plan_goes_on():
+    """Library level, no model: the int8 PTQ misses, a technique raises, the next one is measured and meets."""
+    from edgeq.quantize import ptq  # noqa: F401 - the runtime needs TensorFlow's import order
+
+    seen: list[str] = []
+    p = planner.Planner({}, np.zeros((1, 1)), None, planner.Budget(min_sqnr=10.0), planner.Profile())
+    p.on_step = lambda st: seen.append(st.name)
+    figures = iter([5.0, 30.0])
+
+    def evaluate(step: planner.Step, data: bytes) -> planner.Step:  # the SQNR each built model measures
+        step.sqnr_db, step.data = next(figures), data
+        step.misses = [] if step.sqnr_db >= 10 else ["SQNR low"]
+        step.meets = not step.misses
+        return p._add(step)
+
+    p.evaluate = evaluate  # type: ignore[method-assign]
+    integer = [("int8 cle", lambda: "no layer pair"), ("int8 adaround", _boom), ("int8 ranges", lambda: b"m")]
+    r = planner.run(p, lambda: b"ptq", integer, None, None, _boom, None)
+    assert seen == ["int8 PTQ", "int8 cle", "int8 adaround", "int8 ranges"]  # in order, as each finished
+    failed = r.steps[2]
+    assert failed.failed == "RuntimeError: grouped convolution is not supported" and not failed.meets
+    assert r.chosen is not None and r.chosen.name == "int8 ranges"
+    assert r.best is r.chosen and r.to_dict()["steps"][2]["failed"]
+
+
+def test_cli_prints_each_step_as_it_finishes_and_the_table_on_exit_6(run_cli, tmp_path, monkeypatch):
+    from edgeq.quantize import techniques
+
+    monkeypatch.setattr(techniques, "int8", _boom)  # every all-integer technique raises
+    r = run_cli(
+        "quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--min-sqnr", "200", "--target", "coral",
+        "--adaround-steps", "1", "-o", tmp_path / "p.tflite",
+    )  # fmt: skip
+    assert r.exit_code == 6, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("plan step: ")]
+    names = [ln.split(": ")[1] for ln in lines]
+    assert names[0] == "int8 PTQ" and "SQNR" in lines[0] and "< 200.0 dB" in lines[0]
+    assert [n for n in names if n.startswith("int8 ") and n != "int8 PTQ"], names
+    fails = [ln for ln in lines if "failed: RuntimeError: grouped convolution is not supported" in ln]
+    assert fails, lines  # the techniques failed, one line each, and the plan went on
+    assert names[-2:] == ["QAT", "selective"] and "no --train-data" in lines[-2], names
+    table = r.stderr[r.stderr.index("every step tried:") :]
+    assert all(n in table for n in names) and "failed" in table and "skipped" in table
+    assert r.stderr.index(lines[-1]) < r.stderr.index("every step tried:")
+    assert not (tmp_path / "p.tflite").exists()
