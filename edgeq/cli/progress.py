@@ -37,16 +37,17 @@ def plan_row(st: dict, integer_only: bool) -> list:
     off = st["ops_off_accelerator"] if integer_only else "-"
     verdict = "meets" if st["meets"] else "; ".join(st["misses"])
     sizes = f"{st['size_bytes']:,}"
-    return [st["name"], acc, st["sqnr_db"], sizes, f"{st['num_float_ops']}/{st['num_ops']}", off, verdict]
+    sqnr = None if st["sqnr_db"] is None else round(st["sqnr_db"], 2)
+    return [st["name"], acc, sqnr, sizes, f"{st['num_float_ops']}/{st['num_ops']}", off, verdict]
 
 
 def plan_line(st: dict, integer_only: bool) -> str:
     """A finished planner step as one line on stderr: the step table's row, its cells named."""
     row = plan_row(st, integer_only)
-    named = [f"{h} {v}" for h, v in zip(PLAN_HEADERS[1:-1], row[1:-1], strict=True) if v not in ("", "-")]
-    return f"plan step: {row[0]}: " + ", ".join(
-        [*named, f"budget: {row[-1]}" if row[1] not in ("skipped", "failed") else f"{row[1]}: {row[-1]}"]
-    )
+    if row[1] in ("skipped", "failed"):
+        return f"plan step: {row[0]}: {row[1]}: {row[-1]}"
+    named = [f"{h} {v}" for h, v in zip(PLAN_HEADERS[1:-1], row[1:-1], strict=True) if v not in ("", "-", None)]
+    return f"plan step: {row[0]}: " + ", ".join([*named, f"budget: {row[-1]}"])
 
 
 def reporter(app: App):

@@ -62,3 +62,21 @@ def test_cli_prints_each_step_as_it_finishes_and_the_table_on_exit_6(run_cli, tm
     assert all(n in table for n in names) and "failed" in table and "skipped" in table
     assert r.stderr.index(lines[-1]) < r.stderr.index("every step tried:")
     assert not (tmp_path / "p.tflite").exists()
+
+
+def test_a_step_line_is_the_table_row_with_its_cells_named():
+    from edgeq.cli.progress import plan_line
+
+    drop = {"estimate": 1.5, "low": 0.7, "high": 2.3}
+    st = {
+        "name": "int8 PTQ", "skipped": "", "failed": "", "accuracy": 0.9712, "sqnr_db": 23.456789,
+        "intervals": {"accuracy_drop_points": drop}, "size_bytes": 123456, "num_float_ops": 0, "num_ops": 9,
+        "ops_off_accelerator": 0, "meets": False, "misses": ["accuracy drop 1.50 > 1.0 points"],
+    }  # fmt: skip
+    assert plan_line(st, True) == (
+        "plan step: int8 PTQ: accuracy (drop, 95% CI) 97.12% (drop +1.50, +0.70..+2.30), sqnr_db 23.46,"
+        " size_bytes 123,456, float_ops 0/9, ops_off_accel 0, budget: accuracy drop 1.50 > 1.0 points"
+    )
+    assert "ops_off_accel" not in plan_line(st | {"meets": True}, False)
+    assert plan_line(st | {"meets": True}, False).endswith("budget: meets")
+    assert plan_line(st | {"failed": "MemoryError"}, True) == "plan step: int8 PTQ: failed: MemoryError"
