@@ -117,6 +117,7 @@ VARIANT = {
 PLAN_STEP = {
     "name": str,
     "skipped": Opt(str, ""),
+    "failed": Opt(str, ""),  # a candidate that raised: its one-line reason (the plan went on)
     "meets": Opt(bool, False),
     "misses": Opt([str], []),
     "accuracy": Opt(NUM),
