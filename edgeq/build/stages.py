@@ -288,6 +288,11 @@ def planned_quantize(
     def fn(d: Path) -> dict[str, Any]:
         out_file = d / f"{b.given.stem}_{qcfg.mode.value}.tflite"
         train = DataConfig(path=str(io["train_data"])) if io["train_data"] else None
+        if _is_tflite(b.given.model):  # the planner's candidates need the model the .tflite came from
+            doc = quantize(b.given.model, str(out_file), qcfg, b.given.data_cfg, b.cfg.load).to_dict()
+            return relative_paths(doc | {"gate_failed": _NO_PLANNER_FOR_TFLITE, "plan": None}, d) | {
+                "file": out_file.name
+            }
         try:
             doc = plan(
                 b.given.model,
@@ -312,6 +317,19 @@ def planned_quantize(
         return relative_paths(doc, d) | {"file": out_file.name}
 
     return recipe.run(b.cache, recipe.plan_step(b.given, name, config), fn)
+
+
+_NO_PLANNER_FOR_TFLITE = (
+    "plain int8 PTQ misses the budget, and the planner's other candidates need the Keras, SavedModel or ONNX "
+    "model: a .tflite input gets plain int8 only (build from the model it came from, or set the budget with "
+    "--max-drop/--min-sqnr)"
+)
+
+
+def _is_tflite(model: str) -> bool:
+    from edgeq.modelio import Format, detect_format
+
+    return detect_format(model) == Format.TFLITE
 
 
 def ptq_plan_summary(
