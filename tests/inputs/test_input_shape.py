@@ -205,7 +205,7 @@ def _dynamic_onnx(path) -> None:
 
 @pytest.fixture
 def onnx_cache(tmp_path_factory, monkeypatch):
-    cache = tmp_path_factory.getbasetemp() / "edgeq-onnx-cache"
+    cache = tmp_path_factory.getbasetemp() / "edgeq-onnx-cache-input-shape"  # its own: test_onnx counts its entries
     monkeypatch.setenv("EDGEQ_CACHE_DIR", str(cache))
     return cache
 
