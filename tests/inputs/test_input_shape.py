@@ -173,34 +173,9 @@ def test_advice_names_an_option_that_applies(run_cli, tmp_path, dynamic_tflite):
 
 def _dynamic_onnx(path) -> None:
     """Conv 3x3 (1->4) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (4->10), NCHW input [N, 1, 8, 8]."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from tests.inputs.test_onnx import _tiny_onnx
 
-    rng = np.random.default_rng(0)
-    weights = {
-        "W": rng.normal(0, 0.5, (4, 1, 3, 3)),
-        "B": rng.normal(0, 0.1, (4,)),
-        "G": rng.normal(0, 0.5, (10, 4)),
-        "C": rng.normal(0, 0.1, (10,)),
-    }
-    nodes = [
-        helper.make_node("Conv", ["image", "W", "B"], ["conv"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
-        helper.make_node("Flatten", ["pool"], ["flat"]),
-        helper.make_node("Gemm", ["flat", "G", "C"], ["logits"], transB=1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "dyn",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
-        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    _tiny_onnx(path, channels=1, filters=4, classes=10, side=8, batch="N", std=0.5, name="dyn")
 
 
 @pytest.fixture

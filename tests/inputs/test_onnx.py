@@ -13,17 +13,27 @@ HAVE_EXTRA = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnx
 needs_extra = pytest.mark.skipif(not HAVE_EXTRA, reason="the onnx extra is not installed (pip install edgeq[onnx])")
 
 
-def _tiny_onnx(path) -> None:
-    """Conv 3x3 (3->8) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (8->4), NCHW input [1, 3, 16, 16]."""
+def _tiny_onnx(
+    path,
+    channels: int = 3,
+    filters: int = 8,
+    classes: int = 4,
+    side: int = 16,
+    batch: int | str = 1,
+    std: float = 0.3,
+    name: str = "tiny",
+) -> None:
+    """Conv 3x3 (channels->filters) -> Relu -> GlobalAveragePool -> Flatten -> Gemm (filters->classes), NCHW
+    input [batch, channels, side, side] (by default [1, 3, 16, 16]); ``batch`` a string makes it dynamic."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     weights = {
-        "W": rng.normal(0, 0.3, (8, 3, 3, 3)),
-        "B": rng.normal(0, 0.1, (8,)),
-        "G": rng.normal(0, 0.3, (4, 8)),
-        "C": rng.normal(0, 0.1, (4,)),
+        "W": rng.normal(0, std, (filters, channels, 3, 3)),
+        "B": rng.normal(0, 0.1, (filters,)),
+        "G": rng.normal(0, std, (classes, filters)),
+        "C": rng.normal(0, 0.1, (classes,)),
     }
     nodes = [
         helper.make_node("Conv", ["image", "W", "B"], ["conv"], pads=[1, 1, 1, 1]),
@@ -34,9 +44,9 @@ def _tiny_onnx(path) -> None:
     ]
     graph = helper.make_graph(
         nodes,
-        "tiny",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])],
+        name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [batch, channels, side, side])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
         [numpy_helper.from_array(v.astype(np.float32), k) for k, v in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
