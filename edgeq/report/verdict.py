@@ -288,7 +288,7 @@ def budget_clause(b: Mapping[str, Any] | None, v: Mapping[str, Any]) -> str:
     if v.get("accuracy") is not None and v.get("reference_accuracy") is not None:
         drop = 100 * (v["reference_accuracy"] - v["accuracy"])
     if b.get("max_drop") is not None:
-        parts.append(f"top-1 drop <= {b['max_drop']:g} points")
+        parts.append(f"top-1 drop <= {b['max_drop']:g} point{'' if b['max_drop'] == 1 else 's'}")
         missed.append(None if drop is None else drop > b["max_drop"])
     if b.get("min_sqnr") is not None:
         parts.append(f"worst-output SQNR >= {b['min_sqnr']:g} dB")
