@@ -27,8 +27,6 @@ import pytest
 
 from tests.conftest import DATA
 
-pytestmark = pytest.mark.slow  # two real builds (about 30 s together)
-
 CHROMIUM = shutil.which("chromium")
 NO_CHROMIUM = "headless Chromium is not installed (Debian package `chromium`): the layout needs a real browser"
 HOSTILE = "<script>alert(1)</script>|a\nb"
@@ -43,7 +41,7 @@ def _build(model: Path, out: Path, d: Path) -> None:
     assert code == 0, f"edgeq build {model.name} exited {code}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # two real builds (about 20 s together): the tests using them are slow
 def builds(tmp_path_factory) -> dict[str, Path]:
     """Build folders of the one-output YOLO head ("head") and the boxes + scores detector ("split")."""
     import tf_keras
@@ -74,6 +72,7 @@ def _verdicts(run: Path) -> list[str]:
     return re.findall(r"^- (?:coral|cpu): .*$", md.split("## Summary")[0], re.M)
 
 
+@pytest.mark.slow
 def test_the_verdict_of_an_unlabeled_yolo_head_carries_its_fidelity_and_budget(builds):
     run = builds["head"]
     lines = _verdicts(run)
@@ -98,6 +97,7 @@ def test_the_verdict_of_an_unlabeled_yolo_head_carries_its_fidelity_and_budget(b
     assert "<h2>Detection</h2>" in page and "output0 (YOLO, rows)" in page
 
 
+@pytest.mark.slow
 def test_the_boxes_and_scores_detector_has_no_mixed_ranges_and_its_own_metrics(builds):
     run = builds["split"]
     for line, target in zip(_verdicts(run), ("coral", "cpu"), strict=True):
@@ -131,6 +131,7 @@ def _with_interface(src: Path, dst: Path) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_a_changed_interface_is_its_own_section_and_its_strings_are_escaped(run_cli, builds, tmp_path):
     run = _with_interface(builds["head"], tmp_path / "run")
     r = run_cli("report", run)
@@ -182,6 +183,7 @@ def _layout(report: Path, tmp_path: Path) -> dict:
     return json.loads(html.unescape(m.group(1)))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 @pytest.mark.parametrize("name", ["head", "split", "interface"])
 def test_chromium_at_1280_px_cuts_off_no_table_and_shows_the_fidelity(builds, tmp_path, run_cli, name):
@@ -201,3 +203,62 @@ def test_chromium_at_1280_px_cuts_off_no_table_and_shows_the_fidelity(builds, tm
     assert verdict.count("(the default for a detection model with unlabeled evaluation data)") == 2, verdict
     if name != "split":  # the mixed-ranges warning is shown, not hidden
         assert got["warnings"] and all(h > 10 for h in got["warnings"]), got["warnings"]
+
+
+def test_the_budget_clause_says_which_budget_and_whether_the_figure_meets_it():
+    from edgeq.report.verdict import budget_clause
+
+    why = (
+        "the default for a detection model with unlabeled evaluation data; --min-sqnr sets it, labels allow --max-drop"
+    )
+    floor = {"max_drop": None, "min_sqnr": 25.0, "why": why}
+    said = "; budget worst-output SQNR >= 25 dB (the default for a detection model with unlabeled evaluation data)"
+    assert budget_clause(floor, {"sqnr_db": 25.0}) == said + ": met"
+    assert budget_clause(floor, {"sqnr_db": 24.99}) == said + ": MISSED"
+    assert budget_clause(floor, {}) == said  # no figure: not judged here
+    drop = {"max_drop": 1.0, "min_sqnr": None, "why": "given"}
+    assert (
+        budget_clause(drop, {"accuracy": 0.95, "reference_accuracy": 0.97})
+        == "; budget top-1 drop <= 1 point (given): MISSED"
+    )
+    assert budget_clause(None, {"sqnr_db": 50.0}) == "" and budget_clause({"why": "x"}, {"sqnr_db": 50.0}) == ""
+    constant = {"sqnr_db": 99.0, "outputs": [{"name": "o", "constant_reference": 0.0}]}
+    assert budget_clause(floor, constant) == ""  # a constant reference judges nothing, not even a budget
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        "a string",
+        ["a", "list"],
+        {"split": None},
+        {"split": "output0"},
+        {"split": {"parts": "two"}},
+        {"split": {"output": {"nested": 1}, "axis": "1", "parts": [None, 3, {"name": None, "size": True}]}},
+        {"split": {"output": "o", "axis": 1, "parts": [{"name": "p", "size": 1}] * 100}},
+        {"unknown": 1, "text": 7},
+        {"text": "x" * 10_000 + "\n<b>"},
+    ],
+)
+def test_an_interface_record_of_any_shape_renders_as_bounded_one_line_cells(record):
+    from edgeq.report.render import INTERFACE_HEADER, interface_rows
+
+    rows = interface_rows({"target": "cpu", "variants": [{"variant": "int8", "interface": record}]})
+    assert len(rows) == 1 and len(rows[0]) == len(INTERFACE_HEADER)
+    assert all(isinstance(c, str) and "\n" not in c and len(c) <= 2000 for c in rows[0]), rows
+    assert interface_rows({"target": "cpu", "variants": [{"variant": "int8"}]}) == []
+
+
+def test_detection_rows_name_the_head_and_what_each_variant_keeps():
+    from edgeq.report.render import detection_rows
+
+    yolo = {"boxes": "output0", "scores": "output0", "layout": "rows", "score_threshold": 0.25, "classes": 3}
+    yolo |= {"reference_detections": 565, "quantized_detections": 277, "class_agreement": 0.632, "box_iou_mean": 0.99}
+    pair = {"boxes": "boxes", "scores": "scores", "score_threshold": 0.5, "score_agreement": 0.967}
+    t = {
+        "variants": [{"variant": "int8", "detection": yolo}, {"variant": "float"}, {"variant": "x", "detection": pair}]
+    }
+    assert detection_rows(t) == [
+        ["int8", "output0 (YOLO, rows)", "0.25", "277 / 565", "63.20%", "0.990", "-"],
+        ["x", "boxes + scores", "0.5", "-", "-", "-", "96.70%"],
+    ]
