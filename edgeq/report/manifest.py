@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeq.bench.tasks import BOXES, CLASS, EMBEDDING, REGRESSION, SCORES, YOLO
 from edgeq.config import Method
 from edgeq.errors import BadInput
 from edgeq.findings import Basis, Level
@@ -84,7 +85,7 @@ INTERVALS = {
 }
 OUTPUT = {
     "name": str,
-    "role": OneOf(("class_scores", "regression", "embedding", "boxes", "scores")),  # edgeq.bench.tasks
+    "role": OneOf((CLASS, REGRESSION, EMBEDDING, BOXES, SCORES, YOLO)),  # every role edgeq.bench.tasks gives
     "shape": [int],
     "sqnr_db": NUM,
     "cosine_similarity": NUM,
@@ -93,6 +94,22 @@ OUTPUT = {
     "agreement": Opt(NUM),
     "degenerate": Opt(str),
     "constant_reference": Opt(NUM),  # the float reference's value where it is constant over the data
+    "mixed_ranges_warning": Opt(str),  # row groups one int8 scale cannot hold (edgeq.bench.tasks.mixed_warning)
+}
+
+# edgeq.bench.tasks' detection metrics of a box-and-score head (separate outputs, or a YOLO [4+C, N] one)
+DETECTION = {
+    "boxes": Opt(str),
+    "scores": Opt(str),
+    "layout": Opt(str),
+    "score_threshold": Opt(NUM),
+    "reference_detections": Opt(int),
+    "quantized_detections": Opt(int),
+    "classes": Opt(int),
+    "class_agreement": Opt(NUM),
+    "box_iou_mean": Opt(NUM),
+    "box_agreement": Opt(NUM),
+    "score_agreement": Opt(NUM),
 }
 
 # A shape is a type (or tuple of types), a dict of field shapes (a JSON object), a one-element
@@ -113,6 +130,7 @@ VARIANT = {
     "outputs": Opt([OUTPUT]),
     "latency_where": Opt(str),
     "latency_via": Opt(str, ""),
+    "detection": Opt(DETECTION),
 }
 PLAN_STEP = {
     "name": str,

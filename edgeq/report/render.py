@@ -130,6 +130,91 @@ def constant_reference_warnings(targets: list[dict]) -> list[str]:
     return out
 
 
+DETECTION_HEADER = ["variant", "head", "score threshold", "detections: this / float", "class agreement", "box IoU", "score agreement"]  # fmt: skip
+
+
+def detection_rows(t: dict) -> list[list[str]]:
+    """A detection head's task metrics per variant, on the anchors above the score threshold: how many
+    detections the variant keeps of float's, whether they keep their class, their boxes and their scores."""
+    rows = []
+    for v in t["variants"]:
+        d = v.get("detection")
+        if not d:
+            continue
+        if d.get("layout"):  # one YOLO [4+C, N] output: boxes and scores share it
+            head = f"{d.get('boxes') or '-'} (YOLO, {d['layout']})"
+        else:
+            head = f"{d.get('boxes') or '-'} + {d.get('scores') or '-'}"
+        kept = "-"
+        if d.get("quantized_detections") is not None and d.get("reference_detections") is not None:
+            kept = f"{d['quantized_detections']:,} / {d['reference_detections']:,}"
+        threshold = "-" if d.get("score_threshold") is None else f"{d['score_threshold']:g}"
+        classes = pct(d.get("class_agreement")) if d.get("classes") else "-"
+        iou = "-" if d.get("box_iou_mean") is None else f"{d['box_iou_mean']:.3f}"
+        rows.append([v["variant"], head, threshold, kept, classes, iou, pct(d.get("score_agreement"))])
+    return rows
+
+
+def mixed_range_warnings(targets: list[dict]) -> list[str]:
+    """The deployed models' outputs whose row groups one int8 scale cannot hold, once per warning, naming
+    the targets it applies to: shown under the verdict, since the SQNR there does not see it."""
+    seen: dict[str, list[str]] = {}
+    for t in targets:
+        for o in (quantized(t) or {}).get("outputs") or []:
+            if o.get("mixed_ranges_warning"):
+                seen.setdefault(o["mixed_ranges_warning"], []).append(t["target"])
+    return [f"WARNING ({', '.join(names)}): {text}" for text, names in seen.items()]
+
+
+INTERFACE_HEADER = ["variant", "output", "change", "outputs now", "what it means"]
+_SAID = ("text", "sentence", "note", "description")  # where an interface record may carry its plain sentence
+
+
+def _said(value: object, limit: int = 300) -> str:
+    """A manifest string for a cell: one line, bounded (the cell escapes it); anything else as "-"."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return "-"
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _split_cells(split: object) -> list[str]:
+    """(output, change, outputs now) of a ``split`` record: {"output", "axis", "parts": [{"name", "size"}]}."""
+    if not isinstance(split, dict):
+        return ["-", "changed (a record this edgeq does not read)", "-"]
+    got = split.get("parts")
+    parts: list = got if isinstance(got, list) else []
+    named = []
+    for p in parts[:64]:
+        if isinstance(p, dict):
+            size = p.get("size")
+            ok = isinstance(size, int) and not isinstance(size, bool)
+            named.append(_said(p.get("name"), 80) + (f" ({size:,})" if ok else ""))
+    axis = split.get("axis")
+    along = f" along axis {axis}" if isinstance(axis, int) and not isinstance(axis, bool) else ""
+    more = f", and {len(parts) - 64} more" if len(parts) > 64 else ""
+    change = f"split{along} into {len(parts)} outputs" if parts else "split"
+    return [_said(split.get("output"), 80), change, (", ".join(named) + more) or "-"]
+
+
+def interface_rows(t: dict) -> list[list[str]]:
+    """Per variant, how its outputs differ from the given model's (the manifest's ``interface`` record: a
+    head split into separate outputs, each with its own scale): what an application must read instead.
+    Read defensively: a record of another shape is shown as changed, never fails the report."""
+    rows = []
+    for v in t["variants"]:
+        rec = v.get("interface")
+        if not rec:
+            continue
+        if not isinstance(rec, dict):
+            rows.append([v["variant"], "-", "changed (a record this edgeq does not read)", "-", _said(rec)])
+            continue
+        cells = _split_cells(rec["split"]) if "split" in rec else ["-", "changed", "-"]
+        text = next((_said(rec[k]) for k in _SAID if isinstance(rec.get(k), str)), "-")
+        rows.append([v["variant"], *cells, text])
+    return rows
+
+
 LATENCY_HEADER = ["variant", "p50 ms", "p99 ms", "mean ms", "kind", "on", "how / note"]
 
 
@@ -206,9 +291,15 @@ def tradeoff_png(targets: list[dict]) -> bytes:
     return buf.getvalue()
 
 
+def md_cell(value: object) -> str:
+    """A table cell for Markdown: one line, its pipes and tag openers escaped (a manifest's strings stay text:
+    no cell ends the row, no ``<script>`` becomes HTML where the .md is rendered)."""
+    return " ".join(str(value).split()).replace("|", "\\|").replace("<", "\\<")
+
+
 def _md_table(rows: list[list[str]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -342,13 +433,21 @@ def _shared(targets: list[dict], rows_of) -> list[list[str]]:
     return [[", ".join(names), *row] for row, names in shared.items()]
 
 
-def _verdict_section(top: dict, verdicts: list[Verdict]) -> tuple[str, list]:
-    lines: list = [("verdict", verdicts)]
+def _verdict_section(top: dict, targets: list[dict], verdicts: list[Verdict]) -> tuple[str, list]:
+    lines: list = [("verdict", verdicts), *(("warn", w) for w in mixed_range_warnings(targets))]
     if top.get("gate_failures"):
         lines.append(("fail", "QUALITY GATE FAILED: " + "; ".join(top["gate_failures"])))
     if top.get("failed_targets"):
         lines.append(("fail", f"{len(top['failed_targets'])} target(s) failed: {', '.join(top['failed_targets'])}"))
     return ("Verdict per target", lines)
+
+
+def _interface_section(built: list[dict]) -> list[tuple[str, list]]:
+    rows = _shared(built, interface_rows)
+    if not rows:
+        return []
+    said = "The deployed model's outputs differ from the model given: an application reads them as below."
+    return [("Changed interface", [said, ("table", rows, ["targets", *INTERFACE_HEADER])])]
 
 
 def _summary(top: dict) -> list[tuple[str, list]]:
@@ -375,6 +474,10 @@ def _variant_sections(built: list[dict], verdicts: dict[str, Verdict]) -> list[t
         if len({row[2] for row in per_output}) > 1:  # a single output is the variant row already
             title = "Outputs: fidelity per output (paired by name)"
             out.append((title, [("table", per_output, ["targets", *OUTPUTS_HEADER])]))
+        detection = _shared(built, detection_rows)
+        if detection:
+            said = "A detection head judged by its task: the anchors above the score threshold, against float's."
+            out.append(("Detection", [said, ("table", detection, ["targets", *DETECTION_HEADER])]))
     # every latency figure in one table; a row several targets share (the host's float run) is shown once
     latency = _shared(built, lambda t: latency_table(verdicts[t["target"]]))
     if latency:
@@ -420,7 +523,7 @@ def _debug_section(debug: dict) -> tuple[str, list]:
     if png.is_file():
         blocks.append(("image", png.read_bytes(), "rmse/scale per layer"))
     worst = [
-        [w["index"], w["op"], w["tensor_name"][:70], f"{w['rmse_over_scale']:.3f}"]
+        [w["index"], w["op"], _said(w["tensor_name"], 70), f"{w['rmse_over_scale']:.3f}"]
         for w in debug.get("worst_layers", [])
     ]
     blocks.append(("table", worst, ["#", "op", "tensor", "rmse/scale"]))
@@ -443,14 +546,20 @@ def _messages(top: dict, targets: list[dict], verdicts: list[Verdict]) -> list[t
 
 def sections(top: dict, targets: list[dict]) -> list[tuple[str, list]]:
     """The report as (title, blocks); a block is text, a ("table", rows, header), ("image", png, alt),
-    ("verdict", verdicts) or ("fail", text).
+    ("verdict", verdicts), ("fail", text) or ("warn", text).
 
     The verdict per target comes first, then the details a person looks at when a verdict needs a why.
     """
     verdicts = [judge(t) for t in targets]
     by_name = {v.target: v for v in verdicts}
     built = [t for t in targets if t["variants"]]
-    out = [_verdict_section(top, verdicts), *_summary(top), *_variant_sections(built, by_name), *_plan_sections(built)]
+    out = [
+        _verdict_section(top, targets, verdicts),
+        *_interface_section(built),
+        *_summary(top),
+        *_variant_sections(built, by_name),
+        *_plan_sections(built),
+    ]
     if top.get("debug"):
         out.append(_debug_section(top["debug"]))
     out += [
@@ -466,7 +575,8 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px sol
 th{background:#f3f5f7}tbody th{white-space:nowrap}img{max-width:100%;border:1px solid #eee}p.fail{color:#b00020;font-weight:bold}
 table.verdict{font-size:.95em}table.verdict tbody th{background:#eef6ee;white-space:nowrap}
 table.verdict tr.bad th,table.verdict tr.bad td{background:#fdf3f3;color:#b00020;font-weight:bold}
-div.wide{max-width:100%;overflow-x:auto}td{overflow-wrap:break-word}"""
+div.wide{max-width:100%;overflow-x:auto}td{overflow-wrap:break-word}table.verdict td:first-of-type{min-width:16em}
+p.warn{color:#7a4a00;background:#fff8e6;border-left:4px solid #e0a000;padding:.4em .7em}"""
 
 
 def to_html(top: dict, targets: list[dict]) -> str:
@@ -486,8 +596,8 @@ def to_html(top: dict, targets: list[dict]) -> str:
                 )
             elif isinstance(b, tuple) and b[0] == "verdict":
                 parts.append(_verdict_table(b[1]))
-            elif isinstance(b, tuple) and b[0] == "fail":
-                parts.append(f"<p class='fail'>{html.escape(b[1])}</p>")
+            elif isinstance(b, tuple) and b[0] in ("fail", "warn"):
+                parts.append(f"<p class='{b[0]}'>{html.escape(b[1])}</p>")
             else:
                 parts.append(f"<p>{html.escape(str(b))}</p>")
     parts.append("</body></html>")
@@ -509,7 +619,7 @@ def to_markdown(top: dict, targets: list[dict], image_dir: Path) -> str:
                 lines += [f"![{b[2]}]({name})", ""]
             elif isinstance(b, tuple) and b[0] == "verdict":
                 lines += [f"- {v.line()}" for v in b[1]] + [""]
-            elif isinstance(b, tuple) and b[0] == "fail":
+            elif isinstance(b, tuple) and b[0] in ("fail", "warn"):
                 lines += [f"**{b[1]}**", ""]
             else:
                 lines += [str(b), ""]

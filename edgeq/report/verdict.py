@@ -250,13 +250,55 @@ def _constant(v: Mapping[str, Any]) -> str | None:
 
 
 def _detection(d: Mapping[str, Any] | None) -> str:
-    """ "; box IoU 0.91, score agreement 97.0%" of a detection head (what its task is judged by), or ""."""
+    """ "; 277 of float's 565 detections above 0.25, class agreement 63.2%, box IoU 0.99, score agreement
+    49.0%" of a detection head (what its task is judged by), or ""."""
     said = []
+    if d and d.get("reference_detections") is not None and d.get("quantized_detections") is not None:
+        above = f" above {d['score_threshold']:g}" if isinstance(d.get("score_threshold"), (int, float)) else ""
+        said.append(
+            f"{count(d['quantized_detections'])} of float's {count(d['reference_detections'])} detections{above}"
+        )
+    if d and d.get("classes") and d.get("class_agreement") is not None:
+        said.append(f"class agreement {100 * d['class_agreement']:.1f}%")
     if d and d.get("box_iou_mean") is not None:
         said.append(f"box IoU {d['box_iou_mean']:.2f}")
     if d and d.get("score_agreement") is not None:
         said.append(f"score agreement {100 * d['score_agreement']:.1f}%")
     return "; " + ", ".join(said) if said else ""
+
+
+def _mixed(v: Mapping[str, Any]) -> str:
+    """ "; one int8 scale over mixed ranges in 'output0' (see the warning)" where an output's row groups span
+    ranges one int8 scale cannot hold (its SQNR then says nothing of its narrow rows), else ""."""
+    names = [str(o["name"]) for o in v.get("outputs") or [] if o.get("mixed_ranges_warning")]
+    if not names:
+        return ""
+    return f"; one int8 scale over mixed ranges in {', '.join(repr(n) for n in names)} (see the warning)"
+
+
+def budget_clause(b: Mapping[str, Any] | None, v: Mapping[str, Any]) -> str:
+    """ "; budget worst-output SQNR >= 25 dB (the default for a detection model with unlabeled evaluation
+    data): met" : what the build judged the deployed model by, where it came from, and whether its figure
+    (the point estimate, as the planner judges) meets it; "" when the build applied no budget, or when
+    a constant float reference leaves nothing to judge."""
+    if not b or _constant(v) is not None:
+        return ""
+    parts, missed = [], []
+    drop = None
+    if v.get("accuracy") is not None and v.get("reference_accuracy") is not None:
+        drop = 100 * (v["reference_accuracy"] - v["accuracy"])
+    if b.get("max_drop") is not None:
+        parts.append(f"top-1 drop <= {b['max_drop']:g} point{'' if b['max_drop'] == 1 else 's'}")
+        missed.append(None if drop is None else drop > b["max_drop"])
+    if b.get("min_sqnr") is not None:
+        parts.append(f"worst-output SQNR >= {b['min_sqnr']:g} dB")
+        sqnr = v.get("sqnr_db")
+        missed.append(None if sqnr is None else sqnr < b["min_sqnr"])
+    if not parts:
+        return ""
+    why = short(str(b.get("why") or ""), 80)
+    status = "" if None in missed else (": MISSED" if any(missed) else ": met")
+    return f"; budget {' and '.join(parts)}{f' ({why})' if why else ''}{status}"
 
 
 def fidelity(v: Mapping[str, Any]) -> str:
@@ -283,6 +325,7 @@ def fidelity(v: Mapping[str, Any]) -> str:
         text = f"worst-output SQNR{worst} {value}{_interval(iv.get('sqnr_db'))}" + _detection(v.get("detection"))
     else:
         return "fidelity not measured (no evaluation data)"
+    text += _mixed(v)
     if 0 < n < MIN_SAMPLES:
         text += f"; only {n} samples, too few to judge (needs {MIN_SAMPLES})"
     return text
@@ -305,7 +348,8 @@ def judge(t: Mapping[str, Any]) -> Verdict:
     host = None
     if found is not None and found.latency is None:
         host = _measured(v)
-    return Verdict(name, found, "", host, skipped, _rows(t, estimate), arts, fidelity(v))
+    fid = fidelity(v) + budget_clause(t.get("budget"), v)
+    return Verdict(name, found, "", host, skipped, _rows(t, estimate), arts, fid)
 
 
 def _findings(t: Mapping[str, Any]) -> Findings | None:
