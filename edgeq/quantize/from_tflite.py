@@ -282,6 +282,7 @@ class Quantized:
     worst_sqnr_db: dict[str, float] = field(default_factory=dict)  # candidate -> worst-output SQNR (dB)
     num_selection_samples: int = 0
     note: str = ""  # why the candidates were not compared, when they were not
+    candidates: dict[str, bytes] = field(default_factory=dict, repr=False)  # every candidate's model
 
 
 def quantize(model: FloatTflite, x: np.ndarray, mode: Mode = Mode.INT8) -> tuple[bytes, str]:
@@ -364,7 +365,9 @@ def _choose(model: FloatTflite, built: dict[str, bytes], x: np.ndarray, log: str
     first = next(iter(built))
     if len(set(built.values())) == 1:
         note = "both calibrations gave the same model"
-        return Quantized(built[first], f"{log}\nedgeq: calibration {first} ({note})", first, note=note)
+        return Quantized(
+            built[first], f"{log}\nedgeq: calibration {first} ({note})", first, note=note, candidates=built
+        )
     batch = model.input_shape[0] if model.input_shape else 1
     count = max(min(len(x), SELECTION_SAMPLES) // batch, 1) * batch
     pick = np.linspace(0, len(x) - 1, count).round().astype(int)
@@ -372,11 +375,11 @@ def _choose(model: FloatTflite, built: dict[str, bytes], x: np.ndarray, log: str
         worst = _worst_sqnr(model.data, built, np.ascontiguousarray(x[pick]))
     except Exception as exc:  # a model LiteRT cannot run here: keep the range that clips nothing
         note = f"not compared ({type(exc).__name__}: {str(exc).strip()[:200]})"
-        return Quantized(built[first], f"{log}\nedgeq: calibration {first}, {note}", first, note=note)
+        return Quantized(built[first], f"{log}\nedgeq: calibration {first}, {note}", first, note=note, candidates=built)
     best = max(built, key=lambda name: (worst[name], name == first))
     figures = "; ".join(f"{name} {value:.2f} dB" for name, value in worst.items())
     line = f"edgeq: calibration {best} (worst-output SQNR on {count} calibration samples: {figures})"
-    return Quantized(built[best], f"{log}\n{line}", best, worst, count)
+    return Quantized(built[best], f"{log}\n{line}", best, worst, count, candidates=built)
 
 
 def _worst_sqnr(reference: bytes, built: dict[str, bytes], x: np.ndarray) -> dict[str, float]:
