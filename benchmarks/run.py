@@ -48,6 +48,7 @@ import build_cache  # noqa: E402
 import mcu_section  # noqa: E402
 import planner  # noqa: E402  (none of these imports TensorFlow at module level)
 import qat  # noqa: E402
+import quantizer_recipe  # noqa: E402
 
 # Both sides make the same conversion (a tf.function with a static batch-1 input signature, through
 # from_concrete_functions, the variables tracked but not the Keras model) and their outputs are
@@ -579,6 +580,7 @@ SECTIONS = {  # json key -> renderer, in report order
     "planner": render_planner,
     "build_cache": lambda section: build_cache.render(section) + measured_separately(section),
     "mcu": lambda section: mcu_section.render(section) + measured_separately(section),
+    "quantizer_recipe": lambda section: quantizer_recipe.render(section) + measured_separately(section),
 }
 
 
@@ -669,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
                 doc["mcu"] = mcu_section.mcu_figures(ROOT, tmp, log)
             doc["mcu"]["run_s"] = round(time.perf_counter() - section_start, 1)
 
+        quantizer_recipe.run_section(doc, args.only, tmp, log)
+
     doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc["total_run_s"] = round(time.perf_counter() - start, 1)
     previous = args.out / "latest.json"
@@ -693,6 +697,7 @@ SECTION_KEYS = {
     "planner": "planner",
     "build": "build_cache",
     "mcu": "mcu",
+    "recipe": "quantizer_recipe",
 }  # --only name -> latest.json key
 
 

@@ -93,7 +93,11 @@ def test_float_face_detector_to_full_int8(face_int8):
     side = json.loads(open(result.sidecar).read())
     route = side["route"]
     assert route["tool"] == "ai-edge-quantizer" and route["recipe"] == "static_wi8_ai8"
-    assert "min_max_update" in route["calibration"]
+    assert "min_max_update" in route["calibration"] and "moving_average_update" in route["calibration"]
+    # which calibration was kept, with both candidates' worst-output SQNR on the calibration crops
+    chosen = side["converter_log"].splitlines()[-1]
+    assert chosen.startswith("edgeq: calibration global min/max (worst-output SQNR on 32 calibration samples: ")
+    assert "moving average" in chosen
     assert route["folded_fp16_constants"] == 74 and route["added_signature"] == "serving_default"
     assert side["model_format"] == "tflite" and side["calibration"]["num_samples"] == 32
 
