@@ -1,4 +1,4 @@
-"""edgeq's float .tflite route against ai-edge-quantizer's own default recipe, side by side in one run.
+"""edgeq's float .tflite route against litert-quantizer's (formerly ai-edge-quantizer) own default recipe, side by side in one run.
 
     .venv/bin/python benchmarks/quantizer_recipe.py [--no-download]      # also a run.py section: --only recipe
 

@@ -208,7 +208,7 @@ def command(
 ) -> None:
     """Quantize MODEL (.keras, .h5 or SavedModel) to OUTPUT and verify the result.
 
-    A float .tflite is quantized to int8 as it is (ai-edge-quantizer); a .onnx model is converted
+    A float .tflite is quantized to int8 as it is (litert-quantizer); a .onnx model is converted
     first (onnx2tf: pip install edgeq[onnx]).
 
     The converted model is read back: every op still computing in float is listed and the

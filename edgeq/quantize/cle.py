@@ -120,7 +120,7 @@ def not_keras(model_path: str) -> tuple[str, str] | None:
             f"{plain}, or export the model as a .keras file",
         )
     if fmt == Format.TFLITE:
-        return f"{name} is a .tflite, quantized by ai-edge-quantizer", f"{plain}, or pass the Keras model it came from"
+        return f"{name} is a .tflite, quantized by litert-quantizer", f"{plain}, or pass the Keras model it came from"
     return (
         f"{name} is a SavedModel, a graph without Keras layers to rescale",
         f"{plain}, or pass the .keras or .h5 file",

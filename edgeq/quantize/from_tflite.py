@@ -1,7 +1,7 @@
 """Full-integer quantization of a float ``.tflite`` (what people download for phones and Coral).
 
 There is no Keras model to give the TFLite converter, so the float flatbuffer is quantized as it is,
-with Google's ai-edge-quantizer and its static int8 recipe (``static_wi8_ai8``: int8 weights per
+with Google's litert-quantizer (formerly ai-edge-quantizer) and its static int8 recipe (``static_wi8_ai8``: int8 weights per
 channel, int8 activations), calibrated on the representative data; ``--mode int16x8`` takes its
 ``static_wi8_ai16`` recipe (int16 activations). The quantizer makes integer I/O (it quantizes the graph's
 input and output tensors); ``--io float`` adds QUANTIZE/DEQUANTIZE ops around that body
@@ -73,47 +73,34 @@ class FloatTflite:
     pinned_input_shape: tuple[int, ...] | None = None  # the static shape a dynamic input was given
 
 
-# litert-quantizer is ai-edge-quantizer renamed (0.11.0 is 0.10.0's code under the new import name);
-# the old name still works where an environment was installed before the move
-PACKAGES = (("litert-quantizer", "litert_quantizer"), ("ai-edge-quantizer", "ai_edge_quantizer"))
-
-
-def quantizer_package() -> tuple[str, str]:
-    """The installed quantizer's distribution name and version (litert-quantizer, else ai-edge-quantizer).
-
-    Raises:
-        Unavailable: neither is installed.
-    """
-    import importlib.metadata
-
-    for dist, _ in PACKAGES:
-        try:
-            return dist, importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    raise Unavailable(
-        "quantizing a .tflite needs litert-quantizer (formerly ai-edge-quantizer), which is not installed",
-        "pip install litert-quantizer (an edgeq dependency: reinstall edgeq)",
-    )
+# litert-quantizer is ai-edge-quantizer renamed (0.11.0 is 0.10.0's code under the new import name)
+PACKAGE = "litert-quantizer"
 
 
 def require_quantizer() -> str:
-    """The installed quantizer's version (see :func:`quantizer_package`).
+    """The installed litert-quantizer's version.
 
     Raises:
         Unavailable: it is not installed.
     """
-    return quantizer_package()[1]
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise Unavailable(
+            "quantizing a .tflite needs litert-quantizer (formerly ai-edge-quantizer), which is not installed",
+            "pip install litert-quantizer (an edgeq dependency: reinstall edgeq)",
+        ) from None
 
 
 def _quantizer_modules() -> tuple[Any, Any, Any, Any, Any]:
-    """``calibrator, quantizer, recipe, recipe_manager, qsv_utils`` of the installed quantizer."""
+    """``calibrator, quantizer, recipe, recipe_manager, qsv_utils`` of litert-quantizer."""
     import importlib
 
-    dist, _ = quantizer_package()
-    name = dict(PACKAGES)[dist]
+    require_quantizer()
     return tuple(  # type: ignore[return-value]
-        importlib.import_module(f"{name}.{module}")
+        importlib.import_module(f"litert_quantizer.{module}")
         for module in ("calibrator", "quantizer", "recipe", "recipe_manager", "utils.qsv_utils")
     )
 
@@ -141,14 +128,14 @@ def check_config(cfg: QuantizeConfig) -> None:
     if cfg.selective:
         raise UsageError(
             "--denylist/--denylist-ops need a Keras model or SavedModel (the quantization debugger runs on it); "
-            "this model is a .tflite, quantized by ai-edge-quantizer",
+            "this model is a .tflite, quantized by litert-quantizer",
             "drop them, or quantize the Keras model, SavedModel or ONNX file the .tflite came from",
         )
     if not cfg.techniques.plain:
         source = "Keras model" if cfg.techniques.cle else "Keras model, SavedModel or ONNX file"
         raise UsageError(
             f"{cfg.techniques.label} needs the {source} a .tflite is made from; this model is a .tflite, "
-            "quantized by ai-edge-quantizer",
+            "quantized by litert-quantizer",
             f"drop --ranges/--cle/--bias-correction/--adaround, or quantize the {source} the .tflite came from",
         )
 

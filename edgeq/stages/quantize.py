@@ -23,7 +23,7 @@ def quantize(
 ) -> QuantizeResult:
     """Convert a Keras/SavedModel model to .tflite per ``cfg`` and verify what came out.
 
-    A float .tflite goes to :mod:`edgeq.stages.quantize_tflite` (ai-edge-quantizer) instead.
+    A float .tflite goes to :mod:`edgeq.stages.quantize_tflite` (litert-quantizer) instead.
 
     Args:
         model_path: the float model.

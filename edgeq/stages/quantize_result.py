@@ -1,4 +1,4 @@
-"""What ``quantize`` returns, whichever route made the model (converter, techniques, ai-edge-quantizer)."""
+"""What ``quantize`` returns, whichever route made the model (converter, techniques, litert-quantizer)."""
 
 from __future__ import annotations
 

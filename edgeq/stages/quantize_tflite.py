@@ -1,13 +1,18 @@
-"""``quantize`` for a float .tflite (what people download): full int8 by ai-edge-quantizer
+"""``quantize`` for a float .tflite (what people download): full int8 by litert-quantizer
 (:mod:`edgeq.quantize.from_tflite`), verified and written with its sidecar like every conversion."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeq.config import IOType, LoadConfig, Mode, QuantizeConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.quantize_result import QuantizeResult
+
+if TYPE_CHECKING:
+    from edgeq.quantize.from_tflite import Quantized
 
 
 def quantize_tflite(
@@ -38,7 +43,7 @@ def quantize_tflite(
         UsageError: a mode or I/O type this route cannot make; no data.
         BadInput: not a float single-input .tflite; data that does not fit its input.
         ConversionFailed: the quantizer failed, or its output is not all int8 with the I/O asked for.
-        Unavailable: ai-edge-quantizer is not installed.
+        Unavailable: litert-quantizer (formerly ai-edge-quantizer) is not installed.
     """
     from edgeq import tflite
     from edgeq.artifacts import check_output, provenance, sha256_file, write_artifact
@@ -64,14 +69,15 @@ def quantize_tflite(
     calib, warnings = load_data(data_cfg, model.input_shape[1:], None, "calibration data")
     if calib.num_samples < batch:
         raise BadInput(f"calibration data has {calib.num_samples} samples, fewer than the batch {batch}", "give more")
-    data, log = from_tflite.quantize(model, calib.x.astype(np.float32), cfg.mode)
+    q = from_tflite.quantize_measured(model, calib.x.astype(np.float32), cfg.mode)
+    data, log = q.data, q.log
     if cfg.io_type == IOType.FLOAT:  # the quantizer makes integer I/O; float I/O wraps that body
         data = tflite_edit.io_conversion(data, "float32")
     info = tflite.read_bytes(data, origin="quantized model")
     check = verify.verify(info, cfg)
     verify.require(check, cfg)
     warnings = warnings + list(check.problems)
-    route = _route(model, cfg, version, pinned)
+    route = _route(model, cfg, version, pinned) | _calibration_kept(q)
     doc = provenance(
         "quantize",
         cfg.to_dict(),
@@ -126,11 +132,11 @@ def _as_is(model_path: str, data: bytes, out, cfg: QuantizeConfig, route: dict, 
 
 
 def _route(model, cfg: QuantizeConfig, version: str, pinned: dict) -> dict:
-    """The sidecar's record of how ai-edge-quantizer made the model, and what edgeq did around it."""
+    """The sidecar's record of how litert-quantizer made the model, and what edgeq did around it."""
     from edgeq.quantize import from_tflite
 
     return {
-        "tool": "ai-edge-quantizer",
+        "tool": from_tflite.PACKAGE,
         "version": version,
         "recipe": from_tflite.RECIPES[cfg.mode],
         "calibration": from_tflite.CALIBRATION,
@@ -141,3 +147,8 @@ def _route(model, cfg: QuantizeConfig, version: str, pinned: dict) -> dict:
         else cfg.io_type.value,
         **pinned,
     }
+
+
+def _calibration_kept(q: Quantized) -> dict:
+    """Which calibration the route kept and each candidate's worst-output SQNR on the calibration data."""
+    return {"calibration_chosen": q.calibration, "calibration_worst_sqnr_db": dict(q.worst_sqnr_db)}

@@ -92,7 +92,7 @@ def test_float_face_detector_to_full_int8(face_int8):
     assert result.size_bytes < 0.9 * FACE_DETECTION.stat().st_size
     side = json.loads(open(result.sidecar).read())
     route = side["route"]
-    assert route["tool"] == "ai-edge-quantizer" and route["recipe"] == "static_wi8_ai8"
+    assert route["tool"] == "litert-quantizer" and route["recipe"] == "static_wi8_ai8"
     assert "min_max_update" in route["calibration"] and "moving_average_update" in route["calibration"]
     # which calibration was kept, with both candidates' worst-output SQNR on the calibration crops
     chosen = side["converter_log"].splitlines()[-1]

@@ -414,7 +414,7 @@ def require_compilable(info: ModelInfo, origin: str) -> None:
             req["fully-integer"].fix,
         )
     if floating:
-        # a float .tflite is quantized as it is (ai-edge-quantizer): name that command, not the Keras route
+        # a float .tflite is quantized as it is (litert-quantizer): name that command, not the Keras route
         raise BadInput(
             f"model is not fully integer (float ops: {_histogram(hybrid + floating)})",
             f"quantize it to int8: edgeq quantize {origin} --mode int8 --data CALIBRATION.npz -o MODEL_int8.tflite",
