@@ -84,7 +84,7 @@ INTERVALS = {
 }
 OUTPUT = {
     "name": str,
-    "role": OneOf(("class_scores", "regression", "embedding", "boxes", "scores")),  # edgeq.bench.tasks
+    "role": OneOf(("class_scores", "regression", "embedding", "boxes", "scores", "yolo_head")),  # edgeq.bench.tasks
     "shape": [int],
     "sqnr_db": NUM,
     "cosine_similarity": NUM,
