@@ -10,8 +10,10 @@ boxes [N, 4, 720] and scores [N, 10, 720] concatenated on axis 1 into one output
 
 The exporter below writes the ONNX graph from the Keras layers with onnx.helper (Conv with OIHW weights,
 Sigmoid, Mul, Add, Reshape, Concat), NCHW input ``images`` [batch, 3, 192, 192] with a symbolic batch, and
-checks that onnxruntime computes what Keras does (1e-4). Everything is seeded: a rerun on the same stack
-trains the same network (CPU, a few minutes on 2 cores).
+checks that onnxruntime computes what Keras does (1e-4). Data, initial weights and shuffling are seeded; TF's
+threaded CPU kernels may still round differently from run to run, so a rerun trains a network of the same
+quality, not necessarily the same bytes (about 8 minutes on 2 shared cores: 2.7 min making the 5000 training
+images, 5 min training).
 """
 
 from __future__ import annotations
