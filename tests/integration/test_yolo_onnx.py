@@ -196,3 +196,12 @@ def test_build_for_coral_runs_end_to_end(run_cli, work):
     variants = {v["variant"]: v for v in manifest["variants"]}
     assert "float" in variants and variants["float"]["outputs"][0]["role"] == "yolo_head"
     assert variants["float"]["detection"]["reference_detections"] > 2 * EVAL
+
+
+@pytest.mark.slow
+def test_channels_first_data_is_refused_with_the_transpose(run_cli, work, tmp_path):
+    """Data saved NCHW, as the ONNX model itself takes it: one line that says to transpose (not reshape)."""
+    np.save(tmp_path / "nchw.npy", det.make_set("calib", 8).x)
+    r = run_cli("quantize", det.MODEL, "--input-shape", SHAPE, "--data", tmp_path / "nchw.npy", "-o", tmp_path / "q")
+    assert r.exit_code == 3 and "save x.transpose(0, 2, 3, 1)" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
