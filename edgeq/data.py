@@ -316,6 +316,8 @@ def _shape_hint(ds: Dataset, got: tuple, want: tuple) -> str:
             return "pass " + " ".join(fixes)
     if got + (1,) == want:
         return "add a channel axis to the arrays: x[..., None]"
+    if len(got) == 3 and got[1:] + got[:1] == want:  # NCHW data for an NHWC model (an ONNX model's own layout)
+        return "the arrays are channels-first; the model takes channels last: save x.transpose(0, 2, 3, 1)"
     dims = ", ".join("any" if w is None else str(w) for w in want)
     return f"reshape the arrays to (N, {dims}) before saving (--resize applies to image folders only)"
 
