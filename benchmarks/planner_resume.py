@@ -215,9 +215,7 @@ def render(section: dict) -> list[str]:
         f"Killed run plus rerun: {section['killed_plus_rerun_over_cold']:.2f}x the cold run. The rerun's step lines "
         f"{'match' if section['rerun_lines_match_cold'] else 'DO NOT match'} the cold run's (same figures).",
         "",
-        f"Load average {section['load_average']['start'][0]:.2f} at start, {section['load_average']['end'][0]:.2f} "
-        "at end (2 logical CPUs shared with other jobs: read the ratios).",
-        "",
+        *_load_line(section),
         "Each step's line as it arrived (seconds from spawn; the run ended at the last column's header):",
         "",
         f"| step | cold (end {c['wall_s']:.1f} s) | killed (end {k['wall_s']:.1f} s) | rerun (end {r['wall_s']:.1f} s) |",
@@ -229,6 +227,13 @@ def render(section: dict) -> list[str]:
         text = [f"{v:.1f}{t}" if v is not None else "-" for v, t in zip(cells, tags, strict=True)]
         lines.append(f"| {s['name']} | " + " | ".join(text) + " |")
     return [*lines, ""]
+
+
+def _load_line(section: dict) -> list[str]:
+    load = section.get("load_average")
+    if not load:
+        return []
+    return [f"Load average {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end (read the ratios).", ""]
 
 
 def main() -> int:
