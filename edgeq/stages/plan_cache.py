@@ -14,6 +14,9 @@ Only the build is cached. The evaluation runs again on the cached bytes: it is s
 of AdaRound or QAT, and it is then always against this run's evaluation data, budget and target, which are
 not in the key. Skips (a technique that does not apply) and failures are not cached: they cost nothing, or
 should be retried.
+
+A new candidate whose bytes depend on anything beyond these (the target's profile, the evaluation data)
+must put it in its step's name or in :func:`open_cache`'s config, or a rerun would reuse the wrong bytes.
 """
 
 from __future__ import annotations
