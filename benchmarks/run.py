@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py --only overhead              (one section, merged in)
     .venv/bin/python benchmarks/run.py --only qat
     .venv/bin/python benchmarks/run.py --only planner
+    .venv/bin/python benchmarks/run.py --only planner_resume   (only alone: the candidate cache, ~10 min)
 
 Prints a markdown report and writes benchmarks/results/latest.json and latest.md. With
 ``--only SECTION`` only that section is measured; it replaces its part of latest.json (with its
@@ -47,6 +48,7 @@ sys.path.insert(0, str(BENCH_DIR))  # bare_converter, for the in-process compari
 import build_cache  # noqa: E402
 import mcu_section  # noqa: E402
 import planner  # noqa: E402  (none of these imports TensorFlow at module level)
+import planner_resume  # noqa: E402
 import qat  # noqa: E402
 import quantizer_recipe  # noqa: E402
 
@@ -581,6 +583,8 @@ SECTIONS = {  # json key -> renderer, in report order
     "build_cache": lambda section: build_cache.render(section) + measured_separately(section),
     "mcu": lambda section: mcu_section.render(section) + measured_separately(section),
     "quantizer_recipe": lambda section: quantizer_recipe.render(section) + measured_separately(section),
+
+    "planner_resume": lambda section: planner_resume.render(section) + measured_separately(section),
 }
 
 
@@ -672,6 +676,11 @@ def main(argv: list[str] | None = None) -> int:
             doc["mcu"]["run_s"] = round(time.perf_counter() - section_start, 1)
 
         quantizer_recipe.run_section(doc, args.only, tmp, log)
+        if args.only == "planner_resume":
+            log("planner killed after 2 steps and rerun, MobileNetV2 96x96 (cold, killed, rerun, warm)")
+            section_start = time.perf_counter()
+            doc["planner_resume"] = planner_resume.planner_resume(ROOT, tmp, log, quiet=native_stderr_silenced)
+            doc["planner_resume"]["run_s"] = round(time.perf_counter() - section_start, 1)
 
     doc["environment"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     doc["total_run_s"] = round(time.perf_counter() - start, 1)
@@ -698,6 +707,8 @@ SECTION_KEYS = {
     "build": "build_cache",
     "mcu": "mcu",
     "recipe": "quantizer_recipe",
+
+    "planner_resume": "planner_resume",  # --only planner_resume alone (about 10 minutes): not in a full run
 }  # --only name -> latest.json key
 
 

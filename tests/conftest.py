@@ -154,3 +154,13 @@ def _recursion_limit_kept():
     if after != before:
         sys.setrecursionlimit(before)
         pytest.fail(f"the recursion limit was left at {after} (was {before})")
+
+
+@pytest.fixture(autouse=True)
+def _private_plan_cache(tmp_path_factory, monkeypatch):
+    """Each test's planner starts with an empty candidate cache of its own (edgeq.stages.plan_cache): a
+    candidate cached by another test (or a run outside the tests) would skip a builder a test patches."""
+    from edgeq.stages import plan_cache
+
+    folder = tmp_path_factory.mktemp("plan-cache")
+    monkeypatch.setattr(plan_cache, "cache_home", lambda: folder)

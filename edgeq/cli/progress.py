@@ -25,11 +25,13 @@ PLAN_HEADERS = ["step", "accuracy (drop, 95% CI)", "sqnr_db", "size_bytes", "flo
 
 def plan_row(st: dict, integer_only: bool) -> list:
     """One planner step as a row of the step table (PLAN_HEADERS): what was tried, the figures with their
-    95% intervals, and the budget verdict (or why it was skipped or failed)."""
+    95% intervals, and the budget verdict (or why it was skipped or failed). A candidate an earlier run
+    built (the planner's cache) is named "(cached)": read back and evaluated again, not rebuilt."""
+    name = f"{st['name']} (cached)" if st.get("cached") else st["name"]
     if st["skipped"]:
-        return [st["name"], "skipped", "", "", "", "", st["skipped"]]
+        return [name, "skipped", "", "", "", "", st["skipped"]]
     if st.get("failed"):
-        return [st["name"], "failed", "", "", "", "", st["failed"]]
+        return [name, "failed", "", "", "", "", st["failed"]]
     acc = "-" if st["accuracy"] is None else pct(st["accuracy"])
     drop = ((st.get("intervals") or {}).get("accuracy_drop_points")) or None
     if drop is not None:
@@ -38,7 +40,7 @@ def plan_row(st: dict, integer_only: bool) -> list:
     verdict = "meets" if st["meets"] else "; ".join(st["misses"])
     sizes = f"{st['size_bytes']:,}"
     sqnr = None if st["sqnr_db"] is None else round(st["sqnr_db"], 2)
-    return [st["name"], acc, sqnr, sizes, f"{st['num_float_ops']}/{st['num_ops']}", off, verdict]
+    return [name, acc, sqnr, sizes, f"{st['num_float_ops']}/{st['num_ops']}", off, verdict]
 
 
 def plan_line(st: dict, integer_only: bool) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -118,6 +119,7 @@ class Step:
     noise: list[str] = field(default_factory=list)  # budgets the evaluation set cannot decide
     outputs: list[dict] = field(default_factory=list)  # per-output fidelity, by name (fidelity.compare)
     data: bytes | None = field(default=None, repr=False)
+    cached: bool = False  # built by an earlier run (the candidate cache), evaluated again in this one
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "data"}
@@ -144,6 +146,14 @@ def profile_misses(info: ModelInfo, profile: Profile) -> list[str]:
     return []
 
 
+class CandidateCache(Protocol):
+    """Candidates kept across runs (``edgeq.stages.plan_cache.PlanCache``): a rerun does not rebuild them."""
+
+    def build(self, step: Step, build: Callable[[], bytes | str]) -> tuple[bytes | str, bool]:
+        """``build()``'s result for ``step``, from the cache when it holds it whole, and whether it did."""
+        ...
+
+
 @dataclass
 class Planner:
     """Evaluates candidates against the float reference outputs on the evaluation set."""
@@ -156,6 +166,7 @@ class Planner:
     allow_cpu_fallback: bool = False
     steps: list[Step] = field(default_factory=list)
     on_step: Callable[[Step], None] | None = None  # told of each step as it finishes (progress; never prints)
+    cache: CandidateCache | None = None  # built candidates kept across runs; None builds every one
 
     def _add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -165,9 +176,14 @@ class Planner:
 
     def attempt(self, step: Step, build: Callable[[], bytes | str]) -> Step:
         """Build and evaluate ``step``; a builder's reason it does not apply (a string) is a skip, and a
-        candidate that raises (not a usage error) is a failed step with its reason: the plan goes on."""
+        candidate that raises (not a usage error) is a failed step with its reason: the plan goes on.
+        With a :attr:`cache`, a candidate an earlier run built is read from it (``step.cached``) and
+        evaluated again; one built now is kept there as soon as it is built."""
         try:
-            data = build()
+            if self.cache is None:
+                data = build()
+            else:
+                data, step.cached = self.cache.build(step, build)
             if isinstance(data, str):
                 step.skipped = data
                 return self._add(step)

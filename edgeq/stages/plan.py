@@ -10,6 +10,7 @@ from edgeq.artifacts import check_output, write_artifact
 from edgeq.config import PLAIN, DataConfig, IOType, LoadConfig, Mode, QuantizeConfig, TechniqueConfig, TrainConfig
 from edgeq.errors import BadInput, UsageError
 from edgeq.stages.common import calibration, expected_input_range, input_paths, load_data, load_model
+from edgeq.stages.plan_cache import open_cache
 from edgeq.stages.quantize import float_size, verified
 from edgeq.stages.quantize_aware import quantize_aware
 
@@ -77,7 +78,7 @@ def plan(
     _check_evaluation(model_path, ev, reference, budget)
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     p.on_step = _step_events(progress, p.profile.integer_only)
-    session_holder: dict = {}
+    p.cache = open_cache(model, calib, session_holder := {}, io, adaround_steps, load_cfg, train_data_cfg, train_cfg)
 
     def session() -> Any:
         if "s" not in session_holder:
