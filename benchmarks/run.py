@@ -583,7 +583,6 @@ SECTIONS = {  # json key -> renderer, in report order
     "build_cache": lambda section: build_cache.render(section) + measured_separately(section),
     "mcu": lambda section: mcu_section.render(section) + measured_separately(section),
     "quantizer_recipe": lambda section: quantizer_recipe.render(section) + measured_separately(section),
-
     "planner_resume": lambda section: planner_resume.render(section) + measured_separately(section),
 }
 
@@ -707,7 +706,6 @@ SECTION_KEYS = {
     "build": "build_cache",
     "mcu": "mcu",
     "recipe": "quantizer_recipe",
-
     "planner_resume": "planner_resume",  # --only planner_resume alone (about 10 minutes): not in a full run
 }  # --only name -> latest.json key
 
