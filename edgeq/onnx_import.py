@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -418,7 +419,7 @@ def _shape_of(graph, name: str) -> tuple[int, ...] | None:
     return None
 
 
-def _concat_making(graph, output: str, axis: int) -> tuple[object, list[int]] | str:
+def _concat_making(graph, output: str, axis: int) -> tuple[Any, list[int]] | str:
     """The Concat node that makes graph output ``output`` along ``axis`` and its inputs' sizes, or why not."""
     node = next((n for n in graph.node if output in n.output), None)
     if node is None:

@@ -5,6 +5,8 @@ Pure numpy. Fidelity metrics (SQNR, cosine similarity, errors) need no labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from edgeq.errors import BadInput
@@ -263,9 +265,13 @@ def compare_session(
     origins: tuple[str, str] = ("the float model", "the int8 model"),
     task: str | None = None,
     source: str = "the evaluation data",
+    merge: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> dict:
     """:func:`compare` for a LiteRT session (:class:`edgeq.runtime.Session`) run on ``x`` against the
     reference outputs, paired by name, with the session's integer output limits to name saturation.
+
+    ``merge`` turns the session's outputs into the reference's interface first (a head split into parts,
+    :meth:`edgeq.quantize.split_head.Split.merge`); a merged output has no one scale or limits of its own.
 
     Raises:
         BadInput: output names that do not match (:func:`edgeq.outputs.pair`), or see :func:`compare`.
@@ -274,7 +280,8 @@ def compare_session(
 
     if not isinstance(reference, dict):  # a single-output model's bare array
         reference = {"output": reference}
-    ref, test, names = outputs.paired(reference, session.predict_outputs(x), *origins)
+    got = session.predict_outputs(x)
+    ref, test, names = outputs.paired(reference, merge(got) if merge is not None else got, *origins)
     ranges = session.output_ranges()
     limits = {n: ranges[t] for n, t in names.items() if t in ranges}
     # 8-bit outputs only: an int16 output's scale is 256 times finer than its range over 255 steps
