@@ -356,7 +356,7 @@ def _try_split(planner: Planner, split_head: SplitHead, output: str, mixed: dict
     interface, cands = made
     step = planner.attempt(Step(SPLIT_STEP, "ptq", interface=interface), cands.ptq)
     if step.meets:
-        why = f"the head split into outputs with one int8 scale each meets the budget ({interface['text']})"
+        why = f"the head split into outputs with one int8 scale each meets the budget: {interface['text']}"
         return PlanResult(planner.steps, step, why)
     if step.failed or step.skipped:
         return None
