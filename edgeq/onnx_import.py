@@ -352,12 +352,13 @@ SPLIT_DIR = "split"  # under the cache root: ONNX models with a head's Concat cu
 
 def split_concat_output(
     onnx_path: str | os.PathLike,
-    output: str,
+    index: int,
     axis: int,
     accept: Callable[[list[int]], str | None],
-) -> tuple[Path, list[tuple[str, int]]] | str:
-    """The ONNX model with the ``Concat`` node that makes graph output ``output`` cut: the graph's outputs
-    become its inputs, through Identity nodes named ``f"{output}_{k}"`` (in the concatenation's order).
+) -> tuple[Path, list[int]] | str:
+    """The ONNX model with the ``Concat`` node that makes graph output ``index`` cut: in its place the graph's
+    outputs become the Concat's inputs, in order, through Identity nodes named ``f"{output}_{k}"`` (onnx2tf
+    names the converted model's outputs by position: ``output_0``, ``output_1``, ...).
 
     The edited model is written to the conversion cache (``split/`` under :func:`cache_root`, named by its
     content's sha256) and converted like any ONNX model when loaded. ``accept(sizes)`` says why the parts'
@@ -365,7 +366,7 @@ def split_concat_output(
     never run.
 
     Returns:
-        The edited file and its parts as (name, size), or why the output cannot be cut, in one line.
+        The edited file and its parts' sizes along ``axis``, or why the output cannot be cut, in one line.
 
     Raises:
         Unavailable: the ``onnx`` extra is not installed. BadInput: not a valid ONNX model; the cache
@@ -378,6 +379,9 @@ def split_concat_output(
     require_onnx2tf()
     model = onnx.shape_inference.infer_shapes(_read(Path(onnx_path)))
     graph = model.graph
+    if not 0 <= index < len(graph.output):
+        return f"the ONNX graph has no output {index}"
+    output = graph.output[index].name
     found = _concat_making(graph, output, axis)
     if isinstance(found, str):
         return found
@@ -388,8 +392,8 @@ def split_concat_output(
     taken = {t for n in graph.node for t in (*n.input, *n.output)} | {i.name for i in graph.input}
     if clash := [n for n in names if n in taken]:
         return f"the graph already has a tensor named {clash[0]!r}"
-    kept = [o for o in graph.output if o.name != output]
-    elem = next(o for o in graph.output if o.name == output).type.tensor_type.elem_type
+    before, after = list(graph.output[:index]), list(graph.output[index + 1 :])
+    elem = graph.output[index].type.tensor_type.elem_type
     parts = []
     for name, source in zip(names, node.input, strict=True):
         graph.node.append(onnx.helper.make_node("Identity", [source], [name], name=name))
@@ -397,7 +401,7 @@ def split_concat_output(
         parts.append(onnx.helper.make_tensor_value_info(name, elem, list(shape) if shape else None))
     graph.node.remove(node)
     del graph.output[:]
-    graph.output.extend([*kept, *parts])
+    graph.output.extend([*before, *parts, *after])
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     path = cache_root() / SPLIT_DIR / f"{hashlib.sha256(data).hexdigest()[:32]}.onnx"
@@ -406,7 +410,7 @@ def split_concat_output(
         write_bytes_atomic(path, data)  # always: a file found there is not trusted
     except OSError as exc:
         raise _cache_error(exc, path) from exc
-    return path, list(zip(names, sizes, strict=True))
+    return path, sizes
 
 
 def _shape_of(graph, name: str) -> tuple[int, ...] | None:

@@ -39,6 +39,9 @@ class Split:
     axis: int
     parts: tuple[tuple[str, int], ...]  # (name, size along axis)
     shape: tuple[int | None, ...] = ()  # the original output's shape, batch first (for the text)
+    # other outputs whose names moved with the split (new, original): onnx2tf names a SavedModel's outputs by
+    # position (output_0, output_1, ...), so the outputs after a split one shift
+    renamed: tuple[tuple[str, str], ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -66,11 +69,12 @@ class Split:
                     "evaluate the model the split was made for (its sidecar records the interface)",
                 )
         merged: dict[str, np.ndarray] = {}
+        original = dict(self.renamed)
         for name, value in outputs.items():
             if name == self.names[0]:
                 merged[self.output] = np.concatenate([outputs[n] for n in self.names], axis=self.axis)
             elif name not in self.names:
-                merged[name] = value
+                merged[original.get(name, name)] = value
         return merged
 
     def text(self) -> str:
@@ -93,6 +97,7 @@ class Split:
             "axis": self.axis,
             "parts": [{"name": n, "size": s} for n, s in self.parts],
             "shape": list(self.shape),
+            "renamed": [list(r) for r in self.renamed],
             "text": self.text(),
         }
 
@@ -119,7 +124,12 @@ class Split:
         shape = doc.get("shape") or []
         if not isinstance(shape, list) or not all(d is None or type(d) is int for d in shape):
             raise bad
-        return cls(doc["output"], doc["axis"], tuple(out), tuple(shape))
+        renamed = doc.get("renamed") or []
+        if not isinstance(renamed, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(isinstance(n, str) for n in r) for r in renamed
+        ):
+            raise bad
+        return cls(doc["output"], doc["axis"], tuple(out), tuple(shape), tuple((a, b) for a, b in renamed))
 
 
 def boundaries(mixed: dict) -> set[int]:
@@ -318,11 +328,18 @@ def _split_onnx(
     from edgeq.modelio import load_model
     from edgeq.onnx_import import split_concat_output
 
+    names = [f"output_{j}" for j in range(len(model.outputs))]
+    if sorted(model.output_names) != sorted(names):  # onnx2tf's names: by position in the ONNX graph
+        return f"output {output!r} cannot be split: the converted model's outputs are not named by position"
+    index = names.index(output)
     spec = next(o for o in model.outputs if o.name == output)
     total = int(spec.shape[axis])  # type: ignore[arg-type]
-    made = split_concat_output(source_path, output, axis, lambda sizes: fits(sizes, total, mixed))
+    made = split_concat_output(source_path, index, axis, lambda sizes: fits(sizes, total, mixed))
     if isinstance(made, str):
         return f"output {output!r} cannot be split: {made}"
-    path, parts = made
+    path, sizes = made
     loaded = load_model(str(path), load_cfg)
-    return loaded, Split(output, axis, tuple(parts), (1, *spec.shape[1:]))
+    extra = len(sizes) - 1  # the outputs after the split one move down by this many places
+    parts = tuple((f"output_{index + k}", size) for k, size in enumerate(sizes))
+    renamed = tuple((f"output_{j + extra}", f"output_{j}") for j in range(index + 1, len(names)))
+    return loaded, Split(output, axis, parts, (1, *spec.shape[1:]), renamed)
