@@ -281,10 +281,17 @@ def compare_session(
     if not isinstance(reference, dict):  # a single-output model's bare array
         reference = {"output": reference}
     got = session.predict_outputs(x)
-    ref, test, names = outputs.paired(reference, merge(got) if merge is not None else got, *origins)
-    ranges = session.output_ranges()
+    merged = merge(got) if merge is not None else got
+    ref, test, names = outputs.paired(reference, merged, *origins)
+    # an output made by merging has no one scale or limits, even where it took a part's name (onnx2tf's output_0)
+    made = {n for n, v in merged.items() if got.get(n) is not v}
+    ranges = {t: r for t, r in session.output_ranges().items() if t not in made}
     limits = {n: ranges[t] for n, t in names.items() if t in ranges}
     # 8-bit outputs only: an int16 output's scale is 256 times finer than its range over 255 steps
-    int8 = {d["name"]: float(d["quantization"][0]) for d in session.outputs if np.dtype(d["dtype"]).itemsize == 1}
+    int8 = {
+        d["name"]: float(d["quantization"][0])
+        for d in session.outputs
+        if np.dtype(d["dtype"]).itemsize == 1 and d["name"] not in made
+    }
     scales = {n: int8[t] for n, t in names.items() if int8.get(t)}
     return compare(ref, test, labels, task, limits=limits, source=source, scales=scales)
