@@ -292,3 +292,44 @@ def test_build_for_coral_picks_the_split_head_and_eval_merges(run_cli, head, tmp
     res = _detection(run_cli, head, built.relative_to(head) if built.is_relative_to(head) else built)
     assert res["interface"]["split"]["output"] == "output0" and [o["name"] for o in res["outputs"]] == ["output0"]
     assert res["sqnr_db"] > 25 and res["detection"]["class_agreement"] > 0.95
+
+
+def test_when_the_split_misses_every_later_candidate_is_built_on_the_split_model():
+    """Library level, no model: plain PTQ mixes ranges, the split misses, the techniques and int16 come from the
+    split model's builders, named so and carrying the interface; a split that cannot be made is a skip."""
+    from edgeq.quantize import planner, ptq  # noqa: F401 - the runtime needs TensorFlow's import order
+
+    mixed = {"axis": "rows", "scale": 1.3, "groups": [{"first": 4, "last": 6, "narrow": True, "steps": 0.9}]}
+    interface = Split("output0", 1, (("output0_0", 4), ("output0_1", 3)), (1, 7, 49)).to_dict()
+    p = planner.Planner({}, np.zeros((1, 1)), None, planner.Budget(min_sqnr=10.0), planner.Profile())
+
+    def evaluate(step: planner.Step, data: bytes) -> planner.Step:  # the SQNR each built model measures
+        step.sqnr_db, step.data = (30.0 if data == b"split int16" else 5.0), data
+        step.outputs = [{"name": "output0", "mixed_ranges": mixed if data == b"ptq" else None}]
+        step.misses = [] if step.sqnr_db >= 10 else ["SQNR low"]
+        step.meets = not step.misses
+        return p._add(step)
+
+    p.evaluate = evaluate  # type: ignore[method-assign]
+    split = planner.Candidates(
+        lambda: b"split ptq", [("int8 mse+bias", lambda: b"split mse")], None, None, lambda: b"split int16", None
+    )
+    r = planner.run(
+        p, lambda: b"ptq", [("int8 mse+bias", lambda: b"mse")], None, None, lambda: b"int16", None,
+        split_head=lambda output, m: (interface, split) if output == "output0" and m is mixed else "wrong output",
+    )  # fmt: skip
+    assert [(s.name, s.data) for s in r.steps] == [
+        ("int8 PTQ", b"ptq"),
+        ("split head", b"split ptq"),
+        ("int8 mse+bias on the split output0", b"split mse"),
+        ("int16x8 on the split output0", b"split int16"),
+    ]
+    assert r.chosen is r.steps[-1] and [s.interface for s in r.steps] == [None] + [interface] * 3
+
+    p.steps, p.interface = [], None
+    r = planner.run(
+        p, lambda: b"ptq", [("int8 mse+bias", lambda: b"mse")], None, None, lambda: b"int16", None,
+        split_head=lambda output, m: "output 'output0' cannot be split: it comes from a Dense layer",
+    )  # fmt: skip
+    assert [s.name for s in r.steps] == ["int8 PTQ", "split head", "int8 mse+bias", "int16x8", "QAT"]
+    assert r.steps[1].skipped.endswith("Dense layer") and r.steps[2].data == b"mse" and r.steps[2].interface is None
