@@ -270,6 +270,8 @@ class PlanResult:
             "stopped_because": self.stopped_because,
             # said plainly: the chosen plan meets the budget on these samples, but not by more than their noise
             "noise": self.chosen.noise if self.chosen else [],
+            # the chosen model's outputs where they are not the float model's (a split head), else None
+            "interface": self.chosen.interface if self.chosen else None,
             "steps": [s.to_dict() for s in self.steps],
         }
 

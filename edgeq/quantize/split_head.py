@@ -89,7 +89,7 @@ class Split:
 
         parts = [f"{name}{shape(size)}" for name, size in self.parts]
         listed = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
-        return f"{self.output} is now {listed} (one int8 scale each); concatenate along axis {self.axis} to restore it"
+        return f"{self.output} is now {listed} (one scale each); concatenate along axis {self.axis} to restore it"
 
     def to_dict(self) -> dict[str, Any]:
         return {

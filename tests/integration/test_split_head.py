@@ -49,7 +49,7 @@ def test_merge_restores_the_output_and_the_record_round_trips():
     doc = json.loads(json.dumps(split.to_dict()))
     assert Split.from_dict(doc) == split
     assert doc["text"] == (
-        "output0 is now output0_0 [1,4,49] and output0_1 [1,3,49] (one int8 scale each); concatenate along axis 1"
+        "output0 is now output0_0 [1,4,49] and output0_1 [1,3,49] (one scale each); concatenate along axis 1"
         " to restore it"
     )
     for bad in ({"output": "o", "axis": "1", "parts": []}, {**doc, "parts": [{"name": 1, "size": 4}] * 2}, []):
