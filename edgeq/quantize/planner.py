@@ -222,7 +222,7 @@ class Planner:
         return self._add(step)
 
     def skip(self, name: str, method: str, why: str) -> None:
-        self._add(Step(name=name, method=method, skipped=why, interface=self.interface))
+        self._add(Step(name + split_suffix(self.interface), method, skipped=why, interface=self.interface))
 
     def new(self, name: str, method: str, denylist: list[str] | None = None) -> Step:
         """A step of the plan on the current interface (named so where the head is split)."""

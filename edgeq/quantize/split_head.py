@@ -134,7 +134,7 @@ class Split:
 
 def boundaries(mixed: dict) -> set[int]:
     """Where the groups of :func:`edgeq.bench.tasks.mixed_ranges` begin, but the first."""
-    return {int(g["first"]) for g in mixed["groups"][1:]}
+    return {int(g["first"]) for g in ((mixed or {}).get("groups") or [])[1:]}
 
 
 def fits(sizes: list[int], total: int, mixed: dict) -> str | None:

@@ -156,7 +156,7 @@ def _split_head(
         def saved() -> str:  # QAT reads the model from a file: the split Keras model, written when it runs
             if not split_loaded.is_keras:
                 return split_loaded.path
-            path = tmp / f"split{Path(model_path).suffix if Path(model_path).suffix == '.keras' else '.keras'}"
+            path = tmp / "split.keras"  # tf_keras and Keras 3 both write and read it
             if not path.exists():
                 split_loaded.obj.save(path)
             return str(path)
