@@ -59,7 +59,6 @@ def plan(
         QualityGateFailed: no candidate meets the budget (details carry every step), or the evaluation
             data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
     """
-    import dataclasses
     import tempfile
 
     from edgeq.quantize import planner
@@ -82,18 +81,18 @@ def plan(
     build = Builders(io, calib, adaround_steps, data_cfg, train_data_cfg, train_cfg, load_cfg, progress)
     int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
     with tempfile.TemporaryDirectory(prefix="edgeq-plan-split-") as tmp:
-        first = build.candidates(model, model_path, session_holder)
-        split = _split_head(build, model, model_path, ev.x, session_holder, Path(tmp))
-        result = planner.run(p, *dataclasses.astuple(first), split_head=split)  # type: ignore[misc]
+        f = build.candidates(model, model_path, session_holder)
+        split_head = _split_head(build, model, model_path, ev.x, session_holder, Path(tmp))
+        result = planner.run(p, f.ptq, f.integer, f.selective, f.sensitivity, f.int16, f.qat, split_head=split_head)
         profile = planner.Profile.of(tgt).__dict__
         summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
         if result.chosen is None:
             raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
         chosen = result.chosen
-        holder = session_holder["split"] if chosen.interface else session_holder
-        written = _write_chosen(
-            holder.get("model", model), out, chosen, io, int16_io, summary, holder, calib, data_cfg, warnings
-        )
+        split = session_holder.get("split") if chosen.interface else None  # the split model and its records
+        written_model = split["model"] if split else model
+        args = (chosen, io, int16_io, summary, session_holder, calib, data_cfg, warnings)
+        written = _write_chosen(written_model, out, *args)
     return written | {"plan": summary}
 
 
@@ -195,13 +194,17 @@ def _write_chosen(
     from edgeq.quantize.planner import split_suffix
 
     extra: dict[str, Any] = {"plan": summary}
-    name = chosen.name.removesuffix(split_suffix(chosen.interface)) if chosen.interface else chosen.name
-    if name in holder.get("techniques", {}):
-        extra["techniques"] = holder["techniques"][name]
+    # a candidate on the split model keeps its records in holder["split"], under its name without the suffix
+    # (a candidate cache restoring one may put it under the step's own name)
+    own = holder.get("split") or {} if chosen.interface else holder
+    name = chosen.name.removesuffix(split_suffix(chosen.interface))
+    technique = own.get("techniques", {}).get(name) or holder.get("techniques", {}).get(chosen.name)
+    if technique is not None:
+        extra["techniques"] = technique
     if chosen.interface:  # the model's outputs are not the float model's: said, and how to restore them
         extra["interface"] = {"split": chosen.interface, "text": chosen.interface["text"]}
-    if "qat" in holder and chosen.method == "qat":
-        extra["qat"] = holder["qat"]
+    if "qat" in own and chosen.method == "qat":
+        extra["qat"] = own["qat"]
     assert chosen.data is not None
     float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
     res, doc = verified(
