@@ -24,13 +24,14 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgeq.artifacts import clean_stale, write_json_atomic
+from edgeq.artifacts import clean_stale, write_bytes_atomic, write_json_atomic
 from edgeq.config import InputShape
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, Unavailable
 
@@ -344,6 +345,101 @@ def _conversion_failed(model, exc: BaseException | None, logs: list[str]) -> Con
     if exc is not None:
         error.__cause__.__cause__ = exc
     return error
+
+
+SPLIT_DIR = "split"  # under the cache root: ONNX models with a head's Concat cut, named by their content hash
+
+
+def split_concat_output(
+    onnx_path: str | os.PathLike,
+    index: int,
+    axis: int,
+    accept: Callable[[list[int]], str | None],
+) -> tuple[Path, list[int]] | str:
+    """The ONNX model with the ``Concat`` node that makes graph output ``index`` cut: in its place the graph's
+    outputs become the Concat's inputs, in order, through Identity nodes named ``f"{output}_{k}"`` (onnx2tf
+    names the converted model's outputs by position: ``output_0``, ``output_1``, ...).
+
+    The edited model is written to the conversion cache (``split/`` under :func:`cache_root`, named by its
+    content's sha256) and converted like any ONNX model when loaded. ``accept(sizes)`` says why the parts'
+    sizes along ``axis`` do not fit (None when they do). Names from the model are only compared and copied,
+    never run.
+
+    Returns:
+        The edited file and its parts' sizes along ``axis``, or why the output cannot be cut, in one line.
+
+    Raises:
+        Unavailable: the ``onnx`` extra is not installed. BadInput: not a valid ONNX model; the cache
+            cannot be written.
+    """
+    import hashlib
+
+    import onnx
+
+    require_onnx2tf()
+    model = onnx.shape_inference.infer_shapes(_read(Path(onnx_path)))
+    graph = model.graph
+    if not 0 <= index < len(graph.output):
+        return f"the ONNX graph has no output {index}"
+    output = graph.output[index].name
+    found = _concat_making(graph, output, axis)
+    if isinstance(found, str):
+        return found
+    node, sizes = found
+    if (why := accept(sizes)) is not None:
+        return why
+    names = [f"{output}_{k}" for k in range(len(sizes))]
+    taken = {t for n in graph.node for t in (*n.input, *n.output)} | {i.name for i in graph.input}
+    if clash := [n for n in names if n in taken]:
+        return f"the graph already has a tensor named {clash[0]!r}"
+    before, after = list(graph.output[:index]), list(graph.output[index + 1 :])
+    elem = graph.output[index].type.tensor_type.elem_type
+    parts = []
+    for name, source in zip(names, node.input, strict=True):
+        graph.node.append(onnx.helper.make_node("Identity", [source], [name], name=name))
+        shape = _shape_of(graph, source)
+        parts.append(onnx.helper.make_tensor_value_info(name, elem, list(shape) if shape else None))
+    graph.node.remove(node)
+    del graph.output[:]
+    graph.output.extend([*before, *parts, *after])
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    path = cache_root() / SPLIT_DIR / f"{hashlib.sha256(data).hexdigest()[:32]}.onnx"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)  # always: a file found there is not trusted
+    except OSError as exc:
+        raise _cache_error(exc, path) from exc
+    return path, sizes
+
+
+def _shape_of(graph, name: str) -> tuple[int, ...] | None:
+    """The static shape inference gave tensor ``name`` (None where it is unknown or symbolic)."""
+    for v in (*graph.value_info, *graph.output, *graph.input):
+        if v.name == name:
+            dims = v.type.tensor_type.shape.dim
+            sizes = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]
+            return tuple(sizes) if dims and all(sizes) else None
+    return None
+
+
+def _concat_making(graph, output: str, axis: int) -> tuple[Any, list[int]] | str:
+    """The Concat node that makes graph output ``output`` along ``axis`` and its inputs' sizes, or why not."""
+    node = next((n for n in graph.node if output in n.output), None)
+    if node is None:
+        return f"no node of the ONNX graph makes output {output!r}"
+    if node.op_type != "Concat":
+        return f"it is made by a {node.op_type} node, not a Concat"
+    if any(output in n.input for n in graph.node):
+        return "the concatenation is used inside the graph too"
+    shapes = [_shape_of(graph, i) for i in node.input]
+    if any(s is None for s in shapes):
+        return "its Concat's inputs have no static shape"
+    rank = len(shapes[0])  # type: ignore[arg-type]
+    cat = next((a.i for a in node.attribute if a.name == "axis"), 0) % rank
+    if cat != axis:
+        return f"its Concat joins axis {cat}, not the grouped axis {axis}"
+    return node, [int(s[cat]) for s in shapes]  # type: ignore[index]
 
 
 def graph_summary(onnx_path: str | os.PathLike) -> dict:

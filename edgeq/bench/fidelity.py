@@ -5,6 +5,8 @@ Pure numpy. Fidelity metrics (SQNR, cosine similarity, errors) need no labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from edgeq.errors import BadInput
@@ -263,9 +265,13 @@ def compare_session(
     origins: tuple[str, str] = ("the float model", "the int8 model"),
     task: str | None = None,
     source: str = "the evaluation data",
+    merge: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
 ) -> dict:
     """:func:`compare` for a LiteRT session (:class:`edgeq.runtime.Session`) run on ``x`` against the
     reference outputs, paired by name, with the session's integer output limits to name saturation.
+
+    ``merge`` turns the session's outputs into the reference's interface first (a head split into parts,
+    :meth:`edgeq.quantize.split_head.Split.merge`); a merged output has no one scale or limits of its own.
 
     Raises:
         BadInput: output names that do not match (:func:`edgeq.outputs.pair`), or see :func:`compare`.
@@ -274,10 +280,18 @@ def compare_session(
 
     if not isinstance(reference, dict):  # a single-output model's bare array
         reference = {"output": reference}
-    ref, test, names = outputs.paired(reference, session.predict_outputs(x), *origins)
-    ranges = session.output_ranges()
+    got = session.predict_outputs(x)
+    merged = merge(got) if merge is not None else got
+    ref, test, names = outputs.paired(reference, merged, *origins)
+    # an output made by merging has no one scale or limits, even where it took a part's name (onnx2tf's output_0)
+    made = {n for n, v in merged.items() if got.get(n) is not v}
+    ranges = {t: r for t, r in session.output_ranges().items() if t not in made}
     limits = {n: ranges[t] for n, t in names.items() if t in ranges}
     # 8-bit outputs only: an int16 output's scale is 256 times finer than its range over 255 steps
-    int8 = {d["name"]: float(d["quantization"][0]) for d in session.outputs if np.dtype(d["dtype"]).itemsize == 1}
+    int8 = {
+        d["name"]: float(d["quantization"][0])
+        for d in session.outputs
+        if np.dtype(d["dtype"]).itemsize == 1 and d["name"] not in made
+    }
     scales = {n: int8[t] for n, t in names.items() if int8.get(t)}
     return compare(ref, test, labels, task, limits=limits, source=source, scales=scales)

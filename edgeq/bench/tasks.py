@@ -303,6 +303,15 @@ def _runs(flags: list[bool]) -> list[tuple[int, int, bool]]:
     return runs
 
 
+def group_axis(shape: tuple[int | None, ...]) -> int | None:
+    """The axis :func:`mixed_ranges` groups channels along (batch first): axis 1 of a 3-D output with fewer
+    rows than columns (a YOLO head [N, 4+C, anchors]), else the last; None for fewer than 2 axes."""
+    if len(shape) < 2:
+        return None
+    rows, cols = (shape[1], shape[2]) if len(shape) == 3 else (None, None)
+    return 1 if rows is not None and cols is not None and rows < cols else len(shape) - 1
+
+
 def mixed_ranges(reference: np.ndarray, scale: float) -> dict | None:
     """Channel groups of one output whose ranges one int8 ``scale`` cannot hold together, or None.
 
@@ -315,7 +324,8 @@ def mixed_ranges(reference: np.ndarray, scale: float) -> dict | None:
     never mixed. Returns the axis word and per group its rows, range and span in steps."""
     if scale <= 0 or reference.ndim < 2 or reference.size == 0 or _is_distribution(reference):
         return None
-    axis = 1 if reference.ndim == 3 and reference.shape[1] < reference.shape[2] else reference.ndim - 1
+    axis = group_axis(reference.shape)
+    assert axis is not None
     per = np.moveaxis(reference.astype(np.float64), axis, -1).reshape(-1, reference.shape[axis])
     lo, hi = per.min(axis=0), per.max(axis=0)
     steps = (hi - lo) / scale

@@ -265,11 +265,13 @@ def planned_quantize(
     """The planner for one target, run only when the shared PTQ misses the budget (None when it meets it).
 
     Keyed on the target's profile: what a float layer costs differs between targets."""
-    from edgeq.quantize.planner import Profile
+    from edgeq.quantize.planner import Profile, mixed_misses
     from edgeq.stages.plan import plan
     from edgeq.stages.quantize import quantize
 
-    misses = _budget(b.cfg, ptq_eval).misses(ptq_eval) or ptq_eval.get("degenerate")  # a dead int8 output never passes
+    # a dead int8 output never passes, nor one whose channel groups one scale cannot hold (a YOLO head can read
+    # 25 dB of SQNR, the boxes', with its scores destroyed)
+    misses = _budget(b.cfg, ptq_eval).misses(ptq_eval) or ptq_eval.get("degenerate") or mixed_misses(ptq_eval)
     if b.cfg.method != Method.AUTO or b.eval_cfg is None or not misses:
         return None
     io = b.io

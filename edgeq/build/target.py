@@ -104,6 +104,8 @@ def build_target(b: Build, name: str, tgt: Target, chosen: Chosen) -> dict[str, 
         "findings": (found.with_messages([slower]) if slower else found).to_dict(),
         "tools": _tools(tgt, settings),
         "gate_failed": q.result.get("gate_failed"),
+        # the deployed model's outputs where they differ from the float model's (a split head), else None
+        "interface": q.result.get("interface"),
     }
     models = (b.ref.tflite, *(f for _, f in extras), q.file)
     _write_folder(tfolder, manifest, models, bench_file if bench_file != q.file else None, compiled)
@@ -123,8 +125,22 @@ def target_findings(b: Build, q: Quantized, compiled: Compiled, bench: Mapping[s
     dead = (q.evaluation or {}).get("degenerate") or []  # an int8 output that carries no signal is never a footnote
     notes += [warning(f"int8 output {d['output']!r} is {d['why']}: it carries no signal") for d in dead]
     notes += evaluation_messages(q.evaluation, q.budget)
+    notes += interface_messages(q.result.get("interface"))
     notes += [info(n) for n in b.cache.notes]
     return found.then(Findings(messages=tuple(notes)))
+
+
+def interface_messages(interface: Mapping[str, Any] | None) -> list[Message]:
+    """The deployed model's outputs where they are not the float model's (a head split into parts, one int8
+    scale each): what the application must do with them."""
+    if not interface or not interface.get("text"):
+        return []
+    return [
+        warning(
+            f"interface changed: {interface['text']} (the head's parts need different int8 scales; every"
+            " figure here compares the merged output with the float model)"
+        )
+    ]
 
 
 def evaluation_messages(ev: Mapping[str, Any] | None, budget: BuildBudget | None) -> list[Message]:
@@ -344,6 +360,7 @@ def failed_target(b: Build, name: str, tgt: Target, exc: EdgeqError, settings: T
         "tools": tools,
         "artifacts": [],
         "gate_failed": None,
+        "interface": None,
     }
     ref = b.ref.tflite
     with Outputs(b.out / name) as staged:

@@ -48,6 +48,8 @@ def command(app: App, model: str, reference: str, data_path: str, task: str | No
     assert data_cfg is not None
     r = api.evaluate(model, reference, data_cfg, load_config(kw), task)
     lines = [f"samples: {r['num_samples']}", *outputs_lines(r)]
+    if r.get("interface"):  # a split head: its parts were concatenated again before the comparison
+        lines.insert(1, f"interface (from its sidecar): {r['interface']['text']}; compared merged")
     if r["class_output"] is not None:
         lines += [
             f"reference accuracy: {pct(r['reference']['accuracy'], NO_LABELS)}",

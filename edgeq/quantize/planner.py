@@ -1,6 +1,8 @@
 """The accuracy-budget planner: the cheapest quantization that meets a budget on a target.
 
-Candidates, cheapest first: plain int8 PTQ; the all-integer techniques (cross-layer
+Candidates, cheapest first: plain int8 PTQ; where one of its outputs has channel groups one int8
+scale cannot hold (a YOLO head's boxes and scores), that output split into its parts, one scale
+each (:mod:`edgeq.quantize.split_head`; every later candidate is built on the split model); the all-integer techniques (cross-layer
 equalization, then MSE ranges with bias correction, then AdaRound), which keep every op int8;
 selective quantization, keeping the most sensitive layers (by the debugger's rmse/scale) in
 float one at a time; int16 activations where the target runs them; QAT. Each candidate is
@@ -118,6 +120,9 @@ class Step:
     intervals: dict | None = None  # 95% intervals of the drop, agreement and SQNR (edgeq.bench.stats)
     noise: list[str] = field(default_factory=list)  # budgets the evaluation set cannot decide
     outputs: list[dict] = field(default_factory=list)  # per-output fidelity, by name (fidelity.compare)
+    # the model's interface where it differs from the float model's: a Split's dict (split_head.Split.to_dict),
+    # its outputs merged before they are compared with the float reference; None: the same outputs
+    interface: dict | None = None
     data: bytes | None = field(default=None, repr=False)
     cached: bool = False  # built by an earlier run (the candidate cache), evaluated again in this one
 
@@ -167,6 +172,7 @@ class Planner:
     steps: list[Step] = field(default_factory=list)
     on_step: Callable[[Step], None] | None = None  # told of each step as it finishes (progress; never prints)
     cache: CandidateCache | None = None  # built candidates kept across runs; None builds every one
+    interface: dict | None = None  # the split every later candidate is built on (run() sets it), or None
 
     def _add(self, step: Step) -> Step:
         self.steps.append(step)
@@ -201,9 +207,13 @@ class Planner:
         return self._add(step)
 
     def evaluate(self, step: Step, data: bytes) -> Step:
+        from edgeq.quantize.split_head import Split
         from edgeq.runtime import open_session
 
-        ev = fidelity.compare_session(self.reference_outputs, open_session(data, batch=1), self.x, self.labels)
+        merge = Split.from_dict(step.interface).merge if step.interface else None  # against the original outputs
+        ev = fidelity.compare_session(
+            self.reference_outputs, open_session(data, batch=1), self.x, self.labels, merge=merge
+        )
         info = read_bytes(data)
         step.accuracy = ev["quantized"]["accuracy"]
         step.drop_points = ev.get("accuracy_drop_points")
@@ -220,6 +230,7 @@ class Planner:
                 f"{step.ops_off_accelerator} of {step.num_ops} ops leave the accelerator (--allow-cpu-fallback accepts it)"
             )
         step.misses += [f"int8 output {d['output']!r} is {d['why']}" for d in ev["degenerate"]]  # never a pass
+        step.misses += mixed_misses(ev)  # never a pass either: the SQNR is the boxes', the scores are lost
         step.meets = not step.misses
         step.intervals = ev.get("intervals")
         step.noise = self.budget.undecided(step.intervals or {})
@@ -227,7 +238,30 @@ class Planner:
         return self._add(step)
 
     def skip(self, name: str, method: str, why: str) -> None:
-        self._add(Step(name=name, method=method, skipped=why))
+        self._add(Step(name + split_suffix(self.interface), method, skipped=why, interface=self.interface))
+
+    def new(self, name: str, method: str, denylist: list[str] | None = None) -> Step:
+        """A step of the plan on the current interface (named so where the head is split)."""
+        return Step(name + split_suffix(self.interface), method, list(denylist or []), interface=self.interface)
+
+
+def split_suffix(interface: dict | None) -> str:
+    """What the names of the steps built on a split model end with ("" on the float model's interface)."""
+    return f" on the split {interface['output']}" if interface else ""
+
+
+def mixed_misses(ev: dict) -> list[str]:
+    """Why an evaluation with an int8 output whose channel groups one scale cannot hold misses any budget
+    (:func:`edgeq.bench.tasks.mixed_ranges`): its SQNR is the wide group's, and the narrow ones are lost."""
+    out = []
+    for row in ev.get("outputs") or []:
+        mixed = row.get("mixed_ranges")
+        if not mixed:
+            continue
+        narrow = [g for g in mixed["groups"] if g["narrow"]]
+        lost = ", ".join(f"{mixed['axis']} {g['first']}-{g['last']} keep {g['steps']:.2g} steps" for g in narrow)
+        out.append(f"int8 output {row['name']!r} mixes ranges one int8 scale cannot hold ({lost})")
+    return out
 
 
 @dataclass(frozen=True)
@@ -252,6 +286,8 @@ class PlanResult:
             "stopped_because": self.stopped_because,
             # said plainly: the chosen plan meets the budget on these samples, but not by more than their noise
             "noise": self.chosen.noise if self.chosen else [],
+            # the chosen model's outputs where they are not the float model's (a split head), else None
+            "interface": self.chosen.interface if self.chosen else None,
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -265,6 +301,25 @@ def _best(run: list[Step]) -> Step | None:
 Candidate = tuple[str, Callable[[], "bytes | str"]]
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """The builders of every candidate after plain PTQ, made from one model (the float model, or the model
+    with its head split): see :func:`run`."""
+
+    ptq: Callable[[], bytes]
+    integer: list[Candidate]
+    selective: Callable[[list[str]], bytes] | None
+    sensitivity: Callable[[], list[list[str]]] | None
+    int16: Callable[[], bytes]
+    qat: Callable[[], bytes] | None
+
+
+# Given an output whose channel groups one int8 scale cannot hold (its name and mixed_ranges), the split's
+# record (split_head.Split.to_dict) and the candidates built on the split model, or why it cannot be split.
+SplitHead = Callable[[str, dict], "tuple[dict, Candidates] | str"]
+SPLIT_STEP = "split head"
+
+
 def run(
     planner: Planner,
     ptq: Callable[[], bytes],
@@ -275,6 +330,7 @@ def run(
     qat: Callable[[], bytes] | None,
     max_selective_steps: int = 8,
     max_float_fraction: float = 0.25,
+    split_head: SplitHead | None = None,
 ) -> PlanResult:
     """Try candidates, cheapest first for the target's profile; stop at the first that meets
     the budget.
@@ -284,27 +340,69 @@ def run(
         integer: the all-integer techniques, cheapest first, as (name, builder).
         selective: builds the int8 model with the given tensors left in float.
         sensitivity: groups of tensors to add to the float set, most sensitive first.
+        split_head: where plain PTQ has an output whose channel groups one int8 scale cannot hold, the
+            next step splits it (all int8, on the accelerator) before anything else; its outputs are merged
+            before they are compared with the float reference, and if it misses the budget every later
+            candidate is built on the split model (None: never split).
     """
+    cands = Candidates(ptq, integer, selective, sensitivity, int16, qat)
+    step = planner.attempt(planner.new("int8 PTQ", "ptq"), ptq)
+    if step.meets:
+        return PlanResult(planner.steps, step, "plain int8 PTQ meets the budget")
+    mixed = next((r for r in step.outputs if r.get("mixed_ranges")), None)
+    if mixed is not None and split_head is not None:
+        split = _try_split(planner, split_head, str(mixed["name"]), mixed["mixed_ranges"])
+        if isinstance(split, PlanResult):
+            return split
+        cands = split or cands
+    return _after_split(planner, cands, max_selective_steps, max_float_fraction)
+
+
+def _try_split(planner: Planner, split_head: SplitHead, output: str, mixed: dict) -> PlanResult | Candidates | None:
+    """The split-head step: a PlanResult where it meets the budget, else the candidates on the split model
+    to go on with (None where it was skipped or failed: the plan goes on with the float model's)."""
+    try:
+        made = split_head(output, mixed)
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failed split is a failed step; the plan goes on unsplit
+        planner.fail(Step(SPLIT_STEP, "ptq"), exc)
+        return None
+    if isinstance(made, str):
+        planner.skip(SPLIT_STEP, "ptq", made)
+        return None
+    interface, cands = made
+    step = planner.attempt(Step(SPLIT_STEP, "ptq", interface=interface), cands.ptq)
+    if step.meets:
+        why = f"the head split into outputs with one int8 scale each meets the budget: {interface['text']}"
+        return PlanResult(planner.steps, step, why)
+    if step.failed or step.skipped:
+        return None
+    planner.interface = interface
+    return cands
+
+
+def _after_split(
+    planner: Planner, cands: Candidates, max_selective_steps: int, max_float_fraction: float
+) -> PlanResult:
+    """The candidates after plain PTQ (and the split head), cheapest first for the target's profile."""
     prof = planner.profile
 
     def done(step: Step, why: str) -> PlanResult:
         return PlanResult(planner.steps, step, why)
 
-    step = planner.attempt(Step("int8 PTQ", "ptq"), ptq)
-    if step.meets:
-        return done(step, "plain int8 PTQ meets the budget")
-    for name, build in integer:
-        step = planner.attempt(Step(name, "ptq"), build)
+    for name, build in cands.integer:
+        step = planner.attempt(planner.new(name, "ptq"), build)
         if step.meets:
-            return done(step, f"{name} meets the budget with every op int8")
+            return done(step, f"{step.name} meets the budget with every op int8")
 
     def try_selective() -> Step | None:
-        return _try_selective(planner, selective, sensitivity, max_selective_steps, max_float_fraction)
+        return _try_selective(planner, cands.selective, cands.sensitivity, max_selective_steps, max_float_fraction)
 
     if prof.integer_only:
         # Integer-only hardware: whatever keeps every op integer (int16 where it runs, QAT) comes
         # before a float layer, which is a CPU fallback (and, on the Edge TPU, takes every op after it).
-        if (r := _try_int16(planner, int16)) or (r := _try_qat(planner, qat)):
+        if (r := _try_int16(planner, cands.int16)) or (r := _try_qat(planner, cands.qat)):
             return r
         chosen = try_selective()
         if chosen is not None:
@@ -316,7 +414,7 @@ def run(
     chosen = try_selective()
     if chosen is not None:
         return done(chosen, "selective quantization meets the budget")
-    if (r := _try_int16(planner, int16)) or (r := _try_qat(planner, qat)):
+    if (r := _try_int16(planner, cands.int16)) or (r := _try_qat(planner, cands.qat)):
         return r
     return PlanResult(planner.steps, None, "no candidate meets the budget")
 
@@ -325,7 +423,7 @@ def _try_qat(planner: Planner, qat: Callable[[], bytes] | None) -> PlanResult | 
     if qat is None:
         planner.skip("QAT", "qat", "no --train-data given")
         return None
-    s = planner.attempt(Step("QAT", "qat"), qat)
+    s = planner.attempt(planner.new("QAT", "qat"), qat)
     return PlanResult(planner.steps, s, "QAT meets the budget") if s.meets else None
 
 
@@ -333,7 +431,7 @@ def _try_int16(planner: Planner, int16: Callable[[], bytes]) -> PlanResult | Non
     if not planner.profile.int16_activations:
         planner.skip("int16x8", "int16x8", "the target has no int16 activation kernels")
         return None
-    s = planner.attempt(Step("int16x8", "int16x8"), int16)
+    s = planner.attempt(planner.new("int16x8", "int16x8"), int16)
     return PlanResult(planner.steps, s, "int16 activations meet the budget") if s.meets else None
 
 
@@ -359,7 +457,7 @@ def _try_selective(
     for group in sensitivity()[:max_selective_steps]:
         denied = denied + [t for t in group if t not in denied]
         s = planner.attempt(
-            Step(f"selective ({len(denied)} tensors float)", "selective", list(denied)),
+            planner.new(f"selective ({len(denied)} tensors float)", "selective", denied),
             lambda d=list(denied): selective(d),  # type: ignore[misc]
         )
         if s.num_ops and s.num_float_ops is not None and s.num_float_ops / s.num_ops > max_float_fraction:

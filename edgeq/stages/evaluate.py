@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from edgeq.config import DataConfig, LoadConfig
 from edgeq.errors import BadInput
 from edgeq.modelio import Format, detect_format
 from edgeq.stages.common import load_data, load_model
+
+if TYPE_CHECKING:
+    from edgeq.quantize.split_head import Split
 
 
 def reference_outputs(reference_path: str, x, load_cfg: LoadConfig) -> dict[str, np.ndarray]:
@@ -51,13 +56,33 @@ def evaluate(
     shape = tuple(int(d) for d in session.input["shape"][1:])
     ds, warnings = load_data(data_cfg, shape, session.input_range(), "evaluation data")
     ref = reference_outputs(reference_path, ds.x, load_cfg)
-    result = fidelity.compare_session(ref, session, ds.x, ds.y, (reference_path, model_path), task, ds.source)
+    split = split_interface(model_path)
+    merge = split.merge if split is not None else None
+    origins = (reference_path, model_path)
+    result = fidelity.compare_session(ref, session, ds.x, ds.y, origins, task, ds.source, merge=merge)
     result.update(
         {
             "model": model_path,
             "reference_model": reference_path,
             "data": ds.source,
             "warnings": warnings + result["warnings"],
+            # the .tflite's outputs differ from the reference's: merged before the comparison, and said
+            "interface": {"split": split.to_dict(), "text": split.text()} if split is not None else None,
         }
     )
     return result
+
+
+def split_interface(model_path: str) -> Split | None:
+    """The split head a .tflite's sidecar records (its outputs are the parts of the reference's), or None.
+
+    Raises:
+        BadInput: the sidecar's record is malformed.
+    """
+    from edgeq.artifacts import read_sidecar
+    from edgeq.quantize.split_head import Split
+
+    interface = (read_sidecar(model_path) or {}).get("interface")
+    if not isinstance(interface, dict) or interface.get("split") is None:
+        return None
+    return Split.from_dict(interface["split"])

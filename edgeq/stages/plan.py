@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from edgeq.data import Dataset
     from edgeq.modelio import LoadedModel
-    from edgeq.quantize.planner import Budget, PlanResult, Step
+    from edgeq.quantize.planner import Budget, Candidates, PlanResult, SplitHead, Step
 
 
 def plan(
@@ -59,10 +60,9 @@ def plan(
         QualityGateFailed: no candidate meets the budget (details carry every step), or the evaluation
             data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
     """
-    import functools
+    import tempfile
 
-    from edgeq.debug import debugger
-    from edgeq.quantize import planner, ptq
+    from edgeq.quantize import planner
     from edgeq.targets import registry
 
     io = IOType(io) if io else IOType.INT8
@@ -78,30 +78,94 @@ def plan(
     _check_evaluation(model_path, ev, reference, budget)
     p = planner.Planner(reference, ev.x, ev.y, budget, planner.Profile.of(tgt), allow_cpu_fallback)
     p.on_step = _step_events(progress, p.profile.integer_only)
-    p.cache = open_cache(model, calib, session_holder := {}, io, adaround_steps, load_cfg, train_data_cfg, train_cfg)
-
-    def session() -> Any:
-        if "s" not in session_holder:
-            session_holder["s"] = debugger.calibrate(model, calib)
-        return session_holder["s"]
-
-    build_qat = _qat_candidate(model_path, io, data_cfg, train_cfg, load_cfg, progress, session_holder)
+    session_holder: dict = {}
+    p.cache = open_cache(model, calib, session_holder, io, adaround_steps, load_cfg, train_data_cfg, train_cfg)
+    build = Builders(io, calib, adaround_steps, data_cfg, train_data_cfg, train_cfg, load_cfg, progress)
     int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
-    result = planner.run(
-        p,
-        ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
-        integer=integer_candidates(model, calib, io, adaround_steps, session_holder, model_path),
-        selective=lambda nodes: session().quantized_model(nodes, [], io),
-        sensitivity=lambda: debugger.sensitivity_groups(session()),
-        int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
-        qat=functools.partial(build_qat, train_data_cfg) if train_data_cfg is not None else None,
-    )
-    profile = planner.Profile.of(tgt).__dict__
-    summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
-    if result.chosen is None:
-        raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
-    written = _write_chosen(model, out, result.chosen, io, int16_io, summary, session_holder, calib, data_cfg, warnings)
+    with tempfile.TemporaryDirectory(prefix="edgeq-plan-split-") as tmp:
+        f = build.candidates(model, model_path, session_holder)
+        split_head = _split_head(build, model, model_path, ev.x, session_holder, Path(tmp))
+        result = planner.run(p, f.ptq, f.integer, f.selective, f.sensitivity, f.int16, f.qat, split_head=split_head)
+        profile = planner.Profile.of(tgt).__dict__
+        summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
+        if result.chosen is None:
+            raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
+        chosen = result.chosen
+        split = session_holder.get("split") if chosen.interface else None  # the split model and its records
+        written_model = split["model"] if split else model
+        args = (chosen, io, int16_io, summary, session_holder, calib, data_cfg, warnings)
+        written = _write_chosen(written_model, out, *args)
+    warnings += p.cache.notes if p.cache else []  # damaged cache entries, rebuilt
     return written | {"plan": summary}
+
+
+@dataclass(frozen=True)
+class Builders:
+    """What the planner's candidates are built with, whatever the model (the float one, or its split head)."""
+
+    io: IOType
+    calib: Dataset
+    adaround_steps: int
+    data_cfg: DataConfig
+    train_data_cfg: DataConfig | None
+    train_cfg: TrainConfig | None
+    load_cfg: LoadConfig
+    progress: Callable[[dict], None] | None
+
+    def candidates(self, model: LoadedModel, model_path: str | Callable[[], str], holder: dict) -> Candidates:
+        """Every candidate after plain PTQ built on ``model`` (read again from ``model_path`` for QAT; a
+        callable where it is written only if QAT runs); technique and QAT records go to ``holder``."""
+        import functools
+
+        from edgeq.debug import debugger
+        from edgeq.quantize import ptq
+        from edgeq.quantize.planner import Candidates
+
+        io, calib = self.io, self.calib
+
+        def session() -> Any:
+            if "s" not in holder:
+                holder["s"] = debugger.calibrate(model, calib)
+            return holder["s"]
+
+        path = model_path if isinstance(model_path, str) else ""
+        build_qat = _qat_candidate(model_path, io, self.data_cfg, self.train_cfg, self.load_cfg, self.progress, holder)
+        int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
+        return Candidates(
+            ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
+            integer=integer_candidates(model, calib, io, self.adaround_steps, holder, path),
+            selective=lambda nodes: session().quantized_model(nodes, [], io),
+            sensitivity=lambda: debugger.sensitivity_groups(session()),
+            int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
+            qat=functools.partial(build_qat, self.train_data_cfg) if self.train_data_cfg is not None else None,
+        )
+
+
+def _split_head(
+    build: Builders, model: LoadedModel, model_path: str, x: np.ndarray, holder: dict, tmp: Path
+) -> SplitHead:
+    """The planner's split-head step: ``model`` split at the output's concatenation, and every candidate
+    built on the split model (its records in ``holder["split"]``, with the model under ``"model"``)."""
+    from edgeq.quantize.split_head import split_model
+
+    def split_head(output: str, mixed: dict) -> tuple[dict, Candidates] | str:
+        made = split_model(model, model_path, output, mixed, x, build.load_cfg)
+        if isinstance(made, str):
+            return made
+        split_loaded, split = made
+        holder["split"] = {"model": split_loaded}
+
+        def saved() -> str:  # QAT reads the model from a file: the split Keras model, written when it runs
+            if not split_loaded.is_keras:
+                return split_loaded.path
+            path = tmp / "split.keras"  # tf_keras and Keras 3 both write and read it
+            if not path.exists():
+                split_loaded.obj.save(path)
+            return str(path)
+
+        return split.to_dict(), build.candidates(split_loaded, saved, holder["split"])
+
+    return split_head
 
 
 def _step_events(progress: Callable[[dict], None] | None, integer_only: bool) -> Callable[[Step], None] | None:
@@ -130,22 +194,31 @@ def _write_chosen(
         allow_float_ops=chosen.method == "selective",
         techniques=PLAIN,
     )
-    extra = {"plan": summary}
-    if chosen.name in holder.get("techniques", {}):
-        extra["techniques"] = holder["techniques"][chosen.name]
-    if "qat" in holder and chosen.method == "qat":
-        extra["qat"] = holder["qat"]
+    from edgeq.quantize.planner import split_suffix
+
+    extra: dict[str, Any] = {"plan": summary}
+    # a candidate on the split model keeps its records in holder["split"], under its name without the suffix
+    # (a candidate cache restoring one may put it under the step's own name)
+    own = holder.get("split") or {} if chosen.interface else holder
+    name = chosen.name.removesuffix(split_suffix(chosen.interface))
+    technique = own.get("techniques", {}).get(name) or holder.get("techniques", {}).get(chosen.name)
+    if technique is not None:
+        extra["techniques"] = technique
+    if chosen.interface:  # the model's outputs are not the float model's: said, and how to restore them
+        extra["interface"] = {"split": chosen.interface, "text": chosen.interface["text"]}
+    if "qat" in own and chosen.method == "qat":
+        extra["qat"] = own["qat"]
     assert chosen.data is not None
     float_bytes = float_size(model, cfg.batch)  # the plan reports size_ratio; one float conversion among many
     res, doc = verified(
         model, out, cfg, chosen.data, "", calib, data_cfg, warnings, float_bytes, "quantize --max-drop", extra
     )
     write_artifact(out, chosen.data, doc)
-    return res.to_dict()
+    return res.to_dict() | ({"interface": extra["interface"]} if "interface" in extra else {})
 
 
 def _qat_candidate(
-    model_path: str,
+    model_path: str | Callable[[], str],
     io: IOType,
     data_cfg: DataConfig,
     train_cfg: TrainConfig | None,
@@ -159,7 +232,7 @@ def _qat_candidate(
     def build_qat(train_data: DataConfig) -> bytes:
         with tempfile.TemporaryDirectory(prefix="edgeq-plan-") as tmp:
             doc = quantize_aware(
-                model_path,
+                model_path if isinstance(model_path, str) else model_path(),
                 f"{tmp}/qat.tflite",
                 QuantizeConfig(io=io, techniques=PLAIN),
                 train_data,

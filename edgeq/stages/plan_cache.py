@@ -97,7 +97,12 @@ class PlanCache:
     def key_parts(self, step: Step) -> dict[str, Any]:
         from edgeq.build.keys import step_key
 
-        config = self.config | {"candidate": step.name, "method": step.method, "denylist": list(step.denylist)}
+        config = self.config | {
+            "candidate": step.name,
+            "method": step.method,
+            "denylist": list(step.denylist),
+            "interface": step.interface,  # a candidate built on the split model (its head cut into parts)
+        }
         return step_key(self.inputs, config, planner_tools())
 
     def build(self, step: Step, build: Callable[[], bytes | str]) -> tuple[bytes | str, bool]:
