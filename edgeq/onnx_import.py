@@ -397,8 +397,7 @@ def split_concat_output(
     parts = []
     for name, source in zip(names, node.input, strict=True):
         graph.node.append(onnx.helper.make_node("Identity", [source], [name], name=name))
-        shape = _shape_of(graph, source)
-        parts.append(onnx.helper.make_tensor_value_info(name, elem, list(shape) if shape else None))
+        parts.append(onnx.helper.make_tensor_value_info(name, elem, _dims_of(graph, source)))
     graph.node.remove(node)
     del graph.output[:]
     graph.output.extend([*before, *parts, *after])
@@ -413,13 +412,15 @@ def split_concat_output(
     return path, sizes
 
 
-def _shape_of(graph, name: str) -> tuple[int, ...] | None:
-    """The static shape inference gave tensor ``name`` (None where it is unknown or symbolic)."""
+def _dims_of(graph, name: str) -> list[int | str | None] | None:
+    """Tensor ``name``'s shape as inference gave it: a size, a symbolic name (``"batch"``) or None (unknown)
+    per axis; None where its rank is unknown."""
     for v in (*graph.value_info, *graph.output, *graph.input):
-        if v.name == name:
-            dims = v.type.tensor_type.shape.dim
-            sizes = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]
-            return tuple(sizes) if dims and all(sizes) else None
+        if v.name == name and v.type.tensor_type.HasField("shape"):
+            return [
+                d.dim_value if d.HasField("dim_value") else d.dim_param if d.HasField("dim_param") else None
+                for d in v.type.tensor_type.shape.dim
+            ]
     return None
 
 
@@ -432,14 +433,17 @@ def _concat_making(graph, output: str, axis: int) -> tuple[Any, list[int]] | str
         return f"it is made by a {node.op_type} node, not a Concat"
     if any(output in n.input for n in graph.node):
         return "the concatenation is used inside the graph too"
-    shapes = [_shape_of(graph, i) for i in node.input]
-    if any(s is None for s in shapes):
-        return "its Concat's inputs have no static shape"
+    shapes = [_dims_of(graph, i) for i in node.input]
+    if any(not s for s in shapes):
+        return "its Concat's inputs have no known shape"
     rank = len(shapes[0])  # type: ignore[arg-type]
     cat = next((a.i for a in node.attribute if a.name == "axis"), 0) % rank
     if cat != axis:
         return f"its Concat joins axis {cat}, not the grouped axis {axis}"
-    return node, [int(s[cat]) for s in shapes]  # type: ignore[index]
+    sizes = [s[cat] for s in shapes]  # type: ignore[index]
+    if not all(isinstance(n, int) and n > 0 for n in sizes):
+        return f"its Concat's inputs have no static size along axis {cat}"
+    return node, [int(n) for n in sizes]  # type: ignore[arg-type]
 
 
 def graph_summary(onnx_path: str | os.PathLike) -> dict:

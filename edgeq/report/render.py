@@ -203,7 +203,8 @@ def interface_rows(t: dict) -> list[list[str]]:
     Read defensively: a record of another shape is shown as changed, never fails the report."""
     rows = []
     for v in t["variants"]:
-        rec = v.get("interface")
+        # the build records the planned int8 model's interface on the target (its one planned model)
+        rec = v.get("interface") or (t.get("interface") if v.get("variant") == "int8" else None)
         if not rec:
             continue
         if not isinstance(rec, dict):
