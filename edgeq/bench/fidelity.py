@@ -174,7 +174,8 @@ def _output_rows(
             row["agreement"] = float((ref.argmax(-1) == out.argmax(-1)).mean())
         row["degenerate"] = tasks.degenerate(ref, out, limits.get(name))
         row["constant_reference"] = tasks.constant(ref)
-        mixed = tasks.mixed_ranges(ref, scales[name]) if name in scales else None
+        # class scores are one quantity per channel: a quiet class is not a part needing another scale
+        mixed = tasks.mixed_ranges(ref, scales[name]) if name in scales and roles[name] != tasks.CLASS else None
         row["mixed_ranges"] = mixed
         row["mixed_ranges_warning"] = tasks.mixed_warning(name, mixed) if mixed else None
         rows.append(row)

@@ -296,6 +296,8 @@ def budget_clause(b: Mapping[str, Any] | None, v: Mapping[str, Any]) -> str:
         missed.append(None if sqnr is None else sqnr < b["min_sqnr"])
     if not parts:
         return ""
+    if any(isinstance(o, Mapping) and o.get("mixed_ranges") for o in v.get("outputs") or []):
+        missed.append(True)  # as the planner judges: a head whose parts one scale cannot hold never passes
     why = short(str(b.get("why") or ""), 80)
     status = "" if None in missed else (": MISSED" if any(missed) else ": met")
     return f"; budget {' and '.join(parts)}{f' ({why})' if why else ''}{status}"
