@@ -52,6 +52,16 @@ def plan_line(st: dict, integer_only: bool) -> str:
     return f"plan step: {row[0]}: " + ", ".join([*named, f"budget: {row[-1]}"])
 
 
+def technique_line(event: dict, tty: bool) -> str:
+    """A long technique's progress inside a planner step ("plan step: int8 mse+adaround+bias: AdaRound op
+    3/52 (CONV_2D conv3)"): on a terminal every op, rewriting its line; in a log about every tenth."""
+    n, total = int(event["number"]), int(event["total"])
+    if not tty and n != 1 and n != total and n % max(1, total // 10):
+        return ""
+    text = f"plan step: {event.get('step_name', '')}: {event['technique']} op {n}/{total} ({event['op']})"
+    return ("\r" + text[:120].ljust(120)) if tty else text
+
+
 def reporter(app: App):
     """A progress callback for :func:`edgeq.train.fit`, or None when nothing should be shown."""
     if app.json_mode or app.verbosity < 0:
@@ -60,7 +70,12 @@ def reporter(app: App):
 
     def report(event: dict) -> None:
         if event["event"] == "plan_step":
-            click.echo(printable(plan_line(event["step"], event["integer_only"])), err=True)
+            line = printable(plan_line(event["step"], event["integer_only"]))
+            click.echo(f"\r{line.ljust(120)}" if tty else line, err=True)  # over a technique's progress line
+            return
+        if event["event"] == "technique":
+            if line := technique_line(event, tty):
+                click.echo(printable(line), err=True, nl=not tty)
             return
         if event["event"] == "batch":
             if tty:

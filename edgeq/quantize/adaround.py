@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,13 +96,17 @@ class AdaRoundResult:
 
 
 def adaround(
-    quantized: bytes, float_model: bytes, x: np.ndarray, cfg: AdaRoundConfig = AdaRoundConfig()
+    quantized: bytes,
+    float_model: bytes,
+    x: np.ndarray,
+    cfg: AdaRoundConfig = AdaRoundConfig(),
+    on_op: Callable[[int, int, str], None] | None = None,
 ) -> AdaRoundResult:
     """Learn the rounding of the int8 weights of ``quantized`` (float weights from ``float_model``,
     matched by op output tensor name, as in :func:`~edgeq.quantize.bias_correction.correct_bias`).
 
     An op keeps round-to-nearest when the learned rounding does not lower its output error on the
-    kept inputs.
+    kept inputs. ``on_op(number, total, op)`` is told as each op's learning starts (progress: the longest technique).
 
     Raises:
         BadInput: no op of ``quantized`` matches ``float_model``.
@@ -116,7 +121,9 @@ def adaround(
     current = tflite_edit.pack(qmodel) if unshared else quantized
     rng = np.random.default_rng(cfg.seed)
     done: list[OpRounding] = []
-    for index, op, name, out_name, fop in targets:
+    for k, (index, op, name, out_name, fop) in enumerate(targets):
+        if on_op is not None:
+            on_op(k + 1, len(targets), f"{name} {out_name}")
         w_t = graph.tensors[op.inputs[1]]
         if w_t.quantization is None or w_t.quantization.scale is None:
             skipped.append(f"{name} {out_name}: weights not quantized")

@@ -12,6 +12,7 @@ With no technique asked for this is the plain converter's model, byte for byte.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from edgeq.config import QuantizeConfig, TechniqueConfig
@@ -73,7 +74,13 @@ class TechniquesResult:
         return {"applied": self.label, **self.records, "seconds": self.seconds, "notes": list(self.notes)}
 
 
-def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques) -> TechniquesResult:
+def build_int8(
+    model: LoadedModel,
+    calib: Dataset,
+    qcfg,
+    techniques: Techniques,
+    progress: Callable[[dict], None] | None = None,
+) -> TechniquesResult:
     """int8 PTQ of ``model`` with ``techniques`` applied.
 
     Args:
@@ -81,6 +88,8 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
         calib: representative data: calibrates, and feeds the range search and bias correction.
         qcfg: a :class:`~edgeq.config.QuantizeConfig` for int8 (I/O int8, uint8 or float).
         techniques: what to apply.
+        progress: told ``{"event": "technique", "technique": "AdaRound", "number", "total", "op"}`` as
+            AdaRound starts each op (the one technique that takes minutes).
 
     Raises:
         UsageError: not int8; CLE on a model that is not Keras.
@@ -104,7 +113,7 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
     seconds["quantize"] = rr.seconds
     if techniques.adaround is not None:
         start = time.perf_counter()
-        ada = adaround.adaround(data, float_model, calib.x, techniques.adaround)
+        ada = adaround.adaround(data, float_model, calib.x, techniques.adaround, _op_events(progress, "AdaRound"))
         data = ada.model
         records["adaround"] = ada.to_dict()
         notes += ada.notes
@@ -125,11 +134,22 @@ def build_int8(model: LoadedModel, calib: Dataset, qcfg, techniques: Techniques)
     )
 
 
-def int8(model: LoadedModel, calib: Dataset, qcfg: QuantizeConfig) -> TechniquesResult:
-    """int8 PTQ of ``model`` with the techniques ``qcfg.techniques`` names.
+def _op_events(progress: Callable[[dict], None] | None, technique: str) -> Callable[[int, int, str], None] | None:
+    """A technique's per-op progress as ``technique`` events (None: nobody listens)."""
+    if progress is None:
+        return None
+    return lambda n, total, op: progress(
+        {"event": "technique", "technique": technique, "number": n, "total": total, "op": op}
+    )
+
+
+def int8(
+    model: LoadedModel, calib: Dataset, qcfg: QuantizeConfig, progress: Callable[[dict], None] | None = None
+) -> TechniquesResult:
+    """int8 PTQ of ``model`` with the techniques ``qcfg.techniques`` names (``progress``: see :func:`build_int8`).
 
     Raises:
         UsageError: CLE asked for a model that is not Keras.
         ConversionFailed: the converter failed.
     """
-    return build_int8(model, calib, qcfg, Techniques.of(qcfg.techniques))
+    return build_int8(model, calib, qcfg, Techniques.of(qcfg.techniques), progress)

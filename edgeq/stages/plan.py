@@ -133,7 +133,7 @@ class Builders:
         int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
         return Candidates(
             ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
-            integer=integer_candidates(model, calib, io, self.adaround_steps, holder, path),
+            integer=integer_candidates(model, calib, io, self.adaround_steps, holder, path, self.progress),
             selective=lambda nodes: session().quantized_model(nodes, [], io),
             sensitivity=lambda: debugger.sensitivity_groups(session()),
             int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
@@ -292,7 +292,15 @@ def _no_plan(
     )
 
 
-def integer_candidates(model, calib, io, adaround_steps: int, holder: dict, model_path: str = "") -> list:
+def integer_candidates(
+    model,
+    calib,
+    io,
+    adaround_steps: int,
+    holder: dict,
+    model_path: str = "",
+    progress: Callable[[dict], None] | None = None,
+) -> list:
     """The all-integer techniques as planner candidates, cheapest first: CLE, then MSE ranges with bias
     correction (after CLE where it equalizes anything), then AdaRound on top.
 
@@ -325,7 +333,8 @@ def integer_candidates(model, calib, io, adaround_steps: int, holder: dict, mode
 
         def build() -> bytes | str:
             try:
-                result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc))
+                said = (lambda ev: progress(ev | {"step_name": name})) if progress else None
+                result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc), said)
             except BadInput as exc:  # a technique this model does not admit is a skipped step, not the end
                 return f"{tc.label} does not apply: {exc.one_line()}"
             holder["techniques"][name] = result.to_dict()

@@ -80,3 +80,34 @@ def test_a_step_line_is_the_table_row_with_its_cells_named():
     assert "ops_off_accel" not in plan_line(st | {"meets": True}, False)
     assert plan_line(st | {"meets": True}, False).endswith("budget: meets")
     assert plan_line(st | {"failed": "MemoryError"}, True) == "plan step: int8 PTQ: failed: MemoryError"
+
+
+def test_adaround_says_which_op_it_is_learning_inside_its_step(run_cli, tmp_path):
+    """The longest step (AdaRound, minutes on a MobileNetV2) is not silent: 'AdaRound op k/n (op)' lines come
+    before its step line; in a log about every tenth op, the first and the last."""
+    r = run_cli(
+        "quantize", MNIST, "--data", CALIB, "--eval-data", EVAL, "--min-sqnr", "200", "--target", "coral",
+        "--adaround-steps", "1", "-o", tmp_path / "p.tflite",
+    )  # fmt: skip
+    assert r.exit_code == 6, r.stderr
+    lines = r.stderr.splitlines()
+    ops = [ln for ln in lines if " AdaRound op " in ln]
+    assert ops and all(ln.startswith("plan step: int8 ") and "adaround" in ln.split(": ")[1] for ln in ops), ops
+    total = int(ops[0].split(" AdaRound op ")[1].split("/")[1].split(" ")[0])
+    assert ops[0].split(" AdaRound op ")[1].startswith(f"1/{total} (") and f" {total}/{total} (" in ops[-1]
+    step = next(
+        i
+        for i, ln in enumerate(lines)
+        if ln.startswith("plan step: int8 ") and "adaround" in ln and " AdaRound op " not in ln
+    )
+    assert lines.index(ops[-1]) < step  # told while the step ran, before its result
+
+
+def test_a_technique_line_on_a_terminal_rewrites_itself_and_in_a_log_thins_out():
+    from edgeq.cli.progress import technique_line
+
+    ev = {"event": "technique", "technique": "AdaRound", "total": 40, "op": "CONV_2D conv", "step_name": "int8 x"}
+    logged = [n for n in range(1, 41) if technique_line(ev | {"number": n}, tty=False)]
+    assert logged == [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
+    line = technique_line(ev | {"number": 7}, tty=True)
+    assert line.startswith("\rplan step: int8 x: AdaRound op 7/40 (CONV_2D conv)") and len(line) == 121
