@@ -293,7 +293,12 @@ class PlanResult:
 
 
 def _best(run: list[Step]) -> Step | None:
-    key = (lambda s: s.accuracy) if run and run[0].accuracy is not None else (lambda s: s.sqnr_db)
+    """The most accurate step (labels), its SQNR breaking a tie; the highest SQNR without labels."""
+
+    def key(s: Step) -> tuple[float, float]:
+        sqnr = s.sqnr_db if s.sqnr_db is not None else float("-inf")
+        return (s.accuracy if s.accuracy is not None else float("-inf"), sqnr)
+
     return max(run, key=key) if run else None
 
 

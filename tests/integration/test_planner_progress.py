@@ -111,3 +111,13 @@ def test_a_technique_line_on_a_terminal_rewrites_itself_and_in_a_log_thins_out()
     assert logged == [1, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40]
     line = technique_line(ev | {"number": 7}, tty=True)
     assert line.startswith("\rplan step: int8 x: AdaRound op 7/40 (CONV_2D conv)") and len(line) == 121
+
+
+def test_the_best_step_breaks_an_accuracy_tie_by_sqnr():
+    steps = [
+        planner.Step("int8 PTQ", "ptq", accuracy=0.98, sqnr_db=40.7),
+        planner.Step("cle", "ptq", accuracy=0.98, sqnr_db=44.6),
+    ]
+    assert planner.PlanResult(steps, None, "").best is steps[1]
+    unlabeled = [planner.Step("a", "ptq", sqnr_db=30.0), planner.Step("b", "ptq", sqnr_db=31.0)]
+    assert planner.PlanResult(unlabeled, None, "").best is unlabeled[1]
