@@ -76,7 +76,7 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     members: dict[int, list[int]] = {}
-    activations = [t.index for t in g.tensors if t.data is None]
+    activations = [t.index for t in g.tensors if t.data is None and t.dtype != "resource"]  # variables: own storage
     for t in activations:
         members.setdefault(root(t), []).append(t)
     first[root(model_in)] = -1
