@@ -80,6 +80,7 @@ def test_every_op_has_a_kernel_and_the_state_its_own_storage(name):
     c = project.files["model.c"]
     # six variables, static storage outside the arena, set by model_reset() and on the first invoke
     assert c.count("static int8_t eq_var") == 6 and "void model_reset(void)" in c
+    assert c.count("read in place") == 6  # every READ_VARIABLE here: no ASSIGN_VARIABLE while its value is read
     assert "if (!eq_state_ready) model_reset();" in c and "void model_reset(void);" in project.files["model.h"]
     assert project.output_dtype == "uint8" and project.input_size == 120
 
@@ -196,3 +197,25 @@ def test_a_variable_read_into_a_tensor_of_another_size_is_refused():
     with pytest.raises(BadInput) as e:
         cgen.generate(edit.pack(m), "edited")
     assert "bytes" in e.value.message and "variable" in e.value.message
+
+
+def _ops(*specs: tuple[str, tuple[int, ...], tuple[int, ...]]) -> tuple:
+    from edgeq.targets.mcu.cgen.graph import Op
+
+    return tuple(Op(i, name, ins, outs, None) for i, (name, ins, outs) in enumerate(specs))
+
+
+def test_a_variable_is_read_in_place_only_while_nothing_assigns_it():
+    from dataclasses import replace
+
+    from edgeq.targets.mcu.cgen.graph import Graph
+
+    # t0: handle, t1: the value read, t2: the model input, t3: the concatenation, t4: a new value
+    ops = _ops(("VAR_HANDLE", (), (0,)), ("READ_VARIABLE", (0,), (1,)), ("CONCATENATION", (1, 2), (3,)),
+               ("ASSIGN_VARIABLE", (0, 4), ()))  # fmt: skip
+    g = Graph(tensors=(), ops=ops, inputs=(2,), outputs=(3,), handles={0: 0})
+    assert stream._unchanged_while_read(g, ops[1], 1)
+    early = _ops(("VAR_HANDLE", (), (0,)), ("READ_VARIABLE", (0,), (1,)), ("ASSIGN_VARIABLE", (0, 4), ()),
+                 ("CONCATENATION", (1, 2), (3,)))  # fmt: skip
+    assert not stream._unchanged_while_read(replace(g, ops=early), early[1], 1)  # the copy keeps the old value
+    assert not stream._unchanged_while_read(replace(g, outputs=(1,)), ops[1], 1)

@@ -57,9 +57,30 @@ def _call_once(g: Graph, op: Op) -> Lowered:
     return Lowered(op, "if (!eq_state_ready) model_reset();")
 
 
+def _unchanged_while_read(g: Graph, op: Op, out_i: int) -> bool:
+    """Whether the variable ``op`` reads stays as it is for as long as its output ``out_i`` is read: no
+    ASSIGN_VARIABLE writes it from ``op`` to the last reader (but one that writes ``out_i`` back), and nothing
+    reads ``out_i`` under another name (a RESHAPE) or as the model's output."""
+    if out_i in g.outputs:
+        return False
+    var = g.handles.get(op.inputs[0])
+    readers = [o for o in g.ops if o.index > op.index and out_i in o.inputs]
+    if not readers or any(o.name == "RESHAPE" for o in readers):
+        return False
+    last = max(o.index for o in readers)
+    for o in g.ops:
+        if op.index < o.index <= last and o.name == "ASSIGN_VARIABLE" and g.handles.get(o.inputs[0]) == var:
+            if not (o.index == last and o.inputs[1] == out_i):
+                return False
+    return True
+
+
 def _read_variable(g: Graph, op: Op) -> Lowered:
     handle, out_i = op.inputs[0], op.outputs[0]
     var = _variable(g, op, handle, out_i)
+    if _unchanged_while_read(g, op, out_i):
+        # read in place: the planner gives the output tensor the variable's storage, no copy, no arena
+        return Lowered(op, f"/* tensor {out_i} is {var}, read in place */", notes={"static": (out_i, var)})
     return Lowered(op, f"eq_copy({var}, {{t{out_i}}}, {g.tensors[out_i].nbytes});")
 
 
