@@ -219,3 +219,52 @@ def test_a_variable_is_read_in_place_only_while_nothing_assigns_it():
                  ("CONCATENATION", (1, 2), (3,)))  # fmt: skip
     assert not stream._unchanged_while_read(replace(g, ops=early), early[1], 1)  # the copy keeps the old value
     assert not stream._unchanged_while_read(replace(g, outputs=(1,)), ops[1], 1)
+
+
+def test_call_once_naming_a_missing_subgraph_is_refused():
+    m = edit.unpack((DATA / "okay_nabu.tflite").read_bytes())
+    for op in m.subgraphs[0].operators:
+        if edit.op_name(m, op) == "CALL_ONCE":
+            op.builtinOptions.initSubgraphIndex = 9
+    with pytest.raises(BadInput) as e:
+        cgen.generate(edit.pack(m), "edited")
+    assert "subgraph 9" in e.value.message  # the parser refuses it before the engine reads the init subgraph
+
+
+def _slices_model() -> bytes:
+    """An int8 model of STRIDED_SLICE with negative strides, masks and shrunk axes, converted by TensorFlow.
+    (SPLIT_V is left out: the converter sometimes leaves it in float here; okay_nabu has three.)"""
+    import tensorflow as tf
+
+    def fn(x):
+        parts = [x[:, ::-2, 1:4, :], x[0, -2, ::3, 5:1:-1], x[:, 1:, :, ::2]]
+        return tf.concat([tf.reshape(p, [-1]) for p in parts], 0)
+
+    shape = (1, 6, 5, 8)
+    f = tf.function(fn, input_signature=[tf.TensorSpec(shape, tf.float32)])
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([rng.uniform(-1, 1, shape).astype(np.float32)] for _ in range(8))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+@pytest.mark.slow
+@needs_gcc
+@needs_tflm
+def test_strided_slice_variants_bit_exact_with_tflm(tmp_path):
+    data = _slices_model()
+    g = cgen.graph.read(data)
+    shrink = [int(op.options.shrinkAxisMask) for op in g.ops if op.name == "STRIDED_SLICE"]
+    assert len(shrink) == 3 and any(shrink)
+    project = cgen.generate(data, "slices")
+    project.write(tmp_path)
+    x = _frames(16, project.input_size)
+    want = _tflm_stream(data, x, tmp_path)
+    exe = toolchain.host_build(tmp_path, tmp_path / "build" / "host", 120)
+    got = toolchain.host_run(exe, x, project.output_size, 60)
+    assert np.array_equal(got, want) and project.output_size == 72 + 8 + 100
+    # the reversed rows: frame 0's first output element is input row 5 (of 6), column 1
+    assert got[0, 0] == x[0].reshape(6, 5, 8)[5, 1, 0]
