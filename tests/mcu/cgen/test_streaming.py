@@ -268,3 +268,23 @@ def test_strided_slice_variants_bit_exact_with_tflm(tmp_path):
     assert np.array_equal(got, want) and project.output_size == 72 + 8 + 100
     # the reversed rows: frame 0's first output element is input row 5 (of 6), column 1
     assert got[0, 0] == x[0].reshape(6, 5, 8)[5, 1, 0]
+
+
+@needs_gcc
+@needs_tflm
+def test_a_variable_whose_initial_value_varies_starts_from_it(tmp_path):
+    m = edit.unpack(_model("okay_nabu", logits=True))
+    sg = m.subgraphs[1]
+    rng = np.random.default_rng(5)
+    for op in sg.operators:
+        if edit.op_name(m, op) == "ASSIGN_VARIABLE":
+            buf = m.buffers[sg.tensors[int(op.inputs[1])].buffer]
+            buf.data = rng.integers(0, 256, len(buf.data)).astype(np.uint8)
+    data = edit.pack(m)
+    project = cgen.generate(data, "edited")
+    assert "eq_copy(eq_var0_init, eq_var0" in project.files["model.c"]
+    project.write(tmp_path)
+    x = _frames(12, project.input_size, seed=2)
+    exe = toolchain.host_build(tmp_path, tmp_path / "build" / "host", 120)
+    got = toolchain.host_run(exe, x, project.output_size, 60)
+    assert np.array_equal(got, _tflm_stream(data, x, tmp_path))
