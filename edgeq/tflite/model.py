@@ -170,6 +170,46 @@ class Model:
             return bytes(np.asarray(buf.data, dtype=np.uint8))
         return None
 
+    def variable_inits(
+        self, subgraph_index: int
+    ) -> tuple[list[tuple[bytes, str, tuple[int, ...], bytes | None]], list[str]]:
+        """What an init subgraph (CALL_ONCE's) assigns: for each ASSIGN_VARIABLE of a VAR_HANDLE, (the
+        variable's shared name, the value's type, shape and constant bytes or None), and the names of its
+        other ops (neither VAR_HANDLE nor ASSIGN_VARIABLE). Raises IndexError for a subgraph that is not there."""
+        if not 0 <= subgraph_index < len(self._tree.subgraphs or []):
+            raise IndexError(subgraph_index)
+        g = self._tree.subgraphs[subgraph_index]
+        codes = self._tree.operatorCodes or []
+        types = enum_names("TensorType")
+        handles: dict[int, bytes] = {}
+        assigns, others = [], []
+        for op in g.operators or []:
+            name = code_name(codes[op.opcodeIndex])
+            ins, outs = (
+                list(op.inputs if op.inputs is not None else []),
+                list(op.outputs if op.outputs is not None else []),
+            )
+            if name == "VAR_HANDLE" and len(outs) == 1:
+                handles[int(outs[0])] = bytes(getattr(op.builtinOptions, "sharedName", None) or b"")
+            elif name == "ASSIGN_VARIABLE" and len(ins) == 2 and int(ins[0]) in handles:
+                t = g.tensors[int(ins[1])]
+                shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+                assigns.append((handles[int(ins[0])], types.get(t.type, "?").lower(), shape, self._tensor_bytes(t)))
+            else:
+                others.append(name)
+        return assigns, others
+
+    def _tensor_bytes(self, t: Any) -> bytes | None:
+        buffers = self._tree.buffers or []
+        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+        if buf is None:
+            return None
+        if (buf.offset or 0) > 1:
+            return self.data[buf.offset : buf.offset + buf.size]
+        if buf.data is not None and len(buf.data) > 0:
+            return bytes(np.asarray(buf.data, dtype=np.uint8))
+        return None
+
     def op_names(self) -> list[str]:
         """Every op the model uses, in first-use order over all subgraphs (control flow bodies included)."""
         codes = self._tree.operatorCodes or []

@@ -13,11 +13,12 @@ from importlib import resources
 import numpy as np
 
 from edgeq import ctext
+from edgeq.targets.mcu.cgen import state
 from edgeq.targets.mcu.cgen.graph import Graph
 from edgeq.targets.mcu.cgen.lower import Lowered
 from edgeq.targets.mcu.cgen.plan import Plan
 
-RUNTIME_FILES = ("eq_kernels.h", "eq_kernels.c", "main_host.c", "main_qemu.c", "startup.c")
+RUNTIME_FILES = ("eq_kernels.h", "eq_kernels.c", "main_host.c", "main_qemu.c", "startup.c", "eq_stream.c")
 
 
 def runtime_text(name: str) -> str:
@@ -33,7 +34,7 @@ def _array(name: str, ctype: str, values: np.ndarray) -> str:
     return f"static const {ctype} {name}[{max(len(vals), 1)}] = {{\n  {body}\n}};"
 
 
-C_TYPES = {"int8": "int8_t", "float32": "float"}
+C_TYPES = {"int8": "int8_t", "float32": "float", "uint8": "uint8_t"}
 
 
 def io_ctypes(g: Graph) -> tuple[str, str]:
@@ -68,6 +69,9 @@ typedef {cout} model_output_t;
 /* Runs one inference: reads MODEL_INPUT_SIZE {cin} values, writes MODEL_OUTPUT_SIZE {cout}. Returns 0. */
 int model_invoke(const {cin}* in, {cout}* out);
 
+/* Sets the model's state (its resource variables) to its initial value; the first invoke does it too. */
+void model_reset(void);
+
 #endif
 """
 
@@ -94,6 +98,7 @@ def model_c(g: Graph, lowered: list[Lowered], plan: Plan, provenance: dict) -> s
                 parts.append(_array(c.name, c.ctype, c.values))
         if low.params:
             parts.append(low.params)
+    parts += state.state_c(g)  # resource variables: static storage and model_reset()
     cin, cout = io_ctypes(g)
     parts += ["", f"int model_invoke(const {cin}* in, {cout}* out) {{"]
     for low in lowered:
@@ -186,10 +191,10 @@ MACHINES := {machines}
 MACHINE = $(patsubst $(CORE)=%,%,$(filter $(CORE)=%,$(MACHINES)))
 ARMFLAGS = -mcpu=$(CORE) -mthumb -mfloat-abi=soft -O2 -std=c99 -ffunction-sections -fdata-sections
 
-host: model.c eq_kernels.c main_host.c
+host: model.c eq_kernels.c eq_stream.c main_host.c
 \tgcc -std=c99 -O2 -Wall -I. $^ -o model_host
 
-qemu: model.c eq_kernels.c main_qemu.c startup.c
+qemu: model.c eq_kernels.c eq_stream.c main_qemu.c startup.c
 \tarm-none-eabi-gcc $(ARMFLAGS) -I. $^ --specs=rdimon.specs -nostartfiles -T link_$(CORE).ld \\
 \t  -Wl,--gc-sections -Wl,-Map=model_$(CORE).map -o model_$(CORE).elf
 \tarm-none-eabi-size model_$(CORE).elf

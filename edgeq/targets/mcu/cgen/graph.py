@@ -8,7 +8,7 @@ generation needs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,12 +67,63 @@ class Op:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """A resource variable (VAR_HANDLE's shared name, which stays here: the C names it by index) with the
+    value CALL_ONCE's init subgraph assigns it, or None when no init subgraph assigns it a constant."""
+
+    index: int
+    shared_name: bytes
+    init: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class Graph:
     tensors: tuple[Tensor, ...]
     ops: tuple[Op, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     source: bytes = b""  # the .tflite itself, for ops tabulated by running LiteRT (lut.py)
+    variables: tuple[Variable, ...] = ()
+    handles: dict[int, int] = field(default_factory=dict)  # VAR_HANDLE output tensor -> variable index
+
+
+def _variables(model: tflite.Model, ops: list[Op], origin: str) -> tuple[tuple[Variable, ...], dict[int, int]]:
+    """The main subgraph's resource variables, numbered in first-use order, with their CALL_ONCE values.
+
+    Raises:
+        BadInput: an init subgraph that is missing or does more than assign constants to variables.
+    """
+    names: dict[bytes, int] = {}
+    handles: dict[int, int] = {}
+    for op in ops:
+        if op.name == "VAR_HANDLE" and len(op.outputs) == 1:
+            key = bytes(getattr(op.options, "sharedName", None) or b"")
+            handles[op.outputs[0]] = names.setdefault(key, len(names))
+    inits: dict[bytes, np.ndarray | None] = {}
+    for op in ops:
+        if op.name != "CALL_ONCE":
+            continue
+        sub = int(getattr(op.options, "initSubgraphIndex", -1))
+        try:
+            assigns, others = model.variable_inits(sub)
+        except IndexError:
+            raise BadInput(
+                f"{origin}: op #{op.index} CALL_ONCE names init subgraph {sub}, which is not in the model",
+                "the model is corrupt or hand-edited: re-export the .tflite with the TFLite converter",
+            ) from None
+        if others or sub == 0:
+            raise BadInput(
+                f"{origin}: the init subgraph of op #{op.index} CALL_ONCE runs {len(others)} op(s) other than "
+                "VAR_HANDLE and ASSIGN_VARIABLE; the generated C runtime takes init subgraphs that assign constants",
+                "compile with --runtime tflm",
+            )
+        for key, dtype, shape, raw in assigns:
+            arr = None
+            if raw is not None and dtype in _NUMPY and len(raw) == math.prod(shape) * np.dtype(_NUMPY[dtype]).itemsize:
+                arr = np.frombuffer(raw, dtype=_NUMPY[dtype]).reshape(-1)
+            inits[key] = arr
+    variables = tuple(Variable(i, key, inits.get(key)) for key, i in names.items())
+    return variables, handles
 
 
 def read(data: bytes, origin: str = "model") -> Graph:
@@ -111,10 +162,13 @@ def read(data: bytes, origin: str = "model") -> Graph:
         )
         for op in model.info.ops
     ]
+    variables, handles = _variables(model, ops, origin)
     return Graph(
         tensors=tuple(tensors),
         ops=tuple(ops),
         inputs=tuple(t.index for t in model.info.inputs),
         outputs=tuple(t.index for t in model.info.outputs),
         source=data,
+        variables=variables,
+        handles=handles,
     )

@@ -396,6 +396,11 @@ def _pad(g: Graph, op: Op) -> Lowered:
 def _unary(g: Graph, op: Op) -> Lowered:
     x, out_i = op.inputs[0], op.outputs[0]
     _int8(g, op, x, out_i)  # float <-> int8 conversions live at the model's edges, which are int8 here
+    return _unary_table(g, op)
+
+
+def _unary_table(g: Graph, op: Op) -> Lowered:
+    x, out_i = op.inputs[0], op.outputs[0]
     name = f"op{op.index}"
     # a table of 256 entries, indexed by the input's bits (uint8), in the order -128..127 rotated to 0..255
     table = np.roll(lut.unary_table(g.source, op.index), -128)
@@ -413,6 +418,9 @@ def _quantize(g: Graph, op: Op) -> Lowered:
     """QUANTIZE: int8 -> int8 is a requantizing table; float32 -> int8 (a model's float input) is
     reference_ops::AffineQuantize."""
     x, out_i = op.inputs[0], op.outputs[0]
+    if g.tensors[x].dtype == "int8" and g.tensors[out_i].dtype == "uint8" and out_i in g.outputs:
+        _int8(g, op, x)  # a model's uint8 output: the table holds the uint8 bits, stored as int8
+        return _unary_table(g, op)
     if g.tensors[x].dtype != "float32":
         return _unary(g, op)
     _int8(g, op, out_i)
@@ -464,6 +472,10 @@ LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
     "QUANTIZE": _quantize,
     "DEQUANTIZE": _dequantize,
 }
+# streaming models: resource variables, STRIDED_SLICE, SPLIT_V (stream.py uses the helpers above)
+from edgeq.targets.mcu.cgen import stream as _stream  # noqa: E402
+
+LOWERINGS.update(_stream.LOWERINGS)
 SUPPORTED_OPS = tuple(LOWERINGS)
 
 

@@ -76,7 +76,9 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     members: dict[int, list[int]] = {}
-    activations = [t.index for t in g.tensors if t.data is None]
+    # a resource variable is static storage of its own, as is a READ_VARIABLE output read in place (stream.py)
+    static = dict(low.notes["static"] for low in lowered if "static" in low.notes)
+    activations = [t.index for t in g.tensors if t.data is None and t.dtype != "resource" and t.index not in static]
     for t in activations:
         members.setdefault(root(t), []).append(t)
     first[root(model_in)] = -1
@@ -125,4 +127,5 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
         )
         for t in b.tensors:
             pointer[t] = expr
+    pointer.update(static)
     return Plan(tuple(buffers), arena, pointer)

@@ -94,4 +94,21 @@ int32_t eq_srdhm(int32_t a, int32_t b);
 int32_t eq_rdbpot(int32_t x, int32_t exponent);
 int32_t eq_mbqm(int32_t x, int32_t mult, int32_t shift);
 
+/* ---- streaming models (eq_stream.c): int8 data moves, exact by construction ---------------------- */
+#ifndef EQ_STREAM_H
+#define EQ_STREAM_H
+/* STRIDED_SLICE over 4-D (leading axes padded with 1): out[a][b][c][d] = in at start[k] + i_k * step[k]
+ * on each axis k (in_stride: the input's element strides). Edgeq computes the window in Python with TFLM's
+ * masks and clamping and checks it lies inside the input. */
+typedef struct {
+  int32_t start[4], step[4], count[4], in_stride[4];
+} eq_slice_t;
+
+void eq_strided_slice(const eq_slice_t* p, const int8_t* in, int8_t* out);
+/* SPLIT_V (and SPLIT): for each of `outer` blocks, `inner[k]` bytes to output k in turn. */
+void eq_split(int32_t outer, int32_t n, const int8_t* in, const int32_t* inner, int8_t* const* outs);
+/* A resource variable's initial value when every element is the same. */
+void eq_fill(int8_t* out, int8_t value, int32_t size);
+#endif
+
 #endif
