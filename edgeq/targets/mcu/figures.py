@@ -97,7 +97,7 @@ def tflm_compile(d: dict, brd: boards.Board, footprint_line: str) -> Findings:
     }
     c = d.get("c_runtime") or {}
     if c.get("flash_bytes") is not None:
-        how = f"model.o and eq_kernels.o compiled with arm-none-eabi-gcc -O2 for {c.get('mcpu')}"
+        how = f"model.o and the runtime's eq_*.o compiled with arm-none-eabi-gcc -O2 for {c.get('mcpu')}"
         memory["generated C flash"] = Figure(c["flash_bytes"], "bytes", Basis.COMPILED, where=brd.name, how=how)
         memory["generated C static RAM"] = Figure(
             c["static_ram_bytes"], "bytes", Basis.COMPILED, where=brd.name, how=how + "; stack not measured"

@@ -70,8 +70,8 @@ def footprint(data: bytes, origin: str, board, timeout_s: float = toolchain.DEFA
         "flash_bytes": None,
         "static_ram_bytes": None,
         "stack_bytes": None,
-        "basis": "arena from edgeq's memory plan; flash (text + data) and static RAM (data + bss) of model.o and "
-        "eq_kernels.o compiled with arm-none-eabi-gcc -O2; stack not measured (compile --runtime c measures it "
+        "basis": "arena from edgeq's memory plan; flash (text + data) and static RAM (data + bss) of model.o and the "
+        "runtime's eq_*.o compiled with arm-none-eabi-gcc -O2; stack not measured (compile --runtime c measures it "
         "under QEMU)",
     }
     if project.constant_bytes > board.flash_bytes:
