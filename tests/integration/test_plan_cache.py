@@ -59,9 +59,9 @@ def builds(monkeypatch) -> list[str]:
             seen.append(f"convert {cfg.mode.value}")
         return convert(model, cfg, *args, **kwargs)
 
-    def counted_int8(model, calib, cfg):  # noqa: ANN001, ANN202
+    def counted_int8(model, calib, cfg, *args, **kwargs):  # noqa: ANN001, ANN202 - the real signature too
         seen.append(f"technique {cfg.techniques.label}")
-        return int8(model, calib, cfg)
+        return int8(model, calib, cfg, *args, **kwargs)
 
     monkeypatch.setattr(ptq, "convert", counted_convert)
     monkeypatch.setattr(techniques, "int8", counted_int8)
@@ -116,10 +116,10 @@ def test_a_run_interrupted_mid_plan_keeps_the_candidates_it_finished(tiny, tmp_p
 
     counted = techniques.int8
 
-    def interrupted(model, calib, cfg):  # noqa: ANN001, ANN202 - Ctrl-C while the second technique builds
+    def interrupted(model, calib, cfg, *args, **kwargs):  # noqa: ANN001, ANN202 - Ctrl-C while the 2nd one builds
         if cfg.techniques.bias_correction:
             raise KeyboardInterrupt
-        return counted(model, calib, cfg)
+        return counted(model, calib, cfg, *args, **kwargs)
 
     monkeypatch.setattr(techniques, "int8", interrupted)
     with pytest.raises(KeyboardInterrupt):
