@@ -137,6 +137,70 @@ def reference_outputs(data: bytes, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
+TFLM_REF = "TFLM reference kernels"
+LITERT_REF = "LiteRT BUILTIN_REF"
+
+
+def tflm_outputs(data: bytes, inputs: np.ndarray, timeout_s: float = toolchain.DEFAULT_TIMEOUT_S) -> np.ndarray | str:
+    """TFLM's reference kernels (the tflite-micro Python interpreter, in a worker process: TFLM may abort)
+    on each row of ``inputs``; a one-line reason instead when TFLM is not installed or cannot run the model."""
+    import tempfile
+
+    from edgeq.targets.mcu import tflm
+
+    if not tflm.available():
+        return "tflite-micro is not installed (pip install tflite-micro)"
+    g = graph.read(data, "model")
+    shape = tuple(max(int(d), 1) for d in g.tensors[g.inputs[0]].shape)
+    with tempfile.TemporaryDirectory(prefix="edgeq-proof-tflm-") as tmp:
+        work = Path(tmp)
+        (work / "model.tflite").write_bytes(data)
+        np.savez(work / "inputs.npz", allow_pickle=False, input_0=inputs.reshape(len(inputs), *shape))
+        req = {
+            "model": str(work / "model.tflite"),
+            "arena_size": tflm.initial_arena(len(data)),
+            "num_inputs": 1,
+            "num_outputs": 1,
+            "inputs_npz": str(work / "inputs.npz"),
+            "outputs_npz": str(work / "outputs.npz"),
+        }
+        run = tflm.run_worker(req, work, timeout_s)
+        if not run.ok:
+            return f"TFLM's interpreter failed in its {run.last_phase} phase"
+        with np.load(work / "outputs.npz") as f:
+            return f["output_0"].reshape(len(inputs), -1)
+
+
+def _against_all(got: np.ndarray, wants: dict[str, np.ndarray]) -> dict:
+    """``got`` compared with each reference; the first (TFLM's when it ran) is the one the engine follows and
+    gives the top-level figures, and ``references`` holds every reference's own."""
+    cmps = {name: _compare(name, got, want) for name, want in wants.items()}
+    first = dict(next(iter(cmps.values())))
+    first["references"] = {name: {k: v for k, v in c.items() if k != "against"} for name, c in cmps.items()}
+    return first
+
+
+def _references(data: bytes, x: np.ndarray, dtype: str, timeout_s: float, skipped: list[str]) -> dict:
+    """{reference: outputs}: TFLM's reference kernels first (what runs on the device) when they run, then
+    LiteRT's; why TFLM did not run goes to ``skipped`` (once)."""
+    wants: dict[str, np.ndarray] = {}
+    tflm_out = tflm_outputs(data, x, timeout_s)
+    if isinstance(tflm_out, str):
+        reason = f"{TFLM_REF}: {tflm_out}"
+        if reason not in skipped:
+            skipped.append(reason)
+    else:
+        wants[TFLM_REF] = tflm_out.astype(dtype)
+    wants[LITERT_REF] = reference_outputs(data, x).astype(dtype)
+    return wants
+
+
+def matched(cmp: dict) -> list[str]:
+    """The references every sample of one comparison matched bit for bit (TFLM's, LiteRT's, both or none)."""
+    refs = cmp.get("references") or {cmp.get("against") or LITERT_REF: cmp}
+    return [name for name, r in refs.items() if r["num_samples"] > 0 and r["bit_exact"] == r["num_samples"]]
+
+
 def _compare(name: str, got: np.ndarray, want: np.ndarray) -> dict:
     # bit for bit: float outputs are compared as their bytes (0.0 and -0.0 differ, as they do in memory)
     same = np.all(got.view(np.uint8).reshape(len(got), -1) == want.view(np.uint8).reshape(len(want), -1), axis=1)
@@ -176,11 +240,16 @@ def _merge(a: dict | None, b: dict, offset: int) -> dict:
     if first is None and b["first_mismatch"] is not None:
         first = offset + b["first_mismatch"]
     return {
-        "against": a["against"],
+        "against": a.get("against"),
         "bit_exact": a["bit_exact"] + b["bit_exact"],
         "num_samples": a["num_samples"] + b["num_samples"],
         "max_abs_diff_steps": max(a["max_abs_diff_steps"], b["max_abs_diff_steps"]),
         "first_mismatch": first,
+        **(
+            {"references": {k: _merge(v, b["references"][k], offset) for k, v in a["references"].items()}}
+            if "references" in a
+            else {}
+        ),
     }
 
 
@@ -210,9 +279,13 @@ def prove(
         ConversionFailed: a build or run failed.
     """
     t0 = time.perf_counter()
-    result: dict = {"reference": "LiteRT BUILTIN_REF", "not_proven": [], "qemu": {}}
+    result: dict = {"reference": f"{TFLM_REF} and {LITERT_REF}", "not_proven": [], "qemu": {}}
     exe, builds = _build_all(folder, cores, timeout_s, result)
-    host, runs, n = _run_all(project, data, inputs, exe, builds, timeout_s)
+    skipped: list[str] = []
+    host, runs, n = _run_all(project, data, inputs, exe, builds, timeout_s, skipped)
+    if skipped:
+        result["reference"] = LITERT_REF
+        result["not_proven"] += skipped
     result["num_samples"] = n
     if exe is not None:
         result["host"] = host if host is not None else {"proven": False, "reason": "no samples"}
@@ -251,8 +324,9 @@ def _run_all(
     exe: Path | None,
     builds: dict[str, dict],
     timeout_s: float,
+    skipped: list[str],
 ) -> tuple[dict | None, dict[str, dict], int]:
-    """Every chunk of samples through LiteRT's reference kernels, the host build and each QEMU build:
+    """Every chunk of samples through TFLM's and LiteRT's reference kernels, the host build and each QEMU build:
     (the host's comparison, per core its comparison, instruction counts and stack, the number of samples)."""
     host: dict | None = None
     runs: dict[str, dict] = {
@@ -261,15 +335,15 @@ def _run_all(
     n = 0
     for chunk in [inputs] if isinstance(inputs, np.ndarray) else inputs:
         x = chunk.reshape(len(chunk), -1).astype(project.input_dtype, copy=False)
-        want = reference_outputs(data, x).astype(project.output_dtype)
+        wants = _references(data, x, project.output_dtype, timeout_s, skipped)
         got = None
         if exe is not None:
             got = toolchain.host_run(exe, x, project.output_size, timeout_s, project.output_dtype)
-            host = _merge(host, _compare("LiteRT BUILTIN_REF", got, want), n)
+            host = _merge(host, _against_all(got, wants), n)
         for core, built in builds.items():
             ran = toolchain.qemu_run(Path(built["elf"]), core, x, project.output_size, timeout_s, project.output_dtype)
             run = runs[core]
-            run["cmp"] = _merge(run["cmp"], _compare("LiteRT BUILTIN_REF", ran["outputs"], want), n)
+            run["cmp"] = _merge(run["cmp"], _against_all(ran["outputs"], wants), n)
             run["same_as_host"] = run["same_as_host"] and (got is None or bool(np.array_equal(ran["outputs"], got)))
             run["instructions"] += ran["instructions"]
             run["stack"].append(ran["stack_bytes"])
