@@ -14,6 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
+from edgeq.errors import BadInput
 from edgeq.targets.mcu import cgen, tflm
 from tests.coral.tflite_builder import Graph, s
 
@@ -143,3 +144,15 @@ def test_fully_connected_on_cortex_m4_under_qemu_is_bit_exact_with_tflm(tmp_path
     m4 = proof["qemu"]["cortex-m4"]
     _assert_tflm_exact(m4)
     assert m4["equals_host_build"] and cgen.matched(m4) == [cgen.TFLM_REF]
+
+
+def test_an_asymmetric_per_channel_filter_is_refused():
+    """TFLM's per-channel FULLY_CONNECTED ignores filter zero points (it assumes them zero), LiteRT's not."""
+    g = Graph()
+    x = g.tensor((1, 4), name="input")
+    w = g.const(np.ones((5, 4)), "int8")
+    _quantize(g, w, [0.01, 0.02, 0.03, 0.04, 0.05], [0, 0, 2, 0, 0])
+    y = g.tensor((1, 5), name="output")
+    g.op("FULLY_CONNECTED", [x, w, -1], [y])
+    with pytest.raises(BadInput, match=r"asymmetric \(non-zero zero point\) per-channel filter"):
+        cgen.generate(g.bytes([x], [y]), "test")

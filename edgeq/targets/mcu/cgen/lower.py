@@ -192,6 +192,8 @@ def _fully_connected(g: Graph, op: Op) -> Lowered:
     out_depth, in_depth = w.shape
     batches = inp.size // in_depth
     per_channel = len(w.scales) > 1
+    if per_channel and any(z != 0 for z in w.zero_points):  # TFLM's per-channel kernel assumes them zero
+        raise _bad(g, op, "an asymmetric (non-zero zero point) per-channel filter")
     # TFLM's CalculateOpDataFullyConnected: QuantizeMultiplier(input_scale * filter_scale[c] / output_scale),
     # products in double, one multiplier per output channel when the filter is per-channel
     mults, shifts = _channel_multipliers(inp, w, out, len(w.scales))
