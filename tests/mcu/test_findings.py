@@ -131,7 +131,7 @@ def test_c_compile_takes_the_check_and_measures_the_firmware(mcu, mcu_models, l4
     assert all(m.level == Level.INFO for m in f.messages)
     text = r.describe()
     assert text[0].startswith("generated C for stm32l4r5 (cortex-m4): ")
-    assert any("bit-exact 2/2 with LiteRT BUILTIN_REF" in line for line in text)
+    assert any("bit-exact 2/2 with TFLM reference kernels, 2/2 with LiteRT BUILTIN_REF" in line for line in text)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from edgeq.findings import Basis, Board, Figure, Findings, Fit, Message, Proof, info, warning
 from edgeq.targets.mcu import boards, estimate, ops
+from edgeq.targets.mcu.cgen import bit_exact_line
 
 HOST_TFLM = "TFLM on the host"
 ELF_WHERE = "arm-none-eabi-size / QEMU stack"
@@ -105,15 +106,31 @@ def tflm_compile(d: dict, brd: boards.Board, footprint_line: str) -> Findings:
     return replace(_base(brd, [info(footprint_line)]), memory=memory)
 
 
+def proof_reference(cmp: dict) -> str:
+    """The reference a comparison's counts are against, and how the other reference fared: "TFLM reference
+    kernels (LiteRT BUILTIN_REF: 8/8 bit-exact too)"; REFERENCE for a comparison made before TFLM was run."""
+    if "references" not in cmp:
+        return REFERENCE
+    main = cmp["against"]
+    others = [f"{k}: {r['bit_exact']}/{r['num_samples']} bit-exact" for k, r in cmp["references"].items() if k != main]
+    return f"{main} ({'; '.join(others)})" if others else main
+
+
+def _bit_exact(cmp: dict) -> str:
+    if "references" not in cmp:
+        return f"bit-exact {cmp['bit_exact']}/{cmp['num_samples']} with {REFERENCE}"
+    return bit_exact_line(cmp)
+
+
 def _proof_messages(proof: dict) -> list[Message]:
     out = []
     host = proof.get("host") or {}
     if "bit_exact" in host:
-        out.append(info(f"host (gcc): bit-exact {host['bit_exact']}/{host['num_samples']} with {REFERENCE}"))
+        out.append(info(f"host (gcc): {_bit_exact(host)}"))
     for core, r in (proof.get("qemu") or {}).items():
         if "bit_exact" in r:
             where = qemu_where(r["machine"], core)
-            out.append(info(f"{where}: bit-exact {r['bit_exact']}/{r['num_samples']} with {REFERENCE}"))
+            out.append(info(f"{where}: {_bit_exact(r)}"))
     out += [warning(f"not proven: {reason}") for reason in proof.get("not_proven") or []]
     return out
 
@@ -137,7 +154,7 @@ def c_compile(d: dict, brd: boards.Board) -> Findings:
             ram_what=C_RAM,
         )
         instructions: Figure | None = qemu_instructions(run, where)
-        proven: Proof | None = Proof(run["bit_exact"], run["num_samples"], REFERENCE, where)
+        proven: Proof | None = Proof(run["bit_exact"], run["num_samples"], proof_reference(run), where)
     else:  # no QEMU run: what generation knows, labelled as such
         fit = Fit(
             Figure(
@@ -159,7 +176,11 @@ def c_compile(d: dict, brd: boards.Board) -> Findings:
         )
         instructions = None
         host = proof.get("host") or {}
-        proven = Proof(host["bit_exact"], host["num_samples"], REFERENCE, HOST_BUILD) if "bit_exact" in host else None
+        proven = (
+            Proof(host["bit_exact"], host["num_samples"], proof_reference(host), HOST_BUILD)
+            if "bit_exact" in host
+            else None
+        )
     return replace(_base(brd, _proof_messages(proof)), fit=fit, instructions=instructions, proof=proven, memory=memory)
 
 
@@ -182,7 +203,7 @@ def c_bench(brd: boards.Board, run: dict, n: int, messages: Iterable[Message]) -
             ram_what=C_RAM,
         ),
         instructions=qemu_instructions(run, where),
-        proof=Proof(run["bit_exact"], n, REFERENCE, where),
+        proof=Proof(run["bit_exact"], n, proof_reference(run), where),
     )
 
 

@@ -52,6 +52,19 @@ def test_bench_counts_instructions_on_the_boards_core(mcu_models):
     mem = doc["memory"]
     assert mem["ram_bytes"] == mem["static_ram_bytes"] + mem["stack_bytes"] and mem["flash_bytes"] > 0
     assert doc["proof"]["qemu"]["cortex-m55"]["bit_exact"] == 3 and doc["proof"]["host"]["bit_exact"] == 3
+    # compared with TFLM's reference kernels (what the counts follow) and with LiteRT's, each op kind credited
+    m55 = doc["proof"]["qemu"]["cortex-m55"]
+    assert m55["against"] == "TFLM reference kernels"
+    assert {k: r["bit_exact"] for k, r in m55["references"].items()} == {
+        "TFLM reference kernels": 3,
+        "LiteRT BUILTIN_REF": 3,
+    }
+    agree = doc["proof"]["ops_references_agree"]
+    assert set(agree) == set(doc["proof"]["ops_matched"]) and all(a["num_samples"] == 3 for a in agree.values())
+    per_op = doc["proof"]["ops_matched"]
+    assert "FULLY_CONNECTED" in per_op and all(
+        v == ["TFLM reference kernels", "LiteRT BUILTIN_REF"] for v in per_op.values()
+    )
 
 
 @pytest.mark.slow
@@ -60,6 +73,7 @@ def test_bench_cli_renders_instructions_not_latency(run_cli, mcu_models):
     r = run_cli("bench", mcu_models["bundled_int8"], "--target", "mcu", "--runtime", "c", "--runs", "2")
     assert r.exit_code == 0, r.stderr
     assert "instructions per inference" in r.stdout and "QEMU instruction count, not board cycles" in r.stdout
-    assert "latency ms p50" not in r.stdout and "bit-exact 2/2" in r.stdout
+    assert "latency ms p50" not in r.stdout and "bit-exact 2/2 with TFLM reference kernels" in r.stdout
+    assert "references matched per op kind: " in r.stdout and "FULLY_CONNECTED: TFLM" in r.stdout
     j = run_cli("--json", "bench", mcu_models["bundled_int8"], "--target", "mcu", "--runtime", "c", "--runs", "1")
     assert j.json["ok"] and j.json["result"]["instructions"]["num_inferences"] == 1

@@ -20,7 +20,16 @@ from edgeq.config import BenchConfig
 from edgeq.errors import ConversionFailed, Unavailable
 from edgeq.findings import Message, info, warning
 from edgeq.targets.base import Availability, BenchResult
-from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, arm_build, emit, fit, generate, prove, toolchain
+from edgeq.targets.mcu.cgen import (
+    INSTRUCTION_PROVENANCE,
+    arm_build,
+    bit_exact_line,
+    emit,
+    fit,
+    generate,
+    prove,
+    toolchain,
+)
 
 TIMING_KIND = "instructions (QEMU)"
 ARM_TOOLS = ("gcc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
@@ -157,7 +166,7 @@ class McuCRunner:
         wrong = [f"{k}: {r['bit_exact']}/{r['num_samples']}" for k, r in runs.items() if r["bit_exact"] != n]
         if wrong:
             raise ConversionFailed(
-                f"the generated C for {model_path} differs from LiteRT's reference kernels ({'; '.join(wrong)} "
+                f"the generated C for {model_path} differs from {run.get('against') or 'the reference'} ({'; '.join(wrong)} "
                 "bit-exact): its instruction count would count the wrong program",
                 "report this with the model attached; bench --runtime tflm meanwhile",
                 details={"proof": proof},
@@ -176,7 +185,12 @@ class McuCRunner:
             findings=figures.c_bench(self.board, run, n, notes),
             instructions=_instructions(run, n, project.macs, core),
             memory=_memory(run, project),
-            proof={k: proof[k] for k in ("host", "num_samples", "reference", "wall_time_s")}
+            proof={k: proof[k] for k in ("host", "num_samples", "reference", "wall_time_s") if k in proof}
+            | {
+                k: proof[k]
+                for k in ("ops_matched", "ops_matched_basis", "ops_references_agree", "not_proven")
+                if k in proof
+            }
             | {"qemu": {core: {k: v for k, v in run.items() if k not in ("elf", "map")}}},
             estimate=est,
         )
@@ -190,11 +204,17 @@ class McuCRunner:
                 f"{TIMING_KIND}: {INSTRUCTION_PROVENANCE}; a board adds wait states, stalls and multi-cycle "
                 "instructions on top"
             ),
-            info(
-                f"bit-exact {run['bit_exact']}/{n} with LiteRT BUILTIN_REF on QEMU (and "
-                f"{proof['host']['bit_exact']}/{n} built for the host)"
-            ),
+            info(f"{bit_exact_line(run)} on QEMU (and {bit_exact_line(proof['host'])} built for the host)"),
         ]
+        per_op = proof.get("ops_matched") or {}
+        if per_op:
+            agree = proof.get("ops_references_agree") or {}
+            kinds = ", ".join(
+                f"{k}: {' and '.join(v) or 'neither'}"
+                + (f" (references agree {agree[k]['agree']}/{agree[k]['num_samples']})" if k in agree else "")
+                for k, v in per_op.items()
+            )
+            notes.append(info(f"references matched per op kind: {kinds} ({proof['ops_matched_basis']})"))
         if est.get("latency_ms") is not None:
             notes.append(
                 info(

@@ -23,7 +23,7 @@ from edgeq.artifacts import (
     write_json_atomic,
 )
 from edgeq.errors import BadInput, ConversionFailed, EdgeqError, QualityGateFailed
-from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, generate, prove, toolchain
+from edgeq.targets.mcu.cgen import INSTRUCTION_PROVENANCE, bit_exact_line, generate, prove, toolchain
 from edgeq.targets.mcu.cgen.fit import before_build
 
 MANIFEST = "edgeq_cgen.json"
@@ -200,11 +200,16 @@ def _proven(project, data: bytes, samples, staged: Path, board, core: str | None
     ]
     if wrong:
         raise ConversionFailed(
-            f"the generated C for {model_path} differs from LiteRT's reference kernels ({'; '.join(wrong)} bit-exact)",
+            f"the generated C for {model_path} differs from {_against(runs)} ({'; '.join(wrong)} bit-exact)",
             "report this with the model attached; compile with --runtime tflm meanwhile",
             details={"proof": proof},
         )
     return proof
+
+
+def _against(runs: dict) -> str:
+    """The reference the comparisons' counts are against: TFLM's reference kernels when they ran."""
+    return next((r["against"] for r in runs.values() if r.get("against")), "LiteRT's reference kernels")
 
 
 def _details(project, board, core: str | None, final: str, proof: dict, tflm_check: Callable[[], object]) -> dict:
@@ -276,12 +281,12 @@ def render(doc: dict) -> str:
         f"  memory plan: one arena of {doc.get('arena_bytes', 0):,} bytes (memory_plan.txt)",
     ]
     if "bit_exact" in host:
-        lines.append(f"  host (gcc): bit-exact {host['bit_exact']}/{host['num_samples']} with LiteRT BUILTIN_REF")
+        lines.append(f"  host (gcc): {bit_exact_line(host)}")
     for core, r in (proof.get("qemu") or {}).items():
         if "bit_exact" not in r:
             continue
         lines.append(
-            f"  {core} on QEMU {r['machine']}: bit-exact {r['bit_exact']}/{r['num_samples']}; "
+            f"  {core} on QEMU {r['machine']}: {bit_exact_line(r)}; "
             f"{r['instructions_per_inference']:,} instructions per inference ({r['instructions_provenance']})"
         )
         lines.append(

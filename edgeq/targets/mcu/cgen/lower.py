@@ -192,17 +192,23 @@ def _fully_connected(g: Graph, op: Op) -> Lowered:
     out_depth, in_depth = w.shape
     batches = inp.size // in_depth
     per_channel = len(w.scales) > 1
-    # effective_output_scale as LiteRT's reference computes it, in double
-    scales = [float(inp.scale) * float(s) / float(out.scale) for s in w.scales]
+    if per_channel and any(z != 0 for z in w.zero_points):  # TFLM's per-channel kernel assumes them zero
+        raise _bad(g, op, "an asymmetric (non-zero zero point) per-channel filter")
+    # TFLM's CalculateOpDataFullyConnected: QuantizeMultiplier(input_scale * filter_scale[c] / output_scale),
+    # products in double, one multiplier per output channel when the filter is per-channel
+    mults, shifts = _channel_multipliers(inp, w, out, len(w.scales))
     act_min, act_max = quant.activation_range(_act(op), out.scale, out.zero_point)
     name = f"op{op.index}"
-    consts = [Const(f"{name}_scale", "double", np.array(scales, dtype=np.float64))]
+    consts = [
+        Const(f"{name}_mult", "int32_t", np.array(mults, dtype=np.int32)),
+        Const(f"{name}_shift", "int32_t", np.array(shifts, dtype=np.int32)),
+    ]
     wc = _weights(g, op, w_i, "int8_t")
     bc = _optional_weights(g, op, b_i, "int32_t")
     consts += [wc] if bc is None else [wc, bc]
     params = (
         f"static const eq_fc_t {name}_p = {{{batches}, {in_depth}, {out_depth}, {-inp.zero_point}, "
-        f"{-w.zero_point}, {out.zero_point}, {act_min}, {act_max}, {int(per_channel)}, {name}_scale}};"
+        f"{-w.zero_point}, {out.zero_point}, {act_min}, {act_max}, {int(per_channel)}, {name}_mult, {name}_shift}};"
     )
     bias = bc.name if bc is not None else "0"
     stmt = f"eq_fully_connected(&{name}_p, {{t{x}}}, {wc.name}, {bias}, {{t{out_i}}});"

@@ -195,15 +195,6 @@ void eq_dwconv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const in
   }
 }
 
-/* C's round() without libm: truncation toward zero, then the exact fractional part decides. */
-static int32_t round_half_away(double v) {
-  int64_t t = (int64_t)v;
-  const double frac = v - (double)t;
-  if (frac >= 0.5) ++t;
-  else if (frac <= -0.5) --t;
-  return (int32_t)t;
-}
-
 /* ---- FULLY_CONNECTED -------------------------------------------------------------------------------- */
 
 void eq_fully_connected(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
@@ -215,7 +206,8 @@ void eq_fully_connected(const eq_fc_t* p, const int8_t* in, const int8_t* w, con
       int32_t acc = 0;
       for (int32_t d = 0; d < in_depth; ++d) acc += ((int32_t)row[d] + w_offset) * ((int32_t)x[d] + in_offset);
       if (bias) acc += bias[o];
-      acc = round_half_away((double)acc * p->scale[p->per_channel ? o : 0]) + p->out_offset;
+      const int32_t c = p->per_channel ? o : 0;
+      acc = eq_mbqm(acc, p->mult[c], p->shift[c]) + p->out_offset;
       out[(int64_t)b * p->out_depth + o] = (int8_t)clamp_i32(acc, p->act_min, p->act_max);
     }
   }

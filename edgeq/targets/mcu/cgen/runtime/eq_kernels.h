@@ -22,13 +22,16 @@ typedef struct {
 void eq_conv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 void eq_dwconv2d(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
-/* FULLY_CONNECTED: weights [out_depth, in_depth]; per_channel selects scale[o] or scale[0].
- * LiteRT's reference FULLY_CONNECTED rescales in double (acc * in_scale * w_scale / out_scale, rounded half
- * away from zero), not with a fixed-point multiplier, so this kernel does too. */
+/* FULLY_CONNECTED: weights [out_depth, in_depth]; per_channel selects mult/shift[o] or [0].
+ * Requantized as TFLM's reference FULLY_CONNECTED does (what runs on the device): the int32 accumulator
+ * times a Q31 multiplier with a power-of-two shift (MultiplyByQuantizedMultiplier), computed per output
+ * channel when the filter is per-channel. LiteRT's BUILTIN_REF rescales in double instead, which rounds
+ * differently by one step on rare accumulators; the proof reports which reference each build matched. */
 typedef struct {
   int32_t batches, in_depth, out_depth;
   int32_t in_offset, w_offset, out_offset, act_min, act_max, per_channel;
-  const double* scale;
+  const int32_t* mult;
+  const int32_t* shift;
 } eq_fc_t;
 
 void eq_fully_connected(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
