@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import BadInput, ConversionFailed
-from edgeq.targets.mcu.cgen import emit, fit, graph, lower, plan, shapes, toolchain
+from edgeq.targets.mcu.cgen import dsp, emit, fit, graph, lower, plan, shapes, toolchain
 
 __all__ = ["Project", "generate", "prove", "SUPPORTED_OPS", "CORES", "DEFAULT_CORES"]
 
@@ -60,8 +60,9 @@ class Project:
         return paths
 
 
-def generate(data: bytes, origin: str = "model", provenance: dict | None = None) -> Project:
-    """The C99 project for the int8 model ``data``.
+def generate(data: bytes, origin: str = "model", provenance: dict | None = None, core: str | None = None) -> Project:
+    """The C99 project for the int8 model ``data``, with the kernels for ``core`` (a key of :data:`CORES`:
+    the DSP kernels of :mod:`dsp` on M4, M7 and M33; None or any other core: the plain C kernels).
 
     Raises:
         UnsupportedOp: ops without a kernel here (all named; the hint points to ``--runtime tflm``).
@@ -69,6 +70,7 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None)
     """
     g = graph.read(data, origin)
     lowered = lower.lower(g, origin)  # names every op without a kernel before any other complaint
+    lowered = dsp.retarget(lowered, core)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise BadInput(
             f"{origin} has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); the generated C runtime "

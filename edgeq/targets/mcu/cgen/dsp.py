@@ -1,0 +1,55 @@
+"""Kernels for the core, chosen at generation time: CONV_2D on cores with the DSP extension.
+
+On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
+``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
+x 2 pixels per pass). The filter is stored in that kernel's layout (each group of 4 taps of an output
+channel's row as w0, w2, w1, w3), so the plain array is not emitted; the im2col columns are scratch the
+memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
+plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from edgeq.targets.mcu.cgen.lower import Const, Lowered
+
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33")
+
+
+def uses_dsp(core: str | None) -> bool:
+    """Whether the project generated for ``core`` takes the DSP kernels (None: a core-agnostic project)."""
+    return core in DSP_CORES
+
+
+def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
+    """OHWI int8 filter rows with each whole group of 4 taps reordered (0, 2, 1, 3); a row's tail stays."""
+    rows = np.asarray(values, dtype=np.int8).reshape(out_c, -1).copy()
+    k4 = rows.shape[1] // 4 * 4
+    groups = rows[:, :k4].reshape(out_c, -1, 4)
+    rows[:, :k4] = groups[:, :, [0, 2, 1, 3]].reshape(out_c, k4)
+    return rows.reshape(-1)
+
+
+def _conv(low: Lowered) -> Lowered:
+    w_name = f"w{low.op.inputs[1]}"
+    name = f"op{low.op.index}"
+    weights = next(c for c in low.consts if c.name == w_name)
+    out_c = len(next(c for c in low.consts if c.name == f"{name}_mult").values)
+    k = weights.values.size // out_c
+    dsp_w = Const(f"{w_name}_dsp", "int8_t", dsp_filter(weights.values, out_c))
+    consts = tuple(dsp_w if c is weights else c for c in low.consts if c.name != f"{name}_wsum")
+    stmt = low.statement.replace("eq_conv2d(", "eq_conv2d_dsp(", 1).replace(f", {w_name}, ", f", {dsp_w.name}, ", 1)
+    stmt = stmt.removesuffix(");") + ", (int16_t*){scratch});"
+    params = low.params.replace(f"{name}_wsum}};", "0};")
+    notes = {**low.notes, "kernel": "eq_conv2d_dsp", "scratch_bytes": 4 * (k + (k & 1))}
+    return replace(low, statement=stmt, consts=consts, params=params, notes=notes)
+
+
+def retarget(lowered: list[Lowered], core: str | None) -> list[Lowered]:
+    """``lowered`` with the kernels of ``core``: unchanged unless the core has the DSP extension."""
+    if not uses_dsp(core):
+        return lowered
+    return [_conv(low) if low.statement.startswith("eq_conv2d(") else low for low in lowered]
