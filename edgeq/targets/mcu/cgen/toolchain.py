@@ -27,7 +27,11 @@ from edgeq.targets.mcu.cgen import emit
 
 HOST_SOURCES = ("model.c", "eq_kernels.c", "eq_conv_dsp.c", "main_host.c")
 ARM_SOURCES = ("model.c", "eq_kernels.c", "eq_conv_dsp.c", "main_qemu.c", "startup.c")
-MODEL_OBJECTS = ("model.o", "eq_kernels.o", "eq_conv_dsp.o")  # the firmware's own code and data, without the test driver
+MODEL_OBJECTS = (
+    "model.o",
+    "eq_kernels.o",
+    "eq_conv_dsp.o",
+)  # the firmware's own code and data, without the test driver
 INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 DEFAULT_TIMEOUT_S = 600.0
 
