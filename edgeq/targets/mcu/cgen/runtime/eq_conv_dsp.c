@@ -3,10 +3,12 @@
  * The same integer arithmetic as eq_conv2d (eq_kernels.c), reorganised for dual 16-bit multiply-accumulate:
  *   - im2col: two output pixels' windows are widened to int16 with the input offset already added, into
  *     a scratch buffer the memory plan places in the arena (padding becomes 0, which is what the
- *     reference's skipped taps contribute); a 1x1 stride-free window is a plain widening copy;
+ *     reference's skipped taps contribute), the two columns interleaved by groups of 4 taps so one
+ *     pointer walks both; a 1x1 window is one widening copy of the pixel (4 bytes per SXTB16 pair);
  *   - the filter is stored by the generator with each group of 4 taps as (w0, w2, w1, w3), so that one
  *     SXTB16 gives the pair (w0, w1) and SXTB16 of the word rotated by 8 gives (w2, w3), matching the
- *     natural order of the int16 columns: two SMLADs per 4 taps;
+ *     natural order of the int16 columns: two SMLADs per 4 taps; output channels are paired, their
+ *     groups interleaved, so one pointer walks both filter rows too;
  *   - 2 output channels x 2 pixels per pass: each filter word is used twice, each column word twice.
  * Every product and sum is the reference's own, only added in another order, and int32 addition is exact
  * (modulo 2^32 as the reference's), so the accumulator before requantization is the same bit for bit;
@@ -50,132 +52,187 @@ static inline uint32_t eq_read32(const void* p) {
 
 static inline void eq_write32(void* p, uint32_t v) { memcpy(p, &v, 4); }
 
-/* n int8 values widened to int16 with `offset` added (x + offset always fits int16). */
-static void widen(int16_t* dst, const int8_t* src, int32_t n, int32_t offset) {
-  const int32_t off2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
-  int32_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const uint32_t v = eq_read32(src + i);
-    const uint32_t even = (uint32_t)eq_sadd16(eq_sxtb16(v), off2);          /* (x0, x2) */
-    const uint32_t odd = (uint32_t)eq_sadd16(eq_sxtb16(eq_ror8(v)), off2); /* (x1, x3) */
-    eq_write32(dst + i, (even & 0xFFFFu) | (odd << 16));                   /* (x0, x1) */
-    eq_write32(dst + i + 2, (even >> 16) | (odd & 0xFFFF0000u));           /* (x2, x3) */
-  }
-  for (; i < n; ++i) dst[i] = (int16_t)(src[i] + offset);
+/* Two words of the word-aligned scratch (one LDRD on the DSP cores). */
+static inline void eq_read2x32(const int16_t* p, int32_t* a, int32_t* b) {
+  int32_t v[2];
+  memcpy(v, __builtin_assume_aligned(p, 4), 8);
+  *a = v[0];
+  *b = v[1];
 }
 
-/* The window of output pixel (oy, ox) of image in_b as K = k_h * k_w * in_c int16 values. */
-static void im2col(const eq_conv_t* p, const int8_t* in_b, int32_t oy, int32_t ox, int16_t* col) {
-  const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
-  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-  if (p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0) {
-    widen(col, in_b + ((int64_t)y0 * in_w + x0) * in_c, in_c, p->in_offset);
-    return;
+/* SXTB16 of the word rotated by 8: the odd bytes as two int16 (one instruction on the DSP cores). */
+static inline int32_t eq_sxtb16_ror8(uint32_t x) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+#else
+  return eq_sxtb16(eq_ror8(x));
+#endif
+}
+
+/* The scratch holds two pixels' im2col columns interleaved, so one pointer walks both: for each whole
+ * group g of 4 taps, pixel 0's 4 int16 then pixel 1's (8 int16), then the k % 4 tail taps as pairs
+ * (pixel 0, pixel 1). Tap j of pixel q is at col_index(j, q). */
+static inline int32_t col_index(int32_t j, int32_t q, int32_t k4) {
+  return j < k4 ? (j >> 2) * 8 + q * 4 + (j & 3) : 2 * k4 + (j - k4) * 2 + q;
+}
+
+/* Taps j0 .. j0+n-1 of pixel q: n int8 values widened to int16 with `offset` added (x + offset always
+ * fits int16), or zeros for a padded tap (src NULL). */
+static void widen(int16_t* col, int32_t q, int32_t k4, int32_t j0, const int8_t* src, int32_t n, int32_t offset) {
+  int32_t i = 0;
+  if ((j0 & 3) == 0) {
+    const int32_t off2 = (int32_t)(((uint32_t)offset & 0xFFFFu) | ((uint32_t)offset << 16));
+    for (; i + 4 <= n && j0 + i + 4 <= k4; i += 4) {
+      int16_t* dst = col + ((j0 + i) >> 2) * 8 + q * 4;
+      if (!src) {
+        eq_write32(dst, 0);
+        eq_write32(dst + 2, 0);
+        continue;
+      }
+      const uint32_t v = eq_read32(src + i);
+      const uint32_t even = (uint32_t)eq_sadd16(eq_sxtb16(v), off2);     /* (x0, x2) */
+      const uint32_t odd = (uint32_t)eq_sadd16(eq_sxtb16_ror8(v), off2); /* (x1, x3) */
+      eq_write32(dst, (even & 0xFFFFu) | (odd << 16));                   /* (x0, x1) */
+      eq_write32(dst + 2, (even >> 16) | (odd & 0xFFFF0000u));           /* (x2, x3) */
+    }
   }
+  for (; i < n; ++i) col[col_index(j0 + i, q, k4)] = src ? (int16_t)(src[i] + offset) : 0;
+}
+
+/* The window of output pixel (oy, ox) of image in_b as pixel q of the interleaved columns. */
+static void im2col(const eq_conv_t* p, const int8_t* in_b, int32_t oy, int32_t ox, int16_t* col, int32_t q) {
+  const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
+  const int32_t k4 = (p->k_h * p->k_w * in_c) & ~3;
+  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+  int32_t j = 0;
   for (int32_t ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = y0 + p->dil_h * ky;
-    for (int32_t kx = 0; kx < p->k_w; ++kx, col += in_c) {
+    for (int32_t kx = 0; kx < p->k_w; ++kx, j += in_c) {
       const int32_t ix = x0 + p->dil_w * kx;
-      if (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) {
-        memset(col, 0, (size_t)in_c * sizeof(int16_t));
-      } else {
-        widen(col, in_b + ((int64_t)iy * in_w + ix) * in_c, in_c, p->in_offset);
-      }
+      const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+      widen(col, q, k4, j, inside ? in_b + ((int64_t)iy * in_w + ix) * in_c : 0, in_c, p->in_offset);
     }
   }
 }
 
+/* eq_mbqm (eq_kernels.c) inlined, step for step: the doubling high multiply, then the rounding shift. */
+static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const int32_t right = shift > 0 ? 0 : -shift;
+  const int32_t a = (int32_t)((uint32_t)x << left);
+  int32_t hi;
+  if (a == INT32_MIN && mult == INT32_MIN) {
+    hi = INT32_MAX;
+  } else {
+    const int64_t ab = (int64_t)a * (int64_t)mult;
+    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    hi = (int32_t)((ab + nudge) / (1LL << 31));
+  }
+  const int32_t mask = (int32_t)((1LL << right) - 1);
+  const int32_t remainder = hi & mask;
+  const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
+  return (hi >> right) + (remainder > threshold ? 1 : 0);
+}
+
 static inline int8_t requant(const eq_conv_t* p, int32_t acc, int32_t oc) {
-  acc = eq_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
+  acc = mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
   return (int8_t)(acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc));
 }
 
-/* Two pixels (columns c0, c1) x two output channels (reordered filter rows w0, w1). */
-static void dot_2x2(const int8_t* w0, const int8_t* w1, const int16_t* c0, const int16_t* c1, int32_t k, int32_t acc[4]) {
+/* Two output channels (a pair block of the filter: per group of 4 taps, channel 0's word then channel 1's;
+ * then channel 0's tail, channel 1's tail) x the two interleaved pixels of col. acc: {c0p0, c0p1, c1p0, c1p1}. */
+static void dot_2x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-  int32_t i = 0;
-  for (; i + 4 <= k; i += 4) {
-    const int32_t x0a = (int32_t)eq_read32(c0 + i), x0b = (int32_t)eq_read32(c0 + i + 2);
-    const int32_t x1a = (int32_t)eq_read32(c1 + i), x1b = (int32_t)eq_read32(c1 + i + 2);
-    uint32_t v = eq_read32(w0 + i);
-    int32_t wa = eq_sxtb16(v), wb = eq_sxtb16(eq_ror8(v));
+  const int32_t k4 = k & ~3;
+  const int16_t* c = col;
+  const int16_t* const c_end = col + 2 * k4;
+  for (; c < c_end; c += 8, w += 8) {
+    int32_t x0a, x0b, x1a, x1b;
+    eq_read2x32(c, &x0a, &x0b);
+    eq_read2x32(c + 4, &x1a, &x1b);
+    uint32_t v = eq_read32(w);
+    int32_t wa = eq_sxtb16(v), wb = eq_sxtb16_ror8(v);
     a00 = eq_smlad(wa, x0a, a00);
     a00 = eq_smlad(wb, x0b, a00);
     a01 = eq_smlad(wa, x1a, a01);
     a01 = eq_smlad(wb, x1b, a01);
-    v = eq_read32(w1 + i);
+    v = eq_read32(w + 4);
     wa = eq_sxtb16(v);
-    wb = eq_sxtb16(eq_ror8(v));
+    wb = eq_sxtb16_ror8(v);
     a10 = eq_smlad(wa, x0a, a10);
     a10 = eq_smlad(wb, x0b, a10);
     a11 = eq_smlad(wa, x1a, a11);
     a11 = eq_smlad(wb, x1b, a11);
   }
-  for (; i < k; ++i) {
-    a00 += (int32_t)w0[i] * c0[i];
-    a01 += (int32_t)w0[i] * c1[i];
-    a10 += (int32_t)w1[i] * c0[i];
-    a11 += (int32_t)w1[i] * c1[i];
+  const int32_t tail = k - k4;
+  for (int32_t i = 0; i < tail; ++i) {
+    a00 += (int32_t)w[i] * c[2 * i];
+    a01 += (int32_t)w[i] * c[2 * i + 1];
+    a10 += (int32_t)w[tail + i] * c[2 * i];
+    a11 += (int32_t)w[tail + i] * c[2 * i + 1];
   }
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
 
-/* One pixel (column c) x one output channel. */
-static int32_t dot_1x1(const int8_t* w0, const int16_t* c, int32_t k, int32_t acc) {
-  int32_t i = 0;
-  for (; i + 4 <= k; i += 4) {
-    const uint32_t v = eq_read32(w0 + i);
-    acc = eq_smlad(eq_sxtb16(v), (int32_t)eq_read32(c + i), acc);
-    acc = eq_smlad(eq_sxtb16(eq_ror8(v)), (int32_t)eq_read32(c + i + 2), acc);
+/* One output channel (a lone reordered row: groups of 4 taps, then the tail) x the two pixels of col. */
+static void dot_1x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[2]) {
+  int32_t a0 = acc[0], a1 = acc[1];
+  const int32_t k4 = k & ~3;
+  const int16_t* c = col;
+  const int16_t* const c_end = col + 2 * k4;
+  for (; c < c_end; c += 8, w += 4) {
+    const uint32_t v = eq_read32(w);
+    const int32_t wa = eq_sxtb16(v), wb = eq_sxtb16_ror8(v);
+    a0 = eq_smlad(wa, (int32_t)eq_read32(c), a0);
+    a0 = eq_smlad(wb, (int32_t)eq_read32(c + 2), a0);
+    a1 = eq_smlad(wa, (int32_t)eq_read32(c + 4), a1);
+    a1 = eq_smlad(wb, (int32_t)eq_read32(c + 6), a1);
   }
-  for (; i < k; ++i) acc += (int32_t)w0[i] * c[i];
-  return acc;
+  for (int32_t i = 0; i < k - k4; ++i) {
+    a0 += (int32_t)w[i] * c[2 * i];
+    a1 += (int32_t)w[i] * c[2 * i + 1];
+  }
+  acc[0] = a0, acc[1] = a1;
 }
 
-/* Output channels of one or two pixels (c1 NULL: one); o0, o1 their output rows. */
-static void channels(const eq_conv_t* p, const int8_t* w, const int32_t* bias, const int16_t* c0, const int16_t* c1,
-                     int8_t* o0, int8_t* o1) {
+/* Every output channel of the two pixels in col, written to rows o0 and o1 (o1 NULL: pixel 1 is a copy). */
+static void channels(const eq_conv_t* p, const int8_t* w, const int32_t* bias, const int16_t* col, int8_t* o0,
+                     int8_t* o1) {
   const int32_t k = p->k_h * p->k_w * p->in_c, out_c = p->out_c;
   int32_t oc = 0;
-  if (c1) {
-    for (; oc + 2 <= out_c; oc += 2) {
-      const int8_t* w0 = w + (int64_t)oc * k;
-      const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
-      int32_t acc[4] = {b0, b0, b1, b1};
-      dot_2x2(w0, w0 + k, c0, c1, k, acc);
-      o0[oc] = requant(p, acc[0], oc);
+  for (; oc + 2 <= out_c; oc += 2) {
+    const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
+    int32_t acc[4] = {b0, b0, b1, b1};
+    dot_2x2(w + (int64_t)oc * k, col, k, acc);
+    o0[oc] = requant(p, acc[0], oc);
+    o0[oc + 1] = requant(p, acc[2], oc + 1);
+    if (o1) {
       o1[oc] = requant(p, acc[1], oc);
-      o0[oc + 1] = requant(p, acc[2], oc + 1);
       o1[oc + 1] = requant(p, acc[3], oc + 1);
     }
   }
-  for (; oc < out_c; ++oc) {
-    const int8_t* w0 = w + (int64_t)oc * k;
+  if (oc < out_c) {
     const int32_t b = bias ? bias[oc] : 0;
-    o0[oc] = requant(p, dot_1x1(w0, c0, k, b), oc);
-    if (c1) o1[oc] = requant(p, dot_1x1(w0, c1, k, b), oc);
+    int32_t acc[2] = {b, b};
+    dot_1x2(w + (int64_t)oc * k, col, k, acc);
+    o0[oc] = requant(p, acc[0], oc);
+    if (o1) o1[oc] = requant(p, acc[1], oc);
   }
 }
 
 void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int16_t* scratch) {
-  const int32_t k = p->k_h * p->k_w * p->in_c;
-  const int32_t stride = k + (k & 1); /* keeps the second column 4-byte aligned */
-  const int32_t pixels = p->out_h * p->out_w;
-  int16_t* c0 = scratch;
-  int16_t* c1 = scratch + stride;
+  const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w, out_c = p->out_c;
   for (int32_t b = 0; b < p->batches; ++b) {
     const int8_t* in_b = in + (int64_t)b * p->in_h * p->in_w * p->in_c;
-    int8_t* out_b = out + (int64_t)b * pixels * p->out_c;
-    int32_t px = 0;
-    for (; px + 2 <= pixels; px += 2) {
-      im2col(p, in_b, px / p->out_w, px % p->out_w, c0);
-      im2col(p, in_b, (px + 1) / p->out_w, (px + 1) % p->out_w, c1);
-      channels(p, w, bias, c0, c1, out_b + (int64_t)px * p->out_c, out_b + (int64_t)(px + 1) * p->out_c);
-    }
-    if (px < pixels) {
-      im2col(p, in_b, px / p->out_w, px % p->out_w, c0);
-      channels(p, w, bias, c0, 0, out_b + (int64_t)px * p->out_c, 0);
+    int8_t* out_b = out + (int64_t)b * pixels * out_c;
+    for (int32_t px = 0; px < pixels; px += 2) {
+      const int32_t px1 = px + 1 < pixels ? px + 1 : px; /* a lone last pixel is computed twice, stored once */
+      im2col(p, in_b, px / out_w, px % out_w, scratch, 0);
+      im2col(p, in_b, px1 / out_w, px1 % out_w, scratch, 1);
+      channels(p, w, bias, scratch, out_b + (int64_t)px * out_c, px1 != px ? out_b + (int64_t)px1 * out_c : 0);
     }
   }
 }
