@@ -124,13 +124,16 @@ def test_scratch_is_planned_clear_of_live_buffers(models) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_ARM, reason="needs gcc, arm-none-eabi-gcc and qemu-system-arm")
 def test_dsp_conv_bit_exact_on_qemu_m4(models, tmp_path) -> None:
-    for name, data in models:
+    """Both chains on M4; the first also on M7 and M33 (the same DSP project, each core's build)."""
+    for i, (name, data) in enumerate(models):
         project = cgen.generate(data, name, core="cortex-m4")
         project.write(tmp_path / name)
         rng = np.random.default_rng(7)
         samples = rng.integers(-128, 128, (NUM_SAMPLES, project.input_size)).astype(np.int8)
-        proof = cgen.prove(project, data, samples, tmp_path / name, cores=("cortex-m4",), timeout_s=120)
-        m4 = proof["qemu"]["cortex-m4"]
+        cores = ("cortex-m4", "cortex-m7", "cortex-m33") if i == 0 else ("cortex-m4",)
+        proof = cgen.prove(project, data, samples, tmp_path / name, cores=cores, timeout_s=120)
         assert proof["host"]["bit_exact"] == NUM_SAMPLES, proof["host"]
-        assert m4["bit_exact"] == NUM_SAMPLES, m4
-        assert m4["instructions_per_inference"] > 0
+        for core in cores:
+            run = proof["qemu"][core]
+            assert run["bit_exact"] == NUM_SAMPLES, (core, run)
+            assert run["instructions_per_inference"] > 0
