@@ -2,8 +2,8 @@
 
 On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
 ``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
-x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain array is not emitted; the im2col columns are scratch the
-memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
+x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
 plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
 
@@ -24,14 +24,14 @@ def uses_dsp(core: str | None) -> bool:
 
 
 def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
-    """OHWI int8 filter rows in the DSP kernel's layout: in each row every whole group of 4 taps reordered
-    (0, 2, 1, 3) for SXTB16; rows paired (2m, 2m+1) with their groups interleaved (row 2m's 4 bytes, then
-    row 2m+1's) and then their tails (row 2m's k % 4 taps, row 2m+1's). A lone last row stays a row. Each
-    pair block is 2k bytes, so channel c's data still starts at byte c * k."""
-    rows = np.asarray(values, dtype=np.int8).reshape(out_c, -1).copy()
+    """OHWI int8 filter rows in the DSP kernel's layout: rows paired (2m, 2m+1) with their whole groups of 4
+    taps interleaved (row 2m's 4 bytes, then row 2m+1's) and then their tails (row 2m's k % 4 taps, row
+    2m+1's). A lone last row stays a row. Each pair block is 2k bytes, so channel c's data still starts at
+    byte c * k. (The kernel's im2col columns hold each group in SXTB16's order, x0 x2 x1 x3, so the taps
+    within a group keep their order here.)"""
+    rows = np.asarray(values, dtype=np.int8).reshape(out_c, -1)
     k = rows.shape[1]
     k4 = k // 4 * 4
-    rows[:, :k4] = rows[:, :k4].reshape(out_c, -1, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, k4)
     blocks = []
     for m in range(0, out_c - 1, 2):
         groups = np.stack([rows[m, :k4].reshape(-1, 4), rows[m + 1, :k4].reshape(-1, 4)], axis=1)

@@ -5,10 +5,10 @@
  *     a scratch buffer the memory plan places in the arena (padding becomes 0, which is what the
  *     reference's skipped taps contribute), the two columns interleaved by groups of 4 taps so one
  *     pointer walks both; a 1x1 window is one widening copy of the pixel (4 bytes per SXTB16 pair);
- *   - the filter is stored by the generator with each group of 4 taps as (w0, w2, w1, w3), so that one
- *     SXTB16 gives the pair (w0, w1) and SXTB16 of the word rotated by 8 gives (w2, w3), matching the
- *     natural order of the int16 columns: two SMLADs per 4 taps; output channels are paired, their
- *     groups interleaved, so one pointer walks both filter rows too;
+ *   - the columns hold each group of 4 taps in the order SXTB16 yields, (x0, x2, x1, x3), so a filter
+ *     word in its natural byte order gives (w0, w2) with SXTB16 and (w1, w3) with SXTB16 of the word
+ *     rotated by 8: two SMLADs per 4 taps, and widening needs no repacking; output channels are paired
+ *     by the generator, their groups of 4 interleaved, so one pointer walks both filter rows too;
  *   - 2 output channels x 2 pixels per pass: each filter word is used twice, each column word twice.
  * Every product and sum is the reference's own, only added in another order, and int32 addition is exact
  * (modulo 2^32 as the reference's), so the accumulator before requantization is the same bit for bit;
@@ -72,10 +72,12 @@ static inline int32_t eq_sxtb16_ror8(uint32_t x) {
 }
 
 /* The scratch holds two pixels' im2col columns interleaved, so one pointer walks both: for each whole
- * group g of 4 taps, pixel 0's 4 int16 then pixel 1's (8 int16), then the k % 4 tail taps as pairs
- * (pixel 0, pixel 1). Tap j of pixel q is at col_index(j, q). */
+ * group g of 4 taps, pixel 0's 4 int16 then pixel 1's (8 int16), each group in the order SXTB16 gives
+ * (x0, x2, x1, x3); then the k % 4 tail taps as pairs (pixel 0, pixel 1). Tap j of pixel q is at
+ * col_index(j, q). */
 static inline int32_t col_index(int32_t j, int32_t q, int32_t k4) {
-  return j < k4 ? (j >> 2) * 8 + q * 4 + (j & 3) : 2 * k4 + (j - k4) * 2 + q;
+  static const int8_t slot[4] = {0, 2, 1, 3};
+  return j < k4 ? (j >> 2) * 8 + q * 4 + slot[j & 3] : 2 * k4 + (j - k4) * 2 + q;
 }
 
 /* Taps j0 .. j0+n-1 of pixel q: n int8 values widened to int16 with `offset` added (x + offset always
@@ -92,10 +94,8 @@ static void widen(int16_t* col, int32_t q, int32_t k4, int32_t j0, const int8_t*
         continue;
       }
       const uint32_t v = eq_read32(src + i);
-      const uint32_t even = (uint32_t)eq_sadd16(eq_sxtb16(v), off2);     /* (x0, x2) */
-      const uint32_t odd = (uint32_t)eq_sadd16(eq_sxtb16_ror8(v), off2); /* (x1, x3) */
-      eq_write32(dst, (even & 0xFFFFu) | (odd << 16));                   /* (x0, x1) */
-      eq_write32(dst + 2, (even >> 16) | (odd & 0xFFFF0000u));           /* (x2, x3) */
+      eq_write32(dst, (uint32_t)eq_sadd16(eq_sxtb16(v), off2));          /* (x0, x2) */
+      eq_write32(dst + 2, (uint32_t)eq_sadd16(eq_sxtb16_ror8(v), off2)); /* (x1, x3) */
     }
   }
   for (; i < n; ++i) col[col_index(j0 + i, q, k4)] = src ? (int16_t)(src[i] + offset) : 0;
@@ -176,7 +176,7 @@ static void dot_2x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
 
-/* One output channel (a lone reordered row: groups of 4 taps, then the tail) x the two pixels of col. */
+/* One output channel (a lone filter row) x the two pixels of col. */
 static void dot_1x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[2]) {
   int32_t a0 = acc[0], a1 = acc[1];
   const int32_t k4 = k & ~3;

@@ -95,8 +95,7 @@ int32_t eq_rdbpot(int32_t x, int32_t exponent);
 int32_t eq_mbqm(int32_t x, int32_t mult, int32_t shift);
 
 /* CONV_2D for cores with the DSP extension (eq_conv_dsp.c): the filter in the generator's DSP layout
- * (edgeq/targets/mcu/cgen/dsp.py: groups of 4 taps as w0, w2, w1, w3, output channels paired and
- * interleaved by group), scratch for two interleaved int16 im2col columns (EQ_CONV_DSP_SCRATCH bytes, planned in the arena). Bit-exact with eq_conv2d. */
+ * (edgeq/targets/mcu/cgen/dsp.py: output channels paired, interleaved by groups of 4 taps), scratch for two interleaved int16 im2col columns (EQ_CONV_DSP_SCRATCH bytes, planned in the arena). Bit-exact with eq_conv2d. */
 #define EQ_CONV_DSP_SCRATCH(k) (4 * ((k) + ((k) & 1)))
 void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int16_t* scratch);
