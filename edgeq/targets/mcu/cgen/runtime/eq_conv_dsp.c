@@ -106,9 +106,15 @@ static void im2col(const eq_conv_t* p, const int8_t* in_b, int32_t oy, int32_t o
   const int32_t in_c = p->in_c, in_w = p->in_w, in_h = p->in_h;
   const int32_t k4 = (p->k_h * p->k_w * in_c) & ~3;
   const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+  const int row_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= in_w;
   int32_t j = 0;
   for (int32_t ky = 0; ky < p->k_h; ++ky) {
     const int32_t iy = y0 + p->dil_h * ky;
+    if (row_inside && iy >= 0 && iy < in_h) { /* the window's row is contiguous: one widening copy */
+      widen(col, q, k4, j, in_b + ((int64_t)iy * in_w + x0) * in_c, p->k_w * in_c, p->in_offset);
+      j += p->k_w * in_c;
+      continue;
+    }
     for (int32_t kx = 0; kx < p->k_w; ++kx, j += in_c) {
       const int32_t ix = x0 + p->dil_w * kx;
       const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
