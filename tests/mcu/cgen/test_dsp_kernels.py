@@ -99,8 +99,10 @@ def test_generated_project_selects_kernels_by_core(models) -> None:
         if core in ("cortex-m4", "cortex-m7", "cortex-m33"):
             assert model_c.count("eq_conv2d_dsp(") == 6 and "eq_conv2d(" not in model_c
             assert "(int16_t*)(eq_arena + " in model_c  # im2col scratch planned in the arena
+            assert "void eq_conv2d_dsp(" in project.files["eq_conv_dsp.c"]
         else:
             assert "eq_conv2d_dsp(" not in model_c and model_c.count("eq_conv2d(") == 6
+            assert project.files["eq_conv_dsp.c"] == dsp.UNUSED_SOURCE  # no DSP code built or sized
 
 
 @pytest.mark.slow
@@ -137,3 +139,10 @@ def test_dsp_conv_bit_exact_on_qemu_m4(models, tmp_path) -> None:
             run = proof["qemu"][core]
             assert run["bit_exact"] == NUM_SAMPLES, (core, run)
             assert run["instructions_per_inference"] > 0
+    # the plain project (its eq_conv_dsp.c a stub) still builds and matches, on the host and on M55
+    name, data = models[0]
+    project = cgen.generate(data, name, core="cortex-m55")
+    project.write(tmp_path / "plain")
+    samples = np.random.default_rng(8).integers(-128, 128, (2, project.input_size)).astype(np.int8)
+    proof = cgen.prove(project, data, samples, tmp_path / "plain", cores=("cortex-m55",), timeout_s=120)
+    assert proof["host"]["bit_exact"] == 2 and proof["qemu"]["cortex-m55"]["bit_exact"] == 2, proof
