@@ -3,8 +3,9 @@
 Fast: the filter layout, the choice of kernel per core and the scratch the memory plan gives it. Slow: two
 seeded chains of convolutions (1x1 and 3x3, strides 1 and 2, same and valid padding, dilation, one input
 channel, odd channel counts and pixel counts for every tail, per-channel filter scales and zero points from
-their own calibration ranges), generated for Cortex-M4 and run under QEMU (mps2-an386) and on the host with
-the intrinsics emulated, each sample compared bit for bit with BUILTIN_REF.
+their own calibration ranges), generated for Cortex-M4 and run under QEMU (mps2-an386; the first chain also
+on M7 and M33) and on the host with the intrinsics emulated, each sample compared bit for bit with
+BUILTIN_REF; the plain project of the same chain on the host and M55.
 """
 
 from __future__ import annotations
