@@ -112,7 +112,7 @@ class McuCRunner:
 
         self._require()
         data = read_model_bytes(model_path)
-        project = generate(data, model_path)
+        project = generate(data, model_path, core=self.board.core)
         fit.before_build(project, self.board, model_path)
         folder = Path(tempfile.mkdtemp(prefix="edgeq_cbench_"))
         try:
@@ -152,7 +152,7 @@ class McuCRunner:
         self._require()
         data = read_model_bytes(model_path)
         model_info = read_file(model_path)
-        project = generate(data, model_path)
+        project = generate(data, model_path, core=self.board.core)
         fit.before_build(project, self.board, model_path)
         core = self.board.core
         n = max(1, int(cfg.num_runs))

@@ -58,7 +58,7 @@ def footprint(data: bytes, origin: str, board, timeout_s: float = toolchain.DEFA
 
     The stack is not measured here (it is, under QEMU, by ``compile --runtime c``)."""
     try:
-        project = generate(data, origin)
+        project = generate(data, origin, core=board.core)
     except EdgeqError as exc:
         lacking = [m["op"] for m in (exc.details or {}).get("unsupported_ops") or []]
         why = f"no C kernel for {', '.join(lacking)}" if lacking else exc.message
@@ -150,7 +150,7 @@ def compile_c(
         raise BadInput(f"the proof needs at least one sample, got {proof_samples}", "e.g. --proof-samples 20")
     data = read_model_bytes(model_path)
     provenance = {"edgeq": __version__, "model_name": Path(model_path).name, "model_sha256": sha256_bytes(data)}
-    project = generate(data, str(model_path), provenance)
+    project = generate(data, str(model_path), provenance, core=board.core)
     # constants and arena are known now: a project that cannot fit the board is not compiled for minutes
     before_build(project, board, str(model_path))
     out, final = check_output_folder(out_dir, folder_name(model_path), MANIFEST, overwrite)

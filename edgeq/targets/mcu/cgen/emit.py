@@ -18,7 +18,15 @@ from edgeq.targets.mcu.cgen.graph import Graph
 from edgeq.targets.mcu.cgen.lower import Lowered
 from edgeq.targets.mcu.cgen.plan import Plan
 
-RUNTIME_FILES = ("eq_kernels.h", "eq_kernels.c", "main_host.c", "main_qemu.c", "startup.c", "eq_stream.c")
+RUNTIME_FILES = (
+    "eq_kernels.h",
+    "eq_kernels.c",
+    "eq_conv_dsp.c",
+    "eq_stream.c",
+    "main_host.c",
+    "main_qemu.c",
+    "startup.c",
+)
 
 
 def runtime_text(name: str) -> str:
@@ -106,6 +114,7 @@ def model_c(g: Graph, lowered: list[Lowered], plan: Plan, provenance: dict) -> s
         for t in sorted(set(low.op.inputs) | set(low.op.outputs), reverse=True):
             if t >= 0 and t in plan.pointer:
                 stmt = stmt.replace(f"{{t{t}}}", plan.pointer[t])
+        stmt = stmt.replace("{scratch}", plan.scratch.get(low.op.index, "0"))  # a kernel's planned scratch
         parts.append(f"  /* #{low.op.index} {ctext.comment_text(low.op.name)} */")
         parts.append(f"  {stmt}")
     parts += ["  return 0;", "}", ""]
@@ -191,10 +200,10 @@ MACHINES := {machines}
 MACHINE = $(patsubst $(CORE)=%,%,$(filter $(CORE)=%,$(MACHINES)))
 ARMFLAGS = -mcpu=$(CORE) -mthumb -mfloat-abi=soft -O2 -std=c99 -ffunction-sections -fdata-sections
 
-host: model.c eq_kernels.c eq_stream.c main_host.c
+host: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_host.c
 \tgcc -std=c99 -O2 -Wall -I. $^ -o model_host
 
-qemu: model.c eq_kernels.c eq_stream.c main_qemu.c startup.c
+qemu: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_qemu.c startup.c
 \tarm-none-eabi-gcc $(ARMFLAGS) -I. $^ --specs=rdimon.specs -nostartfiles -T link_$(CORE).ld \\
 \t  -Wl,--gc-sections -Wl,-Map=model_$(CORE).map -o model_$(CORE).elf
 \tarm-none-eabi-size model_$(CORE).elf

@@ -8,7 +8,7 @@ caller holds it and its output written straight into the caller's array, so neit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeq.targets.mcu.cgen.graph import Graph
 from edgeq.targets.mcu.cgen.lower import Lowered
@@ -39,6 +39,7 @@ class Plan:
     buffers: tuple[Buffer, ...]
     arena_bytes: int
     pointer: dict  # tensor index -> C pointer expression
+    scratch: dict = field(default_factory=dict)  # op index -> C pointer to the op's planned scratch
 
     def to_dict(self, g: Graph) -> dict:
         return {"arena_bytes": self.arena_bytes, "buffers": [b.to_dict(g) for b in self.buffers]}
@@ -113,6 +114,7 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
         buf = Buffer(tuple(members[r]), size, lo, hi, offset)
         placed.append(buf)
         buffers.append(buf)
+    scratch = _place_scratch(lowered, placed, buffers)
     arena = _align(max((b.offset + b.size for b in placed), default=0))
     pointer = {}
     for b in buffers:
@@ -128,4 +130,25 @@ def make(g: Graph, lowered: list[Lowered]) -> Plan:
         for t in b.tensors:
             pointer[t] = expr
     pointer.update(static)
-    return Plan(tuple(buffers), arena, pointer)
+    return Plan(tuple(buffers), arena, pointer, {i: f"(eq_arena + {off})" for i, off in scratch.items()})
+
+
+def _place_scratch(lowered: list[Lowered], placed: list[Buffer], buffers: list[Buffer]) -> dict[int, int]:
+    """A kernel's scratch (``notes["scratch_bytes"]``, e.g. im2col columns) lives during its op only: placed
+    like a tensor, first fit around the buffers live then, so ops that run at different times share it."""
+    offsets = {}
+    for low in sorted(lowered, key=lambda low: -int(low.notes.get("scratch_bytes", 0))):
+        size = int(low.notes.get("scratch_bytes", 0))
+        if size <= 0:
+            continue
+        at = low.op.index
+        offset = 0
+        for b in sorted((b for b in placed if b.first <= at <= b.last), key=lambda b: b.offset):
+            if offset + size <= b.offset:
+                break
+            offset = max(offset, _align(b.offset + b.size))
+        buf = Buffer((), size, at, at, offset)
+        placed.append(buf)
+        buffers.append(buf)
+        offsets[at] = offset
+    return offsets

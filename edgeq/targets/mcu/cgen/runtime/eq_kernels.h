@@ -114,4 +114,10 @@ void eq_split(int32_t outer, int32_t n, const int8_t* in, const int32_t* inner, 
 void eq_fill(int8_t* out, int8_t value, int32_t size);
 #endif
 
+/* CONV_2D for cores with the DSP extension (eq_conv_dsp.c): the filter in the generator's DSP layout
+ * (edgeq/targets/mcu/cgen/dsp.py: output channels paired, interleaved by groups of 4 taps), scratch for two interleaved int16 im2col columns (EQ_CONV_DSP_SCRATCH bytes, planned in the arena). Bit-exact with eq_conv2d. */
+#define EQ_CONV_DSP_SCRATCH(k) (4 * ((k) + ((k) & 1)))
+void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
+                   int16_t* scratch);
+
 #endif

@@ -1,0 +1,70 @@
+"""Kernels for the core, chosen at generation time: CONV_2D on cores with the DSP extension.
+
+On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
+``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
+x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
+plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from edgeq.targets.mcu.cgen.lower import Const, Lowered
+
+DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33")
+# eq_conv_dsp.c in a project generated for another core: the build's source list stays one list, and the
+# firmware's measured flash holds no code it never calls.
+UNUSED_SOURCE = (
+    "/* edgeq: this project was generated with the plain C kernels (no DSP extension on its core), so the DSP\n"
+    " * kernels (eq_conv_dsp.c) are left out. */\n"
+    "typedef int eq_conv_dsp_unused;\n"
+)
+
+
+def uses_dsp(core: str | None) -> bool:
+    """Whether the project generated for ``core`` takes the DSP kernels (None: a core-agnostic project)."""
+    return core in DSP_CORES
+
+
+def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
+    """OHWI int8 filter rows in the DSP kernel's layout: rows paired (2m, 2m+1) with their whole groups of 4
+    taps interleaved (row 2m's 4 bytes, then row 2m+1's) and then their tails (row 2m's k % 4 taps, row
+    2m+1's). A lone last row stays a row. Each pair block is 2k bytes, so channel c's data still starts at
+    byte c * k. (The kernel's im2col columns hold each group in SXTB16's order, x0 x2 x1 x3, so the taps
+    within a group keep their order here.)"""
+    rows = np.asarray(values, dtype=np.int8).reshape(out_c, -1)
+    k = rows.shape[1]
+    k4 = k // 4 * 4
+    blocks = []
+    for m in range(0, out_c - 1, 2):
+        groups = np.stack([rows[m, :k4].reshape(-1, 4), rows[m + 1, :k4].reshape(-1, 4)], axis=1)
+        blocks += [groups.reshape(-1), rows[m, k4:], rows[m + 1, k4:]]
+    if out_c % 2:
+        blocks.append(rows[-1])
+    return np.concatenate(blocks).astype(np.int8)
+
+
+def _conv(low: Lowered) -> Lowered:
+    w_name = f"w{low.op.inputs[1]}"
+    name = f"op{low.op.index}"
+    weights = next(c for c in low.consts if c.name == w_name)
+    out_c = len(next(c for c in low.consts if c.name == f"{name}_mult").values)
+    k = weights.values.size // out_c
+    dsp_w = Const(f"{w_name}_dsp", "int8_t", dsp_filter(weights.values, out_c))
+    consts = tuple(dsp_w if c is weights else c for c in low.consts if c.name != f"{name}_wsum")
+    stmt = low.statement.replace("eq_conv2d(", "eq_conv2d_dsp(", 1).replace(f", {w_name}, ", f", {dsp_w.name}, ", 1)
+    stmt = stmt.removesuffix(");") + ", (int16_t*){scratch});"
+    params = low.params.replace(f"{name}_wsum}};", "0};")
+    notes = {**low.notes, "kernel": "eq_conv2d_dsp", "scratch_bytes": 4 * (k + (k & 1))}
+    return replace(low, statement=stmt, consts=consts, params=params, notes=notes)
+
+
+def retarget(lowered: list[Lowered], core: str | None) -> list[Lowered]:
+    """``lowered`` with the kernels of ``core``: unchanged unless the core has the DSP extension."""
+    if not uses_dsp(core):
+        return lowered
+    return [_conv(low) if low.statement.startswith("eq_conv2d(") else low for low in lowered]
