@@ -30,10 +30,11 @@ HAVE_ARM = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm")
 
 
 def fc_model(seed: int, w_zero_point: int = 0) -> bytes:
-    """One FULLY_CONNECTED with drawn depth (every k % 4), rows, batch, scales, zero points, bias, activation."""
+    """One FULLY_CONNECTED with drawn depth and rows (every k % 4 and out_depth % 4 over seeds 0..7), batch, scales, zero points, bias, activation."""
     rng = np.random.default_rng(seed)
     din = int(rng.integers(1, 200)) // 4 * 4 + seed % 4 + (4 if seed % 4 == 0 else 0)
-    dout, batch = int(rng.integers(1, 40)), 1 + seed % 3
+    dout = 4 * int(rng.integers(0, 10)) + (seed // 2) % 4  # every out_depth % 4: quads, a pair, a lone row
+    dout, batch = dout if dout else 4, 1 + seed % 3
     per_channel = seed % 2 == 1 and w_zero_point == 0
     g = Graph()
     x = g.tensor((batch, din), name="input")

@@ -5,9 +5,10 @@
  *   - the generator stores the weight rows paired, (2m, 2m+1), their whole groups of 4 taps interleaved
  *     and then each row's k % 4 tail (dsp.py dsp_filter, the DSP CONV_2D's layout); a lone last row
  *     stays a row;
- *   - each input word (4 taps) is widened once with SXTB16 into (x0, x2) and (x1, x3) and used by both
- *     rows of the pair; each weight word gives (w0, w2) and (w1, w3) the same way: two SMLADs per row
- *     per 4 taps, 8 multiply-accumulates in 4 SMLADs and 6 SXTB16s;
+ *   - each input word (4 taps) is widened once with SXTB16 into (x0, x2) and (x1, x3) and used by 4 rows
+ *     (two pair blocks; then a pair, then a lone row for the rest); each weight word gives (w0, w2) and
+ *     (w1, w3) the same way: two SMLADs per row per 4 taps, 16 multiply-accumulates in 8 SMLADs and 10
+ *     SXTB16s per input word;
  *   - the offsets are folded out of the loop: sum((w + wo)(x + xo)) = sum(w x) + xo sum(w) + wo sum(x)
  *     + k wo xo. The generator adds xo sum(w) + k wo xo to each row's bias (modulo 2^32, as the
  *     reference's int32 sum), the kernel adds wo sum(x) once per batch (wo is 0 for symmetric filters).
@@ -59,6 +60,40 @@ static inline int8_t fc_requant(const eq_fc_t* p, int32_t acc, int32_t o) {
   return (int8_t)(acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc));
 }
 
+/* Rows o..o+3 (two pair blocks, at w and w + 2k) against one input vector: each input word widened once
+ * for 16 multiply-accumulates. */
+static void fc_quad(const int8_t* x, const int8_t* w, int32_t k, int32_t* s) {
+  const int8_t* v = w + 2 * k;
+  int32_t a = 0, b = 0, c = 0, d = 0;
+  int32_t n = k >> 2;
+  while (n--) {
+    const uint32_t xv = fc_read32(x);
+    const int32_t xe = fc_sxtb16(xv), xo = fc_sxtb16_ror8(xv);
+    uint32_t wv = fc_read32(w);
+    a = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), a));
+    wv = fc_read32(w + 4);
+    b = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), b));
+    wv = fc_read32(v);
+    c = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), c));
+    wv = fc_read32(v + 4);
+    d = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), d));
+    x += 4;
+    w += 8;
+    v += 8;
+  }
+  const int32_t t = k & 3;
+  for (int32_t j = 0; j < t; ++j) {
+    a += (int32_t)w[j] * x[j];
+    b += (int32_t)w[t + j] * x[j];
+    c += (int32_t)v[j] * x[j];
+    d += (int32_t)v[t + j] * x[j];
+  }
+  s[0] = a;
+  s[1] = b;
+  s[2] = c;
+  s[3] = d;
+}
+
 /* Rows o and o+1 (a pair block of 2k bytes) against one input vector: the raw sums of w x. */
 static void fc_pair(const int8_t* x, const int8_t* w, int32_t k, int32_t* s0, int32_t* s1) {
   int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
@@ -108,6 +143,12 @@ void eq_fully_connected_dsp(const eq_fc_t* p, const int8_t* in, const int8_t* w,
       xsum *= (uint32_t)p->w_offset;
     }
     int32_t o = 0;
+    for (; o + 3 < n_out; o += 4) {
+      int32_t s[4];
+      fc_quad(x, w + (int64_t)o * k, k, s);
+      for (int32_t r = 0; r < 4; ++r)
+        y[o + r] = fc_requant(p, (int32_t)((uint32_t)s[r] + (uint32_t)bias[o + r] + xsum), o + r);
+    }
     for (; o + 1 < n_out; o += 2) {
       int32_t s0, s1;
       fc_pair(x, w + (int64_t)o * k, k, &s0, &s1);
