@@ -62,25 +62,25 @@ static inline int8_t fc_requant(const eq_fc_t* p, int32_t acc, int32_t o) {
 
 /* Rows o..o+3 (two pair blocks, at w and w + 2k) against one input vector: each input word widened once
  * for 16 multiply-accumulates. */
-static void fc_quad(const int8_t* x, const int8_t* w, int32_t k, int32_t* s) {
-  const int8_t* v = w + 2 * k;
+__attribute__((noinline)) static void fc_quad(const int8_t* x, const int8_t* w, int32_t k, int32_t* s) {
+  const int32_t off = 2 * k; /* the second pair block, one register offset from the first */
+  const int8_t* const xend = x + (k & ~3);
   int32_t a = 0, b = 0, c = 0, d = 0;
-  int32_t n = k >> 2;
-  while (n--) {
+  while (x != xend) {
     const uint32_t xv = fc_read32(x);
     const int32_t xe = fc_sxtb16(xv), xo = fc_sxtb16_ror8(xv);
     uint32_t wv = fc_read32(w);
     a = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), a));
     wv = fc_read32(w + 4);
     b = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), b));
-    wv = fc_read32(v);
+    wv = fc_read32(w + off);
     c = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), c));
-    wv = fc_read32(v + 4);
+    wv = fc_read32(w + off + 4);
     d = fc_smlad(xo, fc_sxtb16_ror8(wv), fc_smlad(xe, fc_sxtb16(wv), d));
     x += 4;
     w += 8;
-    v += 8;
   }
+  const int8_t* v = w + off;
   const int32_t t = k & 3;
   for (int32_t j = 0; j < t; ++j) {
     a += (int32_t)w[j] * x[j];
