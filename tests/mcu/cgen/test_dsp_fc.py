@@ -98,6 +98,17 @@ def test_fc_kernel_chosen_per_core() -> None:
             assert project.files["eq_fc_dsp.c"] == dsp.FC_UNUSED_SOURCE
 
 
+def test_a_project_without_fc_leaves_the_fc_kernel_out() -> None:
+    g = Graph()
+    x = g.tensor((1, 8), name="input")
+    _quantize(g, x, [0.1], [3])
+    y = g.tensor((1, 8), name="output")
+    _quantize(g, y, [0.1], [3])
+    g.op("RELU", [x], [y])
+    project = cgen.generate(g.bytes([x], [y]), "relu", core="cortex-m4")
+    assert project.files["eq_fc_dsp.c"] == dsp.FC_UNUSED_SOURCE
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_dsp_fc_bit_exact_on_host(tmp_path, seed) -> None:
     proof = _prove(fc_model(seed), tmp_path, seed)

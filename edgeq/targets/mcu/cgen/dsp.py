@@ -24,12 +24,21 @@ UNUSED_SOURCE = (
     " * kernels (eq_conv_dsp.c) are left out. */\n"
     "typedef int eq_conv_dsp_unused;\n"
 )
-FC_UNUSED_SOURCE = UNUSED_SOURCE.replace("eq_conv_dsp", "eq_fc_dsp")
+FC_UNUSED_SOURCE = (
+    "/* edgeq: no FULLY_CONNECTED of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
+    " * FULLY_CONNECTED), so eq_fc_dsp.c is left out. */\n"
+    "typedef int eq_fc_dsp_unused;\n"
+)
 
 
 def uses_dsp(core: str | None) -> bool:
     """Whether the project generated for ``core`` takes the DSP kernels (None: a core-agnostic project)."""
     return core in DSP_CORES
+
+
+def uses_fc_dsp(lowered: list[Lowered]) -> bool:
+    """Whether any op of ``lowered`` calls eq_fully_connected_dsp (else the project leaves eq_fc_dsp.c out)."""
+    return any(low.statement.startswith("eq_fully_connected_dsp(") for low in lowered)
 
 
 def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
