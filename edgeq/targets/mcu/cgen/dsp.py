@@ -3,7 +3,10 @@
 On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
 ``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
 x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
-array is not emitted; the im2col columns are scratch the memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. FULLY_CONNECTED is retargeted
+to ``eq_fully_connected_dsp`` (runtime/eq_fc_dsp.c: the same filter layout, 4 rows per pass, the input offset
+folded into a per-op bias, :func:`fc_bias`) and MAX_POOL_2D to ``eq_max_pool_dsp`` (runtime/eq_pool_dsp.c: 4
+channels per word). Any other core (M55 built with the soft float ABI, the host) keeps the
 plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
 
@@ -29,6 +32,11 @@ FC_UNUSED_SOURCE = (
     " * FULLY_CONNECTED), so eq_fc_dsp.c is left out. */\n"
     "typedef int eq_fc_dsp_unused;\n"
 )
+POOL_UNUSED_SOURCE = (
+    "/* edgeq: no MAX_POOL_2D of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
+    " * MAX_POOL_2D), so eq_pool_dsp.c is left out. */\n"
+    "typedef int eq_pool_dsp_unused;\n"
+)
 
 
 def uses_dsp(core: str | None) -> bool:
@@ -39,6 +47,11 @@ def uses_dsp(core: str | None) -> bool:
 def uses_fc_dsp(lowered: list[Lowered]) -> bool:
     """Whether any op of ``lowered`` calls eq_fully_connected_dsp (else the project leaves eq_fc_dsp.c out)."""
     return any(low.statement.startswith("eq_fully_connected_dsp(") for low in lowered)
+
+
+def uses_pool_dsp(lowered: list[Lowered]) -> bool:
+    """Whether any op of ``lowered`` calls eq_max_pool_dsp (else the project leaves eq_pool_dsp.c out)."""
+    return any(low.statement.startswith("eq_max_pool_dsp(") for low in lowered)
 
 
 def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
@@ -117,6 +130,9 @@ def _retarget_one(low: Lowered) -> Lowered:
         return _conv(low)
     if low.statement.startswith("eq_fully_connected("):
         return _fc(low)
+    if low.statement.startswith("eq_max_pool("):  # same parameters, 4 channels per word
+        notes = {**low.notes, "kernel": "eq_max_pool_dsp"}
+        return replace(low, statement=low.statement.replace("eq_max_pool(", "eq_max_pool_dsp(", 1), notes=notes)
     return low
 
 
