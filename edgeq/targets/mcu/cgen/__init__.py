@@ -99,6 +99,10 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None,
     files = {name: emit.runtime_text(name) for name in emit.RUNTIME_FILES}
     if not dsp.uses_dsp(core):  # a project without DSP kernels compiles, and sizes, no DSP code
         files["eq_conv_dsp.c"] = dsp.UNUSED_SOURCE
+    if not dsp.uses_fc_dsp(lowered):  # no FULLY_CONNECTED on the DSP kernel: its code is neither built nor sized
+        files["eq_fc_dsp.c"] = dsp.FC_UNUSED_SOURCE
+    if not dsp.uses_pool_dsp(lowered):  # likewise MAX_POOL_2D's
+        files["eq_pool_dsp.c"] = dsp.POOL_UNUSED_SOURCE
     files["model.h"] = emit.model_h(g, p, prov)
     files["model.c"] = emit.model_c(g, lowered, p, prov)
     files["memory_plan.txt"] = p.describe(g) + "\n"

@@ -3,12 +3,16 @@
 On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
 ``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
 x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
-array is not emitted; the im2col columns are scratch the memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. FULLY_CONNECTED is retargeted
+to ``eq_fully_connected_dsp`` (runtime/eq_fc_dsp.c: the same filter layout, 4 rows per pass, the input offset
+folded into a per-op bias, :func:`fc_bias`) and MAX_POOL_2D to ``eq_max_pool_dsp`` (runtime/eq_pool_dsp.c: 4
+channels per word). Any other core (M55 built with the soft float ABI, the host) keeps the
 plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -23,11 +27,31 @@ UNUSED_SOURCE = (
     " * kernels (eq_conv_dsp.c) are left out. */\n"
     "typedef int eq_conv_dsp_unused;\n"
 )
+FC_UNUSED_SOURCE = (
+    "/* edgeq: no FULLY_CONNECTED of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
+    " * FULLY_CONNECTED), so eq_fc_dsp.c is left out. */\n"
+    "typedef int eq_fc_dsp_unused;\n"
+)
+POOL_UNUSED_SOURCE = (
+    "/* edgeq: no MAX_POOL_2D of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
+    " * MAX_POOL_2D), so eq_pool_dsp.c is left out. */\n"
+    "typedef int eq_pool_dsp_unused;\n"
+)
 
 
 def uses_dsp(core: str | None) -> bool:
     """Whether the project generated for ``core`` takes the DSP kernels (None: a core-agnostic project)."""
     return core in DSP_CORES
+
+
+def uses_fc_dsp(lowered: list[Lowered]) -> bool:
+    """Whether any op of ``lowered`` calls eq_fully_connected_dsp (else the project leaves eq_fc_dsp.c out)."""
+    return any(low.statement.startswith("eq_fully_connected_dsp(") for low in lowered)
+
+
+def uses_pool_dsp(lowered: list[Lowered]) -> bool:
+    """Whether any op of ``lowered`` calls eq_max_pool_dsp (else the project leaves eq_pool_dsp.c out)."""
+    return any(low.statement.startswith("eq_max_pool_dsp(") for low in lowered)
 
 
 def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:
@@ -63,8 +87,57 @@ def _conv(low: Lowered) -> Lowered:
     return replace(low, statement=stmt, consts=consts, params=params, notes=notes)
 
 
+# eq_fc_t's leading fields as lower._fully_connected writes them: batches, in_depth, out_depth, in_offset, w_offset
+_FC_FIELDS = re.compile(r"= \{(-?\d+), (-?\d+), (-?\d+), (-?\d+), (-?\d+),")
+
+
+def fc_bias(weights: np.ndarray, bias: np.ndarray | None, in_offset: int, w_offset: int) -> np.ndarray:
+    """Each row's bias with the input offset folded in, for eq_fully_connected_dsp: bias + in_offset * sum(w)
+    + k * w_offset * in_offset, wrapped to int32 as the reference's int32 accumulator wraps (exact)."""
+    rows = np.asarray(weights, dtype=np.int64)
+    folded = in_offset * rows.sum(axis=1) + rows.shape[1] * w_offset * in_offset
+    if bias is not None:
+        folded = folded + np.asarray(bias, dtype=np.int64).reshape(-1)
+    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def _fc(low: Lowered) -> Lowered:
+    """eq_fully_connected -> eq_fully_connected_dsp: weights re-laid out, the input offset folded into the bias."""
+    fields = _FC_FIELDS.search(low.params)
+    if fields is None:  # not the parameter block this module knows: keep the plain kernel
+        return low
+    _, in_depth, out_depth, in_offset, w_offset = (int(v) for v in fields.groups())
+    name = f"op{low.op.index}"
+    w_name = f"w{low.op.inputs[1]}"
+    b_idx = low.op.inputs[2] if len(low.op.inputs) > 2 else -1
+    b_name = f"w{b_idx}" if b_idx >= 0 else "0"
+    weights = next(c for c in low.consts if c.name == w_name)
+    bias = next((c.values for c in low.consts if c.name == b_name), None)
+    rows = np.asarray(weights.values, dtype=np.int8).reshape(out_depth, in_depth)
+    dsp_w = Const(f"{w_name}_dsp", "int8_t", dsp_filter(rows, out_depth))
+    dsp_b = Const(f"{name}_bias_dsp", "int32_t", fc_bias(rows, bias, in_offset, w_offset))
+    consts = tuple(c for c in low.consts if c.name not in (w_name, b_name)) + (dsp_w, dsp_b)
+    old = f"eq_fully_connected(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {b_name}, "
+    new = f"eq_fully_connected_dsp(&{name}_p, {{t{low.op.inputs[0]}}}, {dsp_w.name}, {dsp_b.name}, "
+    if not low.statement.startswith(old):
+        return low
+    notes = {**low.notes, "kernel": "eq_fully_connected_dsp"}
+    return replace(low, statement=new + low.statement[len(old) :], consts=consts, notes=notes)
+
+
+def _retarget_one(low: Lowered) -> Lowered:
+    if low.statement.startswith("eq_conv2d("):
+        return _conv(low)
+    if low.statement.startswith("eq_fully_connected("):
+        return _fc(low)
+    if low.statement.startswith("eq_max_pool("):  # same parameters, 4 channels per word
+        notes = {**low.notes, "kernel": "eq_max_pool_dsp"}
+        return replace(low, statement=low.statement.replace("eq_max_pool(", "eq_max_pool_dsp(", 1), notes=notes)
+    return low
+
+
 def retarget(lowered: list[Lowered], core: str | None) -> list[Lowered]:
     """``lowered`` with the kernels of ``core``: unchanged unless the core has the DSP extension."""
     if not uses_dsp(core):
         return lowered
-    return [_conv(low) if low.statement.startswith("eq_conv2d(") else low for low in lowered]
+    return [_retarget_one(low) for low in lowered]

@@ -26,6 +26,8 @@ RUNTIME_FILES = (
     "main_host.c",
     "main_qemu.c",
     "startup.c",
+    "eq_fc_dsp.c",
+    "eq_pool_dsp.c",
 )
 
 
@@ -200,10 +202,10 @@ MACHINES := {machines}
 MACHINE = $(patsubst $(CORE)=%,%,$(filter $(CORE)=%,$(MACHINES)))
 ARMFLAGS = -mcpu=$(CORE) -mthumb -mfloat-abi=soft -O2 -std=c99 -ffunction-sections -fdata-sections
 
-host: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_host.c
+host: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_host.c eq_fc_dsp.c eq_pool_dsp.c
 \tgcc -std=c99 -O2 -Wall -I. $^ -o model_host
 
-qemu: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_qemu.c startup.c
+qemu: model.c eq_kernels.c eq_conv_dsp.c eq_stream.c main_qemu.c startup.c eq_fc_dsp.c eq_pool_dsp.c
 \tarm-none-eabi-gcc $(ARMFLAGS) -I. $^ --specs=rdimon.specs -nostartfiles -T link_$(CORE).ld \\
 \t  -Wl,--gc-sections -Wl,-Map=model_$(CORE).map -o model_$(CORE).elf
 \tarm-none-eabi-size model_$(CORE).elf

@@ -25,13 +25,32 @@ from edgeq.errors import ConversionFailed, EnvironmentProblem, Unavailable
 from edgeq.paths import no_space_where
 from edgeq.targets.mcu.cgen import emit
 
-HOST_SOURCES = ("model.c", "eq_kernels.c", "eq_conv_dsp.c", "eq_stream.c", "main_host.c")
-ARM_SOURCES = ("model.c", "eq_kernels.c", "eq_conv_dsp.c", "eq_stream.c", "main_qemu.c", "startup.c")
+HOST_SOURCES = (
+    "model.c",
+    "eq_kernels.c",
+    "eq_conv_dsp.c",
+    "eq_stream.c",
+    "main_host.c",
+    "eq_fc_dsp.c",
+    "eq_pool_dsp.c",
+)
+ARM_SOURCES = (
+    "model.c",
+    "eq_kernels.c",
+    "eq_conv_dsp.c",
+    "eq_stream.c",
+    "main_qemu.c",
+    "startup.c",
+    "eq_fc_dsp.c",
+    "eq_pool_dsp.c",
+)
 MODEL_OBJECTS = (
     "model.o",
     "eq_kernels.o",
     "eq_conv_dsp.o",
     "eq_stream.o",
+    "eq_fc_dsp.o",
+    "eq_pool_dsp.o",
 )  # the firmware's own code and data, not the test driver
 INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 DEFAULT_TIMEOUT_S = 600.0

@@ -120,4 +120,13 @@ void eq_fill(int8_t* out, int8_t value, int32_t size);
 void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int16_t* scratch);
 
+/* FULLY_CONNECTED for cores with the DSP extension (eq_fc_dsp.c): the weights in the generator's DSP layout
+ * (dsp.py dsp_filter: rows paired, interleaved by groups of 4 taps), the bias always present and holding the
+ * folded input offset (in_offset * sum(w) + in_depth * in_offset * w_offset per row). Bit-exact with
+ * eq_fully_connected. */
+void eq_fully_connected_dsp(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+/* MAX_POOL_2D for cores with the DSP extension (eq_pool_dsp.c): 4 channels per word (SSUB8 + SEL). Bit-exact
+ * with eq_max_pool. */
+void eq_max_pool_dsp(const eq_pool_t* p, const int8_t* in, int8_t* out);
+
 #endif
