@@ -1,10 +1,14 @@
-"""Kernels for the core, chosen at generation time: CONV_2D on cores with the DSP extension.
+"""Kernels for the core, chosen at generation time: CONV_2D and DEPTHWISE_CONV_2D on cores with the DSP
+extension.
 
 On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
 ``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
 x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
-array is not emitted; the im2col columns are scratch the memory plan places in the arena. Any other core (M55 built with the soft float ABI, the host) keeps the
-plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. Every
+DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp`` (runtime/eq_dw_dsp.c, built within eq_conv_dsp.c: interior
+pixels without bounds tests, 4 channels per pass) with the plain filter and no scratch. Any other core (M55
+built with the soft float ABI, the host) keeps the plain kernels. The arithmetic is the plain kernels', so
+the project is bit-exact on every core.
 """
 
 from __future__ import annotations
@@ -63,8 +67,17 @@ def _conv(low: Lowered) -> Lowered:
     return replace(low, statement=stmt, consts=consts, params=params, notes=notes)
 
 
+def _depthwise(low: Lowered) -> Lowered:
+    """DEPTHWISE_CONV_2D to ``eq_dwconv2d_dsp`` (runtime/eq_dw_dsp.c): the same filter, parameters and
+    arithmetic, interior pixels without bounds tests and 4 channels per pass; any other op unchanged."""
+    if not low.statement.startswith("eq_dwconv2d("):
+        return low
+    stmt = low.statement.replace("eq_dwconv2d(", "eq_dwconv2d_dsp(", 1)
+    return replace(low, statement=stmt, notes={**low.notes, "kernel": "eq_dwconv2d_dsp"})
+
+
 def retarget(lowered: list[Lowered], core: str | None) -> list[Lowered]:
     """``lowered`` with the kernels of ``core``: unchanged unless the core has the DSP extension."""
     if not uses_dsp(core):
         return lowered
-    return [_conv(low) if low.statement.startswith("eq_conv2d(") else low for low in lowered]
+    return [_conv(low) if low.statement.startswith("eq_conv2d(") else _depthwise(low) for low in lowered]

@@ -120,4 +120,9 @@ void eq_fill(int8_t* out, int8_t value, int32_t size);
 void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int16_t* scratch);
 
+/* DEPTHWISE_CONV_2D for cores with the DSP extension (eq_dw_dsp.c, built within eq_conv_dsp.c): interior
+ * pixels without bounds tests, depth multiplier 1 four channels per pass with SXTB16 / SMLABB / SMLATT.
+ * The plain 1HWO filter, no scratch. Bit-exact with eq_dwconv2d. */
+void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
 #endif
