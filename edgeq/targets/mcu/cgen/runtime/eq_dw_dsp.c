@@ -6,10 +6,14 @@
  * The same integer arithmetic as eq_dwconv2d (eq_kernels.c), reorganised:
  *   - the output is split, per generation-time parameters, into the interior (every tap of the window
  *     inside the image) and the border; only border pixels test each tap, interior pixels take none;
+ *   - border windows are clipped to the image once per pixel (not tested per tap), then take the same pass;
  *   - depth multiplier 1 (output channel c reads input channel c; NHWC input and 1HWO filter are both
  *     channel-interleaved) runs 4 channels per pass: one word of input and one of filter per tap, widened
  *     with SXTB16 into (c0, c2) and (c1, c3) int16 pairs, the input offset added with SADD16
  *     (x + offset fits int16), then 4 single 16x16 multiply-accumulates (SMLABB / SMLATT), one per channel;
+ *   - an output row's interior pixels (windows up to 5x5) take the channel groups outside and the pixels
+ *     inside: each group's filter is widened once per row, the offset enters as offset * sum(w), so a tap
+ *     costs one input word, two SXTB16 and four multiply-accumulates;
  * Every product is the reference's w * (x + offset) and int32 addition is exact (modulo 2^32 as the
  * reference's), so the accumulator before requantization is the same bit for bit; requantization is
  * eq_mbqm's arithmetic (mbqm / requant of eq_conv_dsp.c). */
@@ -51,14 +55,14 @@ static void dw_pixel(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, co
 
 /* One output pixel, depth multiplier 1, over the taps ky0 <= ky < ky1, kx0 <= kx < kx1 (all inside the
  * image; the whole window for an interior pixel, the clipped one on the border): 4 channels per pass, no
- * bounds tests. px: the input pixel under tap (ky0, kx0). */
+ * bounds tests. px: the input pixel under tap (ky0, kx0); channels c_first .. in_c - 1. */
 static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const int32_t* bias, int32_t ky0,
-                   int32_t ky1, int32_t kx0, int32_t kx1, int8_t* o) {
+                   int32_t ky1, int32_t kx0, int32_t kx1, int32_t c_first, int8_t* o) {
   const int32_t c_n = p->in_c, k_w = p->k_w, n_y = ky1 - ky0, n_x = kx1 - kx0;
   const int32_t row_step = p->dil_h * p->in_w * c_n, col_step = p->dil_w * c_n, w_row = k_w * c_n;
   const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
   const int8_t* const w0 = w + ((int64_t)ky0 * k_w + kx0) * c_n;
-  int32_t c = 0;
+  int32_t c = c_first;
   for (; c + 4 <= c_n; c += 4) {
     int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
     int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
@@ -90,6 +94,63 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
     }
     o[c] = requant(p, acc, c);
   }
+}
+
+#define EQ_DW_ROW_TAPS 25 /* windows up to 5x5 take the row pass (its widened filter lives on the stack) */
+
+/* The interior pixels x_lo <= ox < x_hi of one output row, depth multiplier 1: channel groups of 4 outside,
+ * pixels inside, so each group's filter is widened once per row (SXTB16 pairs on the stack) and the input
+ * offset enters once per group as offset * sum(w), the same int32 modulo 2^32 as sum(w * (x + offset)).
+ * Per tap and 4 channels: one input word, two SXTB16, four SMLABB / SMLATT. Tail channels: dw_dm1. */
+static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w, const int32_t* bias,
+                       int32_t x_lo, int32_t x_hi, int8_t* o_row) {
+  const int32_t c_n = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w, off = p->in_offset;
+  const int32_t row_step = p->dil_h * p->in_w * c_n, col_step = p->dil_w * c_n;
+  const int32_t x_step = p->stride_w * c_n;
+  int32_t wq[2 * EQ_DW_ROW_TAPS];
+  int32_t c = 0;
+  for (; c + 4 <= c_n; c += 4) {
+    uint32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int32_t t = 0; t < taps; ++t) {
+      const uint32_t wv = eq_read32(w + (int64_t)t * c_n + c);
+      const int32_t w02 = eq_sxtb16(wv), w13 = eq_sxtb16_ror8(wv);
+      wq[2 * t] = w02;
+      wq[2 * t + 1] = w13;
+      s0 += (uint32_t)(int32_t)(int16_t)(uint16_t)(uint32_t)w02;
+      s2 += (uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)w02 >> 16);
+      s1 += (uint32_t)(int32_t)(int16_t)(uint16_t)(uint32_t)w13;
+      s3 += (uint32_t)(int32_t)(int16_t)(uint16_t)((uint32_t)w13 >> 16);
+    }
+    const int32_t i0 = (int32_t)((uint32_t)(bias ? bias[c] : 0) + (uint32_t)off * s0);
+    const int32_t i1 = (int32_t)((uint32_t)(bias ? bias[c + 1] : 0) + (uint32_t)off * s1);
+    const int32_t i2 = (int32_t)((uint32_t)(bias ? bias[c + 2] : 0) + (uint32_t)off * s2);
+    const int32_t i3 = (int32_t)((uint32_t)(bias ? bias[c + 3] : 0) + (uint32_t)off * s3);
+    const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n + c;
+    int8_t* o = o_row + (int64_t)x_lo * c_n + c;
+    for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) {
+      int32_t a0 = i0, a1 = i1, a2 = i2, a3 = i3;
+      const int32_t* wp = wq;
+      for (int32_t ky = 0; ky < k_h; ++ky) {
+        const int8_t* xp = px + (int64_t)ky * row_step;
+        for (int32_t kx = 0; kx < k_w; ++kx, xp += col_step, wp += 2) {
+          const uint32_t xv = eq_read32(xp);
+          const int32_t x02 = eq_sxtb16(xv), x13 = eq_sxtb16_ror8(xv);
+          a0 = eq_smlabb(x02, wp[0], a0);
+          a2 = eq_smlatt(x02, wp[0], a2);
+          a1 = eq_smlabb(x13, wp[1], a1);
+          a3 = eq_smlatt(x13, wp[1], a3);
+        }
+      }
+      o[0] = requant(p, a0, c);
+      o[1] = requant(p, a1, c + 1);
+      o[2] = requant(p, a2, c + 2);
+      o[3] = requant(p, a3, c + 3);
+    }
+  }
+  if (c == c_n) return;
+  const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n;
+  for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step)
+    dw_dm1(p, px, w, bias, 0, k_h, 0, k_w, c, o_row + (int64_t)ox * c_n);
 }
 
 /* The taps k0 <= k < k1 of a window starting at input index i0 (dilation d) that fall inside [0, n). */
@@ -140,13 +201,18 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int row_inside = oy >= y_lo && oy < y_hi;
       int8_t* o_row = out + ((int64_t)b * out_h + oy) * out_w * out_c;
+      const int row_pass = row_inside && x_lo < x_hi && p->depth_mult == 1 && p->k_h * p->k_w <= EQ_DW_ROW_TAPS;
+      if (row_pass)
+        dw_row_dm1(p, in_b + (int64_t)(oy * p->stride_h - p->pad_h) * p->in_w * in_c, w, bias, x_lo, x_hi, o_row);
       for (int32_t ox = 0; ox < out_w; ++ox) {
+        if (row_pass && ox == x_lo) ox = x_hi; /* done by the row pass */
+        if (ox >= out_w) break;
         int8_t* o = o_row + (int64_t)ox * out_c;
         const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
         if (row_inside && ox >= x_lo && ox < x_hi) {
           const int8_t* px = in_b + ((int64_t)y0 * p->in_w + x0) * in_c;
           if (p->depth_mult == 1)
-            dw_dm1(p, px, w, bias, 0, p->k_h, 0, p->k_w, o);
+            dw_dm1(p, px, w, bias, 0, p->k_h, 0, p->k_w, 0, o);
           else
             dw_interior(p, px, w, bias, o);
         } else if (p->depth_mult == 1) { /* border: the window clipped to the image, then the same pass */
@@ -154,7 +220,7 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
           dw_clip(y0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
           dw_clip(x0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
           const int8_t* px = in_b + ((int64_t)(y0 + p->dil_h * ky0) * p->in_w + x0 + p->dil_w * kx0) * in_c;
-          dw_dm1(p, px, w, bias, ky0, ky1, kx0, kx1, o);
+          dw_dm1(p, px, w, bias, ky0, ky1, kx0, kx1, 0, o);
         } else {
           dw_pixel(p, in_b, w, bias, oy, ox, o);
         }
