@@ -18,6 +18,11 @@
  * reference's), so the accumulator before requantization is the same bit for bit; requantization is
  * eq_mbqm's arithmetic (mbqm / requant of eq_conv_dsp.c). */
 
+#ifndef EQ_DW_DSP_IN_CONV_DSP
+/* Compiled on its own (a build that globs *.c): empty; its code is built within eq_conv_dsp.c. */
+typedef int eq_dw_dsp_alone;
+#else
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 static inline int32_t eq_smlabb(int32_t x, int32_t y, int32_t acc) { return __smlabb(x, y, acc); }
 static inline int32_t eq_smlatt(int32_t x, int32_t y, int32_t acc) { return __smlatt(x, y, acc); }
@@ -98,6 +103,29 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
 
 #define EQ_DW_ROW_TAPS 25 /* windows up to 5x5 take the row pass (its widened filter lives on the stack) */
 
+/* One window of 4 channels against the widened filter wq (per tap: (c0, c2) then (c1, c3)), into acc. */
+#if defined(__GNUC__)
+#define EQ_DW_INLINE static inline __attribute__((always_inline)) /* so the 3x3 call gets constant bounds */
+#else
+#define EQ_DW_INLINE static inline
+#endif
+EQ_DW_INLINE void dw_window(const int8_t* px, const int32_t* wq, int32_t k_h, int32_t k_w, int32_t row_step,
+                            int32_t col_step, int32_t acc[4]) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < k_h; ++ky) {
+    const int8_t* xp = px + (int64_t)ky * row_step;
+    for (int32_t kx = 0; kx < k_w; ++kx, xp += col_step, wq += 2) {
+      const uint32_t xv = eq_read32(xp);
+      const int32_t x02 = eq_sxtb16(xv), x13 = eq_sxtb16_ror8(xv);
+      a0 = eq_smlabb(x02, wq[0], a0);
+      a2 = eq_smlatt(x02, wq[0], a2);
+      a1 = eq_smlabb(x13, wq[1], a1);
+      a3 = eq_smlatt(x13, wq[1], a3);
+    }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
 /* The interior pixels x_lo <= ox < x_hi of one output row, depth multiplier 1: channel groups of 4 outside,
  * pixels inside, so each group's filter is widened once per row (SXTB16 pairs on the stack) and the input
  * offset enters once per group as offset * sum(w), the same int32 modulo 2^32 as sum(w * (x + offset)).
@@ -128,19 +156,12 @@ static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w
     const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n + c;
     int8_t* o = o_row + (int64_t)x_lo * c_n + c;
     for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) {
-      int32_t a0 = i0, a1 = i1, a2 = i2, a3 = i3;
-      const int32_t* wp = wq;
-      for (int32_t ky = 0; ky < k_h; ++ky) {
-        const int8_t* xp = px + (int64_t)ky * row_step;
-        for (int32_t kx = 0; kx < k_w; ++kx, xp += col_step, wp += 2) {
-          const uint32_t xv = eq_read32(xp);
-          const int32_t x02 = eq_sxtb16(xv), x13 = eq_sxtb16_ror8(xv);
-          a0 = eq_smlabb(x02, wp[0], a0);
-          a2 = eq_smlatt(x02, wp[0], a2);
-          a1 = eq_smlabb(x13, wp[1], a1);
-          a3 = eq_smlatt(x13, wp[1], a3);
-        }
-      }
+      int32_t acc[4] = {i0, i1, i2, i3};
+      if (k_h == 3 && k_w == 3) /* the common window: constant trip counts, fully unrolled */
+        dw_window(px, wq, 3, 3, row_step, col_step, acc);
+      else
+        dw_window(px, wq, k_h, k_w, row_step, col_step, acc);
+      const int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
       o[0] = requant(p, a0, c);
       o[1] = requant(p, a1, c + 1);
       o[2] = requant(p, a2, c + 2);
@@ -228,3 +249,5 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
     }
   }
 }
+
+#endif /* EQ_DW_DSP_IN_CONV_DSP */
