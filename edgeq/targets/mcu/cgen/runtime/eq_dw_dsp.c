@@ -104,12 +104,7 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
 #define EQ_DW_ROW_TAPS 25 /* windows up to 5x5 take the row pass (its widened filter lives on the stack) */
 
 /* One window of 4 channels against the widened filter wq (per tap: (c0, c2) then (c1, c3)), into acc. */
-#if defined(__GNUC__)
-#define EQ_DW_INLINE static inline __attribute__((always_inline)) /* so the 3x3 call gets constant bounds */
-#else
-#define EQ_DW_INLINE static inline
-#endif
-EQ_DW_INLINE void dw_window(const int8_t* px, const int32_t* wq, int32_t k_h, int32_t k_w, int32_t row_step,
+static inline void dw_window(const int8_t* px, const int32_t* wq, int32_t k_h, int32_t k_w, int32_t row_step,
                             int32_t col_step, int32_t acc[4]) {
   int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
   for (int32_t ky = 0; ky < k_h; ++ky) {
@@ -122,6 +117,31 @@ EQ_DW_INLINE void dw_window(const int8_t* px, const int32_t* wq, int32_t k_h, in
       a1 = eq_smlabb(x13, wq[1], a1);
       a3 = eq_smlatt(x13, wq[1], a3);
     }
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* dw_window for a 3x3 window, written out: one row of 3 taps per step. */
+static inline void dw_window3x3(const int8_t* px, const int32_t* wq, int32_t row_step, int32_t col_step,
+                                int32_t acc[4]) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t ky = 0; ky < 3; ++ky, px += row_step, wq += 6) {
+    const uint32_t u = eq_read32(px), v = eq_read32(px + col_step), x = eq_read32(px + 2 * col_step);
+    int32_t e = eq_sxtb16(u), f = eq_sxtb16_ror8(u);
+    a0 = eq_smlabb(e, wq[0], a0);
+    a2 = eq_smlatt(e, wq[0], a2);
+    a1 = eq_smlabb(f, wq[1], a1);
+    a3 = eq_smlatt(f, wq[1], a3);
+    e = eq_sxtb16(v), f = eq_sxtb16_ror8(v);
+    a0 = eq_smlabb(e, wq[2], a0);
+    a2 = eq_smlatt(e, wq[2], a2);
+    a1 = eq_smlabb(f, wq[3], a1);
+    a3 = eq_smlatt(f, wq[3], a3);
+    e = eq_sxtb16(x), f = eq_sxtb16_ror8(x);
+    a0 = eq_smlabb(e, wq[4], a0);
+    a2 = eq_smlatt(e, wq[4], a2);
+    a1 = eq_smlabb(f, wq[5], a1);
+    a3 = eq_smlatt(f, wq[5], a3);
   }
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
@@ -157,8 +177,8 @@ static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w
     int8_t* o = o_row + (int64_t)x_lo * c_n + c;
     for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) {
       int32_t acc[4] = {i0, i1, i2, i3};
-      if (k_h == 3 && k_w == 3) /* the common window: constant trip counts, fully unrolled */
-        dw_window(px, wq, 3, 3, row_step, col_step, acc);
+      if (k_h == 3 && k_w == 3) /* the common window, written out */
+        dw_window3x3(px, wq, row_step, col_step, acc);
       else
         dw_window(px, wq, k_h, k_w, row_step, col_step, acc);
       const int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
