@@ -6,7 +6,7 @@ Slow: two seeded chains of depthwise layers (depth multiplier 1 and 2, 3x3 / 5x3
 and 2, same and valid padding, dilation 2, channel counts that leave every tail of the 4-channel pass, a
 dilated window as large as its image so nearly every pixel is on the border, per-channel filter scales and input zero
 points from their own calibration ranges), generated for Cortex-M4 and run on the host with the intrinsics
-emulated and under QEMU (mps2-an386), each sample compared bit for bit with both references.
+emulated and under QEMU (mps2-an386; the first chain also on M7 and M33), each sample compared bit for bit with both references.
 """
 
 from __future__ import annotations
@@ -30,6 +30,20 @@ SPECS = (  # (kernel, stride, padding, dilation, depth multiplier); 22..26 pixel
     ((5, 3), 1, "valid", 1, 1),
     ((1, 2), 2, "valid", 1, 1),
 )
+
+
+def test_retarget_takes_the_dsp_depthwise_on_dsp_cores_only() -> None:
+    from edgeq.targets.mcu.cgen.lower import Lowered
+
+    low = Lowered(None, "eq_dwconv2d(&op3_p, {t1}, w2, b4, {t5});", (), "params", notes={"macs": 9})  # type: ignore[arg-type]
+    for core in cgen.CORES + (None,):
+        (got,) = dsp.retarget([low], core)
+        if core in ("cortex-m4", "cortex-m7", "cortex-m33"):
+            assert got.statement == "eq_dwconv2d_dsp(&op3_p, {t1}, w2, b4, {t5});"
+            assert got.notes == {"macs": 9, "kernel": "eq_dwconv2d_dsp"} and "scratch_bytes" not in got.notes
+            assert (got.consts, got.params) == (low.consts, low.params)  # the plain filter, no relayout
+        else:
+            assert got is low
 
 
 def _chain(k, seed: int):
@@ -119,12 +133,15 @@ def test_dsp_depthwise_bit_exact_on_host(models, tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_ARM, reason="needs gcc, arm-none-eabi-gcc and qemu-system-arm")
 def test_dsp_depthwise_bit_exact_on_qemu_m4(models, tmp_path) -> None:
-    for name, data in models:
+    """Both chains on M4; the first also on M7 and M33 (the same DSP project, each core's build)."""
+    for i, (name, data) in enumerate(models):
         project = cgen.generate(data, name, core="cortex-m4")
         project.write(tmp_path / name)
         samples = _samples(NUM_SAMPLES, project.input_size, 9)
-        proof = cgen.prove(project, data, samples, tmp_path / name, cores=("cortex-m4",), timeout_s=120)
+        cores = ("cortex-m4", "cortex-m7", "cortex-m33") if i == 0 else ("cortex-m4",)
+        proof = cgen.prove(project, data, samples, tmp_path / name, cores=cores, timeout_s=120)
         _assert_exact_with_both(proof["host"], NUM_SAMPLES)
-        run = proof["qemu"]["cortex-m4"]
-        _assert_exact_with_both(run, NUM_SAMPLES)
-        assert run["instructions_per_inference"] > 0
+        for core in cores:
+            run = proof["qemu"][core]
+            _assert_exact_with_both(run, NUM_SAMPLES)
+            assert run["instructions_per_inference"] > 0
