@@ -146,49 +146,10 @@ static inline void dw_window3x3(const int8_t* px, const int32_t* wq, int32_t row
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* The taps k0 <= k < k1 of a window starting at input index i0 (dilation d) that fall inside [0, n). */
-static void dw_clip(int32_t i0, int32_t d, int32_t k, int32_t n, int32_t* k0, int32_t* k1) {
-  int32_t a = 0, b = k;
-  while (a < k && i0 + d * a < 0) ++a;
-  while (b > a && i0 + d * (b - 1) >= n) --b;
-  *k0 = a;
-  *k1 = b;
-}
-
-/* Border column ox of an interior row, 4 channels from c: the window clipped to the image along x, the
- * widened filter wq, the input offset added with SADD16 (the tap set differs from the interior's). */
-static void dw_edge4(const eq_conv_t* p, const int8_t* in_row, const int32_t* wq, const int32_t* bias, int32_t c,
-                     int32_t ox, int8_t* o) {
-  const int32_t c_n = p->in_c, k_h = p->k_h, k_w = p->k_w, col_step = p->dil_w * c_n;
-  const int32_t row_step = p->dil_h * p->in_w * c_n, x0 = ox * p->stride_w - p->pad_w;
-  const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) | ((uint32_t)p->in_offset << 16));
-  int32_t kx0, kx1;
-  dw_clip(x0, p->dil_w, k_w, p->in_w, &kx0, &kx1);
-  int32_t a0 = bias ? bias[c] : 0, a1 = bias ? bias[c + 1] : 0;
-  int32_t a2 = bias ? bias[c + 2] : 0, a3 = bias ? bias[c + 3] : 0;
-  for (int32_t ky = 0; ky < k_h; ++ky) {
-    const int8_t* xp = in_row + (int64_t)ky * row_step + (int64_t)(x0 + p->dil_w * kx0) * c_n + c;
-    const int32_t* wp = wq + 2 * (ky * k_w + kx0);
-    for (int32_t kx = kx0; kx < kx1; ++kx, xp += col_step, wp += 2) {
-      const uint32_t xv = eq_read32(xp);
-      const int32_t x02 = eq_sadd16(eq_sxtb16(xv), off2), x13 = eq_sadd16(eq_sxtb16_ror8(xv), off2);
-      a0 = eq_smlabb(x02, wp[0], a0);
-      a2 = eq_smlatt(x02, wp[0], a2);
-      a1 = eq_smlabb(x13, wp[1], a1);
-      a3 = eq_smlatt(x13, wp[1], a3);
-    }
-  }
-  o[c] = requant(p, a0, c);
-  o[c + 1] = requant(p, a1, c + 1);
-  o[c + 2] = requant(p, a2, c + 2);
-  o[c + 3] = requant(p, a3, c + 3);
-}
-
-/* One output row whose windows are inside the image along y, depth multiplier 1: channel groups of 4 outside,
+/* The interior pixels x_lo <= ox < x_hi of one output row, depth multiplier 1: channel groups of 4 outside,
  * pixels inside, so each group's filter is widened once per row (SXTB16 pairs on the stack) and the input
  * offset enters once per group as offset * sum(w), the same int32 modulo 2^32 as sum(w * (x + offset)).
- * Per tap and 4 channels: one input word, two SXTB16, four SMLABB / SMLATT. Interior pixels x_lo <= ox < x_hi
- * take that; the border columns dw_edge4 with the same widened filter. Tail channels: dw_dm1. */
+ * Per tap and 4 channels: one input word, two SXTB16, four SMLABB / SMLATT. Tail channels: dw_dm1. */
 static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w, const int32_t* bias,
                        int32_t x_lo, int32_t x_hi, int8_t* o_row) {
   const int32_t c_n = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w, off = p->in_offset;
@@ -226,17 +187,20 @@ static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w
       o[2] = requant(p, a2, c + 2);
       o[3] = requant(p, a3, c + 3);
     }
-    for (int32_t ox = 0; ox < x_lo; ++ox) dw_edge4(p, in_row, wq, bias, c, ox, o_row + (int64_t)ox * c_n);
-    for (int32_t ox = x_hi; ox < p->out_w; ++ox) dw_edge4(p, in_row, wq, bias, c, ox, o_row + (int64_t)ox * c_n);
   }
   if (c == c_n) return;
-  for (int32_t ox = 0; ox < p->out_w; ++ox) {
-    const int32_t x0 = ox * p->stride_w - p->pad_w;
-    int32_t kx0, kx1;
-    dw_clip(x0, p->dil_w, k_w, p->in_w, &kx0, &kx1);
-    const int8_t* px = in_row + (int64_t)(x0 + p->dil_w * kx0) * c_n;
-    dw_dm1(p, px, w, bias, 0, k_h, kx0, kx1, c, o_row + (int64_t)ox * c_n);
-  }
+  const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n;
+  for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step)
+    dw_dm1(p, px, w, bias, 0, k_h, 0, k_w, c, o_row + (int64_t)ox * c_n);
+}
+
+/* The taps k0 <= k < k1 of a window starting at input index i0 (dilation d) that fall inside [0, n). */
+static void dw_clip(int32_t i0, int32_t d, int32_t k, int32_t n, int32_t* k0, int32_t* k1) {
+  int32_t a = 0, b = k;
+  while (a < k && i0 + d * a < 0) ++a;
+  while (b > a && i0 + d * (b - 1) >= n) --b;
+  *k0 = a;
+  *k1 = b;
 }
 
 /* An interior pixel, any depth multiplier: the plain loop without bounds tests. */
@@ -278,11 +242,12 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int row_inside = oy >= y_lo && oy < y_hi;
       int8_t* o_row = out + ((int64_t)b * out_h + oy) * out_w * out_c;
-      if (row_inside && p->depth_mult == 1 && p->k_h * p->k_w <= EQ_DW_ROW_TAPS) { /* the whole row */
+      const int row_pass = row_inside && x_lo < x_hi && p->depth_mult == 1 && p->k_h * p->k_w <= EQ_DW_ROW_TAPS;
+      if (row_pass)
         dw_row_dm1(p, in_b + (int64_t)(oy * p->stride_h - p->pad_h) * p->in_w * in_c, w, bias, x_lo, x_hi, o_row);
-        continue;
-      }
       for (int32_t ox = 0; ox < out_w; ++ox) {
+        if (row_pass && ox == x_lo) ox = x_hi; /* done by the row pass */
+        if (ox >= out_w) break;
         int8_t* o = o_row + (int64_t)ox * out_c;
         const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
         if (row_inside && ox >= x_lo && ox < x_hi) {
