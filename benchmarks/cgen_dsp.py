@@ -1,5 +1,6 @@
 """Instructions per inference, flash and RAM of the generated C on one Cortex-M core under QEMU, with the
-plain C kernels and with the kernels generated for that core (the DSP CONV_2D on M4, M7, M33), per zoo model.
+plain C kernels and with the kernels generated for that core (the DSP CONV_2D and DEPTHWISE_CONV_2D on M4,
+M7, M33), per zoo model.
 
     .venv/bin/python benchmarks/cgen_dsp.py                       # Cortex-M4, 3 samples, the four zoo models
     .venv/bin/python benchmarks/cgen_dsp.py --core cortex-m7 --models mnist_cnn

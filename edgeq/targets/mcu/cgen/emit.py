@@ -22,6 +22,7 @@ RUNTIME_FILES = (
     "eq_kernels.h",
     "eq_kernels.c",
     "eq_conv_dsp.c",
+    "eq_dw_dsp.c",  # #included by eq_conv_dsp.c
     "eq_stream.c",
     "main_host.c",
     "main_qemu.c",

@@ -242,3 +242,7 @@ void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     }
   }
 }
+
+/* DEPTHWISE_CONV_2D for the same cores shares this file's intrinsics (and their emulation). */
+#define EQ_DW_DSP_IN_CONV_DSP 1
+#include "eq_dw_dsp.c"
