@@ -159,16 +159,7 @@ class Model:
     def constant_bytes(self, tensor_index: int) -> bytes | None:
         """The constant data of tensor ``tensor_index`` of the main subgraph (inline or in an external
         buffer inside the file), or None for an activation."""
-        t = self._tree.subgraphs[0].tensors[tensor_index]
-        buffers = self._tree.buffers or []
-        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
-        if buf is None:
-            return None
-        if (buf.offset or 0) > 1:
-            return self.data[buf.offset : buf.offset + buf.size]
-        if buf.data is not None and len(buf.data) > 0:
-            return bytes(np.asarray(buf.data, dtype=np.uint8))
-        return None
+        return self._tensor_bytes(self._tree.subgraphs[0].tensors[tensor_index])
 
     def variable_inits(
         self, subgraph_index: int
@@ -200,6 +191,7 @@ class Model:
         return assigns, others
 
     def _tensor_bytes(self, t: Any) -> bytes | None:
+        """Tensor ``t``'s constant data (inline, or in an external buffer inside the file), or None."""
         buffers = self._tree.buffers or []
         buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
         if buf is None:
