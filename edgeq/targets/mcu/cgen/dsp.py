@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgeq.targets.mcu.cgen.lower import Const, Lowered
+from edgeq.targets.mcu.cgen.lowered import Const, Lowered
 
 DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33")
 # eq_conv_dsp.c in a project generated for another core: the build's source list stays one list, and the

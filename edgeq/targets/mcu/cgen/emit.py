@@ -15,7 +15,7 @@ import numpy as np
 from edgeq import ctext
 from edgeq.targets.mcu.cgen import state
 from edgeq.targets.mcu.cgen.graph import Graph
-from edgeq.targets.mcu.cgen.lower import Lowered
+from edgeq.targets.mcu.cgen.lowered import Lowered
 from edgeq.targets.mcu.cgen.plan import Plan
 
 RUNTIME_FILES = (

@@ -9,14 +9,15 @@ supported-op list; anything else is refused before code is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from edgeq.errors import BadInput, UnsupportedOp
 from edgeq.targets.mcu.cgen import lut, quant, shapes
+from edgeq.targets.mcu.cgen import stream as _stream
 from edgeq.targets.mcu.cgen.graph import Graph, Op, Tensor
+from edgeq.targets.mcu.cgen.lowered import Const, Lowered, _bad, _const_ints, _int8, _ints
 
 
 # The schema's options objects (Conv2DOptionsT, Pool2DOptionsT, ...) as the lowerings read them. An op
@@ -54,39 +55,6 @@ class ConcatOptions(Protocol):
     axis: int
 
 
-@dataclass(frozen=True)
-class Const:
-    name: str
-    ctype: str  # int8_t | int32_t
-    values: np.ndarray
-
-
-@dataclass(frozen=True)
-class Lowered:
-    op: Op
-    statement: str  # C, with {tN} for tensor N's pointer
-    consts: tuple[Const, ...] = ()
-    params: str = ""  # a static const parameter struct definition, if any
-    alias: tuple[int, int] | None = None  # (input tensor, output tensor) that may share one buffer
-    notes: dict = field(default_factory=dict)
-
-
-def _bad(g: Graph, op: Op, what: str) -> BadInput:
-    return BadInput(
-        f"op #{op.index} {op.name}: {what} is not supported by the generated C runtime",
-        "compile with --runtime tflm",
-    )
-
-
-def _int8(g: Graph, op: Op, *tensors: int) -> None:
-    for i in tensors:
-        t = g.tensors[i]
-        if t.dtype != "int8":
-            raise _bad(g, op, f"tensor {t.name!r} of type {t.dtype}")
-        if not t.scales:
-            raise _bad(g, op, f"unquantized int8 tensor {t.name!r}")
-
-
 def _no_options(g: Graph, op: Op) -> BadInput:
     return BadInput(
         f"op #{op.index} {op.name} has no builtin options (strides, padding, ...)",
@@ -96,10 +64,6 @@ def _no_options(g: Graph, op: Op) -> BadInput:
 
 def _act(op: Op) -> int:
     return int(getattr(op.options, "fusedActivationFunction", 0) or 0)
-
-
-def _ints(values) -> str:
-    return ", ".join(str(int(v)) for v in values)
 
 
 def _optional_weights(g: Graph, op: Op, idx: int, ctype: str) -> Const | None:
@@ -313,13 +277,6 @@ def _dims4(shape: tuple[int, ...]) -> tuple[int, ...]:
     return (1,) * (4 - len(shape)) + tuple(shape)
 
 
-def _const_ints(g: Graph, op: Op, idx: int, what: str) -> list[int]:
-    t = g.tensors[idx]
-    if t.data is None:
-        raise _bad(g, op, f"a non-constant {what}")
-    return [int(v) for v in np.asarray(t.data).reshape(-1)]
-
-
 def _mean(g: Graph, op: Op) -> Lowered:
     x, axis_i, out_i = op.inputs[0], op.inputs[1], op.outputs[0]
     _int8(g, op, x, out_i)
@@ -478,8 +435,7 @@ LOWERINGS: dict[str, Callable[[Graph, Op], Lowered]] = {
     "QUANTIZE": _quantize,
     "DEQUANTIZE": _dequantize,
 }
-# streaming models: resource variables, STRIDED_SLICE, SPLIT_V (stream.py uses the helpers above)
-from edgeq.targets.mcu.cgen import stream as _stream  # noqa: E402
+# streaming models: resource variables, STRIDED_SLICE, SPLIT_V
 
 LOWERINGS.update(_stream.LOWERINGS)
 SUPPORTED_OPS = tuple(LOWERINGS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeq.targets.mcu.cgen.graph import Graph
-from edgeq.targets.mcu.cgen.lower import Lowered
+from edgeq.targets.mcu.cgen.lowered import Lowered
 
 ALIGN = 16
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeq.errors import BadInput
 from edgeq.targets.mcu.cgen.graph import Graph, Op
-from edgeq.targets.mcu.cgen.lower import Const, Lowered, _bad, _const_ints, _int8, _ints
+from edgeq.targets.mcu.cgen.lowered import Const, Lowered, _bad, _const_ints, _int8, _ints
 
 MAX_RANK = 4  # STRIDED_SLICE here: up to 4-D (the wake-word models' tensors are 4-D)
 
