@@ -70,7 +70,9 @@ def test_a_well_formed_manifest_renders(run_cli, tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| cpu | int8 | 29,696 | - | - | - | - | - | 0 |" in md
     assert "| cpu | int8 | 0.030 | 0.050 | - | measured | cpu (host) | - |" in md
-    assert "- cpu: fidelity not measured (no evaluation data); all ops on the CPU; latency 0.030 ms p50 of 100 runs" in md
+    assert (
+        "- cpu: fidelity not measured (no evaluation data); all ops on the CPU; latency 0.030 ms p50 of 100 runs" in md
+    )
     assert "| model | 29,696 bytes | measured (the .tflite file) |" in md and "cpu: the cache was reused" in md
 
 

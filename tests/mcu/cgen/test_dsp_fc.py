@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgeq.targets.mcu import cgen, tflm
-from edgeq.targets.mcu.cgen import dsp
+from edgeq.targets.mcu.cgen import dsp, emit
 from tests.coral.tflite_builder import Graph
 from tests.mcu.cgen.test_tflm_exact import _quantize
 
@@ -95,7 +95,7 @@ def test_fc_kernel_chosen_per_core() -> None:
             assert "_bias_dsp[" in model_c and "void eq_fully_connected_dsp(" in project.files["eq_fc_dsp.c"]
         else:
             assert "eq_fully_connected_dsp(" not in model_c and "eq_fully_connected(" in model_c
-            assert project.files["eq_fc_dsp.c"] == dsp.FC_UNUSED_SOURCE
+            assert project.files["eq_fc_dsp.c"] == emit.unused_stub("eq_fc_dsp.c")
 
 
 def test_a_project_without_fc_leaves_the_fc_kernel_out() -> None:
@@ -106,7 +106,7 @@ def test_a_project_without_fc_leaves_the_fc_kernel_out() -> None:
     _quantize(g, y, [0.1], [3])
     g.op("RELU", [x], [y])
     project = cgen.generate(g.bytes([x], [y]), "relu", core="cortex-m4")
-    assert project.files["eq_fc_dsp.c"] == dsp.FC_UNUSED_SOURCE
+    assert project.files["eq_fc_dsp.c"] == emit.unused_stub("eq_fc_dsp.c")
 
 
 @pytest.mark.parametrize("seed", range(8))

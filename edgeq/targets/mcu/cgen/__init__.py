@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import BadInput, ConversionFailed
-from edgeq.targets.mcu.cgen import dsp, emit, fit, graph, lower, plan, shapes, toolchain
+from edgeq.targets.mcu.cgen import dsp, emit, fit, graph, lower, mve, plan, shapes, toolchain
 
 __all__ = ["Project", "generate", "prove", "bit_exact_line", "matched", "SUPPORTED_OPS", "CORES", "DEFAULT_CORES"]
 
@@ -64,7 +64,8 @@ class Project:
 
 def generate(data: bytes, origin: str = "model", provenance: dict | None = None, core: str | None = None) -> Project:
     """The C99 project for the int8 model ``data``, with the kernels for ``core`` (a key of :data:`CORES`:
-    the DSP kernels of :mod:`dsp` on M4, M7 and M33; None or any other core: the plain C kernels).
+    the DSP kernels of :mod:`dsp` on M4, M7 and M33, the Helium kernels of :mod:`mve` on M55; None or any
+    other core: the plain C kernels).
 
     Raises:
         UnsupportedOp: ops without a kernel here (all named; the hint points to ``--runtime tflm``).
@@ -72,7 +73,7 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None,
     """
     g = graph.read(data, origin)
     lowered = lower.lower(g, origin)  # names every op without a kernel before any other complaint
-    lowered = dsp.retarget(lowered, core)
+    lowered = mve.retarget(dsp.retarget(lowered, core), core)
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise BadInput(
             f"{origin} has {len(g.inputs)} input(s) and {len(g.outputs)} output(s); the generated C runtime "
@@ -96,13 +97,8 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None,
             "cap for a microcontroller model",
         )
     prov = provenance or {}
-    files = {name: emit.runtime_text(name) for name in emit.RUNTIME_FILES}
-    if not dsp.uses_dsp(core):  # a project without DSP kernels compiles, and sizes, no DSP code
-        files["eq_conv_dsp.c"] = dsp.UNUSED_SOURCE
-    if not dsp.uses_fc_dsp(lowered):  # no FULLY_CONNECTED on the DSP kernel: its code is neither built nor sized
-        files["eq_fc_dsp.c"] = dsp.FC_UNUSED_SOURCE
-    if not dsp.uses_pool_dsp(lowered):  # likewise MAX_POOL_2D's
-        files["eq_pool_dsp.c"] = dsp.POOL_UNUSED_SOURCE
+    # a core-specific source no op calls is neither built nor sized
+    files = emit.leave_out_unused({name: emit.runtime_text(name) for name in emit.RUNTIME_FILES}, lowered)
     files["model.h"] = emit.model_h(g, p, prov)
     files["model.c"] = emit.model_c(g, lowered, p, prov)
     files["memory_plan.txt"] = p.describe(g) + "\n"

@@ -23,38 +23,11 @@ import numpy as np
 from edgeq.targets.mcu.cgen.lowered import Const, Lowered
 
 DSP_CORES = ("cortex-m4", "cortex-m7", "cortex-m33")
-# eq_conv_dsp.c in a project generated for another core: the build's source list stays one list, and the
-# firmware's measured flash holds no code it never calls.
-UNUSED_SOURCE = (
-    "/* edgeq: this project was generated with the plain C kernels (no DSP extension on its core), so the DSP\n"
-    " * kernels (eq_conv_dsp.c) are left out. */\n"
-    "typedef int eq_conv_dsp_unused;\n"
-)
-FC_UNUSED_SOURCE = (
-    "/* edgeq: no FULLY_CONNECTED of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
-    " * FULLY_CONNECTED), so eq_fc_dsp.c is left out. */\n"
-    "typedef int eq_fc_dsp_unused;\n"
-)
-POOL_UNUSED_SOURCE = (
-    "/* edgeq: no MAX_POOL_2D of this project runs on the DSP kernel (no DSP extension on its core, or no\n"
-    " * MAX_POOL_2D), so eq_pool_dsp.c is left out. */\n"
-    "typedef int eq_pool_dsp_unused;\n"
-)
 
 
 def uses_dsp(core: str | None) -> bool:
     """Whether the project generated for ``core`` takes the DSP kernels (None: a core-agnostic project)."""
     return core in DSP_CORES
-
-
-def uses_fc_dsp(lowered: list[Lowered]) -> bool:
-    """Whether any op of ``lowered`` calls eq_fully_connected_dsp (else the project leaves eq_fc_dsp.c out)."""
-    return any(low.statement.startswith("eq_fully_connected_dsp(") for low in lowered)
-
-
-def uses_pool_dsp(lowered: list[Lowered]) -> bool:
-    """Whether any op of ``lowered`` calls eq_max_pool_dsp (else the project leaves eq_pool_dsp.c out)."""
-    return any(low.statement.startswith("eq_max_pool_dsp(") for low in lowered)
 
 
 def dsp_filter(values: np.ndarray, out_c: int) -> np.ndarray:

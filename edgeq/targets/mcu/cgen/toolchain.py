@@ -25,33 +25,10 @@ from edgeq.errors import ConversionFailed, EnvironmentProblem, Unavailable
 from edgeq.paths import no_space_where
 from edgeq.targets.mcu.cgen import emit
 
-HOST_SOURCES = (
-    "model.c",
-    "eq_kernels.c",
-    "eq_conv_dsp.c",
-    "eq_stream.c",
-    "main_host.c",
-    "eq_fc_dsp.c",
-    "eq_pool_dsp.c",
-)
-ARM_SOURCES = (
-    "model.c",
-    "eq_kernels.c",
-    "eq_conv_dsp.c",
-    "eq_stream.c",
-    "main_qemu.c",
-    "startup.c",
-    "eq_fc_dsp.c",
-    "eq_pool_dsp.c",
-)
-MODEL_OBJECTS = (
-    "model.o",
-    "eq_kernels.o",
-    "eq_conv_dsp.o",
-    "eq_stream.o",
-    "eq_fc_dsp.o",
-    "eq_pool_dsp.o",
-)  # the firmware's own code and data, not the test driver
+HOST_SOURCES = emit.HOST_SOURCES
+ARM_SOURCES = emit.ARM_SOURCES
+# the firmware's own code and data, not the test driver
+MODEL_OBJECTS = tuple(src.removesuffix(".c") + ".o" for src in ("model.c", *emit.KERNEL_SOURCES))
 INSTALL = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -148,7 +125,8 @@ def arm_build(project: Path, build: Path, core: str, timeout_s: float = DEFAULT_
 
 
 def _arm_flags(mcpu: str) -> list[str]:
-    return ["-mcpu=" + mcpu, "-mthumb", "-mfloat-abi=soft", "-O2", "-std=c99", "-ffunction-sections", "-fdata-sections"]
+    abi = "-mfloat-abi=" + emit.float_abi(mcpu)
+    return ["-mcpu=" + mcpu, "-mthumb", abi, "-O2", "-std=c99", "-ffunction-sections", "-fdata-sections"]
 
 
 def _arm_objects(

@@ -20,6 +20,12 @@ __attribute__((section(".vectors"), used)) void (*const eq_vectors[16])(void) = 
 };
 
 void Reset_Handler(void) {
+  /* Cores with a floating-point or vector unit (built with the hard float ABI, Helium on Cortex-M55): grant
+   * full access to coprocessors 10 and 11 (CPACR) before any code may use them. */
+#if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
+  *(volatile uint32_t*)0xE000ED88u |= 0xFu << 20;
+  __asm volatile("dsb\n\tisb" ::: "memory");
+#endif
   uint32_t* src = &_sidata;
   for (uint32_t* dst = &_sdata; dst < &_edata;) *dst++ = *src++;
   for (uint32_t* dst = &_sbss; dst < &_ebss;) *dst++ = 0;

@@ -1,0 +1,64 @@
+"""Kernels for Cortex-M55's Helium (M-profile Vector Extension, MVE), chosen at generation time.
+
+A project generated for Cortex-M55 is built with the hard float ABI (:func:`emit.float_abi`), which is what
+enables MVE, and startup.c turns the coprocessor on. Each op kind with a Helium kernel is retargeted here from
+the plain kernel :mod:`lower` gave it; every other op keeps the plain C kernel. The arithmetic is the plain
+kernel's (TFLM's), so the project is bit-exact on every core. On any other core nothing changes.
+"""
+
+from __future__ import annotations
+
+from edgeq.targets.mcu.cgen.lowered import Lowered
+
+MVE_CORES = ("cortex-m55",)
+
+
+def uses_mve(core: str | None) -> bool:
+    """Whether the project generated for ``core`` takes the Helium kernels (None: a core-agnostic project)."""
+    return core in MVE_CORES
+
+
+def _conv(low: Lowered) -> Lowered:
+    """CONV_2D: the plain kernel until its Helium kernel lands."""
+    return low
+
+
+def _depthwise(low: Lowered) -> Lowered:
+    """DEPTHWISE_CONV_2D: the plain kernel until its Helium kernel lands."""
+    return low
+
+
+def _fc(low: Lowered) -> Lowered:
+    """FULLY_CONNECTED: the plain kernel until its Helium kernel lands."""
+    return low
+
+
+def _pool(low: Lowered) -> Lowered:
+    """MAX_POOL_2D and AVERAGE_POOL_2D: the plain kernels until their Helium kernels land."""
+    return low
+
+
+def _elementwise(low: Lowered) -> Lowered:
+    """ADD and the other element-wise ops: the plain kernels until their Helium kernels land."""
+    return low
+
+
+_BY_KERNEL = {
+    "eq_conv2d": _conv,
+    "eq_dwconv2d": _depthwise,
+    "eq_fully_connected": _fc,
+    "eq_max_pool": _pool,
+    "eq_avg_pool": _pool,
+    "eq_add": _elementwise,
+}
+
+
+def retarget(lowered: list[Lowered], core: str | None) -> list[Lowered]:
+    """``lowered`` with the Helium kernels of ``core``: unchanged unless the core has MVE."""
+    if not uses_mve(core):
+        return lowered
+    return [_BY_KERNEL.get(low.statement.split("(", 1)[0], _keep)(low) for low in lowered]
+
+
+def _keep(low: Lowered) -> Lowered:
+    return low
