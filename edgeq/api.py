@@ -66,6 +66,32 @@ def build(cfg, force: bool = False, say=None, progress=None):
     return pipeline.run(cfg, force=force, say=say, progress=progress)
 
 
+def build_many(cfg, force: bool = False, say=None, progress=None):
+    """Several models, each built for every target into a folder of its own, with a summary across them.
+
+    Each model's build is :func:`build`'s, into ``cfg.build.out_dir/FOLDER`` (FOLDER derived from the
+    model's file name, unique in the sweep); summary.json, summary.md and summary.html in
+    ``cfg.build.out_dir`` hold the model x target table of verdicts. A model that fails is reported in
+    place and the others finish (see :mod:`edgeq.build.sweep`).
+
+    Args:
+        cfg: an :class:`edgeq.config.SweepConfig`.
+        force: write into an -o folder (or a model's folder) that is not edgeq's.
+        say: called with a line per model and per stage (progress for people).
+
+    Returns:
+        A :class:`edgeq.build.sweep.SweepResult`; its ``exit_code`` is the worst of the models'
+        (:func:`edgeq.errors.worst_exit_code`), and a partly failed sweep is returned, not raised.
+
+    Raises:
+        UsageError: unknown target or conflicting options (before any model is built).
+        BadInput: the -o folder cannot be used.
+    """
+    from edgeq.build import sweep
+
+    return sweep.run(cfg, force=force, say=say, progress=progress)
+
+
 def report(run_dir: str) -> list[str]:
     """Re-render report.html and report.md of a build folder from its manifests."""
     from edgeq.report import render

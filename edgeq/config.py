@@ -685,6 +685,27 @@ class BuildConfig(_Dict):
         )
 
 
+@dataclass(frozen=True)
+class SweepConfig(_Dict):
+    """``edgeq build MODEL MODEL ...`` (or edgeq.toml's ``models``): every model built for every target with
+    ``build``'s settings, each into a folder of its own under ``build.out_dir`` (``build.model`` is unused).
+
+    The model strings are paths as given: they name files and folders, and are never run or parsed as code.
+    """
+
+    models: tuple[str, ...]
+    build: BuildConfig = field(default_factory=BuildConfig)
+
+    def __post_init__(self) -> None:
+        models = (self.models,) if isinstance(self.models, str) else tuple(self.models)
+        object.__setattr__(self, "models", models)
+        if not models:
+            raise UsageError("no model given", "pass one or more models: edgeq build a.keras b.keras --target cpu")
+        for m in models:
+            if not isinstance(m, str) or not m.strip() or "\0" in m:
+                raise UsageError(f"model {m!r} is not a path", "give each model as a file or folder path")
+
+
 def _option_tables(options: Any, per_target: Any) -> None:
     """Refuse target options that are not a mapping of names (the values are checked by the build)."""
     from collections.abc import Mapping
@@ -705,6 +726,7 @@ def _option_tables(options: Any, per_target: Any) -> None:
 TOML_KEYS: dict[str, tuple[str, str, str]] = {
     "target": ("targets", "strs", 'target = ["cpu", "coral"]'),
     "model": ("model", "path", 'model = "model.keras"'),
+    "models": ("models", "strs", 'models = ["a.keras", "b.keras"]'),  # a sweep: SweepConfig, not BuildConfig
     "data": ("data", "path", 'data = "calib.npz"'),
     "eval-data": ("eval_data", "path", 'eval-data = "eval.npz"'),
     "train-data": ("train_data", "path", 'train-data = "train.npz"'),
@@ -870,6 +892,10 @@ def load_toml(path: str) -> dict:
                 f"e.g. {example}",
             )
         out[field_name] = tuple(value) if kind == "strs" and isinstance(value, list) else value
+    if "model" in out and "models" in out:
+        raise BadInput(
+            f"{name}: `model` and `models` are both set", 'keep one: model = "a.keras", or models = ["a.keras", ...]'
+        )
     return out
 
 

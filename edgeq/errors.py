@@ -6,6 +6,8 @@ names the fix. Only the CLI turns them into exit codes; the library just raises.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 OK = 0
 INTERNAL = 1
 USAGE = 2
@@ -25,6 +27,21 @@ EXIT_CODES = {
     QUALITY_GATE: "quality gate failed",
     INTERRUPTED: "interrupted",
 }
+
+# A sweep (several models in one build) exits with its worst model's code. Worst first: interrupted, then
+# the failures in the order of the codes (a defect in edgeq, a usage error, bad input, a failed conversion,
+# a missing tool or device, a missed quality gate), then ok. The lower a failure's code, the earlier in the
+# chain it stops a model (bad input builds nothing; a missed gate built everything), so a partly failed
+# sweep says what stopped the most work; every model's own code is in its summary row.
+SEVERITY = (INTERRUPTED, INTERNAL, USAGE, BAD_INPUT, CONVERSION_FAILED, UNAVAILABLE, QUALITY_GATE, OK)
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit code of a sweep whose models ended with ``codes`` (:data:`SEVERITY`; OK for none); a code
+    edgeq does not define counts as an internal error."""
+    rank = {code: i for i, code in enumerate(SEVERITY)}
+    known = [code if code in rank else INTERNAL for code in codes]
+    return min(known, key=rank.__getitem__, default=OK)
 
 
 class EdgeqError(Exception):

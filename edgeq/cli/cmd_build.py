@@ -12,7 +12,7 @@ from edgeq.cli.options import (
     number_option,
     technique_options,
 )
-from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, load_toml
+from edgeq.config import DROP_POINTS, RUNS, SQNR_DB, THREADS, WARMUP, BuildConfig, Method, SweepConfig, load_toml
 from edgeq.paths import printable
 from edgeq.report.verdict import Verdict, judge, quantized, short
 from edgeq.targets.registry import names
@@ -150,8 +150,33 @@ def _say_toml_trust(app: App, path: str, settings: dict, given: dict) -> None:
         )
 
 
+def _sweep(app: App, cfg: SweepConfig, force: bool) -> None:
+    """Several models: each built into its folder, the summary across them; the worst model's exit code."""
+    from edgeq import api
+    from edgeq.build.sweep import SweepFailed
+    from edgeq.cli.progress import build_steps, reporter
+    from edgeq.report.summary import to_text
+
+    with build_steps(app, reporter(app)) as (say, progress):
+        r = api.build_many(cfg, force=force, say=say, progress=progress)
+    artifacts = list(r.files)
+    found: list[str] = []
+    for o in r.outcomes:
+        if o.build is None:
+            continue
+        artifacts += [v["output"] for t in o.build["targets"].values() for v in t.get("variants") or []]
+        artifacts += list(o.build.get("report") or [])
+        found += [f"{o.folder}: {w}" for w in problems(o.build)]
+    human = to_text(r.summary)
+    app.done(r.to_dict(), human, artifacts, found)
+    if not r.ok:
+        if not app.json_mode and app.verbosity >= 0:  # the table, with each failed model in place, then the error
+            click.echo(printable(human))
+        raise SweepFailed(r)
+
+
 @click.command("build")
-@click.argument("model", required=False, type=click.Path(path_type=str))
+@click.argument("models", nargs=-1, type=click.Path(path_type=str))
 @click.option("--target", "targets", default=None, help=f"One or more, comma-separated: {', '.join(names())}.")
 @click.option(
     "--data",
@@ -227,7 +252,7 @@ def _say_toml_trust(app: App, path: str, settings: dict, given: dict) -> None:
 @pass_app
 def command(
     app: App,
-    model,
+    models,
     targets,
     data_path,
     eval_data_path,
@@ -250,6 +275,11 @@ def command(
     """Build MODEL (default: the bundled MNIST CNN) for each target: quantize, debug, check,
     compile, benchmark, report. Stages are cached; a re-run redoes only what changed.
 
+    Several models (edgeq build a.keras b.onnx --target cpu,mcu, or models = [...] in edgeq.toml) are a
+    sweep: each is built into a folder of its own under -o, named after its file, and summary.md,
+    summary.html and summary.json there hold the model x target table of verdicts. A model that fails
+    is reported in place and the others finish; the exit code is the worst of the models'.
+
     Target options (--board, --host, --runtime, ...) go to every chosen target that takes them; in
     edgeq.toml, a [targets.NAME] table holds one target's (board = "nrf52840"), the command line winning."""
     from pathlib import Path
@@ -261,8 +291,11 @@ def command(
     if config_path or Path("edgeq.toml").is_file():
         settings = load_toml(config_path or "edgeq.toml")
     target_opts = given_build_options(techniques)  # before the techniques are spread below
+    # several models (on the command line, else edgeq.toml's `models`) are a sweep; one is today's build
+    listed = settings.pop("models", None) or ()
+    models = tuple(models) or ((listed,) if isinstance(listed, str) else tuple(listed))
     given = {
-        "model": model,
+        "model": models[0] if len(models) == 1 else None,
         "targets": targets,
         "data": data_path,
         "eval_data": eval_data_path,
@@ -288,6 +321,9 @@ def command(
         from edgeq.errors import UsageError
 
         raise UsageError("no target given", f"pass --target (one or more of: {', '.join(names())})")
+    if len(models) > 1:
+        _sweep(app, SweepConfig(models=models, build=BuildConfig(**settings)), force)
+        return
     cfg = BuildConfig(**settings)
     with build_steps(app, reporter(app)) as (say, progress):  # on a terminal: step i/N, its elapsed time ticking
         r = api.build(cfg, force=force, say=say, progress=progress)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 from edgeq.artifacts import Outputs, check_writable, write_bytes_atomic
@@ -292,10 +293,18 @@ def tradeoff_png(targets: list[dict]) -> bytes:
     return buf.getvalue()
 
 
-def md_cell(value: object) -> str:
+_MD_INLINE = re.compile(r"([\\`*_\[\]()!~#&>])")
+
+
+def md_cell(value: object, literal: bool = False) -> str:
     """A table cell for Markdown: one line, its pipes and tag openers escaped (a manifest's strings stay text:
-    no cell ends the row, no ``<script>`` becomes HTML where the .md is rendered)."""
-    return " ".join(str(value).split()).replace("|", "\\|").replace("<", "\\<")
+    no cell ends the row, no ``<script>`` becomes HTML where the .md is rendered). ``literal`` (for a name a
+    user chose, such as a model's path) also escapes the rest of Markdown's inline syntax, so that no
+    ``*emphasis*``, ``[link](...)``, code span or entity comes of it: the name reads as typed."""
+    text = " ".join(str(value).split())
+    if literal:
+        text = _MD_INLINE.sub(r"\\\1", text)
+    return text.replace("|", "\\|").replace("<", "\\<")
 
 
 def _md_table(rows: list[list[str]], header: list[str]) -> str:
