@@ -165,6 +165,24 @@ def _by_kind(rows: list[dict]) -> list[str]:
     return out
 
 
+def _per_core(rows: list[dict]) -> list[str]:
+    """Per core, the four models together: instructions per MAC of each op kind (sum over sum)."""
+    from edgeq.targets.mcu.cgen.profile import GROUPS
+
+    out = ["| core | " + " | ".join(GROUPS) + " | whole models |", "|---|" + "---|" * (len(GROUPS) + 1)]
+    for core in dict.fromkeys(r["core"] for r in rows):
+        mine = [r for r in rows if r["core"] == core]
+        macs = sum(r["macs"] for r in mine)
+        cells = []
+        for g in GROUPS:
+            grps = [r["profile"]["by_group"][g] for r in mine if g in r["profile"]["by_group"]]
+            ins, gm = sum(x["instructions"] for x in grps), sum(x["macs"] for x in grps)
+            cells.append("-" if not grps else f"{ins / gm:.2f}" if gm else f"+{ins / macs:.2f}/model MAC")
+        whole = sum(r["instructions_per_inference"] for r in mine) / macs
+        out.append(f"| {core} | " + " | ".join(cells) + f" | {whole:.2f} |")
+    return out
+
+
 def _latency(rows: list[dict]) -> tuple[list[str], list[dict]]:
     from edgeq.targets.mcu import boards
     from edgeq.targets.mcu.cgen import latency
@@ -240,6 +258,10 @@ def render(doc: dict) -> dict:
         "without MACs (pools, ADD, the rest) show what they add per MAC of the whole model.",
         "",
         *_by_kind(rows),
+        "",
+        "Per core, the four models together (instructions of the kind over its MACs):",
+        "",
+        *_per_core(rows),
         "",
         "## Estimated board latency from the engine's own instructions (cgen/latency.py)",
         "",
