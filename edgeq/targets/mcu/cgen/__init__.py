@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeq.errors import BadInput, ConversionFailed
-from edgeq.targets.mcu.cgen import dsp, emit, fit, graph, lower, mve, plan, shapes, toolchain
+from edgeq.targets.mcu.cgen import dsp, emit, fit, graph, lower, mve, plan, profile, shapes, toolchain
 
 __all__ = ["Project", "generate", "prove", "bit_exact_line", "matched", "SUPPORTED_OPS", "CORES", "DEFAULT_CORES"]
 
@@ -44,6 +44,7 @@ class Project:
     output_dtype: str = "int8"
     constant_bytes: int = 0  # weights, biases, multipliers and scales as emitted
     notes: tuple[str, ...] = field(default_factory=tuple)
+    op_records: tuple = ()  # per statement of model_invoke: profile.OpRecord (op, kernel, MACs), for profile.py
 
     @property
     def io_bytes(self) -> int:
@@ -116,6 +117,7 @@ def generate(data: bytes, origin: str = "model", provenance: dict | None = None,
         input_dtype=g.tensors[g.inputs[0]].dtype,
         output_dtype=g.tensors[g.outputs[0]].dtype,
         constant_bytes=sum(c.values.nbytes for c in {c.name: c for low in lowered for c in low.consts}.values()),
+        op_records=profile.records(g, lowered),
     )
 
 

@@ -1,8 +1,9 @@
 """``edgeq bench --target mcu --runtime c``: the generated C engine under QEMU on the board's core.
 
 What is measured is an instruction count per inference (QEMU ``-icount``), not time and not board cycles:
-the result carries no latency, only instructions, labelled with their provenance, beside flash and RAM
-measured from the linked ELF. Every inference is also compared bit for bit with LiteRT's reference
+the result measures no latency, only instructions, labelled with their provenance, beside flash and RAM
+measured from the linked ELF. The one latency it carries is estimated from those instructions
+(:mod:`latency`), labelled with its basis and error. Every inference is also compared bit for bit with LiteRT's reference
 kernels, so the count is of code that computes the right answer.
 """
 
@@ -27,6 +28,7 @@ from edgeq.targets.mcu.cgen import (
     emit,
     fit,
     generate,
+    latency,
     prove,
     toolchain,
 )
@@ -38,13 +40,15 @@ ARM_TOOLS = ("gcc", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"
 @dataclass(frozen=True)
 class McuCBenchResult(BenchResult):
     """Instructions per inference under QEMU (``instructions``), flash and RAM from the ELF (``memory``),
-    the bit-exactness of every inference (``proof``) and the board's latency ``estimate``, kept apart.
-    ``stats`` holds no latency: only ``num_runs`` (inferences) is set."""
+    the bit-exactness of every inference (``proof``), the board's MAC-based latency ``estimate`` (TFLM with
+    CMSIS-NN) and ``latency_estimate``, this engine's estimated latency from its own instruction count
+    (:mod:`latency`), kept apart. ``stats`` holds no latency: only ``num_runs`` (inferences) is set."""
 
     instructions: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     proof: dict = field(default_factory=dict)
     estimate: dict = field(default_factory=dict)
+    latency_estimate: dict = field(default_factory=dict)
 
     def describe(self, model: str) -> list[str]:
         """The whole benchmark for people, ``model`` first: instructions, not a latency table (nothing here
@@ -62,6 +66,7 @@ class McuCBenchResult(BenchResult):
         doc["memory"] = self.memory
         doc["proof"] = self.proof
         doc["estimate"] = self.estimate
+        doc["latency_estimate"] = self.latency_estimate  # estimated, with its basis and error; never measured
         return doc
 
 
@@ -172,9 +177,11 @@ class McuCRunner:
                 details={"proof": proof},
             )
         est = estimate.estimate(model_info, self.board)
+        engine_est = latency.estimate(run["instructions_per_inference"], self.board)
         env = host_environment()
         env["runtime"] = f"edgeq generated C, arm-none-eabi-gcc -O2 -mcpu={emit.BOARDS[core][1]}, QEMU {run['machine']}"
         notes = self._notes(run, proof, n, est, cfg)
+        notes.insert(2, info(latency.describe(engine_est, self.board.name)))
         return McuCBenchResult(
             target="mcu",
             device=f"{self.board.name} ({core}) on QEMU {run['machine']}, generated C",
@@ -193,6 +200,7 @@ class McuCRunner:
             }
             | {"qemu": {core: {k: v for k, v in run.items() if k not in ("elf", "map")}}},
             estimate=est,
+            latency_estimate=engine_est,
         )
 
     def _notes(self, run: dict, proof: dict, n: int, est: dict, cfg: BenchConfig) -> list[Message]:

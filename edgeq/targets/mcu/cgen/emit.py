@@ -143,17 +143,30 @@ def model_c(g: Graph, lowered: list[Lowered], plan: Plan, provenance: dict) -> s
             parts.append(low.params)
     parts += state.state_c(g)  # resource variables: static storage and model_reset()
     cin, cout = io_ctypes(g)
-    parts += ["", f"int model_invoke(const {cin}* in, {cout}* out) {{"]
-    for low in lowered:
+    parts += [*PROFILE_MACROS, "", f"int model_invoke(const {cin}* in, {cout}* out) {{"]
+    for position, low in enumerate(lowered):
         stmt = low.statement
         for t in sorted(set(low.op.inputs) | set(low.op.outputs), reverse=True):
             if t >= 0 and t in plan.pointer:
                 stmt = stmt.replace(f"{{t{t}}}", plan.pointer[t])
         stmt = stmt.replace("{scratch}", plan.scratch.get(low.op.index, "0"))  # a kernel's planned scratch
         parts.append(f"  /* #{low.op.index} {ctext.comment_text(low.op.name)} */")
+        parts.append(f"  EQ_PROFILE_OP({position});")  # nothing unless built with EQ_PROFILE (profile.py)
         parts.append(f"  {stmt}")
-    parts += ["  return 0;", "}", ""]
+    parts += ["  EQ_PROFILE_OP(-1);", "  return 0;", "}", ""]
     return "\n".join(parts)
+
+
+# The opt-in per-op profile (:mod:`profile`): built with EQ_PROFILE on Arm, each op's statement is preceded by a
+# mark that the QEMU driver (main_qemu.c) turns into SysTick counts per op; any other build expands it to nothing.
+PROFILE_MACROS = (
+    "#if defined(EQ_PROFILE) && defined(__arm__)",
+    "void eq_profile_mark(int op);",
+    "#define EQ_PROFILE_OP(k) eq_profile_mark(k)",
+    "#else",
+    "#define EQ_PROFILE_OP(k) ((void)0)",
+    "#endif",
+)
 
 
 def _plan_lines(plan: Plan) -> list[str]:

@@ -216,4 +216,5 @@ def qemu_run(
         "instructions": [round(t * insns_per_tick) for t in ticks],
         "instructions_per_tick": round(insns_per_tick, 3),
         "stack_bytes": int(stack.group(1)) if stack else None,
+        "per_op_log": [line for line in log.splitlines() if line.startswith("EQ op")],  # an EQ_PROFILE build's
     }

@@ -33,6 +33,43 @@ static void __attribute__((noinline)) paint_stack(void) {
   for (uint32_t* p = &_sstack; p < &here - 64; ++p) *p = STACK_PAINT;
 }
 
+#ifdef EQ_PROFILE
+/* Opt-in per-op profile (edgeq's cgen/profile.py builds with EQ_PROFILE): model.c marks the start of each op's
+ * statement (and the end of the last, as op -1); the ticks between two marks go to the op the first one named.
+ * The cost of one mark, measured back to back, is printed so the reader can take it off each op. */
+#define EQ_PROFILE_MAX_OPS 4096
+#define EQ_PROFILE_REPEAT 16
+static uint64_t eq_prof_ticks[EQ_PROFILE_MAX_OPS];
+static uint64_t eq_prof_last;
+static int eq_prof_cur = -1, eq_prof_top = -1;
+
+void eq_profile_mark(int op) {
+  uint64_t now = ticks();
+  if (eq_prof_cur >= 0 && eq_prof_cur < EQ_PROFILE_MAX_OPS) eq_prof_ticks[eq_prof_cur] += now - eq_prof_last;
+  if (op > eq_prof_top && op < EQ_PROFILE_MAX_OPS) eq_prof_top = op;
+  eq_prof_cur = op;
+  eq_prof_last = ticks();
+}
+
+static void eq_profile_overhead(void) {
+  for (int i = 0; i < EQ_PROFILE_REPEAT; ++i) {
+    eq_profile_mark(0);
+    eq_profile_mark(-1);
+  }
+  printf("EQ op_overhead %d %llu\n", EQ_PROFILE_REPEAT, (unsigned long long)eq_prof_ticks[0]);
+  eq_prof_ticks[0] = 0;
+  eq_prof_top = -1;
+}
+
+static void eq_profile_report(int n) {
+  for (int k = 0; k <= eq_prof_top; ++k) {
+    printf("EQ op %d %d %llu\n", n, k, (unsigned long long)eq_prof_ticks[k]);
+    eq_prof_ticks[k] = 0;
+  }
+  eq_prof_top = -1;
+}
+#endif
+
 int main(void) {
   static model_input_t in[MODEL_INPUT_SIZE];
   static model_output_t out[MODEL_OUTPUT_SIZE];
@@ -44,6 +81,9 @@ int main(void) {
   uint64_t t0 = ticks();
   spin(1000000u);
   printf("EQ cal %llu\n", (unsigned long long)(ticks() - t0));
+#ifdef EQ_PROFILE
+  eq_profile_overhead();
+#endif
   FILE* fi = fopen("inputs.bin", "rb");
   FILE* fo = fopen("outputs.bin", "wb");
   if (!fi || !fo) {
@@ -65,6 +105,9 @@ int main(void) {
     if (rc != 0) return 2;
     fwrite(out, 1, sizeof out, fo);
     printf("EQ ticks %d %llu\n", n, (unsigned long long)dt);
+#ifdef EQ_PROFILE
+    eq_profile_report(n);
+#endif
     ++n;
   }
   fclose(fo);
