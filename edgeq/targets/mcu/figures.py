@@ -189,12 +189,24 @@ def host_bench(brd: boards.Board, est: dict, messages: Iterable[Message]) -> Fin
     return replace(_base(brd, messages), latency=latency(est))
 
 
-def c_bench(brd: boards.Board, run: dict, n: int, messages: Iterable[Message]) -> Findings:
+def c_bench(brd: boards.Board, run: dict, n: int, messages: Iterable[Message], engine_est: dict) -> Findings:
     """``bench --runtime c``'s findings: instructions per inference under QEMU (not time, not cycles), RAM
-    and flash measured from the linked ELF, and the bit-exactness of every inference."""
+    and flash measured from the linked ELF, the bit-exactness of every inference, and the latency estimated
+    from those instructions (``engine_est``, :func:`cgen.latency.estimate`; none when the core is not calibrated)."""
     where = qemu_where(run["machine"], brd.core)
+    est_ms = engine_est.get("latency_ms")
     return replace(
         _base(brd, messages),
+        latency=None
+        if est_ms is None
+        else Figure(
+            est_ms,
+            "ms",
+            Basis.ESTIMATED,
+            where=brd.name,
+            how=engine_est["basis"],
+            error=f"+/-{engine_est['error']:.0%} on the published points",
+        ),
         fit=Fit(
             Figure(run["ram_bytes"], "bytes", Basis.MEASURED, where=ELF_WHERE, how=ELF_RAM_HOW),
             Figure(run["flash_bytes"], "bytes", Basis.MEASURED, where=ELF_WHERE, how=ELF_FLASH_HOW),

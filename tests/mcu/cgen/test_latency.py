@@ -79,3 +79,5 @@ def test_bench_carries_the_engines_estimated_latency(run_cli, mcu_models):
     assert res["latency_ms"] is None and est["kind"] == "estimated" and est["error"] > 0
     assert est["latency_ms"] == pytest.approx(ins * est["cycles_per_instruction"] / 120e6 * 1000, rel=1e-3)
     assert any(n.startswith("estimated latency of this engine on stm32l4r5") for n in res["notes"])
+    figure = res["findings"]["latency"]  # the typed figure the build and the report read
+    assert figure["basis"] == "estimated" and figure["value"] == est["latency_ms"] and "%" in figure["error"]

@@ -189,7 +189,7 @@ class McuCRunner:
             num_threads=1,
             environment=env,
             notes=tuple(m.text for m in notes),
-            findings=figures.c_bench(self.board, run, n, notes),
+            findings=figures.c_bench(self.board, run, n, notes, engine_est),
             instructions=_instructions(run, n, project.macs, core),
             memory=_memory(run, project),
             proof={k: proof[k] for k in ("host", "num_samples", "reference", "wall_time_s") if k in proof}

@@ -183,7 +183,9 @@ def parse(lines: Sequence[str], num_ops: int, num_samples: int, insns_per_tick: 
     return np.maximum(np.rint((ticks - mark) * insns_per_tick), 0).astype(np.int64), mark * insns_per_tick
 
 
-def run(project: Project, data: bytes, inputs: np.ndarray, folder: Path, core: str, timeout_s: float | None = None) -> Profile:
+def run(
+    project: Project, data: bytes, inputs: np.ndarray, folder: Path, core: str, timeout_s: float | None = None
+) -> Profile:
     """Build ``project`` with the per-op marks for ``core`` in ``folder`` and run ``inputs`` (N x input size)
     under QEMU; every output is compared with TFLM's reference kernels (LiteRT's when TFLM is missing).
 
