@@ -19,8 +19,24 @@ def uses_mve(core: str | None) -> bool:
 
 
 def _conv(low: Lowered) -> Lowered:
-    """CONV_2D: the plain kernel until its Helium kernel lands."""
-    return low
+    """CONV_2D to ``eq_conv2d_mve`` (runtime/eq_conv_mve.c): the plain filter, bias and parameters (wsum
+    included), plus scratch for the im2col columns of 3 output pixels, each padded to whole 16-byte blocks
+    (EQ_CONV_MVE_SCRATCH), which the memory plan places in the arena."""
+    from dataclasses import replace  # here, not at the top: the other op kinds' code stays apart from this one
+
+    if not low.statement.startswith("eq_conv2d("):
+        return low
+    k = conv_depth(low)
+    stmt = "eq_conv2d_mve(" + low.statement.removeprefix("eq_conv2d(").removesuffix(");") + ", (int8_t*){scratch});"
+    notes = {**low.notes, "kernel": "eq_conv2d_mve", "scratch_bytes": 3 * ((k + 15) // 16 * 16)}
+    return replace(low, statement=stmt, notes=notes)
+
+
+def conv_depth(low: Lowered) -> int:
+    """The taps of one output channel of a lowered CONV_2D (k_h * k_w * in_c): its filter's size over out_c."""
+    weights = next(c for c in low.consts if c.name == f"w{low.op.inputs[1]}")
+    out_c = len(next(c for c in low.consts if c.name == f"op{low.op.index}_mult").values)
+    return int(weights.values.size) // out_c
 
 
 def _depthwise(low: Lowered) -> Lowered:

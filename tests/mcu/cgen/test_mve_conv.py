@@ -1,0 +1,132 @@
+"""The Helium CONV_2D (runtime/eq_conv_mve.c) chosen for Cortex-M55 only, and bit-exact with TFLM's and
+LiteRT's reference kernels under QEMU (mps3-an547).
+
+Fast: the choice of kernel per core, the scratch size. Slow: two seeded chains of convolutions (1x1 and 3x3
+and 2x2, strides 1 and 2, same and valid padding, dilation, one input channel, filter depths k that are not
+a multiple of 16 and ones that are, odd channel counts, pixel counts not a multiple of 3, per-channel filter
+scales and random zero points from their own calibration ranges), generated for Cortex-M55 and run under
+QEMU, each sample compared bit for bit with TFLM's reference kernels and BUILTIN_REF; the host build (the
+kernel falls back to eq_conv2d there) with them.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from edgeq.targets.mcu import cgen
+from edgeq.targets.mcu.cgen import emit, graph, lower, mve, plan
+from tests.mcu.conftest import _keras, convert_int8
+
+NUM_SAMPLES = 6
+HAVE_ARM = all(shutil.which(t) for t in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"))
+SPECS = (  # (kernel, stride, padding, dilation)
+    (3, 1, "same", 1),
+    (1, 1, "valid", 1),
+    (3, 2, "same", 1),
+    (3, 1, "same", 2),
+    (1, 2, "valid", 1),
+    (2, 1, "valid", 1),
+    (1, 1, "same", 1),
+)
+
+
+def _chain(k, seed: int):
+    """A seeded input shape and a chain of Conv2D layers covering the Helium kernel's paths and tails."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(v) for v in rng.integers(7, 12, 2))
+    cin = 1 if seed % 2 else int(rng.integers(2, 7))
+    acts = (None, "relu", "relu6")
+    # channel counts: odd ones (a lone last channel), 16 and 32 (k a multiple of 16 in the 1x1 after them)
+    couts = [int(rng.integers(3, 12)), 16, int(rng.integers(13, 20)) | 1, 32, int(rng.integers(3, 12)), 9, 17]
+
+    def build(t):
+        for i, (kk, s, pad, d) in enumerate(SPECS):
+            t = k.layers.Conv2D(couts[i], kk, strides=s, padding=pad, dilation_rate=d, activation=acts[i % 3])(t)
+        return t
+
+    return (h, w, cin), build
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> list[tuple[str, bytes]]:
+    k = _keras()
+    folder = tmp_path_factory.mktemp("mve_models")
+    out = []
+    for seed in (5, 6):
+        shape, build = _chain(k, seed)
+        inp = k.Input(shape)
+        model = k.Model(inp, build(inp))
+        rng = np.random.default_rng(seed)
+        lo, hi = sorted(rng.uniform(-3, 3, 2))
+        x = rng.uniform(lo, hi + 0.2, (8, *shape)).astype(np.float32)
+        out.append((f"chain{seed}", convert_int8(folder, f"chain{seed}", model, shape, x).read_bytes()))
+    return out
+
+
+@pytest.mark.slow
+def test_chains_cover_the_kernel_paths(models) -> None:
+    depths, zps, pixels = set(), set(), set()
+    for name, data in models:
+        g = graph.read(data, name)
+        convs = [op for op in g.ops if op.name == "CONV_2D"]
+        assert len(convs) == len(SPECS)
+        assert all(len(g.tensors[op.inputs[1]].scales) > 1 for op in convs)  # per-channel filter scales
+        depths |= {int(np.prod(g.tensors[op.inputs[1]].shape[1:])) for op in convs}
+        zps |= {g.tensors[op.inputs[0]].zero_point for op in convs}
+        pixels |= {int(np.prod(g.tensors[op.outputs[0]].shape[1:3])) % 3 for op in convs}
+        assert any(g.tensors[op.inputs[1]].shape[3] == 1 for op in convs) == (name == "chain5")
+    assert any(d % 16 for d in depths) and any(d % 16 == 0 for d in depths) and any(d < 16 for d in depths)
+    assert len(zps) > 3 and pixels - {0}  # zero points vary; some ops end on a group of fewer than 3 pixels
+
+
+@pytest.mark.slow
+def test_generated_project_selects_kernel_by_core(models) -> None:
+    _, data = models[0]
+    for core in cgen.CORES + (None,):
+        project = cgen.generate(data, "chain", core=core)
+        model_c = project.files["model.c"]
+        if core == "cortex-m55":
+            assert model_c.count("eq_conv2d_mve(") == len(SPECS) and "eq_conv2d(" not in model_c
+            assert "(int8_t*)(eq_arena + " in model_c  # im2col scratch planned in the arena
+            assert "void eq_conv2d_mve(" in project.files["eq_conv_mve.c"]
+        else:
+            assert "eq_conv2d_mve(" not in model_c
+            assert project.files["eq_conv_mve.c"] == emit.unused_stub("eq_conv_mve.c")  # no Helium code built
+
+
+@pytest.mark.slow
+def test_scratch_holds_three_padded_columns(models) -> None:
+    _, data = models[1]
+    g = graph.read(data, "chain")
+    lowered = mve.retarget(lower.lower(g), "cortex-m55")
+    convs = [low for low in lowered if low.op.name == "CONV_2D"]
+    for low in convs:
+        k = int(np.prod(g.tensors[low.op.inputs[1]].shape[1:]))
+        assert low.notes["scratch_bytes"] == 3 * (-(-k // 16) * 16) and low.notes["kernel"] == "eq_conv2d_mve"
+    assert set(plan.make(g, lowered).scratch) == {low.op.index for low in convs}
+
+
+def test_other_ops_and_cores_unchanged() -> None:
+    assert mve.uses_mve("cortex-m55") and not mve.uses_mve("cortex-m4") and not mve.uses_mve(None)
+    assert mve.retarget([], "cortex-m4") == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_ARM, reason="needs gcc, arm-none-eabi-gcc and qemu-system-arm")
+def test_mve_conv_bit_exact_on_qemu_m55(models, tmp_path) -> None:
+    """Both chains on M55 (Helium) and the host (the plain fallback), against TFLM and LiteRT."""
+    for name, data in models:
+        project = cgen.generate(data, name, core="cortex-m55")
+        assert "eq_conv2d_mve(" in project.files["model.c"]
+        project.write(tmp_path / name)
+        rng = np.random.default_rng(11)
+        samples = rng.integers(-128, 128, (NUM_SAMPLES, project.input_size)).astype(np.int8)
+        proof = cgen.prove(project, data, samples, tmp_path / name, cores=("cortex-m55",), timeout_s=120)
+        assert proof["host"]["bit_exact"] == NUM_SAMPLES, proof["host"]
+        run = proof["qemu"]["cortex-m55"]
+        assert run["bit_exact"] == NUM_SAMPLES, run
+        assert set(cgen.matched(run)) == {cgen.TFLM_REF, cgen.LITERT_REF}, run
+        assert run["instructions_per_inference"] > 0
