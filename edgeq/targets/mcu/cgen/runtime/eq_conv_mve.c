@@ -2,15 +2,12 @@
  *
  * The plain OHWI filter and the plain parameters, with the arithmetic of eq_conv2d (TFLM's): the input
  * offset is folded out of the dot product, sum((x + off) * w) = sum(x * w) + off * wsum, exact in int32.
- * Three output pixels at a time: their im2col columns are written to the scratch (each k rounded up to
- * 16 bytes), with the input zero point for padded taps, which then add nothing once off * wsum is in; a
- * 1x1 filter with no padding reads its columns from the input instead. The dot products take VMLADAVA (16 int8 products summed
- * into an int32 per instruction), 2 output channels x 3 pixels per pass (VMLADAVA accumulates in even
- * registers only: 6 accumulators fit without spills); the last partial block of 16 taps loads with the
- * tail lanes zeroed, so it never reads past a filter row or an input pixel. The requantization is
- * MultiplyByQuantizedMultiplier on the 3 pixels at once: VQRDMULH is gemmlowp's rounding doubling high
- * multiply, and the right shift rounds half away from zero as the plain kernel's (a negative value is
- * nudged by -1 before VRSHL's round-half-up).
+ * Three output pixels at a time: their im2col columns are written to the scratch (k taps, then zeros up to
+ * a whole block of 16), with the input zero point for padded taps, which then add nothing once off * wsum
+ * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
+ * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
+ * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
+ * accumulators go to the scratch, then each pixel is requantized 4 channels per pass (requant_pixel).
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
@@ -66,35 +63,37 @@ static inline const int8_t* direct(const eq_conv_t* p, const int8_t* in, int32_t
   return in + (((int64_t)b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
 }
 
-/* MultiplyByQuantizedMultiplier of 4 accumulators, the output offset added and clamped. */
-static inline int32x4_t requant(int32x4_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32x4_t lo,
-                                int32x4_t hi) {
-  const int32_t left = shift > 0 ? shift : 0;
-  const int32_t right = shift > 0 ? 0 : -shift;
-  acc = vqrdmulhq_n_s32(vshlq_r_s32(acc, left), mult);
-  /* round half away from zero: -1 for a negative value when there is a right shift, then round half up */
-  const int32x4_t fix = vshrq_n_s32(vandq_s32(acc, vdupq_n_s32(-right)), 31);
-  acc = vrshlq_n_s32(vqaddq_s32(acc, fix), -right);
-  return vminq_s32(vmaxq_s32(vaddq_n_s32(acc, out_offset), lo), hi);
-}
-
-/* The 3 pixels' accumulators of one channel, each plus the channel's base (bias + off * wsum); lane 3 unused. */
-static inline int32x4_t lanes(int32_t a0, int32_t a1, int32_t a2, int32_t base) {
-  int32x4_t v = vdupq_n_s32(a0);
-  v = vsetq_lane_s32(a1, v, 1);
-  v = vsetq_lane_s32(a2, v, 2);
-  return vaddq_n_s32(v, base);
+/* Requantizes the int32 accumulators of one pixel (acc[0 .. out_c)) to out, 4 channels per pass:
+ * MultiplyByQuantizedMultiplier per channel (VQRDMULH is gemmlowp's rounding doubling high multiply; the
+ * right shift rounds half away from zero: -1 for a negative value before VRSHL's round-half-up), the output
+ * offset added, clamped. The channel's base (bias + in_offset * wsum) is added first. */
+static void requant_pixel(const eq_conv_t* p, const int32_t* acc, const int32_t* bias, int8_t* out) {
+  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max), zero = vdupq_n_s32(0);
+  const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
+  for (int32_t c = 0; c < p->out_c; c += 4) {
+    const mve_pred16_t m = vctp32q((uint32_t)(p->out_c - c));
+    const int32x4_t shift = vldrwq_z_s32(p->shift + c, m);
+    const int32x4_t neg_right = vminq_s32(shift, zero);
+    int32x4_t v = vmlaq_n_s32(vldrwq_z_s32(acc + c, m), vldrwq_z_s32(p->wsum + c, m), in_offset);
+    if (bias) v = vaddq_s32(v, vldrwq_z_s32(bias + c, m));
+    v = vqrdmulhq_s32(vshlq_s32(v, vmaxq_s32(shift, zero)), vldrwq_z_s32(p->mult + c, m));
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    v = vrshlq_s32(v, neg_right);
+    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
+    vstrbq_p_s32(out + c, v, m);
+  }
 }
 
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int8_t* scratch) {
-  const int32_t out_c = p->out_c, in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32_t out_c = p->out_c;
   const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
   const int32_t blocks = k >> 4, tail = k & 15;
   const int32_t pixels = p->batches * p->out_h * p->out_w;
-  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0;
-  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-  const uint32x4_t stride = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)out_c);
+  /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
+  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && tail == 0;
+  int32_t* acc = (int32_t*)(void*)scratch; /* [EQ_MVE_PIX][out_c] accumulators, then the columns */
+  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * out_c;
   const mve_pred16_t wtail = vctp8q((uint32_t)tail);
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
@@ -104,19 +103,24 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
       if (is_direct) {
         cols[j] = direct(p, in, pj);
       } else {
-        cols[j] = scratch + j * k16;
-        if (j < n) im2col(p, in, pj, scratch + j * k16);
+        int8_t* col = colbuf + j * k16;
+        cols[j] = col;
+        if (j < n) {
+          im2col(p, in, pj, col);
+          vstrbq_p_s8(col + k, vdupq_n_s8(0), vctp8q((uint32_t)(k16 - k))); /* zero tail: adds nothing */
+        }
       }
     }
-    const mve_pred16_t keep = vctp32q((uint32_t)n);
-    int8_t* o = out + (int64_t)q * out_c;
-    int32_t oc = 0;
-    for (; oc + 2 <= out_c; oc += 2) {
+    /* Whole blocks of 16 for every channel pair but the last: past a filter row's end are the next row's
+     * taps, times the columns' zero tail (the last pair takes the tail predicated: no read past the filter). */
+    for (int32_t oc = 0; oc < out_c; oc += 2) {
+      const int last = oc + 2 >= out_c;
+      const int32_t nb = last ? blocks : k16 >> 4;
       const int8_t *c0 = cols[0], *c1 = cols[1], *c2 = cols[2];
       const int8_t* w0 = w + (int64_t)oc * k;
-      const int8_t* w1 = w0 + k;
+      const int8_t* w1 = oc + 1 < out_c ? w0 + k : w0; /* an odd last channel computes its row twice */
       int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
-      for (int32_t i = 0; i < blocks; ++i) {
+      for (int32_t i = 0; i < nb; ++i) {
         const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
         const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1);
         c0 += 16;
@@ -131,7 +135,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
         b1 = vmladavaq_s8(b1, x1, v1);
         b2 = vmladavaq_s8(b2, x2, v1);
       }
-      if (tail) { /* the last k % 16 taps: every load predicated, nothing read past a row or column */
+      if (last && tail) {
         const int8x16_t x0 = vldrbq_z_s8(c0, wtail), x1 = vldrbq_z_s8(c1, wtail), x2 = vldrbq_z_s8(c2, wtail);
         const int8x16_t v0 = vldrbq_z_s8(w0, wtail), v1 = vldrbq_z_s8(w1, wtail);
         a0 = vmladavaq_s8(a0, x0, v0);
@@ -141,32 +145,16 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
         b1 = vmladavaq_s8(b1, x1, v1);
         b2 = vmladavaq_s8(b2, x2, v1);
       }
-      const int32_t base0 = (bias ? bias[oc] : 0) + p->wsum[oc] * in_offset;
-      const int32_t base1 = (bias ? bias[oc + 1] : 0) + p->wsum[oc + 1] * in_offset;
-      const int32x4_t r0 = requant(lanes(a0, a1, a2, base0), p->mult[oc], p->shift[oc], out_offset, lo, hi);
-      const int32x4_t r1 = requant(lanes(b0, b1, b2, base1), p->mult[oc + 1], p->shift[oc + 1], out_offset, lo, hi);
-      vstrbq_scatter_offset_p_s32(o + oc, stride, r0, keep);
-      vstrbq_scatter_offset_p_s32(o + oc + 1, stride, r1, keep);
-    }
-    if (oc < out_c) { /* an odd last channel */
-      const int8_t *c0 = cols[0], *c1 = cols[1], *c2 = cols[2];
-      const int8_t* w0 = w + (int64_t)oc * k;
-      int32_t a0 = 0, a1 = 0, a2 = 0;
-      for (int32_t left = k; left > 0; left -= 16) {
-        const mve_pred16_t m = vctp8q((uint32_t)left);
-        const int8x16_t v0 = vldrbq_z_s8(w0, m);
-        a0 = vmladavaq_s8(a0, vldrbq_z_s8(c0, m), v0);
-        a1 = vmladavaq_s8(a1, vldrbq_z_s8(c1, m), v0);
-        a2 = vmladavaq_s8(a2, vldrbq_z_s8(c2, m), v0);
-        c0 += 16;
-        c1 += 16;
-        c2 += 16;
-        w0 += 16;
+      acc[oc] = a0;
+      acc[out_c + oc] = a1;
+      acc[2 * out_c + oc] = a2;
+      if (oc + 1 < out_c) {
+        acc[oc + 1] = b0;
+        acc[out_c + oc + 1] = b1;
+        acc[2 * out_c + oc + 1] = b2;
       }
-      const int32_t base0 = (bias ? bias[oc] : 0) + p->wsum[oc] * in_offset;
-      const int32x4_t r0 = requant(lanes(a0, a1, a2, base0), p->mult[oc], p->shift[oc], out_offset, lo, hi);
-      vstrbq_scatter_offset_p_s32(o + oc, stride, r0, keep);
     }
+    for (int32_t j = 0; j < n; ++j) requant_pixel(p, acc + j * out_c, bias, out + (int64_t)(q + j) * out_c);
   }
 }
 
