@@ -7,7 +7,7 @@
  * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
  * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
  * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
- * accumulators go to the scratch, then each pixel is requantized 4 channels per pass (requant_pixel).
+ * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4).
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
@@ -63,24 +63,72 @@ static inline const int8_t* direct(const eq_conv_t* p, const int8_t* in, int32_t
   return in + (((int64_t)b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
 }
 
-/* Requantizes the int32 accumulators of one pixel (acc[0 .. out_c)) to out, 4 channels per pass:
- * MultiplyByQuantizedMultiplier per channel (VQRDMULH is gemmlowp's rounding doubling high multiply; the
- * right shift rounds half away from zero: -1 for a negative value before VRSHL's round-half-up), the output
- * offset added, clamped. The channel's base (bias + in_offset * wsum) is added first. */
-static void requant_pixel(const eq_conv_t* p, const int32_t* acc, const int32_t* bias, int8_t* out) {
-  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max), zero = vdupq_n_s32(0);
-  const int32_t in_offset = p->in_offset, out_offset = p->out_offset;
-  for (int32_t c = 0; c < p->out_c; c += 4) {
-    const mve_pred16_t m = vctp32q((uint32_t)(p->out_c - c));
-    const int32x4_t shift = vldrwq_z_s32(p->shift + c, m);
-    const int32x4_t neg_right = vminq_s32(shift, zero);
-    int32x4_t v = vmlaq_n_s32(vldrwq_z_s32(acc + c, m), vldrwq_z_s32(p->wsum + c, m), in_offset);
-    if (bias) v = vaddq_s32(v, vldrwq_z_s32(bias + c, m));
-    v = vqrdmulhq_s32(vshlq_s32(v, vmaxq_s32(shift, zero)), vldrwq_z_s32(p->mult + c, m));
+/* One channel pair over the 3 columns: nb whole blocks of 16 taps, then (tail != 0) one block of `tail`
+ * taps with every load predicated. The 6 sums go to acc: channel 0's 3 pixels, then channel 1's. */
+static inline __attribute__((always_inline)) void pair(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                       const int8_t* w0, const int8_t* w1, int32_t nb, int32_t tail,
+                                                       int32_t* acc) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
+  for (int32_t i = 0; i < nb; ++i) {
+    const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
+    const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1);
+    c0 += 16;
+    c1 += 16;
+    c2 += 16;
+    w0 += 16;
+    w1 += 16;
+    a0 = vmladavaq_s8(a0, x0, v0);
+    a1 = vmladavaq_s8(a1, x1, v0);
+    a2 = vmladavaq_s8(a2, x2, v0);
+    b0 = vmladavaq_s8(b0, x0, v1);
+    b1 = vmladavaq_s8(b1, x1, v1);
+    b2 = vmladavaq_s8(b2, x2, v1);
+  }
+  if (tail) {
+    const mve_pred16_t m = vctp8q((uint32_t)tail);
+    const int8x16_t x0 = vldrbq_z_s8(c0, m), x1 = vldrbq_z_s8(c1, m), x2 = vldrbq_z_s8(c2, m);
+    const int8x16_t v0 = vldrbq_z_s8(w0, m), v1 = vldrbq_z_s8(w1, m);
+    a0 = vmladavaq_s8(a0, x0, v0);
+    a1 = vmladavaq_s8(a1, x1, v0);
+    a2 = vmladavaq_s8(a2, x2, v0);
+    b0 = vmladavaq_s8(b0, x0, v1);
+    b1 = vmladavaq_s8(b1, x1, v1);
+    b2 = vmladavaq_s8(b2, x2, v1);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = b0;
+  acc[4] = b1;
+  acc[5] = b2;
+}
+
+/* Requantizes the n (<= 3) pixels' accumulators (acc[3 * c + j]) of channels [c, c + 4) where m keeps
+ * lanes: MultiplyByQuantizedMultiplier per channel (VQRDMULH is gemmlowp's rounding doubling high multiply;
+ * the right shift rounds half away from zero: -1 for a negative value before VRSHL's round-half-up), the
+ * output offset added, clamped. The channel's bias and in_offset * wsum are added first. */
+typedef struct {
+  const int32_t *mult, *shift, *wsum, *bias;
+  int32_t in_offset, out_offset, out_c;
+  int32x4_t lo, hi;
+  uint32x4_t every3;
+} eq_rq_t;
+
+static inline __attribute__((always_inline)) void requant4(const eq_rq_t* r, const int32_t* acc, int32_t c, int32_t n,
+                                                           int8_t* out, mve_pred16_t m) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32x4_t shift = vldrwq_z_s32(r->shift + c, m);
+  const int32x4_t left = vmaxq_s32(shift, zero), neg_right = vminq_s32(shift, zero);
+  const int32x4_t mult = vldrwq_z_s32(r->mult + c, m);
+  int32x4_t base = vmulq_n_s32(vldrwq_z_s32(r->wsum + c, m), r->in_offset);
+  if (r->bias) base = vaddq_s32(base, vldrwq_z_s32(r->bias + c, m));
+  for (int32_t j = 0; j < n; ++j) {
+    int32x4_t v = vaddq_s32(vldrwq_gather_shifted_offset_z_s32(acc + 3 * c + j, r->every3, m), base);
+    v = vqrdmulhq_s32(vshlq_s32(v, left), mult);
     v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
     v = vrshlq_s32(v, neg_right);
-    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
-    vstrbq_p_s32(out + c, v, m);
+    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, r->out_offset), r->lo), r->hi);
+    vstrbq_p_s32(out + j * r->out_c + c, v, m);
   }
 }
 
@@ -88,13 +136,18 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
                    int8_t* scratch) {
   const int32_t out_c = p->out_c;
   const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
-  const int32_t blocks = k >> 4, tail = k & 15;
   const int32_t pixels = p->batches * p->out_h * p->out_w;
   /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
-  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && tail == 0;
-  int32_t* acc = (int32_t*)(void*)scratch; /* [EQ_MVE_PIX][out_c] accumulators, then the columns */
-  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * out_c;
-  const mve_pred16_t wtail = vctp8q((uint32_t)tail);
+  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (k & 15) == 0;
+  int32_t* acc = (int32_t*)(void*)scratch; /* [out_c rounded up to 2][EQ_MVE_PIX] accumulators, then columns */
+  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * ((out_c + 1) & ~1);
+  const eq_rq_t rq = {p->mult,   p->shift,          p->wsum, bias, p->in_offset, p->out_offset, out_c,
+                      vdupq_n_s32(p->act_min), vdupq_n_s32(p->act_max), vmulq_n_u32(vidupq_n_u32(0, 1), 3)};
+  /* every channel pair but the last takes whole blocks: past a filter row's end come the next row's taps,
+   * times the columns' zero tail; the last pair takes its tail predicated, never reading past the filter */
+  const int32_t full_pairs = (out_c - 1) >> 1, nb16 = k16 >> 4;
+  const int8_t* w_last0 = w + (int64_t)full_pairs * 2 * k;
+  const int8_t* w_last1 = 2 * full_pairs + 1 < out_c ? w_last0 + k : w_last0; /* odd out_c: the row twice */
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
@@ -111,50 +164,15 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
         }
       }
     }
-    /* Whole blocks of 16 for every channel pair but the last: past a filter row's end are the next row's
-     * taps, times the columns' zero tail (the last pair takes the tail predicated: no read past the filter). */
-    for (int32_t oc = 0; oc < out_c; oc += 2) {
-      const int last = oc + 2 >= out_c;
-      const int32_t nb = last ? blocks : k16 >> 4;
-      const int8_t *c0 = cols[0], *c1 = cols[1], *c2 = cols[2];
-      const int8_t* w0 = w + (int64_t)oc * k;
-      const int8_t* w1 = oc + 1 < out_c ? w0 + k : w0; /* an odd last channel computes its row twice */
-      int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
-      for (int32_t i = 0; i < nb; ++i) {
-        const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
-        const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1);
-        c0 += 16;
-        c1 += 16;
-        c2 += 16;
-        w0 += 16;
-        w1 += 16;
-        a0 = vmladavaq_s8(a0, x0, v0);
-        a1 = vmladavaq_s8(a1, x1, v0);
-        a2 = vmladavaq_s8(a2, x2, v0);
-        b0 = vmladavaq_s8(b0, x0, v1);
-        b1 = vmladavaq_s8(b1, x1, v1);
-        b2 = vmladavaq_s8(b2, x2, v1);
-      }
-      if (last && tail) {
-        const int8x16_t x0 = vldrbq_z_s8(c0, wtail), x1 = vldrbq_z_s8(c1, wtail), x2 = vldrbq_z_s8(c2, wtail);
-        const int8x16_t v0 = vldrbq_z_s8(w0, wtail), v1 = vldrbq_z_s8(w1, wtail);
-        a0 = vmladavaq_s8(a0, x0, v0);
-        a1 = vmladavaq_s8(a1, x1, v0);
-        a2 = vmladavaq_s8(a2, x2, v0);
-        b0 = vmladavaq_s8(b0, x0, v1);
-        b1 = vmladavaq_s8(b1, x1, v1);
-        b2 = vmladavaq_s8(b2, x2, v1);
-      }
-      acc[oc] = a0;
-      acc[out_c + oc] = a1;
-      acc[2 * out_c + oc] = a2;
-      if (oc + 1 < out_c) {
-        acc[oc + 1] = b0;
-        acc[out_c + oc + 1] = b1;
-        acc[2 * out_c + oc + 1] = b2;
-      }
-    }
-    for (int32_t j = 0; j < n; ++j) requant_pixel(p, acc + j * out_c, bias, out + (int64_t)(q + j) * out_c);
+    const int8_t *c0 = cols[0], *c1 = cols[1], *c2 = cols[2];
+    const int8_t* wp = w;
+    int32_t* ap = acc;
+    for (int32_t i = 0; i < full_pairs; ++i, wp += 2 * k, ap += 6) pair(c0, c1, c2, wp, wp + k, nb16, 0, ap);
+    pair(c0, c1, c2, w_last0, w_last1, k >> 4, k & 15, ap);
+    int8_t* o = out + (int64_t)q * out_c;
+    int32_t c = 0;
+    for (; c + 4 <= out_c; c += 4) requant4(&rq, acc, c, n, o, 0xffff);
+    if (c < out_c) requant4(&rq, acc, c, n, o, vctp32q((uint32_t)(out_c - c)));
   }
 }
 
