@@ -12,6 +12,7 @@ kernel falls back to eq_conv2d there) with them.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,87 @@ def test_mve_conv_bit_exact_on_qemu_m55(models, tmp_path) -> None:
         assert run["bit_exact"] == NUM_SAMPLES, run
         assert set(cgen.matched(run)) == {cgen.TFLM_REF, cgen.LITERT_REF}, run
         assert run["instructions_per_inference"] > 0
+
+
+# eq_conv2d and eq_conv2d_mve side by side on one build: per-channel multipliers and shifts picked so that
+# the rounding right shift meets ties of both signs (-1 .. -4 with a multiplier of 1/2), left shifts, shift
+# 0 and a large right shift; a 1x1 conv that reads the input in place and a padded 3x3 one through im2col.
+_MULTS = (1 << 30, 1 << 30, 1 << 30, 1 << 30, 1518500250, 1 << 29, 2147483647)
+_SHIFTS = (-1, -2, -3, -4, 0, 2, -9)
+_H = _W = 5
+_IC = 32
+_OC = len(_MULTS)
+
+
+def _srdhm(a: np.ndarray, b: int) -> np.ndarray:
+    ab = a.astype(object) * b
+    return np.array([int((v + (1 << 30 if v >= 0 else 1 - (1 << 30))) / (1 << 31)) for v in ab], dtype=object)
+
+
+def _pair_model_c(w1: np.ndarray, w3: np.ndarray, bias: np.ndarray, in_off: int) -> str:
+    def arr(name: str, ctype: str, values) -> str:
+        return f"static const {ctype} {name}[] = {{{', '.join(str(int(v)) for v in np.ravel(values))}}};"
+
+    lines = [
+        '#include "model.h"',
+        '#include "eq_kernels.h"',
+        arr("w1", "int8_t", w1),
+        arr("w3", "int8_t", w3),
+        arr("bias", "int32_t", bias),
+        arr("mult", "int32_t", _MULTS),
+        arr("shift", "int32_t", _SHIFTS),
+        arr("wsum1", "int32_t", w1.reshape(_OC, -1).sum(axis=1)),
+        arr("wsum3", "int32_t", w3.reshape(_OC, -1).sum(axis=1)),
+        f"static const eq_conv_t c1 = {{1, {_H}, {_W}, {_IC}, {_H}, {_W}, {_OC}, 1, 1, 1, 1, 1, 1, 0, 0, 1, "
+        f"{in_off}, -3, -128, 127, mult, shift, wsum1}};",
+        f"static const eq_conv_t c3 = {{1, {_H}, {_W}, 3, {_H}, {_W}, {_OC}, 3, 3, 1, 1, 1, 1, 1, 1, 1, "
+        f"{in_off}, -3, -128, 127, mult, shift, wsum3}};",
+        "static int32_t scratch[256];",
+        "static int8_t x3[75];",
+        "void model_reset(void) {}",
+        "int model_invoke(const int8_t* in, int8_t* out) {",
+        "  const int32_t n = 25 * 7;",
+        "  for (int i = 0; i < 75; ++i) x3[i] = in[(i / 3) * 32 + i % 3];",
+        "  eq_conv2d(&c1, in, w1, bias, out);",
+        "  eq_conv2d_mve(&c1, in, w1, bias, out + n, (int8_t*)scratch);",
+        "  eq_conv2d(&c3, x3, w3, bias, out + 2 * n);",
+        "  eq_conv2d_mve(&c3, x3, w3, bias, out + 3 * n, (int8_t*)scratch);",
+        "  return 0;",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_ARM, reason="needs gcc, arm-none-eabi-gcc and qemu-system-arm")
+def test_requantization_ties_match_the_plain_kernel_on_qemu_m55(models, tmp_path) -> None:
+    from edgeq.targets.mcu.cgen import toolchain
+
+    rng = np.random.default_rng(21)
+    w1 = rng.integers(-127, 128, (_OC, _IC)).astype(np.int8)
+    w3 = rng.integers(-127, 128, (_OC, 3, 3, 3)).astype(np.int8)
+    bias = rng.integers(-2000, 2000, _OC).astype(np.int32)
+    in_off = 5
+    x = rng.integers(-128, 128, (4, _H * _W * _IC)).astype(np.int8)
+    # the ties this input gives the 1x1 conv: the high multiply's result, halfway between two shifted values
+    acc = (x.reshape(-1, _IC).astype(np.int64) + in_off) @ w1.T.astype(np.int64) + bias
+    ties = {"neg": 0, "pos": 0}
+    for c in range(4):
+        r = -_SHIFTS[c]
+        hi = _srdhm(acc[:, c], _MULTS[c])
+        for v in hi:
+            if v & ((1 << r) - 1) == 1 << (r - 1):
+                ties["neg" if v < 0 else "pos"] += 1
+    assert ties["neg"] > 10 and ties["pos"] > 10, ties
+    project = cgen.generate(models[0][1], "chain", core="cortex-m55")
+    project.write(tmp_path)
+    (tmp_path / "model.c").write_text(_pair_model_c(w1, w3, bias, in_off))
+    h = (tmp_path / "model.h").read_text()
+    h = h.replace(f"#define MODEL_INPUT_SIZE {project.input_size}\n", f"#define MODEL_INPUT_SIZE {_H * _W * _IC}\n")
+    h = h.replace(f"#define MODEL_OUTPUT_SIZE {project.output_size}\n", f"#define MODEL_OUTPUT_SIZE {4 * 25 * _OC}\n")
+    (tmp_path / "model.h").write_text(h)
+    build = toolchain.arm_build(tmp_path, tmp_path / "build", "cortex-m55", timeout_s=120)
+    got = toolchain.qemu_run(Path(build["elf"]), "cortex-m55", x, 4 * 25 * _OC, timeout_s=120)["outputs"]
+    plain1, mve1, plain3, mve3 = np.split(got, 4, axis=1)
+    assert np.array_equal(plain1, mve1) and np.array_equal(plain3, mve3)
+    assert len(np.unique(plain1)) > 20 and len(np.unique(plain3)) > 20  # not clamped to a constant
