@@ -47,8 +47,8 @@ def test_bench_counts_instructions_on_the_boards_core(mcu_models):
     ins = doc["instructions"]
     assert ins["provenance"] == "QEMU instruction count, not board cycles"
     assert ins["machine"] == "mps3-an547" and ins["core"] == "cortex-m55" and ins["num_inferences"] == 3
-    # a naive int8 CNN takes several instructions per MAC; far fewer than one would mean nothing was run
-    assert ins["macs"] < ins["min"] <= ins["per_inference_p50"] <= ins["max"] < 40 * ins["macs"]
+    # M55's Helium kernels do up to 16 MACs per instruction (VMLADAVA); fewer would mean not everything ran
+    assert ins["macs"] // 16 < ins["min"] <= ins["per_inference_p50"] <= ins["max"] < 40 * ins["macs"]
     mem = doc["memory"]
     assert mem["ram_bytes"] == mem["static_ram_bytes"] + mem["stack_bytes"] and mem["flash_bytes"] > 0
     assert doc["proof"]["qemu"]["cortex-m55"]["bit_exact"] == 3 and doc["proof"]["host"]["bit_exact"] == 3

@@ -8,6 +8,8 @@ kernel's (TFLM's), so the project is bit-exact on every core. On any other core 
 
 from __future__ import annotations
 
+import re
+
 from edgeq.targets.mcu.cgen.lowered import Lowered
 
 MVE_CORES = ("cortex-m55",)
@@ -19,8 +21,32 @@ def uses_mve(core: str | None) -> bool:
 
 
 def _conv(low: Lowered) -> Lowered:
-    """CONV_2D: the plain kernel until its Helium kernel lands."""
-    return low
+    """CONV_2D to ``eq_conv2d_mve`` (runtime/eq_conv_mve.c): the plain filter, bias and parameters (wsum
+    included), plus scratch the memory plan places in the arena (:func:`conv_scratch_bytes`)."""
+    from dataclasses import replace  # here, not at the top: the other op kinds' code stays apart from this one
+
+    fields = _CONV_FIELDS.search(low.params)
+    if not low.statement.startswith("eq_conv2d(") or fields is None:
+        return low
+    out_c, k_h, k_w, pad_h, pad_w = (int(fields.group(i)) for i in (7, 8, 9, 14, 15))
+    k = k_h * k_w * int(fields.group(4))
+    direct = k_h == k_w == 1 and pad_h == pad_w == 0
+    stmt = "eq_conv2d_mve(" + low.statement.removeprefix("eq_conv2d(").removesuffix(");") + ", (int8_t*){scratch});"
+    notes = {**low.notes, "kernel": "eq_conv2d_mve", "scratch_bytes": conv_scratch_bytes(k, out_c, direct)}
+    return replace(low, statement=stmt, notes=notes)
+
+
+# eq_conv_t's leading fields as lower._conv writes them: batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h,
+# k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w
+_CONV_FIELDS = re.compile(r"= \{" + ", ".join([r"(-?\d+)"] * 15) + ",")
+
+
+def conv_scratch_bytes(k: int, out_c: int, direct: bool) -> int:
+    """eq_conv2d_mve's scratch (EQ_CONV_MVE_SCRATCH): 3 pixels' int32 accumulators (channels in pairs), then their im2col columns
+    of ``k`` taps each padded to 16 bytes, unless a 1x1 unpadded filter (``direct``) with k a multiple of 16
+    reads the input in place."""
+    columns = 0 if direct and k % 16 == 0 else 3 * ((k + 15) // 16 * 16)
+    return 12 * (out_c + out_c % 2) + columns
 
 
 def _depthwise(low: Lowered) -> Lowered:

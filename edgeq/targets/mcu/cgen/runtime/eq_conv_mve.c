@@ -1,0 +1,217 @@
+/* CONV_2D for Cortex-M55 with Helium (MVE). See eq_kernels.h (eq_conv2d_mve).
+ *
+ * The plain OHWI filter and the plain parameters, with the arithmetic of eq_conv2d (TFLM's): the input
+ * offset is folded out of the dot product, sum((x + off) * w) = sum(x * w) + off * wsum, exact in int32.
+ * Three output pixels at a time: their im2col columns are written to the scratch (k taps, then zeros up to
+ * a whole block of 16), with the input zero point for padded taps, which then add nothing once off * wsum
+ * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
+ * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
+ * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
+ * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4).
+ *
+ * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
+ */
+#include "eq_kernels.h"
+
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+
+#define EQ_MVE_PIX 3 /* output pixels per pass: 3 x 2 channels = 6 accumulators, in the even registers VMLADAVA takes */
+
+/* n bytes of tap data (src, or the pad value when src is 0) to dst */
+static void put_run(int8_t* dst, const int8_t* src, int32_t n, int8_t pad) {
+  const int8x16_t padv = vdupq_n_s8(pad);
+  for (; n > 0; n -= 16, dst += 16) {
+    const mve_pred16_t m = vctp8q((uint32_t)n);
+    vstrbq_p_s8(dst, src ? vldrbq_z_s8(src, m) : padv, m);
+    if (src) src += 16;
+  }
+}
+
+/* rows runs of n bytes, src_stride apart in the input, one after another to dst */
+static void copy_rows(int8_t* dst, const int8_t* src, int32_t n, int32_t rows, int32_t src_stride) {
+  if (n <= 16) { /* a row in one predicated copy */
+    const mve_pred16_t m = vctp8q((uint32_t)n);
+    for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) vstrbq_p_s8(dst, vldrbq_z_s8(src, m), m);
+    return;
+  }
+  for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) put_run(dst, src, n, 0);
+}
+
+/* The im2col column of output pixel q (flattened over batch, rows, columns) to col, its k taps followed by
+ * zeros up to a whole block of 16. */
+static void __attribute__((noinline)) im2col(const eq_conv_t* p, const int8_t* in, int32_t q, int8_t* col) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+  const int32_t dil_h = p->dil_h, dil_w = p->dil_w, run = k_w * in_c, k = k_h * run;
+  const int32_t hw = p->out_h * p->out_w;
+  const int32_t b = q / hw, r = q - b * hw;
+  const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
+  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
+  const int8_t pad = (int8_t)(-p->in_offset);
+  const int8_t* in_b = in + (int64_t)b * in_h * in_w * in_c;
+  const int row_inside = x0 >= 0 && x0 + dil_w * (k_w - 1) < in_w;
+  if (k & 15) vstrbq_s8(col + (k & ~15), vdupq_n_s8(0)); /* the last block's zero tail; its taps go over it */
+  if (row_inside && dil_w == 1 && y0 >= 0 && y0 + dil_h * (k_h - 1) < in_h) { /* no padding: k_h runs */
+    copy_rows(col, in_b + ((int64_t)y0 * in_w + x0) * in_c, run, k_h, dil_h * in_w * in_c);
+    return;
+  }
+  for (int32_t ky = 0; ky < k_h; ++ky, col += run) {
+    const int32_t iy = y0 + dil_h * ky;
+    if (iy < 0 || iy >= in_h) {
+      put_run(col, 0, run, pad);
+    } else if (row_inside && dil_w == 1) { /* the row's taps are one contiguous run of the input */
+      put_run(col, in_b + ((int64_t)iy * in_w + x0) * in_c, run, pad);
+    } else {
+      for (int32_t kx = 0; kx < k_w; ++kx) {
+        const int32_t ix = x0 + dil_w * kx;
+        const int8_t* src = ix < 0 || ix >= in_w ? 0 : in_b + ((int64_t)iy * in_w + ix) * in_c;
+        put_run(col + kx * in_c, src, in_c, pad);
+      }
+    }
+  }
+}
+
+/* A 1x1 filter with no padding reads each pixel's column straight from the input (no im2col). */
+static inline const int8_t* direct(const eq_conv_t* p, const int8_t* in, int32_t q) {
+  const int32_t hw = p->out_h * p->out_w;
+  const int32_t b = q / hw, r = q - b * hw;
+  const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
+  return in + (((int64_t)b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
+}
+
+/* One channel pair over the 3 columns: nb whole blocks of 16 taps, then (tail != 0) one block of `tail`
+ * taps with every load predicated. The 6 sums go to acc: pixel j's two channels at acc[j * stride]. */
+static inline __attribute__((always_inline)) void pair(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                       const int8_t* w0, const int8_t* w1, int32_t nb, int32_t tail,
+                                                       int32_t* acc, int32_t stride) {
+  int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
+  for (int32_t i = 0; i < nb; ++i) {
+    const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
+    const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1);
+    c0 += 16;
+    c1 += 16;
+    c2 += 16;
+    w0 += 16;
+    w1 += 16;
+    a0 = vmladavaq_s8(a0, x0, v0);
+    a1 = vmladavaq_s8(a1, x1, v0);
+    a2 = vmladavaq_s8(a2, x2, v0);
+    b0 = vmladavaq_s8(b0, x0, v1);
+    b1 = vmladavaq_s8(b1, x1, v1);
+    b2 = vmladavaq_s8(b2, x2, v1);
+  }
+  if (tail) {
+    const mve_pred16_t m = vctp8q((uint32_t)tail);
+    const int8x16_t x0 = vldrbq_z_s8(c0, m), x1 = vldrbq_z_s8(c1, m), x2 = vldrbq_z_s8(c2, m);
+    const int8x16_t v0 = vldrbq_z_s8(w0, m), v1 = vldrbq_z_s8(w1, m);
+    a0 = vmladavaq_s8(a0, x0, v0);
+    a1 = vmladavaq_s8(a1, x1, v0);
+    a2 = vmladavaq_s8(a2, x2, v0);
+    b0 = vmladavaq_s8(b0, x0, v1);
+    b1 = vmladavaq_s8(b1, x1, v1);
+    b2 = vmladavaq_s8(b2, x2, v1);
+  }
+  acc[0] = a0;
+  acc[1] = b0;
+  acc[stride] = a1;
+  acc[stride + 1] = b1;
+  acc[2 * stride] = a2;
+  acc[2 * stride + 1] = b2;
+}
+
+/* Requantizes the n (<= 3) pixels' accumulators (acc[j * stride + c]) of channels [c, c + 4), the lanes m keeps
+ * when not full: MultiplyByQuantizedMultiplier per channel (VQRDMULH is gemmlowp's rounding doubling high
+ * multiply; the right shift rounds half away from zero: -1 for a negative value before VRSHL's
+ * round-half-up), the output offset added, clamped. The channel's bias and in_offset * wsum are added
+ * first. Everything arrives in registers: an int8 store may alias any memory, so fields read through a
+ * pointer would be read again after every store. */
+static inline __attribute__((always_inline)) void requant4(const int32_t* mult_p, const int32_t* shift_p,
+                                                           const int32_t* wsum_p, const int32_t* bias_p,
+                                                           int32_t in_offset, int32_t out_offset, int32_t out_c,
+                                                           int32x4_t lo, int32x4_t hi, int32_t stride,
+                                                           const int32_t* acc, int32_t n, int8_t* out, int full,
+                                                           mve_pred16_t m) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32x4_t shift = full ? vldrwq_s32(shift_p) : vldrwq_z_s32(shift_p, m);
+  const int32x4_t left = vmaxq_s32(shift, zero), neg_right = vminq_s32(shift, zero);
+  const int32x4_t mult = full ? vldrwq_s32(mult_p) : vldrwq_z_s32(mult_p, m);
+  int32x4_t base = vmulq_n_s32(full ? vldrwq_s32(wsum_p) : vldrwq_z_s32(wsum_p, m), in_offset);
+  if (bias_p) base = vaddq_s32(base, full ? vldrwq_s32(bias_p) : vldrwq_z_s32(bias_p, m));
+  for (int32_t j = 0; j < n; ++j, acc += stride, out += out_c) {
+    int32x4_t v = full ? vldrwq_s32(acc) : vldrwq_z_s32(acc, m);
+    v = vqrdmulhq_s32(vshlq_s32(vaddq_s32(v, base), left), mult);
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    v = vrshlq_s32(v, neg_right);
+    v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
+    if (full) {
+      vstrbq_s32(out, v);
+    } else {
+      vstrbq_p_s32(out, v, m);
+    }
+  }
+}
+
+/* Every channel pair over the 3 columns into acc ([channel][pixel]). Every pair but the last takes whole
+ * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
+ * pair takes its tail predicated, never reading past the filter (an odd out_c: its last row twice).
+ * acc: [pixel][out_c rounded up to even]. */
+static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* c1, const int8_t* c2, const int8_t* w,
+                                                int32_t k, int32_t out_c, int32_t* acc) {
+  const int32_t full_pairs = (out_c - 1) >> 1, nb16 = (k + 15) >> 4;
+  const int32_t stride = (out_c + 1) & ~1;
+  for (int32_t i = 0; i < full_pairs; ++i, w += 2 * k, acc += 2) pair(c0, c1, c2, w, w + k, nb16, 0, acc, stride);
+  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc, stride);
+}
+
+static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* bias, const int32_t* acc,
+                                                    int32_t n, int8_t* o) {
+  const int32_t *mult = p->mult, *shift = p->shift, *wsum = p->wsum;
+  const int32_t out_c = p->out_c, in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+  const int32_t stride = (out_c + 1) & ~1;
+  int32_t c = 0;
+  for (; c + 4 <= out_c; c += 4) {
+    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi, stride,
+             acc + c, n, o + c, 1, 0);
+  }
+  if (c < out_c) {
+    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi, stride,
+             acc + c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)));
+  }
+}
+
+void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
+                   int8_t* scratch) {
+  const int32_t out_c = p->out_c;
+  const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
+  const int32_t pixels = p->batches * p->out_h * p->out_w;
+  /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
+  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (k & 15) == 0;
+  int32_t* acc = (int32_t*)(void*)scratch; /* [EQ_MVE_PIX][out_c rounded up to 2] accumulators, then columns */
+  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * ((out_c + 1) & ~1);
+  for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
+    const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
+    const int8_t* cols[EQ_MVE_PIX];
+    for (int32_t j = 0; j < EQ_MVE_PIX; ++j) {
+      const int32_t pj = q + (j < n ? j : 0); /* a last group of fewer pixels repeats its first one */
+      if (is_direct) {
+        cols[j] = direct(p, in, pj);
+      } else {
+        cols[j] = colbuf + j * k16;
+        if (j < n) im2col(p, in, pj, colbuf + j * k16);
+      }
+    }
+    dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    requant_group(p, bias, acc, n, out + (int64_t)q * out_c);
+  }
+}
+
+#else
+
+void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
+                   int8_t* scratch) {
+  (void)scratch;
+  eq_conv2d(p, in, w, bias, out);
+}
+
+#endif
