@@ -12,64 +12,10 @@
  *   - 2 output channels x 2 pixels per pass: each filter word is used twice, each column word twice.
  * Every product and sum is the reference's own, only added in another order, and int32 addition is exact
  * (modulo 2^32 as the reference's), so the accumulator before requantization is the same bit for bit;
- * requantization is eq_mbqm, the plain kernel's. Without __ARM_FEATURE_DSP (host build, M55 with a soft
- * float ABI) the intrinsics are emulated in C, so the project stays bit-exact everywhere.
+ * requantization is eq_mbqm's result (eq_dsp.h eq_dsp_mbqm). Without __ARM_FEATURE_DSP (host build, M55 with
+ * a soft float ABI) the intrinsics are emulated in C (eq_dsp.h), so the project stays bit-exact everywhere.
  */
-#include <string.h>
-
-#include "eq_kernels.h"
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
-static inline int32_t eq_smlad(int32_t x, int32_t y, int32_t acc) { return __smlad(x, y, acc); }
-static inline int32_t eq_sxtb16(uint32_t x) { return __sxtb16((int32_t)x); }
-static inline int32_t eq_sadd16(int32_t x, int32_t y) { return __sadd16(x, y); }
-#else
-static inline int32_t eq_smlad(int32_t x, int32_t y, int32_t acc) {
-  const int32_t lo = (int32_t)(int16_t)(uint16_t)((uint32_t)x) * (int16_t)(uint16_t)((uint32_t)y);
-  const int32_t hi = (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16) * (int16_t)(uint16_t)((uint32_t)y >> 16);
-  return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
-}
-static inline int32_t eq_sxtb16(uint32_t x) {
-  const uint32_t lo = (uint32_t)(int32_t)(int8_t)(uint8_t)x & 0xFFFFu;
-  const uint32_t hi = (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 16) << 16;
-  return (int32_t)(lo | hi);
-}
-static inline int32_t eq_sadd16(int32_t x, int32_t y) {
-  const uint32_t lo = ((uint32_t)x + (uint32_t)y) & 0xFFFFu;
-  const uint32_t hi = (((uint32_t)x >> 16) + ((uint32_t)y >> 16)) << 16;
-  return (int32_t)(lo | hi);
-}
-#endif
-
-static inline uint32_t eq_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
-
-static inline uint32_t eq_read32(const void* p) {
-  uint32_t v;
-  memcpy(&v, p, 4); /* one (unaligned-capable) LDR on the DSP cores */
-  return v;
-}
-
-static inline void eq_write32(void* p, uint32_t v) { memcpy(p, &v, 4); }
-
-/* Two words of the word-aligned scratch (one LDRD on the DSP cores). */
-static inline void eq_read2x32(const int16_t* p, int32_t* a, int32_t* b) {
-  int32_t v[2];
-  memcpy(v, __builtin_assume_aligned(p, 4), 8);
-  *a = v[0];
-  *b = v[1];
-}
-
-/* SXTB16 of the word rotated by 8: the odd bytes as two int16 (one instruction on the DSP cores). */
-static inline int32_t eq_sxtb16_ror8(uint32_t x) {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-  int32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-#else
-  return eq_sxtb16(eq_ror8(x));
-#endif
-}
+#include "eq_dsp.h"
 
 /* The scratch holds two pixels' im2col columns interleaved, so one pointer walks both: for each whole
  * group g of 4 taps, pixel 0's 4 int16 then pixel 1's (8 int16), each group in the order SXTB16 gives
@@ -121,30 +67,6 @@ static void im2col(const eq_conv_t* p, const int8_t* in_b, int32_t oy, int32_t o
       widen(col, q, k4, j, inside ? in_b + ((int64_t)iy * in_w + ix) * in_c : 0, in_c, p->in_offset);
     }
   }
-}
-
-/* eq_mbqm (eq_kernels.c) inlined, step for step: the doubling high multiply, then the rounding shift. */
-static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
-  const int32_t left = shift > 0 ? shift : 0;
-  const int32_t right = shift > 0 ? 0 : -shift;
-  const int32_t a = (int32_t)((uint32_t)x << left);
-  int32_t hi;
-  if (a == INT32_MIN && mult == INT32_MIN) {
-    hi = INT32_MAX;
-  } else {
-    const int64_t ab = (int64_t)a * (int64_t)mult;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    hi = (int32_t)((ab + nudge) / (1LL << 31));
-  }
-  const int32_t mask = (int32_t)((1LL << right) - 1);
-  const int32_t remainder = hi & mask;
-  const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-  return (hi >> right) + (remainder > threshold ? 1 : 0);
-}
-
-static inline int8_t requant(const eq_conv_t* p, int32_t acc, int32_t oc) {
-  acc = mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
-  return (int8_t)(acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc));
 }
 
 /* Two output channels (a pair block of the filter: per group of 4 taps, channel 0's word then channel 1's;
@@ -212,19 +134,19 @@ static void channels(const eq_conv_t* p, const int8_t* w, const int32_t* bias, c
     const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
     int32_t acc[4] = {b0, b0, b1, b1};
     dot_2x2(w + (int64_t)oc * k, col, k, acc);
-    o0[oc] = requant(p, acc[0], oc);
-    o0[oc + 1] = requant(p, acc[2], oc + 1);
+    o0[oc] = eq_dsp_requant(p, acc[0], oc);
+    o0[oc + 1] = eq_dsp_requant(p, acc[2], oc + 1);
     if (o1) {
-      o1[oc] = requant(p, acc[1], oc);
-      o1[oc + 1] = requant(p, acc[3], oc + 1);
+      o1[oc] = eq_dsp_requant(p, acc[1], oc);
+      o1[oc + 1] = eq_dsp_requant(p, acc[3], oc + 1);
     }
   }
   if (oc < out_c) {
     const int32_t b = bias ? bias[oc] : 0;
     int32_t acc[2] = {b, b};
     dot_1x2(w + (int64_t)oc * k, col, k, acc);
-    o0[oc] = requant(p, acc[0], oc);
-    if (o1) o1[oc] = requant(p, acc[1], oc);
+    o0[oc] = eq_dsp_requant(p, acc[0], oc);
+    if (o1) o1[oc] = eq_dsp_requant(p, acc[1], oc);
   }
 }
 
@@ -242,7 +164,3 @@ void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     }
   }
 }
-
-/* DEPTHWISE_CONV_2D for the same cores shares this file's intrinsics (and their emulation). */
-#define EQ_DW_DSP_IN_CONV_DSP 1
-#include "eq_dw_dsp.c"

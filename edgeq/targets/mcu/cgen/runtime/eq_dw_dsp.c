@@ -1,7 +1,7 @@
 /* edgeq generated-C runtime: DEPTHWISE_CONV_2D for cores with the DSP extension (Cortex-M4, M7, M33).
  *
- * Compiled as part of eq_conv_dsp.c (included at its end), so it shares that file's intrinsics and their
- * portable C emulation (host build): a project generated for another core leaves both out.
+ * Shares eq_conv_dsp.c's intrinsics, their portable C emulation (host build) and requantization through
+ * eq_dsp.h; a project without DSP depthwise gets a stub in this file's place (emit.leave_out_unused).
  *
  * The same integer arithmetic as eq_dwconv2d (eq_kernels.c), reorganised:
  *   - the output is split, per generation-time parameters, into the interior (every tap of the window
@@ -16,25 +16,9 @@
  *     costs one input word, two SXTB16 and four multiply-accumulates;
  * Every product is the reference's w * (x + offset) and int32 addition is exact (modulo 2^32 as the
  * reference's), so the accumulator before requantization is the same bit for bit; requantization is
- * eq_mbqm's arithmetic (mbqm / requant of eq_conv_dsp.c). */
+ * eq_mbqm's result (eq_dsp.h eq_dsp_requant). */
 
-#ifndef EQ_DW_DSP_IN_CONV_DSP
-/* Compiled on its own (a build that globs *.c): empty; its code is built within eq_conv_dsp.c. */
-typedef int eq_dw_dsp_alone;
-#else
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-static inline int32_t eq_smlabb(int32_t x, int32_t y, int32_t acc) { return __smlabb(x, y, acc); }
-static inline int32_t eq_smlatt(int32_t x, int32_t y, int32_t acc) { return __smlatt(x, y, acc); }
-#else
-static inline int32_t eq_smlabb(int32_t x, int32_t y, int32_t acc) {
-  return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(uint16_t)(uint32_t)x * (int16_t)(uint16_t)(uint32_t)y));
-}
-static inline int32_t eq_smlatt(int32_t x, int32_t y, int32_t acc) {
-  return (int32_t)((uint32_t)acc +
-                   (uint32_t)((int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16) * (int16_t)(uint16_t)((uint32_t)y >> 16)));
-}
-#endif
+#include "eq_dsp.h"
 
 /* One output pixel, any window position and depth multiplier: the plain kernel's loop. */
 static void dw_pixel(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, const int32_t* bias, int32_t oy,
@@ -54,7 +38,7 @@ static void dw_pixel(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, co
         acc += (int32_t)w[((int64_t)ky * k_w + kx) * out_c + oc] * (xv + p->in_offset);
       }
     }
-    o[oc] = requant(p, acc, oc);
+    o[oc] = eq_dsp_requant(p, acc, oc);
   }
 }
 
@@ -84,10 +68,10 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
         a3 = eq_smlatt(x13, w13, a3);
       }
     }
-    o[c] = requant(p, a0, c);
-    o[c + 1] = requant(p, a1, c + 1);
-    o[c + 2] = requant(p, a2, c + 2);
-    o[c + 3] = requant(p, a3, c + 3);
+    o[c] = eq_dsp_requant(p, a0, c);
+    o[c + 1] = eq_dsp_requant(p, a1, c + 1);
+    o[c + 2] = eq_dsp_requant(p, a2, c + 2);
+    o[c + 3] = eq_dsp_requant(p, a3, c + 3);
   }
   for (; c < c_n; ++c) {
     int32_t acc = bias ? bias[c] : 0;
@@ -97,7 +81,7 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
         acc += (int32_t)w0[(int64_t)ky * w_row + (int64_t)kx * c_n + c] * (xv + p->in_offset);
       }
     }
-    o[c] = requant(p, acc, c);
+    o[c] = eq_dsp_requant(p, acc, c);
   }
 }
 
@@ -182,10 +166,10 @@ static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w
       else
         dw_window(px, wq, k_h, k_w, row_step, col_step, acc);
       const int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-      o[0] = requant(p, a0, c);
-      o[1] = requant(p, a1, c + 1);
-      o[2] = requant(p, a2, c + 2);
-      o[3] = requant(p, a3, c + 3);
+      o[0] = eq_dsp_requant(p, a0, c);
+      o[1] = eq_dsp_requant(p, a1, c + 1);
+      o[2] = eq_dsp_requant(p, a2, c + 2);
+      o[3] = eq_dsp_requant(p, a3, c + 3);
     }
   }
   if (c == c_n) return;
@@ -216,7 +200,7 @@ static void dw_interior(const eq_conv_t* p, const int8_t* px, const int8_t* w, c
         acc += (int32_t)w[((int64_t)ky * k_w + kx) * out_c + oc] * (xv + p->in_offset);
       }
     }
-    o[oc] = requant(p, acc, oc);
+    o[oc] = eq_dsp_requant(p, acc, oc);
   }
 }
 
@@ -270,4 +254,3 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
   }
 }
 
-#endif /* EQ_DW_DSP_IN_CONV_DSP */
