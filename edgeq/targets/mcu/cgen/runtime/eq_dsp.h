@@ -90,10 +90,26 @@ static inline int32_t eq_dsp_mbqm(int32_t x, int32_t mult, int32_t shift) {
   return (hi >> right) + ((hi & mask) > threshold ? 1 : 0);
 }
 
+/* The output side of requantization, read once per kernel call into locals: a byte store may alias
+ * *p, so reading these through p would reload them after every output. */
+typedef struct {
+  int32_t out_offset, act_min, act_max;
+} eq_dsp_out_t;
+
+static inline eq_dsp_out_t eq_dsp_out(const eq_conv_t* p) {
+  const eq_dsp_out_t o = {p->out_offset, p->act_min, p->act_max};
+  return o;
+}
+
+/* One accumulator with its channel's multiplier and shift: eq_mbqm, the output offset, the clamp. */
+static inline int32_t eq_dsp_rq(int32_t acc, int32_t mult, int32_t shift, eq_dsp_out_t o) {
+  acc = eq_dsp_mbqm(acc, mult, shift) + o.out_offset;
+  return acc < o.act_min ? o.act_min : (acc > o.act_max ? o.act_max : acc);
+}
+
 /* Requantize one accumulator of output channel oc: eq_mbqm, the output offset, the activation clamp. */
 static inline int8_t eq_dsp_requant(const eq_conv_t* p, int32_t acc, int32_t oc) {
-  acc = eq_dsp_mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
-  return (int8_t)(acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc));
+  return (int8_t)eq_dsp_rq(acc, p->mult[oc], p->shift[oc], eq_dsp_out(p));
 }
 
 #endif
