@@ -7,7 +7,8 @@ x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_f
 array is not emitted; the im2col columns are scratch the memory plan places in the arena. FULLY_CONNECTED is retargeted
 to ``eq_fully_connected_dsp`` (runtime/eq_fc_dsp.c: the same filter layout, 4 rows per pass, the input offset
 folded into a per-op bias, :func:`fc_bias`) and MAX_POOL_2D to ``eq_max_pool_dsp`` (runtime/eq_pool_dsp.c: 4
-channels per word). Every DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp`` (runtime/eq_dw_dsp.c: interior pixels without bounds tests, 4 channels per pass) with the plain filter and no
+channels per word), ADD to ``eq_add_dsp`` (runtime/eq_add_dsp.c: without broadcast, one flat loop with the
+parameters in locals). Every DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp`` (runtime/eq_dw_dsp.c: interior pixels without bounds tests, 4 channels per pass) with the plain filter and no
 scratch. Any other core (M55 built with the soft float ABI, the host) keeps the
 plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
@@ -107,6 +108,9 @@ def _retarget_one(low: Lowered) -> Lowered:
         return _fc(low)
     if low.statement.startswith("eq_dwconv2d("):
         return _depthwise(low)
+    if low.statement.startswith("eq_add("):  # same parameters, requantization in locals (runtime/eq_add_dsp.c)
+        notes = {**low.notes, "kernel": "eq_add_dsp"}
+        return replace(low, statement=low.statement.replace("eq_add(", "eq_add_dsp(", 1), notes=notes)
     if low.statement.startswith("eq_max_pool("):  # same parameters, 4 channels per word
         notes = {**low.notes, "kernel": "eq_max_pool_dsp"}
         return replace(low, statement=low.statement.replace("eq_max_pool(", "eq_max_pool_dsp(", 1), notes=notes)

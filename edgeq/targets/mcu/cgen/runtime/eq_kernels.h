@@ -133,4 +133,8 @@ void eq_max_pool_dsp(const eq_pool_t* p, const int8_t* in, int8_t* out);
  * The plain 1HWO filter, no scratch. Bit-exact with eq_dwconv2d. */
 void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
+/* ADD for cores with the DSP extension (eq_add_dsp.c): without broadcast one flat loop, parameters in
+ * locals, requantization in one SMLAL and a shift; with broadcast eq_add. Bit-exact with eq_add. */
+void eq_add_dsp(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
 #endif
