@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from edgeq.targets.mcu import cgen, tflm
-from edgeq.targets.mcu.cgen import dsp, graph
+from edgeq.targets.mcu.cgen import dsp, emit, graph
 from tests.mcu.conftest import _keras, convert_int8
 
 NUM_SAMPLES = 8
@@ -101,11 +101,15 @@ def test_chains_cover_multipliers_scales_and_zero_points(models) -> None:
 def test_generated_project_selects_depthwise_kernel_by_core(models) -> None:
     name, data = models[0]
     for core in cgen.CORES + (None,):
-        model_c = cgen.generate(data, name, core=core).files["model.c"]
+        files = cgen.generate(data, name, core=core).files
+        model_c = files["model.c"]
         if dsp.uses_dsp(core):
             assert model_c.count("eq_dwconv2d_dsp(") == len(SPECS) and "eq_dwconv2d(" not in model_c
+            assert "void eq_dwconv2d_dsp(" in files["eq_dw_dsp.c"]  # its own compile unit
+            assert files["eq_conv_dsp.c"] == emit.unused_stub("eq_conv_dsp.c")  # no CONV_2D in the chain
         else:
             assert "eq_dwconv2d_dsp(" not in model_c and model_c.count("eq_dwconv2d(") == len(SPECS)
+            assert files["eq_dw_dsp.c"] == emit.unused_stub("eq_dw_dsp.c")
 
 
 def _samples(n: int, size: int, seed: int) -> np.ndarray:

@@ -101,6 +101,7 @@ def test_generated_project_selects_kernels_by_core(models) -> None:
             assert model_c.count("eq_conv2d_dsp(") == 6 and "eq_conv2d(" not in model_c
             assert "(int16_t*)(eq_arena + " in model_c  # im2col scratch planned in the arena
             assert "void eq_conv2d_dsp(" in project.files["eq_conv_dsp.c"]
+            assert project.files["eq_dw_dsp.c"] == emit.unused_stub("eq_dw_dsp.c")  # no depthwise: its own unit stubbed
         else:
             assert "eq_conv2d_dsp(" not in model_c and model_c.count("eq_conv2d(") == 6
             assert project.files["eq_conv_dsp.c"] == emit.unused_stub("eq_conv_dsp.c")  # no DSP code built or sized
