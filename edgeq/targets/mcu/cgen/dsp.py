@@ -11,7 +11,7 @@ the input offset folded into a per-op bias, :func:`fc_bias`), MAX_POOL_2D to ``e
 broadcast one flat loop with the parameters in locals). Every DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp``
 (runtime/eq_dw_dsp.c: the interior rectangle without bounds tests, 4 channels per pass) with the plain
 filter and no scratch. The DSP kernels share runtime/eq_dsp.h (intrinsics, their C emulation, a faster
-requantization with eq_mbqm's results). Any other core (M55, the host) keeps the plain kernels. The
+requantization with eq_mbqm's results). Other cores keep the plain kernels here (M55 takes mve.py's). The
 arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
 
