@@ -11,17 +11,15 @@ emulated and under QEMU (mps2-an386; the first chain also on M7 and M33), each s
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from edgeq.targets.mcu import cgen, tflm
-from edgeq.targets.mcu.cgen import dsp, graph
+from edgeq.targets.mcu import cgen
+from edgeq.targets.mcu.cgen import dsp, emit, graph
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, assert_exact_with_both, samples
 from tests.mcu.conftest import _keras, convert_int8
 
 NUM_SAMPLES = 8
-HAVE_ARM = all(shutil.which(t) for t in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"))
 SPECS = (  # (kernel, stride, padding, dilation, depth multiplier); 22..26 pixels square shrink to 1x1
     ((3, 3), 1, "same", 1, 1),
     ((3, 3), 2, "valid", 1, 1),
@@ -101,23 +99,15 @@ def test_chains_cover_multipliers_scales_and_zero_points(models) -> None:
 def test_generated_project_selects_depthwise_kernel_by_core(models) -> None:
     name, data = models[0]
     for core in cgen.CORES + (None,):
-        model_c = cgen.generate(data, name, core=core).files["model.c"]
+        files = cgen.generate(data, name, core=core).files
+        model_c = files["model.c"]
         if dsp.uses_dsp(core):
             assert model_c.count("eq_dwconv2d_dsp(") == len(SPECS) and "eq_dwconv2d(" not in model_c
+            assert "void eq_dwconv2d_dsp(" in files["eq_dw_dsp.c"]  # its own compile unit
+            assert files["eq_conv_dsp.c"] == emit.unused_stub("eq_conv_dsp.c")  # no CONV_2D in the chain
         else:
             assert "eq_dwconv2d_dsp(" not in model_c and model_c.count("eq_dwconv2d(") == len(SPECS)
-
-
-def _samples(n: int, size: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(-128, 128, (n, size)).astype(np.int8)
-
-
-def _assert_exact_with_both(cmp: dict, n: int) -> None:
-    assert cmp["bit_exact"] == n, cmp
-    refs = cmp["references"]
-    if tflm.available():
-        assert refs[cgen.TFLM_REF]["bit_exact"] == n, refs
-    assert refs[cgen.LITERT_REF]["bit_exact"] == n, refs
+            assert files["eq_dw_dsp.c"] == emit.unused_stub("eq_dw_dsp.c")
 
 
 @pytest.mark.slow
@@ -126,8 +116,8 @@ def test_dsp_depthwise_bit_exact_on_host(models, tmp_path) -> None:
     for name, data in models:
         project = cgen.generate(data, name, core="cortex-m4")
         project.write(tmp_path / name)
-        proof = cgen.prove(project, data, _samples(NUM_SAMPLES, project.input_size, 7), tmp_path / name, cores=())
-        _assert_exact_with_both(proof["host"], NUM_SAMPLES)
+        proof = cgen.prove(project, data, samples(NUM_SAMPLES, project.input_size, 7), tmp_path / name, cores=())
+        assert_exact_with_both(proof["host"], NUM_SAMPLES)
 
 
 @pytest.mark.slow
@@ -137,11 +127,11 @@ def test_dsp_depthwise_bit_exact_on_qemu_m4(models, tmp_path) -> None:
     for i, (name, data) in enumerate(models):
         project = cgen.generate(data, name, core="cortex-m4")
         project.write(tmp_path / name)
-        samples = _samples(NUM_SAMPLES, project.input_size, 9)
+        inputs = samples(NUM_SAMPLES, project.input_size, 9)
         cores = ("cortex-m4", "cortex-m7", "cortex-m33") if i == 0 else ("cortex-m4",)
-        proof = cgen.prove(project, data, samples, tmp_path / name, cores=cores, timeout_s=120)
-        _assert_exact_with_both(proof["host"], NUM_SAMPLES)
+        proof = cgen.prove(project, data, inputs, tmp_path / name, cores=cores, timeout_s=120)
+        assert_exact_with_both(proof["host"], NUM_SAMPLES)
         for core in cores:
             run = proof["qemu"][core]
-            _assert_exact_with_both(run, NUM_SAMPLES)
+            assert_exact_with_both(run, NUM_SAMPLES)
             assert run["instructions_per_inference"] > 0

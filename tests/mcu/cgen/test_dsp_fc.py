@@ -18,6 +18,7 @@ import pytest
 from edgeq.targets.mcu import cgen, tflm
 from edgeq.targets.mcu.cgen import dsp, emit
 from tests.coral.tflite_builder import Graph
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, prove_dsp
 from tests.mcu.cgen.test_tflm_exact import _quantize
 
 pytestmark = [
@@ -26,7 +27,6 @@ pytestmark = [
 ]
 
 NUM_SAMPLES = 12
-HAVE_ARM = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
 
 def fc_model(seed: int, w_zero_point: int = 0) -> bytes:
@@ -57,11 +57,7 @@ def fc_model(seed: int, w_zero_point: int = 0) -> bytes:
 
 
 def _prove(data: bytes, folder, seed: int, cores: tuple[str, ...] = ()) -> dict:
-    project = cgen.generate(data, "fc", core="cortex-m4")
-    assert "eq_fully_connected_dsp(" in project.files["model.c"]
-    project.write(folder)
-    x = np.random.default_rng(seed).integers(-128, 128, (NUM_SAMPLES, project.input_size)).astype(np.int8)
-    return cgen.prove(project, data, x, folder, cores=cores, timeout_s=120)
+    return prove_dsp(data, "eq_fully_connected_dsp", folder, seed, NUM_SAMPLES, cores)
 
 
 def _assert_exact(run: dict) -> None:

@@ -10,17 +10,15 @@ BUILTIN_REF; the plain project of the same chain on the host and M55.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
 from edgeq.targets.mcu import cgen
 from edgeq.targets.mcu.cgen import dsp, emit, graph
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, samples
 from tests.mcu.conftest import _keras, convert_int8
 
 NUM_SAMPLES = 8
-HAVE_ARM = all(shutil.which(t) for t in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"))
 
 
 def test_dsp_filter_layout_pairs_taps_for_sxtb16() -> None:
@@ -101,6 +99,7 @@ def test_generated_project_selects_kernels_by_core(models) -> None:
             assert model_c.count("eq_conv2d_dsp(") == 6 and "eq_conv2d(" not in model_c
             assert "(int16_t*)(eq_arena + " in model_c  # im2col scratch planned in the arena
             assert "void eq_conv2d_dsp(" in project.files["eq_conv_dsp.c"]
+            assert project.files["eq_dw_dsp.c"] == emit.unused_stub("eq_dw_dsp.c")  # no depthwise: its own unit stubbed
         else:  # M55 takes its Helium CONV_2D instead (tests/mcu/cgen/test_mve_conv.py)
             plain = 0 if core == "cortex-m55" else 6
             assert "eq_conv2d_dsp(" not in model_c and model_c.count("eq_conv2d(") == plain
@@ -132,10 +131,10 @@ def test_dsp_conv_bit_exact_on_qemu_m4(models, tmp_path) -> None:
     for i, (name, data) in enumerate(models):
         project = cgen.generate(data, name, core="cortex-m4")
         project.write(tmp_path / name)
-        rng = np.random.default_rng(7)
-        samples = rng.integers(-128, 128, (NUM_SAMPLES, project.input_size)).astype(np.int8)
         cores = ("cortex-m4", "cortex-m7", "cortex-m33") if i == 0 else ("cortex-m4",)
-        proof = cgen.prove(project, data, samples, tmp_path / name, cores=cores, timeout_s=120)
+        proof = cgen.prove(
+            project, data, samples(NUM_SAMPLES, project.input_size, 7), tmp_path / name, cores=cores, timeout_s=120
+        )
         assert proof["host"]["bit_exact"] == NUM_SAMPLES, proof["host"]
         for core in cores:
             run = proof["qemu"][core]
@@ -145,6 +144,7 @@ def test_dsp_conv_bit_exact_on_qemu_m4(models, tmp_path) -> None:
     name, data = models[0]
     project = cgen.generate(data, name, core="cortex-m55")
     project.write(tmp_path / "plain")
-    samples = np.random.default_rng(8).integers(-128, 128, (2, project.input_size)).astype(np.int8)
-    proof = cgen.prove(project, data, samples, tmp_path / "plain", cores=("cortex-m55",), timeout_s=120)
+    proof = cgen.prove(
+        project, data, samples(2, project.input_size, 8), tmp_path / "plain", cores=("cortex-m55",), timeout_s=120
+    )
     assert proof["host"]["bit_exact"] == 2 and proof["qemu"]["cortex-m55"]["bit_exact"] == 2, proof

@@ -14,6 +14,7 @@ import pytest
 from edgeq.targets.mcu import cgen, tflm
 from edgeq.targets.mcu.cgen import dsp, emit
 from tests.coral.tflite_builder import Graph
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, assert_exact_with_both, prove_dsp
 from tests.mcu.cgen.test_tflm_exact import _quantize
 
 pytestmark = [
@@ -22,7 +23,6 @@ pytestmark = [
 ]
 
 NUM_SAMPLES = 8
-HAVE_ARM = all(shutil.which(t) for t in ("arm-none-eabi-gcc", "qemu-system-arm"))
 
 
 def pool_model(seed: int) -> bytes:
@@ -56,16 +56,11 @@ def pool_model(seed: int) -> bytes:
 
 
 def _prove(data: bytes, folder, seed: int, cores: tuple[str, ...] = ()) -> dict:
-    project = cgen.generate(data, "pool", core="cortex-m4")
-    assert "eq_max_pool_dsp(" in project.files["model.c"]
-    project.write(folder)
-    x = np.random.default_rng(seed).integers(-128, 128, (NUM_SAMPLES, project.input_size)).astype(np.int8)
-    return cgen.prove(project, data, x, folder, cores=cores, timeout_s=120)
+    return prove_dsp(data, "eq_max_pool_dsp", folder, seed, NUM_SAMPLES, cores)
 
 
 def _assert_exact(run: dict) -> None:
-    for ref in (cgen.TFLM_REF, cgen.LITERT_REF):
-        assert run["references"][ref]["bit_exact"] == NUM_SAMPLES, run["references"]
+    assert_exact_with_both(run, NUM_SAMPLES)
 
 
 def test_pool_kernel_chosen_per_core() -> None:

@@ -1,16 +1,18 @@
-"""Kernels for the core, chosen at generation time: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and MAX_POOL_2D on cores with the DSP
-extension.
+"""Kernels for the core, chosen at generation time: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, MAX_POOL_2D
+and ADD on cores with the DSP extension.
 
 On Cortex-M4, M7 and M33 every CONV_2D that :mod:`lower` gave the plain ``eq_conv2d`` is retargeted to
 ``eq_conv2d_dsp`` (runtime/eq_conv_dsp.c: int16 im2col, dual 16-bit multiply-accumulate, 2 output channels
 x 2 pixels per pass). The filter is stored in that kernel's layout (:func:`dsp_filter`), so the plain
-array is not emitted; the im2col columns are scratch the memory plan places in the arena. FULLY_CONNECTED is retargeted
-to ``eq_fully_connected_dsp`` (runtime/eq_fc_dsp.c: the same filter layout, 4 rows per pass, the input offset
-folded into a per-op bias, :func:`fc_bias`) and MAX_POOL_2D to ``eq_max_pool_dsp`` (runtime/eq_pool_dsp.c: 4
-channels per word). Every DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp`` (runtime/eq_dw_dsp.c, built
-within eq_conv_dsp.c: interior pixels without bounds tests, 4 channels per pass) with the plain filter and no
-scratch. Any other core (M55 built with the soft float ABI, the host) keeps the
-plain kernels. The arithmetic is the plain kernel's, so the project is bit-exact on every core.
+array is not emitted; the im2col columns are scratch the memory plan places in the arena. FULLY_CONNECTED
+is retargeted to ``eq_fully_connected_dsp`` (runtime/eq_fc_dsp.c: the same filter layout, 4 rows per pass,
+the input offset folded into a per-op bias, :func:`fc_bias`), MAX_POOL_2D to ``eq_max_pool_dsp``
+(runtime/eq_pool_dsp.c: 4 channels per word) and ADD to ``eq_add_dsp`` (runtime/eq_add_dsp.c: without
+broadcast one flat loop with the parameters in locals). Every DEPTHWISE_CONV_2D goes to ``eq_dwconv2d_dsp``
+(runtime/eq_dw_dsp.c: the interior rectangle without bounds tests, 4 channels per pass) with the plain
+filter and no scratch. The DSP kernels share runtime/eq_dsp.h (intrinsics, their C emulation, a faster
+requantization with eq_mbqm's results). Other cores keep the plain kernels here (M55 takes mve.py's). The
+arithmetic is the plain kernel's, so the project is bit-exact on every core.
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ def _retarget_one(low: Lowered) -> Lowered:
         return _fc(low)
     if low.statement.startswith("eq_dwconv2d("):
         return _depthwise(low)
+    if low.statement.startswith("eq_add("):  # same parameters, requantization in locals (runtime/eq_add_dsp.c)
+        notes = {**low.notes, "kernel": "eq_add_dsp"}
+        return replace(low, statement=low.statement.replace("eq_add(", "eq_add_dsp(", 1), notes=notes)
     if low.statement.startswith("eq_max_pool("):  # same parameters, 4 channels per word
         notes = {**low.notes, "kernel": "eq_max_pool_dsp"}
         return replace(low, statement=low.statement.replace("eq_max_pool(", "eq_max_pool_dsp(", 1), notes=notes)

@@ -25,11 +25,13 @@ KERNEL_SOURCES = (
     "eq_stream.c",
     "eq_fc_dsp.c",
     "eq_pool_dsp.c",
+    "eq_dw_dsp.c",
+    "eq_add_dsp.c",
     "eq_conv_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
-    "eq_dw_dsp.c",  # #included by eq_conv_dsp.c
+    "eq_dsp.h",
     *KERNEL_SOURCES,
     "main_host.c",
     "main_qemu.c",
@@ -40,9 +42,11 @@ ARM_SOURCES = ("model.c", *KERNEL_SOURCES, "main_qemu.c", "startup.c")
 # The kernels each core-specific source defines. A project none of whose ops calls them gets a stub in that
 # file's place (:func:`leave_out_unused`): it compiles, and its measured flash holds no code it never calls.
 CORE_KERNELS = {
-    "eq_conv_dsp.c": ("eq_conv2d_dsp", "eq_dwconv2d_dsp"),
+    "eq_conv_dsp.c": ("eq_conv2d_dsp",),
     "eq_fc_dsp.c": ("eq_fully_connected_dsp",),
     "eq_pool_dsp.c": ("eq_max_pool_dsp",),
+    "eq_dw_dsp.c": ("eq_dwconv2d_dsp",),
+    "eq_add_dsp.c": ("eq_add_dsp",),
     "eq_conv_mve.c": ("eq_conv2d_mve",),
 }
 

@@ -12,64 +12,10 @@
  *   - 2 output channels x 2 pixels per pass: each filter word is used twice, each column word twice.
  * Every product and sum is the reference's own, only added in another order, and int32 addition is exact
  * (modulo 2^32 as the reference's), so the accumulator before requantization is the same bit for bit;
- * requantization is eq_mbqm, the plain kernel's. Without __ARM_FEATURE_DSP (host build, M55 with a soft
- * float ABI) the intrinsics are emulated in C, so the project stays bit-exact everywhere.
+ * requantization is eq_mbqm's result (eq_dsp.h eq_dsp_mbqm). Without __ARM_FEATURE_DSP (host build, M55 with
+ * a soft float ABI) the intrinsics are emulated in C (eq_dsp.h), so the project stays bit-exact everywhere.
  */
-#include <string.h>
-
-#include "eq_kernels.h"
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
-static inline int32_t eq_smlad(int32_t x, int32_t y, int32_t acc) { return __smlad(x, y, acc); }
-static inline int32_t eq_sxtb16(uint32_t x) { return __sxtb16((int32_t)x); }
-static inline int32_t eq_sadd16(int32_t x, int32_t y) { return __sadd16(x, y); }
-#else
-static inline int32_t eq_smlad(int32_t x, int32_t y, int32_t acc) {
-  const int32_t lo = (int32_t)(int16_t)(uint16_t)((uint32_t)x) * (int16_t)(uint16_t)((uint32_t)y);
-  const int32_t hi = (int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16) * (int16_t)(uint16_t)((uint32_t)y >> 16);
-  return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
-}
-static inline int32_t eq_sxtb16(uint32_t x) {
-  const uint32_t lo = (uint32_t)(int32_t)(int8_t)(uint8_t)x & 0xFFFFu;
-  const uint32_t hi = (uint32_t)(int32_t)(int8_t)(uint8_t)(x >> 16) << 16;
-  return (int32_t)(lo | hi);
-}
-static inline int32_t eq_sadd16(int32_t x, int32_t y) {
-  const uint32_t lo = ((uint32_t)x + (uint32_t)y) & 0xFFFFu;
-  const uint32_t hi = (((uint32_t)x >> 16) + ((uint32_t)y >> 16)) << 16;
-  return (int32_t)(lo | hi);
-}
-#endif
-
-static inline uint32_t eq_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
-
-static inline uint32_t eq_read32(const void* p) {
-  uint32_t v;
-  memcpy(&v, p, 4); /* one (unaligned-capable) LDR on the DSP cores */
-  return v;
-}
-
-static inline void eq_write32(void* p, uint32_t v) { memcpy(p, &v, 4); }
-
-/* Two words of the word-aligned scratch (one LDRD on the DSP cores). */
-static inline void eq_read2x32(const int16_t* p, int32_t* a, int32_t* b) {
-  int32_t v[2];
-  memcpy(v, __builtin_assume_aligned(p, 4), 8);
-  *a = v[0];
-  *b = v[1];
-}
-
-/* SXTB16 of the word rotated by 8: the odd bytes as two int16 (one instruction on the DSP cores). */
-static inline int32_t eq_sxtb16_ror8(uint32_t x) {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__GNUC__)
-  int32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-#else
-  return eq_sxtb16(eq_ror8(x));
-#endif
-}
+#include "eq_dsp.h"
 
 /* The scratch holds two pixels' im2col columns interleaved, so one pointer walks both: for each whole
  * group g of 4 taps, pixel 0's 4 int16 then pixel 1's (8 int16), each group in the order SXTB16 gives
@@ -123,54 +69,37 @@ static void im2col(const eq_conv_t* p, const int8_t* in_b, int32_t oy, int32_t o
   }
 }
 
-/* eq_mbqm (eq_kernels.c) inlined, step for step: the doubling high multiply, then the rounding shift. */
-static inline int32_t mbqm(int32_t x, int32_t mult, int32_t shift) {
-  const int32_t left = shift > 0 ? shift : 0;
-  const int32_t right = shift > 0 ? 0 : -shift;
-  const int32_t a = (int32_t)((uint32_t)x << left);
-  int32_t hi;
-  if (a == INT32_MIN && mult == INT32_MIN) {
-    hi = INT32_MAX;
-  } else {
-    const int64_t ab = (int64_t)a * (int64_t)mult;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    hi = (int32_t)((ab + nudge) / (1LL << 31));
-  }
-  const int32_t mask = (int32_t)((1LL << right) - 1);
-  const int32_t remainder = hi & mask;
-  const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-  return (hi >> right) + (remainder > threshold ? 1 : 0);
-}
-
-static inline int8_t requant(const eq_conv_t* p, int32_t acc, int32_t oc) {
-  acc = mbqm(acc, p->mult[oc], p->shift[oc]) + p->out_offset;
-  return (int8_t)(acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc));
-}
-
 /* Two output channels (a pair block of the filter: per group of 4 taps, channel 0's word then channel 1's;
  * then channel 0's tail, channel 1's tail) x the two interleaved pixels of col. acc: {c0p0, c0p1, c1p0, c1p1}. */
+/* One group of 4 taps of dot_2x2: per channel, one filter word widened into (w0, w2), (w1, w3). */
+static inline void dot_2x2_group(const int8_t* w, const int16_t* c, int32_t* a00, int32_t* a01, int32_t* a10,
+                                 int32_t* a11) {
+  int32_t x0a, x0b, x1a, x1b;
+  eq_read2x32(c, &x0a, &x0b);
+  eq_read2x32(c + 4, &x1a, &x1b);
+  uint32_t v = eq_read32(w);
+  int32_t wa = eq_sxtb16(v), wb = eq_sxtb16_ror8(v);
+  *a00 = eq_smlad(wb, x0b, eq_smlad(wa, x0a, *a00));
+  *a01 = eq_smlad(wb, x1b, eq_smlad(wa, x1a, *a01));
+  v = eq_read32(w + 4);
+  wa = eq_sxtb16(v);
+  wb = eq_sxtb16_ror8(v);
+  *a10 = eq_smlad(wb, x0b, eq_smlad(wa, x0a, *a10));
+  *a11 = eq_smlad(wb, x1b, eq_smlad(wa, x1a, *a11));
+}
+
 static void dot_2x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   const int32_t k4 = k & ~3;
   const int16_t* c = col;
   const int16_t* const c_end = col + 2 * k4;
-  for (; c < c_end; c += 8, w += 8) {
-    int32_t x0a, x0b, x1a, x1b;
-    eq_read2x32(c, &x0a, &x0b);
-    eq_read2x32(c + 4, &x1a, &x1b);
-    uint32_t v = eq_read32(w);
-    int32_t wa = eq_sxtb16(v), wb = eq_sxtb16_ror8(v);
-    a00 = eq_smlad(wa, x0a, a00);
-    a00 = eq_smlad(wb, x0b, a00);
-    a01 = eq_smlad(wa, x1a, a01);
-    a01 = eq_smlad(wb, x1b, a01);
-    v = eq_read32(w + 4);
-    wa = eq_sxtb16(v);
-    wb = eq_sxtb16_ror8(v);
-    a10 = eq_smlad(wa, x0a, a10);
-    a10 = eq_smlad(wb, x0b, a10);
-    a11 = eq_smlad(wa, x1a, a11);
-    a11 = eq_smlad(wb, x1b, a11);
+  for (; c + 16 <= c_end; c += 16, w += 16) { /* two groups per step: half the loop overhead */
+    dot_2x2_group(w, c, &a00, &a01, &a10, &a11);
+    dot_2x2_group(w + 8, c + 8, &a00, &a01, &a10, &a11);
+  }
+  if (c < c_end) {
+    dot_2x2_group(w, c, &a00, &a01, &a10, &a11);
+    c += 8, w += 8;
   }
   const int32_t tail = k - k4;
   for (int32_t i = 0; i < tail; ++i) {
@@ -207,24 +136,27 @@ static void dot_1x2(const int8_t* w, const int16_t* col, int32_t k, int32_t acc[
 static void channels(const eq_conv_t* p, const int8_t* w, const int32_t* bias, const int16_t* col, int8_t* o0,
                      int8_t* o1) {
   const int32_t k = p->k_h * p->k_w * p->in_c, out_c = p->out_c;
+  const int32_t *const mult = p->mult, *const shift = p->shift;
+  const eq_dsp_out_t q = eq_dsp_out(p);
   int32_t oc = 0;
   for (; oc + 2 <= out_c; oc += 2) {
     const int32_t b0 = bias ? bias[oc] : 0, b1 = bias ? bias[oc + 1] : 0;
     int32_t acc[4] = {b0, b0, b1, b1};
     dot_2x2(w + (int64_t)oc * k, col, k, acc);
-    o0[oc] = requant(p, acc[0], oc);
-    o0[oc + 1] = requant(p, acc[2], oc + 1);
+    const int32_t m0 = mult[oc], s0 = shift[oc], m1 = mult[oc + 1], s1 = shift[oc + 1];
+    o0[oc] = (int8_t)eq_dsp_rq(acc[0], m0, s0, q);
+    o0[oc + 1] = (int8_t)eq_dsp_rq(acc[2], m1, s1, q);
     if (o1) {
-      o1[oc] = requant(p, acc[1], oc);
-      o1[oc + 1] = requant(p, acc[3], oc + 1);
+      o1[oc] = (int8_t)eq_dsp_rq(acc[1], m0, s0, q);
+      o1[oc + 1] = (int8_t)eq_dsp_rq(acc[3], m1, s1, q);
     }
   }
   if (oc < out_c) {
     const int32_t b = bias ? bias[oc] : 0;
     int32_t acc[2] = {b, b};
     dot_1x2(w + (int64_t)oc * k, col, k, acc);
-    o0[oc] = requant(p, acc[0], oc);
-    if (o1) o1[oc] = requant(p, acc[1], oc);
+    o0[oc] = (int8_t)eq_dsp_rq(acc[0], mult[oc], shift[oc], q);
+    if (o1) o1[oc] = (int8_t)eq_dsp_rq(acc[1], mult[oc], shift[oc], q);
   }
 }
 
@@ -242,7 +174,3 @@ void eq_conv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     }
   }
 }
-
-/* DEPTHWISE_CONV_2D for the same cores shares this file's intrinsics (and their emulation). */
-#define EQ_DW_DSP_IN_CONV_DSP 1
-#include "eq_dw_dsp.c"

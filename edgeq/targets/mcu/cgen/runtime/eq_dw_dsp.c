@@ -1,7 +1,7 @@
 /* edgeq generated-C runtime: DEPTHWISE_CONV_2D for cores with the DSP extension (Cortex-M4, M7, M33).
  *
- * Compiled as part of eq_conv_dsp.c (included at its end), so it shares that file's intrinsics and their
- * portable C emulation (host build): a project generated for another core leaves both out.
+ * Shares eq_conv_dsp.c's intrinsics, their portable C emulation (host build) and requantization through
+ * eq_dsp.h; a project without DSP depthwise gets a stub in this file's place (emit.leave_out_unused).
  *
  * The same integer arithmetic as eq_dwconv2d (eq_kernels.c), reorganised:
  *   - the output is split, per generation-time parameters, into the interior (every tap of the window
@@ -11,30 +11,14 @@
  *     channel-interleaved) runs 4 channels per pass: one word of input and one of filter per tap, widened
  *     with SXTB16 into (c0, c2) and (c1, c3) int16 pairs, the input offset added with SADD16
  *     (x + offset fits int16), then 4 single 16x16 multiply-accumulates (SMLABB / SMLATT), one per channel;
- *   - an output row's interior pixels (windows up to 5x5) take the channel groups outside and the pixels
- *     inside: each group's filter is widened once per row, the offset enters as offset * sum(w), so a tap
+ *   - the interior rectangle (windows up to 5x5) takes the channel groups outside and the pixels
+ *     inside: each group's filter is widened once per call, the offset enters as offset * sum(w), so a tap
  *     costs one input word, two SXTB16 and four multiply-accumulates;
  * Every product is the reference's w * (x + offset) and int32 addition is exact (modulo 2^32 as the
  * reference's), so the accumulator before requantization is the same bit for bit; requantization is
- * eq_mbqm's arithmetic (mbqm / requant of eq_conv_dsp.c). */
+ * eq_mbqm's result (eq_dsp.h eq_dsp_requant). */
 
-#ifndef EQ_DW_DSP_IN_CONV_DSP
-/* Compiled on its own (a build that globs *.c): empty; its code is built within eq_conv_dsp.c. */
-typedef int eq_dw_dsp_alone;
-#else
-
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-static inline int32_t eq_smlabb(int32_t x, int32_t y, int32_t acc) { return __smlabb(x, y, acc); }
-static inline int32_t eq_smlatt(int32_t x, int32_t y, int32_t acc) { return __smlatt(x, y, acc); }
-#else
-static inline int32_t eq_smlabb(int32_t x, int32_t y, int32_t acc) {
-  return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(uint16_t)(uint32_t)x * (int16_t)(uint16_t)(uint32_t)y));
-}
-static inline int32_t eq_smlatt(int32_t x, int32_t y, int32_t acc) {
-  return (int32_t)((uint32_t)acc +
-                   (uint32_t)((int32_t)(int16_t)(uint16_t)((uint32_t)x >> 16) * (int16_t)(uint16_t)((uint32_t)y >> 16)));
-}
-#endif
+#include "eq_dsp.h"
 
 /* One output pixel, any window position and depth multiplier: the plain kernel's loop. */
 static void dw_pixel(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, const int32_t* bias, int32_t oy,
@@ -54,7 +38,7 @@ static void dw_pixel(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, co
         acc += (int32_t)w[((int64_t)ky * k_w + kx) * out_c + oc] * (xv + p->in_offset);
       }
     }
-    o[oc] = requant(p, acc, oc);
+    o[oc] = eq_dsp_requant(p, acc, oc);
   }
 }
 
@@ -84,10 +68,10 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
         a3 = eq_smlatt(x13, w13, a3);
       }
     }
-    o[c] = requant(p, a0, c);
-    o[c + 1] = requant(p, a1, c + 1);
-    o[c + 2] = requant(p, a2, c + 2);
-    o[c + 3] = requant(p, a3, c + 3);
+    const eq_dsp_out_t q = eq_dsp_out(p);
+    const int32_t r0 = eq_dsp_rq(a0, p->mult[c], p->shift[c], q), r1 = eq_dsp_rq(a1, p->mult[c + 1], p->shift[c + 1], q);
+    const int32_t r2 = eq_dsp_rq(a2, p->mult[c + 2], p->shift[c + 2], q), r3 = eq_dsp_rq(a3, p->mult[c + 3], p->shift[c + 3], q);
+    o[c] = (int8_t)r0, o[c + 1] = (int8_t)r1, o[c + 2] = (int8_t)r2, o[c + 3] = (int8_t)r3;
   }
   for (; c < c_n; ++c) {
     int32_t acc = bias ? bias[c] : 0;
@@ -97,7 +81,7 @@ static void dw_dm1(const eq_conv_t* p, const int8_t* px, const int8_t* w, const 
         acc += (int32_t)w0[(int64_t)ky * w_row + (int64_t)kx * c_n + c] * (xv + p->in_offset);
       }
     }
-    o[c] = requant(p, acc, c);
+    o[c] = eq_dsp_requant(p, acc, c);
   }
 }
 
@@ -146,15 +130,19 @@ static inline void dw_window3x3(const int8_t* px, const int32_t* wq, int32_t row
   acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
 }
 
-/* The interior pixels x_lo <= ox < x_hi of one output row, depth multiplier 1: channel groups of 4 outside,
- * pixels inside, so each group's filter is widened once per row (SXTB16 pairs on the stack) and the input
- * offset enters once per group as offset * sum(w), the same int32 modulo 2^32 as sum(w * (x + offset)).
- * Per tap and 4 channels: one input word, two SXTB16, four SMLABB / SMLATT. Tail channels: dw_dm1. */
-static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w, const int32_t* bias,
-                       int32_t x_lo, int32_t x_hi, int8_t* o_row) {
+/* The interior rectangle y_lo <= oy < y_hi, x_lo <= ox < x_hi of one image, depth multiplier 1: channel
+ * groups of 4 outside, pixels inside, so each group's filter is widened once per call (SXTB16 pairs on the
+ * stack) and the input offset enters once per group as offset * sum(w), the same int32 modulo 2^32 as
+ * sum(w * (x + offset)). Per tap and 4 channels: one input word, two SXTB16, four SMLABB / SMLATT. Tail
+ * channels: dw_dm1. */
+static void dw_rect_dm1(const eq_conv_t* p, const int8_t* in_b, const int8_t* w, const int32_t* bias, int32_t y_lo,
+                        int32_t y_hi, int32_t x_lo, int32_t x_hi, int8_t* out_b) {
   const int32_t c_n = p->in_c, k_h = p->k_h, k_w = p->k_w, taps = k_h * k_w, off = p->in_offset;
   const int32_t row_step = p->dil_h * p->in_w * c_n, col_step = p->dil_w * c_n;
-  const int32_t x_step = p->stride_w * c_n;
+  const int32_t x_step = p->stride_w * c_n, y_step = p->stride_h * p->in_w * c_n, o_step = p->out_w * c_n;
+  const int8_t* const in_0 = in_b + ((int64_t)(y_lo * p->stride_h - p->pad_h) * p->in_w + x_lo * p->stride_w - p->pad_w) * c_n;
+  int8_t* const out_0 = out_b + ((int64_t)y_lo * p->out_w + x_lo) * c_n;
+  const eq_dsp_out_t q = eq_dsp_out(p);
   int32_t wq[2 * EQ_DW_ROW_TAPS];
   int32_t c = 0;
   for (; c + 4 <= c_n; c += 4) {
@@ -173,25 +161,30 @@ static void dw_row_dm1(const eq_conv_t* p, const int8_t* in_row, const int8_t* w
     const int32_t i1 = (int32_t)((uint32_t)(bias ? bias[c + 1] : 0) + (uint32_t)off * s1);
     const int32_t i2 = (int32_t)((uint32_t)(bias ? bias[c + 2] : 0) + (uint32_t)off * s2);
     const int32_t i3 = (int32_t)((uint32_t)(bias ? bias[c + 3] : 0) + (uint32_t)off * s3);
-    const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n + c;
-    int8_t* o = o_row + (int64_t)x_lo * c_n + c;
-    for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) {
-      int32_t acc[4] = {i0, i1, i2, i3};
-      if (k_h == 3 && k_w == 3) /* the common window, written out */
-        dw_window3x3(px, wq, row_step, col_step, acc);
-      else
-        dw_window(px, wq, k_h, k_w, row_step, col_step, acc);
-      const int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-      o[0] = requant(p, a0, c);
-      o[1] = requant(p, a1, c + 1);
-      o[2] = requant(p, a2, c + 2);
-      o[3] = requant(p, a3, c + 3);
+    const int32_t m0 = p->mult[c], m1 = p->mult[c + 1], m2 = p->mult[c + 2], m3 = p->mult[c + 3];
+    const int32_t h0 = p->shift[c], h1 = p->shift[c + 1], h2 = p->shift[c + 2], h3 = p->shift[c + 3];
+    for (int32_t oy = y_lo; oy < y_hi; ++oy) {
+      const int8_t* px = in_0 + (int64_t)(oy - y_lo) * y_step + c;
+      int8_t* o = out_0 + (int64_t)(oy - y_lo) * o_step + c;
+      for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) {
+        int32_t acc[4] = {i0, i1, i2, i3};
+        if (k_h == 3 && k_w == 3) /* the common window, written out */
+          dw_window3x3(px, wq, row_step, col_step, acc);
+        else
+          dw_window(px, wq, k_h, k_w, row_step, col_step, acc);
+        o[0] = (int8_t)eq_dsp_rq(acc[0], m0, h0, q);
+        o[1] = (int8_t)eq_dsp_rq(acc[1], m1, h1, q);
+        o[2] = (int8_t)eq_dsp_rq(acc[2], m2, h2, q);
+        o[3] = (int8_t)eq_dsp_rq(acc[3], m3, h3, q);
+      }
     }
   }
   if (c == c_n) return;
-  const int8_t* px = in_row + (int64_t)(x_lo * p->stride_w - p->pad_w) * c_n;
-  for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step)
-    dw_dm1(p, px, w, bias, 0, k_h, 0, k_w, c, o_row + (int64_t)ox * c_n);
+  for (int32_t oy = y_lo; oy < y_hi; ++oy) {
+    const int8_t* px = in_0 + (int64_t)(oy - y_lo) * y_step;
+    int8_t* o = out_0 + (int64_t)(oy - y_lo) * o_step;
+    for (int32_t ox = x_lo; ox < x_hi; ++ox, px += x_step, o += c_n) dw_dm1(p, px, w, bias, 0, k_h, 0, k_w, c, o);
+  }
 }
 
 /* The taps k0 <= k < k1 of a window starting at input index i0 (dilation d) that fall inside [0, n). */
@@ -216,7 +209,7 @@ static void dw_interior(const eq_conv_t* p, const int8_t* px, const int8_t* w, c
         acc += (int32_t)w[((int64_t)ky * k_w + kx) * out_c + oc] * (xv + p->in_offset);
       }
     }
-    o[oc] = requant(p, acc, oc);
+    o[oc] = eq_dsp_requant(p, acc, oc);
   }
 }
 
@@ -239,12 +232,12 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
   dw_interior_range(p->stride_w, p->pad_w, p->dil_w, p->k_w, p->in_w, out_w, &x_lo, &x_hi);
   for (int32_t b = 0; b < p->batches; ++b) {
     const int8_t* in_b = in + (int64_t)b * p->in_h * p->in_w * in_c;
+    const int rect = y_lo < y_hi && x_lo < x_hi && p->depth_mult == 1 && p->k_h * p->k_w <= EQ_DW_ROW_TAPS;
+    if (rect) dw_rect_dm1(p, in_b, w, bias, y_lo, y_hi, x_lo, x_hi, out + (int64_t)b * out_h * out_w * out_c);
     for (int32_t oy = 0; oy < out_h; ++oy) {
       const int row_inside = oy >= y_lo && oy < y_hi;
       int8_t* o_row = out + ((int64_t)b * out_h + oy) * out_w * out_c;
-      const int row_pass = row_inside && x_lo < x_hi && p->depth_mult == 1 && p->k_h * p->k_w <= EQ_DW_ROW_TAPS;
-      if (row_pass)
-        dw_row_dm1(p, in_b + (int64_t)(oy * p->stride_h - p->pad_h) * p->in_w * in_c, w, bias, x_lo, x_hi, o_row);
+      const int row_pass = rect && row_inside; /* its interior pixels done by dw_rect_dm1 */
       for (int32_t ox = 0; ox < out_w; ++ox) {
         if (row_pass && ox == x_lo) ox = x_hi; /* done by the row pass */
         if (ox >= out_w) break;
@@ -270,4 +263,3 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
   }
 }
 
-#endif /* EQ_DW_DSP_IN_CONV_DSP */

@@ -128,10 +128,14 @@ void eq_fully_connected_dsp(const eq_fc_t* p, const int8_t* in, const int8_t* w,
 /* MAX_POOL_2D for cores with the DSP extension (eq_pool_dsp.c): 4 channels per word (SSUB8 + SEL). Bit-exact
  * with eq_max_pool. */
 void eq_max_pool_dsp(const eq_pool_t* p, const int8_t* in, int8_t* out);
-/* DEPTHWISE_CONV_2D for cores with the DSP extension (eq_dw_dsp.c, built within eq_conv_dsp.c): interior
+/* DEPTHWISE_CONV_2D for cores with the DSP extension (eq_dw_dsp.c): interior
  * pixels without bounds tests, depth multiplier 1 four channels per pass with SXTB16 / SMLABB / SMLATT.
  * The plain 1HWO filter, no scratch. Bit-exact with eq_dwconv2d. */
 void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* ADD for cores with the DSP extension (eq_add_dsp.c): without broadcast one flat loop, parameters in
+ * locals, requantization in one SMLAL and a shift; with broadcast eq_add. Bit-exact with eq_add. */
+void eq_add_dsp(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
 /* CONV_2D for Cortex-M55 with Helium (eq_conv_mve.c): the plain OHWI filter and parameters (wsum included),
  * scratch (planned in the arena, 4-byte aligned) for 3 pixels' int32 accumulators (out_c rounded up to
