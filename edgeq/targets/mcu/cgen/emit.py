@@ -25,6 +25,7 @@ KERNEL_SOURCES = (
     "eq_stream.c",
     "eq_fc_dsp.c",
     "eq_pool_dsp.c",
+    "eq_dw_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
@@ -42,6 +43,7 @@ CORE_KERNELS = {
     "eq_conv_dsp.c": ("eq_conv2d_dsp", "eq_dwconv2d_dsp"),
     "eq_fc_dsp.c": ("eq_fully_connected_dsp",),
     "eq_pool_dsp.c": ("eq_max_pool_dsp",),
+    "eq_dw_mve.c": ("eq_dwconv2d_mve",),
 }
 
 

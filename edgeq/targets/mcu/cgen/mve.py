@@ -8,7 +8,12 @@ kernel's (TFLM's), so the project is bit-exact on every core. On any other core 
 
 from __future__ import annotations
 
-from edgeq.targets.mcu.cgen.lowered import Lowered
+import re
+from dataclasses import replace
+
+import numpy as np
+
+from edgeq.targets.mcu.cgen.lowered import Const, Lowered
 
 MVE_CORES = ("cortex-m55",)
 
@@ -23,9 +28,42 @@ def _conv(low: Lowered) -> Lowered:
     return low
 
 
+# eq_conv_t's 20 integer fields as lower._conv writes them, then mult, shift and wsum (0 for a depthwise op)
+_CONV_FIELDS = re.compile(r"= \{((?:-?\d+, ){20})(\w+), (\w+), 0\};$")
+
+
+def dw_sums(weights: np.ndarray, bias: np.ndarray | None, in_offset: int, out_c: int) -> np.ndarray:
+    """Each channel's bias + in_offset * sum(w over the whole window), wrapped to int32 as the reference's
+    int32 accumulator wraps: where eq_dwconv2d_mve starts an interior pixel (depth multiplier 1)."""
+    taps = np.asarray(weights, dtype=np.int64).reshape(-1, out_c)
+    folded = in_offset * taps.sum(axis=0)
+    if bias is not None:
+        folded = folded + np.asarray(bias, dtype=np.int64).reshape(-1)
+    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
 def _depthwise(low: Lowered) -> Lowered:
-    """DEPTHWISE_CONV_2D: the plain kernel until its Helium kernel lands."""
-    return low
+    """DEPTHWISE_CONV_2D with depth multiplier 1 -> ``eq_dwconv2d_mve`` (runtime/eq_dw_mve.c): the plain
+    filter and parameters, plus the per-channel start of an interior pixel in the struct's wsum field
+    (:func:`dw_sums`). Other depth multipliers keep the plain kernel."""
+    fields = _CONV_FIELDS.search(low.params)
+    name = f"op{low.op.index}"
+    w_name, b_idx = f"w{low.op.inputs[1]}", (low.op.inputs[2] if len(low.op.inputs) > 2 else -1)
+    b_name = f"w{b_idx}" if b_idx >= 0 else "0"
+    old = f"eq_dwconv2d(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {b_name}, "
+    if fields is None or not low.statement.startswith(old):  # not the shape this module knows
+        return low
+    ints = [int(v) for v in fields.group(1).split(", ")[:20]]
+    out_c, dm, in_offset = ints[6], ints[15], ints[16]
+    if dm != 1:
+        return low
+    weights = next(c for c in low.consts if c.name == w_name).values
+    bias = next((c.values for c in low.consts if c.name == b_name), None)
+    sums = Const(f"{name}_dwsum", "int32_t", dw_sums(weights, bias, in_offset, out_c))
+    params = low.params[: fields.end(3)] + f", {sums.name}}};"
+    stmt = "eq_dwconv2d_mve(" + low.statement.removeprefix("eq_dwconv2d(")
+    notes = {**low.notes, "kernel": "eq_dwconv2d_mve"}
+    return replace(low, statement=stmt, consts=(*low.consts, sums), params=params, notes=notes)
 
 
 def _fc(low: Lowered) -> Lowered:

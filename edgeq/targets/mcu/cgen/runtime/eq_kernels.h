@@ -133,4 +133,10 @@ void eq_max_pool_dsp(const eq_pool_t* p, const int8_t* in, int8_t* out);
  * The plain 1HWO filter, no scratch. Bit-exact with eq_dwconv2d. */
 void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
+/* ---- Cortex-M55 Helium (MVE) kernels: bit-exact with the plain kernels; on a build without MVE (the host)
+ * each calls its plain kernel with the same arguments. ------------------------------------------------- */
+/* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 4 channels per vector, p->wsum holding
+ * bias + in_offset * sum(w) per channel (mve.py); any other depth multiplier runs eq_dwconv2d. */
+void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
 #endif
