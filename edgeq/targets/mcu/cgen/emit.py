@@ -26,6 +26,7 @@ KERNEL_SOURCES = (
     "eq_fc_dsp.c",
     "eq_pool_dsp.c",
     "eq_dw_mve.c",
+    "eq_fc_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
@@ -44,6 +45,7 @@ CORE_KERNELS = {
     "eq_fc_dsp.c": ("eq_fully_connected_dsp",),
     "eq_pool_dsp.c": ("eq_max_pool_dsp",),
     "eq_dw_mve.c": ("eq_dwconv2d_mve",),
+    "eq_fc_mve.c": ("eq_fully_connected_mve",),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from edgeq.targets.mcu.cgen import dsp
 from edgeq.targets.mcu.cgen.lowered import Const, Lowered
 
 MVE_CORES = ("cortex-m55",)
@@ -66,9 +67,29 @@ def _depthwise(low: Lowered) -> Lowered:
     return replace(low, statement=stmt, consts=(*low.consts, sums), params=params, notes=notes)
 
 
+# eq_fc_t's leading fields as lower._fully_connected writes them: batches, in_depth, out_depth, in_offset, w_offset
+_FC_FIELDS = re.compile(r"= \{(-?\d+), (-?\d+), (-?\d+), (-?\d+), (-?\d+),")
+
+
 def _fc(low: Lowered) -> Lowered:
-    """FULLY_CONNECTED: the plain kernel until its Helium kernel lands."""
-    return low
+    """FULLY_CONNECTED -> ``eq_fully_connected_mve`` (runtime/eq_fc_mve.c): the plain weights, the input
+    offset folded into a per-op bias (:func:`dsp.fc_bias`, always emitted)."""
+    fields = _FC_FIELDS.search(low.params)
+    name, w_name = f"op{low.op.index}", f"w{low.op.inputs[1]}"
+    b_idx = low.op.inputs[2] if len(low.op.inputs) > 2 else -1
+    b_name = f"w{b_idx}" if b_idx >= 0 else "0"
+    old = f"eq_fully_connected(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {b_name}, "
+    if fields is None or not low.statement.startswith(old):  # not the shape this module knows
+        return low
+    _, in_depth, out_depth, in_offset, w_offset = (int(v) for v in fields.groups())
+    weights = next(c for c in low.consts if c.name == w_name).values
+    bias = next((c.values for c in low.consts if c.name == b_name), None)
+    rows = np.asarray(weights, dtype=np.int8).reshape(out_depth, in_depth)
+    folded = Const(f"{name}_bias_mve", "int32_t", dsp.fc_bias(rows, bias, in_offset, w_offset))
+    consts = (*(c for c in low.consts if c.name != b_name), folded)
+    new = f"eq_fully_connected_mve(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {folded.name}, "
+    notes = {**low.notes, "kernel": "eq_fully_connected_mve"}
+    return replace(low, statement=new + low.statement[len(old) :], consts=consts, notes=notes)
 
 
 def _pool(low: Lowered) -> Lowered:

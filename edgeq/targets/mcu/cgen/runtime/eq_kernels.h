@@ -134,9 +134,13 @@ void eq_max_pool_dsp(const eq_pool_t* p, const int8_t* in, int8_t* out);
 void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
 /* ---- Cortex-M55 Helium (MVE) kernels: bit-exact with the plain kernels; on a build without MVE (the host)
- * each calls its plain kernel with the same arguments. ------------------------------------------------- */
+ * each runs its plain kernel's arithmetic in C. ------------------------------------------------------------ */
 /* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 4 channels per vector, p->wsum holding
  * bias + in_offset * sum(w) per channel (mve.py); any other depth multiplier runs eq_dwconv2d. */
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* FULLY_CONNECTED (eq_fc_mve.c): the plain weights, 16 taps per VMLADAVA, 4 rows per pass; the bias always
+ * given, holding the folded input offset as eq_fully_connected_dsp's (dsp.py fc_bias). */
+void eq_fully_connected_mve(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
 #endif
