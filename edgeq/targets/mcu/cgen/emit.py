@@ -27,6 +27,7 @@ KERNEL_SOURCES = (
     "eq_pool_dsp.c",
     "eq_dw_mve.c",
     "eq_fc_mve.c",
+    "eq_add_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
@@ -46,6 +47,7 @@ CORE_KERNELS = {
     "eq_pool_dsp.c": ("eq_max_pool_dsp",),
     "eq_dw_mve.c": ("eq_dwconv2d_mve",),
     "eq_fc_mve.c": ("eq_fully_connected_mve",),
+    "eq_add_mve.c": ("eq_add_mve",),
 }
 
 

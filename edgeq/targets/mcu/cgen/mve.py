@@ -98,8 +98,13 @@ def _pool(low: Lowered) -> Lowered:
 
 
 def _elementwise(low: Lowered) -> Lowered:
-    """ADD and the other element-wise ops: the plain kernels until their Helium kernels land."""
-    return low
+    """ADD -> ``eq_add_mve`` (runtime/eq_add_mve.c): the same parameters, 4 lanes per pass where neither input
+    broadcasts (the kernel checks the strides; a broadcasting ADD runs eq_add). Other element-wise ops keep
+    the plain kernels."""
+    if not low.statement.startswith("eq_add("):
+        return low
+    stmt = "eq_add_mve(" + low.statement.removeprefix("eq_add(")
+    return replace(low, statement=stmt, notes={**low.notes, "kernel": "eq_add_mve"})
 
 
 _BY_KERNEL = {

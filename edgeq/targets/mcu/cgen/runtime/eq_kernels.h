@@ -143,4 +143,7 @@ void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
  * given, holding the folded input offset as eq_fully_connected_dsp's (dsp.py fc_bias). */
 void eq_fully_connected_mve(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
+/* ADD (eq_add_mve.c): 4 lanes per pass when neither input broadcasts; a broadcasting ADD runs eq_add. */
+void eq_add_mve(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
 #endif
