@@ -28,6 +28,7 @@ KERNEL_SOURCES = (
     "eq_dw_mve.c",
     "eq_fc_mve.c",
     "eq_add_mve.c",
+    "eq_pool_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
@@ -48,6 +49,7 @@ CORE_KERNELS = {
     "eq_dw_mve.c": ("eq_dwconv2d_mve",),
     "eq_fc_mve.c": ("eq_fully_connected_mve",),
     "eq_add_mve.c": ("eq_add_mve",),
+    "eq_pool_mve.c": ("eq_max_pool_mve", "eq_avg_pool_mve"),
 }
 
 

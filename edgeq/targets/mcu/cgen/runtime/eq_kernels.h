@@ -146,4 +146,8 @@ void eq_fully_connected_mve(const eq_fc_t* p, const int8_t* in, const int8_t* w,
 /* ADD (eq_add_mve.c): 4 lanes per pass when neither input broadcasts; a broadcasting ADD runs eq_add. */
 void eq_add_mve(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
+/* MAX_POOL_2D and AVERAGE_POOL_2D (eq_pool_mve.c): max 16 channels per vector, average 4 (int32 sums). */
+void eq_max_pool_mve(const eq_pool_t* p, const int8_t* in, int8_t* out);
+void eq_avg_pool_mve(const eq_pool_t* p, const int8_t* in, int8_t* out);
+
 #endif
