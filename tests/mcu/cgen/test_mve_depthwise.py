@@ -41,9 +41,10 @@ class _Op:
 def _dw_low(dm: int, out_c: int = 3) -> Lowered:
     w = np.arange(-9, 9 * out_c - 9, dtype=np.int8).reshape(1, 3, 3, out_c)
     consts = (
-        Const("op3_mult", "int32_t", np.ones(out_c)),
+        Const("op3_mult", "int32_t", np.array([2**30, 2**30 + 5, 2**31 - 1, 7][:out_c], dtype=np.int32)),
+        Const("op3_shift", "int32_t", np.array([-3, 2, 0, -31][:out_c], dtype=np.int32)),
         Const("w2", "int8_t", w),
-        Const("w4", "int32_t", np.array([5, -7, 2**31 - 1][:out_c], dtype=np.int64)),
+        Const("w4", "int32_t", np.array([5, -7, 2**31 - 1, 0][:out_c], dtype=np.int64)),
     )
     params = (
         f"static const eq_conv_t op3_p = {{1, 5, 5, {out_c // dm}, 5, 5, {out_c}, 3, 3, 1, 1, 1, 1, 1, 1, "
@@ -58,11 +59,18 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
         (got,) = mve.retarget([low], core)
         if core == "cortex-m55":
             assert got.statement == "eq_dwconv2d_mve(&op3_p, {t1}, w2, w4, {t5});"
-            assert got.params.endswith("op3_mult, op3_shift, op3_dwsum};")
-            (sums,) = [c for c in got.consts if c.name == "op3_dwsum"]
-            w = low.consts[1].values.astype(np.int64).reshape(9, 3)
-            want = (np.array([5, -7, 2**31 - 1]) + 17 * w.sum(axis=0) + 2**31) % 2**32 - 2**31
-            assert sums.values.tolist() == want.tolist()  # wraps as the int32 accumulator does
+            assert got.params.endswith("op3_mult, op3_shift, op3_dwtab};")
+            (table,) = [c.values.reshape(4, 16) for c in got.consts if c.name == "op3_dwtab"]
+            w = low.consts[2].values.astype(np.int64).reshape(9, 3)
+            start = (np.array([5, -7, 2**31 - 1]) + 17 * w.sum(axis=0) + 2**31) % 2**32 - 2**31
+            # channels 0, 1, 2 sit at positions 0, 8, 4 (accumulators of channels 0+4j, 2+4j, 1+4j, 3+4j)
+            assert table[:, [0, 8, 4]].tolist() == [
+                start.tolist(),  # wraps as the int32 accumulator does
+                [2**30, 2**30 + 5, 2**31 - 1],
+                [0, 2, 0],
+                [-3, 0, 0],
+            ]
+            assert not table[:, [1, 2, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]].any()  # padding
         else:
             assert got is low
     low2 = _dw_low(2, 4)

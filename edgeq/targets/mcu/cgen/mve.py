@@ -33,20 +33,32 @@ def _conv(low: Lowered) -> Lowered:
 _CONV_FIELDS = re.compile(r"= \{((?:-?\d+, ){20})(\w+), (\w+), 0\};$")
 
 
-def dw_sums(weights: np.ndarray, bias: np.ndarray | None, in_offset: int, out_c: int) -> np.ndarray:
-    """Each channel's bias + in_offset * sum(w over the whole window), wrapped to int32 as the reference's
-    int32 accumulator wraps: where eq_dwconv2d_mve starts an interior pixel (depth multiplier 1)."""
+# The order of the 16 channels of a block in eq_dw_mve.c's four accumulators: base_k + 4j, base 0, 2, 1, 3.
+DW_ORDER = np.array([base + 4 * j for base in (0, 2, 1, 3) for j in range(4)])
+
+
+def dw_table(weights: np.ndarray, bias: np.ndarray | None, in_offset: int, mult, shift) -> np.ndarray:
+    """eq_dwconv2d_mve's per-channel table (depth multiplier 1), per block of 16 channels in its accumulators'
+    order (:data:`DW_ORDER`), zero past the last channel: bias + in_offset * sum(w over the window) (wrapped
+    to int32 as the reference's accumulator wraps), the multiplier, max(shift, 0) and min(shift, 0)."""
+    out_c = len(mult)
     taps = np.asarray(weights, dtype=np.int64).reshape(-1, out_c)
     folded = in_offset * taps.sum(axis=0)
     if bias is not None:
         folded = folded + np.asarray(bias, dtype=np.int64).reshape(-1)
-    return ((folded + 2**31) % 2**32 - 2**31).astype(np.int32)
+    shifts = np.asarray(shift, dtype=np.int64)
+    rows = np.stack([folded, np.asarray(mult, dtype=np.int64), np.maximum(shifts, 0), np.minimum(shifts, 0)])
+    blocks = -(-out_c // 16)
+    padded = np.zeros((4, blocks * 16), dtype=np.int64)
+    padded[:, :out_c] = rows
+    table = padded.reshape(4, blocks, 16)[:, :, DW_ORDER].transpose(1, 0, 2)
+    return ((table.reshape(-1) + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def _depthwise(low: Lowered) -> Lowered:
     """DEPTHWISE_CONV_2D with depth multiplier 1 -> ``eq_dwconv2d_mve`` (runtime/eq_dw_mve.c): the plain
-    filter and parameters, plus the per-channel start of an interior pixel in the struct's wsum field
-    (:func:`dw_sums`). Other depth multipliers keep the plain kernel."""
+    filter and parameters, the struct's wsum field pointing at the kernel's per-channel table
+    (:func:`dw_table`). Other depth multipliers keep the plain kernel."""
     fields = _CONV_FIELDS.search(low.params)
     name = f"op{low.op.index}"
     w_name, b_idx = f"w{low.op.inputs[1]}", (low.op.inputs[2] if len(low.op.inputs) > 2 else -1)
@@ -60,7 +72,10 @@ def _depthwise(low: Lowered) -> Lowered:
         return low
     weights = next(c for c in low.consts if c.name == w_name).values
     bias = next((c.values for c in low.consts if c.name == b_name), None)
-    sums = Const(f"{name}_dwsum", "int32_t", dw_sums(weights, bias, in_offset, out_c))
+    mult, shift = (next(c.values for c in low.consts if c.name == f"{name}_{k}") for k in ("mult", "shift"))
+    if len(mult) != out_c:
+        return low
+    sums = Const(f"{name}_dwtab", "int32_t", dw_table(weights, bias, in_offset, mult, shift))
     params = low.params[: fields.end(3)] + f", {sums.name}}};"
     stmt = "eq_dwconv2d_mve(" + low.statement.removeprefix("eq_dwconv2d(")
     notes = {**low.notes, "kernel": "eq_dwconv2d_mve"}
