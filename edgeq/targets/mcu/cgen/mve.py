@@ -37,7 +37,9 @@ _CONV_FIELDS = re.compile(r"= \{((?:-?\d+, ){20})(\w+), (\w+), 0\};$")
 DW_ORDER = np.array([base + 4 * j for base in (0, 2, 1, 3) for j in range(4)])
 
 
-def dw_table(weights: np.ndarray, bias: np.ndarray | None, in_offset: int, mult, shift) -> np.ndarray:
+def dw_table(
+    weights: np.ndarray, bias: np.ndarray | None, in_offset: int, mult: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
     """eq_dwconv2d_mve's per-channel table (depth multiplier 1), per block of 16 channels in its accumulators'
     order (:data:`DW_ORDER`), zero past the last channel: bias + in_offset * sum(w over the window) (wrapped
     to int32 as the reference's accumulator wraps), the multiplier, max(shift, 0) and min(shift, 0)."""

@@ -135,8 +135,9 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
 
 /* ---- Cortex-M55 Helium (MVE) kernels: bit-exact with the plain kernels; on a build without MVE (the host)
  * each runs its plain kernel's arithmetic in C. ------------------------------------------------------------ */
-/* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 4 channels per vector, p->wsum holding
- * bias + in_offset * sum(w) per channel (mve.py); any other depth multiplier runs eq_dwconv2d. */
+/* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 16 channels per pass, p->wsum pointing at the
+ * generator's per-channel table (mve.py dw_table: start sums, multipliers, split shifts per block of 16);
+ * any other depth multiplier, or no table, runs eq_dwconv2d. */
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
 /* FULLY_CONNECTED (eq_fc_mve.c): the plain weights, 16 taps per VMLADAVA, 4 rows per pass; the bias always
