@@ -42,7 +42,8 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
   const int32_t dil_h = p->dil_h, dil_w = p->dil_w, col_step = dil_w * c_n;
   const mve_pred16_t p8 = vctp8q((uint32_t)(c_n - c));
   const int8x16_t zp = vdupq_n_s8((int8_t)-p->in_offset);
-  int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
+  const int32_t* t = p->wsum + (c >> 4) * 64; /* start sums, mult, left, right: 16 each */
+  int32x4_t a0 = vldrwq_s32(t), a1 = vldrwq_s32(t + 4), a2 = vldrwq_s32(t + 8), a3 = vldrwq_s32(t + 12);
   const int8_t* wp = w + c;
   for (int32_t ky = 0; ky < k_h; ++ky) {
     const int32_t iy = y0 + dil_h * ky;
@@ -62,13 +63,12 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
       a3 = vaddq_s32(a3, vmovltq_s16(odd));
     }
   }
-  const int32_t* t = p->wsum + (c >> 4) * 64; /* start sums, mult, left, right: 16 each */
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   const int32_t zo = p->out_offset;
-  a0 = eq_dw_requant(vaddq_s32(a0, vldrwq_s32(t)), vldrwq_s32(t + 16), vldrwq_s32(t + 32), vldrwq_s32(t + 48), zo, lo, hi);
-  a1 = eq_dw_requant(vaddq_s32(a1, vldrwq_s32(t + 4)), vldrwq_s32(t + 20), vldrwq_s32(t + 36), vldrwq_s32(t + 52), zo, lo, hi);
-  a2 = eq_dw_requant(vaddq_s32(a2, vldrwq_s32(t + 8)), vldrwq_s32(t + 24), vldrwq_s32(t + 40), vldrwq_s32(t + 56), zo, lo, hi);
-  a3 = eq_dw_requant(vaddq_s32(a3, vldrwq_s32(t + 12)), vldrwq_s32(t + 28), vldrwq_s32(t + 44), vldrwq_s32(t + 60), zo, lo, hi);
+  a0 = eq_dw_requant(a0, vldrwq_s32(t + 16), vldrwq_s32(t + 32), vldrwq_s32(t + 48), zo, lo, hi);
+  a1 = eq_dw_requant(a1, vldrwq_s32(t + 20), vldrwq_s32(t + 36), vldrwq_s32(t + 52), zo, lo, hi);
+  a2 = eq_dw_requant(a2, vldrwq_s32(t + 24), vldrwq_s32(t + 40), vldrwq_s32(t + 56), zo, lo, hi);
+  a3 = eq_dw_requant(a3, vldrwq_s32(t + 28), vldrwq_s32(t + 44), vldrwq_s32(t + 60), zo, lo, hi);
   /* back to channel order: int16 lane m of even is channel 2m, of odd 2m + 1; then bytes 2m and 2m + 1 */
   const int16x8_t even = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), a0), a1);
   const int16x8_t odd = vmovntq_s32(vmovnbq_s32(vdupq_n_s16(0), a2), a3);
