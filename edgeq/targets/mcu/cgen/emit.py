@@ -28,6 +28,10 @@ KERNEL_SOURCES = (
     "eq_dw_dsp.c",
     "eq_add_dsp.c",
     "eq_conv_mve.c",
+    "eq_dw_mve.c",
+    "eq_fc_mve.c",
+    "eq_add_mve.c",
+    "eq_pool_mve.c",
 )
 RUNTIME_FILES = (
     "eq_kernels.h",
@@ -48,6 +52,10 @@ CORE_KERNELS = {
     "eq_dw_dsp.c": ("eq_dwconv2d_dsp",),
     "eq_add_dsp.c": ("eq_add_dsp",),
     "eq_conv_mve.c": ("eq_conv2d_mve",),
+    "eq_dw_mve.c": ("eq_dwconv2d_mve",),
+    "eq_fc_mve.c": ("eq_fully_connected_mve",),
+    "eq_add_mve.c": ("eq_add_mve",),
+    "eq_pool_mve.c": ("eq_max_pool_mve", "eq_avg_pool_mve"),
 }
 
 

@@ -9,8 +9,12 @@ kernel's (TFLM's), so the project is bit-exact on every core. On any other core 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from edgeq.targets.mcu.cgen.lowered import Lowered
+import numpy as np
+
+from edgeq.targets.mcu.cgen import dsp
+from edgeq.targets.mcu.cgen.lowered import Const, Lowered
 
 MVE_CORES = ("cortex-m55",)
 
@@ -23,7 +27,6 @@ def uses_mve(core: str | None) -> bool:
 def _conv(low: Lowered) -> Lowered:
     """CONV_2D to ``eq_conv2d_mve`` (runtime/eq_conv_mve.c): the plain filter, bias and parameters (wsum
     included), plus scratch the memory plan places in the arena (:func:`conv_scratch_bytes`)."""
-    from dataclasses import replace  # here, not at the top: the other op kinds' code stays apart from this one
 
     fields = _CONV_FIELDS.search(low.params)
     if not low.statement.startswith("eq_conv2d(") or fields is None:
@@ -49,24 +52,104 @@ def conv_scratch_bytes(k: int, out_c: int, direct: bool) -> int:
     return 12 * (out_c + out_c % 2) + columns
 
 
+# eq_conv_t's 20 integer fields as lower._conv writes them, then mult, shift and wsum (0 for a depthwise op)
+_DW_FIELDS = re.compile(r"= \{((?:-?\d+, ){20})(\w+), (\w+), 0\};$")
+
+
+# The order of the 16 channels of a block in eq_dw_mve.c's four accumulators: base_k + 4j, base 0, 2, 1, 3.
+DW_ORDER = np.array([base + 4 * j for base in (0, 2, 1, 3) for j in range(4)])
+
+
+def dw_table(
+    weights: np.ndarray, bias: np.ndarray | None, in_offset: int, mult: np.ndarray, shift: np.ndarray
+) -> np.ndarray:
+    """eq_dwconv2d_mve's per-channel table (depth multiplier 1), per block of 16 channels in its accumulators'
+    order (:data:`DW_ORDER`), zero past the last channel: bias + in_offset * sum(w over the window) (wrapped
+    to int32 as the reference's accumulator wraps), the multiplier, max(shift, 0) and min(shift, 0)."""
+    out_c = len(mult)
+    taps = np.asarray(weights, dtype=np.int64).reshape(-1, out_c)
+    folded = in_offset * taps.sum(axis=0)
+    if bias is not None:
+        folded = folded + np.asarray(bias, dtype=np.int64).reshape(-1)
+    shifts = np.asarray(shift, dtype=np.int64)
+    rows = np.stack([folded, np.asarray(mult, dtype=np.int64), np.maximum(shifts, 0), np.minimum(shifts, 0)])
+    blocks = -(-out_c // 16)
+    padded = np.zeros((4, blocks * 16), dtype=np.int64)
+    padded[:, :out_c] = rows
+    table = padded.reshape(4, blocks, 16)[:, :, DW_ORDER].transpose(1, 0, 2)
+    return ((table.reshape(-1) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
 def _depthwise(low: Lowered) -> Lowered:
-    """DEPTHWISE_CONV_2D: the plain kernel until its Helium kernel lands."""
-    return low
+    """DEPTHWISE_CONV_2D with depth multiplier 1 -> ``eq_dwconv2d_mve`` (runtime/eq_dw_mve.c): the plain
+    filter and parameters, the struct's wsum field pointing at the kernel's per-channel table
+    (:func:`dw_table`). Other depth multipliers keep the plain kernel."""
+    fields = _DW_FIELDS.search(low.params)
+    name = f"op{low.op.index}"
+    w_name, b_idx = f"w{low.op.inputs[1]}", (low.op.inputs[2] if len(low.op.inputs) > 2 else -1)
+    b_name = f"w{b_idx}" if b_idx >= 0 else "0"
+    old = f"eq_dwconv2d(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {b_name}, "
+    if fields is None or not low.statement.startswith(old):  # not the shape this module knows
+        return low
+    ints = [int(v) for v in fields.group(1).split(", ")[:20]]
+    out_c, dm, in_offset = ints[6], ints[15], ints[16]
+    if dm != 1:
+        return low
+    weights = next(c for c in low.consts if c.name == w_name).values
+    bias = next((c.values for c in low.consts if c.name == b_name), None)
+    mult, shift = (next(c.values for c in low.consts if c.name == f"{name}_{k}") for k in ("mult", "shift"))
+    if len(mult) != out_c:
+        return low
+    sums = Const(f"{name}_dwtab", "int32_t", dw_table(weights, bias, in_offset, mult, shift))
+    params = low.params[: fields.end(3)] + f", {sums.name}}};"
+    stmt = "eq_dwconv2d_mve(" + low.statement.removeprefix("eq_dwconv2d(")
+    notes = {**low.notes, "kernel": "eq_dwconv2d_mve"}
+    return replace(low, statement=stmt, consts=(*low.consts, sums), params=params, notes=notes)
+
+
+# eq_fc_t's leading fields as lower._fully_connected writes them: batches, in_depth, out_depth, in_offset, w_offset
+_FC_FIELDS = re.compile(r"= \{(-?\d+), (-?\d+), (-?\d+), (-?\d+), (-?\d+),")
 
 
 def _fc(low: Lowered) -> Lowered:
-    """FULLY_CONNECTED: the plain kernel until its Helium kernel lands."""
-    return low
+    """FULLY_CONNECTED -> ``eq_fully_connected_mve`` (runtime/eq_fc_mve.c): the plain weights, the input
+    offset folded into a per-op bias (:func:`dsp.fc_bias`, always emitted)."""
+    fields = _FC_FIELDS.search(low.params)
+    name, w_name = f"op{low.op.index}", f"w{low.op.inputs[1]}"
+    b_idx = low.op.inputs[2] if len(low.op.inputs) > 2 else -1
+    b_name = f"w{b_idx}" if b_idx >= 0 else "0"
+    old = f"eq_fully_connected(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {b_name}, "
+    if fields is None or not low.statement.startswith(old):  # not the shape this module knows
+        return low
+    _, in_depth, out_depth, in_offset, w_offset = (int(v) for v in fields.groups())
+    weights = next(c for c in low.consts if c.name == w_name).values
+    bias = next((c.values for c in low.consts if c.name == b_name), None)
+    rows = np.asarray(weights, dtype=np.int8).reshape(out_depth, in_depth)
+    folded = Const(f"{name}_bias_mve", "int32_t", dsp.fc_bias(rows, bias, in_offset, w_offset))
+    consts = (*(c for c in low.consts if c.name != b_name), folded)
+    new = f"eq_fully_connected_mve(&{name}_p, {{t{low.op.inputs[0]}}}, {w_name}, {folded.name}, "
+    notes = {**low.notes, "kernel": "eq_fully_connected_mve"}
+    return replace(low, statement=new + low.statement[len(old) :], consts=consts, notes=notes)
 
 
 def _pool(low: Lowered) -> Lowered:
-    """MAX_POOL_2D and AVERAGE_POOL_2D: the plain kernels until their Helium kernels land."""
+    """MAX_POOL_2D and AVERAGE_POOL_2D -> ``eq_max_pool_mve`` / ``eq_avg_pool_mve`` (runtime/eq_pool_mve.c):
+    the same parameters, 16 channels per vector for max, 4 for the average's int32 sums."""
+    for plain in ("eq_max_pool", "eq_avg_pool"):
+        if low.statement.startswith(plain + "("):
+            stmt = f"{plain}_mve(" + low.statement.removeprefix(plain + "(")
+            return replace(low, statement=stmt, notes={**low.notes, "kernel": f"{plain}_mve"})
     return low
 
 
 def _elementwise(low: Lowered) -> Lowered:
-    """ADD and the other element-wise ops: the plain kernels until their Helium kernels land."""
-    return low
+    """ADD -> ``eq_add_mve`` (runtime/eq_add_mve.c): the same parameters, 4 lanes per pass where neither input
+    broadcasts (the kernel checks the strides; a broadcasting ADD runs eq_add). Other element-wise ops keep
+    the plain kernels."""
+    if not low.statement.startswith("eq_add("):
+        return low
+    stmt = "eq_add_mve(" + low.statement.removeprefix("eq_add(")
+    return replace(low, statement=stmt, notes={**low.notes, "kernel": "eq_add_mve"})
 
 
 _BY_KERNEL = {

@@ -147,4 +147,22 @@ void eq_add_dsp(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int8_t* scratch);
 
+/* ---- Cortex-M55 Helium (MVE) kernels: bit-exact with the plain kernels; on a build without MVE (the host)
+ * each runs its plain kernel's arithmetic in C. ------------------------------------------------------------ */
+/* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 16 channels per pass, p->wsum pointing at the
+ * generator's per-channel table (mve.py dw_table: start sums, multipliers, split shifts per block of 16);
+ * any other depth multiplier, or no table, runs eq_dwconv2d. */
+void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* FULLY_CONNECTED (eq_fc_mve.c): the plain weights, 16 taps per VMLADAVA, 4 rows per pass; the bias always
+ * given, holding the folded input offset as eq_fully_connected_dsp's (dsp.py fc_bias). */
+void eq_fully_connected_mve(const eq_fc_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
+
+/* ADD (eq_add_mve.c): 4 lanes per pass when neither input broadcasts; a broadcasting ADD runs eq_add. */
+void eq_add_mve(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D (eq_pool_mve.c): max 16 channels per vector, average 4 (int32 sums). */
+void eq_max_pool_mve(const eq_pool_t* p, const int8_t* in, int8_t* out);
+void eq_avg_pool_mve(const eq_pool_t* p, const int8_t* in, int8_t* out);
+
 #endif
