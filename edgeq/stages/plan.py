@@ -52,8 +52,7 @@ def plan(
         train_data_cfg, train_cfg: enable the QAT candidate.
         allow_cpu_fallback: on integer-only targets, let a plan keep layers in float.
         adaround_steps: steps per op of the AdaRound candidate.
-        executor: where the candidates known up front are built, in parallel (:mod:`edgeq.stages.plan_parallel`);
-            None or one local job: one after another, here. The plan chosen is the same either way.
+        executor: builds the candidates known up front in parallel (:mod:`edgeq.stages.plan_parallel`), same plan.
 
     Returns:
         The chosen plan and its output, and every step tried with accuracy, size, float-op
@@ -61,6 +60,7 @@ def plan(
 
     Raises:
         UsageError: --max-drop without evaluation data.
+        Unavailable: ``executor`` is ray and Ray is not installed, or its cluster cannot be joined.
         BadInput: unlabeled evaluation data without --min-sqnr.
         QualityGateFailed: no candidate meets the budget (details carry every step), or the evaluation
             data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
@@ -71,6 +71,7 @@ def plan(
     from edgeq.targets import registry
 
     io = IOType(io) if io else IOType.INT8
+    _executor_ready(executor)
     if eval_cfg is None:
         raise UsageError("the planner needs evaluation data", "pass --eval-data PATH (labeled for --max-drop)")
     tgt = registry.get(target)
@@ -104,6 +105,14 @@ def plan(
         written = _write_chosen(written_model, out, *args)
     warnings += p.cache.notes if p.cache else []  # damaged cache entries, rebuilt
     return written | {"plan": summary}
+
+
+def _executor_ready(executor: ExecutorConfig | None) -> None:
+    """Ray installed where it is asked for: said before any model is loaded."""
+    if executor is not None and executor.kind == "ray":
+        from edgeq.executor.ray_pool import import_ray
+
+        import_ray()
 
 
 @contextlib.contextmanager
