@@ -352,7 +352,7 @@ def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 bound=JOBS,
                 default=None,
                 metavar="N",
-                help="Local processes at once (default: the core count).",
+                help="Local processes at once (default: $EDGEQ_JOBS, else the core count; 1: no pool).",
             ),
             click.option(
                 "--ray-address",

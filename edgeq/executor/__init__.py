@@ -29,6 +29,7 @@ from typing import Any
 from edgeq.errors import UsageError
 
 RAY_INSTALL = "pip install edgeq[ray]"
+JOBS_ENV = "EDGEQ_JOBS"  # the default of --jobs where it is set (else the core count)
 
 
 class Kind(enum.StrEnum):
@@ -44,7 +45,8 @@ class ExecutorConfig:
 
     Args:
         kind: ``local`` (a process pool on this machine) or ``ray`` (Ray tasks on a cluster).
-        jobs: local workers at once (None: the core count; 1: in this process, no pool). Ray: unused
+        jobs: local workers at once (None: ``$EDGEQ_JOBS``, else the core count; 1: in this process, no
+            pool). Ray: unused
             (the cluster's CPUs decide).
         address: the Ray cluster (``ray://HOST:PORT`` or ``HOST:PORT``); None: ``RAY_ADDRESS``, else what
             ``ray.init()`` finds on this machine. Only with ``kind="ray"``.
@@ -71,11 +73,19 @@ class ExecutorConfig:
             raise UsageError(f"bad Ray address {self.address!r}", "give ray://HOST:PORT or HOST:PORT")
         if self.max_retries < 0:
             raise UsageError(f"max_retries must be 0 or more, got {self.max_retries}", "e.g. 2")
+        _ = self.workers  # validates $EDGEQ_JOBS
 
     @property
     def workers(self) -> int:
-        """Local workers at once: ``jobs``, else the core count."""
-        return self.jobs if self.jobs is not None else max(1, os.cpu_count() or 1)
+        """Local workers at once: ``jobs``, else ``$EDGEQ_JOBS``, else the core count."""
+        if self.jobs is not None:
+            return self.jobs
+        env = os.environ.get(JOBS_ENV, "").strip()
+        if not env:
+            return max(1, os.cpu_count() or 1)
+        if not env.isdigit() or int(env) < 1:
+            raise UsageError(f"{JOBS_ENV}={env!r} is not a number of jobs", f"set {JOBS_ENV} to 1 or more, or unset it")
+        return int(env)
 
     @property
     def sequential(self) -> bool:

@@ -72,3 +72,14 @@ def test_ray_without_ray_installed_names_the_extra(monkeypatch) -> None:
     with pytest.raises(Unavailable) as e:
         run(ExecutorConfig(kind="ray"), [Task("p", t.pid)])
     assert e.value.exit_code == 5 and "pip install edgeq[ray]" in e.value.hint
+
+
+def test_the_default_jobs_come_from_edgeq_jobs_else_the_core_count(monkeypatch) -> None:
+    monkeypatch.setenv("EDGEQ_JOBS", "3")
+    assert ExecutorConfig().workers == 3 and ExecutorConfig(jobs=2).workers == 2
+    monkeypatch.delenv("EDGEQ_JOBS")
+    assert ExecutorConfig().workers == (os.cpu_count() or 1)
+    monkeypatch.setenv("EDGEQ_JOBS", "two")
+    with pytest.raises(UsageError) as e:
+        ExecutorConfig()
+    assert "EDGEQ_JOBS" in e.value.hint
