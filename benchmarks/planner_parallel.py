@@ -8,7 +8,7 @@ statistics set to the calibration batch's; 64 calibration and 40 evaluation crop
 photos, from disjoint photos). The command, three times, each a fresh process with an empty candidate cache
 of its own (``EDGEQ_CACHE_DIR``), timed from spawn to exit:
 
-    edgeq --json quantize MODEL --data CALIB --eval-data EVAL --min-sqnr 60 --target cpu --adaround-steps 5
+    edgeq --json quantize MODEL --data CALIB --eval-data EVAL --min-sqnr 8 --target cpu --adaround-steps 5
         --executor local --jobs 1 | --executor local --jobs 2 | --executor ray --ray-address HEAD
 
 On cpu the planner tries plain PTQ, CLE, MSE ranges with bias correction, AdaRound, then selective steps
@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planner_resume  # noqa: E402 - the same model and data as the cache benchmark
 
-MIN_SQNR = 60.0
+MIN_SQNR = 8.0  # dB: only int16x8 meets it on this network (int8 candidates 5.4-5.9 dB, int16x8 11.4)
 ADAROUND_STEPS = 5
 TARGET = "cpu"
 
