@@ -69,6 +69,8 @@ def connect(cfg: ExecutorConfig) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        reachable(address)
     try:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError: the cluster is not there
@@ -78,6 +80,25 @@ def connect(cfg: ExecutorConfig) -> tuple[Any, bool]:
             "start one (ray start --head) and pass --ray-address HOST:PORT or set RAY_ADDRESS, or use --executor local",
         ) from None
     return ray, True
+
+
+def reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Something listens at ``address`` (``ray://HOST:PORT`` or ``HOST:PORT``): said in seconds, where
+    ``ray.init`` would retry its connection for minutes.
+
+    Raises:
+        Unavailable: nothing answers there (or the address has no port).
+    """
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    hint = "check --ray-address or RAY_ADDRESS (ray://HOST:PORT or the head's HOST:PORT), or use --executor local"
+    if not host or not port.isdigit():
+        raise Unavailable(f"the Ray address {address!r} names no HOST:PORT", hint)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise Unavailable(f"no Ray cluster answers at {address}: {exc.strerror or exc}", hint) from None
 
 
 def stream(cfg: ExecutorConfig, tasks: list[Task]) -> Iterator[Outcome]:

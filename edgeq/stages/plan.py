@@ -91,7 +91,7 @@ def plan(
     with tempfile.TemporaryDirectory(prefix="edgeq-plan-split-") as tmp:
         f = build.candidates(model, model_path, session_holder)
         split_head = _split_head(build, model, model_path, ev.x, session_holder, Path(tmp))
-        with _ahead(executor, p, model, f, build, session_holder) as ran:
+        with _ahead(executor, p, (model_path, model), f, build, session_holder) as ran:
             result = planner.run(p, f.ptq, f.integer, f.selective, f.sensitivity, f.int16, f.qat, split_head=split_head)
         profile = planner.Profile.of(tgt).__dict__
         summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
@@ -117,7 +117,12 @@ def _executor_ready(executor: ExecutorConfig | None) -> None:
 
 @contextlib.contextmanager
 def _ahead(
-    executor: ExecutorConfig | None, p: Planner, model: LoadedModel, f: Candidates, build: Builders, holder: dict
+    executor: ExecutorConfig | None,
+    p: Planner,
+    model: tuple[str, LoadedModel],
+    f: Candidates,
+    build: Builders,
+    holder: dict,
 ) -> Iterator[dict]:
     """With an executor (not one local job), the candidates known up front built ahead on it while the
     planner runs (:class:`edgeq.stages.plan_parallel.Ahead`); what it never asked for is cancelled at the
@@ -128,7 +133,7 @@ def _ahead(
     if executor is None or executor.sequential:
         yield record
         return
-    todo = plan_parallel.specs(model, build.calib, build.io, build.load_cfg, f, p.profile.int16_activations)
+    todo = plan_parallel.specs(*model, build.calib, build.io, build.load_cfg, f, p.profile.int16_activations)
     ahead = plan_parallel.Ahead(executor, todo, p.cache, holder)  # type: ignore[arg-type]
     p.cache = ahead
     try:

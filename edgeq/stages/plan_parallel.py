@@ -99,11 +99,18 @@ def build(spec: Spec) -> dict[str, Any]:
 
 
 def specs(
-    model: LoadedModel, calib: Dataset, io: IOType, load_cfg: LoadConfig, cands: Candidates, int16: bool
+    model_path: str,
+    model: LoadedModel,
+    calib: Dataset,
+    io: IOType,
+    load_cfg: LoadConfig,
+    cands: Candidates,
+    int16: bool,
 ) -> list[Spec]:
     """The candidates known before any is measured, in the planner's order: plain PTQ, the techniques that
-    apply (their builders say which), int16x8 where the target runs it."""
-    common = (model.path, model.sha256, load_cfg, calib, io)
+    apply (their builders say which), int16x8 where the target runs it. A worker loads ``model_path`` (the
+    path given, as the planner did: an ONNX file is converted there too) and checks its hash."""
+    common = (model_path, model.sha256, load_cfg, calib, io)
     out = [Spec(PTQ, "ptq", *common)]
     for name, builder in cands.integer:
         tc = getattr(builder, "techniques", None)

@@ -72,3 +72,14 @@ def test_a_task_failing_every_attempt_is_its_outcome(ray_cluster: str, tmp_path:
         ExecutorConfig("ray", address=ray_cluster, max_retries=0), [Task("dies", t.die_once, (str(tmp_path / "m"), 1))]
     )
     assert not out.ok and out.attempts == 1 and "Worker" in out.error_type + out.error, out
+
+
+def test_a_cluster_that_is_not_there_is_exit_5_at_once() -> None:
+    from edgeq.errors import Unavailable
+
+    (port,) = cluster.free_ports(1)  # nothing listens there
+    t0 = time.monotonic()
+    with pytest.raises(Unavailable) as e:
+        run(ExecutorConfig("ray", address=f"ray://127.0.0.1:{port}"), [Task("p", t.pid)])
+    assert time.monotonic() - t0 < 30 and e.value.exit_code == 5
+    assert "--ray-address" in e.value.hint
