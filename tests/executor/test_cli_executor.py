@@ -57,3 +57,11 @@ def test_build_config_carries_the_executor_from_edgeq_toml_keys() -> None:
     assert BuildConfig(jobs=3).executor_config.workers == 3
     with pytest.raises(UsageError):
         BuildConfig(jobs=0)
+
+
+def test_a_build_asking_for_ray_without_it_is_exit_5_before_any_work(run_cli, tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    r = run_cli("--json", "build", "--target", "cpu", "--executor", "ray", "-o", tmp_path / "out")
+    assert r.exit_code == 5, r.stdout + r.stderr
+    assert "pip install edgeq[ray]" in r.json["error"]["hint"]
+    assert not (tmp_path / "out").exists()
