@@ -14,7 +14,7 @@ SYS_PACKAGES := openssh-server openssh-client adb gcc-arm-none-eabi libnewlib-ar
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,data,onnx]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,data,onnx,ray]"
 	touch $(STAMP)
 
 setup: $(STAMP)

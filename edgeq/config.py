@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeq.errors import UsageError
+
+if TYPE_CHECKING:
+    from edgeq.executor import ExecutorConfig
 
 
 class Mode(enum.StrEnum):
@@ -623,6 +626,10 @@ class BuildConfig(_Dict):
     trust_model: bool = False
     custom_objects: tuple[str, ...] = ()
     input_shape: tuple[str, ...] = ()  # --input-shape values (edgeq.toml: input-shape)
+    # where independent stages run (the planner's candidates): edgeq.executor.ExecutorConfig's fields
+    executor: str = "local"
+    jobs: int | None = None  # local: the core count
+    ray_address: str | None = None  # ray: RAY_ADDRESS when None
     # Target options (keys of the targets' TargetOption declarations, e.g. "board", "host", and "device"):
     # ``options`` go to every chosen target that declares each one (the command line); ``target_options``
     # to one target each (edgeq.toml's [targets.NAME] tables), overridden by ``options``. The build checks
@@ -665,6 +672,7 @@ class BuildConfig(_Dict):
             )
         BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)  # validates
         _ = self.techniques  # validates; with --method auto the planner runs only where the shared model misses
+        _ = self.executor_config  # validates
         if self.allow_cpu_fallback and self.method != Method.AUTO:
             raise UsageError("--allow-cpu-fallback goes with --method auto (the planner)", "drop it, or use auto")
 
@@ -675,6 +683,12 @@ class BuildConfig(_Dict):
     @property
     def bench(self) -> BenchConfig:
         return BenchConfig(num_runs=self.runs, warmup_runs=self.warmup, num_threads=self.threads)
+
+    @property
+    def executor_config(self) -> ExecutorConfig:
+        from edgeq.executor import ExecutorConfig
+
+        return ExecutorConfig(self.executor, self.jobs, self.ray_address)  # type: ignore[arg-type]
 
     @property
     def load(self) -> LoadConfig:

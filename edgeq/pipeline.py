@@ -77,6 +77,10 @@ def run(cfg: BuildConfig, force: bool = False, say: Say | None = None, progress:
     say = say or (lambda _msg: None)
     targets = {name: registry.get(name) for name in cfg.targets}  # unknown target: fails before any work
     settings = options.resolve(cfg, targets)  # every target option checked once, before any work
+    if cfg.executor_config.kind == "ray":  # Ray installed where it is asked for: said before any work
+        from edgeq.executor.ray_pool import import_ray
+
+        import_ray()
     # a runner is made from its options alone (no device is touched): one they do not make is refused now
     runners = {name: tgt.runner(settings[name].device, settings[name].of(Stage.BENCH)) for name, tgt in targets.items()}
     io = resolve_inputs(cfg)

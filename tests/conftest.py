@@ -157,6 +157,13 @@ def _recursion_limit_kept():
 
 
 @pytest.fixture(autouse=True)
+def _one_job(monkeypatch):
+    """The planner's candidates in the test's own process unless a test asks for more (--jobs, jobs=):
+    a spy on a builder sees them, and no test spawns a pool of TensorFlow processes by default."""
+    monkeypatch.setenv("EDGEQ_JOBS", "1")
+
+
+@pytest.fixture(autouse=True)
 def _private_plan_cache(tmp_path_factory, monkeypatch):
     """Each test's planner starts with an empty candidate cache of its own (edgeq.stages.plan_cache): a
     candidate cached by another test (or a run outside the tests) would skip a builder a test patches."""

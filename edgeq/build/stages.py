@@ -310,6 +310,7 @@ def planned_quantize(
                 progress=b.progress,
                 allow_cpu_fallback=b.cfg.allow_cpu_fallback,
                 adaround_steps=b.cfg.techniques.adaround_steps,
+                executor=b.cfg.executor_config,
             )
         except QualityGateFailed as exc:  # keep going with plain PTQ; the gate fails at the end
             doc = quantize(b.given.model, str(out_file), qcfg, b.given.data_cfg, b.cfg.load).to_dict() | {

@@ -7,6 +7,7 @@ import click
 from edgeq.cli.app import App, ms, pass_app, pct, table
 from edgeq.cli.options import (
     build_target_options,
+    executor_options,
     given_build_options,
     load_options,
     number_option,
@@ -239,6 +240,7 @@ def _sweep(app: App, cfg: SweepConfig, force: bool) -> None:
 @number_option("--warmup", bound=WARMUP, default=None, help="Untimed warm-up runs (default 10).")
 @number_option("--threads", bound=THREADS, default=None, help="Interpreter threads (default 1).")
 @technique_options
+@executor_options
 @click.option(
     "--allow-cpu-fallback",
     is_flag=True,

@@ -10,6 +10,8 @@ from edgeq.cli.app import App, pass_app, pct, table
 from edgeq.cli.cmd_train import qat_table
 from edgeq.cli.options import (
     data_config,
+    executor_config,
+    executor_options,
     force_option,
     load_config,
     load_options,
@@ -23,6 +25,7 @@ from edgeq.cli.progress import PLAN_HEADERS, plan_row, reporter
 from edgeq.cli.train_options import train_config, train_options
 from edgeq.config import BATCH, DROP_POINTS, SQNR_DB, IOType, Mode, QuantizeConfig, TechniqueConfig
 from edgeq.errors import QualityGateFailed, UsageError
+from edgeq.executor import ExecutorConfig
 
 if TYPE_CHECKING:
     from edgeq.api import QuantizeResult
@@ -178,6 +181,7 @@ def _plan_human(doc: dict) -> str:
     help="Planner: on integer-only targets, let a plan keep layers in float (they leave the accelerator).",
 )
 @technique_options
+@executor_options
 @train_options(default_epochs=2, default_lr=1e-4)
 @preprocess_options
 @load_options
@@ -224,11 +228,16 @@ def command(
     from edgeq import api
 
     train_cfg = train_config(kw)
+    executor = executor_config(kw)
     steps_given = kw.get("adaround_steps") is not None
     techniques = technique_config(kw)
     planning = max_drop is not None or min_sqnr is not None or max_class_drop is not None
     denylisted = bool(denylist or denylist_ops)
     _refuse_conflicts(planning, qat, train_path, eval_path, denylisted, techniques, steps_given, allow_cpu_fallback)
+    if executor is not None and not planning:
+        raise UsageError(
+            "--executor, --jobs and --ray-address run the planner's candidates", "add --max-drop or --min-sqnr"
+        )
     batch = _batch(batch, kw.get("input_shape"))
     cfg = _quantize_config(mode, io, batch, allow_float_ops, denylist, denylist_ops, techniques)
     preprocess = dict(kw)
@@ -244,7 +253,7 @@ def command(
             raise UsageError("the planner needs calibration data", "pass --data PATH")
         app.say(f"planning the quantization of {model} for {target} ...")
         args = (model, output, target, budget, data_cfg, eval_data, io, train_data, train_cfg, load_cfg, force)
-        doc = _run_plan(app, args, allow_cpu_fallback, techniques.adaround_steps)
+        doc = _run_plan(app, args, allow_cpu_fallback, techniques.adaround_steps, executor or ExecutorConfig())
         app.done(doc, _plan_human(doc), [doc["output"], doc["sidecar"]], doc["warnings"])
         return
     if qat:
@@ -260,14 +269,18 @@ def command(
     app.done(r.to_dict(), _quantize_human(r), [r.output, r.sidecar], r.warnings)
 
 
-def _run_plan(app: App, args: tuple, allow_cpu_fallback: bool, adaround_steps: int) -> dict:
+def _run_plan(app: App, args: tuple, allow_cpu_fallback: bool, adaround_steps: int, executor: ExecutorConfig) -> dict:
     """The planner, each step's line on stderr as it finishes; on exit 6 the table of every step tried
     still ends the human output (on stderr, before the error line)."""
     from edgeq import api
 
     try:
         return api.plan(
-            *args, progress=reporter(app), allow_cpu_fallback=allow_cpu_fallback, adaround_steps=adaround_steps
+            *args,
+            progress=reporter(app),
+            allow_cpu_fallback=allow_cpu_fallback,
+            adaround_steps=adaround_steps,
+            executor=executor,
         )  # type: ignore[misc]
     except QualityGateFailed as exc:
         if not app.json_mode and isinstance(exc.details, dict) and "steps" in exc.details:

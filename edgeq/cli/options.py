@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,9 @@ from edgeq.config import (
 )
 from edgeq.errors import UsageError
 from edgeq.targets.base import Stage, TargetOption
+
+if TYPE_CHECKING:
+    from edgeq.executor import ExecutorConfig
 
 
 class Bounded(click.ParamType):
@@ -328,3 +331,48 @@ def technique_config(kw: dict) -> TechniqueConfig:
         adaround=kw.pop("adaround", None),
         adaround_steps=kw.pop("adaround_steps", None),
     )
+
+
+JOBS = Bound(1, 1024, example="2")
+
+
+def executor_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the planner's candidates run: a local process pool or a Ray cluster (build, quantize --max-drop)."""
+    for opt in reversed(
+        [
+            click.option(
+                "--executor",
+                type=click.Choice(["local", "ray"]),
+                default=None,
+                help="Run the planner's candidates in a local process pool (default) or as Ray tasks on a "
+                "cluster (pip install edgeq[ray]).",
+            ),
+            number_option(
+                "--jobs",
+                bound=JOBS,
+                default=None,
+                metavar="N",
+                help="Local processes at once (default: $EDGEQ_JOBS, else the core count; 1: no pool).",
+            ),
+            click.option(
+                "--ray-address",
+                default=None,
+                metavar="HOST:PORT",
+                help="The Ray cluster (ray://HOST:PORT or the head's HOST:PORT; default: RAY_ADDRESS).",
+            ),
+        ]
+    ):
+        fn = opt(fn)
+    return fn
+
+
+def executor_config(kw: dict) -> ExecutorConfig | None:
+    """The executor named on the command line (pops its keys); None where none of its options is given."""
+    from edgeq.executor import ExecutorConfig
+
+    kind, jobs, address = kw.pop("executor", None), kw.pop("jobs", None), kw.pop("ray_address", None)
+    if kind is None and jobs is None and address is None:
+        return None
+    if jobs is not None and kind == "ray":
+        raise UsageError("--jobs is for --executor local (a Ray cluster's CPUs decide)", "drop --jobs")
+    return ExecutorConfig(kind or ("ray" if address else "local"), jobs, address)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from edgeq.data import Dataset
+    from edgeq.executor import ExecutorConfig
     from edgeq.modelio import LoadedModel
-    from edgeq.quantize.planner import Budget, Candidates, PlanResult, SplitHead, Step
+    from edgeq.quantize.planner import Budget, Candidates, Planner, PlanResult, SplitHead, Step
 
 
 def plan(
@@ -38,6 +40,7 @@ def plan(
     progress: Callable[[dict], None] | None = None,
     allow_cpu_fallback: bool = False,
     adaround_steps: int = 500,
+    executor: ExecutorConfig | None = None,
 ) -> dict:
     """Find the cheapest quantization of ``model_path`` that meets ``budget`` on ``target``.
 
@@ -49,13 +52,15 @@ def plan(
         train_data_cfg, train_cfg: enable the QAT candidate.
         allow_cpu_fallback: on integer-only targets, let a plan keep layers in float.
         adaround_steps: steps per op of the AdaRound candidate.
+        executor: builds the candidates known up front in parallel (:mod:`edgeq.stages.plan_parallel`), same plan.
 
     Returns:
         The chosen plan and its output, and every step tried with accuracy, size, float-op
-        count and ops that leave the accelerator.
+        count and ops that leave the accelerator; with an executor, where each candidate ran.
 
     Raises:
         UsageError: --max-drop without evaluation data.
+        Unavailable: ``executor`` is ray and Ray is not installed, or its cluster cannot be joined.
         BadInput: unlabeled evaluation data without --min-sqnr.
         QualityGateFailed: no candidate meets the budget (details carry every step), or the evaluation
             data has fewer than :data:`edgeq.bench.stats.MIN_SAMPLES` samples (no budget can be judged).
@@ -66,6 +71,7 @@ def plan(
     from edgeq.targets import registry
 
     io = IOType(io) if io else IOType.INT8
+    _executor_ready(executor)
     if eval_cfg is None:
         raise UsageError("the planner needs evaluation data", "pass --eval-data PATH (labeled for --max-drop)")
     tgt = registry.get(target)
@@ -85,9 +91,11 @@ def plan(
     with tempfile.TemporaryDirectory(prefix="edgeq-plan-split-") as tmp:
         f = build.candidates(model, model_path, session_holder)
         split_head = _split_head(build, model, model_path, ev.x, session_holder, Path(tmp))
-        result = planner.run(p, f.ptq, f.integer, f.selective, f.sensitivity, f.int16, f.qat, split_head=split_head)
+        with _ahead(executor, p, (model_path, model), f, build, session_holder) as ran:
+            result = planner.run(p, f.ptq, f.integer, f.selective, f.sensitivity, f.int16, f.qat, split_head=split_head)
         profile = planner.Profile.of(tgt).__dict__
         summary = result.to_dict() | {"target": target, "budget": budget.to_dict(), "profile": profile}
+        summary |= {"executor": ran} if executor is not None else {}  # where each candidate was built
         if result.chosen is None:
             raise _no_plan(result, p.profile.integer_only, model_path, target, allow_cpu_fallback, summary)
         chosen = result.chosen
@@ -97,6 +105,42 @@ def plan(
         written = _write_chosen(written_model, out, *args)
     warnings += p.cache.notes if p.cache else []  # damaged cache entries, rebuilt
     return written | {"plan": summary}
+
+
+def _executor_ready(executor: ExecutorConfig | None) -> None:
+    """Ray installed where it is asked for: said before any model is loaded."""
+    if executor is not None and executor.kind == "ray":
+        from edgeq.executor.ray_pool import import_ray
+
+        import_ray()
+
+
+@contextlib.contextmanager
+def _ahead(
+    executor: ExecutorConfig | None,
+    p: Planner,
+    model: tuple[str, LoadedModel],
+    f: Candidates,
+    build: Builders,
+    holder: dict,
+) -> Iterator[dict]:
+    """With an executor (not one local job), the candidates known up front built ahead on it while the
+    planner runs (:class:`edgeq.stages.plan_parallel.Ahead`); what it never asked for is cancelled at the
+    end. Yields the record of where they ran (filled as the planner reads them)."""
+    from edgeq.stages import plan_parallel
+
+    record: dict[str, Any] = {"config": executor.to_dict() if executor else None, "candidates": []}
+    if executor is None or executor.sequential:
+        yield record
+        return
+    todo = plan_parallel.specs(*model, build.calib, build.io, build.load_cfg, f, p.profile.int16_activations)
+    ahead = plan_parallel.Ahead(executor, todo, p.cache, holder)  # type: ignore[arg-type]
+    p.cache = ahead
+    try:
+        yield record
+    finally:
+        ahead.close()
+        record["candidates"] = ahead.runs
 
 
 @dataclass(frozen=True)
@@ -118,8 +162,8 @@ class Builders:
         import functools
 
         from edgeq.debug import debugger
-        from edgeq.quantize import ptq
         from edgeq.quantize.planner import Candidates
+        from edgeq.stages import plan_parallel
 
         io, calib = self.io, self.calib
 
@@ -130,13 +174,12 @@ class Builders:
 
         path = model_path if isinstance(model_path, str) else ""
         build_qat = _qat_candidate(model_path, io, self.data_cfg, self.train_cfg, self.load_cfg, self.progress, holder)
-        int16_io = IOType.INT16 if io in (IOType.INT8, IOType.UINT8) else IOType.FLOAT
         return Candidates(
-            ptq=lambda: ptq.convert(model, QuantizeConfig(io=io, techniques=PLAIN), calib)[0],
+            ptq=lambda: plan_parallel.convert(model, calib, io, "ptq"),
             integer=integer_candidates(model, calib, io, self.adaround_steps, holder, path, self.progress),
             selective=lambda nodes: session().quantized_model(nodes, [], io),
             sensitivity=lambda: debugger.sensitivity_groups(session()),
-            int16=lambda: ptq.convert(model, QuantizeConfig(mode=Mode.INT16X8, io=int16_io), calib)[0],
+            int16=lambda: plan_parallel.convert(model, calib, io, "int16x8"),
             qat=functools.partial(build_qat, self.train_data_cfg) if self.train_data_cfg is not None else None,
         )
 
@@ -309,7 +352,8 @@ def integer_candidates(
     builder returns the model, or why it does not apply; the technique record of what was built is
     kept in ``holder["techniques"]`` for the chosen plan's sidecar."""
     from edgeq.errors import BadInput
-    from edgeq.quantize import cle, techniques
+    from edgeq.quantize import cle
+    from edgeq.stages import plan_parallel
 
     why_not = ""
     not_keras = cle.not_keras(model_path) if model_path else None
@@ -332,14 +376,13 @@ def integer_candidates(
         name = f"int8 {tc.label}"
 
         def build() -> bytes | str:
-            try:
-                said = (lambda ev: progress(ev | {"step_name": name})) if progress else None
-                result = techniques.int8(model, calib, QuantizeConfig(io=io, techniques=tc), said)
-            except BadInput as exc:  # a technique this model does not admit is a skipped step, not the end
-                return f"{tc.label} does not apply: {exc.one_line()}"
-            holder["techniques"][name] = result.to_dict()
-            return result.model
+            said = (lambda ev: progress(ev | {"step_name": name})) if progress else None
+            data, record = plan_parallel.technique(model, calib, io, tc, said)
+            if record is not None:
+                holder["techniques"][name] = record
+            return data
 
+        build.techniques = tc  # type: ignore[attr-defined] # what it builds: a worker can build it too
         return name, build
 
     first = builder(TechniqueConfig(cle=True)) if with_cle else ("int8 cle", lambda: why_not)

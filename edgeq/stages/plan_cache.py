@@ -105,6 +105,15 @@ class PlanCache:
         }
         return step_key(self.inputs, config, planner_tools())
 
+    def holds(self, step: Step) -> bool:
+        """Whether the cache holds ``step``'s candidate whole (a build would read it, not make it)."""
+        from edgeq.cache import damage, key_of
+
+        if not self.cache.enabled:
+            return False
+        folder = self.cache.root / f"{STAGE}-{key_of({'stage': STAGE, **self.key_parts(step)})}"
+        return folder.exists() and damage(folder)[0] is not None
+
     def build(self, step: Step, build: Callable[[], bytes | str]) -> tuple[bytes | str, bool]:
         """The candidate's bytes (or a builder's reason to skip it) and whether they came from the cache."""
 

@@ -161,6 +161,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "edgeq.paths",
             "edgeq.tfimport",
             "edgeq.procs",
+            "edgeq.executor",  # independent tasks on a process pool or Ray (imports only edgeq.errors)
             "edgeq.ctext",
             "edgeq.cache",
             "edgeq.bundled",

@@ -1,0 +1,123 @@
+"""A real Ray cluster on this machine for the tests and the benchmark: a head and a second node, both here.
+
+Both nodes listen on this machine's own address (Ray resolves 127.0.0.1 to it when a driver connects, so
+a cluster pinned to 127.0.0.1 cannot be joined).
+
+Each node is ``ray start --block`` in a process group of its own, so stopping the cluster ends exactly the
+processes it started (their group, by id), never another Ray on the machine (``ray stop`` would end every
+one). Every port is picked free, the session folder is private, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 90.0
+
+
+def ray_missing() -> str:
+    """Why Ray cannot run here ("" when it can)."""
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        return f"ray is not installed ({exc.msg}): pip install edgeq[ray]"
+    return ""
+
+
+def host_ip() -> str:
+    """The address Ray gives this machine's nodes (it replaces 127.0.0.1 by it when it connects)."""
+    import ray.util
+
+    return str(ray.util.get_node_ip_address())
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    nm, om, agent_grpc, agent_http, metrics, renv, lo = free_ports(7)
+    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus=1", "--disable-usage-stats"]
+    cmd += [f"--node-manager-port={nm}", f"--object-manager-port={om}"]
+    cmd += [f"--dashboard-agent-grpc-port={agent_grpc}", f"--dashboard-agent-listen-port={agent_http}"]
+    cmd += [f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={renv}"]
+    cmd += [f"--min-worker-port={lo}", f"--max-worker-port={lo + 40}"]
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd + args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the node's process group (the raylet, its workers, the head's GCS), then make sure."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and _group_running(proc.pid):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.2)
+        if not _group_running(proc.pid):
+            return
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies, already ended, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def _wait_for_nodes(n: int, procs: list[subprocess.Popen], log: Path) -> None:
+    """Until ``n`` nodes said they started (``ray start`` prints it once its node is up), bounded."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"a Ray node exited while starting: {log.read_text(errors='replace')[-2000:]}")
+        if log.read_text(errors="replace").count("Ray runtime started") >= n:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{n} Ray nodes not up in {START_TIMEOUT_S:.0f} s: {log.read_text(errors='replace')[-2000:]}")
+
+
+@contextlib.contextmanager
+def two_nodes() -> Iterator[str]:
+    """A head and a second node (1 CPU each) on this machine; yields the head's address (HOST:PORT)."""
+    tmp = Path(tempfile.mkdtemp(prefix="eqray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(":"))
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    (gcs,) = free_ports(1)
+    address = f"{host_ip()}:{gcs}"
+    log = tmp / "nodes.log"
+    procs: list[subprocess.Popen] = []
+    try:
+        head = ["--head", f"--port={gcs}", "--include-dashboard=false", f"--temp-dir={tmp / 'r'}"]
+        procs.append(_node(head, env, log))
+        _wait_for_nodes(1, procs, log)
+        procs.append(_node([f"--address={address}"], env, log))
+        _wait_for_nodes(2, procs, log)
+        yield address
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+        shutil.rmtree(tmp, ignore_errors=True)
