@@ -248,22 +248,50 @@ def _tagged(say: Say, tag: str) -> Say:
 
 
 def run_builds(specs: Sequence[BuildSpec], say: Say, progress: Progress | None = None) -> list[BuildOutcome]:
-    """Every spec's outcome, in the specs' order: THE EXECUTOR'S PLUG-IN POINT.
+    """Every spec's outcome, in the specs' order, run where the build's executor says (``--executor``,
+    ``--jobs``): one after the other in this process (one job), or as tasks of a process pool or a Ray
+    cluster (:mod:`edgeq.executor`). The models' folders are disjoint and each build holds its own folder's
+    lock and cache, so the tasks are independent; each task's own planner then runs its candidates one
+    after the other (the models are what runs in parallel). A task whose worker died on every attempt is a
+    failed model, reported in place like any other."""
+    from edgeq.executor import Task, stream
 
-    Today each task runs here, one after the other, in this process (its steps' progress lines prefixed
-    with the model's folder name). An executor replaces the loop with its ``run(tasks, config)``, the tasks
-    being ``functools.partial(build_one, spec)`` (picklable: a module-level function and a frozen spec) and
-    its outcomes in the specs' order; it announces each model as it starts and ends (:func:`_announce`).
-    The models' folders are disjoint and each build holds its own folder's lock and cache, so the tasks are
-    independent.
-    """
-    outcomes = []
+    if not specs:
+        return []
+    exe = specs[0].cfg.executor_config
+    if exe.sequential:
+        outcomes = []
+        for spec in specs:
+            _announce(say, spec, None)
+            outcome = build_one(spec, say=_tagged(say, spec.folder), progress=progress)
+            _announce(say, spec, outcome)
+            outcomes.append(outcome)
+        return outcomes
+    tasks = [
+        Task(spec.folder, build_one, (dataclasses.replace(spec, cfg=dataclasses.replace(spec.cfg, jobs=1)),))
+        for spec in specs
+    ]
     for spec in specs:
         _announce(say, spec, None)
-        outcome = build_one(spec, say=_tagged(say, spec.folder), progress=progress)
+    outcomes = []
+    for spec, done in zip(specs, stream(exe, tasks), strict=True):
+        outcome = done.value if done.ok else _lost(spec, done.failure(), done.attempts)
         _announce(say, spec, outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _lost(spec: BuildSpec, failure: str, attempts: int) -> BuildOutcome:
+    """The outcome of a model whose task never returned (its worker died on every attempt)."""
+    message = f"its build task failed after {attempts} attempt(s): {failure}"
+    error: dict[str, Any] = {
+        "type": "internal",
+        "message": message,
+        "hint": "rerun the sweep: finished steps are read from the cache",
+        "exit_code": INTERNAL,
+    }
+    reason = " ".join(message.split())
+    return BuildOutcome(spec.model, spec.folder, INTERNAL, error, _summaries(None, spec.cfg.targets, reason), None)
 
 
 @dataclass

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +116,28 @@ def test_edgeq_toml_lists_the_models_and_progress_names_each(run_cli, tmp_path, 
     assert r.stderr.rstrip().splitlines()[-1].startswith("error: 1 of 2 models failed (gone.keras: model file not")
     assert r.stdout.startswith("2 models x 1 target: 1 built, 1 failed (exit 3: bad input")  # the table, on stdout
     assert (tmp_path / "sweep" / "tiny" / "cpu" / "tiny_int8.tflite").is_file()
+
+
+def test_models_built_in_a_process_pool_give_the_same_bytes(sweep, tmp_path):
+    """--jobs 2: the models are tasks of a process pool (edgeq.executor); each model's artifacts are
+    byte-identical to the one-job sweep's, and a broken model is still reported in place."""
+    from edgeq.cli.app import run
+    from edgeq.cli.main import cli
+
+    _, _, first, models = sweep
+    out = tmp_path / "pooled"
+    stdout = io.StringIO()
+    args = ["--json", "build", models[0], models[1], "--target", ",".join(TARGETS), "-o", str(out), *COMMON]
+    args += ["--eval-data", str(DATA / "digits_eval.npz"), "--jobs", "2"]
+    with contextlib.redirect_stdout(stdout):
+        code = run(cli, args)
+    doc = json.loads(stdout.getvalue())
+    assert code == 3 and [m["exit_code"] for m in doc["result"]["models"]] == [0, 3]
+
+    def artifacts(folder: Path) -> list[Path]:  # the targets' files, not the cache (its keys name the folder)
+        return sorted(p.relative_to(folder) for p in folder.rglob("*.tflite") if ".cache" not in p.parts)
+
+    built = artifacts(first / "tiny")
+    assert len(built) >= 5 and built == artifacts(out / "tiny")
+    for rel in built:
+        assert (out / "tiny" / rel).read_bytes() == (first / "tiny" / rel).read_bytes(), rel
