@@ -18,13 +18,28 @@
 
 #define EQ_MVE_PIX 3 /* output pixels per pass: 3 x 2 channels = 6 accumulators, in the even registers VMLADAVA takes */
 
-/* n bytes of tap data (src, or the pad value when src is 0) to dst */
-static void put_run(int8_t* dst, const int8_t* src, int32_t n, int8_t pad) {
-  const int8x16_t padv = vdupq_n_s8(pad);
-  for (; n > 0; n -= 16, dst += 16) {
+/* n bytes from src to dst: whole vectors, then one predicated tail (never reading past src + n) */
+static inline __attribute__((always_inline)) void copy_run(int8_t* dst, const int8_t* src, int32_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) vstrbq_s8(dst, vldrbq_s8(src));
+  if (n > 0) {
     const mve_pred16_t m = vctp8q((uint32_t)n);
-    vstrbq_p_s8(dst, src ? vldrbq_z_s8(src, m) : padv, m);
-    if (src) src += 16;
+    vstrbq_p_s8(dst, vldrbq_z_s8(src, m), m);
+  }
+}
+
+/* n bytes of the pad value to dst */
+static inline __attribute__((always_inline)) void fill_run(int8_t* dst, int32_t n, int8_t pad) {
+  const int8x16_t padv = vdupq_n_s8(pad);
+  for (; n >= 16; n -= 16, dst += 16) vstrbq_s8(dst, padv);
+  if (n > 0) vstrbq_p_s8(dst, padv, vctp8q((uint32_t)n));
+}
+
+/* n bytes of tap data (src, or the pad value when src is 0) to dst */
+static inline __attribute__((always_inline)) void put_run(int8_t* dst, const int8_t* src, int32_t n, int8_t pad) {
+  if (src) {
+    copy_run(dst, src, n);
+  } else {
+    fill_run(dst, n, pad);
   }
 }
 
@@ -35,7 +50,7 @@ static void copy_rows(int8_t* dst, const int8_t* src, int32_t n, int32_t rows, i
     for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) vstrbq_p_s8(dst, vldrbq_z_s8(src, m), m);
     return;
   }
-  for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) put_run(dst, src, n, 0);
+  for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) copy_run(dst, src, n);
 }
 
 /* The im2col column of output pixel q (flattened over batch, rows, columns) to col, its k taps followed by
