@@ -7,7 +7,8 @@
  * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
  * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
  * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
- * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4).
+ * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4), with
+ * each channel's constants (bias + in_offset * wsum, the shifts) worked out once per call (requant_params).
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
@@ -140,18 +141,12 @@ static inline __attribute__((always_inline)) void pair(const int8_t* c0, const i
  * round-half-up), the output offset added, clamped. The channel's bias and in_offset * wsum are added
  * first. Everything arrives in registers: an int8 store may alias any memory, so fields read through a
  * pointer would be read again after every store. */
-static inline __attribute__((always_inline)) void requant4(const int32_t* mult_p, const int32_t* shift_p,
-                                                           const int32_t* wsum_p, const int32_t* bias_p,
-                                                           int32_t in_offset, int32_t out_offset, int32_t out_c,
-                                                           int32x4_t lo, int32x4_t hi,
-                                                           const int32_t* acc, int32_t n, int8_t* out, int full,
-                                                           mve_pred16_t m) {
-  const int32x4_t zero = vdupq_n_s32(0);
-  const int32x4_t shift = full ? vldrwq_s32(shift_p) : vldrwq_z_s32(shift_p, m);
-  const int32x4_t left = vmaxq_s32(shift, zero), neg_right = vminq_s32(shift, zero);
+static inline __attribute__((always_inline)) void requant4(const int32_t* prm, const int32_t* mult_p,
+                                                           int32_t out_offset, int32_t out_c, int32x4_t lo,
+                                                           int32x4_t hi, const int32_t* acc, int32_t n, int8_t* out,
+                                                           int full, mve_pred16_t m) {
+  const int32x4_t base = vldrwq_s32(prm), left = vldrwq_s32(prm + 4), neg_right = vldrwq_s32(prm + 8);
   const int32x4_t mult = full ? vldrwq_s32(mult_p) : vldrwq_z_s32(mult_p, m);
-  int32x4_t base = vmulq_n_s32(full ? vldrwq_s32(wsum_p) : vldrwq_z_s32(wsum_p, m), in_offset);
-  if (bias_p) base = vaddq_s32(base, full ? vldrwq_s32(bias_p) : vldrwq_z_s32(bias_p, m));
   static const uint32_t pair_offs[4] = {0, 1, 6, 7}; /* channels c, c + 1 and the next pair's two */
   const uint32x4_t offs = vldrwq_u32(pair_offs);
   for (int32_t j = 0; j < n; ++j, acc += 2, out += out_c) {
@@ -179,19 +174,37 @@ static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* 
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
-static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* bias, const int32_t* acc,
+static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* prm, const int32_t* acc,
                                                     int32_t n, int8_t* o) {
-  const int32_t *mult = p->mult, *shift = p->shift, *wsum = p->wsum;
-  const int32_t out_c = p->out_c, in_offset = p->in_offset, out_offset = p->out_offset;
+  const int32_t* mult = p->mult;
+  const int32_t out_c = p->out_c, out_offset = p->out_offset;
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   int32_t c = 0;
-  for (; c + 4 <= out_c; c += 4) {
-    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi,
-             acc + 3 * c, n, o + c, 1, 0);
+  if (n == EQ_MVE_PIX) { /* a whole group: the pixel loop unrolled */
+    for (; c + 4 <= out_c; c += 4, prm += 12) {
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0);
+    }
+  } else {
+    for (; c + 4 <= out_c; c += 4, prm += 12) requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0);
   }
   if (c < out_c) {
-    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi,
-             acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)));
+    requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)));
+  }
+}
+
+/* Each 4 channels' requantization constants, once per call: bias + in_offset * wsum, the left shift and the
+ * right shift (negative), 12 words (lanes past out_c zero). */
+static void __attribute__((noinline)) requant_params(const eq_conv_t* p, const int32_t* bias, int32_t* prm) {
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32_t out_c = p->out_c, in_offset = p->in_offset;
+  for (int32_t c = 0; c < out_c; c += 4, prm += 12) {
+    const mve_pred16_t m = vctp32q((uint32_t)(out_c - c));
+    const int32x4_t shift = vldrwq_z_s32(p->shift + c, m);
+    int32x4_t base = vmulq_n_s32(vldrwq_z_s32(p->wsum + c, m), in_offset);
+    if (bias) base = vaddq_s32(base, vldrwq_z_s32(bias + c, m));
+    vstrwq_s32(prm, base);
+    vstrwq_s32(prm + 4, vmaxq_s32(shift, zero));
+    vstrwq_s32(prm + 8, vminq_s32(shift, zero));
   }
 }
 
@@ -217,11 +230,14 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
   const int32_t image = p->in_h * g.row, in_c = p->in_c, row = g.row;
   /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
   const int is_direct = p->k_h == 1 && p->k_w == 1 && pad_h == 0 && pad_w == 0 && (k & 15) == 0;
-  int32_t* acc = (int32_t*)(void*)scratch; /* [out_c / 2 pairs][EQ_MVE_PIX][2] accumulators, then columns */
-  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * ((out_c + 1) & ~1);
+  /* the requantization constants, [out_c / 2 pairs][EQ_MVE_PIX][2] accumulators, then the columns */
+  int32_t* prm = (int32_t*)(void*)scratch;
+  int32_t* acc = prm + 3 * ((out_c + 3) & ~3);
+  int8_t* colbuf = (int8_t*)(acc + EQ_MVE_PIX * ((out_c + 1) & ~1));
   /* the next pixel: its row and column in the output, its window's top left corner in the input */
   int32_t oy = 0, ox = 0, y0 = -pad_h, x0 = -pad_w;
   const int8_t* in_b = in;
+  requant_params(p, bias, prm);
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
@@ -247,7 +263,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     }
     for (int32_t j = n; j < EQ_MVE_PIX; ++j) cols[j] = cols[0]; /* a last group of fewer pixels repeats its first */
     dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
-    requant_group(p, bias, acc, n, out + (int64_t)q * out_c);
+    requant_group(p, prm, acc, n, out + (int64_t)q * out_c);
   }
 }
 
