@@ -163,6 +163,41 @@ static inline __attribute__((always_inline)) void requant4(const int32_t* prm, c
   }
 }
 
+/* Every channel pair but the last, when a column is nb (a constant, <= 8) whole blocks: the blocks unrolled,
+ * the columns read at fixed offsets (no pointer to reset per pair), the first block's products not added to
+ * zeros. Past a filter row's end come the next row's taps, times the columns' zero tail. */
+static inline __attribute__((always_inline)) void pairs_nb(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                           const int8_t* w, int32_t k, int32_t npairs, int32_t* acc,
+                                                           const int32_t nb) {
+  for (int32_t i = 0; i < npairs; ++i, w += 2 * k, acc += 6) {
+    const int8_t* w1 = w + k;
+    int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
+    int8x16_t v0 = vldrbq_s8(w), v1 = vldrbq_s8(w1);
+    int32_t a0 = vmladavq_s8(x0, v0), a1 = vmladavq_s8(x1, v0), a2 = vmladavq_s8(x2, v0);
+    int32_t b0 = vmladavq_s8(x0, v1), b1 = vmladavq_s8(x1, v1), b2 = vmladavq_s8(x2, v1);
+#pragma GCC unroll 8
+    for (int32_t b = 1; b < nb; ++b) {
+      x0 = vldrbq_s8(c0 + 16 * b);
+      x1 = vldrbq_s8(c1 + 16 * b);
+      x2 = vldrbq_s8(c2 + 16 * b);
+      v0 = vldrbq_s8(w + 16 * b);
+      v1 = vldrbq_s8(w1 + 16 * b);
+      a0 = vmladavaq_s8(a0, x0, v0);
+      a1 = vmladavaq_s8(a1, x1, v0);
+      a2 = vmladavaq_s8(a2, x2, v0);
+      b0 = vmladavaq_s8(b0, x0, v1);
+      b1 = vmladavaq_s8(b1, x1, v1);
+      b2 = vmladavaq_s8(b2, x2, v1);
+    }
+    acc[0] = a0;
+    acc[1] = b0;
+    acc[2] = a1;
+    acc[3] = b1;
+    acc[4] = a2;
+    acc[5] = b2;
+  }
+}
+
 /* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
  * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
  * pair takes its tail predicated, never reading past the filter (an odd out_c: its last row twice).
@@ -171,6 +206,32 @@ static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* 
                                                 int32_t k, int32_t out_c, int32_t* acc) {
   const int32_t full_pairs = (out_c - 1) >> 1, nb16 = (k + 15) >> 4;
   for (int32_t i = 0; i < full_pairs; ++i, w += 2 * k, acc += 6) pair(c0, c1, c2, w, w + k, nb16, 0, acc);
+  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+}
+
+/* dot_pairs for a column of at most 8 blocks: every pair but the last unrolled (pairs_nb) */
+static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                      const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
+  const int32_t full_pairs = (out_c - 1) >> 1;
+  switch ((k + 15) >> 4) {
+#define EQ_MVE_NB(n)                                \
+  case n:                                           \
+    pairs_nb(c0, c1, c2, w, k, full_pairs, acc, n); \
+    break;
+    EQ_MVE_NB(1)
+    EQ_MVE_NB(2)
+    EQ_MVE_NB(3)
+    EQ_MVE_NB(4)
+    EQ_MVE_NB(5)
+    EQ_MVE_NB(6)
+    EQ_MVE_NB(7)
+    EQ_MVE_NB(8)
+#undef EQ_MVE_NB
+    default:
+      break;
+  }
+  w += 2 * k * full_pairs;
+  acc += 6 * full_pairs;
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
@@ -262,7 +323,11 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
       }
     }
     for (int32_t j = n; j < EQ_MVE_PIX; ++j) cols[j] = cols[0]; /* a last group of fewer pixels repeats its first */
-    dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    if (k16 <= 8 * 16) {
+      dot_pairs_short(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    } else {
+      dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    }
     requant_group(p, prm, acc, n, out + (int64_t)q * out_c);
   }
 }
