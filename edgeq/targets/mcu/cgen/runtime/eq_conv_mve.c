@@ -144,14 +144,17 @@ static inline __attribute__((always_inline)) void pair(const int8_t* c0, const i
 static inline __attribute__((always_inline)) void requant4(const int32_t* prm, const int32_t* mult_p,
                                                            int32_t out_offset, int32_t out_c, int32x4_t lo,
                                                            int32x4_t hi, const int32_t* acc, int32_t n, int8_t* out,
-                                                           int full, mve_pred16_t m) {
-  const int32x4_t base = vldrwq_s32(prm), left = vldrwq_s32(prm + 4), neg_right = vldrwq_s32(prm + 8);
+                                                           int full, mve_pred16_t m, const int use_left) {
+  const int32x4_t base = vldrwq_s32(prm), neg_right = vldrwq_s32(prm + 8);
   const int32x4_t mult = full ? vldrwq_s32(mult_p) : vldrwq_z_s32(mult_p, m);
   static const uint32_t pair_offs[4] = {0, 1, 6, 7}; /* channels c, c + 1 and the next pair's two */
   const uint32x4_t offs = vldrwq_u32(pair_offs);
+#pragma GCC unroll 3
   for (int32_t j = 0; j < n; ++j, acc += 2, out += out_c) {
     int32x4_t v = full ? vldrwq_gather_shifted_offset_s32(acc, offs) : vldrwq_gather_shifted_offset_z_s32(acc, offs, m);
-    v = vqrdmulhq_s32(vshlq_s32(vaddq_s32(v, base), left), mult);
+    v = vaddq_s32(v, base);
+    if (use_left) v = vshlq_s32(v, vldrwq_s32(prm + 4));
+    v = vqrdmulhq_s32(v, mult);
     v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
     v = vrshlq_s32(v, neg_right);
     v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
@@ -235,27 +238,43 @@ static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const in
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
-static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* prm, const int32_t* acc,
-                                                    int32_t n, int8_t* o) {
+static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
+                                                               const int32_t* acc, int32_t n, int8_t* o,
+                                                               const int use_left) {
   const int32_t* mult = p->mult;
   const int32_t out_c = p->out_c, out_offset = p->out_offset;
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   int32_t c = 0;
   if (n == EQ_MVE_PIX) { /* a whole group: the pixel loop unrolled */
     for (; c + 4 <= out_c; c += 4, prm += 12) {
-      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0);
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0, use_left);
     }
   } else {
-    for (; c + 4 <= out_c; c += 4, prm += 12) requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0);
+    for (; c + 4 <= out_c; c += 4, prm += 12) {
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0, use_left);
+    }
   }
   if (c < out_c) {
-    requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)));
+    requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)),
+             use_left);
+  }
+}
+
+/* The n pixels' requantization; a layer with no left shift (the usual) skips its VSHL. */
+static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* prm, const int32_t* acc,
+                                                    int32_t n, int8_t* o, int has_left) {
+  if (has_left) {
+    requant_rows(p, prm, acc, n, o, 1);
+  } else {
+    requant_rows(p, prm, acc, n, o, 0);
   }
 }
 
 /* Each 4 channels' requantization constants, once per call: bias + in_offset * wsum, the left shift and the
- * right shift (negative), 12 words (lanes past out_c zero). */
-static void __attribute__((noinline)) requant_params(const eq_conv_t* p, const int32_t* bias, int32_t* prm) {
+ * right shift (negative), 12 words (lanes past out_c zero). Returns whether any channel shifts left. */
+static int __attribute__((noinline)) requant_params(const eq_conv_t* p, const int32_t* bias, int32_t* prm) {
+  int has_left = 0;
+  for (int32_t c = 0; c < p->out_c; ++c) has_left |= p->shift[c] > 0;
   const int32x4_t zero = vdupq_n_s32(0);
   const int32_t out_c = p->out_c, in_offset = p->in_offset;
   for (int32_t c = 0; c < out_c; c += 4, prm += 12) {
@@ -267,6 +286,7 @@ static void __attribute__((noinline)) requant_params(const eq_conv_t* p, const i
     vstrwq_s32(prm + 4, vmaxq_s32(shift, zero));
     vstrwq_s32(prm + 8, vminq_s32(shift, zero));
   }
+  return has_left;
 }
 
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
@@ -298,7 +318,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
   /* the next pixel: its row and column in the output, its window's top left corner in the input */
   int32_t oy = 0, ox = 0, y0 = -pad_h, x0 = -pad_w;
   const int8_t* in_b = in;
-  requant_params(p, bias, prm);
+  const int has_left = requant_params(p, bias, prm);
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
@@ -328,7 +348,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     } else {
       dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
     }
-    requant_group(p, prm, acc, n, out + (int64_t)q * out_c);
+    requant_group(p, prm, acc, n, out + (int64_t)q * out_c, has_left);
   }
 }
 
