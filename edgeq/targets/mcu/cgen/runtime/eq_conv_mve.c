@@ -6,9 +6,12 @@
  * a whole block of 16), with the input zero point for padded taps, which then add nothing once off * wsum
  * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
  * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
- * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
- * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4), with
- * each channel's constants (bias + in_offset * wsum, the shifts) worked out once per call (requant_params).
+ * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills); a
+ * column of at most 8 blocks has each pair's blocks unrolled (dot_pairs_short), reading the columns at fixed
+ * offsets. im2col gets the layer's geometry worked out once per call and the window's corner tracked from
+ * pixel to pixel. The accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per
+ * pass (requant4), with each channel's constants (bias + in_offset * wsum, the shifts) worked out once per
+ * call (requant_params), and no VSHL when no channel shifts left.
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
