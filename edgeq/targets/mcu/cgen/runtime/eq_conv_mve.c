@@ -215,8 +215,9 @@ static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* 
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
-/* dot_pairs for a column of at most 8 blocks: every pair but the last unrolled (pairs_nb) */
-static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+/* dot_pairs for a column of at most 8 blocks: every pair but the last unrolled (pairs_nb). Without GCC's
+ * scheduling before register allocation: it hoists the unrolled loads, which then spill vector registers. */
+static void __attribute__((noinline, optimize("no-schedule-insns"))) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
                                                       const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
   const int32_t full_pairs = (out_c - 1) >> 1;
   switch ((k + 15) >> 4) {
