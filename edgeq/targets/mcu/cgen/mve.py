@@ -45,11 +45,12 @@ _CONV_FIELDS = re.compile(r"= \{" + ", ".join([r"(-?\d+)"] * 15) + ",")
 
 
 def conv_scratch_bytes(k: int, out_c: int, direct: bool) -> int:
-    """eq_conv2d_mve's scratch (EQ_CONV_MVE_SCRATCH): 3 pixels' int32 accumulators (channels in pairs), then their im2col columns
-    of ``k`` taps each padded to 16 bytes, unless a 1x1 unpadded filter (``direct``) with k a multiple of 16
-    reads the input in place."""
+    """eq_conv2d_mve's scratch (EQ_CONV_MVE_SCRATCH): 3 int32 requantization constants per channel (worked
+    out once per call, channels in fours), 3 pixels' int32 accumulators (channels in pairs), then their im2col
+    columns of ``k`` taps each padded to 16 bytes, unless a 1x1 unpadded filter (``direct``) with k a multiple
+    of 16 reads the input in place."""
     columns = 0 if direct and k % 16 == 0 else 3 * ((k + 15) // 16 * 16)
-    return 12 * (out_c + out_c % 2) + columns
+    return 12 * ((out_c + 3) // 4 * 4) + 12 * (out_c + out_c % 2) + columns
 
 
 # eq_conv_t's 20 integer fields as lower._conv writes them, then mult, shift and wsum (0 for a depthwise op)

@@ -6,8 +6,12 @@
  * a whole block of 16), with the input zero point for padded taps, which then add nothing once off * wsum
  * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
  * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
- * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills). The
- * accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per pass (requant4).
+ * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills); a
+ * column of at most 8 blocks has each pair's blocks unrolled (dot_pairs_short), reading the columns at fixed
+ * offsets. im2col gets the layer's geometry worked out once per call and the window's corner tracked from
+ * pixel to pixel. The accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per
+ * pass (requant4), with each channel's constants (bias + in_offset * wsum, the shifts) worked out once per
+ * call (requant_params), and no VSHL when no channel shifts left.
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
@@ -18,13 +22,28 @@
 
 #define EQ_MVE_PIX 3 /* output pixels per pass: 3 x 2 channels = 6 accumulators, in the even registers VMLADAVA takes */
 
-/* n bytes of tap data (src, or the pad value when src is 0) to dst */
-static void put_run(int8_t* dst, const int8_t* src, int32_t n, int8_t pad) {
-  const int8x16_t padv = vdupq_n_s8(pad);
-  for (; n > 0; n -= 16, dst += 16) {
+/* n bytes from src to dst: whole vectors, then one predicated tail (never reading past src + n) */
+static inline __attribute__((always_inline)) void copy_run(int8_t* dst, const int8_t* src, int32_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) vstrbq_s8(dst, vldrbq_s8(src));
+  if (n > 0) {
     const mve_pred16_t m = vctp8q((uint32_t)n);
-    vstrbq_p_s8(dst, src ? vldrbq_z_s8(src, m) : padv, m);
-    if (src) src += 16;
+    vstrbq_p_s8(dst, vldrbq_z_s8(src, m), m);
+  }
+}
+
+/* n bytes of the pad value to dst */
+static inline __attribute__((always_inline)) void fill_run(int8_t* dst, int32_t n, int8_t pad) {
+  const int8x16_t padv = vdupq_n_s8(pad);
+  for (; n >= 16; n -= 16, dst += 16) vstrbq_s8(dst, padv);
+  if (n > 0) vstrbq_p_s8(dst, padv, vctp8q((uint32_t)n));
+}
+
+/* n bytes of tap data (src, or the pad value when src is 0) to dst */
+static inline __attribute__((always_inline)) void put_run(int8_t* dst, const int8_t* src, int32_t n, int8_t pad) {
+  if (src) {
+    copy_run(dst, src, n);
+  } else {
+    fill_run(dst, n, pad);
   }
 }
 
@@ -35,55 +54,54 @@ static void copy_rows(int8_t* dst, const int8_t* src, int32_t n, int32_t rows, i
     for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) vstrbq_p_s8(dst, vldrbq_z_s8(src, m), m);
     return;
   }
-  for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) put_run(dst, src, n, 0);
+  for (int32_t r = 0; r < rows; ++r, src += src_stride, dst += n) copy_run(dst, src, n);
 }
 
-/* The im2col column of output pixel q (flattened over batch, rows, columns) to col, its k taps followed by
- * zeros up to a whole block of 16. */
-static void __attribute__((noinline)) im2col(const eq_conv_t* p, const int8_t* in, int32_t q, int8_t* col) {
-  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
-  const int32_t dil_h = p->dil_h, dil_w = p->dil_w, run = k_w * in_c, k = k_h * run;
-  const int32_t hw = p->out_h * p->out_w;
-  const int32_t b = q / hw, r = q - b * hw;
-  const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
-  const int32_t y0 = oy * p->stride_h - p->pad_h, x0 = ox * p->stride_w - p->pad_w;
-  const int8_t pad = (int8_t)(-p->in_offset);
-  const int8_t* in_b = in + (int64_t)b * in_h * in_w * in_c;
-  const int row_inside = x0 >= 0 && x0 + dil_w * (k_w - 1) < in_w;
+/* The layer's geometry, worked out once per call for im2col. */
+typedef struct {
+  int32_t in_h, in_w, in_c, k_h, k_w, dil_h, dil_w;
+  int32_t run;    /* k_w * in_c: one filter row's taps */
+  int32_t k;      /* k_h * run */
+  int32_t row;    /* in_w * in_c: one input row's bytes */
+  int32_t y_span; /* dil_h * (k_h - 1) */
+  int32_t x_span; /* dil_w * (k_w - 1) */
+  int8_t pad;     /* the input zero point: a padded tap */
+} eq_geo_t;
+
+/* The im2col column of the output pixel whose window starts at input row y0, column x0 of the image in_b,
+ * to col: its k taps followed by zeros up to a whole block of 16. */
+static void __attribute__((noinline)) im2col(const eq_geo_t* g, const int8_t* in_b, int32_t y0, int32_t x0,
+                                             int8_t* col) {
+  const int32_t in_w = g->in_w, in_c = g->in_c, k = g->k, run = g->run, k_h = g->k_h;
+  const int row_inside = x0 >= 0 && x0 + g->x_span < in_w && g->dil_w == 1;
   if (k & 15) vstrbq_s8(col + (k & ~15), vdupq_n_s8(0)); /* the last block's zero tail; its taps go over it */
-  if (row_inside && dil_w == 1 && y0 >= 0 && y0 + dil_h * (k_h - 1) < in_h) { /* no padding: k_h runs */
-    copy_rows(col, in_b + ((int64_t)y0 * in_w + x0) * in_c, run, k_h, dil_h * in_w * in_c);
+  if (row_inside && y0 >= 0 && y0 + g->y_span < g->in_h) { /* no padding: k_h runs */
+    copy_rows(col, in_b + y0 * g->row + x0 * in_c, run, k_h, g->dil_h * g->row);
     return;
   }
+  const int32_t in_h = g->in_h, k_w = g->k_w, dil_h = g->dil_h, dil_w = g->dil_w;
+  const int8_t pad = g->pad;
   for (int32_t ky = 0; ky < k_h; ++ky, col += run) {
     const int32_t iy = y0 + dil_h * ky;
     if (iy < 0 || iy >= in_h) {
       put_run(col, 0, run, pad);
-    } else if (row_inside && dil_w == 1) { /* the row's taps are one contiguous run of the input */
-      put_run(col, in_b + ((int64_t)iy * in_w + x0) * in_c, run, pad);
+    } else if (row_inside) { /* the row's taps are one contiguous run of the input */
+      put_run(col, in_b + (iy * in_w + x0) * in_c, run, pad);
     } else {
       for (int32_t kx = 0; kx < k_w; ++kx) {
         const int32_t ix = x0 + dil_w * kx;
-        const int8_t* src = ix < 0 || ix >= in_w ? 0 : in_b + ((int64_t)iy * in_w + ix) * in_c;
+        const int8_t* src = ix < 0 || ix >= in_w ? 0 : in_b + (iy * in_w + ix) * in_c;
         put_run(col + kx * in_c, src, in_c, pad);
       }
     }
   }
 }
 
-/* A 1x1 filter with no padding reads each pixel's column straight from the input (no im2col). */
-static inline const int8_t* direct(const eq_conv_t* p, const int8_t* in, int32_t q) {
-  const int32_t hw = p->out_h * p->out_w;
-  const int32_t b = q / hw, r = q - b * hw;
-  const int32_t oy = r / p->out_w, ox = r - oy * p->out_w;
-  return in + (((int64_t)b * p->in_h + oy * p->stride_h) * p->in_w + ox * p->stride_w) * p->in_c;
-}
-
 /* One channel pair over the 3 columns: nb whole blocks of 16 taps, then (tail != 0) one block of `tail`
- * taps with every load predicated. The 6 sums go to acc: pixel j's two channels at acc[j * stride]. */
+ * taps with every load predicated. The 6 sums go to acc: pixel j's two channels at acc[2 * j], acc[2 * j + 1]. */
 static inline __attribute__((always_inline)) void pair(const int8_t* c0, const int8_t* c1, const int8_t* c2,
                                                        const int8_t* w0, const int8_t* w1, int32_t nb, int32_t tail,
-                                                       int32_t* acc, int32_t stride) {
+                                                       int32_t* acc) {
   int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
   for (int32_t i = 0; i < nb; ++i) {
     const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
@@ -113,33 +131,33 @@ static inline __attribute__((always_inline)) void pair(const int8_t* c0, const i
   }
   acc[0] = a0;
   acc[1] = b0;
-  acc[stride] = a1;
-  acc[stride + 1] = b1;
-  acc[2 * stride] = a2;
-  acc[2 * stride + 1] = b2;
+  acc[2] = a1;
+  acc[3] = b1;
+  acc[4] = a2;
+  acc[5] = b2;
 }
 
-/* Requantizes the n (<= 3) pixels' accumulators (acc[j * stride + c]) of channels [c, c + 4), the lanes m keeps
+/* Requantizes the n (<= 3) pixels' accumulators of channels [c, c + 4) (acc at the channel pair c / 2: pixel j's
+ * at acc[2 * j + {0, 1, 6, 7}], one gather), the lanes m keeps
  * when not full: MultiplyByQuantizedMultiplier per channel (VQRDMULH is gemmlowp's rounding doubling high
  * multiply; the right shift rounds half away from zero: -1 for a negative value before VRSHL's
  * round-half-up), the output offset added, clamped. The channel's bias and in_offset * wsum are added
  * first. Everything arrives in registers: an int8 store may alias any memory, so fields read through a
  * pointer would be read again after every store. */
-static inline __attribute__((always_inline)) void requant4(const int32_t* mult_p, const int32_t* shift_p,
-                                                           const int32_t* wsum_p, const int32_t* bias_p,
-                                                           int32_t in_offset, int32_t out_offset, int32_t out_c,
-                                                           int32x4_t lo, int32x4_t hi, int32_t stride,
-                                                           const int32_t* acc, int32_t n, int8_t* out, int full,
-                                                           mve_pred16_t m) {
-  const int32x4_t zero = vdupq_n_s32(0);
-  const int32x4_t shift = full ? vldrwq_s32(shift_p) : vldrwq_z_s32(shift_p, m);
-  const int32x4_t left = vmaxq_s32(shift, zero), neg_right = vminq_s32(shift, zero);
+static inline __attribute__((always_inline)) void requant4(const int32_t* prm, const int32_t* mult_p,
+                                                           int32_t out_offset, int32_t out_c, int32x4_t lo,
+                                                           int32x4_t hi, const int32_t* acc, int32_t n, int8_t* out,
+                                                           int full, mve_pred16_t m, const int use_left) {
+  const int32x4_t base = vldrwq_s32(prm), neg_right = vldrwq_s32(prm + 8);
   const int32x4_t mult = full ? vldrwq_s32(mult_p) : vldrwq_z_s32(mult_p, m);
-  int32x4_t base = vmulq_n_s32(full ? vldrwq_s32(wsum_p) : vldrwq_z_s32(wsum_p, m), in_offset);
-  if (bias_p) base = vaddq_s32(base, full ? vldrwq_s32(bias_p) : vldrwq_z_s32(bias_p, m));
-  for (int32_t j = 0; j < n; ++j, acc += stride, out += out_c) {
-    int32x4_t v = full ? vldrwq_s32(acc) : vldrwq_z_s32(acc, m);
-    v = vqrdmulhq_s32(vshlq_s32(vaddq_s32(v, base), left), mult);
+  static const uint32_t pair_offs[4] = {0, 1, 6, 7}; /* channels c, c + 1 and the next pair's two */
+  const uint32x4_t offs = vldrwq_u32(pair_offs);
+#pragma GCC unroll 3
+  for (int32_t j = 0; j < n; ++j, acc += 2, out += out_c) {
+    int32x4_t v = full ? vldrwq_gather_shifted_offset_s32(acc, offs) : vldrwq_gather_shifted_offset_z_s32(acc, offs, m);
+    v = vaddq_s32(v, base);
+    if (use_left) v = vshlq_s32(v, vldrwq_s32(prm + 4));
+    v = vqrdmulhq_s32(v, mult);
     v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
     v = vrshlq_s32(v, neg_right);
     v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
@@ -151,58 +169,190 @@ static inline __attribute__((always_inline)) void requant4(const int32_t* mult_p
   }
 }
 
-/* Every channel pair over the 3 columns into acc ([channel][pixel]). Every pair but the last takes whole
+/* Every channel pair but the last, when a column is nb (a constant, <= 8) whole blocks: the blocks unrolled,
+ * the columns read at fixed offsets (no pointer to reset per pair), the first block's products not added to
+ * zeros. Past a filter row's end come the next row's taps, times the columns' zero tail. */
+static inline __attribute__((always_inline)) void pairs_nb(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                           const int8_t* w, int32_t k, int32_t npairs, int32_t* acc,
+                                                           const int32_t nb) {
+  for (int32_t i = 0; i < npairs; ++i, w += 2 * k, acc += 6) {
+    const int8_t* w1 = w + k;
+    int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
+    int8x16_t v0 = vldrbq_s8(w), v1 = vldrbq_s8(w1);
+    int32_t a0 = vmladavq_s8(x0, v0), a1 = vmladavq_s8(x1, v0), a2 = vmladavq_s8(x2, v0);
+    int32_t b0 = vmladavq_s8(x0, v1), b1 = vmladavq_s8(x1, v1), b2 = vmladavq_s8(x2, v1);
+#pragma GCC unroll 8
+    for (int32_t b = 1; b < nb; ++b) {
+      x0 = vldrbq_s8(c0 + 16 * b);
+      x1 = vldrbq_s8(c1 + 16 * b);
+      x2 = vldrbq_s8(c2 + 16 * b);
+      v0 = vldrbq_s8(w + 16 * b);
+      v1 = vldrbq_s8(w1 + 16 * b);
+      a0 = vmladavaq_s8(a0, x0, v0);
+      a1 = vmladavaq_s8(a1, x1, v0);
+      a2 = vmladavaq_s8(a2, x2, v0);
+      b0 = vmladavaq_s8(b0, x0, v1);
+      b1 = vmladavaq_s8(b1, x1, v1);
+      b2 = vmladavaq_s8(b2, x2, v1);
+    }
+    acc[0] = a0;
+    acc[1] = b0;
+    acc[2] = a1;
+    acc[3] = b1;
+    acc[4] = a2;
+    acc[5] = b2;
+  }
+}
+
+/* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
  * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
  * pair takes its tail predicated, never reading past the filter (an odd out_c: its last row twice).
- * acc: [pixel][out_c rounded up to even]. */
+ * acc: [channel pair][pixel][2], so that each pair's 6 sums are stored together. */
 static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* c1, const int8_t* c2, const int8_t* w,
                                                 int32_t k, int32_t out_c, int32_t* acc) {
   const int32_t full_pairs = (out_c - 1) >> 1, nb16 = (k + 15) >> 4;
-  const int32_t stride = (out_c + 1) & ~1;
-  for (int32_t i = 0; i < full_pairs; ++i, w += 2 * k, acc += 2) pair(c0, c1, c2, w, w + k, nb16, 0, acc, stride);
-  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc, stride);
+  for (int32_t i = 0; i < full_pairs; ++i, w += 2 * k, acc += 6) pair(c0, c1, c2, w, w + k, nb16, 0, acc);
+  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
-static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* bias, const int32_t* acc,
-                                                    int32_t n, int8_t* o) {
-  const int32_t *mult = p->mult, *shift = p->shift, *wsum = p->wsum;
-  const int32_t out_c = p->out_c, in_offset = p->in_offset, out_offset = p->out_offset;
+/* dot_pairs for a column of at most 8 blocks: every pair but the last unrolled (pairs_nb). Without GCC's
+ * scheduling before register allocation: it hoists the unrolled loads, which then spill vector registers. */
+static void __attribute__((noinline, optimize("no-schedule-insns"))) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                      const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
+  const int32_t full_pairs = (out_c - 1) >> 1;
+  switch ((k + 15) >> 4) {
+#define EQ_MVE_NB(n)                                \
+  case n:                                           \
+    pairs_nb(c0, c1, c2, w, k, full_pairs, acc, n); \
+    break;
+    EQ_MVE_NB(1)
+    EQ_MVE_NB(2)
+    EQ_MVE_NB(3)
+    EQ_MVE_NB(4)
+    EQ_MVE_NB(5)
+    EQ_MVE_NB(6)
+    EQ_MVE_NB(7)
+    EQ_MVE_NB(8)
+#undef EQ_MVE_NB
+    default:
+      break;
+  }
+  w += 2 * k * full_pairs;
+  acc += 6 * full_pairs;
+  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+}
+
+static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
+                                                               const int32_t* acc, int32_t n, int8_t* o,
+                                                               const int use_left) {
+  const int32_t* mult = p->mult;
+  const int32_t out_c = p->out_c, out_offset = p->out_offset;
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-  const int32_t stride = (out_c + 1) & ~1;
   int32_t c = 0;
-  for (; c + 4 <= out_c; c += 4) {
-    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi, stride,
-             acc + c, n, o + c, 1, 0);
+  if (n == EQ_MVE_PIX) { /* a whole group: the pixel loop unrolled */
+    for (; c + 4 <= out_c; c += 4, prm += 12) {
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0, use_left);
+    }
+  } else {
+    for (; c + 4 <= out_c; c += 4, prm += 12) {
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0, use_left);
+    }
   }
   if (c < out_c) {
-    requant4(mult + c, shift + c, wsum + c, bias ? bias + c : 0, in_offset, out_offset, out_c, lo, hi, stride,
-             acc + c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)));
+    requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)),
+             use_left);
   }
+}
+
+/* The n pixels' requantization; a layer with no left shift (the usual) skips its VSHL. */
+static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* prm, const int32_t* acc,
+                                                    int32_t n, int8_t* o, int has_left) {
+  if (has_left) {
+    requant_rows(p, prm, acc, n, o, 1);
+  } else {
+    requant_rows(p, prm, acc, n, o, 0);
+  }
+}
+
+/* Each 4 channels' requantization constants, once per call: bias + in_offset * wsum, the left shift and the
+ * right shift (negative), 12 words (lanes past out_c zero). Returns whether any channel shifts left. */
+static int __attribute__((noinline)) requant_params(const eq_conv_t* p, const int32_t* bias, int32_t* prm) {
+  int has_left = 0;
+  for (int32_t c = 0; c < p->out_c; ++c) has_left |= p->shift[c] > 0;
+  const int32x4_t zero = vdupq_n_s32(0);
+  const int32_t out_c = p->out_c, in_offset = p->in_offset;
+  for (int32_t c = 0; c < out_c; c += 4, prm += 12) {
+    const mve_pred16_t m = vctp32q((uint32_t)(out_c - c));
+    const int32x4_t shift = vldrwq_z_s32(p->shift + c, m);
+    int32x4_t base = vmulq_n_s32(vldrwq_z_s32(p->wsum + c, m), in_offset);
+    if (bias) base = vaddq_s32(base, vldrwq_z_s32(bias + c, m));
+    vstrwq_s32(prm, base);
+    vstrwq_s32(prm + 4, vmaxq_s32(shift, zero));
+    vstrwq_s32(prm + 8, vminq_s32(shift, zero));
+  }
+  return has_left;
 }
 
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int8_t* scratch) {
-  const int32_t out_c = p->out_c;
+  const int32_t out_c = p->out_c, out_h = p->out_h, out_w = p->out_w;
+  const int32_t stride_h = p->stride_h, stride_w = p->stride_w, pad_h = p->pad_h, pad_w = p->pad_w;
   const int32_t k = p->k_h * p->k_w * p->in_c, k16 = (k + 15) & ~15;
-  const int32_t pixels = p->batches * p->out_h * p->out_w;
+  const int32_t pixels = p->batches * out_h * out_w;
+  const eq_geo_t g = {p->in_h,
+                      p->in_w,
+                      p->in_c,
+                      p->k_h,
+                      p->k_w,
+                      p->dil_h,
+                      p->dil_w,
+                      p->k_w * p->in_c,
+                      k,
+                      p->in_w * p->in_c,
+                      p->dil_h * (p->k_h - 1),
+                      p->dil_w * (p->k_w - 1),
+                      (int8_t)(-p->in_offset)};
+  const int32_t image = p->in_h * g.row, in_c = p->in_c, row = g.row;
   /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
-  const int is_direct = p->k_h == 1 && p->k_w == 1 && p->pad_h == 0 && p->pad_w == 0 && (k & 15) == 0;
-  int32_t* acc = (int32_t*)(void*)scratch; /* [EQ_MVE_PIX][out_c rounded up to 2] accumulators, then columns */
-  int8_t* colbuf = scratch + 4 * EQ_MVE_PIX * ((out_c + 1) & ~1);
+  const int is_direct = p->k_h == 1 && p->k_w == 1 && pad_h == 0 && pad_w == 0 && (k & 15) == 0;
+  /* the requantization constants, [out_c / 2 pairs][EQ_MVE_PIX][2] accumulators, then the columns */
+  int32_t* prm = (int32_t*)(void*)scratch;
+  int32_t* acc = prm + 3 * ((out_c + 3) & ~3);
+  int8_t* colbuf = (int8_t*)(acc + EQ_MVE_PIX * ((out_c + 1) & ~1));
+  /* the next pixel: its row and column in the output, its window's top left corner in the input */
+  int32_t oy = 0, ox = 0, y0 = -pad_h, x0 = -pad_w;
+  const int8_t* in_b = in;
+  const int has_left = requant_params(p, bias, prm);
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
-    for (int32_t j = 0; j < EQ_MVE_PIX; ++j) {
-      const int32_t pj = q + (j < n ? j : 0); /* a last group of fewer pixels repeats its first one */
+    for (int32_t j = 0; j < n; ++j) {
       if (is_direct) {
-        cols[j] = direct(p, in, pj);
+        cols[j] = in_b + y0 * row + x0 * in_c;
       } else {
         cols[j] = colbuf + j * k16;
-        if (j < n) im2col(p, in, pj, colbuf + j * k16);
+        im2col(&g, in_b, y0, x0, colbuf + j * k16);
+      }
+      if (++ox < out_w) {
+        x0 += stride_w;
+      } else {
+        ox = 0;
+        x0 = -pad_w;
+        y0 += stride_h;
+        if (++oy == out_h) {
+          oy = 0;
+          y0 = -pad_h;
+          in_b += image;
+        }
       }
     }
-    dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
-    requant_group(p, bias, acc, n, out + (int64_t)q * out_c);
+    for (int32_t j = n; j < EQ_MVE_PIX; ++j) cols[j] = cols[0]; /* a last group of fewer pixels repeats its first */
+    if (k16 <= 8 * 16) {
+      dot_pairs_short(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    } else {
+      dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
+    }
+    requant_group(p, prm, acc, n, out + (int64_t)q * out_c, has_left);
   }
 }
 

@@ -138,12 +138,13 @@ void eq_dwconv2d_dsp(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
 void eq_add_dsp(const eq_binary_t* p, const int8_t* in1, const int8_t* in2, int8_t* out);
 
 /* CONV_2D for Cortex-M55 with Helium (eq_conv_mve.c): the plain OHWI filter and parameters (wsum included),
- * scratch (planned in the arena, 4-byte aligned) for 3 pixels' int32 accumulators (out_c rounded up to
- * even) and, unless the filter is 1x1 with no padding and k a multiple of 16, their im2col columns each
- * padded to 16 bytes: EQ_CONV_MVE_SCRATCH bytes. Bit-exact with eq_conv2d; without MVE (the host) it
- * calls eq_conv2d. */
-#define EQ_CONV_MVE_SCRATCH(k, out_c, direct) \
-  (12 * (((out_c) + 1) / 2 * 2) + ((direct) ? 0 : 3 * (((k) + 15) / 16 * 16)))
+ * scratch (planned in the arena, 4-byte aligned) for 3 int32 requantization constants per channel (out_c
+ * rounded up to 4), 3 pixels' int32 accumulators (out_c rounded up to even) and, unless the filter is 1x1
+ * with no padding and k a multiple of 16, their im2col columns each padded to 16 bytes:
+ * EQ_CONV_MVE_SCRATCH bytes. Bit-exact with eq_conv2d; without MVE (the host) it calls eq_conv2d. */
+#define EQ_CONV_MVE_SCRATCH(k, out_c, direct)                                            \
+  (12 * (((out_c) + 3) / 4 * 4) + 12 * (((out_c) + 1) / 2 * 2) +                         \
+   ((direct) ? 0 : 3 * (((k) + 15) / 16 * 16)))
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
                    int8_t* scratch);
 
