@@ -19,6 +19,7 @@ from edgeq.cli import (
     cmd_report,
     cmd_targets,
     cmd_train,
+    cmd_worker,
 )
 from edgeq.cli.app import App, run
 from edgeq.errors import EXIT_CODES
@@ -52,6 +53,7 @@ for module in (
     cmd_targets,
     cmd_check,
     cmd_compile,
+    cmd_worker,
 ):
     cli.add_command(module.command)
 

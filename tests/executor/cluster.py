@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,10 @@ def free_ports(n: int) -> list[int]:
 
 
 def _node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    nm, om, agent_grpc, agent_http, metrics, renv, lo = free_ports(7)
+    while True:  # the worker port range must not hold another of the node's ports (Ray refuses to start)
+        nm, om, agent_grpc, agent_http, metrics, renv, lo = free_ports(7)
+        if not any(lo <= p <= lo + 40 for p in (nm, om, agent_grpc, agent_http, metrics, renv)):
+            break
     cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus=1", "--disable-usage-stats"]
     cmd += [f"--node-manager-port={nm}", f"--object-manager-port={om}"]
     cmd += [f"--dashboard-agent-grpc-port={agent_grpc}", f"--dashboard-agent-listen-port={agent_http}"]
@@ -101,8 +104,10 @@ def _wait_for_nodes(n: int, procs: list[subprocess.Popen], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def two_nodes() -> Iterator[str]:
-    """A head and a second node (1 CPU each) on this machine; yields the head's address (HOST:PORT)."""
+def two_nodes(head_extra: Sequence[str] = (), node_extra: Sequence[str] = ()) -> Iterator[str]:
+    """A head and a second node (1 CPU each) on this machine; yields the head's address (HOST:PORT).
+    ``head_extra`` and ``node_extra``: more ``ray start`` arguments for each (e.g. the resources a device
+    worker offers)."""
     tmp = Path(tempfile.mkdtemp(prefix="eqray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(":"))
     env["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -112,9 +117,9 @@ def two_nodes() -> Iterator[str]:
     procs: list[subprocess.Popen] = []
     try:
         head = ["--head", f"--port={gcs}", "--include-dashboard=false", f"--temp-dir={tmp / 'r'}"]
-        procs.append(_node(head, env, log))
+        procs.append(_node(head + list(head_extra), env, log))
         _wait_for_nodes(1, procs, log)
-        procs.append(_node([f"--address={address}"], env, log))
+        procs.append(_node([f"--address={address}", *node_extra], env, log))
         _wait_for_nodes(2, procs, log)
         yield address
     finally:

@@ -36,3 +36,18 @@ def slow_with_pid(pid_file: str, seconds: float, x: int) -> int:
     Path(pid_file).write_text(str(os.getpid()))
     time.sleep(seconds)
     return x
+
+
+def stand_in_bench(device: str, seconds: float) -> dict[str, object]:
+    """A stand-in benchmark holding ``device`` for ``seconds``: when it started and ended (wall clock,
+    comparable across this machine's nodes), so a test can see that no two overlapped on one device."""
+    start = time.time()
+    time.sleep(seconds)
+    return {"device": device, "start": start, "end": time.time(), "pid": os.getpid()}
+
+
+def vanished_bench(device: str) -> dict[str, object]:
+    """A benchmark whose device went away, as a target's runner says it: Unavailable."""
+    from edgeq.errors import Unavailable
+
+    raise Unavailable(f"no Edge TPU at {device} (unplugged)", "plug it back in")
