@@ -136,26 +136,41 @@ class Build:
         bench_cfg = self.cfg.bench
 
         def fn(_d: Path) -> dict[str, Any]:
-            b = runner.benchmark(str(tflite), bench_cfg)
-            stats = b.stats.to_dict()
-            return {
-                "latency_ms": stats["latency_ms"],
-                "num_runs": stats["num_runs"],
-                "first_invoke_ms": b.stats.first_invoke_ms,
-                "on": f"{b.target} ({b.device})",
-                "device": b.device,
-                "environment": b.environment,
-                "notes": list(b.notes),
-                "via": b.via,
-                # what the runner measured besides latency (instructions, proof, memory), typed
-                "findings": b.findings.to_dict(),
-            }
+            return bench_doc(runner.benchmark(str(tflite), bench_cfg))
 
+        return self.bench_with(tflite, label, fn, tools, options)
+
+    def bench_with(
+        self,
+        tflite: Path,
+        label: str,
+        fn: Callable[[Path], dict[str, Any]],
+        tools: Mapping[str, str] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The benchmark step of :meth:`bench`, its result made by ``fn`` (here, or on a device's node)."""
         step = recipe.bench_step(
-            tflite, sha256_file(tflite), label, bench_cfg.to_dict(), dict(options or {}), dict(tools or {})
+            tflite, sha256_file(tflite), label, self.cfg.bench.to_dict(), dict(options or {}), dict(tools or {})
         )
         res, _ = recipe.run(self.cache, step, fn)
         return res
+
+
+def bench_doc(b: Any) -> dict[str, Any]:
+    """A runner's benchmark result as the build records it."""
+    stats = b.stats.to_dict()
+    return {
+        "latency_ms": stats["latency_ms"],
+        "num_runs": stats["num_runs"],
+        "first_invoke_ms": b.stats.first_invoke_ms,
+        "on": f"{b.target} ({b.device})",
+        "device": b.device,
+        "environment": b.environment,
+        "notes": list(b.notes),
+        "via": b.via,
+        # what the runner measured besides latency (instructions, proof, memory), typed
+        "findings": b.findings.to_dict(),
+    }
 
 
 def bench_findings(bench: Mapping[str, Any]) -> Findings:

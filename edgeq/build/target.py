@@ -325,14 +325,21 @@ def _check_and_compile(b: Build, name: str, tgt: Target, settings: TargetSetting
 
 def _benchmark(b: Build, name: str, tgt: Target, chosen: Chosen, bench_file: Path, qfile: Path) -> dict[str, Any]:
     """The target's runner's benchmark of ``bench_file``, cached; where the runner cannot run it, the host's
-    figure for ``qfile``, with the reason (``skipped_on_target``)."""
+    figure for ``qfile``, with the reason (``skipped_on_target``). With ``--executor ray`` and a device, the
+    benchmark runs on the node offering that device (:mod:`edgeq.build.device_bench`), not here."""
     runner, settings = chosen.runners[name], chosen.settings[name]
-    available = runner.availability()
+    pooled = b.cfg.executor_config.kind == "ray" and settings.device is not None
+    available = None if pooled else runner.availability()  # a pooled device is checked on its node
     b.step(f"{name}: benchmark")
-    skipped = available.reason
-    if available.available:
+    skipped = "" if available is None else available.reason
+    if available is None or available.available:
         tools = target_tools(tgt, (Stage.BENCH,), {Stage.BENCH: settings.of(Stage.BENCH)})
         try:
+            if pooled and settings.device is not None:
+                from edgeq.build import device_bench
+
+                key = settings.key(Stage.BENCH) | {"executor": "ray"}  # another host's device: not this one's
+                return device_bench.bench(b, name, settings.device, settings.of(Stage.BENCH), bench_file, tools, key)
             return b.bench(bench_file, runner, name, tools, settings.key(Stage.BENCH))
         except Unavailable as exc:  # reached, but cannot run there (no libedgetpu on the board): said, not fatal
             skipped = exc.message

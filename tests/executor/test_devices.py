@@ -167,3 +167,32 @@ def test_a_device_that_vanished_fails_its_benchmark_not_the_run(device_cluster: 
     assert not gone.ok and gone.error_type == "Unavailable" and "unplugged" in gone.error
     assert gone.attempts == 1 and gone.node  # an exception is its outcome, not retried
     assert fine.ok and fine.node == gone.node
+
+
+@pytest.mark.slow
+def test_a_build_benchmarks_on_the_node_offering_its_device_and_a_vanished_device_fails_only_that(
+    device_cluster: str, tf_keras_model: Any, tmp_path: Any
+) -> None:
+    """``edgeq build --target coral --device usb:0 --executor ray``: the benchmark is routed to the head
+    (the node offering usb:0); there is no Edge TPU behind the stand-in, so the coral runner says it is not
+    available there, the benchmark fails, and the build finishes with the host figure and the reason,
+    naming the host that tried."""
+    import contextlib
+    import io
+
+    from edgeq.cli.app import run
+    from edgeq.cli.main import cli
+    from tests.conftest import DATA
+
+    out, stdout = tmp_path / "out", io.StringIO()
+    args = ["--json", "build", str(tf_keras_model), "--target", "coral", "--device", A, "-o", str(out)]
+    args += ["--executor", "ray", "--ray-address", device_cluster, "--method", "ptq", "--runs", "2", "--warmup", "0"]
+    args += ["--data", str(DATA / "digits_calib.npz")]
+    with contextlib.redirect_stdout(stdout):
+        code = run(cli, args)
+    doc = json.loads(stdout.getvalue())
+    assert code == 0, doc["error"]
+    row = json.loads((out / "coral" / "build.json").read_text())["variants"][1]
+    skipped = row["bench_skipped"]
+    assert skipped.startswith(f"the benchmark on {A} on host ") and "not available" in skipped, skipped
+    assert row["latency_where"] == "host"
