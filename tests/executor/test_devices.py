@@ -196,3 +196,44 @@ def test_a_build_benchmarks_on_the_node_offering_its_device_and_a_vanished_devic
     skipped = row["bench_skipped"]
     assert skipped.startswith(f"the benchmark on {A} on host ") and "not available" in skipped, skipped
     assert row["latency_where"] == "host"
+
+
+@pytest.mark.slow
+def test_edgeq_worker_offers_its_device_until_ctrl_c_stops_its_node(device_cluster: str, tmp_path: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import ray
+
+    spec = "/dev/ttyACM0"  # a third stand-in device, offered by a third node: the worker's
+    name = dv.resource_name(spec)
+    env = dict(os.environ, PYTHONPATH=str(cluster.ROOT), RAY_USAGE_STATS_ENABLED="0")
+    cmd = [sys.executable, "-m", "edgeq", "worker", "--device", spec, "--address", device_cluster, "--num-cpus", "0"]
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    ray.init(address=device_cluster, log_to_driver=False, logging_level="ERROR")
+    try:
+        assert _until(lambda: ray.cluster_resources().get(name, 0) == 1, 90), log.read_text()
+        (ran,) = dv.run(ExecutorConfig("ray"), [dv.DeviceTask("on-worker", spec, t.stand_in_bench, (spec, 0.1))])
+        assert ran.ok and ran.host, ran
+        worker.send_signal(signal.SIGINT)  # Ctrl-C reaches edgeq (its node runs in a group of its own)
+        assert worker.wait(timeout=60) == 130, log.read_text()
+        assert _until(lambda: name not in ray.cluster_resources(), 60)  # the node it started is gone
+    finally:
+        ray.shutdown()
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+    assert f"offering device {spec} as Ray resource {name}" in log.read_text()
+
+
+def _until(cond: Any, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.5)
+    return False
