@@ -237,3 +237,51 @@ def _until(cond: Any, timeout_s: float) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+class _FakeBuild:
+    """What device_bench needs of a Build: its config (executor, bench settings) and the cached step."""
+
+    def __init__(self, tmp: Any) -> None:
+        from types import SimpleNamespace
+
+        from edgeq.config import BenchConfig
+
+        self.cfg = SimpleNamespace(executor_config=ExecutorConfig("ray"), bench=BenchConfig())
+        self.tmp = tmp
+
+    def bench_with(self, tflite: Any, label: str, fn: Any, tools: Any, key: Any) -> dict[str, Any]:
+        return dict(fn(self.tmp)) | {"key": dict(key)}
+
+
+def test_a_pooled_build_benchmark_names_the_host_and_node_that_measured(monkeypatch: Any, tmp_path: Any) -> None:
+    from edgeq.build import device_bench
+
+    sent: list[dv.DeviceTask] = []
+
+    def fake_run(cfg: ExecutorConfig, tasks: list[dv.DeviceTask]) -> list[Outcome]:
+        sent.extend(tasks)
+        return [Outcome(tasks[0].name, value={"on": "coral (usb:0)", "latency_ms": {}}, host="pi4", node="n1")]
+
+    monkeypatch.setattr(dv, "run", fake_run)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3 bytes")
+    doc = device_bench.bench(_FakeBuild(tmp_path), "coral", "usb:0", {}, model, {}, {"device": "usb:0"})  # type: ignore[arg-type]
+    assert doc["on"] == "coral (usb:0) on host pi4" and doc["host"] == "pi4" and doc["node"] == "n1"
+    (task,) = sent
+    assert task.device == "usb:0" and task.fn is device_bench.on_device and task.args[3] == b"TFL3 bytes"
+
+    def vanished(cfg: ExecutorConfig, tasks: list[dv.DeviceTask]) -> list[Outcome]:
+        return [Outcome(tasks[0].name, error="unplugged", error_type="Unavailable", host="pi4")]
+
+    monkeypatch.setattr(dv, "run", vanished)
+    with pytest.raises(Unavailable, match="the benchmark on usb:0 on host pi4 failed: Unavailable: unplugged"):
+        device_bench.bench(_FakeBuild(tmp_path), "coral", "usb:0", {}, model, {}, {})  # type: ignore[arg-type]
+
+
+def test_on_a_host_without_the_device_the_node_side_benchmark_says_unavailable() -> None:
+    from edgeq.build import device_bench
+    from edgeq.config import BenchConfig
+
+    with pytest.raises(Unavailable, match="coral device usb:0 is not available"):  # no Edge TPU here
+        device_bench.on_device("coral", "usb:0", {}, b"not read", "m.tflite", BenchConfig())
