@@ -4,10 +4,11 @@ reference kernels.
 Fast: the kernel each core's project calls (eq_dwconv2d_mve on M55 for depth multiplier 1, plain otherwise),
 the per-channel interior sums, and the stub a project without the kernel gets.
 Slow: two seeded chains of depthwise layers (depth multiplier 1 and 2, 3x3 / 5x3 / 1x2 windows, strides 1
-and 2, same and valid padding, dilation 2, odd channel counts that leave a predicated tail (after a full
-16-channel pass in one chain), a dilated window as large as its image, per-channel filter scales and input
-zero points from their own calibration ranges), generated for Cortex-M55 and run on the host (plain
-fallback) and under QEMU mps3-an547 with MVE, each sample compared bit for bit with both references.
+and 2, same and valid padding, dilation 2, an odd channel count that leaves a predicated tail after a full
+16-channel pass, 8 channels (two pixels per pass), a dilated window as large as its image, per-channel
+filter scales and input zero points from their own calibration ranges), generated for Cortex-M55 and run on
+the host (plain fallback) and under QEMU mps3-an547 with MVE, each sample compared bit for bit with both
+references.
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
     assert mve.retarget([low2], "cortex-m55")[0] is low2
 
 
+def test_table_repeats_channels_across_lanes_when_they_divide_16() -> None:
+    low = mve.retarget([_dw_low(1, 4)], "cortex-m55")[0]
+    (table,) = [c.values.reshape(4, 16) for c in low.consts if c.name == "op3_dwtab"]
+    lane_channel = mve.DW_ORDER % 4  # position i holds lane DW_ORDER[i], channel DW_ORDER[i] % 4
+    for ch in range(4):
+        same = table[:, lane_channel == ch]
+        assert same.shape[1] == 4 and (same == same[:, :1]).all()
+    assert table[2, mve.DW_ORDER == 1].tolist() == [2] and table[3, mve.DW_ORDER == 0].tolist() == [-3]
+
+
 def test_unused_mve_depthwise_file_is_a_stub() -> None:
     files = {"eq_dw_mve.c": emit.runtime_text("eq_dw_mve.c")}
     low = Lowered(None, "eq_dwconv2d(&op3_p, {t1}, w2, 0, {t5});")  # type: ignore[arg-type]
@@ -89,7 +100,7 @@ def _chain(k, seed: int):
     rng = np.random.default_rng(seed)
     h, w = int(rng.integers(22, 27)), int(rng.integers(22, 27))
     cin = int(rng.integers(5, 12)) | 1  # odd: the last 16-channel pass is predicated
-    cin += 16 * (seed % 2)  # one full pass before it
+    cin = cin + 16 if seed % 2 else 8  # one full pass before it; 8 divides 16: two pixels share a pass
     acts = (None, "relu", "relu6")
 
     def build(t):

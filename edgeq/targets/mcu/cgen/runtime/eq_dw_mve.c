@@ -54,7 +54,8 @@ static inline int32x4_t eq_dw_requant(int32x4_t acc, int32x4_t mult, int32x4_t l
 static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_conv_t* p, const int8_t* in_b,
                                                                     int32_t y0, int32_t x0, int32_t kx_lo,
                                                                     int32_t kx_hi, const int8_t* w, int8_t* o,
-                                                                    int32_t c, int full, int border, int k33) {
+                                                                    int32_t c, int full, int border, int k33,
+                                                                    int32_t ws) {
   const int32_t c_n = p->in_c, k_h = k33 ? 3 : p->k_h, k_w = k33 ? 3 : p->k_w, in_h = p->in_h, in_w = p->in_w;
   const int32_t dil_h = p->dil_h, dil_w = p->dil_w, col_step = dil_w * c_n;
   const mve_pred16_t p8 = vctp8q((uint32_t)(c_n - c));
@@ -67,10 +68,10 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
     const int8_t* xp = in_b + (y0 * in_w + x0) * c_n + c;
     const int32_t row_step = dil_h * in_w * c_n;
 #pragma GCC unroll 3
-    for (int32_t ky = 0; ky < 3; ++ky, xp += row_step, wp += 3 * c_n) {
+    for (int32_t ky = 0; ky < 3; ++ky, xp += row_step, wp += 3 * ws) {
       EQ_DW_TAP(EQ_DW_LD(xp), EQ_DW_LD(wp));
-      EQ_DW_TAP(EQ_DW_LD(xp + col_step), EQ_DW_LD(wp + c_n));
-      EQ_DW_TAP(EQ_DW_LD(xp + 2 * col_step), EQ_DW_LD(wp + 2 * c_n));
+      EQ_DW_TAP(EQ_DW_LD(xp + col_step), EQ_DW_LD(wp + ws));
+      EQ_DW_TAP(EQ_DW_LD(xp + 2 * col_step), EQ_DW_LD(wp + 2 * ws));
     }
   } else
     for (int32_t ky = 0; ky < k_h; ++ky) {
@@ -110,8 +111,8 @@ static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_
                                                                   int32_t kx_hi, const int8_t* w, int8_t* o,
                                                                   int border, int k33) {
   int32_t c = 0;
-  for (; c + 16 <= p->in_c; c += 16) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33);
-  if (c < p->in_c) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33);
+  for (; c + 16 <= p->in_c; c += 16) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c);
+  if (c < p->in_c) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c);
 }
 
 /* A border pixel: the columns of its window inside the image, [kx_lo, kx_hi) (kx_hi may be below kx_lo:
@@ -134,6 +135,15 @@ static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, 
     eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0);
 }
 
+/* 16 / c_n neighbouring interior output pixels of a 3x3, stride-1 window in one pass, when c_n divides 16:
+ * their windows' taps are contiguous in the input row (16 bytes from the first pixel's tap), wrep holds each
+ * tap's c_n weights repeated across the 16 lanes, and the table's lanes past c_n repeat its channels
+ * (mve.dw_table). */
+static void eq_dw_mve_group(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* wrep,
+                            int8_t* o) {
+  eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16);
+}
+
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
   if (p->depth_mult != 1 || p->wsum == 0) {
     eq_dwconv2d(p, in, w, bias, out);
@@ -141,6 +151,11 @@ void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
   }
   const int32_t in_h = p->in_h, in_w = p->in_w, c_n = p->in_c, out_h = p->out_h, out_w = p->out_w;
   const int32_t span_h = p->dil_h * (p->k_h - 1), span_w = p->dil_w * (p->k_w - 1);
+  /* pixels per pass of the grouped path (1: none) and its weights, each tap's repeated over 16 lanes */
+  const int32_t g = (p->k_h == 3 && p->k_w == 3 && p->stride_w == 1 && c_n < 16 && 16 % c_n == 0) ? 16 / c_n : 1;
+  int8_t wrep[9 * 16] __attribute__((aligned(16)));
+  if (g > 1)
+    for (int32_t i = 0; i < 9 * 16; ++i) wrep[i] = w[(i >> 4) * c_n + (i & 15) % c_n];
   for (int32_t b = 0; b < p->batches; ++b) {
     const int8_t* in_b = in + b * in_h * in_w * c_n;
     int8_t* out_b = out + b * out_h * out_w * c_n;
@@ -151,7 +166,10 @@ void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
         const int32_t x0 = ox * p->stride_w - p->pad_w;
         const int border = row_border || x0 < 0 || x0 + span_w >= in_w;
         int8_t* o = out_b + (oy * out_w + ox) * c_n;
-        if (border)
+        if (!border && g > 1 && ox + g <= out_w && x0 + g - 1 + span_w < in_w) {
+          eq_dw_mve_group(p, in_b, y0, x0, wrep, o);
+          ox += g - 1;
+        } else if (border)
           eq_dw_mve_border(p, in_b, y0, x0, w, o);
         else
           eq_dw_mve_inner(p, in_b, y0, x0, w, o);
