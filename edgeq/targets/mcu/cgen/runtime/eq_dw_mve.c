@@ -9,8 +9,8 @@
  *     sum(w) per channel, which the generator (mve.py dw_table) precomputes: the reference's
  *     sum(w * (x + offset)) + bias regrouped, the same int32 modulo 2^32. A tap outside the image reads the
  *     input zero point (-in_offset) instead of memory: w * (zp + offset) = 0, as the reference skips it; a
- *     border pixel clips its window once (rows outside, then the columns inside as one range), so no tap
- *     is tested; interior 3x3 windows run their nine taps unrolled (one tap's sums at a time: scheduled
+ *     border pixel clips its window once (rows outside, then the columns inside as one range; a 3x3 window
+ *     as a 9-bit mask of the taps inside, its taps unrolled); interior 3x3 windows run their nine taps unrolled (one tap's sums at a time: scheduled
  *     together by the compiler, they spill Helium's eight registers);
  *   - p->wsum points at the generator's table, per block of 16 channels and in the accumulators' channel
  *     order: the start sums, the multipliers, the left shifts max(shift, 0) and the right shifts
@@ -55,7 +55,7 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
                                                                     int32_t y0, int32_t x0, int32_t kx_lo,
                                                                     int32_t kx_hi, const int8_t* w, int8_t* o,
                                                                     int32_t c, int full, int border, int k33,
-                                                                    int32_t ws) {
+                                                                    int32_t ws, uint32_t valid) {
   const int32_t c_n = p->in_c, k_h = k33 ? 3 : p->k_h, k_w = k33 ? 3 : p->k_w, in_h = p->in_h, in_w = p->in_w;
   const int32_t dil_h = p->dil_h, dil_w = p->dil_w, col_step = dil_w * c_n;
   const mve_pred16_t p8 = vctp8q((uint32_t)(c_n - c));
@@ -72,6 +72,15 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
       EQ_DW_TAP(EQ_DW_LD(xp), EQ_DW_LD(wp));
       EQ_DW_TAP(EQ_DW_LD(xp + col_step), EQ_DW_LD(wp + ws));
       EQ_DW_TAP(EQ_DW_LD(xp + 2 * col_step), EQ_DW_LD(wp + 2 * ws));
+    }
+  } else if (k33) { /* 3x3 clipped: bit 3 ky + kx of valid is set when that tap is inside the image */
+    const int8_t* xp = in_b + (y0 * in_w + x0) * c_n + c;
+    const int32_t row_step = dil_h * in_w * c_n;
+#pragma GCC unroll 3
+    for (int32_t ky = 0; ky < 3; ++ky, xp += row_step, wp += 3 * ws, valid >>= 3) {
+      EQ_DW_TAP(valid & 1 ? EQ_DW_LD(xp) : zp, EQ_DW_LD(wp));
+      EQ_DW_TAP(valid & 2 ? EQ_DW_LD(xp + col_step) : zp, EQ_DW_LD(wp + ws));
+      EQ_DW_TAP(valid & 4 ? EQ_DW_LD(xp + 2 * col_step) : zp, EQ_DW_LD(wp + 2 * ws));
     }
   } else
     for (int32_t ky = 0; ky < k_h; ++ky) {
@@ -109,10 +118,11 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
 static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_t* p, const int8_t* in_b,
                                                                   int32_t y0, int32_t x0, int32_t kx_lo,
                                                                   int32_t kx_hi, const int8_t* w, int8_t* o,
-                                                                  int border, int k33) {
+                                                                  int border, int k33, uint32_t valid) {
   int32_t c = 0;
-  for (; c + 16 <= p->in_c; c += 16) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c);
-  if (c < p->in_c) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c);
+  for (; c + 16 <= p->in_c; c += 16)
+    eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c, valid);
+  if (c < p->in_c) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c, valid);
 }
 
 /* A border pixel: the columns of its window inside the image, [kx_lo, kx_hi) (kx_hi may be below kx_lo:
@@ -124,15 +134,24 @@ static void eq_dw_mve_border(const eq_conv_t* p, const int8_t* in_b, int32_t y0,
   int32_t kx_hi = x0 >= p->in_w ? 0 : (p->in_w - 1 - x0) / dil_w + 1;
   if (kx_lo > k_w) kx_lo = k_w;
   if (kx_hi > k_w) kx_hi = k_w;
-  eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 0);
+  if (p->k_h == 3 && k_w == 3) { /* the taps inside, as bits 3 ky + kx */
+    uint32_t valid = 0;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+      const int32_t iy = y0 + p->dil_h * ky;
+      if (iy >= 0 && iy < p->in_h)
+        for (int32_t kx = kx_lo; kx < kx_hi; ++kx) valid |= 1u << (3 * ky + kx);
+    }
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 1, 1, valid);
+  } else
+    eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 0, 0);
 }
 
 static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* w,
                             int8_t* o) {
   if (p->k_h == 3 && p->k_w == 3)
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1);
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0);
   else
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0);
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0, 0);
 }
 
 /* 16 / c_n neighbouring interior output pixels of a 3x3, stride-1 window in one pass, when c_n divides 16:
@@ -141,7 +160,7 @@ static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, 
  * (mve.dw_table). */
 static void eq_dw_mve_group(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* wrep,
                             int8_t* o) {
-  eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16);
+  eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16, 0);
 }
 
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
