@@ -26,14 +26,16 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
 
-/* eq_mbqm(acc, mult, shift) + out_offset, clamped, per lane; left = max(shift, 0), right = min(shift, 0). */
+/* eq_mbqm(acc, mult, shift) + out_offset per lane (not clamped); left = max(shift, 0), right = min(shift, 0). */
 static inline int32x4_t eq_dw_requant(int32x4_t acc, int32x4_t mult, int32x4_t left, int32x4_t right,
-                                      int32_t out_offset, int32x4_t act_min, int32x4_t act_max) {
+                                      int32_t out_offset) {
   acc = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
   acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31)); /* negatives step down when shifting */
-  acc = vaddq_n_s32(vrshlq_s32(acc, right), out_offset);
-  return vminq_s32(vmaxq_s32(acc, act_min), act_max);
+  return vaddq_n_s32(vrshlq_s32(acc, right), out_offset);
 }
+
+/* Makes v be computed here, in a register: keeps gcc from hoisting every load ahead (Helium has eight). */
+#define EQ_DW_KEEP(v) __asm__ volatile("" : "+w"(v)::"memory")
 
 /* One tap: 16 products of x and w widened into the four accumulators (channel order base_k + 4j). */
 #define EQ_DW_TAP(xv, wv)                                                                   \
@@ -98,17 +100,24 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
     }
   }
 #undef EQ_DW_LD
-  const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   const int32_t zo = p->out_offset;
-  a0 = eq_dw_requant(a0, vldrwq_s32(t + 16), vldrwq_s32(t + 32), vldrwq_s32(t + 48), zo, lo, hi);
-  a1 = eq_dw_requant(a1, vldrwq_s32(t + 20), vldrwq_s32(t + 36), vldrwq_s32(t + 52), zo, lo, hi);
-  a2 = eq_dw_requant(a2, vldrwq_s32(t + 24), vldrwq_s32(t + 40), vldrwq_s32(t + 56), zo, lo, hi);
-  a3 = eq_dw_requant(a3, vldrwq_s32(t + 28), vldrwq_s32(t + 44), vldrwq_s32(t + 60), zo, lo, hi);
-  /* back to channel order: int16 lane m of even is channel 2m, of odd 2m + 1; then bytes 2m and 2m + 1
-   * (each narrowing's first operand is fully overwritten: bottom lanes by VMOVNB, top ones by VMOVNT) */
-  const int16x8_t even = vmovntq_s32(vmovnbq_s32(vreinterpretq_s16_s32(a0), a0), a1);
-  const int16x8_t odd = vmovntq_s32(vmovnbq_s32(vreinterpretq_s16_s32(a2), a2), a3);
-  const int8x16_t res = vmovntq_s16(vmovnbq_s16(vreinterpretq_s8_s16(even), even), odd);
+  /* back to channel order, saturating: int16 lane m of even is channel 2m, of odd 2m + 1; then bytes 2m and
+   * 2m + 1 (each narrowing's first operand is fully overwritten: bottom lanes by VQMOVNB, top ones by
+   * VQMOVNT). Saturating to int8 then clamping to [act_min, act_max], a range inside int8's, is the
+   * reference's clamp. */
+  a0 = eq_dw_requant(a0, vldrwq_s32(t + 16), vldrwq_s32(t + 32), vldrwq_s32(t + 48), zo);
+  EQ_DW_KEEP(a0);
+  a1 = eq_dw_requant(a1, vldrwq_s32(t + 20), vldrwq_s32(t + 36), vldrwq_s32(t + 52), zo);
+  EQ_DW_KEEP(a1);
+  int16x8_t even = vqmovntq_s32(vqmovnbq_s32(vreinterpretq_s16_s32(a0), a0), a1);
+  EQ_DW_KEEP(even);
+  a2 = eq_dw_requant(a2, vldrwq_s32(t + 24), vldrwq_s32(t + 40), vldrwq_s32(t + 56), zo);
+  EQ_DW_KEEP(a2);
+  a3 = eq_dw_requant(a3, vldrwq_s32(t + 28), vldrwq_s32(t + 44), vldrwq_s32(t + 60), zo);
+  EQ_DW_KEEP(a3);
+  const int16x8_t odd = vqmovntq_s32(vqmovnbq_s32(vreinterpretq_s16_s32(a2), a2), a3);
+  int8x16_t res = vqmovntq_s16(vqmovnbq_s16(vreinterpretq_s8_s16(even), even), odd);
+  res = vminq_s8(vmaxq_s8(res, vdupq_n_s8((int8_t)p->act_min)), vdupq_n_s8((int8_t)p->act_max));
   if (full)
     vstrbq_s8(o + c, res);
   else
