@@ -61,7 +61,9 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
         if core == "cortex-m55":
             assert got.statement == "eq_dwconv2d_mve(&op3_p, {t1}, w2, w4, {t5});"
             assert got.params.endswith("op3_mult, op3_shift, op3_dwtab};")
-            (table,) = [c.values.reshape(4, 16) for c in got.consts if c.name == "op3_dwtab"]
+            (words,) = [c.values for c in got.consts if c.name == "op3_dwtab"]
+            assert len(words) == 65 and words[64] == 3  # flags: a shift > 0 (2), one >= 0 (2 and 0)
+            table = words[:64].reshape(4, 16)
             w = low.consts[2].values.astype(np.int64).reshape(9, 3)
             start = (np.array([5, -7, 2**31 - 1]) + 17 * w.sum(axis=0) + 2**31) % 2**32 - 2**31
             # channels 0, 1, 2 sit at positions 0, 8, 4 (accumulators of channels 0+4j, 2+4j, 1+4j, 3+4j)
@@ -80,12 +82,18 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
 
 def test_table_repeats_channels_across_lanes_when_they_divide_16() -> None:
     low = mve.retarget([_dw_low(1, 4)], "cortex-m55")[0]
-    (table,) = [c.values.reshape(4, 16) for c in low.consts if c.name == "op3_dwtab"]
+    (table,) = [c.values[:64].reshape(4, 16) for c in low.consts if c.name == "op3_dwtab"]
     lane_channel = mve.DW_ORDER % 4  # position i holds lane DW_ORDER[i], channel DW_ORDER[i] % 4
     for ch in range(4):
         same = table[:, lane_channel == ch]
         assert same.shape[1] == 4 and (same == same[:, :1]).all()
     assert table[2, mve.DW_ORDER == 1].tolist() == [2] and table[3, mve.DW_ORDER == 0].tolist() == [-3]
+
+
+def test_table_flags_say_which_shifts_occur() -> None:
+    w, mult = np.ones((1, 3, 3, 2), dtype=np.int8), np.array([2**30, 2**30])
+    for shift, flags in (([-1, -5], 0), ([0, -5], 2), ([3, -5], 3), ([3, 1], 3)):
+        assert mve.dw_table(w, None, 7, mult, np.array(shift))[-1] == flags
 
 
 def test_unused_mve_depthwise_file_is_a_stub() -> None:

@@ -26,12 +26,19 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
 
-/* eq_mbqm(acc, mult, shift) + out_offset per lane (not clamped); left = max(shift, 0), right = min(shift, 0). */
-static inline int32x4_t eq_dw_requant(int32x4_t acc, int32x4_t mult, int32x4_t left, int32x4_t right,
-                                      int32_t out_offset) {
-  acc = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
-  acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, right), 31)); /* negatives step down when shifting */
-  return vaddq_n_s32(vrshlq_s32(acc, right), out_offset);
+/* eq_mbqm(acc, mult, shift) + out_offset per lane (not clamped); left = max(shift, 0), right = min(shift, 0);
+ * quick: every shift is negative (no left shift; every lane shifts right, so every negative steps down). */
+static inline __attribute__((always_inline)) int32x4_t eq_dw_requant(int32x4_t acc, const int32_t* mult,
+                                                                     const int32_t* left, const int32_t* right,
+                                                                     int32_t out_offset, int quick) {
+  if (quick) {
+    acc = vqrdmulhq_s32(acc, vldrwq_s32(mult));
+    acc = vqaddq_s32(acc, vshrq_n_s32(acc, 31)); /* negatives step down by one before the rounding shift */
+  } else {
+    acc = vqrdmulhq_s32(vshlq_s32(acc, vldrwq_s32(left)), vldrwq_s32(mult));
+    acc = vqaddq_s32(acc, vshrq_n_s32(vandq_s32(acc, vldrwq_s32(right)), 31)); /* only where right < 0 */
+  }
+  return vaddq_n_s32(vrshlq_s32(acc, vldrwq_s32(right)), out_offset);
 }
 
 /* Makes v be computed here, in a register: keeps gcc from hoisting every load ahead (Helium has eight). */
@@ -57,7 +64,7 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
                                                                     int32_t y0, int32_t x0, int32_t kx_lo,
                                                                     int32_t kx_hi, const int8_t* w, int8_t* o,
                                                                     int32_t c, int full, int border, int k33,
-                                                                    int32_t ws, uint32_t valid) {
+                                                                    int32_t ws, uint32_t valid, int quick) {
   const int32_t c_n = p->in_c, k_h = k33 ? 3 : p->k_h, k_w = k33 ? 3 : p->k_w, in_h = p->in_h, in_w = p->in_w;
   const int32_t dil_h = p->dil_h, dil_w = p->dil_w, col_step = dil_w * c_n;
   const mve_pred16_t p8 = vctp8q((uint32_t)(c_n - c));
@@ -105,15 +112,15 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
    * 2m + 1 (each narrowing's first operand is fully overwritten: bottom lanes by VQMOVNB, top ones by
    * VQMOVNT). Saturating to int8 then clamping to [act_min, act_max], a range inside int8's, is the
    * reference's clamp. */
-  a0 = eq_dw_requant(a0, vldrwq_s32(t + 16), vldrwq_s32(t + 32), vldrwq_s32(t + 48), zo);
+  a0 = eq_dw_requant(a0, t + 16, t + 32, t + 48, zo, quick);
   EQ_DW_KEEP(a0);
-  a1 = eq_dw_requant(a1, vldrwq_s32(t + 20), vldrwq_s32(t + 36), vldrwq_s32(t + 52), zo);
+  a1 = eq_dw_requant(a1, t + 20, t + 36, t + 52, zo, quick);
   EQ_DW_KEEP(a1);
   int16x8_t even = vqmovntq_s32(vqmovnbq_s32(vreinterpretq_s16_s32(a0), a0), a1);
   EQ_DW_KEEP(even);
-  a2 = eq_dw_requant(a2, vldrwq_s32(t + 24), vldrwq_s32(t + 40), vldrwq_s32(t + 56), zo);
+  a2 = eq_dw_requant(a2, t + 24, t + 40, t + 56, zo, quick);
   EQ_DW_KEEP(a2);
-  a3 = eq_dw_requant(a3, vldrwq_s32(t + 28), vldrwq_s32(t + 44), vldrwq_s32(t + 60), zo);
+  a3 = eq_dw_requant(a3, t + 28, t + 44, t + 60, zo, quick);
   EQ_DW_KEEP(a3);
   const int16x8_t odd = vqmovntq_s32(vqmovnbq_s32(vreinterpretq_s16_s32(a2), a2), a3);
   int8x16_t res = vqmovntq_s16(vqmovnbq_s16(vreinterpretq_s8_s16(even), even), odd);
@@ -127,11 +134,13 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
 static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_t* p, const int8_t* in_b,
                                                                   int32_t y0, int32_t x0, int32_t kx_lo,
                                                                   int32_t kx_hi, const int8_t* w, int8_t* o,
-                                                                  int border, int k33, uint32_t valid) {
+                                                                  int border, int k33, uint32_t valid,
+                                                                  int quick) {
   int32_t c = 0;
   for (; c + 16 <= p->in_c; c += 16)
-    eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c, valid);
-  if (c < p->in_c) eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c, valid);
+    eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c, valid, quick);
+  if (c < p->in_c)
+    eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c, valid, quick);
 }
 
 /* A border pixel: the columns of its window inside the image, [kx_lo, kx_hi) (kx_hi may be below kx_lo:
@@ -150,17 +159,21 @@ static void eq_dw_mve_border(const eq_conv_t* p, const int8_t* in_b, int32_t y0,
       if (iy >= 0 && iy < p->in_h)
         for (int32_t kx = kx_lo; kx < kx_hi; ++kx) valid |= 1u << (3 * ky + kx);
     }
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 1, 1, valid);
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 1, 1, valid, 0);
   } else
-    eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 0, 0);
+    eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 0, 0, 0);
 }
 
+/* An interior pixel; quick: every shift of the op is negative (the table's flags word is 0). */
 static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* w,
-                            int8_t* o) {
+                            int8_t* o, int quick) {
   if (p->k_h == 3 && p->k_w == 3)
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0);
+    if (quick)
+      eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0, 1);
+    else
+      eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0, 0);
   else
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0, 0);
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0, 0, 0);
 }
 
 /* 16 / c_n neighbouring interior output pixels of a 3x3, stride-1 window in one pass, when c_n divides 16:
@@ -168,8 +181,11 @@ static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, 
  * tap's c_n weights repeated across the 16 lanes, and the table's lanes past c_n repeat its channels
  * (mve.dw_table). */
 static void eq_dw_mve_group(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* wrep,
-                            int8_t* o) {
-  eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16, 0);
+                            int8_t* o, int quick) {
+  if (quick)
+    eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16, 0, 1);
+  else
+    eq_dw_mve_block16(p, in_b, y0, x0, 0, 3, wrep, o, 0, 1, 0, 1, 16, 0, 0);
 }
 
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out) {
@@ -182,6 +198,7 @@ void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
   /* pixels per pass of the grouped path (1: none) and its weights, each tap's repeated over 16 lanes */
   const int32_t g = (p->k_h == 3 && p->k_w == 3 && p->stride_w == 1 && c_n < 16 && 16 % c_n == 0) ? 16 / c_n : 1;
   int8_t wrep[9 * 16] __attribute__((aligned(16)));
+  const int quick = p->wsum[(c_n + 15) / 16 * 64] == 0; /* the table's flags word, after its blocks */
   if (g > 1)
     for (int32_t i = 0; i < 9 * 16; ++i) wrep[i] = w[(i >> 4) * c_n + (i & 15) % c_n];
   for (int32_t b = 0; b < p->batches; ++b) {
@@ -195,12 +212,12 @@ void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, cons
         const int border = row_border || x0 < 0 || x0 + span_w >= in_w;
         int8_t* o = out_b + (oy * out_w + ox) * c_n;
         if (!border && g > 1 && ox + g <= out_w && x0 + g - 1 + span_w < in_w) {
-          eq_dw_mve_group(p, in_b, y0, x0, wrep, o);
+          eq_dw_mve_group(p, in_b, y0, x0, wrep, o, quick);
           ox += g - 1;
         } else if (border)
           eq_dw_mve_border(p, in_b, y0, x0, w, o);
         else
-          eq_dw_mve_inner(p, in_b, y0, x0, w, o);
+          eq_dw_mve_inner(p, in_b, y0, x0, w, o, quick);
       }
     }
   }
