@@ -10,15 +10,21 @@
  *     sum(w * (x + offset)) + bias regrouped, the same int32 modulo 2^32. A tap outside the image reads the
  *     input zero point (-in_offset) instead of memory: w * (zp + offset) = 0, as the reference skips it; a
  *     border pixel clips its window once (rows outside, then the columns inside as one range; a 3x3 window
- *     as a 9-bit mask of the taps inside, its taps unrolled); interior 3x3 windows run their nine taps unrolled (one tap's sums at a time: scheduled
- *     together by the compiler, they spill Helium's eight registers);
+ *     as a 9-bit mask of the taps inside, its taps unrolled); interior 3x3 windows run their nine taps
+ *     unrolled (one tap's sums at a time: scheduled together by the compiler, they spill Helium's eight
+ *     registers);
+ *   - when the channel count C divides 16 (C < 16), a 3x3 stride-1 window lets 16 / C neighbouring interior
+ *     pixels share a pass: their taps are 16 contiguous input bytes, the weights each tap's C repeated
+ *     (built once per op on the stack), and the table repeats the channels across the lanes;
  *   - p->wsum points at the generator's table, per block of 16 channels and in the accumulators' channel
  *     order: the start sums, the multipliers, the left shifts max(shift, 0) and the right shifts
- *     min(shift, 0) (zero-padded past the last channel); requantization is eq_mbqm's in lanes: the left
- *     shift wraps as the reference's uint32 shift, VQRDMULH is gemmlowp's SaturatingRoundingDoublingHighMul
- *     exactly, and the rounding right shift rounds half away from zero (negative values step down by one
- *     first: VRSHL alone rounds half up); the four results are narrowed back into channel order by
- *     VMOVNB / VMOVNT and stored with one (tail-predicated) byte store.
+ *     min(shift, 0) (zero-padded past the last channel), then one flags word; requantization is eq_mbqm's
+ *     in lanes: the left shift wraps as the reference's uint32 shift, VQRDMULH is gemmlowp's
+ *     SaturatingRoundingDoublingHighMul exactly, and the rounding right shift rounds half away from zero
+ *     (negative values step down by one first: VRSHL alone rounds half up); when the flags say every shift
+ *     is negative, interior pixels skip the left shift and the fixup's mask. The four results are narrowed
+ *     back into channel order by saturating VQMOVNB / VQMOVNT, clamped once in int8 (act_min and act_max
+ *     lie inside int8, so this is the reference's clamp) and stored with one (tail-predicated) byte store.
  * Other depth multipliers, and the host build (no MVE), call eq_dwconv2d with the same arguments (the plain
  * mult and shift; it does not read wsum). */
 #include "eq_kernels.h"
