@@ -137,6 +137,14 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
     vstrbq_p_s8(o + c, res, p8);
 }
 
+/* The last, predicated pass of a pixel: one general copy for every kind of window (it is not the hot path;
+ * a copy per kind would cost flash). */
+static __attribute__((noinline)) void eq_dw_mve_tail(const eq_conv_t* p, const int8_t* in_b, int32_t y0,
+                                                     int32_t x0, int32_t kx_lo, int32_t kx_hi, const int8_t* w,
+                                                     int8_t* o, int32_t c, int border) {
+  eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, 0, p->in_c, 0, 0);
+}
+
 static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_t* p, const int8_t* in_b,
                                                                   int32_t y0, int32_t x0, int32_t kx_lo,
                                                                   int32_t kx_hi, const int8_t* w, int8_t* o,
@@ -145,8 +153,7 @@ static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_
   int32_t c = 0;
   for (; c + 16 <= p->in_c; c += 16)
     eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c, valid, quick);
-  if (c < p->in_c)
-    eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c, valid, quick);
+  if (c < p->in_c) eq_dw_mve_tail(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, border);
 }
 
 /* A border pixel: the columns of its window inside the image, [kx_lo, kx_hi) (kx_hi may be below kx_lo:
@@ -165,19 +172,17 @@ static void eq_dw_mve_border(const eq_conv_t* p, const int8_t* in_b, int32_t y0,
       if (iy >= 0 && iy < p->in_h)
         for (int32_t kx = kx_lo; kx < kx_hi; ++kx) valid |= 1u << (3 * ky + kx);
     }
-    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 1, 1, valid, 0);
+    eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 1, valid, 0);
   } else
     eq_dw_mve_pixel(p, in_b, y0, x0, kx_lo, kx_hi, w, o, 1, 0, 0, 0);
 }
 
-/* An interior pixel; quick: every shift of the op is negative (the table's flags word is 0). */
+/* An interior pixel; quick: every shift of the op is negative (the table's flags word is 0): then a 3x3
+ * window runs unrolled (the common case; other ops take the general loops, one copy less of flash). */
 static void eq_dw_mve_inner(const eq_conv_t* p, const int8_t* in_b, int32_t y0, int32_t x0, const int8_t* w,
                             int8_t* o, int quick) {
-  if (p->k_h == 3 && p->k_w == 3)
-    if (quick)
-      eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0, 1);
-    else
-      eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0, 0);
+  if (quick && p->k_h == 3 && p->k_w == 3)
+    eq_dw_mve_pixel(p, in_b, y0, x0, 0, 3, w, o, 0, 1, 0, 1);
   else
     eq_dw_mve_pixel(p, in_b, y0, x0, 0, p->k_w, w, o, 0, 0, 0, 0);
 }
