@@ -141,8 +141,9 @@ static inline __attribute__((always_inline)) void eq_dw_mve_block16(const eq_con
  * a copy per kind would cost flash). */
 static __attribute__((noinline)) void eq_dw_mve_tail(const eq_conv_t* p, const int8_t* in_b, int32_t y0,
                                                      int32_t x0, int32_t kx_lo, int32_t kx_hi, const int8_t* w,
-                                                     int8_t* o, int32_t c, int border) {
-  eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, 0, p->in_c, 0, 0);
+                                                     int8_t* o, int32_t c, int border, uint32_t valid) {
+  const int k33 = p->k_h == 3 && p->k_w == 3;
+  eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 0, border, k33, p->in_c, valid, 0);
 }
 
 static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_t* p, const int8_t* in_b,
@@ -153,7 +154,7 @@ static inline __attribute__((always_inline)) void eq_dw_mve_pixel(const eq_conv_
   int32_t c = 0;
   for (; c + 16 <= p->in_c; c += 16)
     eq_dw_mve_block16(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, 1, border, k33, p->in_c, valid, quick);
-  if (c < p->in_c) eq_dw_mve_tail(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, border);
+  if (c < p->in_c) eq_dw_mve_tail(p, in_b, y0, x0, kx_lo, kx_hi, w, o, c, border, valid);
 }
 
 /* A border pixel: the columns of its window inside the image, [kx_lo, kx_hi) (kx_hi may be below kx_lo:
