@@ -4,10 +4,11 @@ reference kernels.
 Fast: the kernel each core's project calls (eq_dwconv2d_mve on M55 for depth multiplier 1, plain otherwise),
 the per-channel interior sums, and the stub a project without the kernel gets.
 Slow: two seeded chains of depthwise layers (depth multiplier 1 and 2, 3x3 / 5x3 / 1x2 windows, strides 1
-and 2, same and valid padding, dilation 2, odd channel counts that leave a predicated tail, a dilated window
-as large as its image, per-channel filter scales and input zero points from their own calibration ranges),
-generated for Cortex-M55 and run on the host (plain fallback) and under QEMU mps3-an547 with MVE, each
-sample compared bit for bit with both references.
+and 2, same and valid padding, dilation 2, an odd channel count that leaves a predicated tail after a full
+16-channel pass, 8 channels (two pixels per pass), a dilated window as large as its image, per-channel
+filter scales and input zero points from their own calibration ranges), generated for Cortex-M55 and run on
+the host (plain fallback) and under QEMU mps3-an547 with MVE, each sample compared bit for bit with both
+references.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
         if core == "cortex-m55":
             assert got.statement == "eq_dwconv2d_mve(&op3_p, {t1}, w2, w4, {t5});"
             assert got.params.endswith("op3_mult, op3_shift, op3_dwtab};")
-            (table,) = [c.values.reshape(4, 16) for c in got.consts if c.name == "op3_dwtab"]
+            (words,) = [c.values for c in got.consts if c.name == "op3_dwtab"]
+            assert len(words) == 65 and words[64] == 3  # flags: a shift > 0 (2), one >= 0 (2 and 0)
+            table = words[:64].reshape(4, 16)
             w = low.consts[2].values.astype(np.int64).reshape(9, 3)
             start = (np.array([5, -7, 2**31 - 1]) + 17 * w.sum(axis=0) + 2**31) % 2**32 - 2**31
             # channels 0, 1, 2 sit at positions 0, 8, 4 (accumulators of channels 0+4j, 2+4j, 1+4j, 3+4j)
@@ -77,6 +80,22 @@ def test_retarget_takes_the_mve_depthwise_on_m55_for_multiplier_1_only() -> None
     assert mve.retarget([low2], "cortex-m55")[0] is low2
 
 
+def test_table_repeats_channels_across_lanes_when_they_divide_16() -> None:
+    low = mve.retarget([_dw_low(1, 4)], "cortex-m55")[0]
+    (table,) = [c.values[:64].reshape(4, 16) for c in low.consts if c.name == "op3_dwtab"]
+    lane_channel = mve.DW_ORDER % 4  # position i holds lane DW_ORDER[i], channel DW_ORDER[i] % 4
+    for ch in range(4):
+        same = table[:, lane_channel == ch]
+        assert same.shape[1] == 4 and (same == same[:, :1]).all()
+    assert table[2, mve.DW_ORDER == 1].tolist() == [2] and table[3, mve.DW_ORDER == 0].tolist() == [-3]
+
+
+def test_table_flags_say_which_shifts_occur() -> None:
+    w, mult = np.ones((1, 3, 3, 2), dtype=np.int8), np.array([2**30, 2**30])
+    for shift, flags in (([-1, -5], 0), ([0, -5], 2), ([3, -5], 3), ([3, 1], 3)):
+        assert mve.dw_table(w, None, 7, mult, np.array(shift))[-1] == flags
+
+
 def test_unused_mve_depthwise_file_is_a_stub() -> None:
     files = {"eq_dw_mve.c": emit.runtime_text("eq_dw_mve.c")}
     low = Lowered(None, "eq_dwconv2d(&op3_p, {t1}, w2, 0, {t5});")  # type: ignore[arg-type]
@@ -88,7 +107,8 @@ def test_unused_mve_depthwise_file_is_a_stub() -> None:
 def _chain(k, seed: int):
     rng = np.random.default_rng(seed)
     h, w = int(rng.integers(22, 27)), int(rng.integers(22, 27))
-    cin = int(rng.integers(5, 12)) | 1  # odd: the last 4-channel pass is predicated
+    cin = int(rng.integers(5, 12)) | 1  # odd: the last 16-channel pass is predicated
+    cin = cin + 16 if seed % 2 else 8  # one full pass before it; 8 divides 16: two pixels share a pass
     acts = (None, "relu", "relu6")
 
     def build(t):

@@ -66,7 +66,9 @@ def dw_table(
 ) -> np.ndarray:
     """eq_dwconv2d_mve's per-channel table (depth multiplier 1), per block of 16 channels in its accumulators'
     order (:data:`DW_ORDER`), zero past the last channel: bias + in_offset * sum(w over the window) (wrapped
-    to int32 as the reference's accumulator wraps), the multiplier, max(shift, 0) and min(shift, 0)."""
+    to int32 as the reference's accumulator wraps), the multiplier, max(shift, 0) and min(shift, 0). When
+    ``out_c`` divides 16, lane l holds channel l % out_c instead (16 / out_c pixels share a pass). Then one
+    word of flags: bit 0, a shift is positive; bit 1, a shift is not negative."""
     out_c = len(mult)
     taps = np.asarray(weights, dtype=np.int64).reshape(-1, out_c)
     folded = in_offset * taps.sum(axis=0)
@@ -77,8 +79,14 @@ def dw_table(
     blocks = -(-out_c // 16)
     padded = np.zeros((4, blocks * 16), dtype=np.int64)
     padded[:, :out_c] = rows
+    if out_c < 16 and 16 % out_c == 0:  # the kernel's grouped pixels: lanes past out_c repeat the channels
+        padded = rows[:, np.arange(16) % out_c]
     table = padded.reshape(4, blocks, 16)[:, :, DW_ORDER].transpose(1, 0, 2)
-    return ((table.reshape(-1) + 2**31) % 2**32 - 2**31).astype(np.int32)
+    # one word after the blocks: bit 0 set when a shift is positive, bit 1 when one is not negative (the
+    # kernel's quicker requantization applies when neither is: no left shift, a right shift on every lane)
+    flags = int((shifts > 0).any()) | 2 * int((shifts >= 0).any())
+    words = np.append(table.reshape(-1), flags)
+    return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 def _depthwise(low: Lowered) -> Lowered:
