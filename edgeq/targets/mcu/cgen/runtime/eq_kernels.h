@@ -151,7 +151,8 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
 /* ---- Cortex-M55 Helium (MVE) kernels: bit-exact with the plain kernels; on a build without MVE (the host)
  * each runs its plain kernel's arithmetic in C. ------------------------------------------------------------ */
 /* DEPTHWISE_CONV_2D (eq_dw_mve.c): depth multiplier 1, 16 channels per pass, p->wsum pointing at the
- * generator's per-channel table (mve.py dw_table: start sums, multipliers, split shifts per block of 16);
+ * generator's per-channel table (mve.py dw_table: start sums, multipliers, split shifts per block of 16,
+ * then one flags word);
  * any other depth multiplier, or no table, runs eq_dwconv2d. */
 void eq_dwconv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out);
 
