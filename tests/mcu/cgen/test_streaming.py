@@ -23,7 +23,7 @@ from edgeq.targets.mcu.cgen import stream, toolchain
 from edgeq.tflite import edit
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "third_party" / "pymicro_wakeword"
-MODELS = ("okay_nabu", "hey_jarvis")
+MODELS = ("okay_nabu", "hey_jarvis", "alexa", "hey_mycroft")
 FRAMES = 64
 ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE", "STRIDED_SLICE"}
