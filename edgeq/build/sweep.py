@@ -23,6 +23,8 @@ import dataclasses
 import errno
 import os
 import re
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -108,7 +110,9 @@ class TargetSummary:
 @dataclass(frozen=True)
 class BuildOutcome:
     """What one model's build came to: its exit code, its error (type, message, hint), its verdict per
-    target, and the build's own result document (None when it stopped before any target)."""
+    target, the build's own result document (None when it stopped before any target), and where its task
+    ran (``ran``: host, node, pid, attempts -- 2 or more where a worker died and it was retried -- and
+    seconds; set by :func:`run_builds`)."""
 
     model: str
     folder: str
@@ -116,6 +120,7 @@ class BuildOutcome:
     error: dict[str, Any] | None = None
     targets: tuple[TargetSummary, ...] = ()
     build: dict[str, Any] | None = None
+    ran: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -138,6 +143,7 @@ class BuildOutcome:
             "reason": self.reason(),
             "report": f"{self.folder}/report.html" if self.build is not None else None,
             "targets": [t.to_dict() for t in self.targets],
+            "ran": self.ran,
         }
         if with_build:
             doc["build"] = self.build
@@ -229,11 +235,13 @@ def build_one(spec: BuildSpec, say: Say | None = None, progress: Progress | None
 
 
 def _announce(say: Say, spec: BuildSpec, outcome: BuildOutcome | None) -> None:
+    from edgeq.report.summary import ran_text
+
     where = f"model {spec.number}/{spec.total} {spec.model}"
     if outcome is None:
         say(f"{where}: building into {spec.cfg.out_dir}")
     elif outcome.ok:
-        say(f"{where}: built")
+        say(f"{where}: built{ran_text(outcome.ran)}")
     else:
         say(f"{where}: FAILED (exit {outcome.exit_code}): {outcome.reason()}")
 
@@ -263,7 +271,10 @@ def run_builds(specs: Sequence[BuildSpec], say: Say, progress: Progress | None =
         outcomes = []
         for spec in specs:
             _announce(say, spec, None)
+            t0 = time.perf_counter()
             outcome = build_one(spec, say=_tagged(say, spec.folder), progress=progress)
+            here = {"host": socket.gethostname(), "node": "in-process", "pid": os.getpid(), "attempts": 1}
+            outcome = dataclasses.replace(outcome, ran=here | {"seconds": round(time.perf_counter() - t0, 3)})
             _announce(say, spec, outcome)
             outcomes.append(outcome)
         return outcomes
@@ -276,6 +287,8 @@ def run_builds(specs: Sequence[BuildSpec], say: Say, progress: Progress | None =
     outcomes = []
     for spec, done in zip(specs, stream(exe, tasks), strict=True):
         outcome = done.value if done.ok else _lost(spec, done.failure(), done.attempts)
+        ran = {k: getattr(done, k) for k in ("host", "node", "pid", "attempts", "seconds")}
+        outcome = dataclasses.replace(outcome, ran=ran)
         _announce(say, spec, outcome)
         outcomes.append(outcome)
     return outcomes

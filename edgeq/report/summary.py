@@ -47,9 +47,24 @@ def headline(doc: Mapping[str, Any]) -> str:
     return f"{said}: {n - failed} built, {failed} failed (exit {doc['exit_code']}: {doc['exit_meaning']})"
 
 
+def ran_text(ran: Mapping[str, Any] | None) -> str:
+    """Where a model's build task ran, as a status's tail: " on HOST (node 1f2e3d4c5b6a)", and
+    ", retried: 2 attempts (a worker died)" where it took more than one ("" when not recorded)."""
+    if not ran or not ran.get("host"):
+        return ""
+    node = str(ran.get("node") or "")
+    said = f" on {ran['host']}" + (f" (node {node[:12]})" if node not in ("", "in-process", "pool", "ray") else "")
+    attempts = int(ran.get("attempts") or 1)
+    return said + (f", retried: {attempts} attempts (a worker died)" if attempts > 1 else "")
+
+
 def _folders(doc: Mapping[str, Any]) -> list[list[str]]:
     return [
-        [m["model"], m["folder"] + "/", "built" if m["ok"] else f"FAILED (exit {m['exit_code']}): {m['reason']}"]
+        [
+            m["model"],
+            m["folder"] + "/",
+            f"built{ran_text(m.get('ran'))}" if m["ok"] else f"FAILED (exit {m['exit_code']}): {m['reason']}",
+        ]
         for m in doc["models"]
     ]
 

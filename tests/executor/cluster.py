@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0
+_SESSIONS: set[int] = set()  # the running clusters' nodes: each its own session (and process group), by id
 
 
 def ray_missing() -> str:
@@ -91,6 +92,22 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
+def running_task(name: str) -> list[int]:
+    """The pids of this module's clusters' workers now running the Ray task ``name``: a worker's process
+    title is ``ray::NAME`` while it runs a task of that name (``ray::IDLE`` between tasks), and only the
+    processes of the nodes started here count, never another Ray on the machine."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) not in _SESSIONS or fields[0] == "Z":
+                continue
+            title = (stat.parent / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+            if title.split()[:1] == [f"ray::{name}"]:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
 def _wait_for_nodes(n: int, procs: list[subprocess.Popen], log: Path) -> None:
     """Until ``n`` nodes said they started (``ray start`` prints it once its node is up), bounded."""
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -111,18 +128,22 @@ def two_nodes(head_extra: Sequence[str] = (), node_extra: Sequence[str] = ()) ->
     tmp = Path(tempfile.mkdtemp(prefix="eqray-", dir="/tmp"))  # short: Ray's socket paths have a length limit
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(":"))
     env["RAY_USAGE_STATS_ENABLED"] = "0"
-    (gcs,) = free_ports(1)
+    gcs, client = free_ports(2)  # the client server's own port too: two test clusters at once never share 10001
     address = f"{host_ip()}:{gcs}"
     log = tmp / "nodes.log"
     procs: list[subprocess.Popen] = []
     try:
-        head = ["--head", f"--port={gcs}", "--include-dashboard=false", f"--temp-dir={tmp / 'r'}"]
+        head = ["--head", f"--port={gcs}", f"--ray-client-server-port={client}", "--include-dashboard=false"]
+        head.append(f"--temp-dir={tmp / 'r'}")
         procs.append(_node(head + list(head_extra), env, log))
+        _SESSIONS.add(procs[-1].pid)
         _wait_for_nodes(1, procs, log)
         procs.append(_node([f"--address={address}", *node_extra], env, log))
+        _SESSIONS.add(procs[-1].pid)
         _wait_for_nodes(2, procs, log)
         yield address
     finally:
         for p in reversed(procs):
             _stop(p)
+            _SESSIONS.discard(p.pid)
         shutil.rmtree(tmp, ignore_errors=True)

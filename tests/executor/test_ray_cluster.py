@@ -8,7 +8,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,6 @@ from tests.integration.test_plan_cache import BUILT, tiny  # noqa: F401 - the se
 from tests.integration.test_plan_parallel import candidates, figures, plan_on
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(cluster.ray_missing()), reason=cluster.ray_missing())]
-
-
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[str]:
-    with cluster.two_nodes() as address:
-        yield address
 
 
 def test_the_planner_on_two_ray_nodes_chooses_as_one_local_job_with_identical_bytes(

@@ -143,3 +143,14 @@ def test_what_every_model_would_refuse_is_refused_before_any(run_cli, tmp_path):
     r = run_cli("build", tmp_path / "a.keras", tmp_path / "b.keras", "--target", "cpu", "-o", foreign)
     assert r.exit_code == 3 and "not an edgeq sweep folder" in r.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_the_summary_says_where_a_model_was_built_and_whether_it_was_retried():
+    from edgeq.report.summary import ran_text
+
+    assert ran_text(None) == "" and ran_text({"host": "", "node": "ray", "attempts": 3}) == ""  # never ran
+    assert ran_text({"host": "pi", "node": "in-process", "attempts": 1}) == " on pi"
+    node = "5a2220a9b7da" + "0" * 44
+    assert ran_text({"host": "lab", "node": node, "attempts": 1}) == " on lab (node 5a2220a9b7da)"
+    said = ran_text({"host": "lab", "node": node, "attempts": 2})
+    assert said == " on lab (node 5a2220a9b7da), retried: 2 attempts (a worker died)"
