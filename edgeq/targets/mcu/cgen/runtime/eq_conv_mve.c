@@ -169,40 +169,67 @@ static inline __attribute__((always_inline)) void requant4(const int32_t* prm, c
   }
 }
 
-/* Every channel pair but the last, when a column is nb (a constant, <= 8) whole blocks: the blocks unrolled,
- * the columns read at fixed offsets (no pointer to reset per pair), the first block's products not added to
- * zeros. Past a filter row's end come the next row's taps, times the columns' zero tail. */
-static inline __attribute__((always_inline)) void pairs_nb(const int8_t* c0, const int8_t* c1, const int8_t* c2,
-                                                           const int8_t* w, int32_t k, int32_t npairs, int32_t* acc,
-                                                           const int32_t nb) {
-  for (int32_t i = 0; i < npairs; ++i, w += 2 * k, acc += 6) {
-    const int8_t* w1 = w + k;
-    int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
-    int8x16_t v0 = vldrbq_s8(w), v1 = vldrbq_s8(w1);
-    int32_t a0 = vmladavq_s8(x0, v0), a1 = vmladavq_s8(x1, v0), a2 = vmladavq_s8(x2, v0);
-    int32_t b0 = vmladavq_s8(x0, v1), b1 = vmladavq_s8(x1, v1), b2 = vmladavq_s8(x2, v1);
-#pragma GCC unroll 8
-    for (int32_t b = 1; b < nb; ++b) {
-      x0 = vldrbq_s8(c0 + 16 * b);
-      x1 = vldrbq_s8(c1 + 16 * b);
-      x2 = vldrbq_s8(c2 + 16 * b);
-      v0 = vldrbq_s8(w + 16 * b);
-      v1 = vldrbq_s8(w1 + 16 * b);
-      a0 = vmladavaq_s8(a0, x0, v0);
-      a1 = vmladavaq_s8(a1, x1, v0);
-      a2 = vmladavaq_s8(a2, x2, v0);
-      b0 = vmladavaq_s8(b0, x0, v1);
-      b1 = vmladavaq_s8(b1, x1, v1);
-      b2 = vmladavaq_s8(b2, x2, v1);
-    }
-    acc[0] = a0;
-    acc[1] = b0;
-    acc[2] = a1;
-    acc[3] = b1;
-    acc[4] = a2;
-    acc[5] = b2;
+/* Every channel pair but the last, when a column is NB (<= 8) whole blocks, in assembly: GCC's allocation of
+ * the unrolled C kept the column pointers on the stack. Registers: the 6 sums in r0, r2, r4, r6, r8, r10 (the
+ * even registers VMLADAVA takes; in acc's order, so one STMIA stores a pair's), the columns c0, c1, c2 in r3,
+ * r1, r5 read at fixed offsets (16 * block, within VLDRB's 7-bit offset), the pair's two filter rows in r7, r9,
+ * 2 * k in r11, acc in r12, acc's end in lr. The first block's products are not added to zeros. Past a filter
+ * row's end come the next row's taps, times the columns' zero tail. Arguments: c0, c1, c2, w in r0-r3; k,
+ * npairs, acc on the stack (at sp + 36 once r4-r11 and lr are pushed). */
+#define EQ_MVE_STR2(x) #x
+#define EQ_MVE_STR(x) EQ_MVE_STR2(x)
+#define EQ_MVE_BLOCK(op, off)                 \
+  "vldrb.u8 q0, [r3, #" off "]\n\t"          \
+  "vldrb.u8 q1, [r1, #" off "]\n\t"          \
+  "vldrb.u8 q2, [r5, #" off "]\n\t"          \
+  "vldrb.u8 q3, [r7, #" off "]\n\t"          \
+  op " r0, q0, q3\n\t"                        \
+  op " r4, q1, q3\n\t"                        \
+  op " r8, q2, q3\n\t"                        \
+  "vldrb.u8 q3, [r9, #" off "]\n\t"          \
+  op " r2, q0, q3\n\t"                        \
+  op " r6, q1, q3\n\t"                        \
+  op " r10, q2, q3\n\t"
+#define EQ_MVE_PAIRS_ASM(NB)                                                                                   \
+  static void __attribute__((naked, noinline)) pairs_asm##NB(const int8_t* c0, const int8_t* c1,             \
+                                                             const int8_t* c2, const int8_t* w, int32_t k,     \
+                                                             int32_t npairs, int32_t* acc) {                   \
+    __asm volatile(                                                                                            \
+        "push {r4-r11, lr}\n\t"                                                                                \
+        "ldr lr, [sp, #40]\n\t"                                                                                \
+        "cmp lr, #0\n\t"                                                                                       \
+        "beq 9f\n\t"                                                                                           \
+        "ldr r11, [sp, #36]\n\t"                                                                               \
+        "ldr r12, [sp, #44]\n\t"                                                                               \
+        "add lr, lr, lr, lsl #1\n\t"                                                                           \
+        "add lr, r12, lr, lsl #3\n\t"                                                                          \
+        "mov r7, r3\n\t"                                                                                       \
+        "mov r3, r0\n\t"                                                                                       \
+        "mov r5, r2\n\t"                                                                                       \
+        "add r9, r7, r11\n\t"                                                                                  \
+        "lsl r11, r11, #1\n"                                                                                   \
+        "1:\n\t" EQ_MVE_BLOCK("vmladav.s8", "0") ".set .Leq_mve_off, 16\n\t"                                  \
+        ".rept " EQ_MVE_STR(NB) " - 1\n\t" EQ_MVE_BLOCK("vmladava.s8", ".Leq_mve_off")                         \
+        ".set .Leq_mve_off, .Leq_mve_off + 16\n\t"                                                             \
+        ".endr\n\t"                                                                                            \
+        "stmia r12!, {r0, r2, r4, r6, r8, r10}\n\t"                                                            \
+        "add r7, r7, r11\n\t"                                                                                  \
+        "add r9, r9, r11\n\t"                                                                                  \
+        "cmp r12, lr\n\t"                                                                                      \
+        "bne 1b\n"                                                                                             \
+        "9:\n\t"                                                                                               \
+        "pop {r4-r11, pc}\n");                                                                                 \
   }
-}
+EQ_MVE_PAIRS_ASM(1)
+EQ_MVE_PAIRS_ASM(2)
+EQ_MVE_PAIRS_ASM(3)
+EQ_MVE_PAIRS_ASM(4)
+EQ_MVE_PAIRS_ASM(5)
+EQ_MVE_PAIRS_ASM(6)
+EQ_MVE_PAIRS_ASM(7)
+EQ_MVE_PAIRS_ASM(8)
+#undef EQ_MVE_PAIRS_ASM
+#undef EQ_MVE_BLOCK
 
 /* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
  * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
@@ -215,15 +242,14 @@ static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* 
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
-/* dot_pairs for a column of at most 8 blocks: every pair but the last unrolled (pairs_nb). Without GCC's
- * scheduling before register allocation: it hoists the unrolled loads, which then spill vector registers. */
-static void __attribute__((noinline, optimize("no-schedule-insns"))) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+/* dot_pairs for a column of at most 8 blocks: every pair but the last in assembly (pairs_asm1 .. 8). */
+static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
                                                       const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
   const int32_t full_pairs = (out_c - 1) >> 1;
   switch ((k + 15) >> 4) {
-#define EQ_MVE_NB(n)                                \
-  case n:                                           \
-    pairs_nb(c0, c1, c2, w, k, full_pairs, acc, n); \
+#define EQ_MVE_NB(n)                                     \
+  case n:                                                \
+    pairs_asm##n(c0, c1, c2, w, k, full_pairs, acc);     \
     break;
     EQ_MVE_NB(1)
     EQ_MVE_NB(2)
