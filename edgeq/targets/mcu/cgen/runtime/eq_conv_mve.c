@@ -229,6 +229,68 @@ EQ_MVE_PAIRS_ASM(6)
 EQ_MVE_PAIRS_ASM(7)
 EQ_MVE_PAIRS_ASM(8)
 #undef EQ_MVE_PAIRS_ASM
+
+/* The same for a column of more than 8 blocks: its blocks in a low-overhead loop (DLS/LE in lr), every
+ * pointer post-incremented, the columns stepped back by 16 * nb after each pair, the filter rows on by
+ * 2 * k - 16 * nb (in r11). On the stack: nb - 1, 16 * nb, acc's end (r4-r11 and lr pushed, then 12 bytes:
+ * the arguments k, npairs, acc at sp + 48). */
+#define EQ_MVE_BLOCK_PI(op)             \
+  "vldrb.u8 q0, [r3], #16\n\t"          \
+  "vldrb.u8 q1, [r1], #16\n\t"          \
+  "vldrb.u8 q2, [r5], #16\n\t"          \
+  "vldrb.u8 q3, [r7], #16\n\t"          \
+  op " r0, q0, q3\n\t"                  \
+  op " r4, q1, q3\n\t"                  \
+  op " r8, q2, q3\n\t"                  \
+  "vldrb.u8 q3, [r9], #16\n\t"          \
+  op " r2, q0, q3\n\t"                  \
+  op " r6, q1, q3\n\t"                  \
+  op " r10, q2, q3\n\t"
+static void __attribute__((naked, noinline)) pairs_asm_long(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                            const int8_t* w, int32_t k, int32_t npairs,
+                                                            int32_t* acc) {
+  __asm volatile(
+      "push {r4-r11, lr}\n\t"
+      "sub sp, #12\n\t"
+      "ldr r11, [sp, #48]\n\t"
+      "ldr r12, [sp, #56]\n\t"
+      "ldr lr, [sp, #52]\n\t"
+      "cmp lr, #0\n\t"
+      "beq 9f\n\t"
+      "add lr, lr, lr, lsl #1\n\t"
+      "add lr, r12, lr, lsl #3\n\t"
+      "str lr, [sp, #8]\n\t"
+      "add r4, r11, #15\n\t"
+      "lsr r4, r4, #4\n\t"
+      "sub r6, r4, #1\n\t"
+      "str r6, [sp, #0]\n\t"
+      "lsl r4, r4, #4\n\t"
+      "str r4, [sp, #4]\n\t"
+      "mov r7, r3\n\t"
+      "add r9, r7, r11\n\t"
+      "rsb r11, r4, r11, lsl #1\n\t"
+      "mov r3, r0\n\t"
+      "mov r5, r2\n"
+      "1:\n\t" EQ_MVE_BLOCK_PI("vmladav.s8")
+      "ldr lr, [sp, #0]\n\t"
+      "dls lr, lr\n"
+      "2:\n\t" EQ_MVE_BLOCK_PI("vmladava.s8")
+      "le lr, 2b\n\t"
+      "stmia r12!, {r0, r2, r4, r6, r8, r10}\n\t"
+      "ldr lr, [sp, #4]\n\t"
+      "sub r3, r3, lr\n\t"
+      "sub r1, r1, lr\n\t"
+      "sub r5, r5, lr\n\t"
+      "add r7, r7, r11\n\t"
+      "add r9, r9, r11\n\t"
+      "ldr lr, [sp, #8]\n\t"
+      "cmp r12, lr\n\t"
+      "bne 1b\n"
+      "9:\n\t"
+      "add sp, #12\n\t"
+      "pop {r4-r11, pc}\n");
+}
+#undef EQ_MVE_BLOCK_PI
 #undef EQ_MVE_BLOCK
 
 /* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
@@ -237,8 +299,10 @@ EQ_MVE_PAIRS_ASM(8)
  * acc: [channel pair][pixel][2], so that each pair's 6 sums are stored together. */
 static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* c1, const int8_t* c2, const int8_t* w,
                                                 int32_t k, int32_t out_c, int32_t* acc) {
-  const int32_t full_pairs = (out_c - 1) >> 1, nb16 = (k + 15) >> 4;
-  for (int32_t i = 0; i < full_pairs; ++i, w += 2 * k, acc += 6) pair(c0, c1, c2, w, w + k, nb16, 0, acc);
+  const int32_t full_pairs = (out_c - 1) >> 1;
+  pairs_asm_long(c0, c1, c2, w, k, full_pairs, acc);
+  w += 2 * k * full_pairs;
+  acc += 6 * full_pairs;
   pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
