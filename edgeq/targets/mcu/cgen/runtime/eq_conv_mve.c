@@ -87,6 +87,10 @@ static void __attribute__((noinline)) im2col(const eq_geo_t* g, const int8_t* in
       put_run(col, 0, run, pad);
     } else if (row_inside) { /* the row's taps are one contiguous run of the input */
       put_run(col, in_b + (iy * in_w + x0) * in_c, run, pad);
+    } else if (dil_w == 1) { /* the pad value over the row, then its taps inside the image as one run */
+      const int32_t xs = x0 < 0 ? 0 : x0, xe = x0 + k_w > in_w ? in_w : x0 + k_w;
+      fill_run(col, run, pad);
+      if (xe > xs) copy_run(col + (xs - x0) * in_c, in_b + (iy * in_w + xs) * in_c, (xe - xs) * in_c);
     } else {
       for (int32_t kx = 0; kx < k_w; ++kx) {
         const int32_t ix = x0 + dil_w * kx;
