@@ -408,7 +408,11 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
                       (int8_t)(-p->in_offset)};
   const int32_t image = p->in_h * g.row, in_c = p->in_c, row = g.row;
   /* 1x1, no padding, whole blocks of 16 taps: the columns are the input's pixels */
-  const int is_direct = p->k_h == 1 && p->k_w == 1 && pad_h == 0 && pad_w == 0 && (k & 15) == 0;
+  const int is_1x1 = p->k_h == 1 && p->k_w == 1 && pad_h == 0 && pad_w == 0;
+  const int is_direct = is_1x1 && (k & 15) == 0;
+  /* 1x1, no padding, fewer than 16 taps: the column is one predicated load of the input pixel (zeros past k) */
+  const int is_short_1x1 = is_1x1 && k < 16;
+  const mve_pred16_t k_mask = vctp8q((uint32_t)k);
   /* the requantization constants, [out_c / 2 pairs][EQ_MVE_PIX][2] accumulators, then the columns */
   int32_t* prm = (int32_t*)(void*)scratch;
   int32_t* acc = prm + 3 * ((out_c + 3) & ~3);
@@ -423,6 +427,9 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     for (int32_t j = 0; j < n; ++j) {
       if (is_direct) {
         cols[j] = in_b + y0 * row + x0 * in_c;
+      } else if (is_short_1x1) {
+        cols[j] = colbuf + j * 16;
+        vstrbq_s8(colbuf + j * 16, vldrbq_z_s8(in_b + y0 * row + x0 * in_c, k_mask));
       } else {
         cols[j] = colbuf + j * k16;
         im2col(&g, in_b, y0, x0, colbuf + j * k16);
