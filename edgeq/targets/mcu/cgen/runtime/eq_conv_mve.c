@@ -297,23 +297,29 @@ static void __attribute__((naked, noinline)) pairs_asm_long(const int8_t* c0, co
 #undef EQ_MVE_BLOCK_PI
 #undef EQ_MVE_BLOCK
 
+/* The channel pairs the assembly takes: all when they are whole blocks of whole filter rows (k a multiple of
+ * 16, out_c even), else all but the last, whose tail is predicated (never reading past the filter). */
+static inline __attribute__((always_inline)) int32_t asm_pairs(int32_t k, int32_t out_c) {
+  return (k & 15) == 0 && (out_c & 1) == 0 ? out_c >> 1 : (out_c - 1) >> 1;
+}
+
 /* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
  * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
  * pair takes its tail predicated, never reading past the filter (an odd out_c: its last row twice).
  * acc: [channel pair][pixel][2], so that each pair's 6 sums are stored together. */
 static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* c1, const int8_t* c2, const int8_t* w,
                                                 int32_t k, int32_t out_c, int32_t* acc) {
-  const int32_t full_pairs = (out_c - 1) >> 1;
+  const int32_t full_pairs = asm_pairs(k, out_c);
   pairs_asm_long(c0, c1, c2, w, k, full_pairs, acc);
   w += 2 * k * full_pairs;
   acc += 6 * full_pairs;
-  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+  if (2 * full_pairs < out_c) pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
 /* dot_pairs for a column of at most 8 blocks: every pair but the last in assembly (pairs_asm1 .. 8). */
 static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
                                                       const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
-  const int32_t full_pairs = (out_c - 1) >> 1;
+  const int32_t full_pairs = asm_pairs(k, out_c);
   switch ((k + 15) >> 4) {
 #define EQ_MVE_NB(n)                                     \
   case n:                                                \
@@ -333,7 +339,7 @@ static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const in
   }
   w += 2 * k * full_pairs;
   acc += 6 * full_pairs;
-  pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+  if (2 * full_pairs < out_c) pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
 }
 
 static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
