@@ -11,7 +11,8 @@
  * offsets. im2col gets the layer's geometry worked out once per call and the window's corner tracked from
  * pixel to pixel. The accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per
  * pass (requant4), with each channel's constants (bias + in_offset * wsum, the shifts) worked out once per
- * call (requant_params), and no VSHL when no channel shifts left.
+ * call (requant_params), no VSHL when no channel shifts left and no mask on the rounding fix-up when every
+ * channel shifts right.
  *
  * Without MVE (the host build) it is the plain kernel, so the host proofs run the same project.
  */
@@ -20,6 +21,11 @@
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>
 
+/* requantization modes, decided once per call (requant_params): some channel shifts left (VSHL, the right
+ * shift's -1 masked to the channels that shift right); none shifts left; every channel shifts right (no mask) */
+#define EQ_RQ_LEFT 0
+#define EQ_RQ_MASKED 1
+#define EQ_RQ_RIGHT 2
 #define EQ_MVE_PIX 3 /* output pixels per pass: 3 x 2 channels = 6 accumulators, in the even registers VMLADAVA takes */
 
 /* n bytes from src to dst: whole vectors, then one predicated tail (never reading past src + n) */
@@ -151,7 +157,7 @@ static inline __attribute__((always_inline)) void pair(const int8_t* c0, const i
 static inline __attribute__((always_inline)) void requant4(const int32_t* prm, const int32_t* mult_p,
                                                            int32_t out_offset, int32_t out_c, int32x4_t lo,
                                                            int32x4_t hi, const int32_t* acc, int32_t n, int8_t* out,
-                                                           int full, mve_pred16_t m, const int use_left) {
+                                                           int full, mve_pred16_t m, const int mode) {
   const int32x4_t base = vldrwq_s32(prm), neg_right = vldrwq_s32(prm + 8);
   const int32x4_t mult = full ? vldrwq_s32(mult_p) : vldrwq_z_s32(mult_p, m);
   static const uint32_t pair_offs[4] = {0, 1, 6, 7}; /* channels c, c + 1 and the next pair's two */
@@ -160,9 +166,13 @@ static inline __attribute__((always_inline)) void requant4(const int32_t* prm, c
   for (int32_t j = 0; j < n; ++j, acc += 2, out += out_c) {
     int32x4_t v = full ? vldrwq_gather_shifted_offset_s32(acc, offs) : vldrwq_gather_shifted_offset_z_s32(acc, offs, m);
     v = vaddq_s32(v, base);
-    if (use_left) v = vshlq_s32(v, vldrwq_s32(prm + 4));
+    if (mode == EQ_RQ_LEFT) v = vshlq_s32(v, vldrwq_s32(prm + 4));
     v = vqrdmulhq_s32(v, mult);
-    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    if (mode == EQ_RQ_RIGHT) { /* every channel shifts right: -1 for every negative value */
+      v = vqaddq_s32(v, vshrq_n_s32(v, 31));
+    } else { /* only where the channel shifts right */
+      v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, neg_right), 31));
+    }
     v = vrshlq_s32(v, neg_right);
     v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, out_offset), lo), hi);
     if (full) {
@@ -344,41 +354,47 @@ static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const in
 
 static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
                                                                const int32_t* acc, int32_t n, int8_t* o,
-                                                               const int use_left) {
+                                                               const int mode) {
   const int32_t* mult = p->mult;
   const int32_t out_c = p->out_c, out_offset = p->out_offset;
   const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
   int32_t c = 0;
   if (n == EQ_MVE_PIX) { /* a whole group: the pixel loop unrolled */
     for (; c + 4 <= out_c; c += 4, prm += 12) {
-      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0, use_left);
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, EQ_MVE_PIX, o + c, 1, 0, mode);
     }
   } else {
     for (; c + 4 <= out_c; c += 4, prm += 12) {
-      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0, use_left);
+      requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 1, 0, mode);
     }
   }
   if (c < out_c) {
     requant4(prm, mult + c, out_offset, out_c, lo, hi, acc + 3 * c, n, o + c, 0, vctp32q((uint32_t)(out_c - c)),
-             use_left);
+             mode);
   }
 }
 
-/* The n pixels' requantization; a layer with no left shift (the usual) skips its VSHL. */
+/* The n pixels' requantization in the call's mode (EQ_RQ_*): a layer with no left shift (the usual) skips its VSHL,
+ * one whose channels all shift right its mask. */
 static void __attribute__((noinline)) requant_group(const eq_conv_t* p, const int32_t* prm, const int32_t* acc,
-                                                    int32_t n, int8_t* o, int has_left) {
-  if (has_left) {
-    requant_rows(p, prm, acc, n, o, 1);
+                                                    int32_t n, int8_t* o, int mode) {
+  if (mode == EQ_RQ_RIGHT) {
+    requant_rows(p, prm, acc, n, o, EQ_RQ_RIGHT);
+  } else if (mode == EQ_RQ_LEFT) {
+    requant_rows(p, prm, acc, n, o, EQ_RQ_LEFT);
   } else {
-    requant_rows(p, prm, acc, n, o, 0);
+    requant_rows(p, prm, acc, n, o, EQ_RQ_MASKED);
   }
 }
 
 /* Each 4 channels' requantization constants, once per call: bias + in_offset * wsum, the left shift and the
- * right shift (negative), 12 words (lanes past out_c zero). Returns whether any channel shifts left. */
+ * right shift (negative), 12 words (lanes past out_c zero). Returns the requantization mode (EQ_RQ_*). */
 static int __attribute__((noinline)) requant_params(const eq_conv_t* p, const int32_t* bias, int32_t* prm) {
-  int has_left = 0;
-  for (int32_t c = 0; c < p->out_c; ++c) has_left |= p->shift[c] > 0;
+  int has_left = 0, all_right = 1;
+  for (int32_t c = 0; c < p->out_c; ++c) {
+    has_left |= p->shift[c] > 0;
+    all_right &= p->shift[c] < 0;
+  }
   const int32x4_t zero = vdupq_n_s32(0);
   const int32_t out_c = p->out_c, in_offset = p->in_offset;
   for (int32_t c = 0; c < out_c; c += 4, prm += 12) {
@@ -390,7 +406,7 @@ static int __attribute__((noinline)) requant_params(const eq_conv_t* p, const in
     vstrwq_s32(prm + 4, vmaxq_s32(shift, zero));
     vstrwq_s32(prm + 8, vminq_s32(shift, zero));
   }
-  return has_left;
+  return has_left ? EQ_RQ_LEFT : all_right ? EQ_RQ_RIGHT : EQ_RQ_MASKED;
 }
 
 void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const int32_t* bias, int8_t* out,
@@ -426,7 +442,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
   /* the next pixel: its row and column in the output, its window's top left corner in the input */
   int32_t oy = 0, ox = 0, y0 = -pad_h, x0 = -pad_w;
   const int8_t* in_b = in;
-  const int has_left = requant_params(p, bias, prm);
+  const int rq_mode = requant_params(p, bias, prm);
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
@@ -459,7 +475,7 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
     } else {
       dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
     }
-    requant_group(p, prm, acc, n, out + (int64_t)q * out_c, has_left);
+    requant_group(p, prm, acc, n, out + (int64_t)q * out_c, rq_mode);
   }
 }
 
