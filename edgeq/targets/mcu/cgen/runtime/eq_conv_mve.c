@@ -4,11 +4,13 @@
  * offset is folded out of the dot product, sum((x + off) * w) = sum(x * w) + off * wsum, exact in int32.
  * Three output pixels at a time: their im2col columns are written to the scratch (k taps, then zeros up to
  * a whole block of 16), with the input zero point for padded taps, which then add nothing once off * wsum
- * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead. The dot
- * products take VMLADAVA (16 int8 products summed into an int32 per instruction), 2 output channels x 3
- * pixels per pass (VMLADAVA accumulates in even registers only: 6 accumulators fit without spills); a
- * column of at most 8 blocks has each pair's blocks unrolled (dot_pairs_short), reading the columns at fixed
- * offsets. im2col gets the layer's geometry worked out once per call and the window's corner tracked from
+ * is in; a 1x1 filter with no padding and whole blocks reads its columns from the input instead (fewer than
+ * 16 taps: one predicated load per column). The dot products take VMLADAVA (16 int8 products summed into an
+ * int32 per instruction), 2 output channels x 3 pixels per pass (VMLADAVA accumulates in even registers only:
+ * 6 accumulators), in naked assembly functions (GCC's allocation spilled the column pointers): a column of
+ * at most 8 blocks has each pair's blocks unrolled, reading the columns at fixed offsets (pairs_asm1 .. 8),
+ * a longer one loops over its blocks (pairs_asm_long), a last pair with a tail predicates its filter loads
+ * (pair_tail_asm). im2col gets the layer's geometry worked out once per call and the window's corner tracked from
  * pixel to pixel. The accumulators go to the scratch, then 4 channels of the 3 pixels are requantized per
  * pass (requant4), with each channel's constants (bias + in_offset * wsum, the shifts) worked out once per
  * call (requant_params), no VSHL when no channel shifts left and no mask on the rounding fix-up when every
@@ -105,46 +107,6 @@ static void __attribute__((noinline)) im2col(const eq_geo_t* g, const int8_t* in
       }
     }
   }
-}
-
-/* One channel pair over the 3 columns: nb whole blocks of 16 taps, then (tail != 0) one block of `tail`
- * taps with every load predicated. The 6 sums go to acc: pixel j's two channels at acc[2 * j], acc[2 * j + 1]. */
-static inline __attribute__((always_inline)) void pair(const int8_t* c0, const int8_t* c1, const int8_t* c2,
-                                                       const int8_t* w0, const int8_t* w1, int32_t nb, int32_t tail,
-                                                       int32_t* acc) {
-  int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0;
-  for (int32_t i = 0; i < nb; ++i) {
-    const int8x16_t x0 = vldrbq_s8(c0), x1 = vldrbq_s8(c1), x2 = vldrbq_s8(c2);
-    const int8x16_t v0 = vldrbq_s8(w0), v1 = vldrbq_s8(w1);
-    c0 += 16;
-    c1 += 16;
-    c2 += 16;
-    w0 += 16;
-    w1 += 16;
-    a0 = vmladavaq_s8(a0, x0, v0);
-    a1 = vmladavaq_s8(a1, x1, v0);
-    a2 = vmladavaq_s8(a2, x2, v0);
-    b0 = vmladavaq_s8(b0, x0, v1);
-    b1 = vmladavaq_s8(b1, x1, v1);
-    b2 = vmladavaq_s8(b2, x2, v1);
-  }
-  if (tail) {
-    const mve_pred16_t m = vctp8q((uint32_t)tail);
-    const int8x16_t x0 = vldrbq_z_s8(c0, m), x1 = vldrbq_z_s8(c1, m), x2 = vldrbq_z_s8(c2, m);
-    const int8x16_t v0 = vldrbq_z_s8(w0, m), v1 = vldrbq_z_s8(w1, m);
-    a0 = vmladavaq_s8(a0, x0, v0);
-    a1 = vmladavaq_s8(a1, x1, v0);
-    a2 = vmladavaq_s8(a2, x2, v0);
-    b0 = vmladavaq_s8(b0, x0, v1);
-    b1 = vmladavaq_s8(b1, x1, v1);
-    b2 = vmladavaq_s8(b2, x2, v1);
-  }
-  acc[0] = a0;
-  acc[1] = b0;
-  acc[2] = a1;
-  acc[3] = b1;
-  acc[4] = a2;
-  acc[5] = b2;
 }
 
 /* Requantizes the n (<= 3) pixels' accumulators of channels [c, c + 4) (acc at the channel pair c / 2: pixel j's
@@ -304,6 +266,53 @@ static void __attribute__((naked, noinline)) pairs_asm_long(const int8_t* c0, co
       "add sp, #12\n\t"
       "pop {r4-r11, pc}\n");
 }
+
+/* The last channel pair when the assembly above does not take it (k not a multiple of 16, or out_c odd: then
+ * w1 is w0): k >> 4 whole blocks, then a block of k & 15 taps whose filter loads are predicated (VCTP, never
+ * reading past the filter; the columns' zero tail makes the rest add nothing). Arguments: c0, c1, c2, w0 in
+ * r0-r3; w1, k, acc on the stack (at sp + 36 once r4-r11 and lr are pushed). */
+static void __attribute__((naked, noinline)) pair_tail_asm(const int8_t* c0, const int8_t* c1, const int8_t* c2,
+                                                           const int8_t* w0, const int8_t* w1, int32_t k,
+                                                           int32_t* acc) {
+  __asm volatile(
+      "push {r4-r11, lr}\n\t"
+      "ldr r9, [sp, #36]\n\t"
+      "ldr r11, [sp, #40]\n\t"
+      "ldr r12, [sp, #44]\n\t"
+      "mov r7, r3\n\t"
+      "mov r3, r0\n\t"
+      "mov r5, r2\n\t"
+      "movs r0, #0\n\t"
+      "movs r2, #0\n\t"
+      "movs r4, #0\n\t"
+      "movs r6, #0\n\t"
+      "mov r8, #0\n\t"
+      "mov r10, #0\n\t"
+      "lsr lr, r11, #4\n\t"
+      "wls lr, lr, 3f\n"
+      "2:\n\t" EQ_MVE_BLOCK_PI("vmladava.s8")
+      "le lr, 2b\n"
+      "3:\n\t"
+      "ands r11, r11, #15\n\t"
+      "beq 4f\n\t"
+      "vldrb.u8 q0, [r3]\n\t"
+      "vldrb.u8 q1, [r1]\n\t"
+      "vldrb.u8 q2, [r5]\n\t"
+      "vctp.8 r11\n\t"
+      "vpst\n\t"
+      "vldrbt.u8 q3, [r7]\n\t"
+      "vmladava.s8 r0, q0, q3\n\t"
+      "vmladava.s8 r4, q1, q3\n\t"
+      "vmladava.s8 r8, q2, q3\n\t"
+      "vpst\n\t"
+      "vldrbt.u8 q3, [r9]\n\t"
+      "vmladava.s8 r2, q0, q3\n\t"
+      "vmladava.s8 r6, q1, q3\n\t"
+      "vmladava.s8 r10, q2, q3\n"
+      "4:\n\t"
+      "stmia r12, {r0, r2, r4, r6, r8, r10}\n\t"
+      "pop {r4-r11, pc}\n");
+}
 #undef EQ_MVE_BLOCK_PI
 #undef EQ_MVE_BLOCK
 
@@ -323,7 +332,7 @@ static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* 
   pairs_asm_long(c0, c1, c2, w, k, full_pairs, acc);
   w += 2 * k * full_pairs;
   acc += 6 * full_pairs;
-  if (2 * full_pairs < out_c) pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+  if (2 * full_pairs < out_c) pair_tail_asm(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k, acc);
 }
 
 /* dot_pairs for a column of at most 8 blocks: every pair but the last in assembly (pairs_asm1 .. 8). */
@@ -349,7 +358,7 @@ static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const in
   }
   w += 2 * k * full_pairs;
   acc += 6 * full_pairs;
-  if (2 * full_pairs < out_c) pair(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k >> 4, k & 15, acc);
+  if (2 * full_pairs < out_c) pair_tail_asm(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k, acc);
 }
 
 static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
