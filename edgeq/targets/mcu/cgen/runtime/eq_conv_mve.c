@@ -322,43 +322,15 @@ static inline __attribute__((always_inline)) int32_t asm_pairs(int32_t k, int32_
   return (k & 15) == 0 && (out_c & 1) == 0 ? out_c >> 1 : (out_c - 1) >> 1;
 }
 
-/* Every channel pair over the 3 columns into acc. Every pair but the last takes whole
- * blocks of 16: past a filter row's end come the next row's taps, times the columns' zero tail; the last
- * pair takes its tail predicated, never reading past the filter (an odd out_c: its last row twice).
- * acc: [channel pair][pixel][2], so that each pair's 6 sums are stored together. */
-static void __attribute__((noinline)) dot_pairs(const int8_t* c0, const int8_t* c1, const int8_t* c2, const int8_t* w,
-                                                int32_t k, int32_t out_c, int32_t* acc) {
-  const int32_t full_pairs = asm_pairs(k, out_c);
-  pairs_asm_long(c0, c1, c2, w, k, full_pairs, acc);
-  w += 2 * k * full_pairs;
-  acc += 6 * full_pairs;
-  if (2 * full_pairs < out_c) pair_tail_asm(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k, acc);
-}
+typedef void (*eq_pairs_fn)(const int8_t*, const int8_t*, const int8_t*, const int8_t*, int32_t, int32_t,
+                            int32_t*);
 
-/* dot_pairs for a column of at most 8 blocks: every pair but the last in assembly (pairs_asm1 .. 8). */
-static void __attribute__((noinline)) dot_pairs_short(const int8_t* c0, const int8_t* c1, const int8_t* c2,
-                                                      const int8_t* w, int32_t k, int32_t out_c, int32_t* acc) {
-  const int32_t full_pairs = asm_pairs(k, out_c);
-  switch ((k + 15) >> 4) {
-#define EQ_MVE_NB(n)                                     \
-  case n:                                                \
-    pairs_asm##n(c0, c1, c2, w, k, full_pairs, acc);     \
-    break;
-    EQ_MVE_NB(1)
-    EQ_MVE_NB(2)
-    EQ_MVE_NB(3)
-    EQ_MVE_NB(4)
-    EQ_MVE_NB(5)
-    EQ_MVE_NB(6)
-    EQ_MVE_NB(7)
-    EQ_MVE_NB(8)
-#undef EQ_MVE_NB
-    default:
-      break;
-  }
-  w += 2 * k * full_pairs;
-  acc += 6 * full_pairs;
-  if (2 * full_pairs < out_c) pair_tail_asm(c0, c1, c2, w, 2 * full_pairs + 1 < out_c ? w + k : w, k, acc);
+/* The assembly that takes a column of k taps' channel pairs: unrolled for at most 8 blocks, else a loop. */
+static eq_pairs_fn pairs_for(int32_t k) {
+  static const eq_pairs_fn unrolled[8] = {pairs_asm1, pairs_asm2, pairs_asm3, pairs_asm4,
+                                          pairs_asm5, pairs_asm6, pairs_asm7, pairs_asm8};
+  const int32_t nb = (k + 15) >> 4;
+  return nb <= 8 ? unrolled[nb - 1] : pairs_asm_long;
 }
 
 static inline __attribute__((always_inline)) void requant_rows(const eq_conv_t* p, const int32_t* prm,
@@ -452,6 +424,12 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
   int32_t oy = 0, ox = 0, y0 = -pad_h, x0 = -pad_w;
   const int8_t* in_b = in;
   const int rq_mode = requant_params(p, bias, prm);
+  /* the channel pairs in assembly, and the last pair apart when it has a tail or out_c is odd (asm_pairs) */
+  const eq_pairs_fn pairs = pairs_for(k);
+  const int32_t full_pairs = asm_pairs(k, out_c);
+  const int8_t* const tail_w0 = 2 * full_pairs < out_c ? w + 2 * k * full_pairs : 0;
+  const int8_t* const tail_w1 = 2 * full_pairs + 1 < out_c ? tail_w0 + k : tail_w0;
+  int32_t* const tail_acc = acc + 6 * full_pairs;
   for (int32_t q = 0; q < pixels; q += EQ_MVE_PIX) {
     const int32_t n = pixels - q < EQ_MVE_PIX ? pixels - q : EQ_MVE_PIX;
     const int8_t* cols[EQ_MVE_PIX];
@@ -479,11 +457,9 @@ void eq_conv2d_mve(const eq_conv_t* p, const int8_t* in, const int8_t* w, const 
       }
     }
     for (int32_t j = n; j < EQ_MVE_PIX; ++j) cols[j] = cols[0]; /* a last group of fewer pixels repeats its first */
-    if (k16 <= 8 * 16) {
-      dot_pairs_short(cols[0], cols[1], cols[2], w, k, out_c, acc);
-    } else {
-      dot_pairs(cols[0], cols[1], cols[2], w, k, out_c, acc);
-    }
+    /* acc: [channel pair][pixel][2], so that each pair's 6 sums are stored together */
+    pairs(cols[0], cols[1], cols[2], w, k, full_pairs, acc);
+    if (tail_w0) pair_tail_asm(cols[0], cols[1], cols[2], tail_w0, tail_w1, k, tail_acc);
     requant_group(p, prm, acc, n, out + (int64_t)q * out_c, rq_mode);
   }
 }
