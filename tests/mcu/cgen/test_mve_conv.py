@@ -140,9 +140,12 @@ def test_mve_conv_bit_exact_on_qemu_m55(models, tmp_path) -> None:
 
 # eq_conv2d and eq_conv2d_mve side by side on one build: per-channel multipliers and shifts picked so that
 # the rounding right shift meets ties of both signs (-1 .. -4 with a multiplier of 1/2), left shifts, shift
-# 0 and a large right shift; a 1x1 conv that reads the input in place and a padded 3x3 one through im2col.
+# 0 and a large right shift; a 1x1 conv that reads the input in place and a padded 3x3 one through im2col;
+# the 1x1 conv again in the kernel's other requantization modes: no left shift, and every channel shifting right.
 _MULTS = (1 << 30, 1 << 30, 1 << 30, 1 << 30, 1518500250, 1 << 29, 2147483647)
 _SHIFTS = (-1, -2, -3, -4, 0, 2, -9)
+_SHIFT_SETS = {"shift_m": (-1, -2, -3, -4, 0, -5, -9), "shift_r": (-1, -2, -3, -4, -1, -5, -9)}
+_BLOCKS = 4 + 2 * len(_SHIFT_SETS)  # outputs: plain and Helium per conv
 _H = _W = 5
 _IC = 32
 _OC = len(_MULTS)
@@ -165,12 +168,18 @@ def _pair_model_c(w1: np.ndarray, w3: np.ndarray, bias: np.ndarray, in_off: int)
         arr("bias", "int32_t", bias),
         arr("mult", "int32_t", _MULTS),
         arr("shift", "int32_t", _SHIFTS),
+        *(arr(name, "int32_t", values) for name, values in _SHIFT_SETS.items()),
         arr("wsum1", "int32_t", w1.reshape(_OC, -1).sum(axis=1)),
         arr("wsum3", "int32_t", w3.reshape(_OC, -1).sum(axis=1)),
         f"static const eq_conv_t c1 = {{1, {_H}, {_W}, {_IC}, {_H}, {_W}, {_OC}, 1, 1, 1, 1, 1, 1, 0, 0, 1, "
         f"{in_off}, -3, -128, 127, mult, shift, wsum1}};",
         f"static const eq_conv_t c3 = {{1, {_H}, {_W}, 3, {_H}, {_W}, {_OC}, 3, 3, 1, 1, 1, 1, 1, 1, 1, "
         f"{in_off}, -3, -128, 127, mult, shift, wsum3}};",
+        *(
+            f"static const eq_conv_t c1{name[-1]} = {{1, {_H}, {_W}, {_IC}, {_H}, {_W}, {_OC}, 1, 1, 1, 1, 1, 1, 0, "
+            f"0, 1, {in_off}, -3, -128, 127, mult, {name}, wsum1}};"
+            for name in _SHIFT_SETS
+        ),
         "static int32_t scratch[256];",
         "static int8_t x3[75];",
         "void model_reset(void) {}",
@@ -181,6 +190,11 @@ def _pair_model_c(w1: np.ndarray, w3: np.ndarray, bias: np.ndarray, in_off: int)
         "  eq_conv2d_mve(&c1, in, w1, bias, out + n, (int8_t*)scratch);",
         "  eq_conv2d(&c3, x3, w3, bias, out + 2 * n);",
         "  eq_conv2d_mve(&c3, x3, w3, bias, out + 3 * n, (int8_t*)scratch);",
+        *(
+            f"  eq_conv2d(&c1{name[-1]}, in, w1, bias, out + {4 + 2 * i} * n);\n"
+            f"  eq_conv2d_mve(&c1{name[-1]}, in, w1, bias, out + {5 + 2 * i} * n, (int8_t*)scratch);"
+            for i, name in enumerate(_SHIFT_SETS)
+        ),
         "  return 0;",
         "}",
     ]
@@ -213,10 +227,14 @@ def test_requantization_ties_match_the_plain_kernel_on_qemu_m55(models, tmp_path
     (tmp_path / "model.c").write_text(_pair_model_c(w1, w3, bias, in_off))
     h = (tmp_path / "model.h").read_text()
     h = h.replace(f"#define MODEL_INPUT_SIZE {project.input_size}\n", f"#define MODEL_INPUT_SIZE {_H * _W * _IC}\n")
-    h = h.replace(f"#define MODEL_OUTPUT_SIZE {project.output_size}\n", f"#define MODEL_OUTPUT_SIZE {4 * 25 * _OC}\n")
+    h = h.replace(
+        f"#define MODEL_OUTPUT_SIZE {project.output_size}\n", f"#define MODEL_OUTPUT_SIZE {_BLOCKS * 25 * _OC}\n"
+    )
     (tmp_path / "model.h").write_text(h)
     build = toolchain.arm_build(tmp_path, tmp_path / "build", "cortex-m55", timeout_s=120)
-    got = toolchain.qemu_run(Path(build["elf"]), "cortex-m55", x, 4 * 25 * _OC, timeout_s=120)["outputs"]
-    plain1, mve1, plain3, mve3 = np.split(got, 4, axis=1)
-    assert np.array_equal(plain1, mve1) and np.array_equal(plain3, mve3)
+    got = toolchain.qemu_run(Path(build["elf"]), "cortex-m55", x, _BLOCKS * 25 * _OC, timeout_s=120)["outputs"]
+    blocks = np.split(got, _BLOCKS, axis=1)
+    plain1, plain3 = blocks[0], blocks[2]
+    assert all(np.array_equal(blocks[i], blocks[i + 1]) for i in range(0, _BLOCKS, 2))
+    assert not np.array_equal(blocks[4], blocks[6])  # the shift sets differ in their outputs
     assert len(np.unique(plain1)) > 20 and len(np.unique(plain3)) > 20  # not clamped to a constant
