@@ -8,6 +8,7 @@ what had been built before the interrupt, and gives the bytes of an uninterrupte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ from tests.executor import cluster
 from tests.executor.test_ray_sweep import MODELS, args, artifacts, models, one_job, same_bytes
 
 __all__ = ["models", "one_job"]  # the fixtures, shared with the sweep's tests
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(cluster.ray_missing()), reason=cluster.ray_missing())]
+pytestmark = pytest.mark.slow
 EXIT_S = 30.0  # from SIGINT to the process gone
 CANCEL_S = 30.0  # from its exit to no task of it left running
 
@@ -102,6 +103,7 @@ def resumed(out: Path, argv: list[str], log: Path, done_before: list[str], refer
     return took
 
 
+@pytest.mark.skipif(bool(cluster.ray_missing()), reason=cluster.ray_missing())
 def test_ctrl_c_cancels_the_clusters_tasks_and_the_sweep_resumes_from_the_cache(
     ray_cluster: str, models: Path, one_job: Path, tmp_path: Path
 ) -> None:
@@ -121,5 +123,58 @@ def test_ctrl_c_cancels_the_clusters_tasks_and_the_sweep_resumes_from_the_cache(
     again = resumed(out, argv, tmp_path / "again.txt", done_before, one_job)
     print(
         f"ray: exit 130 {took:.1f} s after SIGINT, tasks gone {cancel:.1f} s later; {done_before} resumed from "
+        f"the cache, the re-run took {again:.1f} s"
+    )
+
+
+def descendants(pid: int) -> set[int]:
+    """The live processes under ``pid`` (children, theirs, ...; zombies, already ended, do not count)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        kids = {c for c, pp in parents.items() if pp == p} - found
+        found |= kids
+        todo += kids
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not gone, not zombies)."""
+    left = set()
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError):
+            if (Path("/proc") / str(p) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                left.add(p)
+    return left
+
+
+def test_ctrl_c_stops_the_local_pool_and_the_sweep_resumes_from_the_cache(
+    models: Path, one_job: Path, tmp_path: Path
+) -> None:
+    out, log = tmp_path / "out", tmp_path / "stderr.txt"
+    argv = args(models, out, "--jobs", "2")
+    proc = start(argv, log)
+    workers: set[int] = set()
+    try:  # two workers: m1 and m2 build first; m3 starts once one of them has finished
+        wait_for(lambda: (out / "m3" / "build.json").exists(), 300, "m3 building in the pool", proc)
+        time.sleep(1.0)  # well into m3's build
+        workers = descendants(proc.pid)
+    finally:
+        took, _ = interrupt(proc, log)
+    assert len(workers) >= 2, workers  # the pool's two workers (and multiprocessing's resource tracker)
+    gone = wait_for(lambda: not alive(workers), CANCEL_S, f"the workers gone (left: {alive(workers)})")
+    done_before = [m for m in MODELS if finished(out, m)]
+    assert done_before and "m3" not in done_before, done_before
+    nothing_half_written(out, one_job)
+    again = resumed(out, argv, tmp_path / "again.txt", done_before, one_job)
+    print(
+        f"pool: exit 130 {took:.1f} s after SIGINT, workers gone {gone:.1f} s later; {done_before} resumed from "
         f"the cache, the re-run took {again:.1f} s"
     )
