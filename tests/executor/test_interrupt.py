@@ -59,6 +59,10 @@ def finished(out: Path, m: str) -> bool:
         return False
 
 
+def any_finished(out: Path) -> bool:
+    return any(finished(out, m) for m in MODELS)
+
+
 def interrupt(proc: subprocess.Popen, log: Path) -> tuple[float, str]:
     """SIGINT to ``proc``: the seconds until it exited 130, and its stderr."""
     t0 = time.monotonic()
@@ -110,15 +114,14 @@ def test_ctrl_c_cancels_the_clusters_tasks_and_the_sweep_resumes_from_the_cache(
     out, log = tmp_path / "out", tmp_path / "stderr.txt"
     argv = args(models, out, "--executor", "ray", "--ray-address", ray_cluster)
     proc = start(argv, log)
-    try:  # two nodes of 1 CPU: m1 and m2 build first; m3 starts once one of them has finished
-        wait_for(lambda: bool(cluster.running_task("m3")), 300, "m3 running on the cluster", proc)
-        time.sleep(1.0)  # well into m3's build
-    finally:
-        took, stderr = interrupt(proc, log)
     running = lambda: [m for m in MODELS if cluster.running_task(m)]  # noqa: E731
+    try:  # once a model is built and another is still building on the cluster
+        wait_for(lambda: any_finished(out) and bool(running()), 300, "a model built, another building", proc)
+    finally:
+        took, _ = interrupt(proc, log)
     cancel = wait_for(lambda: not running(), CANCEL_S, f"the tasks cancelled (running: {running()})")
     done_before = [m for m in MODELS if finished(out, m)]
-    assert done_before and "m3" not in done_before, done_before
+    assert done_before and len(done_before) < len(MODELS), done_before  # one built, one cut short
     nothing_half_written(out, one_job)
     again = resumed(out, argv, tmp_path / "again.txt", done_before, one_job)
     print(
@@ -163,15 +166,14 @@ def test_ctrl_c_stops_the_local_pool_and_the_sweep_resumes_from_the_cache(
     proc = start(argv, log)
     workers: set[int] = set()
     try:  # two workers: m1 and m2 build first; m3 starts once one of them has finished
-        wait_for(lambda: (out / "m3" / "build.json").exists(), 300, "m3 building in the pool", proc)
-        time.sleep(1.0)  # well into m3's build
+        wait_for(lambda: any_finished(out) and (out / "m3").is_dir(), 300, "a model built, m3 building", proc)
         workers = descendants(proc.pid)
     finally:
         took, _ = interrupt(proc, log)
     assert len(workers) >= 2, workers  # the pool's two workers (and multiprocessing's resource tracker)
     gone = wait_for(lambda: not alive(workers), CANCEL_S, f"the workers gone (left: {alive(workers)})")
     done_before = [m for m in MODELS if finished(out, m)]
-    assert done_before and "m3" not in done_before, done_before
+    assert done_before and len(done_before) < len(MODELS), done_before  # one built, one cut short
     nothing_half_written(out, one_job)
     again = resumed(out, argv, tmp_path / "again.txt", done_before, one_job)
     print(
