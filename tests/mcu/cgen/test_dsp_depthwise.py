@@ -16,8 +16,7 @@ import pytest
 
 from edgeq.targets.mcu import cgen
 from edgeq.targets.mcu.cgen import dsp, emit, graph
-from tests.mcu.cgen.dsp_shared import HAVE_ARM, assert_exact_with_both, samples
-from tests.mcu.conftest import _keras, convert_int8
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, assert_exact_with_both, samples, seeded_models
 
 NUM_SAMPLES = 8
 SPECS = (  # (kernel, stride, padding, dilation, depth multiplier); 22..26 pixels square shrink to 1x1
@@ -63,18 +62,7 @@ def _chain(k, seed: int):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> list[tuple[str, bytes]]:
-    k = _keras()
-    folder = tmp_path_factory.mktemp("dw_models")
-    out = []
-    for seed in (5, 6):
-        shape, build = _chain(k, seed)
-        inp = k.Input(shape)
-        model = k.Model(inp, build(inp))
-        rng = np.random.default_rng(seed)
-        lo, hi = sorted(rng.uniform(-3, 3, 2))
-        x = rng.uniform(lo, hi + 0.2, (8, *shape)).astype(np.float32)
-        out.append((f"dw{seed}", convert_int8(folder, f"dw{seed}", model, shape, x).read_bytes()))
-    return out
+    return seeded_models(tmp_path_factory.mktemp("dw_models"), "dw", (5, 6), _chain)
 
 
 def _depthwise(data: bytes, name: str) -> list:
@@ -105,8 +93,10 @@ def test_generated_project_selects_depthwise_kernel_by_core(models) -> None:
             assert model_c.count("eq_dwconv2d_dsp(") == len(SPECS) and "eq_dwconv2d(" not in model_c
             assert "void eq_dwconv2d_dsp(" in files["eq_dw_dsp.c"]  # its own compile unit
             assert files["eq_conv_dsp.c"] == emit.unused_stub("eq_conv_dsp.c")  # no CONV_2D in the chain
-        else:
-            assert "eq_dwconv2d_dsp(" not in model_c and model_c.count("eq_dwconv2d(") == len(SPECS)
+        else:  # M55 takes its Helium kernel for depth multiplier 1 (tests/mcu/cgen/test_mve_depthwise.py)
+            helium = sum(1 for s in SPECS if s[4] == 1) if core == "cortex-m55" else 0
+            assert "eq_dwconv2d_dsp(" not in model_c and model_c.count("eq_dwconv2d_mve(") == helium
+            assert model_c.count("eq_dwconv2d(") == len(SPECS) - helium
             assert files["eq_dw_dsp.c"] == emit.unused_stub("eq_dw_dsp.c")
 
 

@@ -15,8 +15,7 @@ import pytest
 
 from edgeq.targets.mcu import cgen
 from edgeq.targets.mcu.cgen import dsp, emit, graph
-from tests.mcu.cgen.dsp_shared import HAVE_ARM, samples
-from tests.mcu.conftest import _keras, convert_int8
+from tests.mcu.cgen.dsp_shared import HAVE_ARM, samples, seeded_models
 
 NUM_SAMPLES = 8
 
@@ -60,18 +59,7 @@ def _chain(k, seed: int):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> list[tuple[str, bytes]]:
-    k = _keras()
-    folder = tmp_path_factory.mktemp("dsp_models")
-    out = []
-    for seed in (3, 4):
-        shape, build = _chain(k, seed)
-        inp = k.Input(shape)
-        model = k.Model(inp, build(inp))
-        rng = np.random.default_rng(seed)
-        lo, hi = sorted(rng.uniform(-3, 3, 2))
-        x = rng.uniform(lo, hi + 0.2, (8, *shape)).astype(np.float32)
-        out.append((f"chain{seed}", convert_int8(folder, f"chain{seed}", model, shape, x).read_bytes()))
-    return out
+    return seeded_models(tmp_path_factory.mktemp("dsp_models"), "chain", (3, 4), _chain)
 
 
 @pytest.mark.slow

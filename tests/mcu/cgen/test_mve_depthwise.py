@@ -21,7 +21,7 @@ import pytest
 from edgeq.targets.mcu import cgen, tflm
 from edgeq.targets.mcu.cgen import emit, graph, mve
 from edgeq.targets.mcu.cgen.lowered import Const, Lowered
-from tests.mcu.conftest import _keras, convert_int8
+from tests.mcu.cgen.dsp_shared import seeded_models
 
 NUM_SAMPLES = 6
 HAVE_ARM = all(shutil.which(t) for t in ("gcc", "arm-none-eabi-gcc", "qemu-system-arm"))
@@ -123,18 +123,7 @@ def _chain(k, seed: int):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> list[tuple[str, bytes]]:
-    k = _keras()
-    folder = tmp_path_factory.mktemp("dw_mve_models")
-    out = []
-    for seed in (15, 16):
-        shape, build = _chain(k, seed)
-        inp = k.Input(shape)
-        model = k.Model(inp, build(inp))
-        rng = np.random.default_rng(seed)
-        lo, hi = sorted(rng.uniform(-3, 3, 2))
-        x = rng.uniform(lo, hi + 0.2, (8, *shape)).astype(np.float32)
-        out.append((f"dwm{seed}", convert_int8(folder, f"dwm{seed}", model, shape, x).read_bytes()))
-    return out
+    return seeded_models(tmp_path_factory.mktemp("dw_mve_models"), "dwm", (15, 16), _chain)
 
 
 @pytest.mark.slow
