@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from edgeq.cli.app import App, pass_app
+from edgeq.cli.options import number_option
+from edgeq.config import Bound
+
+CPUS = Bound(0, 1024, example="2")
 
 
 @click.command("worker")
@@ -22,7 +26,9 @@ from edgeq.cli.app import App, pass_app
     metavar="HOST:PORT",
     help="The Ray head to join (default: start a head on this host).",
 )
-@click.option("--num-cpus", type=click.IntRange(min=0), default=None, help="CPUs offered besides (default: all).")
+@number_option(
+    "--num-cpus", bound=CPUS, default=None, metavar="N", help="CPUs offered besides the devices (default: all)."
+)
 @pass_app
 def command(app: App, devices: tuple[str, ...], address: str | None, num_cpus: int | None) -> None:
     """Run a Ray node on this host that offers each --device to the cluster's benchmarks.
