@@ -147,7 +147,8 @@ def test_c_bench_findings(mcu, mcu_models):
     assert (f.instructions.low, f.instructions.high) == (r.instructions["min"], r.instructions["max"])
     assert f.proof is not None and (f.proof.exact, f.proof.total, f.proof.where) == (2, 2, where)
     assert f.fit is not None and f.fit.ram.value == r.memory["ram_bytes"] and f.fit.ram.basis == Basis.MEASURED
-    assert f.latency is None  # nothing here was timed
+    est = r.latency_estimate  # nothing here was timed: the latency is estimated from the instructions
+    assert f.latency is not None and f.latency.basis == Basis.ESTIMATED and f.latency.value == est["latency_ms"]
     assert [m.text for m in f.messages] == list(r.notes)
     text = r.describe("m.tflite")
     assert text[0] == f"m.tflite on {r.device}: 2 inference(s)" and "instructions per inference" in text[1]
