@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from edgeq.build.stages import Build
 
 
-def on_device(target: str, device: str, options: Mapping[str, Any], model: bytes, name: str, cfg: BenchConfig) -> dict:
+def on_device(
+    target: str, device: str, options: Mapping[str, Any], model: bytes, name: str, cfg: BenchConfig
+) -> dict[str, Any]:
     """Runs on the device's node: ``target``'s runner for ``device`` benchmarks ``model`` (saved as ``name``).
 
     Raises:
