@@ -14,7 +14,6 @@ import shutil
 
 import numpy as np
 import pytest
-from ai_edge_litert import schema_py_generated as s
 
 from edgeq.targets.mcu import cgen, tflm
 from edgeq.targets.mcu.cgen import emit
@@ -39,10 +38,7 @@ def add_model(seed: int, broadcast: bool = False) -> bytes:
     _quantize(g, c, [float(rng.uniform(0.005, 0.2))], [int(rng.integers(-128, 128))])
     y = g.tensor(shape, name="output")
     _quantize(g, y, [float(rng.uniform(0.01, 0.3))], [int(rng.integers(-128, 128))])
-    g.op("ADD", [x, c] if seed % 2 else [c, x], [y])
-    opts = s.AddOptionsT()
-    opts.fusedActivationFunction = int(rng.choice([0, 1, 3]))
-    g.ops[-1].builtinOptionsType, g.ops[-1].builtinOptions = s.BuiltinOptions.AddOptions, opts
+    g.op("ADD", [x, c] if seed % 2 else [c, x], [y], fusedActivationFunction=int(rng.choice([0, 1, 3])))
     return g.bytes([x], [y])
 
 
